@@ -1,0 +1,226 @@
+//! The function table and the generic `extern "C"` functions that fill it.
+
+use super::catch_panic::{Failure, guard};
+use super::{HostServices, RBytes, Sink, StatePtr, host_services, install_flags};
+use crate::{Context, Module, OldState, StateWriter};
+use relive_codec::{Fingerprint, compat};
+
+/// The functions a module exports, all `unsafe extern "C"`, all catching
+/// panics and returning a [`status`](super::status) code.
+///
+/// Append-only; `size` is `size_of::<VTable>()` as the module was built.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VTable {
+    /// `size_of::<VTable>()`.
+    pub size: u32,
+    /// Receive the host's services; `flags` from [`install_flags`].
+    pub install_host: unsafe extern "C" fn(host: *const HostServices, flags: u32) -> i32,
+    /// Decode `args`, run `Module::init`, store the new state in `*state_out`.
+    pub init: unsafe extern "C" fn(args: RBytes, state_out: *mut StatePtr, out: Sink) -> i32,
+    /// Decode `msg`, run `Module::handle`, write the encoded reply to `out`.
+    pub handle: unsafe extern "C" fn(state: StatePtr, msg: RBytes, out: Sink) -> i32,
+    /// Write the encoded state to `out`.
+    pub export_state: unsafe extern "C" fn(state: StatePtr, out: Sink) -> i32,
+    /// Build a new state from state exported by version `from_version` with
+    /// schema `from_schema` (a fingerprint as a little-endian `u64`), store it
+    /// in `*state_out`.
+    pub code_change: unsafe extern "C" fn(
+        from_version: RBytes,
+        from_schema: u64,
+        old: RBytes,
+        extra: RBytes,
+        state_out: *mut StatePtr,
+        out: Sink,
+    ) -> i32,
+    /// Write the state encoded with the older schema `to_schema` to `out`.
+    /// Null when the module has no `downgrade`.
+    pub downgrade: Option<
+        unsafe extern "C" fn(
+            state: StatePtr,
+            to_version: RBytes,
+            to_schema: u64,
+            out: Sink,
+        ) -> i32,
+    >,
+    /// Free a state created by `init` or `code_change` of this library.
+    pub drop_state: unsafe extern "C" fn(state: StatePtr) -> i32,
+}
+
+impl VTable {
+    /// The table of module `M`.
+    pub const fn new<M: Module>() -> Self {
+        VTable {
+            size: size_of::<VTable>() as u32,
+            install_host: exports::install_host,
+            init: exports::init::<M>,
+            handle: exports::handle::<M>,
+            export_state: exports::export_state::<M>,
+            code_change: exports::code_change::<M>,
+            downgrade: if M::DOWNGRADES_TO.is_empty() {
+                None
+            } else {
+                Some(exports::downgrade::<M>)
+            },
+            drop_state: exports::drop_state::<M>,
+        }
+    }
+}
+
+/// The exported functions, generic over the module type.
+///
+/// # Safety (the contract the host keeps for every function here)
+/// - every `RBytes` is valid for reads for the duration of the call;
+/// - `out` is a sink the host built for this call;
+/// - `state` was produced by `init` or `code_change` of the *same* library
+///   (so it points to a live `M`), is not used by any other thread during the
+///   call, and is never used again after `drop_state`;
+/// - `state_out` is valid for one write.
+pub mod exports {
+    use super::*;
+
+    fn decode<'a, T: serde::Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T, Failure> {
+        relive_codec::decode(bytes).map_err(|e| Failure::BadInput(format!("{what}: {e}")))
+    }
+
+    fn store<M: Module>(state_out: *mut StatePtr, m: M) {
+        let ptr: StatePtr = Box::into_raw(Box::new(m)).cast();
+        // SAFETY: the host guarantees `state_out` is valid for one write.
+        unsafe { state_out.write(ptr) }
+    }
+
+    /// # Safety
+    /// `host` is null or points to a table that stays valid and unchanged
+    /// while this library is loaded.
+    pub unsafe extern "C" fn install_host(host: *const HostServices, flags: u32) -> i32 {
+        host_services::set_host(host);
+        if flags & install_flags::FORWARD_LOGS != 0 {
+            // Fails harmlessly if this library already has a dispatcher.
+            let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::new(
+                crate::log::Forward::new(),
+            ));
+        }
+        super::super::status::OK
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn init<M: Module>(
+        args: RBytes,
+        state_out: *mut StatePtr,
+        out: Sink,
+    ) -> i32 {
+        guard(out, || {
+            // SAFETY: the host keeps `args` valid for this call.
+            let args = decode::<M::Args>("init args", unsafe { args.as_slice() })?;
+            let m = M::init(args, &mut Context::new())?;
+            store(state_out, m);
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn handle<M: Module>(state: StatePtr, msg: RBytes, out: Sink) -> i32 {
+        guard(out, || {
+            // SAFETY: the host keeps `msg` valid for this call.
+            let msg = decode::<M::Msg>("message", unsafe { msg.as_slice() })?;
+            // SAFETY: `state` points to a live `M` made by this library and the
+            // host gives this call exclusive access to it.
+            let m = unsafe { &mut *state.cast::<M>() };
+            let reply = m.handle(msg, &mut Context::new());
+            relive_codec::encode_to_sink(&reply, |b| out.write(b))
+                .map_err(|e| Failure::Failed(e.into()))
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn export_state<M: Module>(state: StatePtr, out: Sink) -> i32 {
+        guard(out, || {
+            // SAFETY: `state` points to a live `M` made by this library; the
+            // host does not use it elsewhere during the call.
+            let m = unsafe { &*state.cast::<M>() };
+            m.export_state(&mut StateWriter::new(out, Fingerprint::of::<M>()))?;
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn code_change<M: Module>(
+        from_version: RBytes,
+        from_schema: u64,
+        old: RBytes,
+        extra: RBytes,
+        state_out: *mut StatePtr,
+        out: Sink,
+    ) -> i32 {
+        guard(out, || {
+            // SAFETY: the host keeps all three byte slices valid for this call.
+            let (from_version, old, extra) =
+                unsafe { (from_version.as_slice(), old.as_slice(), extra.as_slice()) };
+            let from_schema = Fingerprint::from_u64(from_schema);
+            let version = std::str::from_utf8(from_version).unwrap_or("?");
+            let own = Fingerprint::of::<M>();
+            let m = match compat::state_compat(own, M::READS, from_schema) {
+                compat::StateCompat::Same => decode::<M>("state", old)?,
+                compat::StateCompat::Migrates => {
+                    M::code_change(OldState::new(version, from_schema, old), extra)?
+                }
+                compat::StateCompat::Unreadable => {
+                    return Err(Failure::Unsupported(format!(
+                        "{}: code_change cannot read state schema {from_schema} of version {version}",
+                        M::NAME
+                    )));
+                }
+            };
+            store(state_out, m);
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn downgrade<M: Module>(
+        state: StatePtr,
+        to_version: RBytes,
+        to_schema: u64,
+        out: Sink,
+    ) -> i32 {
+        guard(out, || {
+            // SAFETY: the host keeps `to_version` valid for this call.
+            let to_version = unsafe { to_version.as_slice() };
+            let version = std::str::from_utf8(to_version).unwrap_or("?");
+            let schema = Fingerprint::from_u64(to_schema);
+            if !M::DOWNGRADES_TO.contains(&schema) {
+                return Err(Failure::Unsupported(format!(
+                    "{}: downgrade cannot write state schema {schema} of version {version}",
+                    M::NAME
+                )));
+            }
+            // SAFETY: `state` points to a live `M` made by this library; the
+            // host does not use it elsewhere during the call.
+            let m = unsafe { &*state.cast::<M>() };
+            m.downgrade(version, &mut StateWriter::new(out, schema))?;
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self); `state` is not used after this call.
+    pub unsafe extern "C" fn drop_state<M: Module>(state: StatePtr) -> i32 {
+        let dropped = std::panic::catch_unwind(|| {
+            // SAFETY: `state` came from `Box::into_raw` of an `M` in `store`
+            // and the host passes it here exactly once.
+            drop(unsafe { Box::from_raw(state.cast::<M>()) });
+        });
+        match dropped {
+            Ok(()) => super::super::status::OK,
+            Err(payload) => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+                super::super::status::PANICKED
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! # relive-sdk: write a module that can be upgraded live
+//!
+//! A relive module is a `cdylib` whose one type implements [`Module`]: its
+//! value is the actor state, [`Module::handle`] answers messages, and
+//! [`Module::code_change`] builds a new version's state from an older one.
+//! [`export_module!`] turns it into a library a relive host can load, check
+//! and upgrade in place. Module code is ordinary safe Rust: no `unsafe`, no
+//! `extern`, no threads or runtimes of its own.
+//!
+//! ```
+//! use relive_sdk::{Context, Module, ModuleError};
+//! use serde::{Deserialize, Serialize};
+//! use postcard_schema::Schema;
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Counter { count: u64 }
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub enum Msg { Add(u64), Get }
+//!
+//! impl Module for Counter {
+//!     const NAME: &'static str = "counter";
+//!     type Args = u64;
+//!     type Msg = Msg;
+//!     type Reply = u64;
+//!
+//!     fn init(start: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> {
+//!         Ok(Counter { count: start })
+//!     }
+//!
+//!     fn handle(&mut self, msg: Msg, _: &mut Context<'_>) -> u64 {
+//!         if let Msg::Add(n) = msg { self.count += n; }
+//!         tracing::debug!(count = self.count, "handled");
+//!         self.count
+//!     }
+//! }
+//!
+//! // In a cdylib: `relive_sdk::export_module!(Counter);`
+//! // Linked into a host (as here): a declaration the host can load statically.
+//! let decl = relive_sdk::declaration!(Counter);
+//! assert_eq!(decl.magic, relive_sdk::abi::MAGIC);
+//! ```
+//!
+//! ## What crosses the boundary
+//! Only postcard bytes, an opaque state pointer and status codes, through the
+//! `#[repr(C)]` types in [`abi`]. Every exported function catches panics: a
+//! panic in `handle` crashes that one instance, never the host. Modules must
+//! be built with `panic = "unwind"` (the default); the host refuses others.
+//!
+//! ## Logging
+//! Use `tracing` as usual ([`tracing`] is re-exported). In a loaded library
+//! the SDK forwards every event to the host's subscriber.
+//!
+//! See `docs/abi.md` and `docs/guide.md` in the repository.
+#![deny(unsafe_code)]
+
+// The C ABI and everything that touches raw pointers.
+#[allow(unsafe_code)]
+pub mod abi;
+mod export;
+mod log;
+mod module;
+
+pub use abi::decl_build_info::BuildInfo;
+pub use module::{Context, Module, ModuleError, OldState, StateWriter};
+pub use relive_codec::{self as codec, Fingerprint, Schema};
+pub use serde;
+pub use tracing;
+
+/// This SDK's version, recorded in every declaration.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The compiler that built this SDK (and so the module that uses it).
+pub const RUSTC_VERSION: &str = env!("RELIVE_RUSTC_VERSION");
+/// The target triple this SDK (and so the module) was built for.
+pub const TARGET: &str = env!("RELIVE_TARGET");
