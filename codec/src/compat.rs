@@ -38,11 +38,8 @@ mod tests {
 
     #[test]
     fn the_three_cases() {
-        let (a, b, c) = (
-            Fingerprint::from_u64(1),
-            Fingerprint::from_u64(2),
-            Fingerprint::from_u64(3),
-        );
+        let (a, b, c) =
+            (Fingerprint::from_u64(1), Fingerprint::from_u64(2), Fingerprint::from_u64(3));
         assert_eq!(state_compat(a, &[b], a), StateCompat::Same);
         assert_eq!(state_compat(a, &[b], b), StateCompat::Migrates);
         assert_eq!(state_compat(a, &[b], c), StateCompat::Unreadable);

@@ -28,11 +28,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
     let (value, rest) =
         postcard::take_from_bytes(bytes).map_err(|e| CodecError::Decode(e.to_string()))?;
-    if rest.is_empty() {
-        Ok(value)
-    } else {
-        Err(CodecError::TrailingBytes { extra: rest.len() })
-    }
+    if rest.is_empty() { Ok(value) } else { Err(CodecError::TrailingBytes { extra: rest.len() }) }
 }
 
 /// Encode `value` through `sink` in chunks of at most 256 bytes, without

@@ -27,7 +27,7 @@ use std::fmt;
 /// Rolling back runs the other way: the newer version's
 /// [`downgrade`](Module::downgrade) writes the state in an older schema listed
 /// in [`DOWNGRADES_TO`](Module::DOWNGRADES_TO), and the older version decodes it.
-pub trait Module: Serialize + DeserializeOwned + Schema + Sized + 'static {
+pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static {
     /// The module name: every version of a module has the same name.
     const NAME: &'static str;
 

@@ -36,12 +36,7 @@ pub struct VTable {
     /// Write the state encoded with the older schema `to_schema` to `out`.
     /// Null when the module has no `downgrade`.
     pub downgrade: Option<
-        unsafe extern "C" fn(
-            state: StatePtr,
-            to_version: RBytes,
-            to_schema: u64,
-            out: Sink,
-        ) -> i32,
+        unsafe extern "C" fn(state: StatePtr, to_version: RBytes, to_schema: u64, out: Sink) -> i32,
     >,
     /// Free a state created by `init` or `code_change` of this library.
     pub drop_state: unsafe extern "C" fn(state: StatePtr) -> i32,

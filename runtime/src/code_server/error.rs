@@ -1,0 +1,405 @@
+//! The reasons a load, upgrade, rollback, purge or call can fail.
+//!
+//! One `#[non_exhaustive]` enum per operation, one variant per reason (the
+//! table in `docs/errors.md`). Every load reason names the file it is about.
+
+use crate::code_server::BuildHash;
+use relive_codec::Fingerprint;
+use std::io;
+
+/// Why a module version was refused. Nothing changed in the code server.
+///
+/// Variants are grouped by the loader step (DESIGN.md) that finds them; the
+/// steps run in order and the first failure is reported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    // Step 1: the file, before any of its code runs.
+    /// The file does not exist.
+    #[error("{file}: no such file")]
+    NotFound {
+        /// The file.
+        file: String,
+    },
+    /// The file exists but could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// Other users may write the file, so its contents cannot be trusted.
+    #[error("{file}: writable by other users (mode {mode:o}); refusing to load it")]
+    WritableByOthers {
+        /// The file.
+        file: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file belongs to another user (neither us nor root).
+    #[error("{file}: owned by uid {uid}, not by us or root; refusing to load it")]
+    ForeignOwner {
+        /// The file.
+        file: String,
+        /// The owner's uid.
+        uid: u32,
+    },
+    /// The host requires signed modules and `<file>.sig` is missing.
+    #[error("{file}: unsigned (no {file}.sig) and this host requires signatures")]
+    Unsigned {
+        /// The file.
+        file: String,
+    },
+    /// `<file>.sig` does not verify against any trusted key.
+    #[error("{file}: bad signature: {reason}")]
+    BadSignature {
+        /// The file.
+        file: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// This build was marked bad (for instance after a crash-loop rollback).
+    #[error("{file}: build {hash} is marked bad; load it with force to override")]
+    BadBuild {
+        /// The file.
+        file: String,
+        /// The build's hash.
+        hash: BuildHash,
+    },
+    /// The file is not an ELF shared library.
+    #[error("{file}: not a shared library ({reason})")]
+    NotALibrary {
+        /// The file.
+        file: String,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The private copy could not be made.
+    #[error("{file}: cannot make the private copy: {source}")]
+    PrivateCopy {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    // Step 2: dlopen and symbol.
+    /// `dlopen` failed.
+    #[error("{file}: dlopen failed: {reason}")]
+    DlOpen {
+        /// The file.
+        file: String,
+        /// The dynamic loader's message.
+        reason: String,
+    },
+    /// The library has no `relive_module_v1` symbol: not a relive module.
+    #[error("{file}: no `relive_module_v1` symbol (not a relive module?): {reason}")]
+    MissingSymbol {
+        /// The file.
+        file: String,
+        /// The dynamic loader's message.
+        reason: String,
+    },
+
+    // Step 3: the declaration.
+    /// The declaration does not start with relive's magic number.
+    #[error("{file}: bad magic {found:#018x} in the module declaration")]
+    BadMagic {
+        /// The file.
+        file: String,
+        /// What was found.
+        found: u64,
+    },
+    /// The module speaks another ABI version.
+    #[error("{file}: module ABI version {found}, this host speaks {expected}")]
+    AbiMismatch {
+        /// The file.
+        file: String,
+        /// The module's ABI version.
+        found: u32,
+        /// The host's ABI version.
+        expected: u32,
+    },
+    /// The declaration or its function table is smaller than this ABI needs.
+    #[error("{file}: {what} is {size} bytes, smaller than ABI v1 needs")]
+    TooSmall {
+        /// The file.
+        file: String,
+        /// `"declaration"` or `"function table"`.
+        what: &'static str,
+        /// The size the module reported.
+        size: u32,
+    },
+    /// A required function is missing from the table.
+    #[error("{file}: the module exports no `{function}`")]
+    MissingFunction {
+        /// The file.
+        file: String,
+        /// The function.
+        function: &'static str,
+    },
+    /// The declaration is malformed (null or misaligned pointer, bad string).
+    #[error("{file}: malformed declaration: {reason}")]
+    MalformedDeclaration {
+        /// The file.
+        file: String,
+        /// What was wrong.
+        reason: String,
+    },
+
+    // Step 4: target and panic strategy.
+    /// Built for another target triple.
+    #[error("{file}: built for {found}, this host is {expected}")]
+    TargetMismatch {
+        /// The file.
+        file: String,
+        /// The module's target.
+        found: String,
+        /// The host's target.
+        expected: String,
+    },
+    /// Built with `panic = "abort"`: a panic would take the host down.
+    #[error("{file}: built with panic = \"abort\"; relive needs panic = \"unwind\"")]
+    PanicAbort {
+        /// The file.
+        file: String,
+    },
+
+    // Step 5: name and version.
+    /// The library declares another module.
+    #[error("{file}: declares module `{found}`, expected `{expected}`")]
+    NameMismatch {
+        /// The file.
+        file: String,
+        /// The expected name.
+        expected: String,
+        /// The declared name.
+        found: String,
+    },
+    /// The version is not semver.
+    #[error("{file}: version `{version}` is not semver: {reason}")]
+    BadVersion {
+        /// The file.
+        file: String,
+        /// The declared version.
+        version: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Same version as the one loaded, but another build.
+    #[error(
+        "{file}: version {version} is already loaded as build {loaded}, this is build {new}; \
+         bump the version or load with force"
+    )]
+    SameVersionDifferentBuild {
+        /// The file.
+        file: String,
+        /// The version.
+        version: String,
+        /// The loaded build.
+        loaded: BuildHash,
+        /// This build.
+        new: BuildHash,
+    },
+
+    // Step 6: schemas.
+    /// A message, reply or init-argument type differs from what callers use.
+    #[error("{file}: {what} schema {found} differs from the callers' {expected}")]
+    InterfaceMismatch {
+        /// The file.
+        file: String,
+        /// `"message"`, `"reply"` or `"init args"`.
+        what: &'static str,
+        /// What callers use.
+        expected: Fingerprint,
+        /// What the module declares.
+        found: Fingerprint,
+    },
+    /// The new version cannot read the running version's state.
+    #[error(
+        "{file}: cannot read the state of running version {running} (schema {schema}); its \
+         code_change reads {readable:?}"
+    )]
+    StateUnreadable {
+        /// The file.
+        file: String,
+        /// The running version.
+        running: String,
+        /// The running version's state schema.
+        schema: Fingerprint,
+        /// The schemas the new `code_change` reads.
+        readable: Vec<Fingerprint>,
+    },
+}
+
+impl LoadError {
+    /// The file (or `static:<module>` source) the error is about.
+    pub fn file(&self) -> &str {
+        use LoadError::*;
+        match self {
+            NotFound { file }
+            | Unreadable { file, .. }
+            | WritableByOthers { file, .. }
+            | ForeignOwner { file, .. }
+            | Unsigned { file }
+            | BadSignature { file, .. }
+            | BadBuild { file, .. }
+            | NotALibrary { file, .. }
+            | PrivateCopy { file, .. }
+            | DlOpen { file, .. }
+            | MissingSymbol { file, .. }
+            | BadMagic { file, .. }
+            | AbiMismatch { file, .. }
+            | TooSmall { file, .. }
+            | MissingFunction { file, .. }
+            | MalformedDeclaration { file, .. }
+            | TargetMismatch { file, .. }
+            | PanicAbort { file }
+            | NameMismatch { file, .. }
+            | BadVersion { file, .. }
+            | SameVersionDifferentBuild { file, .. }
+            | InterfaceMismatch { file, .. }
+            | StateUnreadable { file, .. } => file,
+        }
+    }
+}
+
+/// Why an upgrade was refused. Nothing changed in the code server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpgradeError {
+    /// The new version failed validation.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A third version while `old` still has live instances (Erlang's
+    /// `not_purged`); upgrade with `purge` to stop them first.
+    #[error(
+        "module `{module}`: old version {old} still has {instances} live instance(s); purge it \
+         first or upgrade with purge"
+    )]
+    NotPurged {
+        /// The module.
+        module: String,
+        /// The old version.
+        old: String,
+        /// Live instances on it.
+        instances: usize,
+    },
+}
+
+/// Why a rollback was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackError {
+    /// No such module is loaded.
+    #[error("module `{0}` is not loaded")]
+    NotLoaded(String),
+    /// There is no old version to go back to.
+    #[error("module `{0}` has no old version to roll back to")]
+    NoOldVersion(String),
+}
+
+/// Why a purge was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PurgeError {
+    /// No such module is loaded.
+    #[error("module `{0}` is not loaded")]
+    NotLoaded(String),
+    /// `soft_purge` found live instances on the old version.
+    #[error("module `{module}`: old version {old} still has {instances} live instance(s)")]
+    InUse {
+        /// The module.
+        module: String,
+        /// The old version.
+        old: String,
+        /// Live instances on it.
+        instances: usize,
+    },
+}
+
+/// Why a call into a module version failed. The instance, where there is one,
+/// is unchanged unless the error says it panicked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The module panicked; its message is kept.
+    #[error("{module} {version}: {function} panicked: {message}")]
+    Panicked {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// `init`, `handle`, `export_state`, `code_change` or `downgrade`.
+        function: &'static str,
+        /// The panic message.
+        message: String,
+    },
+    /// The module returned an error.
+    #[error("{module} {version}: {function} failed: {message}")]
+    Failed {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The function.
+        function: &'static str,
+        /// The module's message.
+        message: String,
+    },
+    /// The module could not decode its input.
+    #[error("{module} {version}: {function} could not decode its input: {message}")]
+    BadInput {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The function.
+        function: &'static str,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The module does not provide the function, or cannot do it for these
+    /// versions (a `downgrade` to a schema it cannot write).
+    #[error("{module} {version}: {function} unsupported: {message}")]
+    Unsupported {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The function.
+        function: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The module returned a status code this host does not know.
+    #[error("{module} {version}: {function} returned unknown status {code}")]
+    UnknownStatus {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The function.
+        function: &'static str,
+        /// The code.
+        code: i32,
+    },
+    /// A typed call used a type whose schema is not the module's.
+    #[error("{module} {version}: {what} type has schema {found}, the module's is {expected}")]
+    SchemaMismatch {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// `"message"`, `"reply"`, `"init args"`.
+        what: &'static str,
+        /// The module's schema.
+        expected: Fingerprint,
+        /// The caller's.
+        found: Fingerprint,
+    },
+    /// The caller's value could not be encoded, or the reply decoded.
+    #[error("codec: {0}")]
+    Codec(#[from] relive_codec::CodecError),
+}

@@ -1,0 +1,263 @@
+//! `Instance`: one live state of a module version, and the calls on it.
+//!
+//! The sequence an instance goes through is OTP's: `init` → `handle`* →
+//! (`export_state` → `code_change` on the next version)* → `downgrade` back,
+//! if rolled back → drop. The actor layer runs one instance per actor.
+
+use super::error::CallError;
+use super::version::Version;
+use crate::ffi::calls::LiveState;
+use relive_codec::{Fingerprint, Schema, StateSnapshot};
+use relive_sdk::abi::status;
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
+use std::sync::Arc;
+
+/// One live state of a module version.
+///
+/// Holds an `Arc<Version>`: the library stays loaded while the instance lives,
+/// and the state is freed by that library when the instance drops.
+#[derive(Debug)]
+pub struct Instance {
+    state: LiveState,
+    /// Replies and error messages; reused across calls.
+    buf: Vec<u8>,
+    /// Encoded typed messages; reused across calls.
+    msg: Vec<u8>,
+}
+
+/// A migration that did not happen: the instance is handed back unchanged,
+/// still on its old version with its old state.
+pub struct MigrateFailed {
+    /// The instance, as it was.
+    pub instance: Instance,
+    /// Why.
+    pub error: CallError,
+}
+
+impl fmt::Debug for MigrateFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MigrateFailed").field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for MigrateFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "migration failed, instance kept on its old version: {}", self.error)
+    }
+}
+
+impl std::error::Error for MigrateFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Turn a non-OK status and the message in `out` into a `CallError`.
+pub(crate) fn call_error(
+    version: &Version,
+    function: &'static str,
+    code: i32,
+    out: &[u8],
+) -> CallError {
+    let module = version.name().to_owned();
+    let v = version.version().to_string();
+    let message = String::from_utf8_lossy(out).into_owned();
+    match code {
+        status::PANICKED => CallError::Panicked { module, version: v, function, message },
+        status::FAILED => CallError::Failed { module, version: v, function, message },
+        status::BAD_INPUT => CallError::BadInput { module, version: v, function, message },
+        status::UNSUPPORTED => CallError::Unsupported { module, version: v, function, message },
+        code => CallError::UnknownStatus { module, version: v, function, code },
+    }
+}
+
+fn check_schema(
+    version: &Version,
+    what: &'static str,
+    expected: Fingerprint,
+    found: Fingerprint,
+) -> Result<(), CallError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(CallError::SchemaMismatch {
+            module: version.name().to_owned(),
+            version: version.version().to_string(),
+            what,
+            expected,
+            found,
+        })
+    }
+}
+
+impl Instance {
+    /// Start an instance of `version` with postcard-encoded init `args`.
+    ///
+    /// # Errors
+    /// The module's `init` failed, panicked or could not decode `args`.
+    pub fn start(version: &Arc<Version>, args: &[u8]) -> Result<Self, CallError> {
+        let mut buf = Vec::new();
+        match LiveState::init(version, args, &mut buf) {
+            Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
+            Err(code) => Err(call_error(version, "init", code, &buf)),
+        }
+    }
+
+    /// Start an instance with typed init arguments, checked against the
+    /// module's `Args` schema.
+    ///
+    /// # Errors
+    /// [`CallError::SchemaMismatch`] when `A` is not the module's `Args`, or as
+    /// [`start`](Self::start).
+    pub fn start_with<A: Serialize + Schema>(
+        version: &Arc<Version>,
+        args: &A,
+    ) -> Result<Self, CallError> {
+        check_schema(version, "init args", version.schemas().args, Fingerprint::of::<A>())?;
+        let mut bytes = Vec::new();
+        relive_codec::encode_into(args, &mut bytes)?;
+        Self::start(version, &bytes)
+    }
+
+    /// The version this instance runs.
+    pub fn version(&self) -> &Arc<Version> {
+        self.state.version()
+    }
+
+    /// Handle one postcard-encoded message; returns the encoded reply (valid
+    /// until the next call on this instance).
+    ///
+    /// # Errors
+    /// The handler panicked (the instance should be dropped: it crashed) or
+    /// the message did not decode (the instance is unchanged).
+    pub fn handle(&mut self, msg: &[u8]) -> Result<&[u8], CallError> {
+        match self.state.handle(msg, &mut self.buf) {
+            status::OK => Ok(&self.buf),
+            code => Err(call_error(self.state.version(), "handle", code, &self.buf)),
+        }
+    }
+
+    /// Send a typed message and decode the typed reply; both types are
+    /// checked against the module's schemas first.
+    ///
+    /// # Errors
+    /// [`CallError::SchemaMismatch`] for the wrong types, or as [`handle`](Self::handle).
+    pub fn call<M, R>(&mut self, msg: &M) -> Result<R, CallError>
+    where
+        M: Serialize + Schema,
+        R: DeserializeOwned + Schema,
+    {
+        let version = self.state.version();
+        let schemas = version.schemas();
+        check_schema(version, "message", schemas.message, Fingerprint::of::<M>())?;
+        check_schema(version, "reply", schemas.reply, Fingerprint::of::<R>())?;
+        relive_codec::encode_into(msg, &mut self.msg)?;
+        match self.state.handle(&self.msg, &mut self.buf) {
+            status::OK => Ok(relive_codec::decode(&self.buf)?),
+            code => Err(call_error(self.state.version(), "handle", code, &self.buf)),
+        }
+    }
+
+    /// Export the state as a snapshot tagged with this version.
+    ///
+    /// # Errors
+    /// The module's `export_state` failed or panicked.
+    pub fn snapshot(&self) -> Result<StateSnapshot, CallError> {
+        let mut bytes = Vec::new();
+        let version = self.state.version();
+        match self.state.export_state(&mut bytes) {
+            status::OK => Ok(StateSnapshot {
+                module: version.name().to_owned(),
+                version: version.version().to_string(),
+                schema: version.schemas().state,
+                bytes,
+            }),
+            code => Err(call_error(version, "export_state", code, &bytes)),
+        }
+    }
+
+    /// Migrate to version `to` (OTP's `code_change`): this version exports
+    /// the state, `to`'s `code_change` builds the new one (or decodes it as is
+    /// when the schemas are equal).
+    ///
+    /// # Errors
+    /// When either step fails or panics, [`MigrateFailed`] hands this
+    /// instance back unchanged: same version, same state.
+    pub fn code_change(
+        self,
+        to: &Arc<Version>,
+        extra: &[u8],
+    ) -> Result<Instance, Box<MigrateFailed>> {
+        let snapshot = match self.snapshot() {
+            Ok(s) => s,
+            Err(error) => return Err(Box::new(MigrateFailed { instance: self, error })),
+        };
+        match Self::restore(to, &snapshot, extra) {
+            Ok(new) => Ok(new),
+            Err(error) => Err(Box::new(MigrateFailed { instance: self, error })),
+        }
+    }
+
+    /// Roll this instance back to the older version `to` through this
+    /// version's `downgrade` (OTP's `{down, Vsn}`: the newer code owns both
+    /// directions), then `to` decodes the state as its own.
+    ///
+    /// # Errors
+    /// [`CallError::Unsupported`] when this version has no `downgrade` to
+    /// `to`'s state schema (restore from the upgrade snapshot instead), or a
+    /// failure or panic; the instance is handed back unchanged.
+    pub fn downgrade(self, to: &Arc<Version>) -> Result<Instance, Box<MigrateFailed>> {
+        let target = to.schemas().state;
+        let to_version = to.version().to_string();
+        let mut bytes = Vec::new();
+        let from = Arc::clone(self.state.version());
+        let code = self.state.downgrade(&to_version, target, &mut bytes);
+        let error = match code {
+            Some(status::OK) => {
+                let snapshot = StateSnapshot {
+                    module: from.name().to_owned(),
+                    version: from.version().to_string(),
+                    schema: target,
+                    bytes,
+                };
+                match Self::restore(to, &snapshot, &[]) {
+                    Ok(new) => return Ok(new),
+                    Err(e) => e,
+                }
+            }
+            Some(code) => call_error(&from, "downgrade", code, &bytes),
+            None => CallError::Unsupported {
+                module: from.name().to_owned(),
+                version: from.version().to_string(),
+                function: "downgrade",
+                message: "this version has no downgrade".into(),
+            },
+        };
+        Err(Box::new(MigrateFailed { instance: self, error }))
+    }
+
+    /// Start an instance of `to` from a snapshot (an upgrade-time snapshot
+    /// when rolling back without `downgrade`, or any state `to` can read).
+    ///
+    /// # Errors
+    /// `to`'s `code_change` cannot read the snapshot's schema, fails or panics.
+    pub fn restore(
+        to: &Arc<Version>,
+        snapshot: &StateSnapshot,
+        extra: &[u8],
+    ) -> Result<Instance, CallError> {
+        let mut buf = Vec::new();
+        match LiveState::code_change(
+            to,
+            &snapshot.version,
+            snapshot.schema,
+            &snapshot.bytes,
+            extra,
+            &mut buf,
+        ) {
+            Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
+            Err(code) => Err(call_error(to, "code_change", code, &buf)),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! `Version`: one loaded build of a module, always behind an `Arc`.
+
+use crate::ffi::decl::{Declaration, Table};
+use libloading::os::unix::Library;
+use relive_codec::Fingerprint;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
+
+/// The SHA-256 of a library's bytes: the identity of a build.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BuildHash(pub [u8; 32]);
+
+impl BuildHash {
+    /// The first 16 hex digits, as file names and reports show it.
+    pub fn short(&self) -> String {
+        self.to_string()[..16].to_owned()
+    }
+}
+
+impl fmt::Display for BuildHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BuildHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BuildHash({})", self.short())
+    }
+}
+
+/// Where a version came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A library file, loaded from `path` through the private copy `copy`.
+    Dylib {
+        /// The file the host was asked to load.
+        path: PathBuf,
+        /// The private copy that is actually mapped.
+        copy: PathBuf,
+    },
+    /// A module linked into the host with `declaration!`.
+    Static,
+}
+
+/// One loaded build of a module: its declaration (copied into host memory),
+/// its function table and the library that owns the table.
+///
+/// Always behind an `Arc`: instances running this version hold one, the code
+/// server's slots hold one. The library is closed when the last `Arc` drops,
+/// so no function pointer or state pointer can outlive it.
+pub struct Version {
+    decl: Declaration,
+    semver: semver::Version,
+    hash: BuildHash,
+    origin: Origin,
+    loaded_at: SystemTime,
+    instances: AtomicUsize,
+    table: Table,
+    library: Option<Library>,
+}
+
+impl Version {
+    pub(crate) fn new(
+        decl: Declaration,
+        semver: semver::Version,
+        hash: BuildHash,
+        origin: Origin,
+        table: Table,
+        library: Option<Library>,
+    ) -> Self {
+        Version {
+            decl,
+            semver,
+            hash,
+            origin,
+            loaded_at: SystemTime::now(),
+            instances: AtomicUsize::new(0),
+            table,
+            library,
+        }
+    }
+
+    /// The module name.
+    pub fn name(&self) -> &str {
+        &self.decl.name
+    }
+
+    /// The semver version.
+    pub fn version(&self) -> &semver::Version {
+        &self.semver
+    }
+
+    /// The build's identity (SHA-256 of the library file; for a static module,
+    /// of its declaration).
+    pub fn hash(&self) -> BuildHash {
+        self.hash
+    }
+
+    /// Where this version was loaded from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The source as error messages name it: the path, or `static:<name>`.
+    pub fn source_name(&self) -> String {
+        match &self.origin {
+            Origin::Dylib { path, .. } => path.display().to_string(),
+            Origin::Static => format!("static:{}", self.decl.name),
+        }
+    }
+
+    /// When it was loaded.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
+    /// The free-form build id the module was built with (may be empty).
+    pub fn build_id(&self) -> &str {
+        &self.decl.build_id
+    }
+
+    /// The relive-sdk version the module was built with.
+    pub fn sdk_version(&self) -> &str {
+        &self.decl.sdk_version
+    }
+
+    /// The compiler that built the module.
+    pub fn rustc_version(&self) -> &str {
+        &self.decl.rustc_version
+    }
+
+    /// The fingerprints of the module's types.
+    pub fn schemas(&self) -> Schemas {
+        Schemas {
+            args: self.decl.args_schema,
+            message: self.decl.message_schema,
+            reply: self.decl.reply_schema,
+            state: self.decl.state_schema,
+        }
+    }
+
+    /// Older state schemas this version's `code_change` reads.
+    pub fn reads_states(&self) -> &[Fingerprint] {
+        &self.decl.reads_states
+    }
+
+    /// Older state schemas this version's `downgrade` writes.
+    pub fn downgrades_to(&self) -> &[Fingerprint] {
+        &self.decl.downgrades_to
+    }
+
+    /// Whether this version can `downgrade` to a version with `state` schema.
+    pub fn can_downgrade_to(&self, state: Fingerprint) -> bool {
+        self.table.downgrade.is_some() && self.decl.downgrades_to.contains(&state)
+    }
+
+    /// How many live instances run this version.
+    pub fn instances(&self) -> usize {
+        // ORDERING: a statistic read by the code server under its lock; the
+        // count itself publishes no other memory.
+        self.instances.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn instance_started(&self) {
+        // ORDERING: see `instances`.
+        self.instances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn instance_ended(&self) {
+        // ORDERING: see `instances`.
+        self.instances.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub(crate) fn private_copy(&self) -> Option<&Path> {
+        match &self.origin {
+            Origin::Dylib { copy, .. } => Some(copy),
+            Origin::Static => None,
+        }
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Version")
+            .field("name", &self.decl.name)
+            .field("version", &self.semver.to_string())
+            .field("hash", &self.hash)
+            .field("origin", &self.origin)
+            .field("instances", &self.instances())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Version {
+    fn drop(&mut self) {
+        // Close the library first (nothing can point into it any more: this
+        // is the last `Arc`), then remove the private copy. A library that
+        // thread-local destructors keep mapped stays mapped; see `UnloadWatch`.
+        drop(self.library.take());
+        if let Origin::Dylib { copy, .. } = &self.origin {
+            let _ = std::fs::remove_file(copy);
+        }
+    }
+}
+
+/// The fingerprints of a module version's types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schemas {
+    /// Init arguments.
+    pub args: Fingerprint,
+    /// Messages.
+    pub message: Fingerprint,
+    /// Replies.
+    pub reply: Fingerprint,
+    /// State.
+    pub state: Fingerprint,
+}
+
+/// Whether a version that left the code server has really been unloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnloadStatus {
+    /// Something (an instance) still holds the version: the library is open.
+    InUse,
+    /// Closed, and `/proc/self/maps` no longer shows the private copy.
+    Unloaded,
+    /// Closed, but the dynamic loader keeps it mapped (typically because
+    /// thread-local destructors registered by the library are pending).
+    Resident,
+    /// A statically linked module: nothing to unload.
+    Static,
+}
+
+/// Watches a version that left the code server until its library is gone.
+#[derive(Debug, Clone)]
+pub struct UnloadWatch {
+    version: Weak<Version>,
+    copy: Option<PathBuf>,
+}
+
+impl UnloadWatch {
+    pub(crate) fn new(version: &Arc<Version>) -> Self {
+        UnloadWatch {
+            version: Arc::downgrade(version),
+            copy: version.private_copy().map(Path::to_owned),
+        }
+    }
+
+    /// The status now. "Unloaded" is only reported when the process's memory
+    /// map shows no trace of the private copy.
+    pub fn status(&self) -> UnloadStatus {
+        if self.version.strong_count() > 0 {
+            return UnloadStatus::InUse;
+        }
+        let Some(copy) = &self.copy else { return UnloadStatus::Static };
+        if is_mapped(copy) { UnloadStatus::Resident } else { UnloadStatus::Unloaded }
+    }
+}
+
+/// Whether `/proc/self/maps` shows `path`.
+pub(crate) fn is_mapped(path: &Path) -> bool {
+    // Without a readable map nothing proves the library is gone: say "mapped".
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return true };
+    let needle = path.to_string_lossy();
+    maps.lines().any(|l| l.contains(needle.as_ref()))
+}

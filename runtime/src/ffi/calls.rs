@@ -1,0 +1,164 @@
+//! Calls into a version's function table, and the state they pass around.
+//!
+//! [`LiveState`] is the only owner of an opaque state pointer. It holds the
+//! `Arc<Version>` whose `init` or `code_change` created the state, so:
+//! - the state is only ever passed to functions of the library that made it;
+//! - the library stays open while the state exists;
+//! - the state is freed exactly once, by that library's `drop_state`, when the
+//!   `LiveState` drops.
+
+use super::decl::{RawBytes, RawSink};
+use super::host::RawHostServices;
+use crate::code_server::Version;
+use relive_codec::Fingerprint;
+use relive_sdk::abi::{install_flags, status};
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// The sink's write callback: append to the host's `Vec<u8>`.
+unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) {
+    // SAFETY: `ctx` is the `&mut Vec<u8>` that `sink` borrowed for the call in
+    // progress, and the module passes a slice valid for this call.
+    let (buf, bytes) =
+        unsafe { (&mut *ctx.cast::<Vec<u8>>(), RawBytes::from_raw(ptr, len).as_slice()) };
+    buf.extend_from_slice(bytes);
+}
+
+/// A sink writing into `out` (cleared first). Valid for one call.
+fn sink(out: &mut Vec<u8>) -> RawSink {
+    out.clear();
+    RawSink { ctx: (out as *mut Vec<u8>).cast(), write: write_to_vec }
+}
+
+/// Give a freshly loaded version the host's services.
+pub(crate) fn install_host(version: &Version, host: &'static RawHostServices, forward_logs: bool) {
+    let flags = if forward_logs { install_flags::FORWARD_LOGS } else { 0 };
+    // SAFETY: the table belongs to `version`, whose library is open while we
+    // hold `&Version`; `host` is `'static`, as the SDK requires.
+    let _ = unsafe { (version.table().install_host)(host, flags) };
+}
+
+/// The state of one live instance, owned together with its version.
+#[derive(Debug)]
+pub(crate) struct LiveState {
+    version: Arc<Version>,
+    ptr: NonNull<c_void>,
+}
+
+// SAFETY: `Module: Send` in the SDK, so the value behind `ptr` may move to
+// another thread; `LiveState` is not `Sync` (raw pointer), so `&self` calls
+// such as `export_state` never run on two threads at once.
+unsafe impl Send for LiveState {}
+
+impl LiveState {
+    /// Run `init(args)` of `version`. On failure, returns the status and
+    /// leaves the message in `out`.
+    pub(crate) fn init(
+        version: &Arc<Version>,
+        args: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Self, i32> {
+        let mut ptr: *mut c_void = std::ptr::null_mut();
+        // SAFETY: `args` and `out` are valid for the call; `&mut ptr` is valid
+        // for one write; the table belongs to `version`, which is open.
+        let code = unsafe { (version.table().init)(RawBytes::new(args), &mut ptr, sink(out)) };
+        Self::adopt(version, code, ptr)
+    }
+
+    /// Run `code_change` of `to` on state bytes written by `from_version`
+    /// with schema `from_schema`, creating a state owned by `to`.
+    pub(crate) fn code_change(
+        to: &Arc<Version>,
+        from_version: &str,
+        from_schema: Fingerprint,
+        old: &[u8],
+        extra: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Self, i32> {
+        let mut ptr: *mut c_void = std::ptr::null_mut();
+        // SAFETY: every slice is valid for the call; `&mut ptr` is valid for
+        // one write; the table belongs to `to`, which is open.
+        let code = unsafe {
+            (to.table().code_change)(
+                RawBytes::new(from_version.as_bytes()),
+                from_schema.to_u64(),
+                RawBytes::new(old),
+                RawBytes::new(extra),
+                &mut ptr,
+                sink(out),
+            )
+        };
+        Self::adopt(to, code, ptr)
+    }
+
+    fn adopt(version: &Arc<Version>, code: i32, ptr: *mut c_void) -> Result<Self, i32> {
+        match (code, NonNull::new(ptr)) {
+            (status::OK, Some(ptr)) => {
+                version.instance_started();
+                Ok(LiveState { version: Arc::clone(version), ptr })
+            }
+            (status::OK, None) => Err(status::FAILED),
+            // A failed call must not have produced a state; if a foreign build
+            // did anyway, adopt it just to free it with its own library.
+            (code, Some(ptr)) => {
+                version.instance_started();
+                drop(LiveState { version: Arc::clone(version), ptr });
+                Err(code)
+            }
+            (code, None) => Err(code),
+        }
+    }
+
+    /// Run `handle(msg)`; the reply (or the error message) is left in `out`.
+    pub(crate) fn handle(&mut self, msg: &[u8], out: &mut Vec<u8>) -> i32 {
+        // SAFETY: `ptr` was made by this version's library (invariant of
+        // `LiveState`), `&mut self` gives the call exclusive access, the
+        // library is open while `self.version` lives.
+        unsafe { (self.version.table().handle)(self.ptr.as_ptr(), RawBytes::new(msg), sink(out)) }
+    }
+
+    /// Run `export_state`; the bytes (or the error message) are left in `out`.
+    pub(crate) fn export_state(&self, out: &mut Vec<u8>) -> i32 {
+        // SAFETY: as in `handle`; `LiveState: !Sync`, so no other call on this
+        // state runs meanwhile.
+        unsafe { (self.version.table().export_state)(self.ptr.as_ptr(), sink(out)) }
+    }
+
+    /// Run `downgrade` towards `to_version` / `to_schema`, or `None` when the
+    /// version has no `downgrade`.
+    pub(crate) fn downgrade(
+        &self,
+        to_version: &str,
+        to_schema: Fingerprint,
+        out: &mut Vec<u8>,
+    ) -> Option<i32> {
+        let downgrade = self.version.table().downgrade?;
+        // SAFETY: as in `export_state`.
+        Some(unsafe {
+            downgrade(
+                self.ptr.as_ptr(),
+                RawBytes::new(to_version.as_bytes()),
+                to_schema.to_u64(),
+                sink(out),
+            )
+        })
+    }
+
+    /// The version that owns this state.
+    pub(crate) fn version(&self) -> &Arc<Version> {
+        &self.version
+    }
+}
+
+impl Drop for LiveState {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` was made by this version's library and is never used
+        // again; the library is open because we still hold `self.version`.
+        let code = unsafe { (self.version.table().drop_state)(self.ptr.as_ptr()) };
+        self.version.instance_ended();
+        if code != status::OK {
+            tracing::warn!(module = %self.version.name(), code, "drop_state failed");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The host-services table every module version receives at load.
+
+use super::decl::RawBytes;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+type LogFn = unsafe extern "C" fn(level: u32, target: RawBytes, message: RawBytes);
+type NowFn = unsafe extern "C" fn() -> u64;
+
+/// Mirror of `relive_sdk::abi::HostServices`.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct RawHostServices {
+    size: u32,
+    abi_version: u32,
+    log: Option<LogFn>,
+    log_max_level: u32,
+    now_ns: Option<NowFn>,
+}
+
+const fn table(level: u32) -> RawHostServices {
+    RawHostServices {
+        size: size_of::<RawHostServices>() as u32,
+        abi_version: relive_sdk::abi::ABI_VERSION,
+        log: Some(host_log),
+        log_max_level: level,
+        now_ns: Some(host_now),
+    }
+}
+
+/// One `'static` table per maximum log level (off, error … trace): a module
+/// keeps a pointer to its table, and a `'static` one can never dangle, even
+/// when a library stays mapped after it is closed.
+static TABLES: [RawHostServices; 6] = [table(0), table(1), table(2), table(3), table(4), table(5)];
+
+/// The table for the host's current maximum `tracing` level.
+pub(crate) fn services() -> &'static RawHostServices {
+    use tracing::level_filters::LevelFilter;
+    let level = match LevelFilter::current() {
+        LevelFilter::OFF => 0,
+        LevelFilter::ERROR => 1,
+        LevelFilter::WARN => 2,
+        LevelFilter::INFO => 3,
+        LevelFilter::DEBUG => 4,
+        _ => 5,
+    };
+    &TABLES[level]
+}
+
+/// The `log` service: re-emit a module's event in the host's `tracing`, under
+/// the target `relive::module`, with the module's own target as a field.
+unsafe extern "C" fn host_log(level: u32, target: RawBytes, message: RawBytes) {
+    // Nothing may unwind out of an `extern "C"` function.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the SDK passes two slices valid for the duration of this call.
+        let (target, message) = unsafe { (target.as_slice(), message.as_slice()) };
+        let target = String::from_utf8_lossy(target);
+        let message = String::from_utf8_lossy(message);
+        match level {
+            1 => tracing::error!(target: "relive::module", module_target = %target, "{message}"),
+            2 => tracing::warn!(target: "relive::module", module_target = %target, "{message}"),
+            3 => tracing::info!(target: "relive::module", module_target = %target, "{message}"),
+            4 => tracing::debug!(target: "relive::module", module_target = %target, "{message}"),
+            _ => tracing::trace!(target: "relive::module", module_target = %target, "{message}"),
+        }
+    }));
+}
+
+/// The `now` service: nanoseconds since the host first asked.
+unsafe extern "C" fn host_now() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}

@@ -1,0 +1,19 @@
+//! Every host-side `unsafe` of relive lives in this module.
+//!
+//! - [`dylib`]: `dlopen` of a private copy and the symbol lookup;
+//! - [`decl`]: reading a module's declaration through mirror types whose
+//!   function pointers are `Option`s and whose statuses are integers, so a
+//!   malformed declaration is an error, never undefined behaviour;
+//! - [`calls`]: the calls into a version's function table, and the opaque
+//!   state pointer they pass;
+//! - [`host`]: the services table the host hands every version.
+//!
+//! The invariant that makes all of it sound: a function pointer, a pointer
+//! into a declaration or a state pointer is only reachable through a borrow of,
+//! or an `Arc` to, the [`Version`](crate::Version) that loaded it, and the
+//! library is closed only when the last `Arc<Version>` drops.
+
+pub(crate) mod calls;
+pub(crate) mod decl;
+pub(crate) mod dylib;
+pub(crate) mod host;

@@ -1,0 +1,62 @@
+//! # relive-runtime: the host side of relive
+//!
+//! A relive host loads **modules** — `cdylib`s built against `relive-sdk`,
+//! or modules linked in statically — and runs their code on state that lives
+//! in host memory. The [`CodeServer`] keeps a `current` and an `old` version
+//! of every module, as Erlang's code server does, and validates each new
+//! build completely (file, signature, ABI, target, panic strategy, name,
+//! semver, schemas) before anything changes.
+//!
+//! An [`Instance`] is one live state of a module version: `init` creates it,
+//! `handle` runs messages on it, `code_change` moves it to a newer version
+//! (the state migrates; new code never sees old state) and `downgrade` moves
+//! it back. The actor layer runs one instance per actor.
+//!
+//! ```
+//! use relive_runtime::{CodeServer, Instance};
+//! use relive_sdk::{Context, Module, ModuleError};
+//! use serde::{Deserialize, Serialize};
+//! use postcard_schema::Schema;
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Counter { count: u64 }
+//!
+//! impl Module for Counter {
+//!     const NAME: &'static str = "counter";
+//!     type Args = u64;
+//!     type Msg = u64;
+//!     type Reply = u64;
+//!     fn init(start: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> {
+//!         Ok(Counter { count: start })
+//!     }
+//!     fn handle(&mut self, n: u64, _: &mut Context<'_>) -> u64 {
+//!         self.count += n;
+//!         self.count
+//!     }
+//! }
+//!
+//! let code = CodeServer::new()?;
+//! // A module linked into the host runs through the same checks as a library.
+//! code.upgrade("counter", relive_sdk::declaration!(Counter, version = "1.0.0"))?;
+//! let v1 = code.current("counter").unwrap();
+//! let mut counter = Instance::start_with(&v1, &10u64)?;
+//! assert_eq!(counter.call::<u64, u64>(&5)?, 15);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Where things live and why: `ARCHITECTURE.md`; the ABI: `docs/abi.md`;
+//! every refusal reason: `docs/errors.md`.
+#![deny(unsafe_code)]
+
+pub mod code_server;
+// Every host-side `unsafe` block is in here.
+#[allow(unsafe_code)]
+mod ffi;
+
+pub use code_server::{
+    CallError, CodeServer, CodeServerBuilder, Instance, Interface, LoadError, MigrateFailed,
+    ModuleStatus, PurgeError, RollbackError, Source, UnloadStatus, UpgradeError, UpgradeOptions,
+    UpgradeOutcome, UpgradeReport, Version,
+};
+pub use relive_codec as codec;
+pub use relive_sdk as sdk;
