@@ -75,6 +75,15 @@ pub enum LoadError {
         /// What was found instead.
         reason: String,
     },
+    /// An ELF shared object whose headers point past the end of the file:
+    /// truncated (still being written?) or corrupt. `dlopen` would crash on it.
+    #[error("{file}: corrupt or truncated library: {reason}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The private copy could not be made.
     #[error("{file}: cannot make the private copy: {source}")]
     PrivateCopy {
@@ -246,6 +255,7 @@ impl LoadError {
             | BadSignature { file, .. }
             | BadBuild { file, .. }
             | NotALibrary { file, .. }
+            | Corrupt { file, .. }
             | PrivateCopy { file, .. }
             | DlOpen { file, .. }
             | MissingSymbol { file, .. }

@@ -287,20 +287,60 @@ fn current_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// Step 1: an ELF shared object (type `ET_DYN`), judged from its header.
+/// Step 1: a complete ELF64 shared object, judged from its headers alone.
+///
+/// `dlopen` maps segments at the offsets the headers give; a segment past the
+/// end of the file (a library still being written, a truncated copy) maps
+/// pages with nothing behind them, and touching them kills the process with
+/// SIGBUS. So every header table and every segment must lie inside the file.
 fn check_elf(bytes: &[u8], file: &str) -> Result<(), LoadError> {
     let not =
         |reason: &str| LoadError::NotALibrary { file: file.to_owned(), reason: reason.into() };
-    if bytes.len() < 18 || &bytes[..4] != b"\x7fELF" {
+    let corrupt = |reason: String| LoadError::Corrupt { file: file.to_owned(), reason };
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
         return Err(not("no ELF header"));
     }
-    let e_type = match bytes[5] {
-        1 => u16::from_le_bytes([bytes[16], bytes[17]]),
-        2 => u16::from_be_bytes([bytes[16], bytes[17]]),
+    if bytes[4] != 2 {
+        return Err(not("not a 64-bit ELF file"));
+    }
+    let le = match bytes[5] {
+        1 => true,
+        2 => false,
         _ => return Err(not("unknown ELF byte order")),
     };
-    if e_type != 3 {
+    let u16_at = |at: usize| {
+        let b = [bytes[at], bytes[at + 1]];
+        if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }
+    };
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[at..at + 8]);
+        if le { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) }
+    };
+    if u16_at(16) != 3 {
         return Err(not("an ELF file, but not a shared object"));
+    }
+    let len = bytes.len() as u64;
+    let table_end = |off: u64, entsize: u16, num: u16| {
+        off.checked_add(u64::from(entsize) * u64::from(num)).filter(|end| *end <= len)
+    };
+    let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
+    let (shoff, shentsize, shnum) = (u64_at(40), u16_at(58), u16_at(60));
+    if table_end(phoff, phentsize, phnum).is_none() || phentsize < 56 {
+        return Err(corrupt(format!("program headers end past the file's {len} bytes")));
+    }
+    if table_end(shoff, shentsize, shnum).is_none() {
+        return Err(corrupt(format!("section headers end past the file's {len} bytes")));
+    }
+    for i in 0..u64::from(phnum) {
+        let ph = (phoff + i * u64::from(phentsize)) as usize;
+        let (offset, filesz) = (u64_at(ph + 8), u64_at(ph + 32));
+        if offset.checked_add(filesz).is_none_or(|end| end > len) {
+            return Err(corrupt(format!(
+                "segment {i} ends at byte {}, the file has {len} (truncated?)",
+                offset.saturating_add(filesz)
+            )));
+        }
     }
     Ok(())
 }
@@ -479,11 +519,27 @@ mod tests {
         assert!(check_elf(b"hello", "f").is_err());
         let mut hdr = [0u8; 64];
         hdr[..4].copy_from_slice(b"\x7fELF");
-        hdr[5] = 1;
+        hdr[4] = 2; // 64-bit
+        hdr[5] = 1; // little-endian
         hdr[16] = 2; // ET_EXEC
         assert!(matches!(check_elf(&hdr, "f"), Err(LoadError::NotALibrary { .. })));
-        hdr[16] = 3; // ET_DYN
+        hdr[16] = 3; // ET_DYN, no header tables
         assert!(check_elf(&hdr, "f").is_ok());
+        hdr[32] = 200; // program headers at byte 200 of a 64-byte file
+        hdr[54] = 56;
+        hdr[56] = 1;
+        assert!(matches!(check_elf(&hdr, "f"), Err(LoadError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn hostile_headers_do_not_panic() {
+        let mut hdr = [0xffu8; 64];
+        hdr[..4].copy_from_slice(b"\x7fELF");
+        hdr[4] = 2;
+        hdr[5] = 1;
+        hdr[16] = 3;
+        hdr[17] = 0;
+        assert!(matches!(check_elf(&hdr, "f"), Err(LoadError::Corrupt { .. })));
     }
 
     #[test]

@@ -1,0 +1,300 @@
+//! Every bad build is refused before anything changes: its own `LoadError`
+//! variant, a message naming the file and the reason, and the version that
+//! was running still serves afterwards.
+
+use counter_api::{CounterMsg, CounterReply};
+use relive_runtime::code_server::{LoadError, UpgradeOptions, UpgradeOutcome};
+use relive_runtime::{CodeServer, Instance, UpgradeError};
+use relive_test_support::fixtures;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// A code server running counter v1 with one instance at count 5.
+fn running_v1() -> (CodeServer, Instance) {
+    let code = CodeServer::new().unwrap();
+    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let v1 = code.current("counter").unwrap();
+    let inst = Instance::start_with(&v1, &5u64).unwrap();
+    (code, inst)
+}
+
+fn add(inst: &mut Instance, n: u64) -> CounterReply {
+    inst.call::<CounterMsg, CounterReply>(&CounterMsg::Add(n)).unwrap()
+}
+
+/// The refusal changed nothing: v1 is current, the instance serves with its
+/// state, and a new instance starts on v1.
+fn still_serving_v1(code: &CodeServer, inst: &mut Instance, count_before: u64) {
+    let current = code.current("counter").unwrap();
+    assert_eq!(current.version().to_string(), "1.0.0");
+    assert!(code.which("counter").unwrap().old.is_none(), "no old version appeared");
+    assert_eq!(add(inst, 1), CounterReply { logic: 1, count: count_before + 1 });
+    let mut fresh = Instance::start_with(&current, &0u64).unwrap();
+    assert_eq!(add(&mut fresh, 2), CounterReply { logic: 1, count: 2 });
+}
+
+/// Upgrade `counter` from `path`, expecting a refusal whose message names the file.
+fn refuse(code: &CodeServer, path: &Path) -> LoadError {
+    match code.upgrade("counter", path) {
+        Err(UpgradeError::Load(e)) => {
+            let file = path.display().to_string();
+            assert_eq!(e.file(), file);
+            assert!(e.to_string().contains(&file), "message names the file: {e}");
+            e
+        }
+        other => panic!("expected a load error for {}, got {other:?}", path.display()),
+    }
+}
+
+macro_rules! refused {
+    ($name:ident, $fixture:expr, $pattern:pat $(if $guard:expr)?, $reason:expr) => {
+        #[test]
+        fn $name() {
+            let (code, mut inst) = running_v1();
+            let e = refuse(&code, fixtures().path($fixture));
+            assert!(matches!(e, $pattern $(if $guard)?), "wrong reason: {e:?}");
+            assert!(e.to_string().contains($reason), "message says why: {e}");
+            still_serving_v1(&code, &mut inst, 5);
+        }
+    };
+}
+
+refused!(
+    wrong_abi_version,
+    "wrong_abi",
+    LoadError::AbiMismatch { found: 999, expected: 1, .. },
+    "ABI version 999"
+);
+refused!(
+    wrong_magic,
+    "wrong_magic",
+    LoadError::BadMagic { found: 0x0bad_0bad_0bad_0bad, .. },
+    "bad magic"
+);
+refused!(
+    another_modules_name,
+    "wrong_name",
+    LoadError::NameMismatch { .. },
+    "declares module `billing`"
+);
+refused!(
+    incompatible_message_schema,
+    "incompatible_schema",
+    LoadError::InterfaceMismatch { what: "message", .. },
+    "message schema"
+);
+refused!(
+    old_state_unreadable,
+    "unreadable_state",
+    LoadError::StateUnreadable { .. },
+    "cannot read the state"
+);
+refused!(built_with_panic_abort, "panic_abort", LoadError::PanicAbort { .. }, "panic = \"abort\"");
+refused!(
+    library_without_the_symbol,
+    "no_symbol",
+    LoadError::MissingSymbol { .. },
+    "relive_module_v1"
+);
+
+#[test]
+fn missing_file() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let e = refuse(&code, &dir.path().join("nope.so"));
+    assert!(matches!(e, LoadError::NotFound { .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn file_that_is_not_a_library() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("notes.so");
+    std::fs::write(&path, "just some text, not an ELF file\n").unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::NotALibrary { .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn truncated_library_refused_before_dlopen() {
+    // What a watcher sees while cargo is still writing the library.
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("truncated.so");
+    let bytes = std::fs::read(fixtures().path("counter_v2")).unwrap();
+    for cut in [100, 4096, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let e = refuse(&code, &path);
+        assert!(matches!(e, LoadError::Corrupt { .. }), "cut at {cut}: {e:?}");
+    }
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn library_for_another_machine_fails_dlopen() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("arm.so");
+    let mut bytes = std::fs::read(fixtures().path("counter_v2")).unwrap();
+    bytes[18..20].copy_from_slice(&0x28u16.to_le_bytes()); // e_machine = ARM
+    std::fs::write(&path, &bytes).unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::DlOpen { .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn file_writable_by_others() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("counter_v2.so");
+    fixtures().install("counter_v2", &path);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::WritableByOthers { mode: 0o666, .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn same_version_other_build_refused_unless_forced() {
+    let (code, mut inst) = running_v1();
+    let hotfix = fixtures().path("counter_v1_hotfix");
+    let e = refuse(&code, hotfix);
+    assert!(matches!(e, LoadError::SameVersionDifferentBuild { .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+
+    let report = code.upgrade_with("counter", hotfix, UpgradeOptions::new().force(true)).unwrap();
+    assert_eq!(report.outcome, UpgradeOutcome::Upgraded);
+    let current = code.current("counter").unwrap();
+    let mut fresh = Instance::start_with(&current, &0u64).unwrap();
+    assert_eq!(add(&mut fresh, 1).logic, 101, "the forced build's code answers");
+}
+
+#[test]
+fn same_build_twice_is_a_no_op() {
+    let (code, mut inst) = running_v1();
+    let before = code.current("counter").unwrap();
+    let report = code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    assert_eq!(report.outcome, UpgradeOutcome::Unchanged);
+    assert!(std::sync::Arc::ptr_eq(&before, &code.current("counter").unwrap()));
+    assert!(code.which("counter").unwrap().old.is_none());
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn bad_build_refused_unless_forced() {
+    let (code, mut inst) = running_v1();
+    let v2 = fixtures().path("counter_v2");
+    // Learn v2's hash by loading it in another code server.
+    let probe = CodeServer::new().unwrap();
+    let hash = probe.upgrade("counter", v2).unwrap().hash;
+    code.mark_bad("counter", hash);
+    let e = refuse(&code, v2);
+    assert!(matches!(e, LoadError::BadBuild { .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+    code.upgrade_with("counter", v2, UpgradeOptions::new().force(true)).unwrap();
+    assert_eq!(code.current("counter").unwrap().version().to_string(), "2.0.0");
+}
+
+#[test]
+fn panicking_init_is_a_typed_error_and_v1_keeps_serving() {
+    let (code, mut inst) = running_v1();
+    // Same state schema as v1, so the load itself is valid…
+    code.upgrade("counter", fixtures().path("panics_in_init")).unwrap();
+    let v3 = code.current("counter").unwrap();
+    // …but starting an instance on it fails, with the panic message.
+    let e = Instance::start_with(&v3, &1u64).unwrap_err();
+    assert!(
+        matches!(&e, relive_runtime::CallError::Panicked { function: "init", message, .. }
+            if message.contains("init exploded")),
+        "{e:?}"
+    );
+    assert_eq!(v3.instances(), 0, "no half-made instance remains");
+    assert_eq!(add(&mut inst, 1), CounterReply { logic: 1, count: 6 });
+}
+
+#[test]
+fn panicking_code_change_keeps_the_instance_on_v1() {
+    let (code, mut inst) = running_v1();
+    add(&mut inst, 10);
+    code.upgrade("counter", fixtures().path("panics_in_code_change")).unwrap();
+    let target = code.current("counter").unwrap();
+    let failed = inst.code_change(&target, &[]).unwrap_err();
+    assert!(
+        matches!(&failed.error, relive_runtime::CallError::Panicked { function: "code_change", message, .. }
+            if message.contains("code_change exploded")),
+        "{:?}",
+        failed.error
+    );
+    let mut inst = failed.instance;
+    assert_eq!(inst.version().version().to_string(), "1.0.0");
+    assert_eq!(add(&mut inst, 1), CounterReply { logic: 1, count: 16 }, "state exactly kept");
+    assert_eq!(target.instances(), 0);
+}
+
+mod signatures {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+    use relive_runtime::code_server::loader::signature_path;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn sign(path: &Path, key: &SigningKey) {
+        let sig = key.sign(&std::fs::read(path).unwrap()).to_bytes();
+        let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(signature_path(path), hex + "\n").unwrap();
+    }
+
+    fn signed_host() -> (CodeServer, Instance, tempfile::TempDir) {
+        let code = CodeServer::builder().trust_key(key(1).verifying_key()).build().unwrap();
+        let dir = fixtures().scratch();
+        let v1 = dir.path().join("counter_v1.so");
+        fixtures().install("counter_v1", &v1);
+        sign(&v1, &key(1));
+        code.upgrade("counter", &v1).unwrap();
+        let inst = Instance::start_with(&code.current("counter").unwrap(), &5u64).unwrap();
+        (code, inst, dir)
+    }
+
+    #[test]
+    fn unsigned_module_refused() {
+        let (code, mut inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        let e = refuse(&code, &v2);
+        assert!(matches!(e, LoadError::Unsigned { .. }), "{e:?}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn untrusted_key_and_tampered_file_refused() {
+        let (code, mut inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        sign(&v2, &key(2));
+        let e = refuse(&code, &v2);
+        assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
+
+        sign(&v2, &key(1));
+        let mut bytes = std::fs::read(&v2).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&v2, bytes).unwrap();
+        let e = refuse(&code, &v2);
+        assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn correctly_signed_module_loads() {
+        let (code, _inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        sign(&v2, &key(1));
+        code.upgrade("counter", &v2).unwrap();
+    }
+}

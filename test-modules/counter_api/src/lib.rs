@@ -1,0 +1,58 @@
+//! The counter module's interface: the types its callers and every one of its
+//! versions share. Changing any of them changes the interface fingerprint, and
+//! a version built against a changed copy is refused (loader step 6).
+
+use postcard_schema::Schema;
+use serde::{Deserialize, Serialize};
+
+/// A message to the counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
+pub enum CounterMsg {
+    /// Add to the count.
+    Add(u64),
+    /// Read the count.
+    Get,
+    /// A small order (an id, an amount, a 16-byte memo): counted once.
+    Charge {
+        /// Order id.
+        id: u64,
+        /// Amount.
+        amount: i64,
+        /// Memo.
+        memo: String,
+    },
+    /// Emit this text as a `tracing` event inside the module.
+    Log(String),
+    /// Panic inside the handler with this text.
+    Panic(String),
+}
+
+/// The counter's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+pub struct CounterReply {
+    /// Which code answered: 1 for v1, 2 for v2, 101 for the v1 hotfix build…
+    pub logic: u32,
+    /// The count after the message.
+    pub count: u64,
+}
+
+/// The state of counter v1, as v1 defines it and later versions keep a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
+pub struct CounterV1 {
+    /// The count.
+    pub count: u64,
+}
+
+/// v1's logic, shared by the fixtures that behave like v1: apply `msg` to
+/// `count` and answer as `logic`.
+pub fn v1_handle(count: &mut u64, msg: CounterMsg, logic: u32) -> CounterReply {
+    match msg {
+        CounterMsg::Add(n) => *count += n,
+        CounterMsg::Get => {}
+        CounterMsg::Charge { .. } => *count += 1,
+        // Logging is the module's own business (this crate has no `tracing`).
+        CounterMsg::Log(_) => {}
+        CounterMsg::Panic(text) => panic!("{text}"),
+    }
+    CounterReply { logic, count: *count }
+}

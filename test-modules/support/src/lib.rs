@@ -1,0 +1,130 @@
+//! Builds the fixture module libraries that the tests load, with cargo, from
+//! inside the test process — so `cargo test` alone on a fresh clone proves a
+//! live upgrade works with real `dlopen`ed libraries.
+//!
+//! [`fixtures()`] builds every fixture once per test process (a nested cargo
+//! build in the same target directory: the outer `cargo test` holds no build
+//! lock while tests run), then copies each library into a private temporary
+//! directory, so tests may rewrite or rebuild "their" files freely.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The fixtures built by cargo, by package name.
+pub const FIXTURES: &[&str] = &[
+    "counter_v1",
+    "counter_v2",
+    "counter_v1_hotfix",
+    "panics_in_init",
+    "panics_in_code_change",
+    "wrong_abi",
+    "wrong_magic",
+    "wrong_name",
+    "incompatible_schema",
+    "unreadable_state",
+    "no_symbol",
+];
+
+/// Built with `-C panic=abort` through `cargo rustc`.
+pub const PANIC_ABORT: &str = "panic_abort";
+
+/// The built fixture libraries.
+#[derive(Debug)]
+pub struct Fixtures {
+    dir: tempfile::TempDir,
+    paths: HashMap<String, PathBuf>,
+}
+
+impl Fixtures {
+    /// The private copy of fixture `name` (a `.so`).
+    ///
+    /// # Panics
+    /// When `name` is not a fixture.
+    pub fn path(&self, name: &str) -> &Path {
+        self.paths.get(name).unwrap_or_else(|| panic!("no fixture named {name}"))
+    }
+
+    /// A fresh directory for one test's files.
+    pub fn scratch(&self) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("scratch-")
+            .tempdir_in(self.dir.path())
+            .expect("scratch dir")
+    }
+
+    /// Copy fixture `name` to `dest` (replacing it), as a rebuild would.
+    pub fn install(&self, name: &str, dest: &Path) {
+        let tmp = dest.with_extension("tmp");
+        std::fs::copy(self.path(name), &tmp).expect("copy fixture");
+        std::fs::rename(&tmp, dest).expect("install fixture");
+    }
+}
+
+/// Build (once per process) and return the fixtures.
+pub fn fixtures() -> &'static Fixtures {
+    static FIXTURES_ONCE: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES_ONCE.get_or_init(build)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    // Keep the outer build's flags out of ours: the fixtures are a normal build.
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+    cmd
+}
+
+/// Run a cargo build that prints JSON messages; return `package -> .so path`.
+fn run(mut cmd: Command) -> HashMap<String, PathBuf> {
+    let out = cmd.output().expect("run cargo");
+    if !out.status.success() {
+        panic!(
+            "building the fixtures failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut found = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(name) = msg["target"]["name"].as_str() else { continue };
+        let files = msg["filenames"].as_array().into_iter().flatten();
+        for f in files.filter_map(|f| f.as_str()).filter(|f| f.ends_with(".so")) {
+            found.insert(name.replace('-', "_"), PathBuf::from(f));
+        }
+    }
+    found
+}
+
+fn build() -> Fixtures {
+    let mut cmd = cargo();
+    cmd.args(["build", "--lib", "--message-format=json-render-diagnostics"]);
+    for f in FIXTURES {
+        cmd.args(["-p", f]);
+    }
+    let mut built = run(cmd);
+
+    let mut cmd = cargo();
+    cmd.args(["rustc", "--lib", "--message-format=json-render-diagnostics", "-p", PANIC_ABORT]);
+    cmd.args(["--", "-C", "panic=abort"]);
+    built.extend(run(cmd));
+
+    let dir = tempfile::Builder::new().prefix("relive-fixtures-").tempdir().expect("temp dir");
+    let mut paths = HashMap::new();
+    for name in FIXTURES.iter().chain([&PANIC_ABORT]) {
+        let src = built.get(*name).unwrap_or_else(|| panic!("cargo built no library for {name}"));
+        let dest = dir.path().join(format!("{name}.so"));
+        std::fs::copy(src, &dest).expect("copy fixture");
+        paths.insert((*name).to_owned(), dest);
+    }
+    Fixtures { dir, paths }
+}
