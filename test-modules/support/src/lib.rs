@@ -105,6 +105,24 @@ fn run(mut cmd: Command) -> HashMap<String, PathBuf> {
     found
 }
 
+/// Build one module library with cargo (`release` or the dev profile) and
+/// return the path of the `.so` in the target directory.
+///
+/// # Panics
+/// When cargo fails or builds no shared library for `package`.
+pub fn build_library(package: &str, release: bool) -> PathBuf {
+    let mut cmd = cargo();
+    cmd.args(["build", "--lib", "--message-format=json-render-diagnostics", "-p", package]);
+    if release {
+        cmd.arg("--release");
+    }
+    let built = run(cmd);
+    built
+        .get(&package.replace('-', "_"))
+        .cloned()
+        .unwrap_or_else(|| panic!("cargo built no library for {package}"))
+}
+
 fn build() -> Fixtures {
     let mut cmd = cargo();
     cmd.args(["build", "--lib", "--message-format=json-render-diagnostics"]);
