@@ -56,6 +56,18 @@ impl From<PathBuf> for Source {
     }
 }
 
+impl From<&str> for Source {
+    fn from(p: &str) -> Self {
+        Source::Dylib(p.into())
+    }
+}
+
+impl From<String> for Source {
+    fn from(p: String) -> Self {
+        Source::Dylib(p.into())
+    }
+}
+
 impl From<&PathBuf> for Source {
     fn from(p: &PathBuf) -> Self {
         Source::Dylib(p.clone())
