@@ -310,7 +310,8 @@ impl CodeServer {
         let checked = match self.loader.load(name, &source, |h| bad.contains(h), opts.force) {
             Ok(c) => c,
             Err(e) => {
-                self.record(name, Action::Upgrade, None, None, None, Some(&e), started);
+                let mut inner = self.inner.lock();
+                Self::push(&mut inner, name, Action::Upgrade, None, None, None, Some(&e), started);
                 return Err(e.into());
             }
         };
@@ -536,21 +537,6 @@ impl CodeServer {
     /// Whether a build is marked bad.
     pub fn is_bad(&self, hash: &BuildHash) -> bool {
         self.inner.lock().bad.contains(hash)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        name: &str,
-        action: Action,
-        from: Option<String>,
-        to: Option<String>,
-        hash: Option<BuildHash>,
-        refused: Option<&dyn std::fmt::Display>,
-        started: Instant,
-    ) {
-        let mut inner = self.inner.lock();
-        Self::push(&mut inner, name, action, from, to, hash, refused, started);
     }
 
     #[allow(clippy::too_many_arguments)]

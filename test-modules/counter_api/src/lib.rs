@@ -56,3 +56,46 @@ pub fn v1_handle(count: &mut u64, msg: CounterMsg, logic: u32) -> CounterReply {
     }
     CounterReply { logic, count: *count }
 }
+
+/// Define `Counter`, a module with v1's state and logic, in the invoking
+/// fixture crate, varying only what the fixture is about: its declared
+/// `name`, the `logic` number its replies carry, and optionally a hook run
+/// at the start of `init` (say, one that panics).
+///
+/// The invoking crate depends on `relive-sdk`, `serde` and `postcard-schema`.
+#[macro_export]
+macro_rules! v1_counter_module {
+    (name = $name:expr, logic = $logic:expr $(, init = $init:expr)? $(,)?) => {
+        /// The state: a count (v1's shape).
+        #[derive(Debug, ::serde::Serialize, ::serde::Deserialize, ::postcard_schema::Schema)]
+        pub struct Counter {
+            count: u64,
+        }
+
+        impl ::relive_sdk::Module for Counter {
+            const NAME: &'static str = $name;
+            type Args = u64;
+            type Msg = $crate::CounterMsg;
+            type Reply = $crate::CounterReply;
+
+            fn init(
+                start: u64,
+                _: &mut ::relive_sdk::Context<'_>,
+            ) -> Result<Self, ::relive_sdk::ModuleError> {
+                $( ($init)(start); )?
+                Ok(Counter { count: start })
+            }
+
+            fn handle(
+                &mut self,
+                msg: $crate::CounterMsg,
+                _: &mut ::relive_sdk::Context<'_>,
+            ) -> $crate::CounterReply {
+                if let $crate::CounterMsg::Log(text) = &msg {
+                    ::relive_sdk::tracing::info!(text = %text, "counter v{} logs", $logic);
+                }
+                $crate::v1_handle(&mut self.count, msg, $logic)
+            }
+        }
+    };
+}

@@ -1,32 +1,6 @@
 //! Another build of counter 1.0.0 with other logic: loading it over 1.0.0
 //! is refused unless forced (test fixture).
-use counter_api::{CounterMsg, CounterReply};
-use postcard_schema::Schema;
-use relive_sdk::{Context, Module, ModuleError};
-use serde::{Deserialize, Serialize};
 
-/// The state: a count.
-#[derive(Debug, Serialize, Deserialize, Schema)]
-pub struct Counter {
-    count: u64,
-}
-
-impl Module for Counter {
-    const NAME: &'static str = "counter";
-    type Args = u64;
-    type Msg = CounterMsg;
-    type Reply = CounterReply;
-
-    fn init(start: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> {
-        Ok(Counter { count: start })
-    }
-
-    fn handle(&mut self, msg: CounterMsg, _: &mut Context<'_>) -> CounterReply {
-        if let CounterMsg::Log(text) = &msg {
-            relive_sdk::tracing::info!(text = %text, "counter v101 logs");
-        }
-        counter_api::v1_handle(&mut self.count, msg, 101)
-    }
-}
+counter_api::v1_counter_module!(name = "counter", logic = 101);
 
 relive_sdk::export_module!(Counter);

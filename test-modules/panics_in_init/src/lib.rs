@@ -1,32 +1,9 @@
 //! Counter 3.0.0 whose `init` panics (test fixture).
-use counter_api::{CounterMsg, CounterReply};
-use postcard_schema::Schema;
-use relive_sdk::{Context, Module, ModuleError};
-use serde::{Deserialize, Serialize};
 
-/// The state: a count.
-#[derive(Debug, Serialize, Deserialize, Schema)]
-pub struct Counter {
-    count: u64,
-}
-
-impl Module for Counter {
-    const NAME: &'static str = "counter";
-    type Args = u64;
-    type Msg = CounterMsg;
-    type Reply = CounterReply;
-
-    fn init(start: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> {
-        let _ = start;
-        panic!("init exploded")
-    }
-
-    fn handle(&mut self, msg: CounterMsg, _: &mut Context<'_>) -> CounterReply {
-        if let CounterMsg::Log(text) = &msg {
-            relive_sdk::tracing::info!(text = %text, "counter v3 logs");
-        }
-        counter_api::v1_handle(&mut self.count, msg, 3)
-    }
-}
+counter_api::v1_counter_module!(
+    name = "counter",
+    logic = 3,
+    init = |_start: u64| panic!("init exploded"),
+);
 
 relive_sdk::export_module!(Counter);
