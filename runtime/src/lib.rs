@@ -48,15 +48,21 @@
 //! every refusal reason: `docs/errors.md`.
 #![deny(unsafe_code)]
 
+pub mod actor;
 pub mod code_server;
+pub mod host;
+mod scheduler;
+mod sync;
 // Every host-side `unsafe` block is in here.
 #[allow(unsafe_code)]
 mod ffi;
 
+pub use actor::{ActorId, ActorRef, ExitReason, NativeActor, NativeContext};
 pub use code_server::{
     CallError, CodeServer, CodeServerBuilder, Instance, Interface, LoadError, MigrateFailed,
     ModuleStatus, PurgeError, RollbackError, Source, UnloadStatus, UpgradeError, UpgradeOptions,
     UpgradeOutcome, UpgradeReport, Version,
 };
+pub use host::{Host, HostBuilder, SpawnError, SpawnOptions};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -189,14 +189,26 @@ impl Instance {
         to: &Arc<Version>,
         extra: &[u8],
     ) -> Result<Instance, Box<MigrateFailed>> {
-        let snapshot = match self.snapshot() {
-            Ok(s) => s,
-            Err(error) => return Err(Box::new(MigrateFailed { instance: self, error })),
-        };
-        match Self::restore(to, &snapshot, extra) {
-            Ok(new) => Ok(new),
+        match self.migrate_to(to, extra) {
+            Ok((new, _snapshot)) => Ok(new),
             Err(error) => Err(Box::new(MigrateFailed { instance: self, error })),
         }
+    }
+
+    /// Build this instance's successor on `to`, leaving this one untouched
+    /// (an atomic upgrade keeps every old instance until it commits).
+    /// Returns the new instance and the snapshot it was made from.
+    ///
+    /// # Errors
+    /// As [`code_change`](Self::code_change); this instance is unchanged.
+    pub fn migrate_to(
+        &self,
+        to: &Arc<Version>,
+        extra: &[u8],
+    ) -> Result<(Instance, StateSnapshot), CallError> {
+        let snapshot = self.snapshot()?;
+        let new = Self::restore(to, &snapshot, extra)?;
+        Ok((new, snapshot))
     }
 
     /// Roll this instance back to the older version `to` through this

@@ -29,6 +29,7 @@ pub mod loader;
 mod version;
 
 pub use error::{CallError, LoadError, PurgeError, RollbackError, UpgradeError};
+
 pub use history::{Action, HistoryEntry};
 pub use instance::{Instance, MigrateFailed};
 pub use loader::{Interface, Source};
@@ -187,6 +188,28 @@ pub enum ModuleStatus {
     Static,
 }
 
+/// A validated version not yet committed (see [`CodeServer::prepare`]).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) name: String,
+    pub(crate) new: Arc<Version>,
+    pub(crate) running: Option<Arc<Version>>,
+    pub(crate) unchanged: bool,
+    interface: Option<Interface>,
+    started: Instant,
+}
+
+impl Prepared {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The slots changed between `prepare` and `commit`.
+#[derive(Debug, thiserror::Error)]
+#[error("module `{0}` changed while an upgrade of it was being prepared")]
+pub(crate) struct CommitError(pub(crate) String);
+
 #[derive(Debug)]
 struct Slots {
     current: Arc<Version>,
@@ -303,8 +326,21 @@ impl CodeServer {
         source: impl Into<Source>,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
+        let prepared = self.prepare(name, source.into(), opts)?;
+        Ok(self.commit(prepared).expect("nothing else changes the slots in between"))
+    }
+
+    /// Steps 1–6 and the `not_purged` check, without changing anything: the
+    /// validated version, ready to [`commit`](Self::commit). Dropping it
+    /// unloads it. Its host services are installed, so its code may run
+    /// (migrations) before the commit.
+    pub(crate) fn prepare(
+        &self,
+        name: &str,
+        source: Source,
+        opts: UpgradeOptions,
+    ) -> Result<Prepared, UpgradeError> {
         let started = Instant::now();
-        let source = source.into();
         let bad = self.inner.lock().bad.clone();
         // Steps 1–5a outside the lock: dlopen may be slow.
         let checked = match self.loader.load(name, &source, |h| bad.contains(h), opts.force) {
@@ -320,32 +356,18 @@ impl CodeServer {
         let mut inner = self.inner.lock();
         let slots = inner.modules.get(name);
         let running = slots.map(|s| Arc::clone(&s.current));
-        let from = running.as_ref().map(|r| r.version().clone());
         let interface = opts.interface.or(slots.and_then(|s| s.interface));
-        let to = Some(new.version().to_string());
-        let hash = Some(new.hash());
-        let from_s = from.as_ref().map(ToString::to_string);
-        match check_against(&new, running.as_deref(), interface, opts.force) {
+        let from_s = running.as_ref().map(|r| r.version().to_string());
+        let (to, hash) = (Some(new.version().to_string()), Some(new.hash()));
+        let unchanged = match check_against(&new, running.as_deref(), interface, opts.force) {
             Err(e) => {
                 Self::push(&mut inner, name, Action::Upgrade, from_s, to, hash, Some(&e), started);
-                drop(inner);
                 return Err(e.into());
             }
-            Ok(Against::Same) => {
-                Self::push(&mut inner, name, Action::Unchanged, from_s, to, hash, None, started);
-                return Ok(UpgradeReport {
-                    module: name.to_owned(),
-                    outcome: UpgradeOutcome::Unchanged,
-                    from: from.clone(),
-                    to: new.version().clone(),
-                    hash: new.hash(),
-                    dropped_old: None,
-                    duration: started.elapsed(),
-                });
-            }
-            Ok(Against::New) => {}
-        }
-        if let Some(old) = slots.and_then(|s| s.old.as_ref())
+            Ok(against) => against == Against::Same,
+        };
+        if !unchanged
+            && let Some(old) = slots.and_then(|s| s.old.as_ref())
             && old.instances() > 0
             && !opts.purge
         {
@@ -357,41 +379,100 @@ impl CodeServer {
             Self::push(&mut inner, name, Action::Upgrade, from_s, to, hash, Some(&e), started);
             return Err(e);
         }
-        // Validated: give the version its host services, then commit.
-        ffi::calls::install_host(&new, ffi::host::services(), forward_logs);
-        let (outcome, dropped) = match inner.modules.get_mut(name) {
-            Some(slots) => {
-                let previous = std::mem::replace(&mut slots.current, Arc::clone(&new));
-                (UpgradeOutcome::Upgraded, slots.old.replace(previous))
-            }
-            None => {
-                let slots =
-                    Slots { current: Arc::clone(&new), old: None, interface: opts.interface };
-                inner.modules.insert(name.to_owned(), slots);
-                (UpgradeOutcome::Loaded, None)
-            }
-        };
-        let action = if outcome == UpgradeOutcome::Loaded { Action::Load } else { Action::Upgrade };
-        Self::push(&mut inner, name, action, from_s, to, hash, None, started);
         drop(inner);
-        let dropped_old = dropped.map(|d| {
-            let watch = UnloadWatch::new(&d);
-            drop(d);
-            watch
-        });
-        tracing::info!(
-            module = name, to = %new.version(), hash = %new.hash().short(), ?outcome,
-            "module loaded"
-        );
-        Ok(UpgradeReport {
-            module: name.to_owned(),
-            outcome,
-            from,
-            to: new.version().clone(),
-            hash: new.hash(),
-            dropped_old,
-            duration: started.elapsed(),
+        if !unchanged {
+            ffi::calls::install_host(&new, ffi::host::services(), forward_logs);
+        }
+        Ok(Prepared {
+            name: name.to_owned(),
+            new,
+            running,
+            unchanged,
+            interface: opts.interface,
+            started,
         })
+    }
+
+    /// Make a prepared version current (the running one becomes `old`).
+    ///
+    /// # Errors
+    /// [`CommitError`] when the slots changed since `prepare` (another
+    /// upgrade got in between); nothing changes then.
+    pub(crate) fn commit(&self, p: Prepared) -> Result<UpgradeReport, CommitError> {
+        Ok(self.commit_all(vec![p])?.remove(0))
+    }
+
+    /// Commit several prepared versions as one step: all of them, or (if
+    /// any module's slots changed since `prepare`) none.
+    pub(crate) fn commit_all(&self, all: Vec<Prepared>) -> Result<Vec<UpgradeReport>, CommitError> {
+        let mut inner = self.inner.lock();
+        for p in &all {
+            let now = inner.modules.get(&p.name).map(|s| &s.current);
+            let same = match (now, &p.running) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                return Err(CommitError(p.name.clone()));
+            }
+        }
+        let mut reports = Vec::with_capacity(all.len());
+        let mut dropped_versions = Vec::new();
+        for p in all {
+            let from = p.running.as_ref().map(|r| r.version().clone());
+            let from_s = from.as_ref().map(ToString::to_string);
+            let (to, hash) = (Some(p.new.version().to_string()), Some(p.new.hash()));
+            let (outcome, dropped) = if p.unchanged {
+                (UpgradeOutcome::Unchanged, None)
+            } else if let Some(slots) = inner.modules.get_mut(&p.name) {
+                let previous = std::mem::replace(&mut slots.current, Arc::clone(&p.new));
+                (UpgradeOutcome::Upgraded, slots.old.replace(previous))
+            } else {
+                let slots =
+                    Slots { current: Arc::clone(&p.new), old: None, interface: p.interface };
+                inner.modules.insert(p.name.clone(), slots);
+                (UpgradeOutcome::Loaded, None)
+            };
+            let action = match outcome {
+                UpgradeOutcome::Loaded => Action::Load,
+                UpgradeOutcome::Upgraded => Action::Upgrade,
+                UpgradeOutcome::Unchanged => Action::Unchanged,
+            };
+            Self::push(&mut inner, &p.name, action, from_s, to, hash, None, p.started);
+            let dropped_old = dropped.map(|d| {
+                let watch = UnloadWatch::new(&d);
+                dropped_versions.push(d);
+                watch
+            });
+            if outcome != UpgradeOutcome::Unchanged {
+                tracing::info!(
+                    module = %p.name, to = %p.new.version(), hash = %p.new.hash().short(),
+                    ?outcome, "module loaded"
+                );
+            }
+            reports.push(UpgradeReport {
+                module: p.name,
+                outcome,
+                from,
+                to: p.new.version().clone(),
+                hash: p.new.hash(),
+                dropped_old,
+                duration: p.started.elapsed(),
+            });
+        }
+        drop(inner);
+        // Unload dropped versions outside the lock.
+        drop(dropped_versions);
+        Ok(reports)
+    }
+
+    /// Record a prepared version that was abandoned (its migration failed).
+    pub(crate) fn abandon(&self, p: Prepared, reason: &dyn std::fmt::Display) {
+        let from = p.running.as_ref().map(|r| r.version().to_string());
+        let (to, hash) = (Some(p.new.version().to_string()), Some(p.new.hash()));
+        let mut inner = self.inner.lock();
+        Self::push(&mut inner, &p.name, Action::Upgrade, from, to, hash, Some(reason), p.started);
     }
 
     /// Make `old` current again; the newer version becomes `old`.
@@ -497,6 +578,13 @@ impl CodeServer {
     pub fn set_interface(&self, name: &str, interface: Interface) {
         if let Some(s) = self.inner.lock().modules.get_mut(name) {
             s.interface = Some(interface);
+        }
+    }
+
+    /// Pin `interface` for `name` unless one is pinned already.
+    pub(crate) fn pin_interface(&self, name: &str, interface: Interface) {
+        if let Some(s) = self.inner.lock().modules.get_mut(name) {
+            s.interface.get_or_insert(interface);
         }
     }
 

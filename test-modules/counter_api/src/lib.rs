@@ -25,6 +25,8 @@ pub enum CounterMsg {
     Log(String),
     /// Panic inside the handler with this text.
     Panic(String),
+    /// Stay in the handler this many milliseconds (a long-running handler).
+    Sleep(u64),
 }
 
 /// The counter's answer.
@@ -53,6 +55,7 @@ pub fn v1_handle(count: &mut u64, msg: CounterMsg, logic: u32) -> CounterReply {
         // Logging is the module's own business (this crate has no `tracing`).
         CounterMsg::Log(_) => {}
         CounterMsg::Panic(text) => panic!("{text}"),
+        CounterMsg::Sleep(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
     }
     CounterReply { logic, count: *count }
 }

@@ -1,0 +1,383 @@
+//! `ActorRef<Msg, Reply>`: how the host and other actors reach an actor.
+
+use super::mailbox::{Refused, Wait};
+use super::{ActorCell, ActorId, Envelope, ExitReason, ReplyError};
+use crate::host::HostShared;
+use relive_codec::CodecError;
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The default timeout of [`ActorRef::call`], as OTP's `gen_server:call`.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A message that was not delivered, handed back.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError<M> {
+    /// The mailbox is full (`try_cast`, or a wait that timed out).
+    #[error("mailbox full")]
+    Full(M),
+    /// The actor has exited.
+    #[error("the actor has exited")]
+    Exited(M),
+    /// The message could not be encoded.
+    #[error("encode failed: {1}")]
+    Encode(M, CodecError),
+}
+
+impl<M> SendError<M> {
+    /// The message, back.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::Full(m) | SendError::Exited(m) | SendError::Encode(m, _) => m,
+        }
+    }
+}
+
+/// Why a call got no reply.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError<M> {
+    /// Not delivered: the message is handed back.
+    #[error("not delivered: {0}")]
+    NotDelivered(SendError<M>),
+    /// Delivered, but no reply came in time; a late reply is dropped.
+    #[error("no reply within the timeout")]
+    Timeout,
+    /// The actor exited before it answered (it may have crashed on this
+    /// very message).
+    #[error("the actor exited before replying: {0}")]
+    Exited(ExitReason),
+    /// The handler could not handle this message (it did not decode).
+    #[error("{0}")]
+    Handler(crate::code_server::CallError),
+    /// The reply did not decode as `Reply`.
+    #[error("reply: {0}")]
+    Decode(CodecError),
+    /// A call from inside a handler would block a worker thread (and could
+    /// deadlock the scheduler); use `cast` and a reply message instead.
+    #[error("call from inside a handler would block a worker thread")]
+    FromHandler(M),
+}
+
+/// A typed reference to an actor.
+///
+/// Cheap to clone, `Send + Sync`. It stays valid across code upgrades (the
+/// actor keeps its id and mailbox).
+///
+/// # Upgrade behaviour
+/// Mail sent during an upgrade waits in the mailbox and is handled, in order,
+/// by whichever version the actor runs when it gets to it; nothing is lost or
+/// reordered per sender. The types were checked against the module at spawn,
+/// and every later version must keep them (loader step 6).
+pub struct ActorRef<M, R> {
+    cell: Arc<ActorCell>,
+    host: Arc<HostShared>,
+    _types: PhantomData<fn(M) -> R>,
+}
+
+impl<M, R> Clone for ActorRef<M, R> {
+    fn clone(&self) -> Self {
+        ActorRef { cell: Arc::clone(&self.cell), host: Arc::clone(&self.host), _types: PhantomData }
+    }
+}
+
+impl<M, R> fmt::Debug for ActorRef<M, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("id", &self.cell.id)
+            .field("module", &self.cell.module)
+            .finish()
+    }
+}
+
+impl<M, R> PartialEq for ActorRef<M, R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cell.id == other.cell.id
+    }
+}
+
+impl<M, R> ActorRef<M, R> {
+    pub(crate) fn new(cell: Arc<ActorCell>, host: Arc<HostShared>) -> Self {
+        ActorRef { cell, host, _types: PhantomData }
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<ActorCell> {
+        &self.cell
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.cell.id
+    }
+
+    /// Whether the actor has exited.
+    pub fn is_exited(&self) -> bool {
+        self.cell.is_exited()
+    }
+
+    /// Messages waiting in the mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.cell.mailbox.len()
+    }
+
+    /// Messages accepted past the mailbox bound (sends from handlers).
+    pub fn mailbox_overdrafts(&self) -> u64 {
+        self.cell.mailbox.overdrafts()
+    }
+
+    /// The mailbox bound (0: unbounded).
+    pub fn mailbox_capacity(&self) -> usize {
+        self.cell.mailbox.capacity()
+    }
+
+    /// Messages handled so far.
+    pub fn handled(&self) -> u64 {
+        // ORDERING: a statistic.
+        self.cell.handled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A future resolved with the actor's exit reason (a monitor).
+    pub fn monitor(&self) -> Monitor {
+        let (tx, rx) = oneshot::channel();
+        let mut c = self.cell.control.lock();
+        if self.cell.is_exited() {
+            drop(c);
+            let reason = match &*self.cell.body.lock() {
+                super::Body::Exited(r) => r.clone(),
+                _ => ExitReason::Normal,
+            };
+            let _ = tx.send(reason);
+        } else {
+            c.monitors.push(tx);
+        }
+        Monitor(rx)
+    }
+}
+
+/// Resolves with the exit reason of a monitored actor: `wait` blocks,
+/// `.await` suspends.
+#[derive(Debug)]
+pub struct Monitor(oneshot::Receiver<ExitReason>);
+
+impl Monitor {
+    /// Block until the actor exits, or `timeout` passes (`None`).
+    pub fn wait(self, timeout: Duration) -> Option<ExitReason> {
+        self.0.recv_timeout(timeout).ok()
+    }
+}
+
+impl std::future::IntoFuture for Monitor {
+    type Output = ExitReason;
+    type IntoFuture = MonitorFuture;
+
+    fn into_future(self) -> MonitorFuture {
+        MonitorFuture(self.0.into_future())
+    }
+}
+
+/// `Monitor` as a future.
+#[derive(Debug)]
+pub struct MonitorFuture(oneshot::AsyncReceiver<ExitReason>);
+
+impl Future for MonitorFuture {
+    type Output = ExitReason;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitReason> {
+        Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(ExitReason::Normal))
+    }
+}
+
+fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, CodecError> {
+    let mut bytes = Vec::new();
+    relive_codec::encode_into(msg, &mut bytes)?;
+    Ok(bytes)
+}
+
+impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
+    fn send(&self, msg: M, reply: Option<super::ReplyTo>, wait: Wait) -> Result<(), SendError<M>> {
+        let bytes = match encode(&msg) {
+            Ok(b) => b,
+            Err(e) => return Err(SendError::Encode(msg, e)),
+        };
+        match self.host.push(&self.cell, Envelope { bytes, reply }, wait) {
+            Ok(()) => Ok(()),
+            Err(Refused::Full(_)) => Err(SendError::Full(msg)),
+            Err(Refused::Closed) => Err(SendError::Exited(msg)),
+        }
+    }
+
+    /// Send `msg` one way. From a host thread, waits while the mailbox is
+    /// full; from inside a handler, never waits (see the mailbox docs).
+    ///
+    /// # Errors
+    /// The actor has exited: the message is handed back.
+    pub fn cast(&self, msg: M) -> Result<(), SendError<M>> {
+        self.send(msg, None, Wait::Until(None))
+    }
+
+    /// Send `msg` one way if there is room now.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] or [`SendError::Exited`], with the message.
+    pub fn try_cast(&self, msg: M) -> Result<(), SendError<M>> {
+        self.send(msg, None, Wait::No)
+    }
+
+    /// Send `msg` one way, awaiting room in the mailbox.
+    pub fn cast_async(&self, msg: M) -> CastFuture<M, R> {
+        CastFuture { actor: self.clone(), msg: Some(msg), env: None }
+    }
+
+    /// Send `msg` and wait up to [`DEFAULT_CALL_TIMEOUT`] for the reply.
+    ///
+    /// # Errors
+    /// [`CallError`]; a reply that comes after the timeout is dropped.
+    pub fn call(&self, msg: M) -> Result<R, CallError<M>> {
+        self.call_timeout(msg, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// Send `msg` and wait up to `timeout` (for room and for the reply).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn call_timeout(&self, msg: M, timeout: Duration) -> Result<R, CallError<M>> {
+        if self.host.on_worker() {
+            return Err(CallError::FromHandler(msg));
+        }
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = oneshot::channel();
+        self.send(msg, Some(tx), Wait::Until(Some(deadline))).map_err(CallError::NotDelivered)?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(remaining) {
+            Ok(result) => decode_reply(result),
+            Err(oneshot::RecvTimeoutError::Timeout) => Err(CallError::Timeout),
+            Err(oneshot::RecvTimeoutError::Disconnected) => {
+                Err(CallError::Exited(ExitReason::Killed))
+            }
+        }
+    }
+
+    /// Send `msg` and await the reply, on any executor. No timeout of its
+    /// own: wrap it in your executor's timeout.
+    pub fn call_async(&self, msg: M) -> CallFuture<M, R> {
+        CallFuture { actor: self.clone(), msg: Some(msg), env: None, rx: None, sent: false }
+    }
+}
+
+fn decode_reply<M, R: DeserializeOwned>(
+    result: Result<Vec<u8>, ReplyError>,
+) -> Result<R, CallError<M>> {
+    match result {
+        Ok(bytes) => relive_codec::decode(&bytes).map_err(CallError::Decode),
+        Err(ReplyError::Exited(reason)) => Err(CallError::Exited(reason)),
+        Err(ReplyError::Handler(e)) => Err(CallError::Handler(e)),
+    }
+}
+
+/// Push for an async sender: encode once, then try; on a full mailbox keep
+/// the envelope and register the waker.
+fn poll_push<M: Serialize, R>(
+    actor: &ActorRef<M, R>,
+    msg: &mut Option<M>,
+    env: &mut Option<Envelope>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError<M>>> {
+    let Some(e) = env.take() else { unreachable!("envelope made before the first poll") };
+    let pushed = if actor.host.on_worker() {
+        actor.cell.mailbox.push_overdraft(e)
+    } else {
+        actor.cell.mailbox.push_or_register(e, cx.waker())
+    };
+    match pushed {
+        Ok(()) => {
+            actor.host.wake(&actor.cell);
+            msg.take();
+            Poll::Ready(Ok(()))
+        }
+        Err(Refused::Full(e)) => {
+            *env = Some(e);
+            Poll::Pending
+        }
+        Err(Refused::Closed) => {
+            Poll::Ready(Err(SendError::Exited(msg.take().expect("message kept until sent"))))
+        }
+    }
+}
+
+fn envelope<M: Serialize>(
+    msg: &mut Option<M>,
+    reply: Option<super::ReplyTo>,
+) -> Result<Envelope, SendError<M>> {
+    let m = msg.as_ref().expect("polled after completion");
+    match encode(m) {
+        Ok(bytes) => Ok(Envelope { bytes, reply }),
+        Err(e) => Err(SendError::Encode(msg.take().expect("message present"), e)),
+    }
+}
+
+/// The future of [`ActorRef::cast_async`].
+#[derive(Debug)]
+pub struct CastFuture<M, R> {
+    actor: ActorRef<M, R>,
+    msg: Option<M>,
+    env: Option<Envelope>,
+}
+
+impl<M: Serialize + Unpin, R> Future for CastFuture<M, R> {
+    type Output = Result<(), SendError<M>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.env.is_none() {
+            match envelope(&mut this.msg, None) {
+                Ok(e) => this.env = Some(e),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        poll_push(&this.actor, &mut this.msg, &mut this.env, cx)
+    }
+}
+
+/// The future of [`ActorRef::call_async`].
+#[derive(Debug)]
+pub struct CallFuture<M, R> {
+    actor: ActorRef<M, R>,
+    msg: Option<M>,
+    env: Option<Envelope>,
+    rx: Option<oneshot::AsyncReceiver<Result<Vec<u8>, ReplyError>>>,
+    sent: bool,
+}
+
+impl<M: Serialize + Unpin, R: DeserializeOwned> Future for CallFuture<M, R> {
+    type Output = Result<R, CallError<M>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if !this.sent {
+            if this.env.is_none() {
+                let (tx, rx) = oneshot::channel();
+                match envelope(&mut this.msg, Some(tx)) {
+                    Ok(e) => this.env = Some(e),
+                    Err(e) => return Poll::Ready(Err(CallError::NotDelivered(e))),
+                }
+                this.rx = Some(std::future::IntoFuture::into_future(rx));
+            }
+            match poll_push(&this.actor, &mut this.msg, &mut this.env, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(CallError::NotDelivered(e))),
+                Poll::Ready(Ok(())) => this.sent = true,
+            }
+        }
+        let rx = this.rx.as_mut().expect("receiver made with the envelope");
+        Pin::new(rx).poll(cx).map(|r| match r {
+            Ok(result) => decode_reply(result),
+            Err(_) => Err(CallError::Exited(ExitReason::Killed)),
+        })
+    }
+}

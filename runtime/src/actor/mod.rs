@@ -1,0 +1,303 @@
+//! Actors: a mailbox, a body (a module instance or a host-native handler)
+//! and the scheduling state that says who may touch what.
+//!
+//! # The state machine
+//!
+//! Scheduling state, one atomic byte per actor (`ActorCell::sched`):
+//!
+//! | state | meaning | who moves it out |
+//! |---|---|---|
+//! | `IDLE` | no mail being handled; not in any run queue | a sender (`notify`): → `SCHEDULED`, and it pushes the actor to a run queue |
+//! | `SCHEDULED` | in exactly one run queue | the worker that pops it: → `RUNNING` |
+//! | `RUNNING` | one worker is handling its mail | that worker: → `IDLE`, or → `SCHEDULED` (requeued) |
+//! | `NOTIFIED` | running, and mail arrived meanwhile | that worker: → `SCHEDULED` (requeued) |
+//! | `EXITED` | gone; never scheduled again | nobody |
+//!
+//! The actor is in a run queue at most once (only the `IDLE → SCHEDULED`
+//! transition pushes it), and at most one worker runs it.
+//!
+//! Two more states are not scheduling states but hold on the body:
+//! - **suspended**: someone other than a worker holds the body lock — the
+//!   upgrade coordinator migrating it, or a debug call. The lock is only ever
+//!   taken *between* two messages, so holding it is exactly "suspended at a
+//!   message boundary". A worker that finds it held leaves the mail queued,
+//!   and the holder reschedules the actor when it lets go
+//!   (`ActorCell::release`).
+//! - **migrating**: a suspended actor whose instance the coordinator has
+//!   taken out and is running `code_change` on.
+//!
+//! # Who touches what
+//! - the **mailbox** is shared (its own lock): senders push, the running
+//!   worker takes batches;
+//! - the **body** (the instance: state and version) only under its lock:
+//!   the running worker, or a suspender;
+//! - **control** (system messages, links, monitors) under its own lock, by
+//!   anyone; the running worker applies system messages before normal mail,
+//!   so they overtake it.
+//!
+//! # Why no message is lost
+//! A message is either in the mailbox, in the running worker's batch, or
+//! handled. A batch interrupted by an exit is answered (calls get an error);
+//! an actor that exits closes its mailbox and answers what was queued.
+
+mod actor_ref;
+pub(crate) mod mailbox;
+pub(crate) mod native;
+
+pub use actor_ref::{
+    ActorRef, CallError, CallFuture, CastFuture, DEFAULT_CALL_TIMEOUT, Monitor, MonitorFuture,
+    SendError,
+};
+pub use mailbox::DEFAULT_CAPACITY;
+pub use native::{NativeActor, NativeContext};
+
+use crate::code_server::Instance;
+use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use mailbox::Mailbox;
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+/// An actor's identity, unique within a host, never reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActorId(pub(crate) u64);
+
+impl ActorId {
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// Why an actor exited (OTP's exit reasons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// It stopped by itself, or was stopped, normally.
+    Normal,
+    /// It was asked to shut down (by its supervisor or the host).
+    Shutdown,
+    /// Its handler panicked; the panic message.
+    Panicked(String),
+    /// It was killed (no cleanup; `kill` cannot be trapped).
+    Killed,
+    /// A migration to another version failed and it could not stay on its
+    /// version (for instance: purged).
+    FailedToMigrate(String),
+    /// A linked actor exited abnormally and this one does not trap exits.
+    Linked {
+        /// The linked actor.
+        from: ActorId,
+        /// Its reason.
+        reason: Box<ExitReason>,
+    },
+}
+
+impl ExitReason {
+    /// `Normal` and `Shutdown` are normal exits: links do not propagate them.
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::Panicked(m) => write!(f, "panicked: {m}"),
+            ExitReason::Killed => f.write_str("killed"),
+            ExitReason::FailedToMigrate(m) => write!(f, "failed to migrate: {m}"),
+            ExitReason::Linked { from, reason } => write!(f, "linked {from} exited: {reason}"),
+        }
+    }
+}
+
+/// Where a reply goes: the caller's one-shot channel. A reply to a caller
+/// that gave up (timed out) is dropped by the channel: it can never reach a
+/// later call, which has its own channel.
+pub(crate) type ReplyTo = oneshot::Sender<Result<Vec<u8>, ReplyError>>;
+
+/// Why a call got no reply bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReplyError {
+    /// The actor exited before or while handling the message.
+    Exited(ExitReason),
+    /// The handler failed on this message (bad input, panic).
+    Handler(crate::code_server::CallError),
+}
+
+/// One message in a mailbox: encoded bytes, and where the reply goes.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) reply: Option<ReplyTo>,
+}
+
+/// What an actor runs.
+pub(crate) enum Body {
+    /// A module instance (its state and the version it runs).
+    Module(Instance),
+    /// A host-native handler.
+    Native(Box<dyn native::NativeHandler>),
+    /// Gone.
+    Exited(ExitReason),
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Module(i) => f.debug_tuple("Module").field(&i.version().version()).finish(),
+            Body::Native(_) => f.write_str("Native"),
+            Body::Exited(r) => f.debug_tuple("Exited").field(r).finish(),
+        }
+    }
+}
+
+/// Messages that overtake normal mail.
+#[derive(Debug)]
+pub(crate) enum SystemMsg {
+    /// Exit with this reason.
+    Stop(ExitReason),
+    /// A linked actor exited.
+    LinkExit { from: ActorId, reason: ExitReason },
+}
+
+/// Links, monitors and system messages of one actor.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    pub(crate) system: VecDeque<SystemMsg>,
+    pub(crate) links: Vec<ActorId>,
+    pub(crate) monitors: Vec<oneshot::Sender<ExitReason>>,
+    pub(crate) trap_exit: bool,
+    pub(crate) name: Option<String>,
+}
+
+pub(crate) const IDLE: u8 = 0;
+pub(crate) const SCHEDULED: u8 = 1;
+pub(crate) const RUNNING: u8 = 2;
+pub(crate) const NOTIFIED: u8 = 3;
+pub(crate) const EXITED: u8 = 4;
+
+/// One actor.
+#[derive(Debug)]
+pub(crate) struct ActorCell {
+    pub(crate) id: ActorId,
+    /// The module it runs (`None` for host-native actors).
+    pub(crate) module: Option<Arc<str>>,
+    pub(crate) sched: AtomicU8,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) body: Mutex<Body>,
+    pub(crate) control: Mutex<Control>,
+    pub(crate) handled: AtomicU64,
+}
+
+/// What `notify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Notified {
+    /// The caller must push the actor to a run queue.
+    Schedule,
+    /// Already scheduled, running or exited: nothing to do.
+    Nothing,
+}
+
+impl ActorCell {
+    pub(crate) fn new(id: ActorId, module: Option<Arc<str>>, body: Body, capacity: usize) -> Self {
+        ActorCell {
+            id,
+            module,
+            sched: AtomicU8::new(IDLE),
+            mailbox: Mailbox::new(capacity),
+            body: Mutex::new(body),
+            control: Mutex::new(Control::default()),
+            handled: AtomicU64::new(0),
+        }
+    }
+
+    /// Mail or a system message arrived: decide whether to schedule.
+    pub(crate) fn notify(&self) -> Notified {
+        // ORDERING: AcqRel on success: the pusher's mailbox write (under the
+        // mailbox lock, so already published) happens-before the worker that
+        // pops this actor; Acquire on failure to read the current state.
+        let mut cur = self.sched.load(Ordering::Acquire);
+        loop {
+            let next = match cur {
+                IDLE => SCHEDULED,
+                RUNNING => NOTIFIED,
+                _ => return Notified::Nothing,
+            };
+            match self.sched.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) if next == SCHEDULED => return Notified::Schedule,
+                Ok(_) => return Notified::Nothing,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// A worker popped the actor: `SCHEDULED → RUNNING`. False if exited.
+    pub(crate) fn start_running(&self) -> bool {
+        // ORDERING: AcqRel pairs with `notify`'s release.
+        self.sched.compare_exchange(SCHEDULED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The worker is done with this turn. Returns true when the actor must
+    /// be requeued (more mail, or mail arrived meanwhile).
+    pub(crate) fn finish_running(&self, more: bool) -> bool {
+        if more {
+            // ORDERING: only the running worker changes RUNNING/NOTIFIED to
+            // something else, so a plain store is race-free; Release publishes
+            // the turn's effects to the next worker.
+            if self.sched.load(Ordering::Acquire) != EXITED {
+                self.sched.store(SCHEDULED, Ordering::Release);
+                return true;
+            }
+            return false;
+        }
+        // ORDERING: AcqRel, as in `notify`.
+        match self.sched.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => false,
+            Err(NOTIFIED) => {
+                self.sched.store(SCHEDULED, Ordering::Release);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub(crate) fn is_exited(&self) -> bool {
+        // ORDERING: Acquire: seeing EXITED implies seeing the exit's effects.
+        self.sched.load(Ordering::Acquire) == EXITED
+    }
+
+    pub(crate) fn mark_exited(&self) {
+        // ORDERING: Release pairs with `is_exited`.
+        self.sched.store(EXITED, Ordering::Release);
+    }
+
+    /// Lock the body from outside a worker (suspending the actor at its next
+    /// message boundary). Hand the guard back to [`release`](Self::release).
+    pub(crate) fn suspend(&self) -> MutexGuard<'_, Body> {
+        self.body.lock()
+    }
+
+    /// Like [`suspend`](Self::suspend), giving up at `deadline`.
+    pub(crate) fn suspend_until(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Option<MutexGuard<'_, Body>> {
+        self.body.try_lock_until(deadline)
+    }
+}

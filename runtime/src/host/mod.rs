@@ -1,0 +1,606 @@
+//! The host: a code server, a scheduler and the actors, in one handle.
+//!
+//! [`Host`] is what an application builds once. It spawns actors of loaded
+//! modules (and host-native actors), looks them up by name, links and
+//! monitors them, and upgrades modules with every actor migrated (see
+//! `upgrade.rs`).
+
+mod upgrade;
+
+pub use upgrade::{
+    ActorFailure, Canary, HostUpgradeError, HostUpgradeOptions, MigrationReport, UpgradeMode,
+};
+
+use crate::actor::mailbox::Refused;
+use crate::actor::native::{NativeActor, NativeHandler, Typed};
+use crate::actor::{
+    ActorCell, ActorId, ActorRef, Body, DEFAULT_CAPACITY, Envelope, ExitReason, Notified,
+    ReplyError, SystemMsg,
+};
+use crate::code_server::{CallError as ModuleCallError, CodeServer, Instance, Interface};
+use crate::scheduler::{BATCH, RunActor, Scheduler};
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use relive_codec::Schema;
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an actor could not be spawned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// No module of that name is loaded.
+    #[error("module `{0}` is not loaded")]
+    NotLoaded(String),
+    /// The caller's message, reply or init-argument type is not the module's.
+    #[error("{0}")]
+    Schema(ModuleCallError),
+    /// The module's `init` failed or panicked.
+    #[error("init failed: {0}")]
+    Init(ModuleCallError),
+    /// The name is taken.
+    #[error("the name `{0}` is already registered")]
+    NameTaken(String),
+}
+
+/// Options of a spawn.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SpawnOptions {
+    /// Mailbox capacity; `Some(0)` is unbounded. Default [`DEFAULT_CAPACITY`].
+    pub capacity: Option<usize>,
+    /// Register the actor under this name.
+    pub name: Option<String>,
+}
+
+impl SpawnOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set the mailbox capacity (0: unbounded).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Register under `name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// The state every part of the host shares.
+#[derive(Debug)]
+pub(crate) struct HostShared {
+    pub(crate) code: CodeServer,
+    actors: RwLock<HashMap<ActorId, Arc<ActorCell>>>,
+    by_module: Mutex<HashMap<Arc<str>, HashSet<ActorId>>>,
+    names: RwLock<HashMap<String, ActorId>>,
+    next_id: AtomicU64,
+    dead_letters: AtomicU64,
+    sched: std::sync::OnceLock<Arc<crate::scheduler::Shared>>,
+    /// Serialises upgrades (the code server is the single writer of slots;
+    /// this keeps actor migrations of one upgrade from interleaving with
+    /// another's).
+    pub(crate) upgrading: Mutex<()>,
+    /// Snapshots taken when actors migrated, for rollbacks without `downgrade`.
+    pub(crate) snapshots: Mutex<upgrade::Snapshots>,
+    /// Gradual upgrades in progress.
+    pub(crate) gradual: Mutex<HashMap<String, upgrade::Gradual>>,
+}
+
+impl HostShared {
+    fn sched(&self) -> &crate::scheduler::Shared {
+        self.sched.get().expect("scheduler started")
+    }
+
+    pub(crate) fn on_worker(&self) -> bool {
+        self.sched().on_worker()
+    }
+
+    /// Schedule `cell` if `notify` says so.
+    pub(crate) fn wake(&self, cell: &Arc<ActorCell>) {
+        if cell.notify() == Notified::Schedule {
+            self.sched().schedule(Arc::clone(cell));
+        }
+    }
+
+    /// Hand back a body locked with `suspend`, rescheduling the actor if mail
+    /// or a system message arrived meanwhile.
+    pub(crate) fn release(&self, cell: &Arc<ActorCell>, guard: MutexGuard<'_, Body>) {
+        drop(guard);
+        if !cell.mailbox.is_empty() || !cell.control.lock().system.is_empty() {
+            self.wake(cell);
+        }
+    }
+
+    pub(crate) fn cell(&self, id: ActorId) -> Option<Arc<ActorCell>> {
+        self.actors.read().get(&id).cloned()
+    }
+
+    /// The actors running `module`, in id order.
+    pub(crate) fn actors_of(&self, module: &str) -> Vec<Arc<ActorCell>> {
+        let ids: Vec<ActorId> = {
+            let idx = self.by_module.lock();
+            let mut ids: Vec<ActorId> =
+                idx.get(module).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            ids.sort();
+            ids
+        };
+        let actors = self.actors.read();
+        ids.iter().filter_map(|id| actors.get(id).cloned()).collect()
+    }
+
+    fn insert(&self, cell: Arc<ActorCell>, name: Option<String>) -> Result<(), SpawnError> {
+        if let Some(name) = name {
+            let mut names = self.names.write();
+            if names.contains_key(&name) {
+                return Err(SpawnError::NameTaken(name));
+            }
+            names.insert(name.clone(), cell.id);
+            cell.control.lock().name = Some(name);
+        }
+        if let Some(m) = &cell.module {
+            self.by_module.lock().entry(Arc::clone(m)).or_default().insert(cell.id);
+        }
+        self.actors.write().insert(cell.id, cell);
+        Ok(())
+    }
+
+    fn new_id(&self) -> ActorId {
+        // ORDERING: only uniqueness matters.
+        ActorId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queue a system message and make sure the actor runs to apply it.
+    pub(crate) fn send_system(&self, cell: &Arc<ActorCell>, msg: SystemMsg) {
+        if cell.is_exited() {
+            return;
+        }
+        cell.control.lock().system.push_back(msg);
+        self.wake(cell);
+    }
+
+    /// Push mail to `cell`: from a worker thread (a handler) without
+    /// waiting, past the bound if need be; from a host thread as `wait` says.
+    pub(crate) fn push(
+        &self,
+        cell: &Arc<ActorCell>,
+        env: Envelope,
+        wait: crate::actor::mailbox::Wait,
+    ) -> Result<(), Refused> {
+        let pushed = if self.on_worker() {
+            cell.mailbox.push_overdraft(env)
+        } else {
+            cell.mailbox.push(env, wait)
+        };
+        if pushed.is_ok() {
+            self.wake(cell);
+        }
+        pushed
+    }
+
+    /// The actor exits: its body goes, its mailbox is answered, its links
+    /// and monitors are told, it leaves the registry.
+    pub(crate) fn exit(&self, cell: &Arc<ActorCell>, body: &mut Body, reason: ExitReason) {
+        if matches!(body, Body::Exited(_)) {
+            return;
+        }
+        // Dropping the instance frees its state with its own library.
+        *body = Body::Exited(reason.clone());
+        cell.mark_exited();
+        self.answer_undelivered(cell.mailbox.close(), &reason);
+        let (links, monitors, name) = {
+            let mut c = cell.control.lock();
+            c.system.clear();
+            (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
+        };
+        // Leave the registry before anyone hears of the exit: whoever is
+        // told (a monitor, a linked actor) must not still find it by name.
+        if let Some(name) = name {
+            self.names.write().remove(&name);
+        }
+        if let Some(m) = &cell.module
+            && let Some(set) = self.by_module.lock().get_mut(m)
+        {
+            set.remove(&cell.id);
+        }
+        self.actors.write().remove(&cell.id);
+        for m in monitors {
+            let _ = m.send(reason.clone());
+        }
+        for id in links {
+            if let Some(other) = self.cell(id) {
+                other.control.lock().links.retain(|l| *l != cell.id);
+                self.send_system(
+                    &other,
+                    SystemMsg::LinkExit { from: cell.id, reason: reason.clone() },
+                );
+            }
+        }
+        if !reason.is_normal() {
+            tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
+        }
+    }
+
+    /// Answer mail that will never be handled: calls get the exit reason,
+    /// casts are counted as dead letters.
+    fn answer_undelivered(&self, msgs: impl IntoIterator<Item = Envelope>, reason: &ExitReason) {
+        for env in msgs {
+            match env.reply {
+                Some(tx) => {
+                    let _ = tx.send(Err(ReplyError::Exited(reason.clone())));
+                }
+                None => {
+                    // ORDERING: a statistic.
+                    self.dead_letters.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Apply pending system messages; true if the actor exited.
+    fn apply_system(&self, cell: &Arc<ActorCell>, body: &mut Body) -> bool {
+        loop {
+            let (msg, trap) = {
+                let mut c = cell.control.lock();
+                (c.system.pop_front(), c.trap_exit)
+            };
+            let Some(msg) = msg else { return false };
+            match msg {
+                SystemMsg::Stop(reason) => {
+                    self.exit(cell, body, reason);
+                    return true;
+                }
+                SystemMsg::LinkExit { from, reason } => {
+                    if trap {
+                        if let Body::Native(h) = body {
+                            h.on_exit(from, &reason);
+                        }
+                    } else if !reason.is_normal() {
+                        self.exit(
+                            cell,
+                            body,
+                            ExitReason::Linked { from, reason: Box::new(reason) },
+                        );
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One turn of an actor on a worker.
+    fn run_turn(&self, cell: &Arc<ActorCell>, batch: &mut VecDeque<Envelope>) -> bool {
+        if !cell.start_running() {
+            return false;
+        }
+        let Some(mut body) = cell.body.try_lock() else {
+            // Suspended by an upgrade or a debug call: the holder
+            // reschedules the actor when it lets go.
+            return cell.finish_running(false);
+        };
+        if self.apply_system(cell, &mut body) {
+            return false;
+        }
+        cell.mailbox.take_batch(batch, BATCH);
+        let mut reply = Vec::new();
+        while let Some(env) = batch.pop_front() {
+            let handled = match &mut *body {
+                Body::Module(inst) => inst.handle(&env.bytes).map(|r| {
+                    if env.reply.is_some() {
+                        reply.clear();
+                        reply.extend_from_slice(r);
+                    }
+                }),
+                Body::Native(h) => h.handle(&env.bytes, &mut reply, &mut native_ctx(self, cell)),
+                Body::Exited(_) => unreachable!("an exited actor is never run"),
+            };
+            // ORDERING: a statistic.
+            cell.handled.fetch_add(1, Ordering::Relaxed);
+            match handled {
+                Ok(()) => {
+                    if let Some(tx) = env.reply {
+                        let _ = tx.send(Ok(std::mem::take(&mut reply)));
+                    }
+                }
+                Err(ModuleCallError::Panicked { message, .. }) => {
+                    let reason = ExitReason::Panicked(message);
+                    if let Some(tx) = env.reply {
+                        let _ = tx.send(Err(ReplyError::Exited(reason.clone())));
+                    }
+                    let rest: Vec<Envelope> = batch.drain(..).collect();
+                    self.exit(cell, &mut body, reason.clone());
+                    self.answer_undelivered(rest, &reason);
+                    return false;
+                }
+                Err(e) => {
+                    if let Some(tx) = env.reply {
+                        let _ = tx.send(Err(ReplyError::Handler(e)));
+                    }
+                }
+            }
+            if !cell.control.lock().system.is_empty() {
+                // A system message overtakes the rest of the batch.
+                cell.mailbox.unshift(batch);
+                if self.apply_system(cell, &mut body) {
+                    return false;
+                }
+            }
+        }
+        drop(body);
+        cell.finish_running(!cell.mailbox.is_empty())
+    }
+}
+
+fn native_ctx<'a>(
+    host: &'a HostShared,
+    cell: &'a Arc<ActorCell>,
+) -> crate::actor::NativeContext<'a> {
+    crate::actor::NativeContext { id: cell.id, host }
+}
+
+/// Runs actor turns for the scheduler; owns the per-worker batch buffer.
+struct Runner(Arc<HostShared>);
+
+thread_local! {
+    static BATCH_BUF: std::cell::RefCell<VecDeque<Envelope>> = const { std::cell::RefCell::new(VecDeque::new()) };
+}
+
+impl RunActor for Runner {
+    fn run(&self, cell: &Arc<ActorCell>) -> bool {
+        BATCH_BUF.with(|b| {
+            let mut batch = std::mem::take(&mut *b.borrow_mut());
+            let again = self.0.run_turn(cell, &mut batch);
+            *b.borrow_mut() = batch;
+            again
+        })
+    }
+}
+
+/// The running host: code server, scheduler, actors.
+#[derive(Debug)]
+pub struct Host {
+    shared: Arc<HostShared>,
+    scheduler: Mutex<Scheduler>,
+}
+
+/// Builds a [`Host`].
+#[derive(Debug, Default)]
+pub struct HostBuilder {
+    workers: Option<usize>,
+    code: Option<CodeServer>,
+}
+
+impl HostBuilder {
+    /// Number of worker threads (default: the number of cores).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Use this code server (for a private directory or trusted keys).
+    pub fn code_server(mut self, code: CodeServer) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Start the host.
+    ///
+    /// # Errors
+    /// The code server's private directory or a worker thread could not be
+    /// created.
+    pub fn build(self) -> std::io::Result<Host> {
+        let code = match self.code {
+            Some(c) => c,
+            None => CodeServer::new()?,
+        };
+        let shared = Arc::new(HostShared {
+            code,
+            actors: RwLock::new(HashMap::new()),
+            by_module: Mutex::new(HashMap::new()),
+            names: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            dead_letters: AtomicU64::new(0),
+            sched: std::sync::OnceLock::new(),
+            upgrading: Mutex::new(()),
+            snapshots: Mutex::new(HashMap::new()),
+            gradual: Mutex::new(HashMap::new()),
+        });
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let scheduler = Scheduler::start(workers, Arc::new(Runner(Arc::clone(&shared))))?;
+        let _ = shared.sched.set(Arc::clone(scheduler.shared()));
+        Ok(Host { shared, scheduler: Mutex::new(scheduler) })
+    }
+}
+
+impl Host {
+    /// A host with default settings.
+    ///
+    /// # Errors
+    /// As [`HostBuilder::build`].
+    pub fn new() -> std::io::Result<Self> {
+        HostBuilder::default().build()
+    }
+
+    /// Configure a host.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// The code server.
+    pub fn code(&self) -> &CodeServer {
+        &self.shared.code
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.scheduler.lock().workers()
+    }
+
+    /// Spawn an actor of `module` (its current version) with init `args`;
+    /// `init` runs on the calling thread before this returns.
+    ///
+    /// The types are checked against the module's schemas here, so a
+    /// mismatch is an error at spawn, never garbage at decode; the first
+    /// spawn also pins them as the module's interface, so later versions
+    /// that change them are refused at load.
+    ///
+    /// # Errors
+    /// [`SpawnError`]: not loaded, wrong types, `init` failed.
+    pub fn spawn<M, R, A>(&self, module: &str, args: &A) -> Result<ActorRef<M, R>, SpawnError>
+    where
+        M: Serialize + Schema,
+        R: DeserializeOwned + Schema,
+        A: Serialize + Schema,
+    {
+        self.spawn_with(module, args, SpawnOptions::default())
+    }
+
+    /// [`spawn`](Self::spawn) with options.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn); [`SpawnError::NameTaken`].
+    pub fn spawn_with<M, R, A>(
+        &self,
+        module: &str,
+        args: &A,
+        opts: SpawnOptions,
+    ) -> Result<ActorRef<M, R>, SpawnError>
+    where
+        M: Serialize + Schema,
+        R: DeserializeOwned + Schema,
+        A: Serialize + Schema,
+    {
+        let version =
+            self.code().current(module).ok_or_else(|| SpawnError::NotLoaded(module.into()))?;
+        let interface = Interface::of::<A, M, R>();
+        check_interface(&version, interface).map_err(SpawnError::Schema)?;
+        self.code().pin_interface(module, interface);
+        let instance = Instance::start_with(&version, args).map_err(SpawnError::Init)?;
+        let cell = Arc::new(ActorCell::new(
+            self.shared.new_id(),
+            Some(Arc::from(module)),
+            Body::Module(instance),
+            opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+        ));
+        self.shared.insert(Arc::clone(&cell), opts.name)?;
+        Ok(ActorRef::new(cell, Arc::clone(&self.shared)))
+    }
+
+    /// Spawn a host-native actor (implemented in the host, not reloadable).
+    ///
+    /// # Errors
+    /// [`SpawnError::NameTaken`].
+    pub fn spawn_native<N: NativeActor>(
+        &self,
+        actor: N,
+        opts: SpawnOptions,
+    ) -> Result<ActorRef<N::Msg, N::Reply>, SpawnError> {
+        let trap = actor.trap_exit();
+        let handler: Box<dyn NativeHandler> = Box::new(Typed(actor));
+        let cell = Arc::new(ActorCell::new(
+            self.shared.new_id(),
+            None,
+            Body::Native(handler),
+            opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+        ));
+        cell.control.lock().trap_exit = trap;
+        self.shared.insert(Arc::clone(&cell), opts.name)?;
+        Ok(ActorRef::new(cell, Arc::clone(&self.shared)))
+    }
+
+    /// The actor registered under `name`, typed as the caller expects.
+    pub fn whereis<M, R>(&self, name: &str) -> Option<ActorRef<M, R>> {
+        let id = *self.shared.names.read().get(name)?;
+        let cell = self.shared.cell(id)?;
+        Some(ActorRef::new(cell, Arc::clone(&self.shared)))
+    }
+
+    /// Link two actors: when one exits abnormally, the other exits too
+    /// (or, trapping exits, is told).
+    pub fn link<M1, R1, M2, R2>(&self, a: &ActorRef<M1, R1>, b: &ActorRef<M2, R2>) {
+        let (ca, cb) = (a.cell(), b.cell());
+        if ca.is_exited() || cb.is_exited() {
+            // OTP: linking to a dead process delivers a `noproc` exit.
+            let dead = if ca.is_exited() { ca } else { cb };
+            let alive = if ca.is_exited() { cb } else { ca };
+            self.shared.send_system(
+                alive,
+                SystemMsg::LinkExit { from: dead.id, reason: ExitReason::Killed },
+            );
+            return;
+        }
+        ca.control.lock().links.push(cb.id);
+        cb.control.lock().links.push(ca.id);
+    }
+
+    /// Ask the actor to exit with `reason` (a system message: it overtakes
+    /// queued mail, which is then answered with the exit reason).
+    pub fn stop<M, R>(&self, actor: &ActorRef<M, R>, reason: ExitReason) {
+        self.shared.send_system(actor.cell(), SystemMsg::Stop(reason));
+    }
+
+    /// Messages cast to actors that exited before handling them.
+    pub fn dead_letters(&self) -> u64 {
+        // ORDERING: a statistic.
+        self.shared.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// Live actors.
+    pub fn actor_count(&self) -> usize {
+        self.shared.actors.read().len()
+    }
+
+    /// The canaries of a gradual upgrade of `module` in progress.
+    pub fn canaries(&self, module: &str) -> Option<Vec<ActorId>> {
+        self.shared.gradual.lock().get(module).map(|g| g.canaries.clone())
+    }
+
+    /// Live actors of `module`.
+    pub fn actors_of(&self, module: &str) -> usize {
+        self.shared.by_module.lock().get(module).map_or(0, HashSet::len)
+    }
+
+    /// Stop every actor (`shutdown`) and the workers.
+    pub fn shutdown(&self) {
+        let actors: Vec<Arc<ActorCell>> = self.shared.actors.read().values().cloned().collect();
+        for cell in actors {
+            let mut body = cell.suspend();
+            self.shared.exit(&cell, &mut body, ExitReason::Shutdown);
+        }
+        self.scheduler.lock().shutdown();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn check_interface(version: &crate::Version, wanted: Interface) -> Result<(), ModuleCallError> {
+    let s = version.schemas();
+    for (what, expected, found) in [
+        ("message", s.message, wanted.message),
+        ("reply", s.reply, wanted.reply),
+        ("init args", s.args, wanted.args),
+    ] {
+        if expected != found {
+            return Err(ModuleCallError::SchemaMismatch {
+                module: version.name().to_owned(),
+                version: version.version().to_string(),
+                what,
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
