@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 cargo build --release -q -p relive-benches --bins
-for bench in boundary; do
+for bench in boundary actors upgrade; do
     echo "== $bench"
     cargo run --release -q -p relive-benches --bin "$bench"
 done

@@ -37,3 +37,50 @@ pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
 }
+
+/// Resident memory of this process in bytes (from `/proc/self/statm`).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// A host with the release-built counter v1 loaded (and v2's path).
+pub fn counter_host() -> (relive_runtime::Host, std::path::PathBuf) {
+    let v1 = relive_test_support::build_library("counter_v1", true);
+    let v2 = relive_test_support::build_library("counter_v2", true);
+    let host = relive_runtime::Host::new().expect("host");
+    host.code().upgrade("counter", &v1).expect("load counter v1");
+    (host, v2)
+}
+
+/// Drive every future to completion on this thread (a minimal executor:
+/// poll all, park until one wakes, repeat). Returns their outputs in order.
+pub fn block_on_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut left = futures.len();
+    while left > 0 {
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none()
+                && let Poll::Ready(v) = std::pin::Pin::new(f).poll(&mut cx)
+            {
+                *slot = Some(v);
+                left -= 1;
+            }
+        }
+        if left > 0 {
+            std::thread::park_timeout(std::time::Duration::from_millis(1));
+        }
+    }
+    out.into_iter().map(|v| v.expect("all ready")).collect()
+}

@@ -214,3 +214,20 @@ fn no_message_lost_or_reordered_per_sender_across_1000_upgrades() {
     });
     assert_eq!(host.dead_letters(), 0);
 }
+
+#[test]
+fn many_actors_migrate_in_parallel_and_abort_cleanly() {
+    // Enough actors for the migration to run on every core.
+    let (host, counters) = host_with_v1(1000);
+    let e = host.upgrade("counter", fixtures().path("panics_in_code_change")).unwrap_err();
+    let HostUpgradeError::MigrationFailed { failed } = &e else { panic!("{e:?}") };
+    assert_eq!(failed.len(), 1000);
+    for (i, c) in counters.iter().enumerate().step_by(97) {
+        assert_eq!(get(c), CounterReply { logic: 1, count: i as u64 * 100 }, "restored exactly");
+    }
+    let report = host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    assert_eq!(report.migrated, 1000);
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(get(c), CounterReply { logic: 2, count: i as u64 * 100 });
+    }
+}

@@ -52,7 +52,7 @@ pub use mailbox::DEFAULT_CAPACITY;
 pub use native::{NativeActor, NativeContext};
 
 use crate::code_server::Instance;
-use crate::sync::{AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use mailbox::Mailbox;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
@@ -202,6 +202,9 @@ pub(crate) struct ActorCell {
     pub(crate) mailbox: Mailbox,
     pub(crate) body: Mutex<Body>,
     pub(crate) control: Mutex<Control>,
+    /// Set when a system message is queued, so the worker checks for one
+    /// between messages without taking the control lock.
+    pub(crate) system_pending: AtomicBool,
     pub(crate) handled: AtomicU64,
 }
 
@@ -223,6 +226,7 @@ impl ActorCell {
             mailbox: Mailbox::new(capacity),
             body: Mutex::new(body),
             control: Mutex::new(Control::default()),
+            system_pending: AtomicBool::new(false),
             handled: AtomicU64::new(0),
         }
     }

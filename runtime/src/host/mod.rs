@@ -113,7 +113,8 @@ impl HostShared {
     /// or a system message arrived meanwhile.
     pub(crate) fn release(&self, cell: &Arc<ActorCell>, guard: MutexGuard<'_, Body>) {
         drop(guard);
-        if !cell.mailbox.is_empty() || !cell.control.lock().system.is_empty() {
+        // ORDERING: Acquire pairs with `send_system`'s Release.
+        if !cell.mailbox.is_empty() || cell.system_pending.load(Ordering::Acquire) {
             self.wake(cell);
         }
     }
@@ -162,6 +163,9 @@ impl HostShared {
             return;
         }
         cell.control.lock().system.push_back(msg);
+        // ORDERING: Release after the push (under the control lock); the
+        // worker's Acquire swap then finds the message.
+        cell.system_pending.store(true, Ordering::Release);
         self.wake(cell);
     }
 
@@ -245,6 +249,10 @@ impl HostShared {
 
     /// Apply pending system messages; true if the actor exited.
     fn apply_system(&self, cell: &Arc<ActorCell>, body: &mut Body) -> bool {
+        // ORDERING: Acquire pairs with `send_system`'s Release.
+        if !cell.system_pending.swap(false, Ordering::Acquire) {
+            return false;
+        }
         loop {
             let (msg, trap) = {
                 let mut c = cell.control.lock();
@@ -324,7 +332,8 @@ impl HostShared {
                     }
                 }
             }
-            if !cell.control.lock().system.is_empty() {
+            // ORDERING: Acquire pairs with `send_system`'s Release.
+            if cell.system_pending.load(Ordering::Acquire) {
                 // A system message overtakes the rest of the batch.
                 cell.mailbox.unshift(batch);
                 if self.apply_system(cell, &mut body) {

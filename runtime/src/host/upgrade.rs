@@ -336,6 +336,35 @@ impl HostShared {
     }
 }
 
+/// Below this many items, `parallel_map` runs on the calling thread.
+const PARALLEL_MIN: usize = 512;
+
+/// Map `items` with `f` on every core (scoped threads), keeping no order.
+fn parallel_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < PARALLEL_MIN || threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let c: Vec<T> = items.by_ref().take(chunk).collect();
+        if c.is_empty() {
+            break;
+        }
+        chunks.push(c);
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("migration thread")).collect()
+    })
+}
+
 fn empty_report(code: Vec<UpgradeReport>) -> MigrationReport {
     MigrationReport {
         code,
@@ -437,23 +466,37 @@ impl Host {
                 }
             }
         }
-        // 3. Migrate, keeping every old instance.
-        let mut next: Vec<Option<(Instance, StateSnapshot)>> = Vec::with_capacity(held.len());
-        let mut failed = Vec::new();
-        for (i, cell, body, _) in &held {
+        // 3. Migrate on every core, keeping every old instance: take each
+        //    instance out of its (held) body, migrate, put it back.
+        let mut work: Vec<(usize, Instance, Arc<Version>)> = Vec::new();
+        for (k, (i, _, body, _)) in held.iter_mut().enumerate() {
             let p = &prepared[*i];
-            let from = p.running.as_ref();
-            match from.and_then(|from| on_version(body, from)) {
-                Some(inst) => match inst.migrate_to(&p.new, &opts.extra) {
-                    Ok(done) => next.push(Some(done)),
-                    Err(e) => {
-                        failed.push(failure(cell, &e));
-                        next.push(None);
-                    }
-                },
-                None => next.push(None),
+            if p.running.as_ref().is_some_and(|from| on_version(body, from).is_some()) {
+                let Body::Module(old) =
+                    std::mem::replace(&mut **body, Body::Exited(ExitReason::Normal))
+                else {
+                    unreachable!("checked by on_version")
+                };
+                work.push((k, old, Arc::clone(&p.new)));
             }
         }
+        let extra = &opts.extra;
+        let migrated = parallel_map(work, |(k, old, to)| {
+            let result = old.migrate_to(&to, extra);
+            (k, old, result)
+        });
+        let mut next: Vec<Option<(Instance, StateSnapshot)>> =
+            (0..held.len()).map(|_| None).collect();
+        let mut failed = Vec::new();
+        for (k, old, result) in migrated {
+            let (_, cell, body, _) = &mut held[k];
+            **body = Body::Module(old);
+            match result {
+                Ok(done) => next[k] = Some(done),
+                Err(e) => failed.push(failure(cell, &e)),
+            }
+        }
+        failed.sort_by_key(|f| f.actor);
         // 4./6. Abort on any failure: old instances untouched, resume all.
         if !failed.is_empty() {
             drop(next);
@@ -478,15 +521,22 @@ impl Host {
             }
         };
         let mut report = empty_report(code);
-        for ((_, cell, mut body, paused), done) in held.into_iter().zip(next) {
+        let mut snapshots: Snapshots = HashMap::new();
+        for ((i, cell, mut body, paused), done) in held.into_iter().zip(next) {
             if let Some((new, snap)) = done {
                 *body = Body::Module(new);
-                shared.remember(cell, snap);
+                let module = &report.code[i].module;
+                if !snapshots.contains_key(module) {
+                    snapshots.insert(module.clone(), HashMap::new());
+                }
+                snapshots.get_mut(module).expect("inserted").insert(cell.id, snap);
                 report.migrated += 1;
             }
             report.longest_pause = report.longest_pause.max(paused.elapsed());
             shared.release(cell, body);
         }
+        // The snapshots of this upgrade replace those of the previous one.
+        shared.snapshots.lock().extend(snapshots);
         report.duration = started.elapsed();
         Ok(report)
     }
