@@ -43,6 +43,10 @@
 mod actor_ref;
 pub(crate) mod mailbox;
 pub(crate) mod native;
+mod sched;
+
+pub(crate) use sched::Notified;
+use sched::Sched;
 
 pub use actor_ref::{
     ActorRef, CallError, CallFuture, CastFuture, DEFAULT_CALL_TIMEOUT, Monitor, MonitorFuture,
@@ -52,7 +56,7 @@ pub use mailbox::DEFAULT_CAPACITY;
 pub use native::{NativeActor, NativeContext};
 
 use crate::code_server::Instance;
-use crate::sync::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64};
 use mailbox::Mailbox;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
@@ -186,19 +190,13 @@ pub(crate) struct Control {
     pub(crate) name: Option<String>,
 }
 
-pub(crate) const IDLE: u8 = 0;
-pub(crate) const SCHEDULED: u8 = 1;
-pub(crate) const RUNNING: u8 = 2;
-pub(crate) const NOTIFIED: u8 = 3;
-pub(crate) const EXITED: u8 = 4;
-
 /// One actor.
 #[derive(Debug)]
 pub(crate) struct ActorCell {
     pub(crate) id: ActorId,
     /// The module it runs (`None` for host-native actors).
     pub(crate) module: Option<Arc<str>>,
-    pub(crate) sched: AtomicU8,
+    pub(crate) sched: Sched,
     pub(crate) mailbox: Mailbox,
     pub(crate) body: Mutex<Body>,
     pub(crate) control: Mutex<Control>,
@@ -208,21 +206,12 @@ pub(crate) struct ActorCell {
     pub(crate) handled: AtomicU64,
 }
 
-/// What `notify` found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Notified {
-    /// The caller must push the actor to a run queue.
-    Schedule,
-    /// Already scheduled, running or exited: nothing to do.
-    Nothing,
-}
-
 impl ActorCell {
     pub(crate) fn new(id: ActorId, module: Option<Arc<str>>, body: Body, capacity: usize) -> Self {
         ActorCell {
             id,
             module,
-            sched: AtomicU8::new(IDLE),
+            sched: Sched::new(),
             mailbox: Mailbox::new(capacity),
             body: Mutex::new(body),
             control: Mutex::new(Control::default()),
@@ -233,62 +222,25 @@ impl ActorCell {
 
     /// Mail or a system message arrived: decide whether to schedule.
     pub(crate) fn notify(&self) -> Notified {
-        // ORDERING: AcqRel on success: the pusher's mailbox write (under the
-        // mailbox lock, so already published) happens-before the worker that
-        // pops this actor; Acquire on failure to read the current state.
-        let mut cur = self.sched.load(Ordering::Acquire);
-        loop {
-            let next = match cur {
-                IDLE => SCHEDULED,
-                RUNNING => NOTIFIED,
-                _ => return Notified::Nothing,
-            };
-            match self.sched.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) if next == SCHEDULED => return Notified::Schedule,
-                Ok(_) => return Notified::Nothing,
-                Err(actual) => cur = actual,
-            }
-        }
+        self.sched.notify()
     }
 
     /// A worker popped the actor: `SCHEDULED → RUNNING`. False if exited.
     pub(crate) fn start_running(&self) -> bool {
-        // ORDERING: AcqRel pairs with `notify`'s release.
-        self.sched.compare_exchange(SCHEDULED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        self.sched.start_running()
     }
 
-    /// The worker is done with this turn. Returns true when the actor must
-    /// be requeued (more mail, or mail arrived meanwhile).
+    /// The worker is done with this turn; true when it must requeue the actor.
     pub(crate) fn finish_running(&self, more: bool) -> bool {
-        if more {
-            // ORDERING: only the running worker changes RUNNING/NOTIFIED to
-            // something else, so a plain store is race-free; Release publishes
-            // the turn's effects to the next worker.
-            if self.sched.load(Ordering::Acquire) != EXITED {
-                self.sched.store(SCHEDULED, Ordering::Release);
-                return true;
-            }
-            return false;
-        }
-        // ORDERING: AcqRel, as in `notify`.
-        match self.sched.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => false,
-            Err(NOTIFIED) => {
-                self.sched.store(SCHEDULED, Ordering::Release);
-                true
-            }
-            Err(_) => false,
-        }
+        self.sched.finish_running(more)
     }
 
     pub(crate) fn is_exited(&self) -> bool {
-        // ORDERING: Acquire: seeing EXITED implies seeing the exit's effects.
-        self.sched.load(Ordering::Acquire) == EXITED
+        self.sched.is_exited()
     }
 
     pub(crate) fn mark_exited(&self) {
-        // ORDERING: Release pairs with `is_exited`.
-        self.sched.store(EXITED, Ordering::Release);
+        self.sched.mark_exited();
     }
 
     /// Lock the body from outside a worker (suspending the actor at its next
