@@ -172,3 +172,71 @@ fn call_async_from_tokio() {
     });
     assert_eq!(total, 8 * 500);
 }
+
+#[test]
+fn a_late_reply_never_reaches_a_later_call() {
+    let host = host_with_v1();
+    let a: Counter = host.spawn("counter", &0u64).unwrap();
+    a.cast(CounterMsg::Add(1)).unwrap();
+    // The sleep makes this call time out; its reply (count 1) comes later.
+    let e = a.call_timeout(CounterMsg::Sleep(300), Duration::from_millis(50)).unwrap_err();
+    assert_eq!(e, CallError::Timeout);
+    // The next call gets its own reply, never the stale one.
+    assert_eq!(a.call(CounterMsg::Add(10)).unwrap(), CounterReply { logic: 1, count: 11 });
+}
+
+mod native {
+    use super::*;
+    use relive_runtime::{ActorId, NativeActor, NativeContext};
+    use std::sync::{Arc, Mutex};
+
+    /// A host-native actor: keeps a log of exits it traps.
+    struct Watcher {
+        exits: Arc<Mutex<Vec<(ActorId, ExitReason)>>>,
+    }
+
+    impl NativeActor for Watcher {
+        type Msg = String;
+        type Reply = u64;
+
+        fn handle(&mut self, msg: String, _: &mut NativeContext<'_>) -> u64 {
+            if msg == "boom" {
+                panic!("native boom");
+            }
+            self.exits.lock().unwrap().len() as u64
+        }
+
+        fn trap_exit(&self) -> bool {
+            true
+        }
+
+        fn on_exit(&mut self, from: ActorId, reason: &ExitReason) {
+            self.exits.lock().unwrap().push((from, reason.clone()));
+        }
+    }
+
+    #[test]
+    fn a_native_actor_uses_the_same_api_and_traps_exits() {
+        let host = host_with_v1();
+        let exits = Arc::new(Mutex::new(Vec::new()));
+        let w = host.spawn_native(Watcher { exits: exits.clone() }, SpawnOptions::new()).unwrap();
+        let c: Counter = host.spawn("counter", &0u64).unwrap();
+        host.link(&w, &c);
+        let _ = c.call(CounterMsg::Panic("child died".into()));
+        // The watcher traps the exit instead of dying.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while exits.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            exits.lock().unwrap().as_slice(),
+            [(c.id(), ExitReason::Panicked("child died".into()))]
+        );
+        assert_eq!(w.call("count".to_owned()).unwrap(), 1);
+        // A panic in a native handler is caught like a module's.
+        assert_eq!(
+            w.call("boom".to_owned()).unwrap_err(),
+            CallError::Exited(ExitReason::Panicked("native boom".into()))
+        );
+    }
+}
