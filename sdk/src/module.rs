@@ -111,7 +111,124 @@ impl Context<'_> {
     pub fn now_ns(&self) -> u64 {
         crate::abi::now_ns()
     }
+
+    /// The id of the actor running this handler (`None` outside an actor:
+    /// in `init`, or for an instance run without an actor).
+    pub fn self_id(&self) -> Option<u64> {
+        Some(crate::abi::self_id()).filter(|id| *id != 0)
+    }
+
+    /// Cast `msg` to actor `to`. Never blocks: the host queues it even past
+    /// the target's mailbox bound.
+    ///
+    /// # Errors
+    /// [`HostError`]: no such actor, or `M` is not the target's message type.
+    pub fn send<M: Serialize + Schema>(&mut self, to: u64, msg: &M) -> Result<(), HostError> {
+        let bytes = encode(msg)?;
+        status(crate::abi::send(to, Fingerprint::of::<M>().to_u64(), &bytes))
+    }
+
+    /// Cast `msg` to the actor registered as `name`.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_named<M: Serialize + Schema>(
+        &mut self,
+        name: &str,
+        msg: &M,
+    ) -> Result<(), HostError> {
+        let bytes = encode(msg)?;
+        status(crate::abi::send_named(name, Fingerprint::of::<M>().to_u64(), &bytes))
+    }
+
+    /// Cast `msg` to actor `to` after `delay` (OTP's `send_after`).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), checked now.
+    pub fn send_after<M: Serialize + Schema>(
+        &mut self,
+        delay: std::time::Duration,
+        to: u64,
+        msg: &M,
+    ) -> Result<(), HostError> {
+        let bytes = encode(msg)?;
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        status(crate::abi::send_after(ms, to, Fingerprint::of::<M>().to_u64(), &bytes))
+    }
+
+    /// Spawn an actor of the loaded module `module` with init `args`; its
+    /// `init` runs before this returns. Returns the new actor's id.
+    ///
+    /// # Errors
+    /// [`HostError::SpawnFailed`]: not loaded, wrong argument type, or its
+    /// `init` failed.
+    pub fn spawn<A: Serialize + Schema>(
+        &mut self,
+        module: &str,
+        args: &A,
+    ) -> Result<u64, HostError> {
+        let bytes = encode(args)?;
+        let mut id = 0;
+        status(crate::abi::spawn(module, Fingerprint::of::<A>().to_u64(), &bytes, &mut id))?;
+        Ok(id)
+    }
 }
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, HostError> {
+    let mut bytes = Vec::new();
+    relive_codec::encode_into(value, &mut bytes).map_err(|e| HostError::Encode(e.to_string()))?;
+    Ok(bytes)
+}
+
+fn status(code: i32) -> Result<(), HostError> {
+    use crate::abi::service_status as s;
+    match code {
+        s::OK => Ok(()),
+        s::NO_ACTOR => Err(HostError::NoActor),
+        s::SCHEMA_MISMATCH => Err(HostError::SchemaMismatch),
+        s::NOT_IN_ACTOR => Err(HostError::NotInActor),
+        s::SPAWN_FAILED => Err(HostError::SpawnFailed),
+        crate::abi::UNSUPPORTED => Err(HostError::Unsupported),
+        other => Err(HostError::Unknown(other)),
+    }
+}
+
+/// Why a host service refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostError {
+    /// No actor with that id or name (it may have exited).
+    NoActor,
+    /// The message (or arguments) type is not the target's.
+    SchemaMismatch,
+    /// Called outside an actor's handler.
+    NotInActor,
+    /// The module is not loaded, the arguments have the wrong type, or its
+    /// `init` failed.
+    SpawnFailed,
+    /// The host is too old to offer this service.
+    Unsupported,
+    /// The value could not be encoded.
+    Encode(String),
+    /// A status this SDK does not know.
+    Unknown(i32),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::NoActor => f.write_str("no such actor"),
+            HostError::SchemaMismatch => f.write_str("the message type is not the target's"),
+            HostError::NotInActor => f.write_str("not inside an actor"),
+            HostError::SpawnFailed => f.write_str("spawn failed"),
+            HostError::Unsupported => f.write_str("the host does not offer this service"),
+            HostError::Encode(e) => write!(f, "encode failed: {e}"),
+            HostError::Unknown(c) => write!(f, "unknown host status {c}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
 
 /// The state of another version, as `code_change` receives it.
 #[derive(Debug, Clone, Copy)]

@@ -68,6 +68,11 @@ use std::sync::Arc;
 pub struct ActorId(pub(crate) u64);
 
 impl ActorId {
+    /// The id with this number (as a module's `Context::spawn` returns it).
+    pub fn from_raw(id: u64) -> Self {
+        ActorId(id)
+    }
+
     /// The id as a number.
     pub fn get(self) -> u64 {
         self.0
@@ -196,6 +201,9 @@ pub(crate) struct ActorCell {
     pub(crate) id: ActorId,
     /// The module it runs (`None` for host-native actors).
     pub(crate) module: Option<Arc<str>>,
+    /// The schema of the messages it takes (fixed for its life: every
+    /// version of its module must keep it).
+    pub(crate) msg_schema: relive_codec::Fingerprint,
     pub(crate) sched: Sched,
     pub(crate) mailbox: Mailbox,
     pub(crate) body: Mutex<Body>,
@@ -207,10 +215,17 @@ pub(crate) struct ActorCell {
 }
 
 impl ActorCell {
-    pub(crate) fn new(id: ActorId, module: Option<Arc<str>>, body: Body, capacity: usize) -> Self {
+    pub(crate) fn new(
+        id: ActorId,
+        module: Option<Arc<str>>,
+        msg_schema: relive_codec::Fingerprint,
+        body: Body,
+        capacity: usize,
+    ) -> Self {
         ActorCell {
             id,
             module,
+            msg_schema,
             sched: Sched::new(),
             mailbox: Mailbox::new(capacity),
             body: Mutex::new(body),

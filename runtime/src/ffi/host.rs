@@ -7,6 +7,12 @@ use std::time::Instant;
 
 type LogFn = unsafe extern "C" fn(level: u32, target: RawBytes, message: RawBytes);
 type NowFn = unsafe extern "C" fn() -> u64;
+type SelfIdFn = unsafe extern "C" fn() -> u64;
+type SendFn = unsafe extern "C" fn(to: u64, schema: u64, msg: RawBytes) -> i32;
+type SendNamedFn = unsafe extern "C" fn(name: RawBytes, schema: u64, msg: RawBytes) -> i32;
+type SpawnFn =
+    unsafe extern "C" fn(module: RawBytes, schema: u64, args: RawBytes, id_out: *mut u64) -> i32;
+type SendAfterFn = unsafe extern "C" fn(delay_ms: u64, to: u64, schema: u64, msg: RawBytes) -> i32;
 
 /// Mirror of `relive_sdk::abi::HostServices`.
 #[repr(C)]
@@ -17,6 +23,11 @@ pub(crate) struct RawHostServices {
     log: Option<LogFn>,
     log_max_level: u32,
     now_ns: Option<NowFn>,
+    self_id: Option<SelfIdFn>,
+    send: Option<SendFn>,
+    send_named: Option<SendNamedFn>,
+    spawn: Option<SpawnFn>,
+    send_after: Option<SendAfterFn>,
 }
 
 const fn table(level: u32) -> RawHostServices {
@@ -26,6 +37,11 @@ const fn table(level: u32) -> RawHostServices {
         log: Some(host_log),
         log_max_level: level,
         now_ns: Some(host_now),
+        self_id: Some(host_self_id),
+        send: Some(host_send),
+        send_named: Some(host_send_named),
+        spawn: Some(host_spawn),
+        send_after: Some(host_send_after),
     }
 }
 
@@ -71,4 +87,51 @@ unsafe extern "C" fn host_log(level: u32, target: RawBytes, message: RawBytes) {
 unsafe extern "C" fn host_now() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Run a service body, turning a host panic into a status instead of an
+/// unwind across the boundary.
+fn guarded(f: impl FnOnce() -> i32) -> i32 {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(relive_sdk::abi::service_status::NO_ACTOR)
+}
+
+unsafe extern "C" fn host_self_id() -> u64 {
+    crate::host::services::self_id()
+}
+
+unsafe extern "C" fn host_send(to: u64, schema: u64, msg: RawBytes) -> i32 {
+    // SAFETY: the SDK passes a slice valid for this call; it is copied.
+    let msg = unsafe { msg.as_slice() };
+    guarded(|| crate::host::services::send(to, schema, msg))
+}
+
+unsafe extern "C" fn host_send_named(name: RawBytes, schema: u64, msg: RawBytes) -> i32 {
+    // SAFETY: as in `host_send`, for both slices.
+    let (name, msg) = unsafe { (name.as_slice(), msg.as_slice()) };
+    guarded(|| crate::host::services::send_named(&String::from_utf8_lossy(name), schema, msg))
+}
+
+unsafe extern "C" fn host_spawn(
+    module: RawBytes,
+    schema: u64,
+    args: RawBytes,
+    id_out: *mut u64,
+) -> i32 {
+    // SAFETY: as in `host_send`, for both slices.
+    let (module, args) = unsafe { (module.as_slice(), args.as_slice()) };
+    guarded(|| {
+        let (status, id) =
+            crate::host::services::spawn(&String::from_utf8_lossy(module), schema, args);
+        if !id_out.is_null() {
+            // SAFETY: the SDK passes a pointer to a local `u64`, valid for one write.
+            unsafe { id_out.write(id) };
+        }
+        status
+    })
+}
+
+unsafe extern "C" fn host_send_after(delay_ms: u64, to: u64, schema: u64, msg: RawBytes) -> i32 {
+    // SAFETY: as in `host_send`.
+    let msg = unsafe { msg.as_slice() };
+    guarded(|| crate::host::services::send_after(delay_ms, to, schema, msg))
 }

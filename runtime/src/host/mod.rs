@@ -5,6 +5,8 @@
 //! monitors them, and upgrades modules with every actor migrated (see
 //! `upgrade.rs`).
 
+pub(crate) mod services;
+mod timers;
 mod upgrade;
 
 pub use upgrade::{
@@ -91,6 +93,8 @@ pub(crate) struct HostShared {
     pub(crate) snapshots: Mutex<upgrade::Snapshots>,
     /// Gradual upgrades in progress.
     pub(crate) gradual: Mutex<HashMap<String, upgrade::Gradual>>,
+    /// `send_after` timers.
+    pub(crate) timers: timers::Timers,
 }
 
 impl HostShared {
@@ -150,6 +154,55 @@ impl HostShared {
         }
         self.actors.write().insert(cell.id, cell);
         Ok(())
+    }
+
+    pub(crate) fn whereis_id(&self, name: &str) -> Option<ActorId> {
+        self.names.read().get(name).copied()
+    }
+
+    /// Start an actor of `module` (current version) with encoded `args`
+    /// whose schema is `args_schema`; with `interface`, also check and pin
+    /// the caller's message and reply types.
+    pub(crate) fn spawn_module(
+        &self,
+        module: &str,
+        args: &[u8],
+        args_schema: relive_codec::Fingerprint,
+        interface: Option<Interface>,
+    ) -> Result<Arc<ActorCell>, SpawnError> {
+        self.spawn_module_with(module, args, args_schema, interface, SpawnOptions::default())
+    }
+
+    fn spawn_module_with(
+        &self,
+        module: &str,
+        args: &[u8],
+        args_schema: relive_codec::Fingerprint,
+        interface: Option<Interface>,
+        opts: SpawnOptions,
+    ) -> Result<Arc<ActorCell>, SpawnError> {
+        let version =
+            self.code.current(module).ok_or_else(|| SpawnError::NotLoaded(module.into()))?;
+        let schemas = version.schemas();
+        let wanted = interface.unwrap_or(Interface {
+            args: args_schema,
+            message: schemas.message,
+            reply: schemas.reply,
+        });
+        check_interface(&version, wanted).map_err(SpawnError::Schema)?;
+        if interface.is_some() {
+            self.code.pin_interface(module, wanted);
+        }
+        let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
+        let cell = Arc::new(ActorCell::new(
+            self.new_id(),
+            Some(Arc::from(module)),
+            schemas.message,
+            Body::Module(instance),
+            opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+        ));
+        self.insert(Arc::clone(&cell), opts.name)?;
+        Ok(cell)
     }
 
     fn new_id(&self) -> ActorId {
@@ -362,6 +415,7 @@ thread_local! {
 
 impl RunActor for Runner {
     fn run(&self, cell: &Arc<ActorCell>) -> bool {
+        let _turn = services::Turn::enter(&self.0, cell.id);
         BATCH_BUF.with(|b| {
             let mut batch = std::mem::take(&mut *b.borrow_mut());
             let again = self.0.run_turn(cell, &mut batch);
@@ -419,6 +473,7 @@ impl HostBuilder {
             upgrading: Mutex::new(()),
             snapshots: Mutex::new(HashMap::new()),
             gradual: Mutex::new(HashMap::new()),
+            timers: timers::Timers::default(),
         });
         let workers = self
             .workers
@@ -487,19 +542,12 @@ impl Host {
         R: DeserializeOwned + Schema,
         A: Serialize + Schema,
     {
-        let version =
-            self.code().current(module).ok_or_else(|| SpawnError::NotLoaded(module.into()))?;
         let interface = Interface::of::<A, M, R>();
-        check_interface(&version, interface).map_err(SpawnError::Schema)?;
-        self.code().pin_interface(module, interface);
-        let instance = Instance::start_with(&version, args).map_err(SpawnError::Init)?;
-        let cell = Arc::new(ActorCell::new(
-            self.shared.new_id(),
-            Some(Arc::from(module)),
-            Body::Module(instance),
-            opts.capacity.unwrap_or(DEFAULT_CAPACITY),
-        ));
-        self.shared.insert(Arc::clone(&cell), opts.name)?;
+        let mut bytes = Vec::new();
+        relive_codec::encode_into(args, &mut bytes)
+            .map_err(|e| SpawnError::Init(ModuleCallError::Codec(e)))?;
+        let cell =
+            self.shared.spawn_module_with(module, &bytes, interface.args, Some(interface), opts)?;
         Ok(ActorRef::new(cell, Arc::clone(&self.shared)))
     }
 
@@ -517,12 +565,20 @@ impl Host {
         let cell = Arc::new(ActorCell::new(
             self.shared.new_id(),
             None,
+            relive_codec::Fingerprint::of::<N::Msg>(),
             Body::Native(handler),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
         ));
         cell.control.lock().trap_exit = trap;
         self.shared.insert(Arc::clone(&cell), opts.name)?;
         Ok(ActorRef::new(cell, Arc::clone(&self.shared)))
+    }
+
+    /// A reference to the actor with this id (say, one a module spawned),
+    /// typed as the caller expects; `None` if it is gone.
+    pub fn actor_ref<M, R>(&self, id: ActorId) -> Option<ActorRef<M, R>> {
+        let cell = self.shared.cell(id)?;
+        Some(ActorRef::new(cell, Arc::clone(&self.shared)))
     }
 
     /// The actor registered under `name`, typed as the caller expects.
@@ -584,6 +640,7 @@ impl Host {
             let mut body = cell.suspend();
             self.shared.exit(&cell, &mut body, ExitReason::Shutdown);
         }
+        self.shared.timers.shutdown();
         self.scheduler.lock().shutdown();
     }
 }

@@ -8,6 +8,33 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 pub type LogFn = unsafe extern "C" fn(level: u32, target: RBytes, message: RBytes);
 /// Monotonic host time in nanoseconds since the host started.
 pub type NowFn = unsafe extern "C" fn() -> u64;
+/// The id of the actor whose handler is running (0 outside one).
+pub type SelfIdFn = unsafe extern "C" fn() -> u64;
+/// `send(to, message schema, message)`: cast to an actor by id.
+pub type SendFn = unsafe extern "C" fn(to: u64, schema: u64, msg: RBytes) -> i32;
+/// `send_named(name, message schema, message)`: cast to a registered name.
+pub type SendNamedFn = unsafe extern "C" fn(name: RBytes, schema: u64, msg: RBytes) -> i32;
+/// `spawn(module, args schema, args, *id_out)`: start an actor of a module.
+pub type SpawnFn =
+    unsafe extern "C" fn(module: RBytes, schema: u64, args: RBytes, id_out: *mut u64) -> i32;
+/// `send_after(delay_ms, to, message schema, message)`: cast later.
+pub type SendAfterFn =
+    unsafe extern "C" fn(delay_ms: u64, to: u64, schema: u64, msg: RBytes) -> i32;
+
+/// Status codes of the host's services.
+pub mod service_status {
+    /// Done.
+    pub const OK: i32 = 0;
+    /// No actor with that id or name.
+    pub const NO_ACTOR: i32 = 1;
+    /// The message (or init arguments) type is not the target's.
+    pub const SCHEMA_MISMATCH: i32 = 2;
+    /// The call was made outside an actor (e.g. from `init`, or a host
+    /// thread), where the service has no meaning.
+    pub const NOT_IN_ACTOR: i32 = 3;
+    /// The module is not loaded, or its `init` failed.
+    pub const SPAWN_FAILED: i32 = 4;
+}
 
 /// Services the host offers a module, passed once per loaded version through
 /// the table's `install_host`. The host keeps the table alive (it is a
@@ -27,6 +54,16 @@ pub struct HostServices {
     pub log_max_level: u32,
     /// Host clock.
     pub now_ns: Option<NowFn>,
+    /// The running actor's id.
+    pub self_id: Option<SelfIdFn>,
+    /// Cast to an actor by id.
+    pub send: Option<SendFn>,
+    /// Cast to an actor by registered name.
+    pub send_named: Option<SendNamedFn>,
+    /// Spawn an actor of a loaded module.
+    pub spawn: Option<SpawnFn>,
+    /// Cast to an actor after a delay.
+    pub send_after: Option<SendAfterFn>,
 }
 
 /// Bits of the `flags` argument of `install_host`.
@@ -88,4 +125,50 @@ pub(crate) fn now_ns() -> u64 {
     // SAFETY: the host's `now_ns` takes no arguments and may be called at
     // any time while the library is loaded.
     unsafe { now() }
+}
+
+/// A host service the module's host is too old to offer.
+pub(crate) const UNSUPPORTED: i32 = -1;
+
+/// The host's service `field`, when its table is recent enough to have it.
+macro_rules! service {
+    ($field:ident) => {
+        host_with(offset_of!(HostServices, $field) + size_of::<Option<fn()>>())
+            .and_then(|h| h.$field)
+    };
+}
+
+/// The running actor's id (0 outside an actor or with an older host).
+pub(crate) fn self_id() -> u64 {
+    // SAFETY: the host's `self_id` takes no arguments and may be called at
+    // any time while the library is loaded.
+    service!(self_id).map_or(0, |f| unsafe { f() })
+}
+
+/// Cast `msg` (encoded, with its schema) to actor `to`.
+pub(crate) fn send(to: u64, schema: u64, msg: &[u8]) -> i32 {
+    // SAFETY: `msg` is valid for the call; the host copies it.
+    service!(send).map_or(UNSUPPORTED, |f| unsafe { f(to, schema, RBytes::new(msg)) })
+}
+
+/// Cast `msg` to the actor registered as `name`.
+pub(crate) fn send_named(name: &str, schema: u64, msg: &[u8]) -> i32 {
+    // SAFETY: both slices are valid for the call; the host copies them.
+    service!(send_named)
+        .map_or(UNSUPPORTED, |f| unsafe { f(RBytes::from_str(name), schema, RBytes::new(msg)) })
+}
+
+/// Spawn an actor of `module` with encoded `args`; its id goes to `id`.
+pub(crate) fn spawn(module: &str, schema: u64, args: &[u8], id: &mut u64) -> i32 {
+    // SAFETY: the slices are valid for the call and `id` for one write.
+    service!(spawn).map_or(UNSUPPORTED, |f| unsafe {
+        f(RBytes::from_str(module), schema, RBytes::new(args), id)
+    })
+}
+
+/// Cast `msg` to actor `to` after `delay_ms`.
+pub(crate) fn send_after(delay_ms: u64, to: u64, schema: u64, msg: &[u8]) -> i32 {
+    // SAFETY: `msg` is valid for the call; the host copies it.
+    service!(send_after)
+        .map_or(UNSUPPORTED, |f| unsafe { f(delay_ms, to, schema, RBytes::new(msg)) })
 }

@@ -25,6 +25,7 @@ pub const FIXTURES: &[&str] = &[
     "incompatible_schema",
     "unreadable_state",
     "no_symbol",
+    "relay",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

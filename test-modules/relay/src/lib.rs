@@ -1,0 +1,89 @@
+//! A module that reaches other actors through the host's services (test
+//! fixture): it forwards `Add`s to counters by id or name, now or later,
+//! spawns counters, and says who it is.
+
+use counter_api::CounterMsg;
+use postcard_schema::Schema;
+use relive_sdk::{Context, Module, ModuleError};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What the relay is asked to do.
+#[derive(Debug, Serialize, Deserialize, Schema)]
+pub enum RelayMsg {
+    /// Cast `Add(n)` to actor `to`.
+    Forward {
+        /// Target id.
+        to: u64,
+        /// Amount.
+        n: u64,
+    },
+    /// Cast `Add(n)` to the actor registered as `name`.
+    ForwardNamed {
+        /// Target name.
+        name: String,
+        /// Amount.
+        n: u64,
+    },
+    /// Cast `Add(n)` to `to` after `ms` milliseconds.
+    Later {
+        /// Target id.
+        to: u64,
+        /// Amount.
+        n: u64,
+        /// Delay.
+        ms: u64,
+    },
+    /// Spawn a counter starting at `start`; answer its id.
+    SpawnCounter {
+        /// Its start value.
+        start: u64,
+    },
+    /// Send a message of the wrong type to `to`.
+    WrongType {
+        /// Target id.
+        to: u64,
+    },
+    /// Answer this actor's own id.
+    WhoAmI,
+}
+
+/// The relay's state: how many sends succeeded.
+#[derive(Debug, Serialize, Deserialize, Schema)]
+pub struct Relay {
+    sent: u64,
+}
+
+impl Module for Relay {
+    const NAME: &'static str = "relay";
+    type Args = ();
+    type Msg = RelayMsg;
+    type Reply = Result<u64, String>;
+
+    fn init(_: (), ctx: &mut Context<'_>) -> Result<Self, ModuleError> {
+        // No actor exists yet during init: the services say so.
+        assert_eq!(ctx.self_id(), None);
+        Ok(Relay { sent: 0 })
+    }
+
+    fn handle(&mut self, msg: RelayMsg, ctx: &mut Context<'_>) -> Result<u64, String> {
+        let result = match msg {
+            RelayMsg::Forward { to, n } => ctx.send(to, &CounterMsg::Add(n)).map(|()| 0),
+            RelayMsg::ForwardNamed { name, n } => {
+                ctx.send_named(&name, &CounterMsg::Add(n)).map(|()| 0)
+            }
+            RelayMsg::Later { to, n, ms } => {
+                ctx.send_after(Duration::from_millis(ms), to, &CounterMsg::Add(n)).map(|()| 0)
+            }
+            RelayMsg::SpawnCounter { start } => ctx.spawn("counter", &start),
+            RelayMsg::WrongType { to } => ctx.send(to, &7u32).map(|()| 0),
+            RelayMsg::WhoAmI => return ctx.self_id().ok_or_else(|| "no id".to_owned()),
+        };
+        if result.is_ok() {
+            self.sent += 1;
+        }
+        result.map_err(|e| e.to_string())
+    }
+}
+
+relive_sdk::export_module!(Relay);
