@@ -16,6 +16,9 @@ enum RelayMsg {
     SpawnCounter { start: u64 },
     WrongType { to: u64 },
     WhoAmI,
+    Hold,
+    Release { value: u64 },
+    Crash,
 }
 
 type Relay = ActorRef<RelayMsg, Result<u64, String>>;
@@ -76,4 +79,33 @@ fn send_after_delivers_later() {
     }
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert_eq!(counter.call(CounterMsg::Get).unwrap().count, 3);
+}
+
+#[test]
+fn a_module_defers_a_reply_and_answers_it_later() {
+    let (_host, relay, _counter) = host();
+    std::thread::scope(|s| {
+        let held = s.spawn(|| relay.call(RelayMsg::Hold));
+        // The relay keeps serving while the held caller waits.
+        while relay.call(RelayMsg::Release { value: 9 }).unwrap() == Err("nothing held".into()) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(held.join().unwrap().unwrap(), Ok(9), "the deferred answer, not handle's value");
+    });
+}
+
+#[test]
+fn a_held_caller_hears_when_the_actor_exits() {
+    let (_host, relay, _counter) = host();
+    std::thread::scope(|s| {
+        let held = s.spawn(|| relay.call(RelayMsg::Hold));
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = relay.call(RelayMsg::Crash);
+        let e = held.join().unwrap().unwrap_err();
+        assert!(
+            matches!(&e, relive_runtime::actor::CallError::Exited(
+                relive_runtime::ExitReason::Panicked(m)) if m == "relay crashed"),
+            "{e:?}"
+        );
+    });
 }

@@ -62,7 +62,7 @@ mod log;
 mod module;
 
 pub use abi::decl_build_info::BuildInfo;
-pub use module::{Context, HostError, Module, ModuleError, OldState, StateWriter};
+pub use module::{Context, HostError, Module, ModuleError, OldState, ReplyToken, StateWriter};
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;
 pub use tracing;

@@ -156,6 +156,30 @@ impl Context<'_> {
         status(crate::abi::send_after(ms, to, Fingerprint::of::<M>().to_u64(), &bytes))
     }
 
+    /// Answer the call being handled later (OTP's `{noreply, State}` and
+    /// `gen_server:reply/2`): the value `handle` returns is then not sent,
+    /// and the caller waits for [`reply`](Self::reply) with this token —
+    /// from a later message to this actor, or from another actor the token
+    /// is handed to. `None` when the message is a cast.
+    pub fn defer_reply(&mut self) -> Option<ReplyToken> {
+        Some(crate::abi::defer_reply()).filter(|t| *t != 0).map(ReplyToken)
+    }
+
+    /// Answer a deferred call. `R` must be the reply type of the actor that
+    /// received the call.
+    ///
+    /// # Errors
+    /// [`HostError::NoCall`] when the call was already answered or its
+    /// caller was told the actor exited; [`HostError::SchemaMismatch`].
+    pub fn reply<R: Serialize + Schema>(
+        &mut self,
+        token: ReplyToken,
+        reply: &R,
+    ) -> Result<(), HostError> {
+        let bytes = encode(reply)?;
+        status(crate::abi::reply(token.0, Fingerprint::of::<R>().to_u64(), &bytes))
+    }
+
     /// Spawn an actor of the loaded module `module` with init `args`; its
     /// `init` runs before this returns. Returns the new actor's id.
     ///
@@ -188,10 +212,16 @@ fn status(code: i32) -> Result<(), HostError> {
         s::SCHEMA_MISMATCH => Err(HostError::SchemaMismatch),
         s::NOT_IN_ACTOR => Err(HostError::NotInActor),
         s::SPAWN_FAILED => Err(HostError::SpawnFailed),
+        s::NO_CALL => Err(HostError::NoCall),
         crate::abi::UNSUPPORTED => Err(HostError::Unsupported),
         other => Err(HostError::Unknown(other)),
     }
 }
+
+/// A deferred call's reply token: plain data, so a module can keep it in
+/// its state (across upgrades, too) or send it to another actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Schema)]
+pub struct ReplyToken(pub u64);
 
 /// Why a host service refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +236,8 @@ pub enum HostError {
     /// The module is not loaded, the arguments have the wrong type, or its
     /// `init` failed.
     SpawnFailed,
+    /// No pending call with that token.
+    NoCall,
     /// The host is too old to offer this service.
     Unsupported,
     /// The value could not be encoded.
@@ -221,6 +253,7 @@ impl fmt::Display for HostError {
             HostError::SchemaMismatch => f.write_str("the message type is not the target's"),
             HostError::NotInActor => f.write_str("not inside an actor"),
             HostError::SpawnFailed => f.write_str("spawn failed"),
+            HostError::NoCall => f.write_str("no pending call with that token"),
             HostError::Unsupported => f.write_str("the host does not offer this service"),
             HostError::Encode(e) => write!(f, "encode failed: {e}"),
             HostError::Unknown(c) => write!(f, "unknown host status {c}"),

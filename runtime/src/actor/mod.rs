@@ -204,6 +204,8 @@ pub(crate) struct ActorCell {
     /// The schema of the messages it takes (fixed for its life: every
     /// version of its module must keep it).
     pub(crate) msg_schema: relive_codec::Fingerprint,
+    /// The schema of its replies (fixed likewise).
+    pub(crate) reply_schema: relive_codec::Fingerprint,
     pub(crate) sched: Sched,
     pub(crate) mailbox: Mailbox,
     pub(crate) body: Mutex<Body>,
@@ -218,14 +220,15 @@ impl ActorCell {
     pub(crate) fn new(
         id: ActorId,
         module: Option<Arc<str>>,
-        msg_schema: relive_codec::Fingerprint,
+        schemas: (relive_codec::Fingerprint, relive_codec::Fingerprint),
         body: Body,
         capacity: usize,
     ) -> Self {
         ActorCell {
             id,
             module,
-            msg_schema,
+            msg_schema: schemas.0,
+            reply_schema: schemas.1,
             sched: Sched::new(),
             mailbox: Mailbox::new(capacity),
             body: Mutex::new(body),

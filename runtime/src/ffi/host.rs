@@ -13,6 +13,8 @@ type SendNamedFn = unsafe extern "C" fn(name: RawBytes, schema: u64, msg: RawByt
 type SpawnFn =
     unsafe extern "C" fn(module: RawBytes, schema: u64, args: RawBytes, id_out: *mut u64) -> i32;
 type SendAfterFn = unsafe extern "C" fn(delay_ms: u64, to: u64, schema: u64, msg: RawBytes) -> i32;
+type DeferReplyFn = unsafe extern "C" fn() -> u64;
+type ReplyFn = unsafe extern "C" fn(token: u64, schema: u64, reply: RawBytes) -> i32;
 
 /// Mirror of `relive_sdk::abi::HostServices`.
 #[repr(C)]
@@ -28,6 +30,8 @@ pub(crate) struct RawHostServices {
     send_named: Option<SendNamedFn>,
     spawn: Option<SpawnFn>,
     send_after: Option<SendAfterFn>,
+    defer_reply: Option<DeferReplyFn>,
+    reply: Option<ReplyFn>,
 }
 
 const fn table(level: u32) -> RawHostServices {
@@ -42,6 +46,8 @@ const fn table(level: u32) -> RawHostServices {
         send_named: Some(host_send_named),
         spawn: Some(host_spawn),
         send_after: Some(host_send_after),
+        defer_reply: Some(host_defer_reply),
+        reply: Some(host_reply),
     }
 }
 
@@ -134,4 +140,14 @@ unsafe extern "C" fn host_send_after(delay_ms: u64, to: u64, schema: u64, msg: R
     // SAFETY: as in `host_send`.
     let msg = unsafe { msg.as_slice() };
     guarded(|| crate::host::services::send_after(delay_ms, to, schema, msg))
+}
+
+unsafe extern "C" fn host_defer_reply() -> u64 {
+    catch_unwind(crate::host::services::defer_reply).unwrap_or(0)
+}
+
+unsafe extern "C" fn host_reply(token: u64, schema: u64, reply: RawBytes) -> i32 {
+    // SAFETY: as in `host_send`.
+    let reply = unsafe { reply.as_slice() };
+    guarded(|| crate::host::services::reply(token, schema, reply))
 }

@@ -95,6 +95,9 @@ pub(crate) struct HostShared {
     pub(crate) gradual: Mutex<HashMap<String, upgrade::Gradual>>,
     /// `send_after` timers.
     pub(crate) timers: timers::Timers,
+    /// Calls whose replies a handler deferred, by token.
+    pub(crate) pending_replies: Mutex<HashMap<u64, services::Pending>>,
+    pub(crate) next_token: AtomicU64,
 }
 
 impl HostShared {
@@ -197,7 +200,7 @@ impl HostShared {
         let cell = Arc::new(ActorCell::new(
             self.new_id(),
             Some(Arc::from(module)),
-            schemas.message,
+            (schemas.message, schemas.reply),
             Body::Module(instance),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
         ));
@@ -251,6 +254,7 @@ impl HostShared {
         *body = Body::Exited(reason.clone());
         cell.mark_exited();
         self.answer_undelivered(cell.mailbox.close(), &reason);
+        services::fail_pending(self, cell.id, &reason);
         let (links, monitors, name) = {
             let mut c = cell.control.lock();
             c.system.clear();
@@ -351,16 +355,20 @@ impl HostShared {
         cell.mailbox.take_batch(batch, BATCH);
         let mut reply = Vec::new();
         while let Some(env) = batch.pop_front() {
-            let handled = match &mut *body {
-                Body::Module(inst) => inst.handle(&env.bytes).map(|r| {
-                    if env.reply.is_some() {
-                        reply.clear();
-                        reply.extend_from_slice(r);
-                    }
-                }),
-                Body::Native(h) => h.handle(&env.bytes, &mut reply, &mut native_ctx(self, cell)),
-                Body::Exited(_) => unreachable!("an exited actor is never run"),
-            };
+            let Envelope { bytes, reply: reply_to } = env;
+            let is_call = reply_to.is_some();
+            let (handled, reply_to) =
+                services::with_call(reply_to, cell.reply_schema, || match &mut *body {
+                    Body::Module(inst) => inst.handle(&bytes).map(|r| {
+                        if is_call {
+                            reply.clear();
+                            reply.extend_from_slice(r);
+                        }
+                    }),
+                    Body::Native(h) => h.handle(&bytes, &mut reply, &mut native_ctx(self, cell)),
+                    Body::Exited(_) => unreachable!("an exited actor is never run"),
+                });
+            let env = Envelope { bytes, reply: reply_to };
             // ORDERING: a statistic.
             cell.handled.fetch_add(1, Ordering::Relaxed);
             match handled {
@@ -474,6 +482,8 @@ impl HostBuilder {
             snapshots: Mutex::new(HashMap::new()),
             gradual: Mutex::new(HashMap::new()),
             timers: timers::Timers::default(),
+            pending_replies: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
         });
         let workers = self
             .workers
@@ -565,7 +575,10 @@ impl Host {
         let cell = Arc::new(ActorCell::new(
             self.shared.new_id(),
             None,
-            relive_codec::Fingerprint::of::<N::Msg>(),
+            (
+                relive_codec::Fingerprint::of::<N::Msg>(),
+                relive_codec::Fingerprint::of::<N::Reply>(),
+            ),
             Body::Native(handler),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
         ));

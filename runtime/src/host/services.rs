@@ -7,7 +7,7 @@
 //! `NOT_IN_ACTOR`.
 
 use super::HostShared;
-use crate::actor::{ActorId, Envelope};
+use crate::actor::{ActorId, Envelope, ReplyTo};
 use relive_codec::Fingerprint;
 use relive_sdk::abi::service_status as status;
 use std::cell::{Cell, RefCell};
@@ -16,6 +16,76 @@ use std::sync::Arc;
 thread_local! {
     static HOST: RefCell<Option<Arc<HostShared>>> = const { RefCell::new(None) };
     static ACTOR: Cell<u64> = const { Cell::new(0) };
+    /// The reply channel of the call being handled, and the reply schema
+    /// its caller expects, while its handler runs.
+    static CALL: RefCell<Option<(ReplyTo, Fingerprint)>> = const { RefCell::new(None) };
+}
+
+/// A call whose reply a handler deferred.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    reply: ReplyTo,
+    schema: Fingerprint,
+    owner: ActorId,
+}
+
+/// Run a handler with the call's reply channel parked where `defer_reply`
+/// can take it; hand back the channel unless the handler took it.
+pub(crate) fn with_call<T>(
+    reply: Option<ReplyTo>,
+    schema: Fingerprint,
+    handler: impl FnOnce() -> T,
+) -> (T, Option<ReplyTo>) {
+    let Some(reply) = reply else { return (handler(), None) };
+    CALL.with(|c| *c.borrow_mut() = Some((reply, schema)));
+    let out = handler();
+    let back = CALL.with(|c| c.borrow_mut().take()).map(|(r, _)| r);
+    (out, back)
+}
+
+pub(crate) fn defer_reply() -> u64 {
+    let Some((reply, schema)) = CALL.with(|c| c.borrow_mut().take()) else { return 0 };
+    let owner = ActorId(ACTOR.with(Cell::get));
+    HOST.with(|h| match &*h.borrow() {
+        Some(host) => {
+            // ORDERING: only uniqueness matters.
+            let token = host.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            host.pending_replies.lock().insert(token, Pending { reply, schema, owner });
+            token
+        }
+        None => 0,
+    })
+}
+
+pub(crate) fn reply(token: u64, schema: u64, bytes: &[u8]) -> i32 {
+    with_host(|host| {
+        let mut pending = host.pending_replies.lock();
+        match pending.get(&token) {
+            None => status::NO_CALL,
+            Some(p) if p.schema != Fingerprint::from_u64(schema) => status::SCHEMA_MISMATCH,
+            Some(_) => {
+                let p = pending.remove(&token).expect("present");
+                drop(pending);
+                let _ = p.reply.send(Ok(bytes.to_vec()));
+                status::OK
+            }
+        }
+    })
+}
+
+/// The actor exited: tell the callers whose replies it deferred.
+pub(crate) fn fail_pending(host: &HostShared, owner: ActorId, reason: &crate::actor::ExitReason) {
+    let mut pending = host.pending_replies.lock();
+    if pending.is_empty() {
+        return;
+    }
+    let tokens: Vec<u64> =
+        pending.iter().filter(|(_, p)| p.owner == owner).map(|(t, _)| *t).collect();
+    for t in tokens {
+        if let Some(p) = pending.remove(&t) {
+            let _ = p.reply.send(Err(crate::actor::ReplyError::Exited(reason.clone())));
+        }
+    }
 }
 
 /// Marks the calling worker as running `id` of `host` until dropped.

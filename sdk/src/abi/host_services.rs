@@ -21,6 +21,12 @@ pub type SpawnFn =
 pub type SendAfterFn =
     unsafe extern "C" fn(delay_ms: u64, to: u64, schema: u64, msg: RBytes) -> i32;
 
+/// `defer_reply()`: keep the current call's reply for later; a token, or 0
+/// when the message being handled is not a call.
+pub type DeferReplyFn = unsafe extern "C" fn() -> u64;
+/// `reply(token, reply schema, reply)`: answer a deferred call.
+pub type ReplyFn = unsafe extern "C" fn(token: u64, schema: u64, reply: RBytes) -> i32;
+
 /// Status codes of the host's services.
 pub mod service_status {
     /// Done.
@@ -34,6 +40,9 @@ pub mod service_status {
     pub const NOT_IN_ACTOR: i32 = 3;
     /// The module is not loaded, or its `init` failed.
     pub const SPAWN_FAILED: i32 = 4;
+    /// No pending call with that reply token (already answered, or its
+    /// actor exited and the caller was told).
+    pub const NO_CALL: i32 = 5;
 }
 
 /// Services the host offers a module, passed once per loaded version through
@@ -64,6 +73,10 @@ pub struct HostServices {
     pub spawn: Option<SpawnFn>,
     /// Cast to an actor after a delay.
     pub send_after: Option<SendAfterFn>,
+    /// Keep the current call's reply for later.
+    pub defer_reply: Option<DeferReplyFn>,
+    /// Answer a deferred call.
+    pub reply: Option<ReplyFn>,
 }
 
 /// Bits of the `flags` argument of `install_host`.
@@ -171,4 +184,16 @@ pub(crate) fn send_after(delay_ms: u64, to: u64, schema: u64, msg: &[u8]) -> i32
     // SAFETY: `msg` is valid for the call; the host copies it.
     service!(send_after)
         .map_or(UNSUPPORTED, |f| unsafe { f(delay_ms, to, schema, RBytes::new(msg)) })
+}
+
+/// Keep the current call's reply; its token, or 0.
+pub(crate) fn defer_reply() -> u64 {
+    // SAFETY: the host's `defer_reply` takes no arguments.
+    service!(defer_reply).map_or(0, |f| unsafe { f() })
+}
+
+/// Answer the deferred call `token` with an encoded reply.
+pub(crate) fn reply(token: u64, schema: u64, bytes: &[u8]) -> i32 {
+    // SAFETY: `bytes` is valid for the call; the host copies it.
+    service!(reply).map_or(UNSUPPORTED, |f| unsafe { f(token, schema, RBytes::new(bytes)) })
 }

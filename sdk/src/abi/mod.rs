@@ -21,13 +21,14 @@ pub mod decl_build_info {
     pub use super::decl::BuildInfo;
 }
 pub use host_services::{
-    HostServices, LogFn, NowFn, SelfIdFn, SendAfterFn, SendFn, SendNamedFn, SpawnFn, install_flags,
-    service_status,
+    DeferReplyFn, HostServices, LogFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendFn, SendNamedFn,
+    SpawnFn, install_flags, service_status,
 };
 pub use vtable::{VTable, exports};
 
 pub(crate) use host_services::{
-    UNSUPPORTED, forward_log, log_max_level, now_ns, self_id, send, send_after, send_named, spawn,
+    UNSUPPORTED, defer_reply, forward_log, log_max_level, now_ns, reply, self_id, send, send_after,
+    send_named, spawn,
 };
 
 use std::ffi::c_void;

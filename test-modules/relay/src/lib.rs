@@ -4,7 +4,7 @@
 
 use counter_api::CounterMsg;
 use postcard_schema::Schema;
-use relive_sdk::{Context, Module, ModuleError};
+use relive_sdk::{Context, Module, ModuleError, ReplyToken};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -46,12 +46,22 @@ pub enum RelayMsg {
     },
     /// Answer this actor's own id.
     WhoAmI,
+    /// Do not answer now: keep the reply for `Release`.
+    Hold,
+    /// Answer the held call with `value`.
+    Release {
+        /// The held caller's answer.
+        value: u64,
+    },
+    /// Panic (with a held call, its caller must hear of the exit).
+    Crash,
 }
 
-/// The relay's state: how many sends succeeded.
+/// The relay's state: how many sends succeeded, and a held call.
 #[derive(Debug, Serialize, Deserialize, Schema)]
 pub struct Relay {
     sent: u64,
+    held: Option<ReplyToken>,
 }
 
 impl Module for Relay {
@@ -63,7 +73,7 @@ impl Module for Relay {
     fn init(_: (), ctx: &mut Context<'_>) -> Result<Self, ModuleError> {
         // No actor exists yet during init: the services say so.
         assert_eq!(ctx.self_id(), None);
-        Ok(Relay { sent: 0 })
+        Ok(Relay { sent: 0, held: None })
     }
 
     fn handle(&mut self, msg: RelayMsg, ctx: &mut Context<'_>) -> Result<u64, String> {
@@ -78,6 +88,16 @@ impl Module for Relay {
             RelayMsg::SpawnCounter { start } => ctx.spawn("counter", &start),
             RelayMsg::WrongType { to } => ctx.send(to, &7u32).map(|()| 0),
             RelayMsg::WhoAmI => return ctx.self_id().ok_or_else(|| "no id".to_owned()),
+            RelayMsg::Hold => {
+                self.held = ctx.defer_reply();
+                // Not sent: the caller waits for `Release`.
+                return Ok(u64::MAX);
+            }
+            RelayMsg::Release { value } => match self.held.take() {
+                Some(token) => ctx.reply(token, &Ok::<u64, String>(value)).map(|()| 1),
+                None => return Err("nothing held".into()),
+            },
+            RelayMsg::Crash => panic!("relay crashed"),
         };
         if result.is_ok() {
             self.sent += 1;
