@@ -138,6 +138,18 @@ impl Instance {
         }
     }
 
+    /// Handle one message whose reply nobody reads (a cast): the module
+    /// skips producing the reply.
+    ///
+    /// # Errors
+    /// As [`handle`](Self::handle).
+    pub fn handle_cast(&mut self, msg: &[u8]) -> Result<(), CallError> {
+        match self.state.handle_cast(msg, &mut self.buf) {
+            status::OK => Ok(()),
+            code => Err(call_error(self.state.version(), "handle", code, &self.buf)),
+        }
+    }
+
     /// Send a typed message and decode the typed reply; both types are
     /// checked against the module's schemas first.
     ///

@@ -28,7 +28,13 @@ unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) 
 /// A sink writing into `out` (cleared first). Valid for one call.
 fn sink(out: &mut Vec<u8>) -> RawSink {
     out.clear();
-    RawSink { ctx: (out as *mut Vec<u8>).cast(), write: write_to_vec }
+    RawSink { ctx: (out as *mut Vec<u8>).cast(), write: write_to_vec, flags: 0 }
+}
+
+/// Like [`sink`], telling the module that nobody reads a successful output
+/// (a cast's reply): it may skip producing it; errors still arrive.
+fn sink_no_reply(out: &mut Vec<u8>) -> RawSink {
+    RawSink { flags: relive_sdk::abi::sink_flags::NO_REPLY, ..sink(out) }
 }
 
 /// Give a freshly loaded version the host's services.
@@ -116,6 +122,15 @@ impl LiveState {
         // `LiveState`), `&mut self` gives the call exclusive access, the
         // library is open while `self.version` lives.
         unsafe { (self.version.table().handle)(self.ptr.as_ptr(), RawBytes::new(msg), sink(out)) }
+    }
+
+    /// Run `handle(msg)` for a cast: no reply is produced; an error or
+    /// panic message is still left in `out`.
+    pub(crate) fn handle_cast(&mut self, msg: &[u8], out: &mut Vec<u8>) -> i32 {
+        // SAFETY: as in `handle`.
+        unsafe {
+            (self.version.table().handle)(self.ptr.as_ptr(), RawBytes::new(msg), sink_no_reply(out))
+        }
     }
 
     /// Run `export_state`; the bytes (or the error message) are left in `out`.

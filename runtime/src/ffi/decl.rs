@@ -82,6 +82,7 @@ struct RawDeclV1 {
 pub(crate) struct RawSink {
     pub(crate) ctx: *mut c_void,
     pub(crate) write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
+    pub(crate) flags: u32,
 }
 
 pub(crate) type InstallHostFn =

@@ -359,12 +359,11 @@ impl HostShared {
             let is_call = reply_to.is_some();
             let (handled, reply_to) =
                 services::with_call(reply_to, cell.reply_schema, || match &mut *body {
-                    Body::Module(inst) => inst.handle(&bytes).map(|r| {
-                        if is_call {
-                            reply.clear();
-                            reply.extend_from_slice(r);
-                        }
+                    Body::Module(inst) if is_call => inst.handle(&bytes).map(|r| {
+                        reply.clear();
+                        reply.extend_from_slice(r);
                     }),
+                    Body::Module(inst) => inst.handle_cast(&bytes),
                     Body::Native(h) => h.handle(&bytes, &mut reply, &mut native_ctx(self, cell)),
                     Body::Exited(_) => unreachable!("an exited actor is never run"),
                 });

@@ -125,6 +125,15 @@ pub struct Sink {
     ctx: *mut c_void,
     /// Appends `len` bytes at `ptr` to the host's buffer.
     write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
+    /// [`sink_flags`] bits.
+    flags: u32,
+}
+
+/// Bits of a sink's `flags`.
+pub mod sink_flags {
+    /// Nobody reads the successful output (the reply to a cast): the module
+    /// may skip producing it. Error and panic messages are still written.
+    pub const NO_REPLY: u32 = 1 << 0;
 }
 
 // The fields are private: a `Sink` is only ever built by the host (through
@@ -132,6 +141,12 @@ pub struct Sink {
 // safety contract requires it to be valid for the call. Module code cannot
 // forge one.
 impl Sink {
+    /// Whether the host discards this output (a reply to a cast, which
+    /// nobody reads): the module may skip producing it.
+    pub fn discards(&self) -> bool {
+        self.flags & sink_flags::NO_REPLY != 0
+    }
+
     /// Append `bytes` to the host's buffer.
     pub fn write(&self, bytes: &[u8]) {
         // SAFETY: a `Sink` is only ever constructed by the host for the

@@ -124,6 +124,9 @@ pub mod exports {
             // host gives this call exclusive access to it.
             let m = unsafe { &mut *state.cast::<M>() };
             let reply = m.handle(msg, &mut Context::new());
+            if out.discards() {
+                return Ok(());
+            }
             relive_codec::encode_to_sink(&reply, |b| out.write(b))
                 .map_err(|e| Failure::Failed(e.into()))
         })
