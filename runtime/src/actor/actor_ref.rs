@@ -220,6 +220,10 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     ///
     /// # Errors
     /// The actor has exited: the message is handed back.
+    ///
+    /// # Upgrade behaviour
+    /// Accepted while the actor is suspended for an upgrade (room
+    /// permitting); handled, in order, by the version it runs afterwards.
     pub fn cast(&self, msg: M) -> Result<(), SendError<M>> {
         self.send(msg, None, Wait::Until(None))
     }
@@ -241,6 +245,10 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     ///
     /// # Errors
     /// [`CallError`]; a reply that comes after the timeout is dropped.
+    ///
+    /// # Upgrade behaviour
+    /// A call made during an upgrade waits for it (the time counts against
+    /// the timeout) and is answered by the version the actor runs after it.
     pub fn call(&self, msg: M) -> Result<R, CallError<M>> {
         self.call_timeout(msg, DEFAULT_CALL_TIMEOUT)
     }

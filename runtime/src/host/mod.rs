@@ -527,6 +527,10 @@ impl Host {
     ///
     /// # Errors
     /// [`SpawnError`]: not loaded, wrong types, `init` failed.
+    ///
+    /// # Upgrade behaviour
+    /// The actor starts on the module's current version (during a gradual
+    /// upgrade, the new one).
     pub fn spawn<M, R, A>(&self, module: &str, args: &A) -> Result<ActorRef<M, R>, SpawnError>
     where
         M: Serialize + Schema,
@@ -620,6 +624,9 @@ impl Host {
 
     /// Ask the actor to exit with `reason` (a system message: it overtakes
     /// queued mail, which is then answered with the exit reason).
+    ///
+    /// # Upgrade behaviour
+    /// An actor suspended by an upgrade applies it when it resumes.
     pub fn stop<M, R>(&self, actor: &ActorRef<M, R>, reason: ExitReason) {
         self.shared.send_system(actor.cell(), SystemMsg::Stop(reason));
     }

@@ -399,6 +399,12 @@ impl Host {
     ///
     /// # Errors
     /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// Atomic: as [`upgrade`](Self::upgrade). Gradual: the new version is
+    /// current at once (new actors start on it); the canaries pause one at a
+    /// time for their own migration; the others keep running the old version
+    /// until [`promote`](Self::promote).
     pub fn upgrade_with(
         &self,
         module: &str,
@@ -418,6 +424,10 @@ impl Host {
     ///
     /// # Errors
     /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// Every actor of every module named pauses until all have migrated;
+    /// the modules' slots change in one step.
     pub fn upgrade_all(
         &self,
         modules: Vec<(String, Source)>,
@@ -591,6 +601,9 @@ impl Host {
     ///
     /// # Errors
     /// [`HostUpgradeError::NoGradualUpgrade`].
+    ///
+    /// # Upgrade behaviour
+    /// Each remaining actor pauses only for its own migration.
     pub fn promote(&self, module: &str) -> Result<MigrationReport, HostUpgradeError> {
         let shared = &self.shared;
         let _one_at_a_time = shared.upgrading.lock();
@@ -623,6 +636,10 @@ impl Host {
     ///
     /// # Errors
     /// [`HostUpgradeError::NoGradualUpgrade`].
+    ///
+    /// # Upgrade behaviour
+    /// As [`rollback`](Self::rollback), for the canaries (and any actor
+    /// spawned on the new version meanwhile).
     pub fn abort(&self, module: &str) -> Result<MigrationReport, HostUpgradeError> {
         if self.shared.gradual.lock().remove(module).is_none() {
             return Err(HostUpgradeError::NoGradualUpgrade(module.to_owned()));
@@ -662,6 +679,10 @@ impl Host {
     ///
     /// # Errors
     /// The module is not loaded.
+    ///
+    /// # Upgrade behaviour
+    /// Mail queued to the killed actors is answered with the exit reason
+    /// (calls) or counted as dead letters (casts).
     pub fn purge(
         &self,
         module: &str,
