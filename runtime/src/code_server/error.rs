@@ -296,6 +296,13 @@ pub enum UpgradeError {
         /// Live instances on it.
         instances: usize,
     },
+    /// Another upgrade of the module committed while this one was being
+    /// validated; nothing of this one was applied. Retry.
+    #[error("module `{module}` changed while this upgrade was being validated; retry")]
+    Concurrent {
+        /// The module.
+        module: String,
+    },
 }
 
 /// Why a rollback was refused.

@@ -304,6 +304,8 @@ impl CodeServer {
     /// # Errors
     /// [`UpgradeError::Load`] with the loader's reason; nothing changed.
     /// [`UpgradeError::NotPurged`] when `old` still has instances.
+    /// [`UpgradeError::Concurrent`] when another upgrade of the module
+    /// committed while this one was being validated.
     ///
     /// # Upgrade behaviour
     /// Running instances keep their version; new instances start on the new
@@ -327,7 +329,7 @@ impl CodeServer {
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
         let prepared = self.prepare(name, source.into(), opts)?;
-        Ok(self.commit(prepared).expect("nothing else changes the slots in between"))
+        self.commit(prepared).map_err(|e| UpgradeError::Concurrent { module: e.0 })
     }
 
     /// Steps 1–6 and the `not_purged` check, without changing anything: the
