@@ -349,6 +349,10 @@ impl HostShared {
             // reschedules the actor when it lets go.
             return cell.finish_running(false);
         };
+        if matches!(*body, Body::Exited(_)) {
+            // It exited (killed from outside) after this worker picked it up.
+            return false;
+        }
         if self.apply_system(cell, &mut body) {
             return false;
         }

@@ -665,7 +665,9 @@ impl Host {
         shared.gradual.lock().remove(module);
         let (Some(older), Some(newer)) = (shared.code.current(module), shared.code.old(module))
         else {
-            unreachable!("a rollback leaves both slots filled");
+            // Only a purge through the code server directly, between the two
+            // calls above, can empty a slot.
+            return Err(HostUpgradeError::Concurrent(module.to_owned()));
         };
         let mut report = empty_report(Vec::new());
         for cell in shared.actors_of(module) {
