@@ -57,12 +57,12 @@ mod sync;
 #[allow(unsafe_code)]
 mod ffi;
 
-pub use actor::{ActorId, ActorRef, ExitReason, NativeActor, NativeContext};
+pub use actor::{ActorId, ActorRef, AnyActor, ExitReason, NativeActor, NativeContext};
 pub use code_server::{
     CallError, CodeServer, CodeServerBuilder, Instance, Interface, LoadError, MigrateFailed,
     ModuleStatus, PurgeError, RollbackError, Source, UnloadStatus, UpgradeError, UpgradeOptions,
     UpgradeOutcome, UpgradeReport, Version,
 };
-pub use host::{Host, HostBuilder, SpawnError, SpawnOptions};
+pub use host::{Host, HostBuilder, HostHandle, SpawnError, SpawnOptions};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -210,7 +210,7 @@ mod native {
             true
         }
 
-        fn on_exit(&mut self, from: ActorId, reason: &ExitReason) {
+        fn on_exit(&mut self, from: ActorId, reason: &ExitReason, _: &mut NativeContext<'_>) {
             self.exits.lock().unwrap().push((from, reason.clone()));
         }
     }

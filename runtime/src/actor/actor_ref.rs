@@ -120,6 +120,11 @@ impl<M, R> ActorRef<M, R> {
         self.cell.id
     }
 
+    /// The same reference without its message types.
+    pub fn any(&self) -> AnyActor {
+        AnyActor { cell: Arc::clone(&self.cell), host: Arc::clone(&self.host) }
+    }
+
     /// Whether the actor has exited.
     pub fn is_exited(&self) -> bool {
         self.cell.is_exited()
@@ -161,6 +166,51 @@ impl<M, R> ActorRef<M, R> {
             c.monitors.push(tx);
         }
         Monitor(rx)
+    }
+}
+
+/// An actor reference without its message types (as supervisors keep their
+/// children). Turn it back into a typed one with [`AnyActor::typed`].
+#[derive(Clone)]
+pub struct AnyActor {
+    pub(crate) cell: Arc<ActorCell>,
+    pub(crate) host: Arc<HostShared>,
+}
+
+impl fmt::Debug for AnyActor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyActor")
+            .field("id", &self.cell.id)
+            .field("module", &self.cell.module)
+            .finish()
+    }
+}
+
+impl AnyActor {
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.cell.id
+    }
+
+    /// The module it runs (`None` for a host-native actor).
+    pub fn module(&self) -> Option<&str> {
+        self.cell.module.as_deref()
+    }
+
+    /// Whether it has exited.
+    pub fn is_exited(&self) -> bool {
+        self.cell.is_exited()
+    }
+
+    /// A typed reference (the types are the caller's claim; a module checks
+    /// what it receives against its schemas).
+    pub fn typed<M, R>(&self) -> ActorRef<M, R> {
+        ActorRef::new(Arc::clone(&self.cell), Arc::clone(&self.host))
+    }
+
+    /// A future resolved with its exit reason.
+    pub fn monitor(&self) -> Monitor {
+        self.typed::<(), ()>().monitor()
     }
 }
 

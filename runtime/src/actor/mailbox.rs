@@ -201,6 +201,11 @@ impl Mailbox {
         msgs
     }
 
+    /// Accept mail again: the actor was restarted in place.
+    pub(crate) fn reopen(&self) {
+        self.queue.lock().closed = false;
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().msgs.len()
     }

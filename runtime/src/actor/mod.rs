@@ -49,8 +49,8 @@ pub(crate) use sched::Notified;
 use sched::Sched;
 
 pub use actor_ref::{
-    ActorRef, CallError, CallFuture, CastFuture, DEFAULT_CALL_TIMEOUT, Monitor, MonitorFuture,
-    SendError,
+    ActorRef, AnyActor, CallError, CallFuture, CastFuture, DEFAULT_CALL_TIMEOUT, Monitor,
+    MonitorFuture, SendError,
 };
 pub use mailbox::DEFAULT_CAPACITY;
 pub use native::{NativeActor, NativeContext};
@@ -259,6 +259,10 @@ impl ActorCell {
 
     pub(crate) fn mark_exited(&self) {
         self.sched.mark_exited();
+    }
+
+    pub(crate) fn revive(&self) {
+        self.sched.revive();
     }
 
     /// Lock the body from outside a worker (suspending the actor at its next

@@ -23,9 +23,16 @@ pub trait NativeActor: Send + 'static {
         false
     }
 
+    /// This actor is exiting with `reason` (OTP's `terminate`); a supervisor
+    /// stops its children here. Runs at most once, on whichever thread makes
+    /// the actor exit.
+    fn on_stop(&mut self, reason: &super::ExitReason, host: &crate::HostHandle) {
+        let _ = (reason, host);
+    }
+
     /// A linked actor exited (only when trapping exits).
-    fn on_exit(&mut self, from: ActorId, reason: &super::ExitReason) {
-        let _ = (from, reason);
+    fn on_exit(&mut self, from: ActorId, reason: &super::ExitReason, ctx: &mut NativeContext<'_>) {
+        let _ = (from, reason, ctx);
     }
 }
 
@@ -33,14 +40,25 @@ pub trait NativeActor: Send + 'static {
 #[derive(Debug)]
 pub struct NativeContext<'a> {
     pub(crate) id: ActorId,
-    #[allow(dead_code)] // sending and spawning from handlers come with host services
-    pub(crate) host: &'a HostShared,
+    pub(crate) host: &'a std::sync::Arc<HostShared>,
 }
 
 impl NativeContext<'_> {
     /// The running actor's id.
     pub fn id(&self) -> ActorId {
         self.id
+    }
+
+    /// The host, to spawn, link, stop and upgrade from a handler.
+    pub fn host(&self) -> crate::HostHandle {
+        crate::HostHandle::from_shared(std::sync::Arc::clone(self.host))
+    }
+
+    /// Exit after this handler returns (a stop system message to itself).
+    pub fn stop_self(&mut self, reason: super::ExitReason) {
+        if let Some(cell) = self.host.cell(self.id) {
+            self.host.send_system(&cell, super::SystemMsg::Stop(reason));
+        }
     }
 }
 
@@ -53,7 +71,9 @@ pub(crate) trait NativeHandler: Send {
         ctx: &mut NativeContext<'_>,
     ) -> Result<(), ModuleCallError>;
 
-    fn on_exit(&mut self, from: ActorId, reason: &super::ExitReason);
+    fn on_exit(&mut self, from: ActorId, reason: &super::ExitReason, ctx: &mut NativeContext<'_>);
+
+    fn on_stop(&mut self, reason: &super::ExitReason, host: &crate::HostHandle);
 }
 
 /// Adapts a typed [`NativeActor`] to [`NativeHandler`].
@@ -91,7 +111,12 @@ impl<N: NativeActor> NativeHandler for Typed<N> {
             .map_err(|e| native_error("handle", e.to_string(), false))
     }
 
-    fn on_exit(&mut self, from: ActorId, reason: &super::ExitReason) {
-        self.0.on_exit(from, reason);
+    fn on_exit(&mut self, from: ActorId, reason: &super::ExitReason, ctx: &mut NativeContext<'_>) {
+        self.0.on_exit(from, reason, ctx);
+    }
+
+    fn on_stop(&mut self, reason: &super::ExitReason, host: &crate::HostHandle) {
+        let _ =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.on_stop(reason, host)));
     }
 }

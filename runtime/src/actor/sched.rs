@@ -99,6 +99,14 @@ impl Sched {
         // ORDERING: Release pairs with `is_exited`.
         self.0.store(EXITED, Ordering::Release);
     }
+
+    /// An exited actor restarted in place (under its body lock, with its
+    /// mailbox still closed): `EXITED → IDLE`. A stale run-queue entry from
+    /// before the exit fails `start_running` and is dropped.
+    pub(crate) fn revive(&self) {
+        // ORDERING: Release publishes the new body to the next worker.
+        self.0.store(IDLE, Ordering::Release);
+    }
 }
 
 /// Loom models of the scheduling protocol: `cargo test` with

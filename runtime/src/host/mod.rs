@@ -16,7 +16,7 @@ pub use upgrade::{
 use crate::actor::mailbox::Refused;
 use crate::actor::native::{NativeActor, NativeHandler, Typed};
 use crate::actor::{
-    ActorCell, ActorId, ActorRef, Body, DEFAULT_CAPACITY, Envelope, ExitReason, Notified,
+    ActorCell, ActorId, ActorRef, AnyActor, Body, DEFAULT_CAPACITY, Envelope, ExitReason, Notified,
     ReplyError, SystemMsg,
 };
 use crate::code_server::{CallError as ModuleCallError, CodeServer, Instance, Interface};
@@ -44,6 +44,9 @@ pub enum SpawnError {
     /// The name is taken.
     #[error("the name `{0}` is already registered")]
     NameTaken(String),
+    /// `respawn` of an actor that has not exited.
+    #[error("actor {0} is running")]
+    Running(ActorId),
 }
 
 /// Options of a spawn.
@@ -246,9 +249,17 @@ impl HostShared {
 
     /// The actor exits: its body goes, its mailbox is answered, its links
     /// and monitors are told, it leaves the registry.
-    pub(crate) fn exit(&self, cell: &Arc<ActorCell>, body: &mut Body, reason: ExitReason) {
+    pub(crate) fn exit(
+        self: &Arc<Self>,
+        cell: &Arc<ActorCell>,
+        body: &mut Body,
+        reason: ExitReason,
+    ) {
         if matches!(body, Body::Exited(_)) {
             return;
+        }
+        if let Body::Native(h) = body {
+            h.on_stop(&reason, &HostHandle::from_shared(Arc::clone(self)));
         }
         // Dropping the instance frees its state with its own library.
         *body = Body::Exited(reason.clone());
@@ -305,7 +316,7 @@ impl HostShared {
     }
 
     /// Apply pending system messages; true if the actor exited.
-    fn apply_system(&self, cell: &Arc<ActorCell>, body: &mut Body) -> bool {
+    fn apply_system(self: &Arc<Self>, cell: &Arc<ActorCell>, body: &mut Body) -> bool {
         // ORDERING: Acquire pairs with `send_system`'s Release.
         if !cell.system_pending.swap(false, Ordering::Acquire) {
             return false;
@@ -324,7 +335,7 @@ impl HostShared {
                 SystemMsg::LinkExit { from, reason } => {
                     if trap {
                         if let Body::Native(h) = body {
-                            h.on_exit(from, &reason);
+                            h.on_exit(from, &reason, &mut native_ctx(self, cell));
                         }
                     } else if !reason.is_normal() {
                         self.exit(
@@ -340,7 +351,7 @@ impl HostShared {
     }
 
     /// One turn of an actor on a worker.
-    fn run_turn(&self, cell: &Arc<ActorCell>, batch: &mut VecDeque<Envelope>) -> bool {
+    fn run_turn(self: &Arc<Self>, cell: &Arc<ActorCell>, batch: &mut VecDeque<Envelope>) -> bool {
         if !cell.start_running() {
             return false;
         }
@@ -411,7 +422,7 @@ impl HostShared {
 }
 
 fn native_ctx<'a>(
-    host: &'a HostShared,
+    host: &'a Arc<HostShared>,
     cell: &'a Arc<ActorCell>,
 ) -> crate::actor::NativeContext<'a> {
     crate::actor::NativeContext { id: cell.id, host }
@@ -436,11 +447,28 @@ impl RunActor for Runner {
     }
 }
 
-/// The running host: code server, scheduler, actors.
+/// The running host: code server, scheduler, actors. Owns the worker
+/// threads (dropping it shuts them down); everything else is on
+/// [`HostHandle`], which it derefs to.
 #[derive(Debug)]
 pub struct Host {
-    shared: Arc<HostShared>,
+    handle: HostHandle,
     scheduler: Mutex<Scheduler>,
+}
+
+/// A cheap, cloneable handle to a running host: spawn, look up, link, stop,
+/// upgrade. Host-native actors (supervisors) keep one.
+#[derive(Debug, Clone)]
+pub struct HostHandle {
+    shared: Arc<HostShared>,
+}
+
+impl std::ops::Deref for Host {
+    type Target = HostHandle;
+
+    fn deref(&self) -> &HostHandle {
+        &self.handle
+    }
 }
 
 /// Builds a [`Host`].
@@ -493,7 +521,7 @@ impl HostBuilder {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let scheduler = Scheduler::start(workers, Arc::new(Runner(Arc::clone(&shared))))?;
         let _ = shared.sched.set(Arc::clone(scheduler.shared()));
-        Ok(Host { shared, scheduler: Mutex::new(scheduler) })
+        Ok(Host { handle: HostHandle { shared }, scheduler: Mutex::new(scheduler) })
     }
 }
 
@@ -511,14 +539,130 @@ impl Host {
         HostBuilder::default()
     }
 
-    /// The code server.
-    pub fn code(&self) -> &CodeServer {
-        &self.shared.code
+    /// A handle to this host (cheap to clone, `Send + Sync`).
+    pub fn handle(&self) -> HostHandle {
+        self.handle.clone()
     }
 
     /// The number of worker threads.
     pub fn workers(&self) -> usize {
         self.scheduler.lock().workers()
+    }
+
+    /// Stop every actor (`shutdown`) and the workers.
+    pub fn shutdown(&self) {
+        let shared = &self.handle.shared;
+        let actors: Vec<Arc<ActorCell>> = shared.actors.read().values().cloned().collect();
+        for cell in actors {
+            let mut body = cell.suspend();
+            shared.exit(&cell, &mut body, ExitReason::Shutdown);
+        }
+        shared.timers.shutdown();
+        self.scheduler.lock().shutdown();
+    }
+}
+
+impl HostHandle {
+    pub(crate) fn from_shared(shared: Arc<HostShared>) -> Self {
+        HostHandle { shared }
+    }
+
+    /// Spawn an actor of `module` with init arguments already encoded
+    /// (`args`, whose schema is `args_schema`); the message types are the
+    /// module's own. Supervisors start their module children this way.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_encoded(
+        &self,
+        module: &str,
+        args: &[u8],
+        args_schema: relive_codec::Fingerprint,
+        opts: SpawnOptions,
+    ) -> Result<AnyActor, SpawnError> {
+        let cell = self.shared.spawn_module_with(module, args, args_schema, None, opts)?;
+        Ok(AnyActor { cell, host: Arc::clone(&self.shared) })
+    }
+
+    /// Start an exited module actor again *in place*: same id, same mailbox
+    /// (reopened), so every reference to it works again. Its `init` runs
+    /// with `args` on the module's current version before this returns.
+    ///
+    /// # Errors
+    /// [`SpawnError::Running`] if it has not exited; otherwise as
+    /// [`spawn`](Self::spawn).
+    ///
+    /// # Upgrade behaviour
+    /// The actor restarts on the module's current version.
+    pub fn respawn(
+        &self,
+        actor: &AnyActor,
+        args: &[u8],
+        args_schema: relive_codec::Fingerprint,
+    ) -> Result<(), SpawnError> {
+        let cell = &actor.cell;
+        let Some(module) = cell.module.clone() else {
+            return Err(SpawnError::NotLoaded("(a native actor cannot be respawned)".into()));
+        };
+        let mut body = cell.suspend();
+        if !matches!(*body, Body::Exited(_)) {
+            return Err(SpawnError::Running(cell.id));
+        }
+        let version = self
+            .shared
+            .code
+            .current(&module)
+            .ok_or_else(|| SpawnError::NotLoaded(module.to_string()))?;
+        let s = version.schemas();
+        if s.message != cell.msg_schema || s.reply != cell.reply_schema {
+            return Err(SpawnError::Schema(ModuleCallError::SchemaMismatch {
+                module: module.to_string(),
+                version: version.version().to_string(),
+                what: "message",
+                expected: cell.msg_schema,
+                found: s.message,
+            }));
+        }
+        let wanted = Interface { args: args_schema, message: s.message, reply: s.reply };
+        check_interface(&version, wanted).map_err(SpawnError::Schema)?;
+        let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
+        *body = Body::Module(instance);
+        cell.mailbox.reopen();
+        cell.revive();
+        self.shared.by_module.lock().entry(Arc::clone(&module)).or_default().insert(cell.id);
+        self.shared.actors.write().insert(cell.id, Arc::clone(cell));
+        drop(body);
+        Ok(())
+    }
+
+    /// Link two actors (see [`link`](Self::link)), untyped.
+    pub fn link_any(&self, a: &AnyActor, b: &AnyActor) {
+        self.link(&a.typed::<(), ()>(), &b.typed::<(), ()>());
+    }
+
+    /// Remove a link between two actors.
+    pub fn unlink_any(&self, a: &AnyActor, b: &AnyActor) {
+        a.cell.control.lock().links.retain(|l| *l != b.cell.id);
+        b.cell.control.lock().links.retain(|l| *l != a.cell.id);
+    }
+
+    /// Make the actor exit with `reason` now: it is suspended at its next
+    /// message boundary and exits before this returns (its queued mail is
+    /// answered with the reason). A no-op if it already exited.
+    pub fn terminate(&self, actor: &AnyActor, reason: ExitReason) {
+        let mut body = actor.cell.suspend();
+        self.shared.exit(&actor.cell, &mut body, reason);
+    }
+
+    /// A reference to the actor with this id, untyped.
+    pub fn actor_any(&self, id: ActorId) -> Option<AnyActor> {
+        let cell = self.shared.cell(id)?;
+        Some(AnyActor { cell, host: Arc::clone(&self.shared) })
+    }
+
+    /// The code server.
+    pub fn code(&self) -> &CodeServer {
+        &self.shared.code
     }
 
     /// Spawn an actor of `module` (its current version) with init `args`;
@@ -654,17 +798,6 @@ impl Host {
     /// Live actors of `module`.
     pub fn actors_of(&self, module: &str) -> usize {
         self.shared.by_module.lock().get(module).map_or(0, HashSet::len)
-    }
-
-    /// Stop every actor (`shutdown`) and the workers.
-    pub fn shutdown(&self) {
-        let actors: Vec<Arc<ActorCell>> = self.shared.actors.read().values().cloned().collect();
-        for cell in actors {
-            let mut body = cell.suspend();
-            self.shared.exit(&cell, &mut body, ExitReason::Shutdown);
-        }
-        self.shared.timers.shutdown();
-        self.scheduler.lock().shutdown();
     }
 }
 

@@ -39,7 +39,7 @@
 //! processes running old code; supervisors restart them on current), then
 //! `old` is dropped.
 
-use super::{Host, HostShared};
+use super::{HostHandle, HostShared};
 use crate::actor::{ActorCell, ActorId, Body, ExitReason};
 use crate::code_server::{
     CallError as ModuleCallError, Instance, Prepared, RollbackError, Source, UpgradeError,
@@ -236,7 +236,7 @@ fn on_version<'a>(body: &'a Body, version: &Arc<Version>) -> Option<&'a Instance
 
 impl HostShared {
     /// Stop (`killed`) every actor of `module` that does not run `keep`.
-    fn kill_others(&self, module: &str, keep: Option<&Arc<Version>>) {
+    fn kill_others(self: &Arc<Self>, module: &str, keep: Option<&Arc<Version>>) {
         for cell in self.actors_of(module) {
             let mut body = cell.suspend();
             let stale = matches!(&*body, Body::Module(i) if keep.is_none_or(|k| !Arc::ptr_eq(i.version(), k)));
@@ -288,7 +288,7 @@ impl HostShared {
     /// Move one actor on `newer` back to `older`: `downgrade`, else the
     /// upgrade snapshot, else it exits (`failed to migrate`).
     fn roll_back_one(
-        &self,
+        self: &Arc<Self>,
         cell: &Arc<ActorCell>,
         newer: &Arc<Version>,
         older: &Arc<Version>,
@@ -377,7 +377,7 @@ fn empty_report(code: Vec<UpgradeReport>) -> MigrationReport {
     }
 }
 
-impl Host {
+impl HostHandle {
     /// Upgrade `module` to the library at `source`, migrating every actor
     /// atomically (see the module docs for the protocol).
     ///
