@@ -36,10 +36,14 @@
 
 mod child_spec;
 mod intensity;
+mod probation;
 mod strategy;
 mod tree;
 
 pub use child_spec::{ChildKind, ChildSpec, ChildSpecError, Restart, Shutdown, validate};
 pub use intensity::{GiveUp, Intensity};
+pub use probation::{Probation, RollbackReport};
 pub use strategy::{Exit, Plan, Strategy};
-pub use tree::{Child, ChildError, ChildInfo, ChildStart, Counts, Flags, StartError, StartFn, Supervisor};
+pub use tree::{
+    Child, ChildError, ChildInfo, ChildStart, Counts, Flags, StartError, StartFn, Supervisor,
+};

@@ -15,6 +15,7 @@
 //!   child (reverse order) and exits with `shutdown`; its parent sees that
 //!   as a child exit (escalation).
 
+use crate::probation::{Probation, RollbackReport, Window};
 use crate::{
     ChildKind, ChildSpec, ChildSpecError, Exit, Intensity, Restart, Shutdown, Strategy, validate,
 };
@@ -24,6 +25,7 @@ use relive_runtime::{
     ActorId, AnyActor, ExitReason, HostHandle, NativeActor, NativeContext, SpawnError, SpawnOptions,
 };
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,7 +100,7 @@ impl Child {
     }
 }
 
-/// A supervisor's flags (OTP's `sup_flags`).
+/// A supervisor's flags (OTP's `sup_flags`, plus the probation policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flags {
     /// The restart strategy.
@@ -107,12 +109,19 @@ pub struct Flags {
     pub intensity: u32,
     /// OTP's `period`.
     pub period: Duration,
+    /// Crash-loop rollback after upgrades (`None`: OTP's behaviour only).
+    pub probation: Option<Probation>,
 }
 
 impl Default for Flags {
-    /// `one_for_one`, 1 restart in 5 s, as OTP.
+    /// `one_for_one`, 1 restart in 5 s, as OTP; the default probation.
     fn default() -> Self {
-        Flags { strategy: Strategy::OneForOne, intensity: 1, period: Duration::from_secs(5) }
+        Flags {
+            strategy: Strategy::OneForOne,
+            intensity: 1,
+            period: Duration::from_secs(5),
+            probation: Some(Probation::default()),
+        }
     }
 }
 
@@ -126,6 +135,12 @@ impl Flags {
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.intensity = max_restarts;
         self.period = period;
+        self
+    }
+
+    /// Set (or with `None`, turn off) the crash-loop probation.
+    pub fn probation(mut self, probation: Option<Probation>) -> Self {
+        self.probation = probation;
         self
     }
 }
@@ -214,6 +229,53 @@ struct Tree {
     me: Option<AnyActor>,
     exited: bool,
     next_dynamic: u64,
+    probation: HashMap<String, Window>,
+    rollbacks: Vec<RollbackReport>,
+}
+
+/// What happened during one child exit, reported once recovery is done.
+enum Event {
+    Crash { child: String, actor: ActorId, reason: String },
+    Restarted { child: String },
+    RestartFailed { child: String, error: String },
+    GiveUp { child: String, why: String },
+    Rollback(RollbackReport),
+    RollbackFailed { module: String, error: String },
+}
+
+fn report(events: Vec<Event>) {
+    for e in events {
+        match e {
+            Event::Crash { child, actor, reason } => {
+                tracing::warn!(target: "relive::supervisor", child, %actor, reason, "child crashed");
+            }
+            Event::Restarted { child } => {
+                tracing::info!(target: "relive::supervisor", child, "child restarted");
+            }
+            Event::RestartFailed { child, error } => {
+                tracing::error!(target: "relive::supervisor", child, error, "restart failed");
+            }
+            Event::GiveUp { child, why } => {
+                tracing::error!(target: "relive::supervisor", child, why, "supervisor giving up: shutdown");
+            }
+            Event::Rollback(r) => tracing::error!(
+                target: "relive::supervisor", module = r.module, from = r.from, to = r.to,
+                crashes = r.crashes, migrated = r.migrated,
+                restored_from_snapshot = r.restored_from_snapshot, reason = r.reason,
+                "crash-loop rollback"
+            ),
+            Event::RollbackFailed { module, error } => {
+                tracing::error!(target: "relive::supervisor", module, error, "crash-loop rollback failed");
+            }
+        }
+    }
+}
+
+/// Whether `module` is on probation: upgraded recently, old still loaded.
+fn on_probation(host: &HostHandle, module: &str, policy: &Probation) -> bool {
+    let Some(which) = host.code().which(module) else { return false };
+    let recent = which.current.loaded_at.elapsed().is_ok_and(|age| age < policy.after_upgrade);
+    recent && which.old.is_some()
 }
 
 fn classify(reason: &ExitReason) -> Exit {
@@ -275,6 +337,19 @@ impl Tree {
     }
 
     fn child_exited(&mut self, from: ActorId, reason: &ExitReason, ctx: &mut NativeContext<'_>) {
+        let mut events = Vec::new();
+        self.handle_exit(from, reason, ctx, &mut events);
+        // Reports are formatted only now, after recovery.
+        report(events);
+    }
+
+    fn handle_exit(
+        &mut self,
+        from: ActorId,
+        reason: &ExitReason,
+        ctx: &mut NativeContext<'_>,
+        events: &mut Vec<Event>,
+    ) {
         if self.exited {
             return;
         }
@@ -285,7 +360,11 @@ impl Tree {
         };
         let spec = self.children[i].child.spec.clone();
         let exit = classify(reason);
-        tracing::warn!(target: "relive::supervisor", child = %spec.id, actor = %from, %reason, "child exited");
+        events.push(Event::Crash {
+            child: spec.id.clone(),
+            actor: from,
+            reason: reason.to_string(),
+        });
         if !spec.restart.should_restart(exit) {
             if spec.restart == Restart::Temporary {
                 self.children.remove(i);
@@ -294,8 +373,30 @@ impl Tree {
             }
             return;
         }
-        if let Err(give_up) = self.intensity.add_restart(Instant::now()) {
-            tracing::error!(target: "relive::supervisor", child = %spec.id, %give_up, "supervisor giving up");
+        // Crashes of a module on probation count against the probation
+        // policy instead of the intensity: a bad upgrade is rolled back
+        // before ordinary escalation can take the tree down.
+        let mut on_probation_for = None;
+        if exit == Exit::Abnormal
+            && let Some(policy) = self.flags.probation
+        {
+            for m in &spec.modules {
+                if on_probation(&self.host, m, &policy) {
+                    let window = self.probation.entry(m.clone()).or_default();
+                    if window.crash(&policy, Instant::now()) {
+                        let crashes = policy.max_crashes as usize + 1;
+                        self.probation.remove(m);
+                        self.crash_loop_rollback(m, crashes, events);
+                    }
+                    on_probation_for = Some(m.clone());
+                    break;
+                }
+            }
+        }
+        if on_probation_for.is_none()
+            && let Err(give_up) = self.intensity.add_restart(Instant::now())
+        {
+            events.push(Event::GiveUp { child: spec.id.clone(), why: give_up.to_string() });
             self.exited = true;
             self.stop_all();
             ctx.stop_self(ExitReason::Shutdown);
@@ -311,10 +412,10 @@ impl Tree {
         let mut restart: Vec<usize> = plan.restart;
         restart.retain(|&j| j == i || self.children[j].child.spec.restart != Restart::Temporary);
         for &j in &restart {
-            if let Err(e) = self.start_slot(j) {
-                tracing::error!(target: "relive::supervisor", child = %self.children[j].child.spec.id, error = %e, "restart failed");
-            } else {
-                tracing::info!(target: "relive::supervisor", child = %self.children[j].child.spec.id, "child restarted");
+            let child = self.children[j].child.spec.id.clone();
+            match self.start_slot(j) {
+                Ok(()) => events.push(Event::Restarted { child }),
+                Err(e) => events.push(Event::RestartFailed { child, error: e.to_string() }),
             }
         }
         let temporary: Vec<usize> = (0..self.children.len())
@@ -324,6 +425,38 @@ impl Tree {
             .collect();
         for j in temporary.into_iter().rev() {
             self.children.remove(j);
+        }
+    }
+
+    /// Roll `module` back on the host, mark the crash-looping build bad and
+    /// drop it; the caller then restarts the crashed child on the old version.
+    fn crash_loop_rollback(&mut self, module: &str, crashes: usize, events: &mut Vec<Event>) {
+        let code = self.host.code();
+        let Some(bad) = code.current(module) else { return };
+        let (from, hash) = (bad.version().to_string(), bad.hash());
+        drop(bad);
+        match self.host.rollback(module) {
+            Ok(r) => {
+                code.mark_bad(module, hash);
+                let _ = self.host.purge(module);
+                let to = code.current(module).map(|v| v.version().to_string()).unwrap_or_default();
+                let report = RollbackReport {
+                    module: module.to_owned(),
+                    reason: format!(
+                        "{crashes} crashes of children running {module} {from} within the probation \
+                         window after its upgrade"
+                    ),
+                    from,
+                    to,
+                    crashes,
+                    migrated: r.migrated,
+                    restored_from_snapshot: r.restored_from_snapshot,
+                };
+                self.rollbacks.push(report.clone());
+                events.push(Event::Rollback(report));
+            }
+            Err(e) => events
+                .push(Event::RollbackFailed { module: module.to_owned(), error: e.to_string() }),
         }
     }
 }
@@ -388,6 +521,8 @@ impl Supervisor {
             me: None,
             exited: false,
             next_dynamic: 0,
+            probation: HashMap::new(),
+            rollbacks: Vec::new(),
         }));
         let actor = host
             .spawn_native(Shell(Arc::clone(&tree)), SpawnOptions::new().capacity(0))
@@ -532,6 +667,11 @@ impl Supervisor {
         }
         t.children.remove(i);
         Ok(())
+    }
+
+    /// The crash-loop rollbacks this supervisor made, oldest first.
+    pub fn rollbacks(&self) -> Vec<RollbackReport> {
+        self.tree.lock().rollbacks.clone()
     }
 
     /// Stop every child in reverse start order, then the supervisor.

@@ -26,6 +26,7 @@ pub const FIXTURES: &[&str] = &[
     "unreadable_state",
     "no_symbol",
     "relay",
+    "counter_v3_crashy",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
