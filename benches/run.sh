@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 cargo build --release -q -p relive-benches --bins
-for bench in boundary actors upgrade; do
+for bench in boundary actors upgrade supervisor; do
     echo "== $bench"
-    cargo run --release -q -p relive-benches --bin "$bench"
+    # Module panic messages (the restart bench crashes children) go to stderr.
+    RUST_BACKTRACE=0 cargo run --release -q -p relive-benches --bin "$bench" 2> >(grep -v "panicked at\|bench crash\|^note: " >&2)
 done

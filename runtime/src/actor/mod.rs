@@ -189,7 +189,7 @@ pub(crate) enum SystemMsg {
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub(crate) system: VecDeque<SystemMsg>,
-    pub(crate) links: Vec<ActorId>,
+    pub(crate) links: std::collections::BTreeSet<ActorId>,
     pub(crate) monitors: Vec<oneshot::Sender<ExitReason>>,
     pub(crate) trap_exit: bool,
     pub(crate) name: Option<String>,

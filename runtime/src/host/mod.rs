@@ -287,7 +287,7 @@ impl HostShared {
         }
         for id in links {
             if let Some(other) = self.cell(id) {
-                other.control.lock().links.retain(|l| *l != cell.id);
+                other.control.lock().links.remove(&cell.id);
                 self.send_system(
                     &other,
                     SystemMsg::LinkExit { from: cell.id, reason: reason.clone() },
@@ -642,8 +642,8 @@ impl HostHandle {
 
     /// Remove a link between two actors.
     pub fn unlink_any(&self, a: &AnyActor, b: &AnyActor) {
-        a.cell.control.lock().links.retain(|l| *l != b.cell.id);
-        b.cell.control.lock().links.retain(|l| *l != a.cell.id);
+        a.cell.control.lock().links.remove(&b.cell.id);
+        b.cell.control.lock().links.remove(&a.cell.id);
     }
 
     /// Make the actor exit with `reason` now: it is suspended at its next
@@ -766,8 +766,8 @@ impl HostHandle {
             );
             return;
         }
-        ca.control.lock().links.push(cb.id);
-        cb.control.lock().links.push(ca.id);
+        ca.control.lock().links.insert(cb.id);
+        cb.control.lock().links.insert(ca.id);
     }
 
     /// Ask the actor to exit with `reason` (a system message: it overtakes
