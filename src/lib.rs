@@ -6,7 +6,8 @@
 //! their state in its own memory, and the [`CodeServer`] holds a `current`
 //! and an `old` version of every module and migrates state between them.
 //!
-//! This crate is the one dependency a host needs: it re-exports the runtime.
+//! This crate is the one dependency a host needs: it re-exports the runtime
+//! and, as [`supervisor`], the supervision trees.
 //! A module depends on `relive-sdk`.
 //!
 //! ```
@@ -44,3 +45,5 @@
 #![forbid(unsafe_code)]
 
 pub use relive_runtime::*;
+/// Supervision trees with OTP's semantics, and crash-loop rollback.
+pub use relive_supervisor as supervisor;

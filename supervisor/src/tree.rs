@@ -272,11 +272,21 @@ fn report(events: Vec<Event>) {
     }
 }
 
-/// Whether `module` is on probation: upgraded recently, old still loaded.
+/// Whether `module` is on probation: its current version became current
+/// through an upgrade (not a first load, not a rollback) less than
+/// `after_upgrade` ago, and the version it replaced is still loaded.
 fn on_probation(host: &HostHandle, module: &str, policy: &Probation) -> bool {
-    let Some(which) = host.code().which(module) else { return false };
-    let recent = which.current.loaded_at.elapsed().is_ok_and(|age| age < policy.after_upgrade);
-    recent && which.old.is_some()
+    use relive_runtime::code_server::Action;
+    let code = host.code();
+    if code.old(module).is_none() {
+        return false;
+    }
+    let last = code.history(Some(module)).into_iter().rev().find(|h| {
+        h.refused.is_none() && matches!(h.action, Action::Load | Action::Upgrade | Action::Rollback)
+    });
+    last.is_some_and(|h| {
+        h.action == Action::Upgrade && h.at.elapsed().is_ok_and(|age| age < policy.after_upgrade)
+    })
 }
 
 fn classify(reason: &ExitReason) -> Exit {

@@ -89,3 +89,21 @@ fn a_crash_loop_with_no_recent_upgrade_escalates_exactly_as_otp() {
     assert!(sup.rollbacks().is_empty());
     eventually("children stopped", || refs.iter().all(|r| r.is_exited()));
 }
+
+#[test]
+fn the_version_rolled_back_to_is_not_on_probation() {
+    let host = Host::builder().workers(2).build().unwrap();
+    let (sup, refs) = tree(&host);
+    host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    host.rollback("counter").unwrap();
+    // v1 is current again with v2 as old; crashes now are ordinary crashes:
+    // with OTP's intensity the second one escalates, and nothing rolls back
+    // to v2.
+    let down = sup.actor().monitor();
+    let _ = refs[0].call(CounterMsg::Panic("one".into()));
+    eventually("a back", || refs[0].call(CounterMsg::Get).is_ok());
+    let _ = refs[0].call(CounterMsg::Panic("two".into()));
+    assert_eq!(down.wait(Duration::from_secs(5)), Some(ExitReason::Shutdown));
+    assert!(sup.rollbacks().is_empty());
+    assert_eq!(host.code().current("counter").unwrap().version().to_string(), "1.0.0");
+}

@@ -4,12 +4,15 @@
 //! sends traffic from several threads, upgrades every actor to v2 live (an
 //! atomic upgrade: each pauses at a message boundary, v2's `code_change`
 //! migrates its state), shows that v2's logic answers and that no count was
-//! lost, rolls back to v1 through `downgrade`, and prints one summary line
-//! computed from what it measured.
+//! lost, rolls back to v1 through `downgrade`; then upgrades to a v3 that
+//! crash-loops on some messages and lets the counters' supervisor roll it
+//! back automatically. It prints one summary line computed from what it
+//! measured.
 //!
 //! Run: `cargo run -p counter-example-host`
 
 use counter_example_api::{Msg, Reply};
+use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
 use relive::{ActorRef, Host};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -55,14 +58,24 @@ fn send(counters: &[ActorRef<Msg, Reply>], me: usize, stop: &AtomicBool) -> Seen
 
 fn main() {
     tracing_subscriber::fmt().with_target(false).init();
-    println!("building counter v1 and v2 …");
+    println!("building counter v1, v2 and v3 …");
     let v1 = relive_test_support::build_library("counter-example-v1", false);
     let v2 = relive_test_support::build_library("counter-example-v2", false);
+    let v3 = relive_test_support::build_library("counter-example-v3", false);
 
     let host = Host::new().expect("host");
     host.code().upgrade("counter", &v1).expect("load v1");
+    // The counters run under a supervisor (one_for_one, OTP's default
+    // intensity, crash-loop probation after upgrades).
+    let children = (0..COUNTERS)
+        .map(|i| {
+            let spec = ChildSpec::worker(format!("counter-{i}"), &["counter"]);
+            Child::new(spec, ChildStart::module("counter", &0u64))
+        })
+        .collect();
+    let sup = Supervisor::start(&host, Flags::default(), children).expect("supervisor");
     let counters: Vec<ActorRef<Msg, Reply>> =
-        (0..COUNTERS).map(|_| host.spawn("counter", &0u64).expect("spawn")).collect();
+        (0..COUNTERS).map(|i| sup.child(&format!("counter-{i}")).expect("child").typed()).collect();
     println!(
         "{COUNTERS} counter actors on v1, {SENDERS} threads sending, {} workers",
         host.workers()
@@ -112,9 +125,45 @@ fn main() {
     let upgraded = up.migrated == COUNTERS && up.failed.is_empty() && from_v2 > 0;
     let state_kept = mismatches == 0 && lost == 0;
     let rolled_back = down.migrated == COUNTERS && on_v1;
+
+    // Part two: a bad upgrade. v3 panics on Add(13); counter 0 gets three of
+    // them, the supervisor sees a crash loop on a freshly upgraded module and
+    // rolls it back to v1, keeping every other counter's state.
+    host.purge("counter").expect("drop v2");
+    let before: Vec<u64> = replies.iter().map(|r| r.count).collect();
+    let up3 = host.upgrade("counter", &v3).expect("upgrade to v3");
     println!(
-        "summary: upgraded={} state_kept={state_kept} rolled_back={rolled_back} lost_messages={lost}",
+        "upgraded to v3: {} actors migrated; now sending it a message it crashes on",
+        up3.migrated
+    );
+    for _ in 0..3 {
+        let _ = counters[0].call(Msg::Add(13));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while counters[0].call(Msg::Get).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let rollbacks = sup.rollbacks();
+    for r in &rollbacks {
+        println!("supervisor rolled {} back {} -> {}: {}", r.module, r.from, r.to, r.reason);
+    }
+    let now_v1 = host.code().current("counter").is_some_and(|v| v.version().major == 1);
+    let after: Vec<Reply> = counters.iter().map(|c| c.call(Msg::Get).expect("get")).collect();
+    let crash_loop_rolled_back =
+        rollbacks.len() == 1 && now_v1 && after.iter().all(|r| r.version == 1);
+    // The crashed counter restarted fresh; every other kept its count.
+    let state_kept_after_crash_loop =
+        after[0].count == 0 && (1..COUNTERS).all(|i| after[i].count == before[i]);
+
+    println!(
+        "summary: upgraded={} state_kept={state_kept} rolled_back={rolled_back} lost_messages={lost} \
+         crash_loop_rolled_back={crash_loop_rolled_back} state_kept={state_kept_after_crash_loop}",
         if upgraded { "v1->v2" } else { "failed" }
     );
-    std::process::exit(if upgraded && state_kept && rolled_back { 0 } else { 1 });
+    let ok = upgraded
+        && state_kept
+        && rolled_back
+        && crash_loop_rolled_back
+        && state_kept_after_crash_loop;
+    std::process::exit(if ok { 0 } else { 1 });
 }
