@@ -49,6 +49,7 @@
 #![deny(unsafe_code)]
 
 pub mod actor;
+pub mod admin;
 pub mod code_server;
 pub mod host;
 mod scheduler;
@@ -58,11 +59,13 @@ mod sync;
 mod ffi;
 
 pub use actor::{ActorId, ActorRef, AnyActor, ExitReason, NativeActor, NativeContext};
+pub use admin::AdminServer;
 pub use code_server::{
     CallError, CodeServer, CodeServerBuilder, Instance, Interface, LoadError, MigrateFailed,
     ModuleStatus, PurgeError, RollbackError, Source, UnloadStatus, UpgradeError, UpgradeOptions,
     UpgradeOutcome, UpgradeReport, Version,
 };
+pub use code_server::{PurgeReport, VersionInfo};
 pub use host::{Host, HostBuilder, HostHandle, SpawnError, SpawnOptions};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -100,10 +100,11 @@ impl Loader {
         Loader { dir, trusted_keys, seq: AtomicU64::new(0) }
     }
 
-    /// Steps 1 to 5a for `source`, expected to declare module `name`.
+    /// Steps 1 to 5a for `source`, expected to declare module `name`
+    /// (`None`: whatever it declares, for inspection).
     pub(crate) fn load(
         &self,
-        name: &str,
+        name: Option<&str>,
         source: &Source,
         is_bad: impl Fn(&BuildHash) -> bool,
         force: bool,
@@ -116,7 +117,7 @@ impl Loader {
 
     fn load_dylib(
         &self,
-        name: &str,
+        name: Option<&str>,
         path: &Path,
         is_bad: impl Fn(&BuildHash) -> bool,
         force: bool,
@@ -130,7 +131,7 @@ impl Loader {
             return Err(LoadError::BadBuild { file, hash });
         }
         check_elf(&bytes, &file)?;
-        let copy = self.private_copy(name, &hash, &bytes, &file)?;
+        let copy = self.private_copy(name.unwrap_or("module"), &hash, &bytes, &file)?;
         // Step 2.
         let opened = ffi::dylib::open(&copy).map_err(|e| {
             let _ = fs::remove_file(&copy);
@@ -227,6 +228,19 @@ impl Loader {
     }
 }
 
+/// Read an ed25519 public key stored as 64 hex digits (as `relive keygen`
+/// writes `<key>.pub`), for [`CodeServerBuilder::trust_key`](super::CodeServerBuilder::trust_key).
+///
+/// # Errors
+/// The file cannot be read or does not hold a valid key.
+pub fn read_public_key(path: &Path) -> Result<VerifyingKey, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes: [u8; 32] = decode_hex(text.trim())
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| format!("{}: not an ed25519 public key (64 hex digits)", path.display()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Where the signature of `path` is looked for: `<path>.sig`.
 pub fn signature_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -235,12 +249,12 @@ pub fn signature_path(path: &Path) -> PathBuf {
 }
 
 fn load_static(
-    name: &str,
+    name: Option<&str>,
     decl: &'static ModuleDecl,
     is_bad: impl Fn(&BuildHash) -> bool,
     force: bool,
 ) -> Result<Checked, LoadError> {
-    let file = format!("static:{name}");
+    let file = format!("static:{}", name.unwrap_or(""));
     let (decl, table) = decl_error(ffi::decl::read_static(decl), &file)?;
     let semver = check_decl(name, &decl, &file)?;
     let hash = static_hash(&decl, &table);
@@ -390,7 +404,11 @@ fn decl_error(
 }
 
 /// Steps 4 and 5a: target, panic strategy, name, semver.
-fn check_decl(name: &str, decl: &Declaration, file: &str) -> Result<semver::Version, LoadError> {
+fn check_decl(
+    name: Option<&str>,
+    decl: &Declaration,
+    file: &str,
+) -> Result<semver::Version, LoadError> {
     let file = file.to_owned();
     if decl.target != relive_sdk::TARGET {
         return Err(LoadError::TargetMismatch {
@@ -402,7 +420,9 @@ fn check_decl(name: &str, decl: &Declaration, file: &str) -> Result<semver::Vers
     if decl.flags & flags::PANIC_UNWIND == 0 {
         return Err(LoadError::PanicAbort { file });
     }
-    if decl.name != name {
+    if let Some(name) = name
+        && decl.name != name
+    {
         return Err(LoadError::NameMismatch {
             file,
             expected: name.to_owned(),

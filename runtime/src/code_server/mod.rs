@@ -114,6 +114,21 @@ pub struct UpgradeReport {
     pub duration: Duration,
 }
 
+/// What [`CodeServer::inspect`] found in a library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    /// The module it declares.
+    pub name: String,
+    /// Its version.
+    pub version: semver::Version,
+    /// Its build hash.
+    pub hash: BuildHash,
+    /// The relive-sdk it was built with.
+    pub sdk_version: String,
+    /// The compiler that built it.
+    pub rustc_version: String,
+}
+
 /// The report of a rollback.
 #[derive(Debug, Clone)]
 pub struct RollbackReport {
@@ -345,7 +360,7 @@ impl CodeServer {
         let started = Instant::now();
         let bad = self.inner.lock().bad.clone();
         // Steps 1–5a outside the lock: dlopen may be slow.
-        let checked = match self.loader.load(name, &source, |h| bad.contains(h), opts.force) {
+        let checked = match self.loader.load(Some(name), &source, |h| bad.contains(h), opts.force) {
             Ok(c) => c,
             Err(e) => {
                 let mut inner = self.inner.lock();
@@ -548,6 +563,25 @@ impl CodeServer {
         };
         drop(old);
         Ok(report)
+    }
+
+    /// Validate a library as a load would (steps 1 to 5a: file, signature,
+    /// ELF, ABI, target, panic strategy, semver), without loading it into
+    /// any slot, and say what it declares. The library is opened and closed.
+    ///
+    /// # Errors
+    /// The loader's reason.
+    pub fn inspect(&self, source: impl Into<Source>) -> Result<Inspected, LoadError> {
+        let bad = self.inner.lock().bad.clone();
+        let checked = self.loader.load(None, &source.into(), |h| bad.contains(h), false)?;
+        let v = checked.version;
+        Ok(Inspected {
+            name: v.name().to_owned(),
+            version: v.version().clone(),
+            hash: v.hash(),
+            sdk_version: v.sdk_version().to_owned(),
+            rustc_version: v.rustc_version().to_owned(),
+        })
     }
 
     /// The current version of `name`.

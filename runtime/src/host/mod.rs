@@ -98,6 +98,8 @@ pub(crate) struct HostShared {
     pub(crate) gradual: Mutex<HashMap<String, upgrade::Gradual>>,
     /// `send_after` timers.
     pub(crate) timers: timers::Timers,
+    /// Worker threads.
+    pub(crate) workers: std::sync::atomic::AtomicUsize,
     /// Calls whose replies a handler deferred, by token.
     pub(crate) pending_replies: Mutex<HashMap<u64, services::Pending>>,
     pub(crate) next_token: AtomicU64,
@@ -160,6 +162,44 @@ impl HostShared {
         }
         self.actors.write().insert(cell.id, cell);
         Ok(())
+    }
+
+    pub(crate) fn worker_count(&self) -> usize {
+        // ORDERING: a statistic.
+        self.workers.load(Ordering::Relaxed)
+    }
+
+    /// A view of every live actor (for the admin `status`). An actor whose
+    /// body is held is reported `suspended` while an upgrade runs and
+    /// `running` otherwise (a worker holds it for a turn).
+    pub(crate) fn actor_views(&self) -> Vec<crate::admin::protocol::ActorView> {
+        let upgrading = self.upgrading.try_lock().is_none();
+        let mut cells: Vec<Arc<ActorCell>> = self.actors.read().values().cloned().collect();
+        cells.sort_by_key(|c| c.id);
+        cells
+            .iter()
+            .map(|c| {
+                let (state, version) = match c.body.try_lock() {
+                    Some(b) => match &*b {
+                        Body::Module(i) => ("idle", Some(i.version().version().to_string())),
+                        Body::Native(_) => ("idle", None),
+                        Body::Exited(_) => ("exited", None),
+                    },
+                    None if upgrading => ("suspended", None),
+                    None => ("running", None),
+                };
+                crate::admin::protocol::ActorView {
+                    id: c.id.get(),
+                    module: c.module.as_deref().map(str::to_owned),
+                    version,
+                    state: state.to_owned(),
+                    mailbox: c.mailbox.len(),
+                    // ORDERING: a statistic.
+                    handled: c.handled.load(Ordering::Relaxed),
+                    name: c.control.lock().name.clone(),
+                }
+            })
+            .collect()
     }
 
     pub(crate) fn whereis_id(&self, name: &str) -> Option<ActorId> {
@@ -460,7 +500,7 @@ pub struct Host {
 /// upgrade. Host-native actors (supervisors) keep one.
 #[derive(Debug, Clone)]
 pub struct HostHandle {
-    shared: Arc<HostShared>,
+    pub(crate) shared: Arc<HostShared>,
 }
 
 impl std::ops::Deref for Host {
@@ -515,11 +555,14 @@ impl HostBuilder {
             timers: timers::Timers::default(),
             pending_replies: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
+            workers: std::sync::atomic::AtomicUsize::new(0),
         });
         let workers = self
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let scheduler = Scheduler::start(workers, Arc::new(Runner(Arc::clone(&shared))))?;
+        // ORDERING: a statistic, written once before the host is shared.
+        shared.workers.store(scheduler.workers(), Ordering::Relaxed);
         let _ = shared.sched.set(Arc::clone(scheduler.shared()));
         Ok(Host { handle: HostHandle { shared }, scheduler: Mutex::new(scheduler) })
     }

@@ -84,6 +84,8 @@ pub struct HostUpgradeOptions {
     pub force: bool,
     /// Stop actors still on `old` instead of refusing (`not_purged`).
     pub purge: bool,
+    /// Counts actors as they migrate (for a progress display).
+    pub progress: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Default for HostUpgradeOptions {
@@ -94,6 +96,7 @@ impl Default for HostUpgradeOptions {
             extra: Vec::new(),
             force: false,
             purge: false,
+            progress: None,
         }
     }
 }
@@ -132,6 +135,19 @@ impl HostUpgradeOptions {
     pub fn purge(mut self, purge: bool) -> Self {
         self.purge = purge;
         self
+    }
+
+    /// Count migrated actors into `counter` as the upgrade goes.
+    pub fn progress(mut self, counter: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        self.progress = Some(counter);
+        self
+    }
+
+    fn tick(&self) {
+        if let Some(p) = &self.progress {
+            // ORDERING: a display counter.
+            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn code(&self) -> CodeOptions {
@@ -491,8 +507,10 @@ impl HostHandle {
             }
         }
         let extra = &opts.extra;
+        let opts_ref = &opts;
         let migrated = parallel_map(work, |(k, old, to)| {
             let result = old.migrate_to(&to, extra);
+            opts_ref.tick();
             (k, old, result)
         });
         let mut next: Vec<Option<(Instance, StateSnapshot)>> =
@@ -583,6 +601,7 @@ impl HostHandle {
         for cell in &actors[..n] {
             match shared.migrate_one(cell, &from, &to, &opts.extra, deadline) {
                 Ok(Some(pause)) => {
+                    opts.tick();
                     report.migrated += 1;
                     report.longest_pause = report.longest_pause.max(pause);
                     canaries.push(cell.id);

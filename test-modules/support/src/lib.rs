@@ -125,6 +125,27 @@ pub fn build_library(package: &str, release: bool) -> PathBuf {
         .unwrap_or_else(|| panic!("cargo built no library for {package}"))
 }
 
+/// Build the binary of `package` (dev profile) and return its path.
+///
+/// # Panics
+/// When cargo fails or builds no executable.
+pub fn build_binary(package: &str) -> PathBuf {
+    let mut cmd = cargo();
+    cmd.args(["build", "--bins", "--message-format=json-render-diagnostics", "-p", package]);
+    let out = cmd.output().expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building {package} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+        .unwrap_or_else(|| panic!("cargo built no executable for {package}"))
+}
+
 fn build() -> Fixtures {
     let mut cmd = cargo();
     cmd.args(["build", "--lib", "--message-format=json-render-diagnostics"]);

@@ -14,6 +14,7 @@
 use counter_example_api::{Msg, Reply};
 use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
 use relive::{ActorRef, Host};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -56,8 +57,48 @@ fn send(counters: &[ActorRef<Msg, Reply>], me: usize, stop: &AtomicBool) -> Seen
     seen
 }
 
+/// `--serve SOCKET [--module PATH] [--trust-key PUB]`: run a host with four
+/// counters on the module at PATH (default: counter v1, built now) under a
+/// supervisor, open its admin socket, print `ready`, and serve until killed
+/// — a host for the `relive` CLI to drive.
+fn serve(args: &[String]) -> ! {
+    let arg =
+        |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let socket = arg("--serve").expect("--serve SOCKET");
+    let module = arg("--module")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| relive_test_support::build_library("counter-example-v1", false));
+    let mut code = relive::CodeServer::builder();
+    if let Some(key) = arg("--trust-key") {
+        let key =
+            relive::code_server::loader::read_public_key(Path::new(&key)).expect("public key");
+        code = code.trust_key(key);
+    }
+    let host =
+        Host::builder().code_server(code.build().expect("code server")).build().expect("host");
+    host.code().upgrade("counter", &module).expect("load the counter module");
+    let children = (0..4)
+        .map(|i| {
+            Child::new(
+                ChildSpec::worker(format!("counter-{i}"), &["counter"]),
+                ChildStart::module("counter", &0u64),
+            )
+        })
+        .collect();
+    let _sup = Supervisor::start(&host, Flags::default(), children).expect("supervisor");
+    let _admin = host.serve_admin(&socket).expect("admin socket");
+    println!("ready {socket}");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
 fn main() {
-    tracing_subscriber::fmt().with_target(false).init();
+    tracing_subscriber::fmt().with_target(false).with_writer(std::io::stderr).init();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--serve") {
+        serve(&args);
+    }
     println!("building counter v1, v2 and v3 …");
     let v1 = relive_test_support::build_library("counter-example-v1", false);
     let v2 = relive_test_support::build_library("counter-example-v2", false);

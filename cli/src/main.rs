@@ -1,0 +1,408 @@
+//! `relive`: drive a running relive host over its admin socket, and build,
+//! sign and watch module libraries.
+//!
+//! Exit codes (docs/cli.md): 0 done; 1 the host refused (nothing changed);
+//! 2 bad usage; 3 no host at the socket, or not allowed; 4 protocol error;
+//! 5 a build or a local file failed.
+#![forbid(unsafe_code)]
+
+mod client;
+mod local;
+mod render;
+
+use clap::{Parser, Subcommand};
+use relive_runtime::admin::protocol::{Command, ErrorKind, Mode, Response};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const EXIT_REFUSED: u8 = 1;
+const EXIT_CONNECT: u8 = 3;
+const EXIT_PROTOCOL: u8 = 4;
+const EXIT_LOCAL: u8 = 5;
+
+/// relive: live upgrade for Rust services.
+#[derive(Debug, Parser)]
+#[command(name = "relive", version, about)]
+struct Cli {
+    /// The host's admin socket.
+    #[arg(long, global = true, env = "RELIVE_SOCKET", default_value_os_t = default_socket())]
+    host: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+fn default_socket() -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(format!("/tmp/relive-{}", rustix::process::geteuid().as_raw()))
+    });
+    base.join("relive").join("admin.sock")
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Modules, versions and actors of the running host.
+    Status,
+    /// Upgrade a module to a library, migrating its actors.
+    Upgrade {
+        /// The module.
+        name: String,
+        /// The library (.so).
+        path: PathBuf,
+        /// Move a canary share first; both versions serve until promote/abort.
+        #[arg(long)]
+        gradual: bool,
+        /// The canary share: a count (`5`) or a percentage (`10%`).
+        #[arg(long, requires = "gradual")]
+        canary: Option<String>,
+        /// Suspend timeout (e.g. `5s`, `500ms`).
+        #[arg(long)]
+        timeout: Option<String>,
+        /// Load a build marked bad, or another build of the running version.
+        #[arg(long)]
+        force: bool,
+        /// Stop actors still on the old version instead of refusing.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Finish a gradual upgrade.
+    Promote {
+        /// The module.
+        name: String,
+    },
+    /// Cancel a gradual upgrade.
+    Abort {
+        /// The module.
+        name: String,
+    },
+    /// Make the old version current again.
+    Rollback {
+        /// The module.
+        name: String,
+    },
+    /// Drop the old version (stopping actors still on it, unless --soft).
+    Purge {
+        /// The module.
+        name: String,
+        /// Refuse while actors run the old version.
+        #[arg(long)]
+        soft: bool,
+    },
+    /// Both versions of a module.
+    Which {
+        /// The module.
+        name: String,
+    },
+    /// The upgrade history.
+    History {
+        /// Only this module.
+        name: Option<String>,
+    },
+    /// Build a module crate and check it loads as a host would.
+    Build {
+        /// The crate's directory.
+        crate_dir: PathBuf,
+        /// Build with the release profile.
+        #[arg(long)]
+        release: bool,
+        /// Sign the library with this secret key.
+        #[arg(long)]
+        sign: Option<PathBuf>,
+    },
+    /// Upgrade the running host whenever a module library in DIR changes.
+    Watch {
+        /// The directory to watch.
+        dir: PathBuf,
+        /// Stop after this many successful upgrades (for scripts and tests).
+        #[arg(long)]
+        max_upgrades: Option<usize>,
+    },
+    /// Make an ed25519 key pair: FILE (secret, 0600) and FILE.pub.
+    Keygen {
+        /// Where to write the secret key.
+        out: PathBuf,
+    },
+    /// Sign a library: writes FILE.sig.
+    Sign {
+        /// The library.
+        file: PathBuf,
+        /// The secret key.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(ms) = s.strip_suffix("ms") {
+        ms.parse().ok()
+    } else if let Some(secs) = s.strip_suffix('s') {
+        secs.parse::<f64>().ok().map(|v| (v * 1000.0) as u64)
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn canary(s: Option<&str>) -> Result<Mode, String> {
+    match s {
+        None => Ok(Mode::Gradual { count: None, percent: Some(10) }),
+        Some(c) => match c.strip_suffix('%') {
+            Some(p) => p
+                .parse()
+                .map(|p| Mode::Gradual { count: None, percent: Some(p) })
+                .map_err(|_| format!("bad canary `{c}`")),
+            None => c
+                .parse()
+                .map(|n| Mode::Gradual { count: Some(n), percent: None })
+                .map_err(|_| format!("bad canary `{c}`")),
+        },
+    }
+}
+
+/// Send one command and print its answer.
+fn remote(socket: &Path, json: bool, command: Command) -> ExitCode {
+    let mut client = match client::Client::connect(socket) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("relive: cannot reach a host at {}: {e}", socket.display());
+            return ExitCode::from(EXIT_CONNECT);
+        }
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let answer = client.request(command, |done, total| {
+        if bar.is_hidden() && !json {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("migrating {bar:40} {pos}/{len} actors")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+        }
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    match answer {
+        Ok(Response::Done(out)) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else {
+                print!("{}", render::human(&out));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Error { kind, message }) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": format!("{kind:?}"), "message": message })
+                );
+            } else {
+                eprintln!("relive: {message}");
+            }
+            ExitCode::from(match kind {
+                ErrorKind::PermissionDenied => EXIT_CONNECT,
+                ErrorKind::BadRequest => EXIT_PROTOCOL,
+                ErrorKind::Refused | ErrorKind::NotFound => EXIT_REFUSED,
+            })
+        }
+        Ok(Response::Progress { .. }) => ExitCode::from(EXIT_PROTOCOL),
+        Err(e) => {
+            eprintln!("relive: {e}");
+            ExitCode::from(if e.kind() == std::io::ErrorKind::InvalidData {
+                EXIT_PROTOCOL
+            } else {
+                EXIT_CONNECT
+            })
+        }
+    }
+}
+
+fn local_result(
+    json: bool,
+    r: Result<serde_json::Value, String>,
+    text: impl FnOnce(&serde_json::Value) -> String,
+) -> ExitCode {
+    match r {
+        Ok(v) => {
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}", text(&v));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("relive: {e}");
+            ExitCode::from(EXIT_LOCAL)
+        }
+    }
+}
+
+/// Watch `dir`; upgrade the host when a library there changes.
+fn watch(socket: &Path, json: bool, dir: &Path, max: Option<usize>) -> ExitCode {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut watcher = match notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if let Ok(e) = e {
+            for p in e.paths {
+                let _ = tx.send(p);
+            }
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("relive: cannot watch: {e}");
+            return ExitCode::from(EXIT_LOCAL);
+        }
+    };
+    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+        eprintln!("relive: cannot watch {}: {e}", dir.display());
+        return ExitCode::from(EXIT_LOCAL);
+    }
+    eprintln!("relive: watching {}", dir.display());
+    let mut upgrades = 0;
+    loop {
+        let Ok(first) = rx.recv() else { return ExitCode::SUCCESS };
+        // Debounce: a build writes a library in several steps.
+        let mut changed = std::collections::BTreeSet::from([first]);
+        while let Ok(p) = rx.recv_timeout(Duration::from_millis(300)) {
+            changed.insert(p);
+        }
+        for path in
+            changed.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so") && p.exists())
+        {
+            let module = match local::module_of(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!(
+                        "relive: {} not upgraded, the running version stays: {e}",
+                        path.display()
+                    );
+                    continue;
+                }
+            };
+            let command = Command::Upgrade {
+                module,
+                path: path.display().to_string(),
+                mode: Mode::Atomic,
+                timeout_ms: None,
+                force: false,
+                purge: false,
+            };
+            if remote(socket, json, command) == ExitCode::SUCCESS {
+                upgrades += 1;
+                if max.is_some_and(|m| upgrades >= m) {
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (socket, json) = (cli.host.as_path(), cli.json);
+    match cli.command {
+        Cmd::Status => remote(socket, json, Command::Status),
+        Cmd::Upgrade { name, path, gradual, canary: share, timeout, force, purge } => {
+            let mode = if gradual {
+                match canary(share.as_deref()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("relive: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                Mode::Atomic
+            };
+            let timeout_ms = match timeout.as_deref().map(parse_duration) {
+                Some(None) => {
+                    eprintln!("relive: bad timeout");
+                    return ExitCode::from(2);
+                }
+                Some(t) => t,
+                None => None,
+            };
+            // The host opens the path itself: make it absolute here.
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let command = Command::Upgrade {
+                module: name,
+                path: path.display().to_string(),
+                mode,
+                timeout_ms,
+                force,
+                purge,
+            };
+            remote(socket, json, command)
+        }
+        Cmd::Promote { name } => remote(socket, json, Command::Promote { module: name }),
+        Cmd::Abort { name } => remote(socket, json, Command::Abort { module: name }),
+        Cmd::Rollback { name } => remote(socket, json, Command::Rollback { module: name }),
+        Cmd::Purge { name, soft } => remote(socket, json, Command::Purge { module: name, soft }),
+        Cmd::Which { name } => remote(socket, json, Command::Which { module: name }),
+        Cmd::History { name } => remote(socket, json, Command::History { module: name }),
+        Cmd::Build { crate_dir, release, sign } => {
+            let r = local::build(&crate_dir, release).and_then(|b| {
+                let sig = match &sign {
+                    Some(key) => Some(local::sign(&b.path, key)?.display().to_string()),
+                    None => None,
+                };
+                Ok(serde_json::json!({
+                    "path": b.path.display().to_string(),
+                    "module": b.module,
+                    "version": b.version,
+                    "hash": b.hash,
+                    "signature": sig,
+                }))
+            });
+            local_result(json, r, |v| {
+                format!(
+                    "{}\n  module {} {} build {}{}",
+                    v["path"].as_str().unwrap_or(""),
+                    v["module"].as_str().unwrap_or(""),
+                    v["version"].as_str().unwrap_or(""),
+                    v["hash"].as_str().unwrap_or(""),
+                    v["signature"].as_str().map(|s| format!("\n  signed: {s}")).unwrap_or_default()
+                )
+            })
+        }
+        Cmd::Watch { dir, max_upgrades } => watch(socket, json, &dir, max_upgrades),
+        Cmd::Keygen { out } => local_result(
+            json,
+            local::keygen(&out)
+                .map(|p| serde_json::json!({ "secret": out.display().to_string(), "public": p })),
+            |v| {
+                format!(
+                    "secret key: {}\npublic key: {}",
+                    v["secret"].as_str().unwrap_or(""),
+                    v["public"].as_str().unwrap_or("")
+                )
+            },
+        ),
+        Cmd::Sign { file, key } => local_result(
+            json,
+            local::sign(&file, &key)
+                .map(|p| serde_json::json!({ "signature": p.display().to_string() })),
+            |v| format!("signed: {}", v["signature"].as_str().unwrap_or("")),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_canaries_parse() {
+        assert_eq!(parse_duration("5s"), Some(5000));
+        assert_eq!(parse_duration("250ms"), Some(250));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(canary(Some("10%")), Ok(Mode::Gradual { count: None, percent: Some(10) }));
+        assert_eq!(canary(Some("3")), Ok(Mode::Gradual { count: Some(3), percent: None }));
+        assert!(canary(Some("lots")).is_err());
+    }
+}

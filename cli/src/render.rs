@@ -1,0 +1,108 @@
+//! Human output for each answer.
+
+use relive_runtime::admin::protocol::{ModuleView, Output, VersionView};
+use std::fmt::Write as _;
+
+fn version(v: &VersionView) -> String {
+    format!(
+        "{} ({} actors, build {}, {})",
+        v.version,
+        v.actors,
+        &v.hash[..16.min(v.hash.len())],
+        v.source
+    )
+}
+
+fn module(m: &ModuleView) -> String {
+    let mut s = format!("{}\n  current: {}\n", m.name, version(&m.current));
+    match &m.old {
+        Some(o) => {
+            let _ = writeln!(s, "  old:     {}", version(o));
+        }
+        None => s.push_str("  old:     -\n"),
+    }
+    if m.file_changed {
+        s.push_str("  (the file on disk holds another build)\n");
+    }
+    s
+}
+
+/// Render an answer for a person.
+pub(crate) fn human(out: &Output) -> String {
+    match out {
+        Output::Status { modules, actors, workers } => {
+            let mut s = format!("host: {workers} workers, {} actors\n\nmodules:\n", actors.len());
+            for m in modules {
+                s.push_str(&module(m));
+            }
+            s.push_str(
+                "\nactors:\n  id      module      version  state      mailbox  handled  name\n",
+            );
+            for a in actors {
+                let _ = writeln!(
+                    s,
+                    "  {:<7} {:<11} {:<8} {:<10} {:<8} {:<8} {}",
+                    a.id,
+                    a.module.as_deref().unwrap_or("(native)"),
+                    a.version.as_deref().unwrap_or("-"),
+                    a.state,
+                    a.mailbox,
+                    a.handled,
+                    a.name.as_deref().unwrap_or("")
+                );
+            }
+            s
+        }
+        Output::Migration {
+            modules,
+            to,
+            migrated,
+            restored_from_snapshot,
+            remaining,
+            failed,
+            duration_us,
+            longest_pause_us,
+        } => {
+            let mut s = format!(
+                "{}: now {} — {migrated} actor(s) migrated in {:.1} ms, longest pause {:.1} ms",
+                modules.join(", "),
+                to.as_deref().unwrap_or("?"),
+                *duration_us as f64 / 1000.0,
+                *longest_pause_us as f64 / 1000.0
+            );
+            if *restored_from_snapshot > 0 {
+                let _ =
+                    write!(s, ", {restored_from_snapshot} restored from their upgrade snapshot");
+            }
+            if *remaining > 0 {
+                let _ = write!(s, ", {remaining} still on the old version");
+            }
+            s.push('\n');
+            for f in failed {
+                let _ = writeln!(s, "  failed: {f}");
+            }
+            s
+        }
+        Output::Purged { purged } => match purged {
+            Some(v) => format!("purged {v}\n"),
+            None => "nothing to purge\n".into(),
+        },
+        Output::Which { module: m } => module(m),
+        Output::History { entries } => {
+            let mut s = String::new();
+            for e in entries {
+                let _ = writeln!(
+                    s,
+                    "{}  {:<10} {:<9} {} -> {}{}",
+                    e.at,
+                    e.module,
+                    e.action,
+                    e.from.as_deref().unwrap_or("-"),
+                    e.to.as_deref().unwrap_or("-"),
+                    e.refused.as_deref().map(|r| format!("  REFUSED: {r}")).unwrap_or_default()
+                );
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The admin protocol: one JSON object per line each way.
+//!
+//! A client sends a [`Request`]; the host answers with zero or more
+//! [`Response::Progress`] lines (while actors migrate) and then exactly one
+//! [`Response::Done`] or [`Response::Error`]. Every request is answered, a
+//! garbled one included. `version` is [`PROTOCOL_VERSION`]; a host refuses
+//! other versions with an error answer.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// What to do.
+    pub command: Command,
+}
+
+/// How an upgrade moves the actors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// All at once or none.
+    Atomic,
+    /// A canary share first.
+    Gradual {
+        /// Canary actors (count), or…
+        count: Option<usize>,
+        /// …a percentage.
+        percent: Option<u32>,
+    },
+}
+
+/// The commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Modules, versions, actor counts, supervisors.
+    Status,
+    /// Upgrade `module` to the library at `path`.
+    Upgrade {
+        /// The module.
+        module: String,
+        /// The library (a path on the host's machine).
+        path: String,
+        /// Atomic or gradual.
+        mode: Mode,
+        /// The suspend timeout in milliseconds (default 5000).
+        timeout_ms: Option<u64>,
+        /// Load a bad or same-version build anyway.
+        force: bool,
+        /// Stop actors still on `old`.
+        purge: bool,
+    },
+    /// Finish a gradual upgrade.
+    Promote {
+        /// The module.
+        module: String,
+    },
+    /// Cancel a gradual upgrade.
+    Abort {
+        /// The module.
+        module: String,
+    },
+    /// Make `old` current again.
+    Rollback {
+        /// The module.
+        module: String,
+    },
+    /// Drop `old` (`soft`: only if no actor runs it).
+    Purge {
+        /// The module.
+        module: String,
+        /// Refuse if actors run `old`.
+        soft: bool,
+    },
+    /// Both versions of a module.
+    Which {
+        /// The module.
+        module: String,
+    },
+    /// The upgrade history (of one module, or all).
+    History {
+        /// The module, or all.
+        module: Option<String>,
+    },
+}
+
+/// One version as the admin protocol shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionView {
+    /// Semver.
+    pub version: String,
+    /// Build hash (hex).
+    pub hash: String,
+    /// The file it was loaded from (or `static:<module>`).
+    pub source: String,
+    /// Live actors on it.
+    pub actors: usize,
+}
+
+/// One module in a status answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleView {
+    /// The module.
+    pub name: String,
+    /// Its current version.
+    pub current: VersionView,
+    /// Its old version.
+    pub old: Option<VersionView>,
+    /// Whether the file on disk differs from the current build.
+    pub file_changed: bool,
+}
+
+/// One actor in a status answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorView {
+    /// Its id.
+    pub id: u64,
+    /// Its module (`None`: host-native, e.g. a supervisor).
+    pub module: Option<String>,
+    /// Its version (module actors).
+    pub version: Option<String>,
+    /// `running`, `suspended` (held by an upgrade) or `exited`.
+    pub state: String,
+    /// Mail waiting.
+    pub mailbox: usize,
+    /// Messages handled.
+    pub handled: u64,
+    /// Registered name.
+    pub name: Option<String>,
+}
+
+/// What a command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Output {
+    /// For `Status`.
+    Status {
+        /// Loaded modules.
+        modules: Vec<ModuleView>,
+        /// Live actors.
+        actors: Vec<ActorView>,
+        /// Worker threads.
+        workers: usize,
+    },
+    /// For `Upgrade`, `Promote`, `Abort`, `Rollback`.
+    Migration {
+        /// The module(s).
+        modules: Vec<String>,
+        /// The new current version.
+        to: Option<String>,
+        /// Actors moved.
+        migrated: usize,
+        /// Actors restored from their upgrade snapshot.
+        restored_from_snapshot: usize,
+        /// Actors still on the old version (gradual).
+        remaining: usize,
+        /// Failures, as text.
+        failed: Vec<String>,
+        /// Total time in microseconds.
+        duration_us: u64,
+        /// Longest pause of any actor, in microseconds.
+        longest_pause_us: u64,
+    },
+    /// For `Purge`.
+    Purged {
+        /// The version dropped, if any.
+        purged: Option<String>,
+    },
+    /// For `Which`.
+    Which {
+        /// The module.
+        module: ModuleView,
+    },
+    /// For `History`.
+    History {
+        /// One line per entry, oldest first.
+        entries: Vec<HistoryView>,
+    },
+}
+
+/// One history entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryView {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    /// The module.
+    pub module: String,
+    /// The action.
+    pub action: String,
+    /// Version before.
+    pub from: Option<String>,
+    /// Version concerned.
+    pub to: Option<String>,
+    /// Why it was refused, if it was.
+    pub refused: Option<String>,
+    /// Duration in microseconds.
+    pub duration_us: u64,
+}
+
+/// Kinds of error answers (a script's exit code follows from them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The request could not be parsed, or had another protocol version.
+    BadRequest,
+    /// The peer is not the host's user.
+    PermissionDenied,
+    /// The host refused (a load error, nothing to roll back…); nothing changed.
+    Refused,
+    /// No such module.
+    NotFound,
+}
+
+/// One answer line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Actors migrated so far.
+    Progress {
+        /// Done.
+        done: usize,
+        /// Of.
+        total: usize,
+    },
+    /// The command's result.
+    Done(Output),
+    /// Why the command did not happen.
+    Error {
+        /// The kind.
+        kind: ErrorKind,
+        /// The reason, in words.
+        message: String,
+    },
+}
