@@ -30,10 +30,32 @@ fn module(m: &ModuleView) -> String {
 /// Render an answer for a person.
 pub(crate) fn human(out: &Output) -> String {
     match out {
-        Output::Status { modules, actors, workers } => {
+        Output::Status { modules, actors, trees, workers } => {
             let mut s = format!("host: {workers} workers, {} actors\n\nmodules:\n", actors.len());
             for m in modules {
                 s.push_str(&module(m));
+            }
+            let by_id: std::collections::HashMap<u64, &relive_runtime::admin::protocol::ActorView> =
+                actors.iter().map(|a| (a.id, a)).collect();
+            if !trees.is_empty() {
+                s.push_str("\nsupervision trees:\n");
+            }
+            for t in trees {
+                let _ = writeln!(s, "  supervisor <{}> {}", t.actor, t.strategy);
+                for c in &t.children {
+                    let a = c.actor.and_then(|id| by_id.get(&id));
+                    let _ = writeln!(
+                        s,
+                        "    {:<12} {:<8} {:<10} {:<8} {:<10} mailbox {:<5} restarts {}",
+                        c.id,
+                        c.actor.map_or("-".to_owned(), |id| format!("<{id}>")),
+                        c.modules.join(","),
+                        a.and_then(|a| a.version.as_deref()).unwrap_or("-"),
+                        a.map_or("exited", |a| a.state.as_str()),
+                        a.map_or(0, |a| a.mailbox),
+                        c.restarts
+                    );
+                }
             }
             s.push_str(
                 "\nactors:\n  id      module      version  state      mailbox  handled  name\n",

@@ -299,3 +299,18 @@ fn build_checks_and_signs_a_module() {
     let o = cli(&["build", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(5), "no crate there: {}", text(&o));
 }
+
+#[test]
+fn status_shows_the_supervision_tree_with_restarts() {
+    let host = start_host(&[]);
+    let s = status_json(&host);
+    let trees = s["Status"]["trees"].as_array().unwrap();
+    assert_eq!(trees.len(), 1);
+    let children = trees[0]["children"].as_array().unwrap();
+    assert_eq!(children.len(), 4);
+    assert_eq!(children[0]["id"], "counter-0");
+    assert_eq!(children[0]["restarts"], 0);
+    let o = relive(&host, &["status"]);
+    assert!(text(&o).contains("supervisor <1> OneForOne"), "{}", text(&o));
+    assert!(text(&o).contains("counter-3"), "{}", text(&o));
+}

@@ -219,6 +219,10 @@ pub struct Counts {
 struct Slot {
     child: Child,
     actor: Option<AnyActor>,
+    /// Whether it was ever started.
+    started: bool,
+    /// Times this child was started again after its first start.
+    restarts: u32,
 }
 
 struct Tree {
@@ -300,6 +304,10 @@ fn classify(reason: &ExitReason) -> Exit {
 impl Tree {
     fn start_slot(&mut self, i: usize) -> Result<(), SpawnError> {
         let slot = &mut self.children[i];
+        if slot.started {
+            slot.restarts += 1;
+        }
+        slot.started = true;
         let actor = match (&slot.child.start, slot.actor.take()) {
             // A module child that ran before restarts in place.
             (ChildStart::Module { args, args_schema, .. }, Some(old)) if old.is_exited() => {
@@ -498,6 +506,36 @@ impl NativeActor for Shell {
     }
 }
 
+/// Describes a supervisor for the admin `status` (held weakly: it goes
+/// away with the supervisor).
+struct TreeSource(std::sync::Weak<Mutex<Tree>>, AnyActor);
+
+impl relive_runtime::admin::protocol::TreeSource for TreeSource {
+    fn view(&self) -> Option<relive_runtime::admin::protocol::TreeView> {
+        use relive_runtime::admin::protocol::{ChildView, TreeView};
+        let tree = self.0.upgrade()?;
+        if self.1.is_exited() {
+            return None;
+        }
+        let t = tree.lock();
+        Some(TreeView {
+            actor: self.1.id().get(),
+            strategy: format!("{:?}", t.flags.strategy),
+            children: t
+                .children
+                .iter()
+                .map(|s| ChildView {
+                    id: s.child.spec.id.clone(),
+                    actor: s.actor.as_ref().filter(|a| !a.is_exited()).map(|a| a.id().get()),
+                    kind: format!("{:?}", s.child.spec.kind).to_lowercase(),
+                    modules: s.child.spec.modules.clone(),
+                    restarts: s.restarts,
+                })
+                .collect(),
+        })
+    }
+}
+
 /// A running supervisor.
 #[derive(Clone)]
 pub struct Supervisor {
@@ -530,7 +568,10 @@ impl Supervisor {
             host: host.clone(),
             flags,
             intensity: Intensity::new(flags.intensity, flags.period),
-            children: children.into_iter().map(|child| Slot { child, actor: None }).collect(),
+            children: children
+                .into_iter()
+                .map(|child| Slot { child, actor: None, started: false, restarts: 0 })
+                .collect(),
             me: None,
             exited: false,
             next_dynamic: 0,
@@ -557,6 +598,7 @@ impl Supervisor {
             }
         }
         drop(t);
+        host.register_tree(Arc::new(TreeSource(Arc::downgrade(&tree), actor.clone())));
         Ok(Supervisor { tree, actor })
     }
 
@@ -627,7 +669,7 @@ impl Supervisor {
             return Err(ChildSpecError::DuplicateId(child.spec.id).into());
         }
         t.ids.insert(child.spec.id.clone());
-        t.children.push(Slot { child, actor: None });
+        t.children.push(Slot { child, actor: None, started: false, restarts: 0 });
         let i = t.children.len() - 1;
         match t.start_slot(i) {
             Ok(()) => Ok(t.children[i].actor.clone().expect("just started")),

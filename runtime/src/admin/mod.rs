@@ -250,6 +250,7 @@ fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream) -> Respon
         Command::Status => Response::Done(Output::Status {
             modules: host.code().modules().iter().filter_map(|m| module_view(host, m)).collect(),
             actors: host.actor_views(),
+            trees: host.tree_views(),
             workers: host.worker_count(),
         }),
         Command::Which { module } => match module_view(host, &module) {
@@ -343,6 +344,25 @@ fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream) -> Respon
 }
 
 impl HostHandle {
+    /// Register a supervision tree for `status`; it is dropped from the list
+    /// once its `view` returns `None`.
+    pub fn register_tree(&self, source: Arc<dyn protocol::TreeSource>) {
+        self.shared.trees.lock().push(source);
+    }
+
+    fn tree_views(&self) -> Vec<protocol::TreeView> {
+        let mut trees = self.shared.trees.lock();
+        let mut views = Vec::new();
+        trees.retain(|t| match t.view() {
+            Some(v) => {
+                views.push(v);
+                true
+            }
+            None => false,
+        });
+        views
+    }
+
     /// Every live actor, for `status`.
     fn actor_views(&self) -> Vec<ActorView> {
         self.shared.actor_views()

@@ -133,6 +133,45 @@ pub struct ActorView {
     pub name: Option<String>,
 }
 
+/// One child of a supervisor in a status answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildView {
+    /// The child's id in its supervisor.
+    pub id: String,
+    /// Its actor, when running.
+    pub actor: Option<u64>,
+    /// `worker` or `supervisor`.
+    pub kind: String,
+    /// The modules it runs.
+    pub modules: Vec<String>,
+    /// How often its supervisor restarted it.
+    pub restarts: u32,
+}
+
+/// One supervisor in a status answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeView {
+    /// The supervisor's actor.
+    pub actor: u64,
+    /// Its strategy.
+    pub strategy: String,
+    /// Its children, in start order.
+    pub children: Vec<ChildView>,
+}
+
+/// Something that can describe a supervision tree (a supervisor registers
+/// one with [`HostHandle::register_tree`](crate::HostHandle::register_tree)).
+pub trait TreeSource: Send + Sync {
+    /// The tree now, or `None` once the supervisor is gone.
+    fn view(&self) -> Option<TreeView>;
+}
+
+impl std::fmt::Debug for dyn TreeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TreeSource")
+    }
+}
+
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {
@@ -142,6 +181,8 @@ pub enum Output {
         modules: Vec<ModuleView>,
         /// Live actors.
         actors: Vec<ActorView>,
+        /// Supervision trees.
+        trees: Vec<TreeView>,
         /// Worker threads.
         workers: usize,
     },

@@ -100,6 +100,8 @@ pub(crate) struct HostShared {
     pub(crate) timers: timers::Timers,
     /// Worker threads.
     pub(crate) workers: std::sync::atomic::AtomicUsize,
+    /// Supervision trees, for the admin `status`.
+    pub(crate) trees: Mutex<Vec<Arc<dyn crate::admin::protocol::TreeSource>>>,
     /// Calls whose replies a handler deferred, by token.
     pub(crate) pending_replies: Mutex<HashMap<u64, services::Pending>>,
     pub(crate) next_token: AtomicU64,
@@ -556,6 +558,7 @@ impl HostBuilder {
             pending_replies: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
             workers: std::sync::atomic::AtomicUsize::new(0),
+            trees: Mutex::new(Vec::new()),
         });
         let workers = self
             .workers
