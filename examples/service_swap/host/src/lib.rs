@@ -1,0 +1,132 @@
+//! The billing service: an HTTP API whose accounts are relive actors.
+//!
+//! Every account is one actor of the `billing` module, started under a
+//! dynamic (`simple_one_for_one`) supervisor; request handlers call it with
+//! `call_async`. Upgrading `billing` — through the admin socket and the
+//! `relive` CLI — migrates every account's state while requests keep coming.
+//!
+//! Endpoints:
+//! - `POST /charge/{account}?amount=N` — charge an order; answers the version
+//!   that priced it, what it added and the balance;
+//! - `GET /account/{account}` — the account, as the running version sees it;
+//! - `GET /version` — the module's current and old versions;
+//! - `GET /books` — the sum of every account's balance (for checking that no
+//!   state was lost).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use billing_api::{BillingMsg, BillingReply};
+use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Strategy, Supervisor};
+use relive::{ActorRef, HostHandle};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// An account's actor.
+pub type Account = ActorRef<BillingMsg, BillingReply>;
+
+/// What the HTTP handlers share.
+#[derive(Debug)]
+pub struct Service {
+    host: HostHandle,
+    accounts: Vec<Account>,
+    supervisor: Supervisor,
+}
+
+impl Service {
+    /// Start `accounts` account actors of the loaded `billing` module under a
+    /// dynamic supervisor (crash-loop probation on).
+    ///
+    /// # Errors
+    /// An account could not start.
+    pub fn start(host: &HostHandle, accounts: u64) -> Result<Arc<Self>, String> {
+        let supervisor = Supervisor::start(
+            host,
+            Flags::new(Strategy::SimpleOneForOne).intensity(100, std::time::Duration::from_secs(1)),
+            vec![],
+        )
+        .map_err(|e| e.to_string())?;
+        let mut refs = Vec::new();
+        for id in 0..accounts {
+            let spec = ChildSpec::worker(format!("account-{id}"), &["billing"]);
+            let child = supervisor
+                .start_child(Child::new(spec, ChildStart::module("billing", &id)))
+                .map_err(|e| e.to_string())?;
+            refs.push(child.typed());
+        }
+        Ok(Arc::new(Service { host: host.clone(), accounts: refs, supervisor }))
+    }
+
+    /// The accounts' supervisor.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// The HTTP routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/charge/{account}", post(charge))
+            .route("/account/{account}", get(account))
+            .route("/version", get(version))
+            .route("/books", get(books))
+            .with_state(Arc::clone(self))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ChargeQuery {
+    amount: Option<u64>,
+}
+
+fn reply_json(r: &BillingReply) -> Value {
+    json!({ "version": r.version, "balance": r.balance, "added": r.added, "orders": r.orders })
+}
+
+async fn ask(svc: &Service, id: u64, msg: BillingMsg) -> Result<Json<Value>, (StatusCode, String)> {
+    let account =
+        svc.accounts.get(id as usize).ok_or((StatusCode::NOT_FOUND, format!("no account {id}")))?;
+    match account.call_async(msg).await {
+        Ok(r) => Ok(Json(reply_json(&r))),
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
+}
+
+async fn charge(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<u64>,
+    Query(q): Query<ChargeQuery>,
+) -> Result<Json<Value>, (StatusCode, String)> {
+    ask(&svc, id, BillingMsg::Charge { amount: q.amount.unwrap_or(1) }).await
+}
+
+async fn account(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, (StatusCode, String)> {
+    ask(&svc, id, BillingMsg::Balance).await
+}
+
+async fn version(State(svc): State<Arc<Service>>) -> Json<Value> {
+    let which = svc.host.code().which("billing");
+    Json(json!({
+        "current": which.as_ref().map(|w| w.current.version.to_string()),
+        "old": which.as_ref().and_then(|w| w.old.as_ref().map(|o| o.version.to_string())),
+        "rollbacks": svc.supervisor.rollbacks().len(),
+    }))
+}
+
+async fn books(State(svc): State<Arc<Service>>) -> Result<Json<Value>, (StatusCode, String)> {
+    let mut total = 0u64;
+    let mut orders = 0u64;
+    for a in &svc.accounts {
+        let r = a
+            .call_async(BillingMsg::Balance)
+            .await
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        total += r.balance;
+        orders += r.orders;
+    }
+    Ok(Json(json!({ "accounts": svc.accounts.len(), "total_balance": total, "orders": orders })))
+}

@@ -1,0 +1,34 @@
+//! `service-swap-host --listen 127.0.0.1:PORT --admin SOCKET --module PATH
+//! [--accounts N]`: the billing service. Upgrade it with
+//! `relive --host SOCKET upgrade billing PATH`.
+
+use relive::Host;
+use service_swap_host::Service;
+
+fn arg(args: &[String], flag: &str) -> Option<String> {
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let listen = arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let admin = arg(&args, "--admin").ok_or("--admin SOCKET is required")?;
+    let module = arg(&args, "--module").ok_or("--module PATH (billing v1) is required")?;
+    let accounts: u64 = arg(&args, "--accounts").map_or(Ok(1000), |a| a.parse())?;
+
+    let host = Host::new()?;
+    host.code().upgrade("billing", module.as_str())?;
+    let service = Service::start(&host, accounts)?;
+    let _admin = host.serve_admin(&admin)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen).await?;
+        println!("listening on http://{} with {accounts} accounts", listener.local_addr()?);
+        axum::serve(listener, service.router()).await
+    })?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The billing service over real HTTP on loopback: upgraded under requests,
+//! books balanced; a crash-looping build rolled back by the supervisor.
+
+use relive::Host;
+use service_swap_host::Service;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// One HTTP/1.1 request on a fresh connection: (status, body).
+fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back() {
+    let v1 = relive_test_support::build_library("billing-v1", false);
+    let v2 = relive_test_support::build_library("billing-v2", false);
+    let v3 = relive_test_support::build_library("billing-v3", false);
+    let host = Host::builder().workers(2).build().unwrap();
+    host.code().upgrade("billing", &v1).unwrap();
+    let service = Service::start(&host, 50).unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = service.router();
+    rt.spawn(async move { axum::serve(listener, router).await });
+
+    // Charges of 1 cent from two client threads while the module is upgraded.
+    let stop = AtomicBool::new(false);
+    let ok = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (stop, ok, failed) = (&stop, &ok, &failed);
+            s.spawn(move || {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    // Account 49 is kept for the poison orders below.
+                    let (status, _) = http(addr, "POST", &format!("/charge/{}", i % 49));
+                    if status == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed)
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    };
+                    i += 2;
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let r = host.upgrade("billing", &v2).unwrap();
+        assert_eq!(r.migrated, 50);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed during the upgrade");
+    let (_, body) = http(addr, "GET", "/books");
+    assert_eq!(
+        json(&body)["total_balance"].as_u64(),
+        Some(ok.load(Ordering::Relaxed)),
+        "no state lost"
+    );
+    let (_, body) = http(addr, "POST", "/charge/3?amount=200");
+    assert_eq!(
+        (json(&body)["version"].as_u64(), json(&body)["added"].as_u64()),
+        (Some(2), Some(198)),
+        "v2's pricing"
+    );
+
+    // A build that crash-loops on 13-cent orders: the supervisor rolls back.
+    let before = json(&http(addr, "GET", "/books").1)["total_balance"].as_u64().unwrap();
+    host.upgrade("billing", &v3).unwrap();
+    let mut poison_failures = 0;
+    for _ in 0..3 {
+        let (status, _) = http(addr, "POST", "/charge/49?amount=13");
+        if status != 200 {
+            poison_failures += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(poison_failures, 3, "only the poison requests fail");
+    let (_, body) = http(addr, "GET", "/version");
+    let v = json(&body);
+    assert_eq!(
+        (v["current"].as_str(), v["rollbacks"].as_u64()),
+        (Some("2.0.0"), Some(1)),
+        "{body}"
+    );
+    let after = json(&http(addr, "GET", "/books").1)["total_balance"].as_u64().unwrap();
+    assert_eq!(after, before, "the crash loop lost no state");
+    assert_eq!(http(addr, "POST", "/charge/1").0, 200, "serving normally on the old version");
+}
