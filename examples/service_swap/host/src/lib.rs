@@ -10,8 +10,8 @@
 //!   that priced it, what it added and the balance;
 //! - `GET /account/{account}` — the account, as the running version sees it;
 //! - `GET /version` — the module's current and old versions;
-//! - `GET /books` — the sum of every account's balance (for checking that no
-//!   state was lost).
+//! - `GET /books` — the sum of every account's balance, and the cents the
+//!   service acknowledged with a 200: equal when no state was lost.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -23,6 +23,7 @@ use relive::{ActorRef, HostHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An account's actor.
 pub type Account = ActorRef<BillingMsg, BillingReply>;
@@ -33,6 +34,9 @@ pub struct Service {
     host: HostHandle,
     accounts: Vec<Account>,
     supervisor: Supervisor,
+    /// Cents the service has acknowledged (a 200 to a charge): what the
+    /// balances must add up to.
+    acknowledged: AtomicU64,
 }
 
 impl Service {
@@ -56,7 +60,12 @@ impl Service {
                 .map_err(|e| e.to_string())?;
             refs.push(child.typed());
         }
-        Ok(Arc::new(Service { host: host.clone(), accounts: refs, supervisor }))
+        Ok(Arc::new(Service {
+            host: host.clone(),
+            accounts: refs,
+            supervisor,
+            acknowledged: AtomicU64::new(0),
+        }))
     }
 
     /// The accounts' supervisor.
@@ -98,7 +107,10 @@ async fn charge(
     Path(id): Path<u64>,
     Query(q): Query<ChargeQuery>,
 ) -> Result<Json<Value>, (StatusCode, String)> {
-    ask(&svc, id, BillingMsg::Charge { amount: q.amount.unwrap_or(1) }).await
+    let answer = ask(&svc, id, BillingMsg::Charge { amount: q.amount.unwrap_or(1) }).await?;
+    // ORDERING: a counter read after the load stops.
+    svc.acknowledged.fetch_add(answer["added"].as_u64().unwrap_or(0), Ordering::Relaxed);
+    Ok(answer)
 }
 
 async fn account(
@@ -118,15 +130,30 @@ async fn version(State(svc): State<Arc<Service>>) -> Json<Value> {
 }
 
 async fn books(State(svc): State<Arc<Service>>) -> Result<Json<Value>, (StatusCode, String)> {
-    let mut total = 0u64;
-    let mut orders = 0u64;
-    for a in &svc.accounts {
-        let r = a
-            .call_async(BillingMsg::Balance)
-            .await
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-        total += r.balance;
-        orders += r.orders;
+    // A consistent view: the acknowledged total must not move while the
+    // balances are summed (charges still in flight would skew the two).
+    loop {
+        // ORDERING: see `charge`.
+        let before = svc.acknowledged.load(Ordering::Relaxed);
+        let mut total = 0u64;
+        let mut orders = 0u64;
+        for a in &svc.accounts {
+            let r = a
+                .call_async(BillingMsg::Balance)
+                .await
+                .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            total += r.balance;
+            orders += r.orders;
+        }
+        let after = svc.acknowledged.load(Ordering::Relaxed);
+        if before == after {
+            return Ok(Json(json!({
+                "accounts": svc.accounts.len(),
+                "total_balance": total,
+                "orders": orders,
+                "acknowledged": after,
+            })));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    Ok(Json(json!({ "accounts": svc.accounts.len(), "total_balance": total, "orders": orders })))
 }
