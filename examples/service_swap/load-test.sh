@@ -57,12 +57,14 @@ summarize() {
     END { printf "%d %d %.3f %.3f\n", req, bad, p50, p99 }' "$1"
 }
 wrk_run() { wrk -t2 -c16 -d"$1"s --latency -s "$WORK/charge.lua" "$URL" >"$2"; }
-# state lost = cents acknowledged with a 200 - the sum of all balances
-# (exact: wrk may stop with requests in flight that the service did charge)
+# state lost = cents the service acknowledged - the sum of all balances,
+# signed: positive means acknowledged charges are missing from the balances.
+# Exact: every charge sent to an account is counted when it completes, even
+# if wrk stopped waiting for its answer.
 lost() {
-    sleep 0.5 # let requests wrk abandoned at its stop finish
+    sleep 0.5 # let charges still in flight when wrk stopped complete
     curl -s "$URL/books" | sed -E 's/.*"acknowledged":([0-9]+).*"total_balance":([0-9]+).*/\1 \2/' \
-        | awk '{ d = $1 - $2; print (d < 0 ? -d : d) }'
+        | awk '{ print $1 - $2 }'
 }
 
 echo "steady phase: ${STEADY}s" >&2
