@@ -31,8 +31,10 @@
 //! # Rollback
 //! `old` becomes current again; each actor on the newer version migrates
 //! back through that version's `downgrade` (OTP's `{down, Vsn}`), or, when it
-//! has none, restarts from the snapshot taken when it was upgraded — the
-//! report counts those, since messages handled after the upgrade are lost.
+//! cannot write the older state, through the older version's `code_change`
+//! (which decodes a state of equal schema as it is); only when neither works
+//! does it restart from the snapshot taken when it was upgraded — the report
+//! counts those, since messages handled after the upgrade are lost.
 //!
 //! # Purge
 //! Actors still on `old` are stopped (`killed`, as OTP's `purge` kills
@@ -323,7 +325,16 @@ impl HostShared {
                 .lock()
                 .get(cell.module.as_deref().unwrap_or(""))
                 .and_then(|m| m.get(&cell.id).cloned());
-            match inst.downgrade(older) {
+            // The newer version writes the older state (`downgrade`), or the
+            // older version reads the newer state as it is (equal schemas, or
+            // listed in its `READS`); only when neither works does the actor
+            // lose what it did since the upgrade, restored from its snapshot.
+            let back = if inst.version().can_downgrade_to(older.schemas().state) {
+                inst.downgrade(older)
+            } else {
+                inst.code_change(older, &[])
+            };
+            match back {
                 Ok(back) => {
                     *body = Body::Module(back);
                     report.migrated += 1;
