@@ -1,0 +1,402 @@
+//! `relive-soak --seconds N [--seed S]`: a chaos soak.
+//!
+//! Thousands of actors of two modules (`counter`, `billing`) run under
+//! supervisors while three traffic threads send them mail and a chaos thread,
+//! driven by the seed, keeps doing random things: atomic upgrades and
+//! rollbacks, gradual upgrades then promote or abort, purges, upgrades to
+//! builds that crash-loop (rolled back by the supervisors), panicking
+//! handlers, kills, and bad module files.
+//!
+//! Invariants, checked continuously and at the end:
+//! - every traffic actor is owned by one thread, which knows exactly what
+//!   each reply must say: a message lost, duplicated or reordered, or state
+//!   lost in a migration, shows as a wrong count;
+//! - every message a traffic thread sent was handled exactly once (the sum
+//!   of the counts at the end);
+//! - at most two versions per module, and no actor runs a version that is
+//!   neither current nor old;
+//! - a bad file is refused and changes nothing.
+//!
+//! Chaos that destroys state (panics, kills, crash loops) only touches
+//! actors no traffic thread owns. On any violation it prints the seed and
+//! exits non-zero.
+
+use billing_api::{BillingMsg, BillingReply};
+use counter_api::{CounterMsg, CounterReply};
+use relive::host::{Canary, HostUpgradeOptions, UpgradeMode};
+use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Strategy, Supervisor};
+use relive::{ActorRef, ExitReason, Host};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const TRAFFIC_THREADS: usize = 3;
+const COUNTERS_PER_THREAD: usize = 300;
+const ACCOUNTS_PER_THREAD: usize = 300;
+const CHAOS_ACTORS: usize = 50;
+
+/// A small deterministic generator (xorshift64*), so a seed replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    messages: AtomicU64,
+    upgrades: AtomicU64,
+    rollbacks: AtomicU64,
+    violations: AtomicU64,
+}
+
+fn violation(stats: &Stats, what: String) {
+    eprintln!("VIOLATION: {what}");
+    stats.violations.fetch_add(1, Ordering::Relaxed);
+}
+
+struct Libs {
+    counter: [PathBuf; 3],
+    billing: [PathBuf; 3],
+    bad: Vec<PathBuf>,
+}
+
+fn libraries(scratch: &std::path::Path) -> Libs {
+    let f = relive_test_support::fixtures();
+    let copy = |name: &str| {
+        let dest = scratch.join(format!("{name}.so"));
+        std::fs::copy(f.path(name), &dest).expect("copy fixture");
+        dest
+    };
+    let truncated = scratch.join("truncated.so");
+    std::fs::write(&truncated, &std::fs::read(f.path("counter_v2")).unwrap()[..8192]).unwrap();
+    Libs {
+        counter: [copy("counter_v1"), copy("counter_v2"), copy("counter_v3_crashy")],
+        billing: [
+            relive_test_support::build_library("billing-v1", false),
+            relive_test_support::build_library("billing-v2", false),
+            relive_test_support::build_library("billing-v3", false),
+        ],
+        bad: vec![
+            truncated,
+            copy("wrong_abi"),
+            copy("incompatible_schema"),
+            copy("unreadable_state"),
+        ],
+    }
+}
+
+/// One traffic thread: owns its actors, checks every reply exactly.
+fn traffic(
+    me: usize,
+    counters: &[ActorRef<CounterMsg, CounterReply>],
+    accounts: &[ActorRef<BillingMsg, BillingReply>],
+    stop: &AtomicBool,
+    stats: &Stats,
+    seed: u64,
+) -> (Vec<u64>, Vec<u64>) {
+    let mut rng = Rng(seed ^ (me as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut counts = vec![0u64; counters.len()];
+    let mut balances = vec![0u64; accounts.len()];
+    while !stop.load(Ordering::Relaxed) {
+        let i = rng.below(counters.len() as u64) as usize;
+        let casts = rng.below(4);
+        for _ in 0..casts {
+            if counters[i].cast(CounterMsg::Add(1)).is_err() {
+                violation(stats, format!("cast to traffic counter {i} refused"));
+            }
+        }
+        match counters[i].call(CounterMsg::Add(1)) {
+            Ok(r) if r.count == counts[i] + casts + 1 => counts[i] = r.count,
+            Ok(r) => {
+                violation(
+                    stats,
+                    format!(
+                        "counter {i}: count {} after {} (seed {seed})",
+                        r.count,
+                        counts[i] + casts + 1
+                    ),
+                );
+                counts[i] = r.count;
+            }
+            Err(e) => violation(stats, format!("counter {i}: call failed: {e}")),
+        }
+        stats.messages.fetch_add(casts + 1, Ordering::Relaxed);
+        let j = rng.below(accounts.len() as u64) as usize;
+        // 1-cent orders: every version prices them at 1 (and none crashes on them).
+        match accounts[j].call(BillingMsg::Charge { amount: 1 }) {
+            Ok(r) if r.balance == balances[j] + 1 => balances[j] = r.balance,
+            Ok(r) => {
+                violation(
+                    stats,
+                    format!("account {j}: balance {} after {}", r.balance, balances[j] + 1),
+                );
+                balances[j] = r.balance;
+            }
+            Err(e) => violation(stats, format!("account {j}: call failed: {e}")),
+        }
+        stats.messages.fetch_add(1, Ordering::Relaxed);
+    }
+    (counts, balances)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg =
+        |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let seconds: u64 = arg("--seconds").map_or(60, |s| s.parse().expect("--seconds N"));
+    // `--ops 0,1,2`: only these chaos operations (for narrowing a failure down).
+    let ops: Vec<u64> = arg("--ops").map_or_else(
+        || (0..10).collect(),
+        |s| s.split(',').filter_map(|o| o.parse().ok()).collect(),
+    );
+    let seed: u64 = arg("--seed").map_or_else(
+        || {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                as u64
+                | 1
+        },
+        |s| s.parse().expect("--seed S"),
+    );
+    eprintln!("soak: {seconds} s, seed {seed}");
+    let scratch = tempfile_dir();
+    let libs = libraries(&scratch);
+
+    let host = Host::builder().workers(2).build().expect("host");
+    host.code().upgrade("counter", &libs.counter[0]).unwrap();
+    host.code().upgrade("billing", &libs.billing[0]).unwrap();
+    // Traffic actors and chaos actors live under separate supervisors: the
+    // chaos crashes its own actors as fast as it likes without the traffic
+    // supervisor reaching its intensity (which would, rightly, stop every
+    // child). The chaos supervisor does the crash-loop rollbacks; chaos
+    // panics and kills are paced so they do not trip its probation.
+    let flags = Flags::new(Strategy::SimpleOneForOne).intensity(10, Duration::from_secs(1));
+    let sup = Supervisor::start(&host, flags, vec![]).unwrap();
+    let chaos_flags =
+        Flags::new(Strategy::SimpleOneForOne).intensity(100_000, Duration::from_secs(1));
+    let chaos_sup = Supervisor::start(&host, chaos_flags, vec![]).unwrap();
+    let start_in = |sup: &Supervisor, id: String| -> ActorRef<CounterMsg, CounterReply> {
+        sup.start_child(Child::new(
+            ChildSpec::worker(id, &["counter"]),
+            ChildStart::module("counter", &0u64),
+        ))
+        .unwrap()
+        .typed()
+    };
+    let start_counter = |id: String| start_in(&sup, id);
+    let mut traffic_counters: Vec<Vec<ActorRef<CounterMsg, CounterReply>>> = Vec::new();
+    let mut traffic_accounts: Vec<Vec<ActorRef<BillingMsg, BillingReply>>> = Vec::new();
+    for t in 0..TRAFFIC_THREADS {
+        traffic_counters
+            .push((0..COUNTERS_PER_THREAD).map(|i| start_counter(format!("t{t}-c{i}"))).collect());
+        traffic_accounts.push(
+            (0..ACCOUNTS_PER_THREAD)
+                .map(|i| {
+                    let id = (t * ACCOUNTS_PER_THREAD + i) as u64;
+                    let spec = ChildSpec::worker(format!("t{t}-a{i}"), &["billing"]);
+                    sup.start_child(Child::new(spec, ChildStart::module("billing", &id)))
+                        .unwrap()
+                        .typed()
+                })
+                .collect(),
+        );
+    }
+    let chaos: Vec<ActorRef<CounterMsg, CounterReply>> =
+        (0..CHAOS_ACTORS).map(|i| start_in(&chaos_sup, format!("chaos-{i}"))).collect();
+    eprintln!("soak: {} actors", host.actor_count());
+
+    let stats = Stats::default();
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut rng = Rng(seed);
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..TRAFFIC_THREADS)
+            .map(|t| {
+                let (c, a, stop, stats) =
+                    (&traffic_counters[t], &traffic_accounts[t], &stop, &stats);
+                s.spawn(move || traffic(t, c, a, stop, stats, seed))
+            })
+            .collect();
+        // The chaos thread is this one.
+        let mut gradual: Option<&str> = None;
+        while Instant::now() < deadline {
+            let module = if rng.below(2) == 0 { "counter" } else { "billing" };
+            let libs_of = if module == "counter" { &libs.counter } else { &libs.billing };
+            let on_v1 = host.code().current(module).is_some_and(|v| v.version().major == 1);
+            let op = rng.below(10);
+            if !ops.contains(&op) {
+                continue;
+            }
+            match op {
+                // Upgrade v1 -> v2, atomic or gradual.
+                0..=2 if gradual.is_none() && on_v1 => {
+                    let opts = if rng.below(3) == 0 {
+                        gradual = Some(module);
+                        HostUpgradeOptions::new()
+                            .mode(UpgradeMode::Gradual(Canary::Percent(rng.below(50) as u32 + 1)))
+                    } else {
+                        HostUpgradeOptions::new()
+                    }
+                    .purge(true);
+                    match host.upgrade_with(module, &libs_of[1], opts) {
+                        Ok(_) => stats.upgrades.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => {
+                            gradual = None;
+                            violation(&stats, format!("upgrade {module} to v2 failed: {e}"));
+                            0
+                        }
+                    };
+                }
+                // Finish a gradual upgrade: promote or abort.
+                3 if gradual.is_some() => {
+                    let m = gradual.take().unwrap();
+                    let r = if rng.below(2) == 0 { host.promote(m) } else { host.abort(m) };
+                    if let Err(e) = r {
+                        violation(&stats, format!("promote/abort {m}: {e}"));
+                    }
+                }
+                // Roll back v2 -> v1, then purge.
+                4 | 5 if gradual.is_none() && !on_v1 && host.code().old(module).is_some() => {
+                    match host.rollback(module) {
+                        Ok(r) if r.failed.is_empty() && r.restored_from_snapshot == 0 => {
+                            stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => violation(&stats, format!("rollback {module}: {r:?}")),
+                        Err(e) => violation(&stats, format!("rollback {module}: {e}")),
+                    }
+                    let _ = host.purge(module);
+                }
+                // A crash-looping build: the supervisor must roll it back.
+                6 if gradual.is_none() && module == "counter" => {
+                    let before = host.code().current(module).unwrap().version().clone();
+                    let forced = HostUpgradeOptions::new().force(true).purge(true);
+                    if host.upgrade_with(module, &libs_of[2], forced).is_ok() {
+                        stats.upgrades.fetch_add(1, Ordering::Relaxed);
+                        let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
+                        for _ in 0..3 {
+                            let _ = victim.call(CounterMsg::Add(7));
+                            let t = Instant::now();
+                            while victim.call(CounterMsg::Get).is_err()
+                                && t.elapsed() < Duration::from_secs(5)
+                            {
+                            }
+                        }
+                        let now = host.code().current(module).unwrap().version().clone();
+                        if now != before {
+                            violation(
+                                &stats,
+                                format!("crash loop not rolled back: {before} -> {now}"),
+                            );
+                        } else {
+                            stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                // A panicking handler or a kill, on a chaos actor, while no
+                // upgrade is on probation (a crash then would, rightly, be
+                // taken for a crash loop of the new version).
+                7 if on_v1 && host.code().old("counter").is_none() => {
+                    let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
+                    if rng.below(2) == 0 {
+                        let _ = victim.call(CounterMsg::Panic("soak".into()));
+                    } else {
+                        host.terminate(&victim.any(), ExitReason::Killed);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // A bad module file: refused, nothing changes.
+                8 => {
+                    let bad = &libs.bad[rng.below(libs.bad.len() as u64) as usize];
+                    let slots = || {
+                        host.code()
+                            .which("counter")
+                            .map(|w| (w.current.hash, w.old.map(|o| o.hash)))
+                    };
+                    let before = slots();
+                    if host.upgrade("counter", bad).is_ok() {
+                        violation(&stats, format!("{} was accepted", bad.display()));
+                    }
+                    if slots() != before {
+                        violation(&stats, format!("refusing {} changed the slots", bad.display()));
+                    }
+                }
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        if let Some(m) = gradual {
+            let _ = host.promote(m);
+        }
+        stop.store(true, Ordering::Relaxed);
+        handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+
+    // Quiescent now: every actor of a module runs its current or old
+    // version (at most two exist by construction: the slots).
+    std::thread::sleep(Duration::from_millis(200));
+    for m in ["counter", "billing"] {
+        let which = host.code().which(m).unwrap();
+        let live = which.current.instances + which.old.as_ref().map_or(0, |o| o.instances);
+        if live != host.actors_of(m) {
+            violation(
+                &stats,
+                format!("{m}: {} actors but {live} instances on current+old", host.actors_of(m)),
+            );
+        }
+    }
+    // The end: every traffic actor holds exactly what its thread sent.
+    let mut lost = 0u64;
+    for (t, (counts, balances)) in results.iter().enumerate() {
+        for (i, want) in counts.iter().enumerate() {
+            let got = traffic_counters[t][i].call(CounterMsg::Get).map(|r| r.count).unwrap_or(0);
+            lost += want.abs_diff(got);
+        }
+        for (j, want) in balances.iter().enumerate() {
+            let got =
+                traffic_accounts[t][j].call(BillingMsg::Balance).map(|r| r.balance).unwrap_or(0);
+            lost += want.abs_diff(got);
+        }
+    }
+    if lost > 0 {
+        violation(&stats, format!("{lost} messages' effects missing at the end"));
+    }
+    for r in sup.rollbacks().iter().chain(chaos_sup.rollbacks().iter()) {
+        if r.restored_from_snapshot > 0 {
+            eprintln!(
+                "rollback restored {} actor(s) from snapshots: {r:?}",
+                r.restored_from_snapshot
+            );
+        }
+    }
+    eprintln!(
+        "traffic supervisor rollbacks: {}, chaos supervisor rollbacks: {}",
+        sup.rollbacks().len(),
+        chaos_sup.rollbacks().len()
+    );
+    let violations = stats.violations.load(Ordering::Relaxed);
+    println!("soak seconds: {seconds}");
+    println!("soak upgrades: {}", stats.upgrades.load(Ordering::Relaxed));
+    println!("soak rollbacks: {}", stats.rollbacks.load(Ordering::Relaxed));
+    println!("soak messages: {}", stats.messages.load(Ordering::Relaxed));
+    println!("soak lost: {lost}");
+    println!("soak invariant_violations: {violations}");
+    let _ = std::fs::remove_dir_all(&scratch);
+    if violations > 0 {
+        eprintln!("soak FAILED; replay with --seed {seed}");
+        std::process::exit(1);
+    }
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("relive-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
