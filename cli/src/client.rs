@@ -27,11 +27,17 @@ impl Client {
         let mut line = serde_json::to_vec(&Request { version: PROTOCOL_VERSION, command })
             .map_err(io::Error::other)?;
         line.push(b'\n');
-        self.writer.write_all(&line)?;
-        self.writer.flush()?;
+        // A host that refuses us (another user) answers and closes at once,
+        // possibly before our request is written: a failed write is then
+        // not the end, the host's answer may be waiting to be read.
+        let written = self.writer.write_all(&line).and_then(|()| self.writer.flush());
         loop {
             let mut answer = String::new();
-            if self.reader.read_line(&mut answer)? == 0 {
+            let read = self.reader.read_line(&mut answer);
+            if matches!(read, Ok(0) | Err(_)) {
+                // Nothing to read: report the write's error if it failed.
+                written?;
+                read?;
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the host closed the connection",

@@ -157,6 +157,12 @@ fn serve_connection(host: &HostHandle, stream: UnixStream) {
                 &mut out,
                 &error(ErrorKind::PermissionDenied, "this host only answers its own user"),
             );
+            // Read (and ignore) the request before closing, so that the
+            // client's write does not fail before it reads the answer.
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut discard = Vec::new();
+            let _ =
+                BufReader::new(io::Read::take(&stream, MAX_LINE)).read_until(b'\n', &mut discard);
             return;
         }
         Err(e) => {
