@@ -121,8 +121,44 @@ fn gradual_canary_then_abort() {
     assert!(host.promote("counter").is_err(), "nothing left to promote");
 }
 
+/// A version whose state v1 cannot read and which has no `downgrade`:
+/// rolling back from it can only restore the upgrade snapshot.
+mod no_downgrade {
+    use counter_api::{CounterMsg, CounterReply, CounterV1};
+    use relive_sdk::{Context, Fingerprint, Module, ModuleError, OldState};
+    use serde::{Deserialize, Serialize};
+
+    /// A count and a tag v1 knows nothing of.
+    #[derive(Debug, Serialize, Deserialize, postcard_schema::Schema)]
+    pub(crate) struct Counter {
+        count: u64,
+        tag: u32,
+    }
+
+    impl Module for Counter {
+        const NAME: &'static str = "counter";
+        type Args = u64;
+        type Msg = CounterMsg;
+        type Reply = CounterReply;
+        const READS: &'static [Fingerprint] = &[Fingerprint::of::<CounterV1>()];
+
+        fn init(start: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> {
+            Ok(Counter { count: start, tag: 0 })
+        }
+
+        fn handle(&mut self, msg: CounterMsg, _: &mut Context<'_>) -> CounterReply {
+            counter_api::v1_handle(&mut self.count, msg, 25)
+        }
+
+        fn code_change(old: OldState<'_>, _: &[u8]) -> Result<Self, ModuleError> {
+            let v1: CounterV1 = old.decode()?;
+            Ok(Counter { count: v1.count, tag: 1 })
+        }
+    }
+}
+
 #[test]
-fn rollback_through_downgrade_and_through_the_snapshot() {
+fn rollback_through_downgrade_through_an_equal_schema_and_through_the_snapshot() {
     let (host, counters) = host_with_v1(4);
     counters[0].cast(CounterMsg::Add(1)).unwrap();
     host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
@@ -132,15 +168,26 @@ fn rollback_through_downgrade_and_through_the_snapshot() {
     assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 2 }, "downgrade kept all");
     host.purge("counter").unwrap();
 
-    // The v1 hotfix build has no downgrade: rollback restores the snapshot
-    // taken at upgrade time, losing what was handled since.
+    // The v1 hotfix build has no downgrade, but v1 reads its state (the same
+    // schema): the rollback migrates and keeps everything.
     let forced = HostUpgradeOptions::new().force(true);
     host.upgrade_with("counter", fixtures().path("counter_v1_hotfix"), forced).unwrap();
     counters[0].cast(CounterMsg::Add(10)).unwrap();
     assert_eq!(get(&counters[0]), CounterReply { logic: 101, count: 12 });
     let back = host.rollback("counter").unwrap();
+    assert_eq!((back.migrated, back.restored_from_snapshot), (4, 0));
+    assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 12 });
+    host.purge("counter").unwrap();
+
+    // A version v1 cannot read, without downgrade: the snapshot taken at
+    // upgrade time brings the actors back, losing what came after.
+    let decl = relive_sdk::declaration!(no_downgrade::Counter, version = "2.5.0");
+    host.upgrade("counter", decl).unwrap();
+    counters[0].cast(CounterMsg::Add(100)).unwrap();
+    assert_eq!(get(&counters[0]), CounterReply { logic: 25, count: 112 });
+    let back = host.rollback("counter").unwrap();
     assert_eq!((back.migrated, back.restored_from_snapshot), (0, 4));
-    assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 2 });
+    assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 12 });
 }
 
 #[test]
