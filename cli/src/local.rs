@@ -3,7 +3,7 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use relive_runtime::CodeServer;
-use relive_runtime::code_server::loader::signature_path;
+use relive_runtime::code_server::loader::{decode_hex, signature_path};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -11,14 +11,6 @@ use std::process::Command;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// A freshly generated key pair, written as `<out>` (secret, 0600) and
@@ -48,7 +40,7 @@ pub(crate) fn keygen(out: &Path) -> Result<String, String> {
 /// Read a secret key written by `keygen`.
 pub(crate) fn read_secret(path: &Path) -> Result<SigningKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seed: [u8; 32] = unhex(&text)
+    let seed: [u8; 32] = decode_hex(text.trim())
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| format!("{}: not a relive secret key (64 hex digits)", path.display()))?;
     Ok(SigningKey::from_bytes(&seed))

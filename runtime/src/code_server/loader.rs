@@ -527,7 +527,9 @@ pub(crate) fn check_against(
     Ok(Against::New)
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+/// Decode hex digits (as `.sig` and key files hold them); `None` if they
+/// are not an even number of hex digits.
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
