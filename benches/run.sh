@@ -1,14 +1,45 @@
 #!/usr/bin/env bash
-# Runs every relive benchmark in release mode; one line per figure:
-#   <system> <figure>: <value> <unit>
-# Record results (with the machine, this command and the commit) in
+# relive's benchmarks, the one command: `benches/run.sh [--reps N] [SCENARIO...]`
+#
+# 1. builds relive's bench binaries and the peers' (ractor, kameo, actix,
+#    crossbeam) in release mode, and compiles benches/erlang when Erlang/OTP
+#    is present (installing Debian's erlang-nox first when it can);
+# 2. `compare`: every scenario on every system, each in its own process,
+#    interleaved, several repetitions; prints `<system> <figure>: <median>
+#    <unit>` and `ratio <figure> relive/<system>: <x>` lines and writes the
+#    plot to docs/benchmarks.svg;
+# 3. relive's own figures that have no peer: the dylib boundary and the
+#    supervisor's spawn and shutdown.
+#
+# Record the results, with the machine, this command and the commit, in
 # docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-cargo build --release -q -p relive-benches --bins
-for bench in boundary actors upgrade supervisor; do
+
+if ! command -v erl >/dev/null && command -v apt-get >/dev/null; then
+    echo "installing erlang-nox for the Erlang/OTP side" >&2
+    { [ "$(id -u)" = 0 ] && apt-get install -y -q erlang-nox >/dev/null 2>&1; } ||
+        { command -v sudo >/dev/null && sudo -n apt-get install -y -q erlang-nox >/dev/null 2>&1; } ||
+        echo "could not install erlang-nox: Erlang/OTP will be skipped" >&2
+fi
+erlang_args=()
+if command -v erlc >/dev/null; then
+    mkdir -p target/erlang
+    erlc -o target/erlang benches/erlang/bench.erl benches/erlang/bench_counter.erl
+    # bench.erl compiles the counter's two versions from this copy at run time.
+    cp benches/erlang/bench_counter.erl target/erlang/
+    erlang_args=(--erlang target/erlang)
+    echo "erlang/otp: $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().')"
+fi
+
+cargo build --release -q -p relive-benches -p relive-bench-peers --bins
+# The counter libraries the relive side loads, built once before timing.
+cargo build --release -q -p counter_v1 -p counter_v2
+
+echo "== compare"
+target/release/compare --svg docs/benchmarks.svg "${erlang_args[@]}" "$@"
+for bench in boundary supervisor; do
     echo "== $bench"
-    # Module panic messages (the restart bench crashes children) go to stderr.
-    RUST_BACKTRACE=0 cargo run --release -q -p relive-benches --bin "$bench" 2> >(grep -v "panicked at\|bench crash\|^note: " >&2)
+    target/release/$bench
 done

@@ -1,0 +1,126 @@
+//! `relive-bench <scenario>`: relive's side of the comparison with the peers
+//! (`benches/peers`) and Erlang/OTP (`benches/erlang`). One scenario per
+//! process; `benches/run.sh` runs every system's processes interleaved,
+//! several times, and prints the medians and the ratios.
+//!
+//! The counter module is the release-built `counter_v1` cdylib and every
+//! message goes through the codec; the host has one worker per core.
+//!
+//! - `cast`: one producer thread casts 1 M `Add(1)` to one actor, then one
+//!   call waits for all of them (`cast_msgs_per_s`);
+//! - `call`: one caller, 200 k sequential `Add(1)` calls
+//!   (`call_round_trips_per_s`);
+//! - `spawn`: 100 k counter actors (`spawn_us_per_actor`, and the resident
+//!   memory they add, `bytes_per_idle_actor`, the module's state included);
+//! - `upgrade_1k`, `upgrade_10k`, `upgrade_100k`: an atomic upgrade of N
+//!   live actors v1 → v2 (v2's `code_change` migrates each state), ended when
+//!   every actor has answered a call from v2 (`upgrade_atomic_<N>k_ms`), and
+//!   the longest pause any actor saw (`upgrade_pause_<N>k_us`);
+//! - `restart`: a supervised counter's handler panics; from the crashing
+//!   call's return to the first successful call on the restarted child,
+//!   median of 300 (`restart_latency_us`), supervisor reports built as
+//!   `tracing` events with no subscriber, as OTP's are with logging off.
+
+use counter_api::{CounterMsg, CounterReply};
+use relive_benches::{block_on_all, counter_host, figure, rss_bytes};
+use relive_runtime::{ActorRef, Host};
+use relive_supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
+use std::time::{Duration, Instant};
+
+const CASTS: u64 = 1_000_000;
+const CALLS: u64 = 200_000;
+const SPAWNS: usize = 100_000;
+const CRASHES: usize = 300;
+
+type Counter = ActorRef<CounterMsg, CounterReply>;
+
+fn cast(c: &Counter) -> f64 {
+    let start = Instant::now();
+    for _ in 0..CASTS {
+        c.cast(CounterMsg::Add(1)).unwrap();
+    }
+    c.call(CounterMsg::Get).unwrap();
+    CASTS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn call(c: &Counter) -> f64 {
+    let start = Instant::now();
+    for _ in 0..CALLS {
+        c.call(CounterMsg::Add(1)).unwrap();
+    }
+    CALLS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn spawn(host: &Host) {
+    let before = rss_bytes();
+    let start = Instant::now();
+    let actors: Vec<Counter> = (0..SPAWNS).map(|_| host.spawn("counter", &0u64).unwrap()).collect();
+    let us = start.elapsed().as_secs_f64() * 1e6 / SPAWNS as f64;
+    let bytes = rss_bytes().saturating_sub(before) as f64 / SPAWNS as f64;
+    figure("relive", "spawn_us_per_actor", us, "us");
+    figure("relive", "bytes_per_idle_actor", bytes, "B");
+    drop(actors);
+}
+
+fn upgrade(host: &Host, v2: &std::path::Path, n: usize) {
+    let actors: Vec<Counter> =
+        (0..n).map(|i| host.spawn("counter", &(i as u64)).unwrap()).collect();
+    let start = Instant::now();
+    let report = host.upgrade("counter", v2).unwrap();
+    // Every actor answers from v2: all the calls in flight at once.
+    let replies = block_on_all(actors.iter().map(|a| a.call_async(CounterMsg::Get)).collect());
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    assert!(replies.into_iter().all(|r| r.unwrap().logic == 2));
+    assert_eq!(report.migrated, n);
+    figure("relive", &format!("upgrade_atomic_{}k_ms", n / 1000), ms, "ms");
+    let pause = report.longest_pause.as_secs_f64() * 1e6;
+    figure("relive", &format!("upgrade_pause_{}k_us", n / 1000), pause, "us");
+}
+
+fn restart(host: &Host) {
+    let flags = Flags::default().intensity(u32::MAX, Duration::from_secs(1)).probation(None);
+    let child =
+        Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
+    let sup = Supervisor::start(host, flags, vec![child]).unwrap();
+    let c: Counter = sup.child("c").unwrap().typed();
+    let mut samples = Vec::with_capacity(CRASHES);
+    for _ in 0..CRASHES {
+        let _ = c.call(CounterMsg::Panic("bench crash".into()));
+        let crashed = Instant::now();
+        while c.call(CounterMsg::Get).is_err() {}
+        samples.push(crashed.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    figure("relive", "restart_latency_us", samples[CRASHES / 2], "us");
+    sup.stop();
+}
+
+fn main() {
+    let scenario = std::env::args().nth(1).unwrap_or_default();
+    let (host, v2) = counter_host();
+    let counter = || -> Counter { host.spawn("counter", &0u64).unwrap() };
+    match scenario.as_str() {
+        // One warm-up round, then the measured one.
+        "cast" => {
+            let c = counter();
+            cast(&c);
+            figure("relive", "cast_msgs_per_s", cast(&c), "msgs/s");
+        }
+        "call" => {
+            let c = counter();
+            call(&c);
+            figure("relive", "call_round_trips_per_s", call(&c), "rt/s");
+        }
+        "spawn" => spawn(&host),
+        "upgrade_1k" => upgrade(&host, &v2, 1_000),
+        "upgrade_10k" => upgrade(&host, &v2, 10_000),
+        "upgrade_100k" => upgrade(&host, &v2, 100_000),
+        "restart" => restart(&host),
+        _ => {
+            eprintln!(
+                "usage: relive-bench <cast|call|spawn|upgrade_1k|upgrade_10k|upgrade_100k|restart>"
+            );
+            std::process::exit(2);
+        }
+    }
+}
