@@ -185,6 +185,46 @@ fn a_late_reply_never_reaches_a_later_call() {
     assert_eq!(a.call(CounterMsg::Add(10)).unwrap(), CounterReply { logic: 1, count: 11 });
 }
 
+#[test]
+fn without_inline_calls_a_call_returns_at_its_deadline_from_a_slow_handler() {
+    let host = Host::builder().workers(2).inline_calls(false).build().unwrap();
+    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let a: Counter = host.spawn("counter", &0u64).unwrap();
+    let start = std::time::Instant::now();
+    let e = a.call_timeout(CounterMsg::Sleep(400), Duration::from_millis(50)).unwrap_err();
+    assert_eq!(e, CallError::Timeout);
+    assert!(start.elapsed() < Duration::from_millis(350), "returned after {:?}", start.elapsed());
+    assert_eq!(a.call(CounterMsg::Add(1)).unwrap(), CounterReply { logic: 1, count: 1 });
+}
+
+#[test]
+fn an_inline_call_that_overruns_its_timeout_is_a_timeout_and_its_reply_is_dropped() {
+    let host = host_with_v1();
+    let a: Counter = host.spawn("counter", &0u64).unwrap();
+    // The actor is idle: this call's turn runs on this thread (inline calls
+    // are on by default) and the handler outlasts the timeout.
+    let e = a.call_timeout(CounterMsg::Sleep(100), Duration::from_millis(10)).unwrap_err();
+    assert_eq!(e, CallError::Timeout);
+    assert_eq!(a.call(CounterMsg::Add(2)).unwrap(), CounterReply { logic: 1, count: 2 });
+}
+
+#[test]
+fn inline_calls_from_many_threads_beside_casts_keep_every_message_once() {
+    let host = host_with_v1();
+    let a: Counter = host.spawn("counter", &0u64).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5_000 {
+                    a.call(CounterMsg::Add(1)).unwrap();
+                    a.cast(CounterMsg::Add(1)).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(a.call(CounterMsg::Get).unwrap().count, 4 * 5_000 * 2);
+}
+
 mod native {
     use super::*;
     use relive_runtime::{ActorId, NativeActor, NativeContext};

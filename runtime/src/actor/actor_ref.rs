@@ -254,11 +254,28 @@ fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, CodecError> {
 
 impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     fn send(&self, msg: M, reply: Option<super::ReplyTo>, wait: Wait) -> Result<(), SendError<M>> {
+        self.send_as(msg, reply, wait, false)
+    }
+
+    /// Encode and push; `blocking_call` lets the host run the turn inline.
+    fn send_as(
+        &self,
+        msg: M,
+        reply: Option<super::ReplyTo>,
+        wait: Wait,
+        blocking_call: bool,
+    ) -> Result<(), SendError<M>> {
         let bytes = match encode(&msg) {
             Ok(b) => b,
             Err(e) => return Err(SendError::Encode(msg, e)),
         };
-        match self.host.push(&self.cell, Envelope { bytes, reply }, wait) {
+        let env = Envelope { bytes, reply };
+        let pushed = if blocking_call {
+            self.host.push_call(&self.cell, env, wait)
+        } else {
+            self.host.push(&self.cell, env, wait)
+        };
+        match pushed {
             Ok(()) => Ok(()),
             Err(Refused::Full(_)) => Err(SendError::Full(msg)),
             Err(Refused::Closed) => Err(SendError::Exited(msg)),
@@ -313,7 +330,13 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         }
         let deadline = Instant::now() + timeout;
         let (tx, rx) = oneshot::channel();
-        self.send(msg, Some(tx), Wait::Until(Some(deadline))).map_err(CallError::NotDelivered)?;
+        self.send_as(msg, Some(tx), Wait::Until(Some(deadline)), true)
+            .map_err(CallError::NotDelivered)?;
+        if Instant::now() > deadline {
+            // The turn ran inline and overran the deadline: as from a worker,
+            // the reply is too late and is dropped.
+            return Err(CallError::Timeout);
+        }
         // Most replies come within microseconds: spin for a short while
         // before parking, since a wake-up costs ~25 µs here (two of them per
         // round trip if both sides park).

@@ -105,6 +105,9 @@ pub(crate) struct HostShared {
     /// Calls whose replies a handler deferred, by token.
     pub(crate) pending_replies: Mutex<HashMap<u64, services::Pending>>,
     pub(crate) next_token: AtomicU64,
+    /// Whether a blocking call from a host thread to an idle module actor
+    /// runs the actor's turn on the calling thread ([`HostBuilder::inline_calls`]).
+    inline_calls: bool,
 }
 
 impl HostShared {
@@ -114,6 +117,33 @@ impl HostShared {
 
     pub(crate) fn on_worker(&self) -> bool {
         self.sched().on_worker()
+    }
+
+    /// Push a blocking call's envelope from a host thread. If that made the
+    /// actor runnable (it was idle) and inline calls are on, this thread runs
+    /// the actor's turn itself instead of waking a worker: the caller would
+    /// only wait for the reply, and a hand-off to a worker and back costs
+    /// two thread wake-ups. The turn is exactly a worker's (same state
+    /// machine, same body lock, same batch), so order, exclusivity and
+    /// upgrade suspension hold as on a worker.
+    pub(crate) fn push_call(
+        self: &Arc<Self>,
+        cell: &Arc<ActorCell>,
+        env: Envelope,
+        wait: crate::actor::mailbox::Wait,
+    ) -> Result<(), Refused> {
+        cell.mailbox.push(env, wait)?;
+        if cell.notify() == Notified::Schedule {
+            // Host-native actors (supervisors) always run on workers.
+            if self.inline_calls && cell.module.is_some() {
+                if run_one(self, cell) {
+                    self.sched().schedule(Arc::clone(cell));
+                }
+            } else {
+                self.sched().schedule(Arc::clone(cell));
+            }
+        }
+        Ok(())
     }
 
     /// Schedule `cell` if `notify` says so.
@@ -479,14 +509,20 @@ thread_local! {
 
 impl RunActor for Runner {
     fn run(&self, cell: &Arc<ActorCell>) -> bool {
-        let _turn = services::Turn::enter(&self.0, cell.id);
-        BATCH_BUF.with(|b| {
-            let mut batch = std::mem::take(&mut *b.borrow_mut());
-            let again = self.0.run_turn(cell, &mut batch);
-            *b.borrow_mut() = batch;
-            again
-        })
+        run_one(&self.0, cell)
     }
+}
+
+/// Run one turn of `cell` (which this thread moved to `SCHEDULED`) on this
+/// thread, a worker or an inline caller; true if it must be requeued.
+fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>) -> bool {
+    let _turn = services::Turn::enter(host, cell.id);
+    BATCH_BUF.with(|b| {
+        let mut batch = std::mem::take(&mut *b.borrow_mut());
+        let again = host.run_turn(cell, &mut batch);
+        *b.borrow_mut() = batch;
+        again
+    })
 }
 
 /// The running host: code server, scheduler, actors. Owns the worker
@@ -518,12 +554,29 @@ impl std::ops::Deref for Host {
 pub struct HostBuilder {
     workers: Option<usize>,
     code: Option<CodeServer>,
+    no_inline_calls: bool,
 }
 
 impl HostBuilder {
     /// Number of worker threads (default: the number of cores).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
+        self
+    }
+
+    /// Whether a blocking [`call`](crate::ActorRef::call) from a host thread
+    /// to an idle module actor runs the actor's turn on the calling thread
+    /// (default: on). The caller would only wait for the reply; running the
+    /// turn itself saves the hand-off to a worker and back (two thread
+    /// wake-ups), which is most of a round trip's cost. The turn is a
+    /// worker's turn in every respect (order, one thread at a time, the
+    /// upgrade boundary). What changes: a handler slower than the call's
+    /// timeout delays the caller until it ends (the call then returns
+    /// [`CallError::Timeout`](crate::CallError::Timeout) and the reply is
+    /// dropped). Turn it off if callers must get control back at the
+    /// deadline even from a stuck handler.
+    pub fn inline_calls(mut self, on: bool) -> Self {
+        self.no_inline_calls = !on;
         self
     }
 
@@ -559,6 +612,7 @@ impl HostBuilder {
             next_token: AtomicU64::new(1),
             workers: std::sync::atomic::AtomicUsize::new(0),
             trees: Mutex::new(Vec::new()),
+            inline_calls: !self.no_inline_calls,
         });
         let workers = self
             .workers
