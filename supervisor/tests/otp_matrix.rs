@@ -342,3 +342,32 @@ fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
     let w2 = worker();
     assert_eq!(w2.call(CounterMsg::Get).unwrap().count, 5);
 }
+
+/// A call made while a crashed child is being restarted in place is either
+/// refused (the mailbox is closed) or answered by the new child: never left
+/// in the mailbox with nobody to run it. (A call that came in after the
+/// mailbox reopened, while the restart still held the child, used to wait
+/// for its timeout: the restart did not reschedule the child.)
+#[test]
+fn a_call_racing_a_restart_in_place_is_refused_or_answered() {
+    let host = host();
+    let flags = Flags::default().intensity(u32::MAX, Duration::from_secs(1)).probation(None);
+    let child =
+        Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
+    let sup = Supervisor::start(&host, flags, vec![child]).unwrap();
+    let c: Counter = sup.child("c").unwrap().typed();
+    for _ in 0..300 {
+        let _ = c.call(CounterMsg::Panic("crash".into()));
+        let start = Instant::now();
+        loop {
+            match c.call_timeout(CounterMsg::Get, Duration::from_secs(2)) {
+                Ok(_) => break,
+                Err(relive_runtime::actor::CallError::Timeout) => {
+                    panic!("a call was left unanswered after {:?}", start.elapsed())
+                }
+                Err(_) => assert!(start.elapsed() < Duration::from_secs(5), "never restarted"),
+            }
+        }
+    }
+    sup.stop();
+}

@@ -731,7 +731,9 @@ impl HostHandle {
         cell.revive();
         self.shared.by_module.lock().entry(Arc::clone(&module)).or_default().insert(cell.id);
         self.shared.actors.write().insert(cell.id, Arc::clone(cell));
-        drop(body);
+        // Mail may have come in since the mailbox reopened, and a turn that
+        // found the body locked has left it to us: reschedule.
+        self.shared.release(cell, body);
         Ok(())
     }
 
