@@ -212,11 +212,16 @@ impl HostShared {
             .iter()
             .map(|c| {
                 let (state, version) = match c.body.try_lock() {
-                    Some(b) => match &*b {
-                        Body::Module(i) => ("idle", Some(i.version().version().to_string())),
-                        Body::Native(_) => ("idle", None),
-                        Body::Exited(_) => ("exited", None),
-                    },
+                    Some(b) => {
+                        let seen = match &*b {
+                            Body::Module(i) => ("idle", Some(i.version().version().to_string())),
+                            Body::Native(_) => ("idle", None),
+                            Body::Exited(_) => ("exited", None),
+                        };
+                        // A turn that found the body locked left it to us.
+                        self.release(c, b);
+                        seen
+                    }
                     None if upgrading => ("suspended", None),
                     None => ("running", None),
                 };

@@ -261,7 +261,8 @@ impl HostShared {
             if stale {
                 self.exit(&cell, &mut body, ExitReason::Killed);
             }
-            drop(body);
+            // A turn that found the body locked meanwhile left it to us.
+            self.release(&cell, body);
         }
     }
 
