@@ -58,6 +58,20 @@ mod sync;
 #[allow(unsafe_code)]
 mod ffi;
 
+/// Entry points the fuzz targets in `fuzz/` drive (only in builds with
+/// `--cfg fuzzing`, which `cargo fuzz` sets).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The loader's step-1 structure check of a module file's bytes.
+    ///
+    /// # Errors
+    /// As the loader: `NotALibrary` or `Corrupt`.
+    pub fn check_elf(bytes: &[u8]) -> Result<(), crate::LoadError> {
+        crate::code_server::loader::check_elf(bytes, "fuzz input")
+    }
+}
+
 pub use actor::{ActorId, ActorRef, AnyActor, ExitReason, NativeActor, NativeContext};
 pub use admin::AdminServer;
 pub use code_server::{

@@ -321,7 +321,7 @@ fn current_uid() -> u32 {
 /// end of the file (a library still being written, a truncated copy) maps
 /// pages with nothing behind them, and touching them kills the process with
 /// SIGBUS. So every header table and every segment must lie inside the file.
-fn check_elf(bytes: &[u8], file: &str) -> Result<(), LoadError> {
+pub(crate) fn check_elf(bytes: &[u8], file: &str) -> Result<(), LoadError> {
     let not =
         |reason: &str| LoadError::NotALibrary { file: file.to_owned(), reason: reason.into() };
     let corrupt = |reason: String| LoadError::Corrupt { file: file.to_owned(), reason };
