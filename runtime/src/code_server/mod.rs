@@ -232,10 +232,15 @@ struct Slots {
     interface: Option<Interface>,
 }
 
+/// History entries kept (all modules together); older ones are dropped, so
+/// a host that upgrades forever keeps flat memory. At one upgrade a minute
+/// this is days of history; supervisors only read the latest entries.
+pub const HISTORY_LIMIT: usize = 4096;
+
 #[derive(Debug, Default)]
 struct Inner {
     modules: BTreeMap<String, Slots>,
-    history: Vec<HistoryEntry>,
+    history: std::collections::VecDeque<HistoryEntry>,
     bad: HashSet<BuildHash>,
 }
 
@@ -624,7 +629,8 @@ impl CodeServer {
         }
     }
 
-    /// The history, oldest first, of one module or of all.
+    /// The history, oldest first, of one module or of all (the last
+    /// [`HISTORY_LIMIT`] entries of all modules).
     pub fn history(&self, name: Option<&str>) -> Vec<HistoryEntry> {
         let inner = self.inner.lock();
         inner.history.iter().filter(|h| name.is_none_or(|n| h.module == n)).cloned().collect()
@@ -677,7 +683,10 @@ impl CodeServer {
         if let Some(reason) = refused {
             tracing::warn!(module = name, ?action, %reason, "code server refused");
         }
-        inner.history.push(HistoryEntry {
+        if inner.history.len() == HISTORY_LIMIT {
+            inner.history.pop_front();
+        }
+        inner.history.push_back(HistoryEntry {
             at: SystemTime::now(),
             module: name.to_owned(),
             action,

@@ -1,0 +1,146 @@
+//! `relive-memory`: resident memory under the two loads that could grow it
+//! without bound. Prints `memory <figure>: <value> <unit>` lines and exits
+//! non-zero if a bound is broken or a message is lost.
+//!
+//! - `relive-memory backlog [--messages N]` (default 1 M): one producer casts
+//!   N messages to a counter actor that is busy for its first second, so
+//!   the whole stream backs up against its bounded mailbox (1024). The
+//!   peak growth of resident memory while it drains is printed, then the
+//!   same with an unbounded mailbox for contrast; every message must be
+//!   counted by the actor.
+//! - `relive-memory cycles [--cycles N]` (default 10,000): N upgrade/purge
+//!   cycles of a module with 16 live actors (v1 → v1 hotfix, purge v1,
+//!   hotfix → v1, purge the hotfix, …: two builds of one version, so each
+//!   upgrade is forced, and each migrates every actor). Resident memory after the first tenth and at the end, and
+//!   the module libraries still mapped, are printed; growth past 8 MiB or
+//!   more than 2 libraries mapped fails.
+
+use counter_api::{CounterMsg, CounterReply};
+use relive::{ActorRef, Host, SpawnOptions};
+use std::time::{Duration, Instant};
+
+type Counter = ActorRef<CounterMsg, CounterReply>;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Module libraries (the code server's private copies) mapped now.
+fn libraries_mapped() -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut paths: Vec<&str> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.contains("/counter-") && p.ends_with(".so"))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths.len()
+}
+
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("memory {name}: {value:.0} {unit}");
+}
+
+fn host() -> (Host, std::path::PathBuf, std::path::PathBuf) {
+    let v1 = relive_test_support::build_library("counter_v1", true);
+    let hotfix = relive_test_support::build_library("counter_v1_hotfix", true);
+    let host = Host::new().expect("host");
+    host.code().upgrade("counter", &v1).expect("load counter v1");
+    (host, v1, hotfix)
+}
+
+/// Peak resident growth while `n` casts back up behind a busy actor.
+fn backlog(host: &Host, n: u64, capacity: usize) -> (u64, u64) {
+    let c: Counter =
+        host.spawn_with("counter", &0u64, SpawnOptions::default().capacity(capacity)).unwrap();
+    c.call(CounterMsg::Get).unwrap();
+    let before = rss_bytes();
+    c.cast(CounterMsg::Sleep(1000)).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let peak = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_bytes());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        });
+        for _ in 0..n {
+            c.cast(CounterMsg::Add(1)).unwrap();
+        }
+        let count = c.call_timeout(CounterMsg::Get, Duration::from_secs(120)).unwrap().count;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (sampler.join().unwrap(), count)
+    });
+    (peak.0.saturating_sub(before), peak.1)
+}
+
+fn arg(args: &[String], flag: &str, default: u64) -> u64 {
+    args.windows(2)
+        .find(|w| w[0] == flag)
+        .map_or(default, |w| w[1].parse().unwrap_or_else(|_| panic!("{flag} takes a number")))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (host, v1, hotfix) = host();
+    let mut ok = true;
+    match args.first().map(String::as_str) {
+        Some("backlog") => {
+            let n = arg(&args, "--messages", 1_000_000);
+            let (bounded, count) = backlog(&host, n, 1024);
+            figure("backlog_messages", n as f64, "msgs");
+            figure("backlog_bounded_peak_rss_growth", bounded as f64, "B");
+            ok &= count == n;
+            let (unbounded, count) = backlog(&host, n, 0);
+            figure("backlog_unbounded_peak_rss_growth", unbounded as f64, "B");
+            ok &= count == n;
+            figure("backlog_lost", if ok { 0.0 } else { 1.0 }, "msgs");
+            // 1024 queued envelopes are well under 1 MiB; allow the
+            // allocator's slack.
+            ok &= bounded < 8 << 20;
+        }
+        Some("cycles") => {
+            let cycles = arg(&args, "--cycles", 10_000);
+            let actors: Vec<Counter> =
+                (0..16).map(|i| host.spawn("counter", &(i as u64)).unwrap()).collect();
+            let start = Instant::now();
+            let mut settled = 0;
+            for i in 0..cycles {
+                let to = if i % 2 == 0 { &hotfix } else { &v1 };
+                // Same version, another build: an operator's `--force`.
+                let force = relive::host::HostUpgradeOptions::new().force(true);
+                host.upgrade_with("counter", to, force).expect("upgrade");
+                host.purge("counter").expect("purge");
+                if i + 1 == cycles / 10 {
+                    settled = rss_bytes();
+                }
+            }
+            for (i, a) in actors.iter().enumerate() {
+                ok &= a.call(CounterMsg::Get).unwrap().count == i as u64;
+            }
+            let end = rss_bytes();
+            figure("cycles", cycles as f64, "upgrade+purge");
+            figure("cycles_seconds", start.elapsed().as_secs_f64(), "s");
+            figure("cycles_rss_after_first_tenth", settled as f64, "B");
+            figure("cycles_rss_at_end", end as f64, "B");
+            let growth = end.saturating_sub(settled);
+            figure("cycles_rss_growth", growth as f64, "B");
+            let mapped = libraries_mapped();
+            figure("cycles_libraries_mapped", mapped as f64, "libraries");
+            ok &= growth < 8 << 20 && mapped <= 2;
+        }
+        _ => {
+            eprintln!("usage: relive-memory backlog [--messages N] | cycles [--cycles N]");
+            std::process::exit(2);
+        }
+    }
+    if !ok {
+        eprintln!("relive-memory: a bound was broken or state was lost");
+        std::process::exit(1);
+    }
+}
