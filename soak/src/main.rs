@@ -1,4 +1,4 @@
-//! `relive-soak --seconds N [--seed S]`: a chaos soak.
+//! `relive-soak --seconds N [--seed S] [--ops A,B,..] [--slow N]`: a chaos soak.
 //!
 //! Thousands of actors of two modules (`counter`, `billing`) run under
 //! supervisors while three traffic threads send them mail and a chaos thread,
@@ -19,12 +19,14 @@
 //!
 //! Chaos that destroys state (panics, kills, crash loops) only touches
 //! actors no traffic thread owns. On any violation it prints the seed and
-//! exits non-zero.
+//! exits non-zero. `--slow N` multiplies every timeout and time window the
+//! invariants rely on (call timeouts, the supervisor's probation window) by
+//! N, for runs under valgrind.
 
 use billing_api::{BillingMsg, BillingReply};
 use counter_api::{CounterMsg, CounterReply};
 use relive::host::{Canary, HostUpgradeOptions, UpgradeMode};
-use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Strategy, Supervisor};
+use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Probation, Strategy, Supervisor};
 use relive::{ActorRef, ExitReason, Host};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +36,21 @@ const TRAFFIC_THREADS: usize = 3;
 const COUNTERS_PER_THREAD: usize = 300;
 const ACCOUNTS_PER_THREAD: usize = 300;
 const CHAOS_ACTORS: usize = 50;
+
+/// `--slow N`: every timeout and time window the soak relies on, ×N (for
+/// runs under valgrind, ~50× slower). Set once in `main`.
+static SLOW: AtomicU64 = AtomicU64::new(1);
+
+/// `d` scaled by `--slow`.
+fn scaled(d: Duration) -> Duration {
+    // ORDERING: written once before any thread starts.
+    d * SLOW.load(Ordering::Relaxed) as u32
+}
+
+/// The timeout of every call the soak makes: OTP's 5 s, scaled.
+fn call_timeout() -> Duration {
+    scaled(relive::actor::DEFAULT_CALL_TIMEOUT)
+}
 
 /// A small deterministic generator (xorshift64*), so a seed replays.
 struct Rng(u64);
@@ -115,7 +132,7 @@ fn traffic(
                 violation(stats, format!("cast to traffic counter {i} refused"));
             }
         }
-        match counters[i].call(CounterMsg::Add(1)) {
+        match counters[i].call_timeout(CounterMsg::Add(1), call_timeout()) {
             Ok(r) if r.count == counts[i] + casts + 1 => counts[i] = r.count,
             Ok(r) => {
                 violation(
@@ -133,7 +150,7 @@ fn traffic(
         stats.messages.fetch_add(casts + 1, Ordering::Relaxed);
         let j = rng.below(accounts.len() as u64) as usize;
         // 1-cent orders: every version prices them at 1 (and none crashes on them).
-        match accounts[j].call(BillingMsg::Charge { amount: 1 }) {
+        match accounts[j].call_timeout(BillingMsg::Charge { amount: 1 }, call_timeout()) {
             Ok(r) if r.balance == balances[j] + 1 => balances[j] = r.balance,
             Ok(r) => {
                 violation(
@@ -167,7 +184,10 @@ fn main() {
         },
         |s| s.parse().expect("--seed S"),
     );
-    eprintln!("soak: {seconds} s, seed {seed}");
+    let slow: u64 = arg("--slow").map_or(1, |s| s.parse().expect("--slow N"));
+    // ORDERING: before any other thread exists.
+    SLOW.store(slow.max(1), Ordering::Relaxed);
+    eprintln!("soak: {seconds} s, seed {seed}, slow x{slow}");
     let scratch = tempfile_dir();
     let libs = libraries(&scratch);
 
@@ -181,8 +201,10 @@ fn main() {
     // panics and kills are paced so they do not trip its probation.
     let flags = Flags::new(Strategy::SimpleOneForOne).intensity(10, Duration::from_secs(1));
     let sup = Supervisor::start(&host, flags, vec![]).unwrap();
-    let chaos_flags =
-        Flags::new(Strategy::SimpleOneForOne).intensity(100_000, Duration::from_secs(1));
+    let probation = Probation::default();
+    let chaos_flags = Flags::new(Strategy::SimpleOneForOne)
+        .intensity(100_000, Duration::from_secs(1))
+        .probation(Some(Probation { within: scaled(probation.within), ..probation }));
     let chaos_sup = Supervisor::start(&host, chaos_flags, vec![]).unwrap();
     let start_in = |sup: &Supervisor, id: String| -> ActorRef<CounterMsg, CounterReply> {
         sup.start_child(Child::new(
@@ -283,10 +305,10 @@ fn main() {
                         stats.upgrades.fetch_add(1, Ordering::Relaxed);
                         let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
                         for _ in 0..3 {
-                            let _ = victim.call(CounterMsg::Add(7));
+                            let _ = victim.call_timeout(CounterMsg::Add(7), call_timeout());
                             let t = Instant::now();
-                            while victim.call(CounterMsg::Get).is_err()
-                                && t.elapsed() < Duration::from_secs(5)
+                            while victim.call_timeout(CounterMsg::Get, call_timeout()).is_err()
+                                && t.elapsed() < scaled(Duration::from_secs(5))
                             {
                             }
                         }
@@ -307,7 +329,8 @@ fn main() {
                 7 if on_v1 && host.code().old("counter").is_none() => {
                     let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
                     if rng.below(2) == 0 {
-                        let _ = victim.call(CounterMsg::Panic("soak".into()));
+                        let _ =
+                            victim.call_timeout(CounterMsg::Panic("soak".into()), call_timeout());
                     } else {
                         host.terminate(&victim.any(), ExitReason::Killed);
                     }
@@ -356,12 +379,17 @@ fn main() {
     let mut lost = 0u64;
     for (t, (counts, balances)) in results.iter().enumerate() {
         for (i, want) in counts.iter().enumerate() {
-            let got = traffic_counters[t][i].call(CounterMsg::Get).map(|r| r.count).unwrap_or(0);
+            let got = traffic_counters[t][i]
+                .call_timeout(CounterMsg::Get, call_timeout())
+                .map(|r| r.count)
+                .unwrap_or(0);
             lost += want.abs_diff(got);
         }
         for (j, want) in balances.iter().enumerate() {
-            let got =
-                traffic_accounts[t][j].call(BillingMsg::Balance).map(|r| r.balance).unwrap_or(0);
+            let got = traffic_accounts[t][j]
+                .call_timeout(BillingMsg::Balance, call_timeout())
+                .map(|r| r.balance)
+                .unwrap_or(0);
             lost += want.abs_diff(got);
         }
     }
