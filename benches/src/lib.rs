@@ -54,32 +54,51 @@ pub fn counter_host() -> (relive_runtime::Host, std::path::PathBuf) {
     (host, v2)
 }
 
-/// Drive every future to completion on this thread (a minimal executor:
-/// poll all, park until one wakes, repeat). Returns their outputs in order.
+/// Drive every future to completion on this thread and return their
+/// outputs in order: a minimal executor that, like any real one, polls a
+/// future again only after its waker fired (each future's waker records its
+/// index and unparks this thread).
 pub fn block_on_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Woken {
+        index: usize,
+        ready: Arc<Mutex<Vec<usize>>>,
+        thread: std::thread::Thread,
+    }
+    impl Wake for Woken {
         fn wake(self: Arc<Self>) {
-            self.0.unpark();
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.ready.lock().expect("ready list").push(self.index);
+            self.thread.unpark();
         }
     }
-    let waker = Arc::new(Unpark(std::thread::current())).into();
-    let mut cx = Context::from_waker(&waker);
+    let ready = Arc::new(Mutex::new((0..futures.len()).rev().collect::<Vec<usize>>()));
+    let wakers: Vec<Waker> = (0..futures.len())
+        .map(|index| {
+            let thread = std::thread::current();
+            Waker::from(Arc::new(Woken { index, ready: Arc::clone(&ready), thread }))
+        })
+        .collect();
     let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     let mut left = futures.len();
     while left > 0 {
-        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none()
-                && let Poll::Ready(v) = std::pin::Pin::new(f).poll(&mut cx)
-            {
-                *slot = Some(v);
+        let batch = std::mem::take(&mut *ready.lock().expect("ready list"));
+        if batch.is_empty() {
+            std::thread::park();
+            continue;
+        }
+        for i in batch {
+            if out[i].is_some() {
+                continue;
+            }
+            let mut cx = Context::from_waker(&wakers[i]);
+            if let Poll::Ready(v) = std::pin::Pin::new(&mut futures[i]).poll(&mut cx) {
+                out[i] = Some(v);
                 left -= 1;
             }
-        }
-        if left > 0 {
-            std::thread::park_timeout(std::time::Duration::from_millis(1));
         }
     }
     out.into_iter().map(|v| v.expect("all ready")).collect()

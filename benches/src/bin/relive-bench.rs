@@ -73,6 +73,10 @@ fn upgrade(host: &Host, v2: &std::path::Path, n: usize) {
     assert!(replies.into_iter().all(|r| r.unwrap().logic == 2));
     assert_eq!(report.migrated, n);
     figure("relive", &format!("upgrade_atomic_{}k_ms", n / 1000), ms, "ms");
+    eprintln!(
+        "upgrade {n}: report.duration {:?} (load, suspend, migrate, commit, resume)",
+        report.duration
+    );
     let pause = report.longest_pause.as_secs_f64() * 1e6;
     figure("relive", &format!("upgrade_pause_{}k_us", n / 1000), pause, "us");
 }
