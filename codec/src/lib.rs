@@ -37,7 +37,7 @@ mod wire;
 
 pub use error::CodecError;
 pub use fingerprint::Fingerprint;
-pub use wire::{Buffer, StateSnapshot, decode, encode_into, encode_to_sink};
+pub use wire::{Buffer, StateSnapshot, decode, encode_into, encode_to_sink, encode_to_slice};
 
 /// Re-exported so that modules and hosts derive [`Schema`] against the same crate.
 pub use postcard_schema::{self, Schema};

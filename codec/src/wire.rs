@@ -20,6 +20,23 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
     }
 }
 
+/// Encode `value` into `buf` if it fits: `Ok(Some(len))` with the first
+/// `len` bytes written, `Ok(None)` when the encoding is longer than `buf`
+/// (encode it with [`encode_into`] instead).
+///
+/// # Errors
+/// [`CodecError::Encode`] when the value's `Serialize` impl fails.
+pub fn encode_to_slice<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut [u8],
+) -> Result<Option<usize>, CodecError> {
+    match postcard::to_slice(value, buf) {
+        Ok(used) => Ok(Some(used.len())),
+        Err(postcard::Error::SerializeBufferFull) => Ok(None),
+        Err(e) => Err(CodecError::Encode(e.to_string())),
+    }
+}
+
 /// Decode a `T` that must use every byte of `bytes`.
 ///
 /// # Errors

@@ -246,10 +246,8 @@ impl Future for MonitorFuture {
     }
 }
 
-fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, CodecError> {
-    let mut bytes = Vec::new();
-    relive_codec::encode_into(msg, &mut bytes)?;
-    Ok(bytes)
+fn encode<M: Serialize>(msg: &M) -> Result<super::Payload, CodecError> {
+    super::Payload::encode(msg)
 }
 
 impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
@@ -398,8 +396,10 @@ fn poll_push<M: Serialize, R>(
         actor.cell.mailbox.push_or_register(e, cx.waker())
     };
     match pushed {
-        Ok(()) => {
-            actor.host.wake(&actor.cell);
+        Ok(first) => {
+            if first {
+                actor.host.wake(&actor.cell);
+            }
             msg.take();
             Poll::Ready(Ok(()))
         }

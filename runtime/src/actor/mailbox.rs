@@ -16,6 +16,12 @@
 //! - The consumer takes a whole batch under one lock acquisition, so the
 //!   lock is taken about once per message by the producer and once per batch
 //!   by the consumer.
+//! - Every push says whether it found the queue empty. Only such a push
+//!   must notify the actor's scheduling state: a push behind other mail
+//!   rides on the notification of the mail ahead of it (whose sender
+//!   notifies after its push, and whose turn takes everything behind it or
+//!   requeues the actor), so a fast producer touches the state machine once
+//!   per batch instead of once per message.
 
 use super::Envelope;
 use parking_lot::{Condvar, Mutex};
@@ -76,8 +82,9 @@ impl Mailbox {
         self.capacity != 0 && q.msgs.len() >= self.capacity
     }
 
-    /// Push from a host thread, waiting for room as `wait` says.
-    pub(crate) fn push(&self, env: Envelope, wait: Wait) -> Result<(), Refused> {
+    /// Push from a host thread, waiting for room as `wait` says. `Ok(true)`:
+    /// the queue was empty, the caller must notify the actor.
+    pub(crate) fn push(&self, env: Envelope, wait: Wait) -> Result<bool, Refused> {
         let mut spun = false;
         let mut q = self.queue.lock();
         loop {
@@ -87,7 +94,7 @@ impl Mailbox {
             }
             if !self.full(&q) {
                 q.msgs.push_back(env);
-                return Ok(());
+                return Ok(q.msgs.len() == 1);
             }
             match wait {
                 Wait::No => return Err(Refused::Full(env)),
@@ -123,8 +130,8 @@ impl Mailbox {
     }
 
     /// Push from an async sender: `Err(Full)` registers `waker` to be woken
-    /// when room appears.
-    pub(crate) fn push_or_register(&self, env: Envelope, waker: &Waker) -> Result<(), Refused> {
+    /// when room appears. `Ok` as for [`push`](Self::push).
+    pub(crate) fn push_or_register(&self, env: Envelope, waker: &Waker) -> Result<bool, Refused> {
         let mut q = self.queue.lock();
         if q.closed {
             drop(env);
@@ -137,11 +144,12 @@ impl Mailbox {
             return Err(Refused::Full(env));
         }
         q.msgs.push_back(env);
-        Ok(())
+        Ok(q.msgs.len() == 1)
     }
 
-    /// Push from inside a handler: never waits, may exceed the bound.
-    pub(crate) fn push_overdraft(&self, env: Envelope) -> Result<(), Refused> {
+    /// Push from inside a handler: never waits, may exceed the bound. `Ok`
+    /// as for [`push`](Self::push).
+    pub(crate) fn push_overdraft(&self, env: Envelope) -> Result<bool, Refused> {
         let mut q = self.queue.lock();
         if q.closed {
             drop(env);
@@ -151,7 +159,7 @@ impl Mailbox {
             q.overdrafts += 1;
         }
         q.msgs.push_back(env);
-        Ok(())
+        Ok(q.msgs.len() == 1)
     }
 
     /// Move up to `max` messages into `batch` (which the caller keeps and

@@ -125,22 +125,35 @@ mod loom_models {
         /// Held by a suspender (an upgrade) between two messages.
         body: Mutex<()>,
         handled: Mutex<Vec<u32>>,
+        /// Messages a turn takes at most (the real batch is 64).
+        batch: usize,
     }
 
     impl Model {
         fn new() -> Arc<Self> {
+            Self::with_batch(usize::MAX)
+        }
+
+        fn with_batch(batch: usize) -> Arc<Self> {
             Arc::new(Model {
                 sched: Sched::new(),
                 mailbox: Mutex::new(Vec::new()),
                 run_queue: Mutex::new(0),
                 body: Mutex::new(()),
                 handled: Mutex::new(Vec::new()),
+                batch,
             })
         }
 
+        /// As `Mailbox::push` and its caller: only a push that found the
+        /// mailbox empty notifies.
         fn send(&self, m: u32) {
-            self.mailbox.lock().unwrap().push(m);
-            if self.sched.notify() == Notified::Schedule {
+            let first = {
+                let mut mailbox = self.mailbox.lock().unwrap();
+                mailbox.push(m);
+                mailbox.len() == 1
+            };
+            if first && self.sched.notify() == Notified::Schedule {
                 *self.run_queue.lock().unwrap() += 1;
             }
         }
@@ -157,7 +170,11 @@ mod loom_models {
             assert!(self.sched.start_running(), "a queued actor is SCHEDULED");
             let requeue = match self.body.try_lock() {
                 Ok(_guard) => {
-                    let batch: Vec<u32> = std::mem::take(&mut *self.mailbox.lock().unwrap());
+                    let batch: Vec<u32> = {
+                        let mut mailbox = self.mailbox.lock().unwrap();
+                        let n = mailbox.len().min(self.batch);
+                        mailbox.drain(..n).collect()
+                    };
                     self.handled.lock().unwrap().extend(batch);
                     let more = !self.mailbox.lock().unwrap().is_empty();
                     self.sched.finish_running(more)
@@ -180,6 +197,35 @@ mod loom_models {
             handled.sort();
             assert_eq!(handled, sent);
         }
+    }
+
+    /// Two senders pushing behind mail that is already queued (so neither
+    /// may be the one that notifies) while a worker takes one message per
+    /// turn: no message is stranded.
+    #[test]
+    fn loom_pushes_behind_queued_mail_vs_partial_turns() {
+        loom::model(|| {
+            let m = Model::with_batch(1);
+            m.send(1);
+            let senders: Vec<_> = [2, 3]
+                .into_iter()
+                .map(|n| {
+                    let m = Arc::clone(&m);
+                    thread::spawn(move || m.send(n))
+                })
+                .collect();
+            let worker = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    m.run_once();
+                })
+            };
+            for s in senders {
+                s.join().unwrap();
+            }
+            worker.join().unwrap();
+            m.drain_and_check(&[1, 2, 3]);
+        });
     }
 
     #[test]

@@ -132,8 +132,8 @@ impl HostShared {
         env: Envelope,
         wait: crate::actor::mailbox::Wait,
     ) -> Result<(), Refused> {
-        cell.mailbox.push(env, wait)?;
-        if cell.notify() == Notified::Schedule {
+        let first = cell.mailbox.push(env, wait)?;
+        if first && cell.notify() == Notified::Schedule {
             // Host-native actors (supervisors) always run on workers.
             if self.inline_calls && cell.module.is_some() {
                 if run_one(self, cell) {
@@ -313,15 +313,15 @@ impl HostShared {
         env: Envelope,
         wait: crate::actor::mailbox::Wait,
     ) -> Result<(), Refused> {
-        let pushed = if self.on_worker() {
+        let first = if self.on_worker() {
             cell.mailbox.push_overdraft(env)
         } else {
             cell.mailbox.push(env, wait)
-        };
-        if pushed.is_ok() {
+        }?;
+        if first {
             self.wake(cell);
         }
-        pushed
+        Ok(())
     }
 
     /// The actor exits: its body goes, its mailbox is answered, its links

@@ -130,10 +130,12 @@ pub(crate) fn deliver(host: &HostShared, to: ActorId, schema: Fingerprint, msg: 
     if cell.msg_schema != schema {
         return status::SCHEMA_MISMATCH;
     }
-    let env = Envelope { bytes: msg.to_vec(), reply: None };
+    let env = Envelope { bytes: crate::actor::Payload::copy_from(msg), reply: None };
     match cell.mailbox.push_overdraft(env) {
-        Ok(()) => {
-            host.wake(&cell);
+        Ok(first) => {
+            if first {
+                host.wake(&cell);
+            }
             status::OK
         }
         Err(_) => status::NO_ACTOR,
