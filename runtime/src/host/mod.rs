@@ -577,7 +577,7 @@ impl HostBuilder {
     /// worker's turn in every respect (order, one thread at a time, the
     /// upgrade boundary). What changes: a handler slower than the call's
     /// timeout delays the caller until it ends (the call then returns
-    /// [`CallError::Timeout`](crate::CallError::Timeout) and the reply is
+    /// [`CallError::Timeout`](crate::actor::CallError::Timeout) and the reply is
     /// dropped). Turn it off if callers must get control back at the
     /// deadline even from a stuck handler.
     pub fn inline_calls(mut self, on: bool) -> Self {
