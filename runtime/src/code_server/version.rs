@@ -57,6 +57,9 @@ pub enum Origin {
 /// so no function pointer or state pointer can outlive it.
 pub struct Version {
     decl: Declaration,
+    /// The name once more, shared by every actor running this version (one
+    /// allocation per version instead of one per actor).
+    shared_name: Arc<str>,
     semver: semver::Version,
     hash: BuildHash,
     origin: Origin,
@@ -76,6 +79,7 @@ impl Version {
         library: Option<Library>,
     ) -> Self {
         Version {
+            shared_name: Arc::from(decl.name.as_str()),
             decl,
             semver,
             hash,
@@ -90,6 +94,11 @@ impl Version {
     /// The module name.
     pub fn name(&self) -> &str {
         &self.decl.name
+    }
+
+    /// The module name as the actors running this version hold it.
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        Arc::clone(&self.shared_name)
     }
 
     /// The semver version.

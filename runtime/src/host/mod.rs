@@ -279,7 +279,7 @@ impl HostShared {
         let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
         let cell = Arc::new(ActorCell::new(
             self.new_id(),
-            Some(Arc::from(module)),
+            Some(version.shared_name()),
             (schemas.message, schemas.reply),
             Body::Module(instance),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
