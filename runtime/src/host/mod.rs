@@ -810,7 +810,7 @@ impl HostHandle {
         R: DeserializeOwned + Schema,
         A: Serialize + Schema,
     {
-        let interface = Interface::of::<A, M, R>();
+        let interface = const { Interface::of::<A, M, R>() };
         let mut bytes = Vec::new();
         relive_codec::encode_into(args, &mut bytes)
             .map_err(|e| SpawnError::Init(ModuleCallError::Codec(e)))?;
