@@ -181,7 +181,7 @@ impl Instance {
         match self.state.export_state(&mut bytes) {
             status::OK => Ok(StateSnapshot {
                 module: version.name().to_owned(),
-                version: version.version().to_string(),
+                version: version.version_str().to_owned(),
                 schema: version.schemas().state,
                 bytes,
             }),
@@ -233,15 +233,15 @@ impl Instance {
     /// failure or panic; the instance is handed back unchanged.
     pub fn downgrade(self, to: &Arc<Version>) -> Result<Instance, Box<MigrateFailed>> {
         let target = to.schemas().state;
-        let to_version = to.version().to_string();
+        let to_version = to.version_str();
         let mut bytes = Vec::new();
         let from = Arc::clone(self.state.version());
-        let code = self.state.downgrade(&to_version, target, &mut bytes);
+        let code = self.state.downgrade(to_version, target, &mut bytes);
         let error = match code {
             Some(status::OK) => {
                 let snapshot = StateSnapshot {
                     module: from.name().to_owned(),
-                    version: from.version().to_string(),
+                    version: from.version_str().to_owned(),
                     schema: target,
                     bytes,
                 };

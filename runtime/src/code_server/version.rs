@@ -60,6 +60,8 @@ pub struct Version {
     /// The name once more, shared by every actor running this version (one
     /// allocation per version instead of one per actor).
     shared_name: Arc<str>,
+    /// `semver` formatted once: every migration's snapshot records it.
+    version_str: String,
     semver: semver::Version,
     hash: BuildHash,
     origin: Origin,
@@ -80,6 +82,7 @@ impl Version {
     ) -> Self {
         Version {
             shared_name: Arc::from(decl.name.as_str()),
+            version_str: semver.to_string(),
             decl,
             semver,
             hash,
@@ -94,6 +97,11 @@ impl Version {
     /// The module name.
     pub fn name(&self) -> &str {
         &self.decl.name
+    }
+
+    /// The semver version as text (formatted once, at load).
+    pub(crate) fn version_str(&self) -> &str {
+        &self.version_str
     }
 
     /// The module name as the actors running this version hold it.
