@@ -309,10 +309,12 @@ impl Tree {
         }
         slot.started = true;
         let actor = match (&slot.child.start, slot.actor.take()) {
-            // A module child that ran before restarts in place.
+            // A module child that ran before restarts in place, linked before
+            // it can run: it may crash on its first message.
             (ChildStart::Module { args, args_schema, .. }, Some(old)) if old.is_exited() => {
-                self.host.respawn(&old, args, *args_schema)?;
-                old
+                self.host.respawn_linked(&old, args, *args_schema, self.me.as_ref())?;
+                self.children[i].actor = Some(old);
+                return Ok(());
             }
             (ChildStart::Module { module, args, args_schema }, _) => {
                 self.host.spawn_encoded(module, args, *args_schema, SpawnOptions::new())?

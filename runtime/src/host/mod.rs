@@ -498,6 +498,25 @@ impl HostShared {
     }
 }
 
+/// Link `a` and `b` under both control locks (taken in id order), so that
+/// an exit, which marks the actor exited and then takes its links under the
+/// same lock, either finds the link or happened before it was made. False,
+/// and nothing linked, if `a` (or, with `check_b`, `b`) has exited.
+fn link_cells(a: &ActorCell, b: &ActorCell, check_b: bool) -> bool {
+    if a.id == b.id {
+        return !a.is_exited();
+    }
+    let (first, second) = if a.id < b.id { (a, b) } else { (b, a) };
+    let mut c1 = first.control.lock();
+    let mut c2 = second.control.lock();
+    if a.is_exited() || (check_b && b.is_exited()) {
+        return false;
+    }
+    c1.links.insert(second.id);
+    c2.links.insert(first.id);
+    true
+}
+
 fn native_ctx<'a>(
     host: &'a Arc<HostShared>,
     cell: &'a Arc<ActorCell>,
@@ -705,6 +724,23 @@ impl HostHandle {
         args: &[u8],
         args_schema: relive_codec::Fingerprint,
     ) -> Result<(), SpawnError> {
+        self.respawn_linked(actor, args, args_schema, None)
+    }
+
+    /// [`respawn`](Self::respawn), linked to `link` before the actor can
+    /// run again (OTP's `spawn_link`): a supervisor restarting a child this
+    /// way hears of its next exit even if it crashes on the very first
+    /// message, which linking after the restart could miss.
+    ///
+    /// # Errors
+    /// As [`respawn`](Self::respawn).
+    pub fn respawn_linked(
+        &self,
+        actor: &AnyActor,
+        args: &[u8],
+        args_schema: relive_codec::Fingerprint,
+        link: Option<&AnyActor>,
+    ) -> Result<(), SpawnError> {
         let cell = &actor.cell;
         let Some(module) = cell.module.clone() else {
             return Err(SpawnError::NotLoaded("(a native actor cannot be respawned)".into()));
@@ -732,8 +768,18 @@ impl HostHandle {
         check_interface(&version, wanted).map_err(SpawnError::Schema)?;
         let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
         *body = Body::Module(instance);
+        // The body is held, so this actor cannot exit meanwhile; only the
+        // other side is checked.
+        let dead_link = link.filter(|other| !link_cells(&other.cell, cell, false));
         cell.mailbox.reopen();
         cell.revive();
+        if let Some(other) = dead_link {
+            // OTP: linking to a dead process delivers a `noproc` exit.
+            self.shared.send_system(
+                cell,
+                SystemMsg::LinkExit { from: other.cell.id, reason: ExitReason::Killed },
+            );
+        }
         self.shared.by_module.lock().entry(Arc::clone(&module)).or_default().insert(cell.id);
         self.shared.actors.write().insert(cell.id, Arc::clone(cell));
         // Mail may have come in since the mailbox reopened, and a turn that
@@ -863,7 +909,7 @@ impl HostHandle {
     /// (or, trapping exits, is told).
     pub fn link<M1, R1, M2, R2>(&self, a: &ActorRef<M1, R1>, b: &ActorRef<M2, R2>) {
         let (ca, cb) = (a.cell(), b.cell());
-        if ca.is_exited() || cb.is_exited() {
+        if !link_cells(ca, cb, true) {
             // OTP: linking to a dead process delivers a `noproc` exit.
             let dead = if ca.is_exited() { ca } else { cb };
             let alive = if ca.is_exited() { cb } else { ca };
@@ -871,10 +917,7 @@ impl HostHandle {
                 alive,
                 SystemMsg::LinkExit { from: dead.id, reason: ExitReason::Killed },
             );
-            return;
         }
-        ca.control.lock().links.insert(cb.id);
-        cb.control.lock().links.insert(ca.id);
     }
 
     /// Ask the actor to exit with `reason` (a system message: it overtakes
