@@ -304,19 +304,34 @@ fn main() {
                     if host.upgrade_with(module, &libs_of[2], forced).is_ok() {
                         stats.upgrades.fetch_add(1, Ordering::Relaxed);
                         let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
+                        let mut seen = Vec::new();
                         for _ in 0..3 {
-                            let _ = victim.call_timeout(CounterMsg::Add(7), call_timeout());
+                            let crash = victim.call_timeout(CounterMsg::Add(7), call_timeout());
                             let t = Instant::now();
-                            while victim.call_timeout(CounterMsg::Get, call_timeout()).is_err()
-                                && t.elapsed() < scaled(Duration::from_secs(5))
-                            {
+                            let mut back = false;
+                            while !back && t.elapsed() < scaled(Duration::from_secs(5)) {
+                                back = victim.call_timeout(CounterMsg::Get, call_timeout()).is_ok();
                             }
+                            seen.push((crash.err().map(|e| e.to_string()), back, t.elapsed()));
                         }
                         let now = host.code().current(module).unwrap().version().clone();
                         if now != before {
                             violation(
                                 &stats,
-                                format!("crash loop not rolled back: {before} -> {now}"),
+                                format!(
+                                    "crash loop not rolled back: {before} -> {now}; old slot: {:?}; \
+                                     rollbacks by the chaos supervisor: {}; last history: {:?}; \
+                                     crashes (error, back, after): {seen:?}",
+                                    host.code().old(module).map(|v| v.version().to_string()),
+                                    chaos_sup.rollbacks().len(),
+                                    host.code()
+                                        .history(Some(module))
+                                        .iter()
+                                        .rev()
+                                        .take(4)
+                                        .map(|h| (h.action, h.to.clone(), h.refused.clone()))
+                                        .collect::<Vec<_>>()
+                                ),
                             );
                         } else {
                             stats.rollbacks.fetch_add(1, Ordering::Relaxed);
