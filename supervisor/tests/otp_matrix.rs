@@ -343,6 +343,17 @@ fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
     assert_eq!(w2.call(CounterMsg::Get).unwrap().count, 5);
 }
 
+/// One counter child under a supervisor that restarts it however often it
+/// crashes (no intensity limit, no probation).
+fn restart_forever(host: &Host) -> (Supervisor, Counter) {
+    let flags = Flags::default().intensity(u32::MAX, Duration::from_secs(1)).probation(None);
+    let child =
+        Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
+    let sup = Supervisor::start(host, flags, vec![child]).unwrap();
+    let c: Counter = sup.child("c").unwrap().typed();
+    (sup, c)
+}
+
 /// A call made while a crashed child is being restarted in place is either
 /// refused (the mailbox is closed) or answered by the new child: never left
 /// in the mailbox with nobody to run it. (A call that came in after the
@@ -351,11 +362,7 @@ fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
 #[test]
 fn a_call_racing_a_restart_in_place_is_refused_or_answered() {
     let host = host();
-    let flags = Flags::default().intensity(u32::MAX, Duration::from_secs(1)).probation(None);
-    let child =
-        Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
-    let sup = Supervisor::start(&host, flags, vec![child]).unwrap();
-    let c: Counter = sup.child("c").unwrap().typed();
+    let (sup, c) = restart_forever(&host);
     for _ in 0..300 {
         let _ = c.call(CounterMsg::Panic("crash".into()));
         let start = Instant::now();
@@ -382,11 +389,7 @@ fn a_call_racing_a_restart_in_place_is_refused_or_answered() {
 fn a_child_that_crashes_on_its_first_message_after_a_restart_is_restarted_again() {
     use relive_runtime::actor::CallError;
     let host = host();
-    let flags = Flags::default().intensity(u32::MAX, Duration::from_secs(1)).probation(None);
-    let child =
-        Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
-    let sup = Supervisor::start(&host, flags, vec![child]).unwrap();
-    let c: Counter = sup.child("c").unwrap().typed();
+    let (sup, c) = restart_forever(&host);
     let timeout = Duration::from_secs(2);
     for _ in 0..300 {
         let _ = c.call(CounterMsg::Panic("first".into()));
