@@ -3,9 +3,12 @@
 
 use std::time::Instant;
 
-/// Run `f` `reps` times and return the median of what it returns.
-pub fn median(reps: usize, mut f: impl FnMut() -> f64) -> f64 {
-    let mut v: Vec<f64> = (0..reps).map(|_| f()).collect();
+/// The median of `samples` (the upper one of an even count).
+///
+/// # Panics
+/// When `samples` is empty.
+pub fn median(samples: &[f64]) -> f64 {
+    let mut v = samples.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -38,12 +41,7 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
-/// Resident memory of this process in bytes (from `/proc/self/statm`).
-pub fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    pages * 4096
-}
+pub use relive_test_support::rss_bytes;
 
 /// A host with the release-built counter v1 loaded (and v2's path).
 pub fn counter_host() -> (relive_runtime::Host, std::path::PathBuf) {

@@ -68,9 +68,7 @@ fn unload_is_reported_from_proc_self_maps() {
 }
 
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    relive_test_support::rss_bytes() / 1024
 }
 
 #[test]

@@ -25,22 +25,12 @@
 //! mailboxes are bounded at 1024, relive's default; ractor's are unbounded
 //! (its only kind), and actix's one-way `do_send` ignores its bound.
 
+use relive_benches::{figure, rss_bytes};
 use std::time::Instant;
 
 const CASTS: u64 = 1_000_000;
 const CALLS: u64 = 200_000;
 const SPAWNS: usize = 100_000;
-
-fn figure(system: &str, name: &str, value: f64, unit: &str) {
-    println!("{system} {name}: {value:.2} {unit}");
-}
-
-/// Resident memory of this process in bytes (from `/proc/self/statm`).
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    pages * 4096
-}
 
 fn rate(n: u64, start: Instant) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()

@@ -50,11 +50,7 @@ fn main() {
         static_ns.push(b);
         extra.push(a - b);
     }
-    let pick = |v: &Vec<f64>| {
-        let mut it = v.iter().copied();
-        median(v.len(), || it.next().unwrap())
-    };
-    figure("relive", "boundary_static_ns_per_msg", pick(&static_ns), "ns");
-    figure("relive", "boundary_dylib_ns_per_msg", pick(&dylib_ns), "ns");
-    figure("relive", "boundary_extra_ns_per_msg", pick(&extra), "ns");
+    figure("relive", "boundary_static_ns_per_msg", median(&static_ns), "ns");
+    figure("relive", "boundary_dylib_ns_per_msg", median(&dylib_ns), "ns");
+    figure("relive", "boundary_extra_ns_per_msg", median(&extra), "ns");
 }

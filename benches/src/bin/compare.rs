@@ -13,7 +13,7 @@
 //! Usage (`benches/run.sh` builds everything first and passes these):
 //! `compare [--reps N] [--svg PATH] [--erlang EBIN_DIR] [SCENARIO...]`
 
-use relive_benches::machine;
+use relive_benches::{machine, median};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -133,12 +133,6 @@ fn parse(line: &str) -> Option<(String, f64, String)> {
 
 /// A figure's medians: its name, its unit and (system, median) per system.
 type Medians = (String, String, Vec<(String, f64)>);
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// What one figure measured: its unit and each system's samples.
 #[derive(Default)]

@@ -246,10 +246,6 @@ impl Future for MonitorFuture {
     }
 }
 
-fn encode<M: Serialize>(msg: &M) -> Result<super::Payload, CodecError> {
-    super::Payload::encode(msg)
-}
-
 impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     fn send(&self, msg: M, reply: Option<super::ReplyTo>, wait: Wait) -> Result<(), SendError<M>> {
         self.send_as(msg, reply, wait, false)
@@ -263,7 +259,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         wait: Wait,
         blocking_call: bool,
     ) -> Result<(), SendError<M>> {
-        let bytes = match encode(&msg) {
+        let bytes = match super::Payload::encode(&msg) {
             Ok(b) => b,
             Err(e) => return Err(SendError::Encode(msg, e)),
         };
@@ -418,7 +414,7 @@ fn envelope<M: Serialize>(
     reply: Option<super::ReplyTo>,
 ) -> Result<Envelope, SendError<M>> {
     let m = msg.as_ref().expect("polled after completion");
-    match encode(m) {
+    match super::Payload::encode(m) {
         Ok(bytes) => Ok(Envelope { bytes, reply }),
         Err(e) => Err(SendError::Encode(msg.take().expect("message present"), e)),
     }

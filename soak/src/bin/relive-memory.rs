@@ -17,15 +17,10 @@
 
 use counter_api::{CounterMsg, CounterReply};
 use relive::{ActorRef, Host, SpawnOptions};
+use relive_test_support::rss_bytes;
 use std::time::{Duration, Instant};
 
 type Counter = ActorRef<CounterMsg, CounterReply>;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    pages * 4096
-}
 
 /// Module libraries (the code server's private copies) mapped now.
 fn libraries_mapped() -> usize {

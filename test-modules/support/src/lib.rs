@@ -169,3 +169,11 @@ fn build() -> Fixtures {
     }
     Fixtures { dir, paths }
 }
+
+/// Resident memory of this process in bytes (from `/proc/self/statm`; 0 if
+/// it cannot be read), for the tests, benches and soaks that bound memory.
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
