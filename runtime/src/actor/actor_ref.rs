@@ -326,7 +326,8 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         let (tx, rx) = oneshot::channel();
         self.send_as(msg, Some(tx), Wait::Until(Some(deadline)), true)
             .map_err(CallError::NotDelivered)?;
-        if Instant::now() > deadline {
+        let sent = Instant::now();
+        if sent > deadline {
             // The turn ran inline and overran the deadline: as from a worker,
             // the reply is too late and is dropped.
             return Err(CallError::Timeout);
@@ -334,7 +335,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         // Most replies come within microseconds: spin for a short while
         // before parking, since a wake-up costs ~25 µs here (two of them per
         // round trip if both sides park).
-        let spin_until = Instant::now() + REPLY_SPIN;
+        let spin_until = sent + REPLY_SPIN;
         loop {
             match rx.try_recv() {
                 Ok(result) => return decode_reply(result),
