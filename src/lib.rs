@@ -2,16 +2,17 @@
 //!
 //! What Erlang/OTP gives BEAM services, for Rust: upgrade code in a running
 //! process without dropping a request or losing state. Application code is
-//! written as **modules** (`cdylib`s built against [`sdk`]); the host keeps
-//! their state in its own memory, and the [`CodeServer`] holds a `current`
-//! and an `old` version of every module and migrates state between them.
+//! written as **modules** (`cdylib`s built against [`sdk`]); the [`Host`]
+//! keeps their state in its own memory, and its [`CodeServer`] holds a
+//! `current` and an `old` version of every module and migrates the running
+//! actors' state between them.
 //!
 //! This crate is the one dependency a host needs: it re-exports the runtime
 //! and, as [`supervisor`], the supervision trees.
 //! A module depends on `relive-sdk`.
 //!
 //! ```
-//! use relive::{CodeServer, Instance};
+//! use relive::{ActorRef, Host};
 //! use relive::sdk::{Context, Module, ModuleError};
 //! use serde::{Deserialize, Serialize};
 //! use postcard_schema::Schema;
@@ -33,10 +34,11 @@
 //!     }
 //! }
 //!
-//! let code = CodeServer::new()?;
+//! let host = Host::new()?;
+//! let code = host.code_server();
 //! code.upgrade("greeter", relive::sdk::declaration!(Greeter, version = "1.0.0"))?;
-//! let mut g = Instance::start_with(&code.current("greeter").unwrap(), &())?;
-//! assert_eq!(g.call::<String, String>(&"otp".into())?, "hello otp (#1)");
+//! let g: ActorRef<String, String> = host.spawn("greeter", &())?;
+//! assert_eq!(g.call("otp".into())?, "hello otp (#1)");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

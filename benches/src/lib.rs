@@ -48,7 +48,7 @@ pub fn counter_host() -> (relive_runtime::Host, std::path::PathBuf) {
     let v1 = relive_test_support::build_library("counter_v1", true);
     let v2 = relive_test_support::build_library("counter_v2", true);
     let host = relive_runtime::Host::new().expect("host");
-    host.code().upgrade("counter", &v1).expect("load counter v1");
+    host.code_server().upgrade("counter", &v1).expect("load counter v1");
     (host, v2)
 }
 

@@ -2,7 +2,7 @@
 //! side of watch.
 
 use ed25519_dalek::{Signer, SigningKey};
-use relive_runtime::CodeServer;
+use relive_runtime::ModuleTable;
 use relive_runtime::code_server::loader::{decode_hex, signature_path};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -106,7 +106,7 @@ pub(crate) fn build(dir: &Path, release: bool) -> Result<Built, String> {
         }
     }
     let path = found.ok_or_else(|| format!("{}: cargo built no shared library", dir.display()))?;
-    let code = CodeServer::new().map_err(|e| e.to_string())?;
+    let code = ModuleTable::new().map_err(|e| e.to_string())?;
     let info = code.inspect(&path).map_err(|e| e.to_string())?;
     Ok(Built {
         path,
@@ -118,6 +118,6 @@ pub(crate) fn build(dir: &Path, release: bool) -> Result<Built, String> {
 
 /// The module a library declares (for `watch`), validated as a host would.
 pub(crate) fn module_of(path: &Path) -> Result<String, String> {
-    let code = CodeServer::new().map_err(|e| e.to_string())?;
+    let code = ModuleTable::new().map_err(|e| e.to_string())?;
     code.inspect(path).map(|i| i.name).map_err(|e| e.to_string())
 }

@@ -1,19 +1,21 @@
 //! # relive-runtime: the host side of relive
 //!
-//! A relive host loads **modules** — `cdylib`s built against `relive-sdk`,
-//! or modules linked in statically — and runs their code on state that lives
-//! in host memory. The [`CodeServer`] keeps a `current` and an `old` version
-//! of every module, as Erlang's code server does, and validates each new
-//! build completely (file, signature, ABI, target, panic strategy, name,
-//! semver, schemas) before anything changes.
+//! A relive [`Host`] loads **modules** — `cdylib`s built against
+//! `relive-sdk`, or modules linked in statically — and runs their code as
+//! actors whose state lives in host memory. Its [`CodeServer`] keeps a
+//! `current` and an `old` version of every module, as Erlang's code server
+//! does, validates each new build completely (file, signature, ABI, target,
+//! panic strategy, name, semver, schemas) before anything changes, and
+//! upgrades by migrating every running actor's state with the new version's
+//! `code_change`.
 //!
-//! An [`Instance`] is one live state of a module version: `init` creates it,
-//! `handle` runs messages on it, `code_change` moves it to a newer version
-//! (the state migrates; new code never sees old state) and `downgrade` moves
-//! it back. The actor layer runs one instance per actor.
+//! Below the actors, an [`Instance`] is one live state of a module version:
+//! `init` creates it, `handle` runs messages on it, `code_change` moves it to
+//! a newer version and `downgrade` moves it back. It can be run on its own
+//! (tests, debuggers), on a bare [`ModuleTable`].
 //!
 //! ```
-//! use relive_runtime::{CodeServer, Instance};
+//! use relive_runtime::{Instance, ModuleTable};
 //! use relive_sdk::{Context, Module, ModuleError};
 //! use serde::{Deserialize, Serialize};
 //! use postcard_schema::Schema;
@@ -35,10 +37,10 @@
 //!     }
 //! }
 //!
-//! let code = CodeServer::new()?;
+//! let table = ModuleTable::new()?;
 //! // A module linked into the host runs through the same checks as a library.
-//! code.upgrade("counter", relive_sdk::declaration!(Counter, version = "1.0.0"))?;
-//! let v1 = code.current("counter").unwrap();
+//! table.load("counter", relive_sdk::declaration!(Counter, version = "1.0.0"))?;
+//! let v1 = table.current("counter").unwrap();
 //! let mut counter = Instance::start_with(&v1, &10u64)?;
 //! assert_eq!(counter.call::<u64, u64>(&5)?, 15);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -72,14 +74,19 @@ pub mod fuzzing {
     }
 }
 
-pub use actor::{ActorId, ActorRef, AnyActor, ExitReason, NativeActor, NativeContext};
+pub use actor::{
+    ActorId, ActorRef, AnyActor, CallError, ExitReason, Instance, MigrateFailed, SendError,
+};
 pub use admin::AdminServer;
 pub use code_server::{
-    CallError, CodeServer, CodeServerBuilder, Instance, Interface, LoadError, MigrateFailed,
-    ModuleStatus, PurgeError, RollbackError, Source, UnloadStatus, UpgradeError, UpgradeOptions,
-    UpgradeOutcome, UpgradeReport, Version,
+    Interface, LoadError, LoadOptions, LoadReport, ModuleCallError, ModuleStatus, ModuleTable,
+    ModuleTableBuilder, PurgeError, RollbackError, Source, TypeMismatch, UnloadStatus, Version,
+    VersionInfo,
 };
-pub use code_server::{PurgeReport, VersionInfo};
-pub use host::{Host, HostBuilder, HostHandle, SpawnError, SpawnOptions};
+pub use host::{
+    ActorFailure, Canary, CodeServer, Host, HostBuilder, HostHandle, NativeActor, NativeContext,
+    PurgeReport, RollbackReport, SpawnError, SpawnOptions, UpgradeError, UpgradeMode,
+    UpgradeOptions, UpgradeReport,
+};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -11,7 +11,7 @@ type Counter = relive_runtime::ActorRef<CounterMsg, CounterReply>;
 
 fn host_with_v1() -> Host {
     let host = Host::builder().workers(2).build().unwrap();
-    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
     host
 }
 
@@ -48,7 +48,7 @@ fn many_senders_many_actors_nothing_lost() {
 fn typed_mismatch_is_an_error_at_spawn() {
     let host = host_with_v1();
     let e = host.spawn::<u32, CounterReply, u64>("counter", &0).unwrap_err();
-    assert!(matches!(e, SpawnError::Schema(_)), "{e:?}");
+    assert!(matches!(e, SpawnError::Types(_)), "{e:?}");
     let e = host.spawn::<CounterMsg, CounterReply, u64>("nope", &0).unwrap_err();
     assert!(matches!(e, SpawnError::NotLoaded(_)), "{e:?}");
 }
@@ -114,7 +114,7 @@ fn stop_overtakes_queued_mail_and_answers_it() {
 fn names_register_and_unregister() {
     let host = host_with_v1();
     let a: Counter = host.spawn_with("counter", &7u64, SpawnOptions::new().name("seven")).unwrap();
-    let found: Counter = host.whereis("seven").unwrap();
+    let found: Counter = host.whereis("seven").expect("types").unwrap();
     assert_eq!(found.call(CounterMsg::Get).unwrap().count, 7);
     let e = host
         .spawn_with::<CounterMsg, CounterReply, u64>(
@@ -126,7 +126,7 @@ fn names_register_and_unregister() {
     assert!(matches!(e, SpawnError::NameTaken(_)));
     host.stop(&a, ExitReason::Normal);
     a.monitor().wait(Duration::from_secs(5)).unwrap();
-    assert!(host.whereis::<CounterMsg, CounterReply>("seven").is_none());
+    assert!(host.whereis::<CounterMsg, CounterReply>("seven").expect("types").is_none());
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn a_late_reply_never_reaches_a_later_call() {
 #[test]
 fn without_inline_calls_a_call_returns_at_its_deadline_from_a_slow_handler() {
     let host = Host::builder().workers(2).inline_calls(false).build().unwrap();
-    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
     let a: Counter = host.spawn("counter", &0u64).unwrap();
     let start = std::time::Instant::now();
     let e = a.call_timeout(CounterMsg::Sleep(400), Duration::from_millis(50)).unwrap_err();

@@ -26,8 +26,8 @@ type Counter = ActorRef<CounterMsg, CounterReply>;
 
 fn host() -> (Host, Relay, Counter) {
     let host = Host::builder().workers(2).build().unwrap();
-    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
-    host.code().upgrade("relay", fixtures().path("relay")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    host.code_server().upgrade("relay", fixtures().path("relay")).unwrap();
     let relay: Relay = host.spawn("relay", &()).unwrap();
     let counter: Counter =
         host.spawn_with("counter", &0u64, SpawnOptions::new().name("c0")).unwrap();
@@ -62,7 +62,7 @@ fn a_module_knows_its_id_and_spawns() {
     let (host, relay, _counter) = host();
     assert_eq!(relay.call(RelayMsg::WhoAmI).unwrap(), Ok(relay.id().get()));
     let id = relay.call(RelayMsg::SpawnCounter { start: 40 }).unwrap().unwrap();
-    let spawned: Counter = host.actor_ref(ActorId::from_raw(id)).unwrap();
+    let spawned: Counter = host.actor_ref(ActorId::from_raw(id)).expect("types").unwrap();
     assert_eq!(spawned.call(CounterMsg::Add(2)).unwrap(), CounterReply { logic: 1, count: 42 });
 }
 

@@ -3,16 +3,16 @@
 //! was running still serves afterwards.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_runtime::code_server::{LoadError, UpgradeOptions, UpgradeOutcome};
-use relive_runtime::{CodeServer, Instance, UpgradeError};
+use relive_runtime::code_server::{LoadError, LoadOptions, LoadOutcome};
+use relive_runtime::{Instance, ModuleTable};
 use relive_test_support::fixtures;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// A code server running counter v1 with one instance at count 5.
-fn running_v1() -> (CodeServer, Instance) {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+fn running_v1() -> (ModuleTable, Instance) {
+    let code = ModuleTable::new().unwrap();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let v1 = code.current("counter").unwrap();
     let inst = Instance::start_with(&v1, &5u64).unwrap();
     (code, inst)
@@ -24,7 +24,7 @@ fn add(inst: &mut Instance, n: u64) -> CounterReply {
 
 /// The refusal changed nothing: v1 is current, the instance serves with its
 /// state, and a new instance starts on v1.
-fn still_serving_v1(code: &CodeServer, inst: &mut Instance, count_before: u64) {
+fn still_serving_v1(code: &ModuleTable, inst: &mut Instance, count_before: u64) {
     let current = code.current("counter").unwrap();
     assert_eq!(current.version().to_string(), "1.0.0");
     assert!(code.which("counter").unwrap().old.is_none(), "no old version appeared");
@@ -34,11 +34,11 @@ fn still_serving_v1(code: &CodeServer, inst: &mut Instance, count_before: u64) {
 }
 
 /// Upgrade `counter` from `path`, expecting a refusal whose message names the file.
-fn refuse(code: &CodeServer, path: &Path) -> LoadError {
-    match code.upgrade("counter", path) {
-        Err(UpgradeError::Load(e)) => {
+fn refuse(code: &ModuleTable, path: &Path) -> LoadError {
+    match code.load("counter", path) {
+        Err(e) => {
             let file = path.display().to_string();
-            assert_eq!(e.file(), file);
+            assert_eq!(e.file(), Some(file.as_str()));
             assert!(e.to_string().contains(&file), "message names the file: {e}");
             e
         }
@@ -80,7 +80,7 @@ refused!(
 refused!(
     incompatible_message_schema,
     "incompatible_schema",
-    LoadError::InterfaceMismatch { what: "message", .. },
+    LoadError::InterfaceMismatch { what: relive_runtime::code_server::Part::Message, .. },
     "message schema"
 );
 refused!(
@@ -165,8 +165,8 @@ fn same_version_other_build_refused_unless_forced() {
     assert!(matches!(e, LoadError::SameVersionDifferentBuild { .. }), "{e:?}");
     still_serving_v1(&code, &mut inst, 5);
 
-    let report = code.upgrade_with("counter", hotfix, UpgradeOptions::new().force(true)).unwrap();
-    assert_eq!(report.outcome, UpgradeOutcome::Upgraded);
+    let report = code.load_with("counter", hotfix, LoadOptions::new().force(true)).unwrap();
+    assert_eq!(report.outcome, LoadOutcome::Upgraded);
     let current = code.current("counter").unwrap();
     let mut fresh = Instance::start_with(&current, &0u64).unwrap();
     assert_eq!(add(&mut fresh, 1).logic, 101, "the forced build's code answers");
@@ -176,8 +176,8 @@ fn same_version_other_build_refused_unless_forced() {
 fn same_build_twice_is_a_no_op() {
     let (code, mut inst) = running_v1();
     let before = code.current("counter").unwrap();
-    let report = code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
-    assert_eq!(report.outcome, UpgradeOutcome::Unchanged);
+    let report = code.load("counter", fixtures().path("counter_v1")).unwrap();
+    assert_eq!(report.outcome, LoadOutcome::Unchanged);
     assert!(std::sync::Arc::ptr_eq(&before, &code.current("counter").unwrap()));
     assert!(code.which("counter").unwrap().old.is_none());
     still_serving_v1(&code, &mut inst, 5);
@@ -188,13 +188,13 @@ fn bad_build_refused_unless_forced() {
     let (code, mut inst) = running_v1();
     let v2 = fixtures().path("counter_v2");
     // Learn v2's hash by loading it in another code server.
-    let probe = CodeServer::new().unwrap();
-    let hash = probe.upgrade("counter", v2).unwrap().hash;
+    let probe = ModuleTable::new().unwrap();
+    let hash = probe.load("counter", v2).unwrap().hash;
     code.mark_bad("counter", hash);
     let e = refuse(&code, v2);
     assert!(matches!(e, LoadError::BadBuild { .. }), "{e:?}");
     still_serving_v1(&code, &mut inst, 5);
-    code.upgrade_with("counter", v2, UpgradeOptions::new().force(true)).unwrap();
+    code.load_with("counter", v2, LoadOptions::new().force(true)).unwrap();
     assert_eq!(code.current("counter").unwrap().version().to_string(), "2.0.0");
 }
 
@@ -202,12 +202,12 @@ fn bad_build_refused_unless_forced() {
 fn panicking_init_is_a_typed_error_and_v1_keeps_serving() {
     let (code, mut inst) = running_v1();
     // Same state schema as v1, so the load itself is valid…
-    code.upgrade("counter", fixtures().path("panics_in_init")).unwrap();
+    code.load("counter", fixtures().path("panics_in_init")).unwrap();
     let v3 = code.current("counter").unwrap();
     // …but starting an instance on it fails, with the panic message.
     let e = Instance::start_with(&v3, &1u64).unwrap_err();
     assert!(
-        matches!(&e, relive_runtime::CallError::Panicked { function: "init", message, .. }
+        matches!(&e, relive_runtime::ModuleCallError::Panicked { function: "init", message, .. }
             if message.contains("init exploded")),
         "{e:?}"
     );
@@ -219,11 +219,11 @@ fn panicking_init_is_a_typed_error_and_v1_keeps_serving() {
 fn panicking_code_change_keeps_the_instance_on_v1() {
     let (code, mut inst) = running_v1();
     add(&mut inst, 10);
-    code.upgrade("counter", fixtures().path("panics_in_code_change")).unwrap();
+    code.load("counter", fixtures().path("panics_in_code_change")).unwrap();
     let target = code.current("counter").unwrap();
     let failed = inst.code_change(&target, &[]).unwrap_err();
     assert!(
-        matches!(&failed.error, relive_runtime::CallError::Panicked { function: "code_change", message, .. }
+        matches!(&failed.error, relive_runtime::ModuleCallError::Panicked { function: "code_change", message, .. }
             if message.contains("code_change exploded")),
         "{:?}",
         failed.error
@@ -249,13 +249,13 @@ mod signatures {
         std::fs::write(signature_path(path), hex + "\n").unwrap();
     }
 
-    fn signed_host() -> (CodeServer, Instance, tempfile::TempDir) {
-        let code = CodeServer::builder().trust_key(key(1).verifying_key()).build().unwrap();
+    fn signed_host() -> (ModuleTable, Instance, tempfile::TempDir) {
+        let code = ModuleTable::builder().trust_key(key(1).verifying_key()).build().unwrap();
         let dir = fixtures().scratch();
         let v1 = dir.path().join("counter_v1.so");
         fixtures().install("counter_v1", &v1);
         sign(&v1, &key(1));
-        code.upgrade("counter", &v1).unwrap();
+        code.load("counter", &v1).unwrap();
         let inst = Instance::start_with(&code.current("counter").unwrap(), &5u64).unwrap();
         (code, inst, dir)
     }
@@ -295,6 +295,6 @@ mod signatures {
         let v2 = dir.path().join("counter_v2.so");
         fixtures().install("counter_v2", &v2);
         sign(&v2, &key(1));
-        code.upgrade("counter", &v2).unwrap();
+        code.load("counter", &v2).unwrap();
     }
 }

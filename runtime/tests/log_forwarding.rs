@@ -3,7 +3,7 @@
 //! Its own test binary: it installs a global subscriber.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_runtime::{CodeServer, Instance};
+use relive_runtime::{Instance, ModuleTable};
 use relive_test_support::fixtures;
 use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
@@ -35,8 +35,8 @@ fn module_tracing_events_reach_the_host_subscriber() {
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let code = ModuleTable::new().unwrap();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let mut inst = Instance::start_with(&code.current("counter").unwrap(), &0u64).unwrap();
     inst.call::<CounterMsg, CounterReply>(&CounterMsg::Log("hello from the module".into()))
         .unwrap();

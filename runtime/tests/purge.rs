@@ -20,10 +20,11 @@ fn copy_of(code: &CodeServer, name: &str) -> PathBuf {
 
 #[test]
 fn soft_purge_refuses_while_an_instance_runs_old_then_purge_succeeds() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let mut on_v1 = Instance::start_with(&code.current("counter").unwrap(), &1u64).unwrap();
-    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    code.load("counter", fixtures().path("counter_v2")).unwrap();
 
     let e = code.soft_purge("counter").unwrap_err();
     assert_eq!(
@@ -46,13 +47,14 @@ fn soft_purge_refuses_while_an_instance_runs_old_then_purge_succeeds() {
 
 #[test]
 fn unload_is_reported_from_proc_self_maps() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
-    let v1_copy = copy_of(&code, "counter");
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
+    let v1_copy = copy_of(code, "counter");
     assert!(maps_show(&v1_copy), "a loaded library is mapped");
     let mut inst = Instance::start_with(&code.current("counter").unwrap(), &0u64).unwrap();
     inst.call::<CounterMsg, CounterReply>(&CounterMsg::Add(1)).unwrap();
-    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    code.load("counter", fixtures().path("counter_v2")).unwrap();
 
     let report = code.purge("counter").unwrap();
     assert_eq!(report.instances, 1);
@@ -74,12 +76,13 @@ fn rss_kib() -> u64 {
 #[test]
 fn a_thousand_load_unload_cycles_keep_memory_bounded() {
     const CYCLES: usize = 1000;
-    let code = CodeServer::new().unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
     let (v1, v2) = (fixtures().path("counter_v1"), fixtures().path("counter_v2"));
-    code.upgrade("counter", v1).unwrap();
+    code.load("counter", v1).unwrap();
     // One cycle: load v2 and run an instance on it, roll back to v1, purge v2.
     let cycle = || {
-        code.upgrade("counter", v2).unwrap();
+        code.load("counter", v2).unwrap();
         let mut inst = Instance::start_with(&code.current("counter").unwrap(), &0u64).unwrap();
         inst.call::<CounterMsg, CounterReply>(&CounterMsg::Add(1)).unwrap();
         drop(inst);
@@ -107,6 +110,6 @@ fn a_thousand_load_unload_cycles_keep_memory_bounded() {
     assert_eq!(resident, 0, "every purged library was unmapped");
     // One library is ~4 MiB mapped: a leak of even one per cycle would be GiBs.
     assert!(growth < 32 * 1024, "RSS grew by {growth} KiB over {CYCLES} cycles");
-    let left = std::fs::read_dir(code.private_dir()).unwrap().count();
+    let left = std::fs::read_dir(code.table().private_dir()).unwrap().count();
     assert_eq!(left, 1, "only the current version's private copy remains");
 }

@@ -4,7 +4,7 @@
 use counter_api::{CounterMsg, CounterReply};
 use postcard_schema::Schema;
 use relive_runtime::code_server::LoadError;
-use relive_runtime::{CallError, CodeServer, Instance, UpgradeError};
+use relive_runtime::{Instance, ModuleCallError};
 use relive_sdk::{Context, Module, ModuleError};
 use relive_test_support::fixtures;
 use serde::{Deserialize, Serialize};
@@ -33,22 +33,23 @@ impl Module for Counter {
     }
 }
 
-fn call(inst: &mut Instance, msg: CounterMsg) -> Result<CounterReply, CallError> {
+fn call(inst: &mut Instance, msg: CounterMsg) -> Result<CounterReply, ModuleCallError> {
     inst.call::<CounterMsg, CounterReply>(&msg)
 }
 
 #[test]
 fn static_module_runs_through_the_same_checks() {
-    let code = CodeServer::new().unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
     let decl = relive_sdk::declaration!(Counter, version = "0.9.0");
     // Same name check as a library, with the static source named.
-    match code.upgrade("billing", decl) {
-        Err(UpgradeError::Load(e @ LoadError::NameMismatch { .. })) => {
-            assert_eq!(e.file(), "static:billing");
+    match code.load("billing", decl) {
+        Err(e @ LoadError::NameMismatch { .. }) => {
+            assert_eq!(e.file(), Some("static:billing"));
         }
         other => panic!("{other:?}"),
     }
-    code.upgrade("counter", decl).unwrap();
+    code.load("counter", decl).unwrap();
     let v = code.current("counter").unwrap();
     assert_eq!(code.module_status("counter"), Some(relive_runtime::ModuleStatus::Static));
 
@@ -60,23 +61,24 @@ fn static_module_runs_through_the_same_checks() {
     // init errors and handler panics are caught exactly as for a library.
     assert!(matches!(
         Instance::start_with(&v, &u64::MAX).unwrap_err(),
-        CallError::Failed { function: "init", message, .. } if message == "start too large"
+        ModuleCallError::Failed { function: "init", message, .. } if message == "start too large"
     ));
     assert!(matches!(
         call(&mut inst, CounterMsg::Panic("static boom".into())).unwrap_err(),
-        CallError::Panicked { message, .. } if message == "static boom"
+        ModuleCallError::Panicked { message, .. } if message == "static boom"
     ));
 }
 
 #[test]
 fn static_state_migrates_to_a_dylib_and_back() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", relive_sdk::declaration!(Counter, version = "0.9.0")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", relive_sdk::declaration!(Counter, version = "0.9.0")).unwrap();
     let stat = code.current("counter").unwrap();
     let mut inst = Instance::start_with(&stat, &41u64).unwrap();
     call(&mut inst, CounterMsg::Add(1)).unwrap();
 
-    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    code.load("counter", fixtures().path("counter_v2")).unwrap();
     let v2 = code.current("counter").unwrap();
     let mut inst = inst.code_change(&v2, &[]).unwrap();
     assert_eq!(call(&mut inst, CounterMsg::Get).unwrap(), CounterReply { logic: 2, count: 42 });

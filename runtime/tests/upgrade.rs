@@ -3,8 +3,9 @@
 
 use counter_api::{CounterMsg, CounterReply, CounterV1};
 use relive_codec::Fingerprint;
-use relive_runtime::code_server::{Action, UpgradeOptions, UpgradeOutcome};
-use relive_runtime::{CallError, CodeServer, Instance, UpgradeError};
+use relive_runtime::code_server::{Action, LoadOptions, LoadOutcome};
+use relive_runtime::code_server::{LoadError, Part, TypeMismatch};
+use relive_runtime::{Instance, ModuleCallError};
 use relive_test_support::fixtures;
 
 fn add(inst: &mut Instance, n: u64) -> CounterReply {
@@ -17,15 +18,16 @@ fn get(inst: &mut Instance) -> CounterReply {
 
 #[test]
 fn v1_to_v2_keeps_the_count_and_v2_logic_answers() {
-    let code = CodeServer::new().unwrap();
-    let first = code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
-    assert_eq!(first.outcome, UpgradeOutcome::Loaded);
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    let first = code.load("counter", fixtures().path("counter_v1")).unwrap();
+    assert_eq!(first.outcome, LoadOutcome::Loaded);
     let v1 = code.current("counter").unwrap();
     let mut inst = Instance::start_with(&v1, &40u64).unwrap();
     assert_eq!(add(&mut inst, 2), CounterReply { logic: 1, count: 42 });
 
-    let report = code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
-    assert_eq!(report.outcome, UpgradeOutcome::Upgraded);
+    let report = code.load("counter", fixtures().path("counter_v2")).unwrap();
+    assert_eq!(report.outcome, LoadOutcome::Upgraded);
     assert_eq!(report.from.unwrap().to_string(), "1.0.0");
     assert_eq!(report.to.to_string(), "2.0.0");
     let v2 = code.current("counter").unwrap();
@@ -53,10 +55,11 @@ fn v1_to_v2_keeps_the_count_and_v2_logic_answers() {
 
 #[test]
 fn v2_downgrade_to_v1_keeps_the_count() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let v1 = code.current("counter").unwrap();
-    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    code.load("counter", fixtures().path("counter_v2")).unwrap();
     let v2 = code.current("counter").unwrap();
     let mut inst = Instance::start_with(&v2, &7u64).unwrap();
     add(&mut inst, 3);
@@ -76,26 +79,23 @@ fn v2_downgrade_to_v1_keeps_the_count() {
 
 #[test]
 fn rollback_without_downgrade_restores_the_upgrade_snapshot() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let v1 = code.current("counter").unwrap();
     let mut inst = Instance::start_with(&v1, &1u64).unwrap();
     add(&mut inst, 1);
     // v1 → the v1 hotfix build (forced, same version): it has no downgrade.
     let snapshot = inst.snapshot().unwrap();
-    code.upgrade_with(
-        "counter",
-        fixtures().path("counter_v1_hotfix"),
-        UpgradeOptions::new().force(true),
-    )
-    .unwrap();
+    code.load_with("counter", fixtures().path("counter_v1_hotfix"), LoadOptions::new().force(true))
+        .unwrap();
     let hotfix = code.current("counter").unwrap();
     let mut inst = inst.code_change(&hotfix, &[]).unwrap();
     assert_eq!(add(&mut inst, 1), CounterReply { logic: 101, count: 3 });
 
     code.rollback("counter").unwrap();
     let failed = inst.downgrade(&v1).unwrap_err();
-    assert!(matches!(failed.error, CallError::Unsupported { function: "downgrade", .. }));
+    assert!(matches!(failed.error, ModuleCallError::Unsupported { function: "downgrade", .. }));
     assert_eq!(failed.instance.version().hash(), hotfix.hash(), "handed back unchanged");
     // The snapshot taken at upgrade time brings it back, losing what came after.
     let mut restored = Instance::restore(&v1, &snapshot, &[]).unwrap();
@@ -104,11 +104,12 @@ fn rollback_without_downgrade_restores_the_upgrade_snapshot() {
 
 #[test]
 fn a_rebuilt_library_at_the_same_path_runs_the_new_code() {
-    let code = CodeServer::new().unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
     let dir = fixtures().scratch();
     let path = dir.path().join("libcounter.so");
     fixtures().install("counter_v1", &path);
-    code.upgrade("counter", &path).unwrap();
+    code.load("counter", &path).unwrap();
     let mut a = Instance::start_with(&code.current("counter").unwrap(), &0u64).unwrap();
     assert_eq!(add(&mut a, 1).logic, 1);
 
@@ -119,7 +120,7 @@ fn a_rebuilt_library_at_the_same_path_runs_the_new_code() {
         code.module_status("counter"),
         Some(relive_runtime::ModuleStatus::Modified { .. })
     ));
-    code.upgrade("counter", &path).unwrap();
+    code.load("counter", &path).unwrap();
     assert_eq!(code.module_status("counter"), Some(relive_runtime::ModuleStatus::Unchanged));
     let mut b = Instance::start_with(&code.current("counter").unwrap(), &0u64).unwrap();
     assert_eq!(add(&mut b, 1).logic, 2, "the rebuilt code answers");
@@ -131,14 +132,15 @@ fn a_rebuilt_library_at_the_same_path_runs_the_new_code() {
 
 #[test]
 fn a_third_version_is_refused_while_old_has_instances() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let mut on_v1 = Instance::start_with(&code.current("counter").unwrap(), &3u64).unwrap();
-    let forced = UpgradeOptions::new().force(true);
-    code.upgrade_with("counter", fixtures().path("counter_v1_hotfix"), forced).unwrap();
-    let e = code.upgrade("counter", fixtures().path("counter_v2")).unwrap_err();
+    let forced = LoadOptions::new().force(true);
+    code.load_with("counter", fixtures().path("counter_v1_hotfix"), forced).unwrap();
+    let e = code.load("counter", fixtures().path("counter_v2")).unwrap_err();
     assert!(
-        matches!(&e, UpgradeError::NotPurged { old, instances: 1, .. } if old == "1.0.0"),
+        matches!(&e, LoadError::NotPurged { old, instances: 1, .. } if old == "1.0.0"),
         "{e:?}"
     );
     assert_eq!(code.current("counter").unwrap().version().to_string(), "1.0.0");
@@ -146,7 +148,7 @@ fn a_third_version_is_refused_while_old_has_instances() {
 
     // With purge, `old` is dropped and the load proceeds.
     let report = code
-        .upgrade_with("counter", fixtures().path("counter_v2"), UpgradeOptions::new().purge(true))
+        .load_with("counter", fixtures().path("counter_v2"), LoadOptions::new().purge(true))
         .unwrap();
     assert_eq!(report.to.to_string(), "2.0.0");
     let dropped = report.dropped_old.unwrap();
@@ -157,10 +159,11 @@ fn a_third_version_is_refused_while_old_has_instances() {
 
 #[test]
 fn history_records_every_attempt() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
-    code.upgrade("counter", fixtures().path("wrong_abi")).unwrap_err();
-    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
+    code.load("counter", fixtures().path("wrong_abi")).unwrap_err();
+    code.load("counter", fixtures().path("counter_v2")).unwrap();
     code.rollback("counter").unwrap();
     code.purge("counter").unwrap();
     let actions: Vec<_> = code.history(Some("counter")).iter().map(|h| h.action).collect();
@@ -178,27 +181,29 @@ fn history_records_every_attempt() {
 
 #[test]
 fn typed_calls_check_schemas() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let v1 = code.current("counter").unwrap();
     assert!(matches!(
         Instance::start_with(&v1, &"not a u64").unwrap_err(),
-        CallError::SchemaMismatch { what: "init args", .. }
+        ModuleCallError::Types(TypeMismatch { part: Part::Args, .. })
     ));
     let mut inst = Instance::start_with(&v1, &0u64).unwrap();
     assert!(matches!(
         inst.call::<u32, CounterReply>(&1).unwrap_err(),
-        CallError::SchemaMismatch { what: "message", .. }
+        ModuleCallError::Types(TypeMismatch { part: Part::Message, .. })
     ));
     // Raw bytes that are no message: a typed error, the instance unharmed.
-    assert!(matches!(inst.handle(&[0xff, 0xff]).unwrap_err(), CallError::BadInput { .. }));
+    assert!(matches!(inst.handle(&[0xff, 0xff]).unwrap_err(), ModuleCallError::BadInput { .. }));
     assert_eq!(add(&mut inst, 1).count, 1);
 }
 
 #[test]
 fn a_panicking_handler_is_a_typed_error_with_its_message() {
-    let code = CodeServer::new().unwrap();
-    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
     let v1 = code.current("counter").unwrap();
     let mut crashed = Instance::start_with(&v1, &0u64).unwrap();
     let mut other = Instance::start_with(&v1, &0u64).unwrap();
@@ -206,7 +211,7 @@ fn a_panicking_handler_is_a_typed_error_with_its_message() {
         .call::<CounterMsg, CounterReply>(&CounterMsg::Panic("boom in handle".into()))
         .unwrap_err();
     assert!(
-        matches!(&e, CallError::Panicked { function: "handle", message, .. } if message == "boom in handle"),
+        matches!(&e, ModuleCallError::Panicked { function: "handle", message, .. } if message == "boom in handle"),
         "{e:?}"
     );
     drop(crashed);

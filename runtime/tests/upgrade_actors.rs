@@ -2,7 +2,7 @@
 //! rollback, purge, aborts — and no message lost or reordered.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_runtime::host::{Canary, HostUpgradeError, HostUpgradeOptions, UpgradeMode};
+use relive_runtime::host::{Canary, UpgradeError, UpgradeMode, UpgradeOptions};
 use relive_runtime::{ActorRef, Host};
 use relive_test_support::fixtures;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,7 @@ type Counter = ActorRef<CounterMsg, CounterReply>;
 
 fn host_with_v1(actors: usize) -> (Host, Vec<Counter>) {
     let host = Host::builder().workers(2).build().unwrap();
-    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
     let counters = (0..actors).map(|i| host.spawn("counter", &(i as u64 * 100)).unwrap()).collect();
     (host, counters)
 }
@@ -27,14 +27,14 @@ fn atomic_upgrade_migrates_every_actor_with_its_state() {
     for c in &counters {
         c.cast(CounterMsg::Add(1)).unwrap();
     }
-    let report = host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    let report = host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
     assert_eq!(report.migrated, 50);
     assert!(report.failed.is_empty());
     assert!(report.longest_pause <= report.duration);
     for (i, c) in counters.iter().enumerate() {
         assert_eq!(get(c), CounterReply { logic: 2, count: i as u64 * 100 + 1 });
     }
-    assert_eq!(host.code().old("counter").unwrap().instances(), 0);
+    assert_eq!(host.code_server().old("counter").unwrap().instances(), 0);
 }
 
 #[test]
@@ -43,19 +43,23 @@ fn panicking_code_change_aborts_and_restores_every_actor() {
     for c in &counters {
         c.cast(CounterMsg::Add(5)).unwrap();
     }
-    let e = host.upgrade("counter", fixtures().path("panics_in_code_change")).unwrap_err();
-    let HostUpgradeError::MigrationFailed { failed } = &e else { panic!("{e:?}") };
+    let e = host
+        .code_server()
+        .upgrade("counter", fixtures().path("panics_in_code_change"))
+        .unwrap_err();
+    let UpgradeError::MigrationFailed { failed } = &e else { panic!("{e:?}") };
     assert_eq!(failed.len(), 20, "every actor's code_change panicked");
     assert_eq!(failed[0].actor, counters[0].id(), "the report names the actor");
-    assert!(failed[0].reason.contains("code_change exploded"), "{}", failed[0].reason);
+    assert!(failed[0].error.to_string().contains("code_change exploded"), "{}", failed[0].error);
     // Every actor back on v1 with its exact state; the new version is gone.
-    let current = host.code().current("counter").unwrap();
+    let current = host.code_server().current("counter").unwrap();
     assert_eq!(current.version().to_string(), "1.0.0");
-    assert!(host.code().old("counter").is_none());
+    assert!(host.code_server().old("counter").is_none());
     for (i, c) in counters.iter().enumerate() {
         assert_eq!(get(c), CounterReply { logic: 1, count: i as u64 * 100 + 5 });
     }
-    let refused = host.code().history(Some("counter")).last().unwrap().refused.clone().unwrap();
+    let refused =
+        host.code_server().history(Some("counter")).last().unwrap().refused.clone().unwrap();
     assert!(refused.contains("failed to migrate"), "{refused}");
 }
 
@@ -65,13 +69,16 @@ fn an_actor_stuck_in_a_long_handler_times_the_upgrade_out_cleanly() {
     counters[1].cast(CounterMsg::Sleep(1500)).unwrap();
     counters[1].cast(CounterMsg::Add(1)).unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let opts = HostUpgradeOptions::new().suspend_timeout(Duration::from_millis(200));
-    let e = host.upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap_err();
+    let opts = UpgradeOptions::new().suspend_timeout(Duration::from_millis(200));
+    let e = host
+        .code_server()
+        .upgrade_with("counter", fixtures().path("counter_v2"), opts)
+        .unwrap_err();
     assert!(
-        matches!(&e, HostUpgradeError::SuspendTimeout { actor, .. } if *actor == counters[1].id()),
+        matches!(&e, UpgradeError::SuspendTimeout { actor, .. } if *actor == counters[1].id()),
         "{e:?}"
     );
-    assert!(host.code().old("counter").is_none(), "nothing committed");
+    assert!(host.code_server().old("counter").is_none(), "nothing committed");
     assert_eq!(get(&counters[1]), CounterReply { logic: 1, count: 101 }, "queued mail handled");
     assert_eq!(get(&counters[0]).logic, 1);
 }
@@ -79,18 +86,20 @@ fn an_actor_stuck_in_a_long_handler_times_the_upgrade_out_cleanly() {
 #[test]
 fn an_incompatible_message_schema_is_refused_before_anything_changes() {
     let (host, counters) = host_with_v1(2);
-    let e = host.upgrade("counter", fixtures().path("incompatible_schema")).unwrap_err();
-    assert!(matches!(e, HostUpgradeError::Refused(_)), "{e:?}");
+    let e =
+        host.code_server().upgrade("counter", fixtures().path("incompatible_schema")).unwrap_err();
+    assert!(matches!(e, UpgradeError::Refused(_)), "{e:?}");
     assert_eq!(get(&counters[0]).logic, 1);
 }
 
 #[test]
 fn gradual_canary_then_promote() {
     let (host, counters) = host_with_v1(20);
-    let opts = HostUpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(10)));
-    let report = host.upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap();
+    let opts = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(10)));
+    let report =
+        host.code_server().upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap();
     assert_eq!((report.migrated, report.remaining), (2, 18));
-    let canaries = host.canaries("counter").unwrap();
+    let canaries = host.code_server().canaries("counter").unwrap();
     // Both versions answer during the canary phase.
     let logics: Vec<u32> = counters.iter().map(|c| get(c).logic).collect();
     assert_eq!(logics.iter().filter(|l| **l == 2).count(), 2);
@@ -98,7 +107,7 @@ fn gradual_canary_then_promote() {
     for c in &counters {
         assert_eq!(get(c).logic == 2, canaries.contains(&c.id()));
     }
-    let promoted = host.promote("counter").unwrap();
+    let promoted = host.code_server().promote("counter").unwrap();
     assert_eq!(promoted.migrated, 18);
     for (i, c) in counters.iter().enumerate() {
         assert_eq!(get(c), CounterReply { logic: 2, count: i as u64 * 100 });
@@ -109,16 +118,16 @@ fn gradual_canary_then_promote() {
 fn gradual_canary_then_abort() {
     let (host, counters) = host_with_v1(10);
     counters[0].cast(CounterMsg::Add(7)).unwrap();
-    let opts = HostUpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Count(3)));
-    host.upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap();
+    let opts = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Count(3)));
+    host.code_server().upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap();
     counters[0].cast(CounterMsg::Add(1)).unwrap();
     assert_eq!(get(&counters[0]), CounterReply { logic: 2, count: 8 });
-    let report = host.abort("counter").unwrap();
+    let report = host.code_server().abort("counter").unwrap();
     assert_eq!(report.migrated, 3, "the canaries went back through downgrade");
-    assert_eq!(host.code().current("counter").unwrap().version().to_string(), "1.0.0");
-    assert!(host.code().old("counter").is_none(), "the new version was unloaded");
+    assert_eq!(host.code_server().current("counter").unwrap().version().to_string(), "1.0.0");
+    assert!(host.code_server().old("counter").is_none(), "the new version was unloaded");
     assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 8 }, "state kept both ways");
-    assert!(host.promote("counter").is_err(), "nothing left to promote");
+    assert!(host.code_server().promote("counter").is_err(), "nothing left to promote");
 }
 
 /// A version whose state v1 cannot read and which has no `downgrade`:
@@ -161,31 +170,33 @@ mod no_downgrade {
 fn rollback_through_downgrade_through_an_equal_schema_and_through_the_snapshot() {
     let (host, counters) = host_with_v1(4);
     counters[0].cast(CounterMsg::Add(1)).unwrap();
-    host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
     counters[0].cast(CounterMsg::Add(1)).unwrap();
-    let back = host.rollback("counter").unwrap();
+    let back = host.code_server().rollback("counter").unwrap();
     assert_eq!((back.migrated, back.restored_from_snapshot), (4, 0));
     assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 2 }, "downgrade kept all");
-    host.purge("counter").unwrap();
+    host.code_server().purge("counter").unwrap();
 
     // The v1 hotfix build has no downgrade, but v1 reads its state (the same
     // schema): the rollback migrates and keeps everything.
-    let forced = HostUpgradeOptions::new().force(true);
-    host.upgrade_with("counter", fixtures().path("counter_v1_hotfix"), forced).unwrap();
+    let forced = UpgradeOptions::new().force(true);
+    host.code_server()
+        .upgrade_with("counter", fixtures().path("counter_v1_hotfix"), forced)
+        .unwrap();
     counters[0].cast(CounterMsg::Add(10)).unwrap();
     assert_eq!(get(&counters[0]), CounterReply { logic: 101, count: 12 });
-    let back = host.rollback("counter").unwrap();
+    let back = host.code_server().rollback("counter").unwrap();
     assert_eq!((back.migrated, back.restored_from_snapshot), (4, 0));
     assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 12 });
-    host.purge("counter").unwrap();
+    host.code_server().purge("counter").unwrap();
 
     // A version v1 cannot read, without downgrade: the snapshot taken at
     // upgrade time brings the actors back, losing what came after.
     let decl = relive_sdk::declaration!(no_downgrade::Counter, version = "2.5.0");
-    host.upgrade("counter", decl).unwrap();
+    host.code_server().upgrade("counter", decl).unwrap();
     counters[0].cast(CounterMsg::Add(100)).unwrap();
     assert_eq!(get(&counters[0]), CounterReply { logic: 25, count: 112 });
-    let back = host.rollback("counter").unwrap();
+    let back = host.code_server().rollback("counter").unwrap();
     assert_eq!((back.migrated, back.restored_from_snapshot), (0, 4));
     assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 12 });
 }
@@ -193,11 +204,11 @@ fn rollback_through_downgrade_through_an_equal_schema_and_through_the_snapshot()
 #[test]
 fn purge_stops_actors_still_on_old() {
     let (host, counters) = host_with_v1(3);
-    let opts = HostUpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Count(1)));
-    host.upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap();
+    let opts = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Count(1)));
+    host.code_server().upgrade_with("counter", fixtures().path("counter_v2"), opts).unwrap();
     let downs: Vec<_> = counters.iter().map(|c| c.monitor()).collect();
-    host.purge("counter").unwrap();
-    assert!(host.code().old("counter").is_none());
+    host.code_server().purge("counter").unwrap();
+    assert!(host.code_server().old("counter").is_none());
     assert!(!counters[0].is_exited(), "the canary runs current");
     for d in downs.into_iter().skip(1) {
         assert_eq!(d.wait(Duration::from_secs(5)), Some(relive_runtime::ExitReason::Killed));
@@ -245,10 +256,10 @@ fn no_message_lost_or_reordered_per_sender_across_1000_upgrades() {
             .collect();
         for i in 0..UPGRADES {
             if i % 2 == 0 {
-                let r = host.upgrade("counter", v2).unwrap();
+                let r = host.code_server().upgrade("counter", v2).unwrap();
                 assert_eq!(r.migrated, SENDERS * 2);
             } else {
-                let r = host.rollback("counter").unwrap();
+                let r = host.code_server().rollback("counter").unwrap();
                 assert_eq!(r.migrated, SENDERS * 2);
             }
         }
@@ -266,13 +277,16 @@ fn no_message_lost_or_reordered_per_sender_across_1000_upgrades() {
 fn many_actors_migrate_in_parallel_and_abort_cleanly() {
     // Enough actors for the migration to run on every core.
     let (host, counters) = host_with_v1(1000);
-    let e = host.upgrade("counter", fixtures().path("panics_in_code_change")).unwrap_err();
-    let HostUpgradeError::MigrationFailed { failed } = &e else { panic!("{e:?}") };
+    let e = host
+        .code_server()
+        .upgrade("counter", fixtures().path("panics_in_code_change"))
+        .unwrap_err();
+    let UpgradeError::MigrationFailed { failed } = &e else { panic!("{e:?}") };
     assert_eq!(failed.len(), 1000);
     for (i, c) in counters.iter().enumerate().step_by(97) {
         assert_eq!(get(c), CounterReply { logic: 1, count: i as u64 * 100 }, "restored exactly");
     }
-    let report = host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    let report = host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
     assert_eq!(report.migrated, 1000);
     for (i, c) in counters.iter().enumerate() {
         assert_eq!(get(c), CounterReply { logic: 2, count: i as u64 * 100 });
@@ -286,16 +300,16 @@ fn many_actors_migrate_in_parallel_and_abort_cleanly() {
 #[test]
 fn soak_rollback_between_equal_state_schemas_keeps_every_message() {
     let (host, counters) = host_with_v1(3);
-    host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
-    host.purge("counter").unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    host.code_server().purge("counter").unwrap();
     for c in &counters {
         c.call(CounterMsg::Add(1)).unwrap();
     }
-    host.upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap();
     for c in &counters {
         c.call(CounterMsg::Add(2)).unwrap(); // handled by v3, after the snapshot
     }
-    let back = host.rollback("counter").unwrap();
+    let back = host.code_server().rollback("counter").unwrap();
     assert_eq!((back.migrated, back.restored_from_snapshot), (3, 0));
     for (i, c) in counters.iter().enumerate() {
         assert_eq!(get(c), CounterReply { logic: 2, count: i as u64 * 100 + 3 });

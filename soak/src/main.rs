@@ -25,7 +25,7 @@
 
 use billing_api::{BillingMsg, BillingReply};
 use counter_api::{CounterMsg, CounterReply};
-use relive::host::{Canary, HostUpgradeOptions, UpgradeMode};
+use relive::host::{Canary, UpgradeMode, UpgradeOptions};
 use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Probation, Strategy, Supervisor};
 use relive::{ActorRef, ExitReason, Host};
 use std::path::PathBuf;
@@ -192,8 +192,8 @@ fn main() {
     let libs = libraries(&scratch);
 
     let host = Host::builder().workers(2).build().expect("host");
-    host.code().upgrade("counter", &libs.counter[0]).unwrap();
-    host.code().upgrade("billing", &libs.billing[0]).unwrap();
+    host.code_server().upgrade("counter", &libs.counter[0]).unwrap();
+    host.code_server().upgrade("billing", &libs.billing[0]).unwrap();
     // Traffic actors and chaos actors live under separate supervisors: the
     // chaos crashes its own actors as fast as it likes without the traffic
     // supervisor reaching its intensity (which would, rightly, stop every
@@ -213,6 +213,7 @@ fn main() {
         ))
         .unwrap()
         .typed()
+        .expect("types")
     };
     let start_counter = |id: String| start_in(&sup, id);
     let mut traffic_counters: Vec<Vec<ActorRef<CounterMsg, CounterReply>>> = Vec::new();
@@ -228,6 +229,7 @@ fn main() {
                     sup.start_child(Child::new(spec, ChildStart::module("billing", &id)))
                         .unwrap()
                         .typed()
+                        .expect("types")
                 })
                 .collect(),
         );
@@ -253,7 +255,7 @@ fn main() {
         while Instant::now() < deadline {
             let module = if rng.below(2) == 0 { "counter" } else { "billing" };
             let libs_of = if module == "counter" { &libs.counter } else { &libs.billing };
-            let on_v1 = host.code().current(module).is_some_and(|v| v.version().major == 1);
+            let on_v1 = host.code_server().current(module).is_some_and(|v| v.version().major == 1);
             let op = rng.below(10);
             if !ops.contains(&op) {
                 continue;
@@ -263,13 +265,13 @@ fn main() {
                 0..=2 if gradual.is_none() && on_v1 => {
                     let opts = if rng.below(3) == 0 {
                         gradual = Some(module);
-                        HostUpgradeOptions::new()
+                        UpgradeOptions::new()
                             .mode(UpgradeMode::Gradual(Canary::Percent(rng.below(50) as u32 + 1)))
                     } else {
-                        HostUpgradeOptions::new()
+                        UpgradeOptions::new()
                     }
                     .purge(true);
-                    match host.upgrade_with(module, &libs_of[1], opts) {
+                    match host.code_server().upgrade_with(module, &libs_of[1], opts) {
                         Ok(_) => stats.upgrades.fetch_add(1, Ordering::Relaxed),
                         Err(e) => {
                             gradual = None;
@@ -281,27 +283,34 @@ fn main() {
                 // Finish a gradual upgrade: promote or abort.
                 3 if gradual.is_some() => {
                     let m = gradual.take().unwrap();
-                    let r = if rng.below(2) == 0 { host.promote(m) } else { host.abort(m) };
+                    let code = host.code_server();
+                    let r = if rng.below(2) == 0 {
+                        code.promote(m).map(drop)
+                    } else {
+                        code.abort(m).map(drop)
+                    };
                     if let Err(e) = r {
                         violation(&stats, format!("promote/abort {m}: {e}"));
                     }
                 }
                 // Roll back v2 -> v1, then purge.
-                4 | 5 if gradual.is_none() && !on_v1 && host.code().old(module).is_some() => {
-                    match host.rollback(module) {
+                4 | 5
+                    if gradual.is_none() && !on_v1 && host.code_server().old(module).is_some() =>
+                {
+                    match host.code_server().rollback(module) {
                         Ok(r) if r.failed.is_empty() && r.restored_from_snapshot == 0 => {
                             stats.rollbacks.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(r) => violation(&stats, format!("rollback {module}: {r:?}")),
                         Err(e) => violation(&stats, format!("rollback {module}: {e}")),
                     }
-                    let _ = host.purge(module);
+                    let _ = host.code_server().purge(module);
                 }
                 // A crash-looping build: the supervisor must roll it back.
                 6 if gradual.is_none() && module == "counter" => {
-                    let before = host.code().current(module).unwrap().version().clone();
-                    let forced = HostUpgradeOptions::new().force(true).purge(true);
-                    if host.upgrade_with(module, &libs_of[2], forced).is_ok() {
+                    let before = host.code_server().current(module).unwrap().version().clone();
+                    let forced = UpgradeOptions::new().force(true).purge(true);
+                    if host.code_server().upgrade_with(module, &libs_of[2], forced).is_ok() {
                         stats.upgrades.fetch_add(1, Ordering::Relaxed);
                         let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
                         let mut seen = Vec::new();
@@ -314,7 +323,7 @@ fn main() {
                             }
                             seen.push((crash.err().map(|e| e.to_string()), back, t.elapsed()));
                         }
-                        let now = host.code().current(module).unwrap().version().clone();
+                        let now = host.code_server().current(module).unwrap().version().clone();
                         if now != before {
                             violation(
                                 &stats,
@@ -322,9 +331,9 @@ fn main() {
                                     "crash loop not rolled back: {before} -> {now}; old slot: {:?}; \
                                      rollbacks by the chaos supervisor: {}; last history: {:?}; \
                                      crashes (error, back, after): {seen:?}",
-                                    host.code().old(module).map(|v| v.version().to_string()),
+                                    host.code_server().old(module).map(|v| v.version().to_string()),
                                     chaos_sup.rollbacks().len(),
-                                    host.code()
+                                    host.code_server()
                                         .history(Some(module))
                                         .iter()
                                         .rev()
@@ -341,7 +350,7 @@ fn main() {
                 // A panicking handler or a kill, on a chaos actor, while no
                 // upgrade is on probation (a crash then would, rightly, be
                 // taken for a crash loop of the new version).
-                7 if on_v1 && host.code().old("counter").is_none() => {
+                7 if on_v1 && host.code_server().old("counter").is_none() => {
                     let victim = &chaos[rng.below(CHAOS_ACTORS as u64) as usize];
                     if rng.below(2) == 0 {
                         let _ =
@@ -355,12 +364,12 @@ fn main() {
                 8 => {
                     let bad = &libs.bad[rng.below(libs.bad.len() as u64) as usize];
                     let slots = || {
-                        host.code()
+                        host.code_server()
                             .which("counter")
                             .map(|w| (w.current.hash, w.old.map(|o| o.hash)))
                     };
                     let before = slots();
-                    if host.upgrade("counter", bad).is_ok() {
+                    if host.code_server().upgrade("counter", bad).is_ok() {
                         violation(&stats, format!("{} was accepted", bad.display()));
                     }
                     if slots() != before {
@@ -371,7 +380,7 @@ fn main() {
             }
         }
         if let Some(m) = gradual {
-            let _ = host.promote(m);
+            let _ = host.code_server().promote(m);
         }
         stop.store(true, Ordering::Relaxed);
         handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
@@ -381,7 +390,7 @@ fn main() {
     // version (at most two exist by construction: the slots).
     std::thread::sleep(Duration::from_millis(200));
     for m in ["counter", "billing"] {
-        let which = host.code().which(m).unwrap();
+        let which = host.code_server().which(m).unwrap();
         let live = which.current.instances + which.old.as_ref().map_or(0, |o| o.instances);
         if live != host.actors_of(m) {
             violation(
@@ -412,10 +421,10 @@ fn main() {
         violation(&stats, format!("{lost} messages' effects missing at the end"));
     }
     for r in sup.rollbacks().iter().chain(chaos_sup.rollbacks().iter()) {
-        if r.restored_from_snapshot > 0 {
+        if r.rollback.restored_from_snapshot > 0 {
             eprintln!(
                 "rollback restored {} actor(s) from snapshots: {r:?}",
-                r.restored_from_snapshot
+                r.rollback.restored_from_snapshot
             );
         }
     }

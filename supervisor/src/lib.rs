@@ -34,16 +34,24 @@
 //! escalation, and crash-loop rollback of a bad upgrade — builds on these.
 #![forbid(unsafe_code)]
 
+mod child;
 mod child_spec;
+mod error;
+mod flags;
 mod intensity;
 mod probation;
+mod report;
 mod strategy;
+mod supervisor;
 mod tree;
+mod view;
 
+pub use child::{Child, ChildStart, StartFn};
 pub use child_spec::{ChildKind, ChildSpec, ChildSpecError, Restart, Shutdown, validate};
+pub use error::{ChildError, StartError};
+pub use flags::Flags;
 pub use intensity::{GiveUp, Intensity};
-pub use probation::{Probation, RollbackReport};
+pub use probation::Probation;
+pub use report::CrashLoopRollback;
 pub use strategy::{Exit, Plan, Strategy};
-pub use tree::{
-    Child, ChildError, ChildInfo, ChildStart, Counts, Flags, StartError, StartFn, Supervisor,
-};
+pub use supervisor::{ChildInfo, Counts, Supervisor};

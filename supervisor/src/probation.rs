@@ -13,6 +13,8 @@
 //! marks the build bad (loading it again is refused unless forced), and
 //! restarts the crashed children on the old version.
 
+use relive_runtime::HostHandle;
+use relive_runtime::code_server::Action;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -56,23 +58,20 @@ impl Window {
     }
 }
 
-/// What a crash-loop rollback did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollbackReport {
-    /// The module rolled back.
-    pub module: String,
-    /// The version that crash-looped (now marked bad).
-    pub from: String,
-    /// The version running again.
-    pub to: String,
-    /// Crashes counted when the policy tripped.
-    pub crashes: usize,
-    /// Actors moved back through `downgrade`.
-    pub migrated: usize,
-    /// Actors restored from their upgrade snapshot.
-    pub restored_from_snapshot: usize,
-    /// Why, in words.
-    pub reason: String,
+/// Whether `module` is on probation: its current version became current
+/// through an upgrade (not a first load, not a rollback) less than
+/// `after_upgrade` ago, and the version it replaced is still loaded.
+pub(crate) fn on_probation(host: &HostHandle, module: &str, policy: &Probation) -> bool {
+    let code = host.code_server();
+    if code.old(module).is_none() {
+        return false;
+    }
+    let last = code.history(Some(module)).into_iter().rev().find(|h| {
+        h.refused.is_none() && matches!(h.action, Action::Load | Action::Upgrade | Action::Rollback)
+    });
+    last.is_some_and(|h| {
+        h.action == Action::Upgrade && h.at.elapsed().is_ok_and(|age| age < policy.after_upgrade)
+    })
 }
 
 #[cfg(test)]

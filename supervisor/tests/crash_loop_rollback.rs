@@ -3,8 +3,8 @@
 //! is refused afterwards unless forced.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_runtime::code_server::{LoadError, UpgradeError};
-use relive_runtime::host::HostUpgradeError;
+use relive_runtime::code_server::LoadError;
+use relive_runtime::host::UpgradeError;
 use relive_runtime::{ActorRef, ExitReason, Host};
 use relive_supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
 use relive_test_support::fixtures;
@@ -21,7 +21,7 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 }
 
 fn tree(host: &Host) -> (Supervisor, Vec<Counter>) {
-    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
     let children = [("a", 10u64), ("b", 20), ("c", 30)]
         .map(|(id, start)| {
             Child::new(ChildSpec::worker(id, &["counter"]), ChildStart::module("counter", &start))
@@ -29,7 +29,7 @@ fn tree(host: &Host) -> (Supervisor, Vec<Counter>) {
         .to_vec();
     // OTP's default intensity (1 restart in 5 s) and the default probation.
     let sup = Supervisor::start(host, Flags::default(), children).unwrap();
-    let refs = ["a", "b", "c"].map(|id| sup.child(id).unwrap().typed()).to_vec();
+    let refs = ["a", "b", "c"].map(|id| sup.child(id).unwrap().typed().expect("types")).to_vec();
     (sup, refs)
 }
 
@@ -40,9 +40,9 @@ fn crash_loop_after_an_upgrade_rolls_back_with_state_kept() {
     for r in &refs {
         r.call(CounterMsg::Add(1)).unwrap();
     }
-    let up = host.upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap();
+    let up = host.code_server().upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap();
     assert_eq!(up.migrated, 3);
-    let v3_hash = up.code[0].hash;
+    let v3_hash = up.modules[0].hash;
     assert_eq!(refs[1].call(CounterMsg::Get).unwrap(), CounterReply { logic: 3, count: 21 });
 
     // v3 crashes on Add(7): three crashes of `a` within the probation window.
@@ -55,26 +55,29 @@ fn crash_loop_after_an_upgrade_rolls_back_with_state_kept() {
     assert!(!sup.actor().is_exited(), "the tree did not go down");
     let reports = sup.rollbacks();
     assert_eq!(reports.len(), 1, "{reports:?}");
-    assert_eq!((reports[0].from.as_str(), reports[0].to.as_str()), ("3.0.0", "1.0.0"));
+    assert_eq!(
+        (reports[0].rollback.from.to_string(), reports[0].rollback.to.to_string()),
+        ("3.0.0".into(), "1.0.0".into())
+    );
     assert_eq!(reports[0].crashes, 3);
-    assert_eq!(reports[0].migrated, 2, "b and c went back through downgrade");
+    assert_eq!(reports[0].rollback.migrated, 2, "b and c went back through downgrade");
 
     // Everyone runs v1 again; b and c kept their state, a restarted fresh.
-    assert_eq!(host.code().current("counter").unwrap().version().to_string(), "1.0.0");
+    assert_eq!(host.code_server().current("counter").unwrap().version().to_string(), "1.0.0");
     assert_eq!(refs[0].call(CounterMsg::Get).unwrap(), CounterReply { logic: 1, count: 10 });
     assert_eq!(refs[1].call(CounterMsg::Get).unwrap(), CounterReply { logic: 1, count: 21 });
     assert_eq!(refs[2].call(CounterMsg::Get).unwrap(), CounterReply { logic: 1, count: 31 });
     assert!(refs[0].call(CounterMsg::Add(7)).is_ok(), "v1 has no such bug");
 
     // The crash-looping build is refused from now on, unless forced.
-    assert!(host.code().is_bad(&v3_hash));
-    let e = host.upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap_err();
-    assert!(
-        matches!(e, HostUpgradeError::Refused(UpgradeError::Load(LoadError::BadBuild { .. }))),
-        "{e:?}"
-    );
-    let forced = relive_runtime::host::HostUpgradeOptions::new().force(true);
-    host.upgrade_with("counter", fixtures().path("counter_v3_crashy"), forced).unwrap();
+    assert!(host.code_server().is_bad(&v3_hash));
+    let e =
+        host.code_server().upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap_err();
+    assert!(matches!(e, UpgradeError::Refused(LoadError::BadBuild { .. })), "{e:?}");
+    let forced = relive_runtime::host::UpgradeOptions::new().force(true);
+    host.code_server()
+        .upgrade_with("counter", fixtures().path("counter_v3_crashy"), forced)
+        .unwrap();
 }
 
 #[test]
@@ -94,8 +97,8 @@ fn a_crash_loop_with_no_recent_upgrade_escalates_exactly_as_otp() {
 fn the_version_rolled_back_to_is_not_on_probation() {
     let host = Host::builder().workers(2).build().unwrap();
     let (sup, refs) = tree(&host);
-    host.upgrade("counter", fixtures().path("counter_v2")).unwrap();
-    host.rollback("counter").unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    host.code_server().rollback("counter").unwrap();
     // v1 is current again with v2 as old; crashes now are ordinary crashes:
     // with OTP's intensity the second one escalates, and nothing rolls back
     // to v2.
@@ -105,5 +108,5 @@ fn the_version_rolled_back_to_is_not_on_probation() {
     let _ = refs[0].call(CounterMsg::Panic("two".into()));
     assert_eq!(down.wait(Duration::from_secs(5)), Some(ExitReason::Shutdown));
     assert!(sup.rollbacks().is_empty());
-    assert_eq!(host.code().current("counter").unwrap().version().to_string(), "1.0.0");
+    assert_eq!(host.code_server().current("counter").unwrap().version().to_string(), "1.0.0");
 }

@@ -13,7 +13,7 @@ type Counter = ActorRef<CounterMsg, CounterReply>;
 
 fn host() -> Host {
     let host = Host::builder().workers(2).build().unwrap();
-    host.code().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
     host
 }
 
@@ -25,7 +25,7 @@ fn counter_child(id: &str, start: u64, restart: Restart) -> Child {
 }
 
 fn typed(a: &AnyActor) -> Counter {
-    a.typed()
+    a.typed().expect("types")
 }
 
 /// Wait until `cond` holds (a restart happens on the supervisor's worker).
@@ -350,7 +350,7 @@ fn restart_forever(host: &Host) -> (Supervisor, Counter) {
     let child =
         Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
     let sup = Supervisor::start(host, flags, vec![child]).unwrap();
-    let c: Counter = sup.child("c").unwrap().typed();
+    let c: Counter = sup.child("c").unwrap().typed().expect("types");
     (sup, c)
 }
 

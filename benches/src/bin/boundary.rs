@@ -11,7 +11,7 @@
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_benches::{figure, machine, median, ns_per_iter};
-use relive_runtime::{CodeServer, Instance};
+use relive_runtime::{Instance, ModuleTable};
 use std::hint::black_box;
 
 const MSGS: u64 = 2_000_000;
@@ -30,10 +30,10 @@ fn run(inst: &mut Instance) -> f64 {
 fn main() {
     eprintln!("machine: {}", machine());
     let dylib_path = relive_test_support::build_library("counter_v1", true);
-    let dylib = CodeServer::new().expect("code server");
-    dylib.upgrade("counter", &dylib_path).expect("load dylib");
-    let stat = CodeServer::new().expect("code server");
-    stat.upgrade("counter", counter_v1::relive_declaration()).expect("load static");
+    let dylib = ModuleTable::new().expect("code server");
+    dylib.load("counter", &dylib_path).expect("load dylib");
+    let stat = ModuleTable::new().expect("code server");
+    stat.load("counter", counter_v1::relive_declaration()).expect("load static");
 
     let mut d = Instance::start_with(&dylib.current("counter").unwrap(), &0u64).unwrap();
     let mut s = Instance::start_with(&stat.current("counter").unwrap(), &0u64).unwrap();

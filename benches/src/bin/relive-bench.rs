@@ -66,7 +66,7 @@ fn upgrade(host: &Host, v2: &std::path::Path, n: usize) {
     let actors: Vec<Counter> =
         (0..n).map(|i| host.spawn("counter", &(i as u64)).unwrap()).collect();
     let start = Instant::now();
-    let report = host.upgrade("counter", v2).unwrap();
+    let report = host.code_server().upgrade("counter", v2).unwrap();
     // Every actor answers from v2: all the calls in flight at once.
     let replies = block_on_all(actors.iter().map(|a| a.call_async(CounterMsg::Get)).collect());
     let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -86,7 +86,7 @@ fn restart(host: &Host) {
     let child =
         Child::new(ChildSpec::worker("c", &["counter"]), ChildStart::module("counter", &0u64));
     let sup = Supervisor::start(host, flags, vec![child]).unwrap();
-    let c: Counter = sup.child("c").unwrap().typed();
+    let c: Counter = sup.child("c").unwrap().typed().expect("types");
     let mut samples = Vec::with_capacity(CRASHES);
     for _ in 0..CRASHES {
         let _ = c.call(CounterMsg::Panic("bench crash".into()));

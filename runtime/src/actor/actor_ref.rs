@@ -1,9 +1,12 @@
 //! `ActorRef<Msg, Reply>`: how the host and other actors reach an actor.
 
+use super::cell::{ActorCell, wake};
+use super::envelope::{Envelope, Payload, ReplyError, ReplyTo};
 use super::mailbox::{Refused, Wait};
-use super::{ActorCell, ActorId, Envelope, ExitReason, ReplyError};
-use crate::host::HostShared;
-use relive_codec::CodecError;
+use super::sched::Notified;
+use super::{ActorId, ExitReason, System};
+use crate::code_server::{ModuleCallError, Part, TypeMismatch};
+use relive_codec::{CodecError, Fingerprint, Schema};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt;
 use std::future::Future;
@@ -58,8 +61,8 @@ pub enum CallError<M> {
     #[error("the actor exited before replying: {0}")]
     Exited(ExitReason),
     /// The handler could not handle this message (it did not decode).
-    #[error("{0}")]
-    Handler(crate::code_server::CallError),
+    #[error(transparent)]
+    Handler(ModuleCallError),
     /// The reply did not decode as `Reply`.
     #[error("reply: {0}")]
     Decode(CodecError),
@@ -67,6 +70,10 @@ pub enum CallError<M> {
     /// deadlock the scheduler); use `cast` and a reply message instead.
     #[error("call from inside a handler would block a worker thread")]
     FromHandler(M),
+    /// The call was taken but its reply channel was dropped unanswered
+    /// (for instance a deferred reply that was never sent).
+    #[error("the call was dropped without a reply")]
+    ReplyDropped,
 }
 
 /// A typed reference to an actor.
@@ -81,13 +88,17 @@ pub enum CallError<M> {
 /// and every later version must keep them (loader step 6).
 pub struct ActorRef<M, R> {
     cell: Arc<ActorCell>,
-    host: Arc<HostShared>,
+    system: Arc<dyn System>,
     _types: PhantomData<fn(M) -> R>,
 }
 
 impl<M, R> Clone for ActorRef<M, R> {
     fn clone(&self) -> Self {
-        ActorRef { cell: Arc::clone(&self.cell), host: Arc::clone(&self.host), _types: PhantomData }
+        ActorRef {
+            cell: Arc::clone(&self.cell),
+            system: Arc::clone(&self.system),
+            _types: PhantomData,
+        }
     }
 }
 
@@ -107,8 +118,10 @@ impl<M, R> PartialEq for ActorRef<M, R> {
 }
 
 impl<M, R> ActorRef<M, R> {
-    pub(crate) fn new(cell: Arc<ActorCell>, host: Arc<HostShared>) -> Self {
-        ActorRef { cell, host, _types: PhantomData }
+    /// A reference typed by the caller; the caller has checked the types
+    /// against the actor's (see [`AnyActor::typed`]).
+    pub(crate) fn new_unchecked(cell: Arc<ActorCell>, system: Arc<dyn System>) -> Self {
+        ActorRef { cell, system, _types: PhantomData }
     }
 
     pub(crate) fn cell(&self) -> &Arc<ActorCell> {
@@ -122,7 +135,7 @@ impl<M, R> ActorRef<M, R> {
 
     /// The same reference without its message types.
     pub fn any(&self) -> AnyActor {
-        AnyActor { cell: Arc::clone(&self.cell), host: Arc::clone(&self.host) }
+        AnyActor { cell: Arc::clone(&self.cell), system: Arc::clone(&self.system) }
     }
 
     /// Whether the actor has exited.
@@ -153,19 +166,7 @@ impl<M, R> ActorRef<M, R> {
 
     /// A future resolved with the actor's exit reason (a monitor).
     pub fn monitor(&self) -> Monitor {
-        let (tx, rx) = oneshot::channel();
-        let mut c = self.cell.control.lock();
-        if self.cell.is_exited() {
-            drop(c);
-            let reason = match &*self.cell.body.lock() {
-                super::Body::Exited(r) => r.clone(),
-                _ => ExitReason::Normal,
-            };
-            let _ = tx.send(reason);
-        } else {
-            c.monitors.push(tx);
-        }
-        Monitor(rx)
+        Monitor(super::link::monitor(&self.cell))
     }
 }
 
@@ -174,7 +175,7 @@ impl<M, R> ActorRef<M, R> {
 #[derive(Clone)]
 pub struct AnyActor {
     pub(crate) cell: Arc<ActorCell>,
-    pub(crate) host: Arc<HostShared>,
+    pub(crate) system: Arc<dyn System>,
 }
 
 impl fmt::Debug for AnyActor {
@@ -202,16 +203,38 @@ impl AnyActor {
         self.cell.is_exited()
     }
 
-    /// A typed reference (the types are the caller's claim; a module checks
-    /// what it receives against its schemas).
-    pub fn typed<M, R>(&self) -> ActorRef<M, R> {
-        ActorRef::new(Arc::clone(&self.cell), Arc::clone(&self.host))
+    /// A typed reference, once `M` and `R` are checked against the actor's
+    /// message and reply types (fixed for its life).
+    ///
+    /// # Errors
+    /// [`TypeMismatch`]: `M` or `R` is not the actor's type; nothing can
+    /// then be sent with the wrong type.
+    pub fn typed<M: Schema, R: Schema>(&self) -> Result<ActorRef<M, R>, TypeMismatch> {
+        check_types::<M, R>(&self.cell)?;
+        Ok(ActorRef::new_unchecked(Arc::clone(&self.cell), Arc::clone(&self.system)))
     }
 
     /// A future resolved with its exit reason.
     pub fn monitor(&self) -> Monitor {
-        self.typed::<(), ()>().monitor()
+        Monitor(super::link::monitor(&self.cell))
     }
+}
+
+/// Check the caller's `M` and `R` against `cell`'s message and reply types.
+pub(crate) fn check_types<M: Schema, R: Schema>(cell: &ActorCell) -> Result<(), TypeMismatch> {
+    let target = || match &cell.module {
+        Some(m) => format!("actor {} of `{m}`", cell.id),
+        None => format!("native actor {}", cell.id),
+    };
+    for (part, expected, found) in [
+        (Part::Message, cell.msg_schema, Fingerprint::of::<M>()),
+        (Part::Reply, cell.reply_schema, Fingerprint::of::<R>()),
+    ] {
+        if expected != found {
+            return Err(TypeMismatch { target: target(), part, expected, found });
+        }
+    }
+    Ok(())
 }
 
 /// Resolves with the exit reason of a monitored actor: `wait` blocks,
@@ -242,35 +265,52 @@ pub struct MonitorFuture(oneshot::AsyncReceiver<ExitReason>);
 impl Future for MonitorFuture {
     type Output = ExitReason;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitReason> {
-        Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(ExitReason::Normal))
+        // The sender is only ever dropped unsent when the whole system goes.
+        Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(ExitReason::Shutdown))
     }
 }
 
 impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
-    fn send(&self, msg: M, reply: Option<super::ReplyTo>, wait: Wait) -> Result<(), SendError<M>> {
+    fn send(&self, msg: M, reply: Option<ReplyTo>, wait: Wait) -> Result<(), SendError<M>> {
         self.send_as(msg, reply, wait, false)
     }
 
-    /// Encode and push; `blocking_call` lets the host run the turn inline.
+    /// Encode and push: from a worker thread (a handler) without waiting,
+    /// past the bound if need be; from a host thread as `wait` says. For a
+    /// blocking call (`inline`), the calling thread may run the turn itself.
     fn send_as(
         &self,
         msg: M,
-        reply: Option<super::ReplyTo>,
+        reply: Option<ReplyTo>,
         wait: Wait,
-        blocking_call: bool,
+        inline: bool,
     ) -> Result<(), SendError<M>> {
-        let bytes = match super::Payload::encode(&msg) {
+        let bytes = match Payload::encode(&msg) {
             Ok(b) => b,
             Err(e) => return Err(SendError::Encode(msg, e)),
         };
         let env = Envelope { bytes, reply };
-        let pushed = if blocking_call {
-            self.host.push_call(&self.cell, env, wait)
+        let cell = &self.cell;
+        let pushed = if self.system.on_worker() {
+            cell.mailbox.push_overdraft(env)
         } else {
-            self.host.push(&self.cell, env, wait)
+            cell.mailbox.push(env, wait)
         };
         match pushed {
-            Ok(()) => Ok(()),
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                if inline && cell.module.is_some() {
+                    // Host-native actors (supervisors) always run on workers.
+                    if cell.notify() == Notified::Schedule
+                        && self.system.run_inline(cell).unwrap_or(true)
+                    {
+                        self.system.schedule(Arc::clone(cell));
+                    }
+                } else {
+                    wake(&*self.system, cell);
+                }
+                Ok(())
+            }
             Err(Refused::Full(_)) => Err(SendError::Full(msg)),
             Err(Refused::Closed) => Err(SendError::Exited(msg)),
         }
@@ -319,7 +359,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     /// # Errors
     /// As [`call`](Self::call).
     pub fn call_timeout(&self, msg: M, timeout: Duration) -> Result<R, CallError<M>> {
-        if self.host.on_worker() {
+        if self.system.on_worker() {
             return Err(CallError::FromHandler(msg));
         }
         let deadline = Instant::now() + timeout;
@@ -339,9 +379,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         loop {
             match rx.try_recv() {
                 Ok(result) => return decode_reply(result),
-                Err(oneshot::TryRecvError::Disconnected) => {
-                    return Err(CallError::Exited(ExitReason::Killed));
-                }
+                Err(oneshot::TryRecvError::Disconnected) => return Err(CallError::ReplyDropped),
                 Err(oneshot::TryRecvError::Empty) => {}
             }
             if Instant::now() >= spin_until {
@@ -355,9 +393,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         match rx.recv_timeout(remaining) {
             Ok(result) => decode_reply(result),
             Err(oneshot::RecvTimeoutError::Timeout) => Err(CallError::Timeout),
-            Err(oneshot::RecvTimeoutError::Disconnected) => {
-                Err(CallError::Exited(ExitReason::Killed))
-            }
+            Err(oneshot::RecvTimeoutError::Disconnected) => Err(CallError::ReplyDropped),
         }
     }
 
@@ -387,7 +423,7 @@ fn poll_push<M: Serialize, R>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), SendError<M>>> {
     let Some(e) = env.take() else { unreachable!("envelope made before the first poll") };
-    let pushed = if actor.host.on_worker() {
+    let pushed = if actor.system.on_worker() {
         actor.cell.mailbox.push_overdraft(e)
     } else {
         actor.cell.mailbox.push_or_register(e, cx.waker())
@@ -395,7 +431,7 @@ fn poll_push<M: Serialize, R>(
     match pushed {
         Ok(first) => {
             if first {
-                actor.host.wake(&actor.cell);
+                wake(&*actor.system, &actor.cell);
             }
             msg.take();
             Poll::Ready(Ok(()))
@@ -412,10 +448,10 @@ fn poll_push<M: Serialize, R>(
 
 fn envelope<M: Serialize>(
     msg: &mut Option<M>,
-    reply: Option<super::ReplyTo>,
+    reply: Option<ReplyTo>,
 ) -> Result<Envelope, SendError<M>> {
     let m = msg.as_ref().expect("polled after completion");
-    match super::Payload::encode(m) {
+    match Payload::encode(m) {
         Ok(bytes) => Ok(Envelope { bytes, reply }),
         Err(e) => Err(SendError::Encode(msg.take().expect("message present"), e)),
     }
@@ -477,7 +513,7 @@ impl<M: Serialize + Unpin, R: DeserializeOwned> Future for CallFuture<M, R> {
         let rx = this.rx.as_mut().expect("receiver made with the envelope");
         Pin::new(rx).poll(cx).map(|r| match r {
             Ok(result) => decode_reply(result),
-            Err(_) => Err(CallError::Exited(ExitReason::Killed)),
+            Err(_) => Err(CallError::ReplyDropped),
         })
     }
 }

@@ -90,6 +90,12 @@ impl Sched {
         }
     }
 
+    /// Whether it is queued to run or running (a view's hint).
+    pub(crate) fn is_busy(&self) -> bool {
+        // ORDERING: a hint for views; nothing is read through it.
+        matches!(self.0.load(Ordering::Relaxed), SCHEDULED | RUNNING | NOTIFIED)
+    }
+
     pub(crate) fn is_exited(&self) -> bool {
         // ORDERING: Acquire: seeing EXITED implies seeing the exit's effects.
         self.0.load(Ordering::Acquire) == EXITED

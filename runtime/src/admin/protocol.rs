@@ -159,19 +159,6 @@ pub struct TreeView {
     pub children: Vec<ChildView>,
 }
 
-/// Something that can describe a supervision tree (a supervisor registers
-/// one with [`HostHandle::register_tree`](crate::HostHandle::register_tree)).
-pub trait TreeSource: Send + Sync {
-    /// The tree now, or `None` once the supervisor is gone.
-    fn view(&self) -> Option<TreeView>;
-}
-
-impl std::fmt::Debug for dyn TreeSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TreeSource")
-    }
-}
-
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {

@@ -1,10 +1,12 @@
-//! The reasons a load, upgrade, rollback, purge or call can fail.
+//! The reasons a load, rollback, purge or call into module code can fail.
 //!
 //! One `#[non_exhaustive]` enum per operation, one variant per reason (the
-//! table in `docs/errors.md`). Every load reason names the file it is about.
+//! table in `docs/errors.md`). Every reason about a build names its file.
 
-use crate::code_server::BuildHash;
+use super::interface::{Part, TypeMismatch};
+use super::version::{BuildHash, Version};
 use relive_codec::Fingerprint;
+use relive_sdk::abi::status;
 use std::io;
 
 /// Why a module version was refused. Nothing changed in the code server.
@@ -218,8 +220,8 @@ pub enum LoadError {
     InterfaceMismatch {
         /// The file.
         file: String,
-        /// `"message"`, `"reply"` or `"init args"`.
-        what: &'static str,
+        /// Which type.
+        what: Part,
         /// What callers use.
         expected: Fingerprint,
         /// What the module declares.
@@ -240,13 +242,37 @@ pub enum LoadError {
         /// The schemas the new `code_change` reads.
         readable: Vec<Fingerprint>,
     },
+
+    // After validation: the slots.
+    /// A third version while `old` still has live instances (Erlang's
+    /// `not_purged`); upgrade with `purge` to stop them first.
+    #[error(
+        "module `{module}`: old version {old} still has {instances} live instance(s); purge it \
+         first or upgrade with purge"
+    )]
+    NotPurged {
+        /// The module.
+        module: String,
+        /// The old version.
+        old: String,
+        /// Live instances on it.
+        instances: usize,
+    },
+    /// Another load of the module committed while this one was being
+    /// validated; nothing of this one was applied. Retry.
+    #[error("module `{module}` changed while this load was being validated; retry")]
+    Concurrent {
+        /// The module.
+        module: String,
+    },
 }
 
 impl LoadError {
-    /// The file (or `static:<module>` source) the error is about.
-    pub fn file(&self) -> &str {
+    /// The file (or `static:<module>` source) the error is about; `None`
+    /// for the reasons found in the slots, after the build was validated.
+    pub fn file(&self) -> Option<&str> {
         use LoadError::*;
-        match self {
+        Some(match self {
             NotFound { file }
             | Unreadable { file, .. }
             | WritableByOthers { file, .. }
@@ -271,38 +297,9 @@ impl LoadError {
             | SameVersionDifferentBuild { file, .. }
             | InterfaceMismatch { file, .. }
             | StateUnreadable { file, .. } => file,
-        }
+            NotPurged { .. } | Concurrent { .. } => return None,
+        })
     }
-}
-
-/// Why an upgrade was refused. Nothing changed in the code server.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UpgradeError {
-    /// The new version failed validation.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// A third version while `old` still has live instances (Erlang's
-    /// `not_purged`); upgrade with `purge` to stop them first.
-    #[error(
-        "module `{module}`: old version {old} still has {instances} live instance(s); purge it \
-         first or upgrade with purge"
-    )]
-    NotPurged {
-        /// The module.
-        module: String,
-        /// The old version.
-        old: String,
-        /// Live instances on it.
-        instances: usize,
-    },
-    /// Another upgrade of the module committed while this one was being
-    /// validated; nothing of this one was applied. Retry.
-    #[error("module `{module}` changed while this upgrade was being validated; retry")]
-    Concurrent {
-        /// The module.
-        module: String,
-    },
 }
 
 /// Why a rollback was refused.
@@ -336,11 +333,11 @@ pub enum PurgeError {
     },
 }
 
-/// Why a call into a module version failed. The instance, where there is one,
-/// is unchanged unless the error says it panicked.
+/// Why a call into a module version's code failed. The instance, where there
+/// is one, is unchanged unless the error says it panicked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum CallError {
+pub enum ModuleCallError {
     /// The module panicked; its message is kept.
     #[error("{module} {version}: {function} panicked: {message}")]
     Panicked {
@@ -403,20 +400,35 @@ pub enum CallError {
         code: i32,
     },
     /// A typed call used a type whose schema is not the module's.
-    #[error("{module} {version}: {what} type has schema {found}, the module's is {expected}")]
-    SchemaMismatch {
-        /// The module.
-        module: String,
-        /// Its version.
-        version: String,
-        /// `"message"`, `"reply"`, `"init args"`.
-        what: &'static str,
-        /// The module's schema.
-        expected: Fingerprint,
-        /// The caller's.
-        found: Fingerprint,
-    },
+    #[error(transparent)]
+    Types(#[from] TypeMismatch),
     /// The caller's value could not be encoded, or the reply decoded.
     #[error("codec: {0}")]
     Codec(#[from] relive_codec::CodecError),
+}
+
+impl ModuleCallError {
+    /// Turn a non-OK status of `function` of `version`, and the message the
+    /// module wrote to `out`, into an error.
+    pub(crate) fn from_status(
+        version: &Version,
+        function: &'static str,
+        code: i32,
+        out: &[u8],
+    ) -> Self {
+        let module = version.name().to_owned();
+        let v = version.version_str().to_owned();
+        let message = String::from_utf8_lossy(out).into_owned();
+        match code {
+            status::PANICKED => ModuleCallError::Panicked { module, version: v, function, message },
+            status::FAILED => ModuleCallError::Failed { module, version: v, function, message },
+            status::BAD_INPUT => {
+                ModuleCallError::BadInput { module, version: v, function, message }
+            }
+            status::UNSUPPORTED => {
+                ModuleCallError::Unsupported { module, version: v, function, message }
+            }
+            code => ModuleCallError::UnknownStatus { module, version: v, function, code },
+        }
+    }
 }

@@ -22,6 +22,7 @@
 //! steps and runs 3 to 6 through exactly the same code.
 
 use super::error::LoadError;
+use super::interface::Interface;
 use super::version::{BuildHash, Origin, Version};
 use crate::ffi;
 use crate::ffi::decl::{DeclError, Declaration, Table};
@@ -436,38 +437,6 @@ fn check_decl(
     })
 }
 
-/// The types callers use with a module: checked against every new version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interface {
-    /// Init arguments.
-    pub args: relive_codec::Fingerprint,
-    /// Messages.
-    pub message: relive_codec::Fingerprint,
-    /// Replies.
-    pub reply: relive_codec::Fingerprint,
-}
-
-impl Interface {
-    /// The interface of callers that use `Args`, `Msg` and `Reply`.
-    pub const fn of<Args, Msg, Reply>() -> Self
-    where
-        Args: relive_codec::Schema + ?Sized,
-        Msg: relive_codec::Schema + ?Sized,
-        Reply: relive_codec::Schema + ?Sized,
-    {
-        Interface {
-            args: relive_codec::Fingerprint::of::<Args>(),
-            message: relive_codec::Fingerprint::of::<Msg>(),
-            reply: relive_codec::Fingerprint::of::<Reply>(),
-        }
-    }
-
-    pub(crate) fn of_version(v: &Version) -> Self {
-        let s = v.schemas();
-        Interface { args: s.args, message: s.message, reply: s.reply }
-    }
-}
-
 /// What step 5b decided.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Against {
@@ -501,17 +470,10 @@ pub(crate) fn check_against(
         }
     }
     let expected = interface.or_else(|| running.map(Interface::of_version));
-    if let Some(expected) = expected {
-        let found = Interface::of_version(new);
-        for (what, e, f) in [
-            ("message", expected.message, found.message),
-            ("reply", expected.reply, found.reply),
-            ("init args", expected.args, found.args),
-        ] {
-            if e != f {
-                return Err(LoadError::InterfaceMismatch { file, what, expected: e, found: f });
-            }
-        }
+    if let Some((what, expected, found)) =
+        expected.and_then(|e| e.first_difference(&Interface::of_version(new)))
+    {
+        return Err(LoadError::InterfaceMismatch { file, what, expected, found });
     }
     if let Some(running) = running {
         let from = running.schemas().state;

@@ -1,65 +1,70 @@
-//! The code server: Erlang's `code` module for relive.
+//! The code server's lower half: Erlang's module table, for relive.
 //!
-//! Every module name has at most two versions, `current` and `old`. The code
-//! server is the single writer of these slots (one mutex serialises every
-//! change, as OTP's single `code_server` process does); reading a slot clones
-//! an `Arc<Version>`.
+//! Every module name has at most two versions, `current` and `old`. The
+//! [`ModuleTable`] is the single writer of these slots (one mutex serialises
+//! every change, as OTP's single `code_server` process does); reading a slot
+//! takes no lock (the slots are published through `arc-swap`) and clones an
+//! `Arc<Version>`.
 //!
-//! - [`upgrade`](CodeServer::upgrade): validate the new build completely (the
+//! This layer knows nothing of actors. The host's [`CodeServer`]
+//! (`crate::CodeServer`) builds on it: its `upgrade` loads *and* migrates the
+//! running actors.
+//!
+//! - [`load`](ModuleTable::load): validate the new build completely (the
 //!   [`loader`] chain), then in one step make it `current` and the previous
 //!   current `old`. A third version while `old` still has live instances is
-//!   refused (Erlang's `not_purged`) unless the upgrade asks to purge.
-//! - [`rollback`](CodeServer::rollback): `old` becomes `current` again and the
-//!   newer version becomes `old`, so its instances can still be migrated back.
-//! - [`purge`](CodeServer::purge) / [`soft_purge`](CodeServer::soft_purge):
-//!   drop `old`; `soft_purge` refuses while an instance runs it.
-//! - [`which`](CodeServer::which), [`history`](CodeServer::history),
-//!   [`module_status`](CodeServer::module_status): introspection.
+//!   refused (Erlang's `not_purged`) unless the load asks to purge.
+//! - `make_old_current` (crate-internal, for the host's rollback) and
+//!   `drop_old` (for its purge) are the other two slot changes.
+//! - [`which`](ModuleTable::which), [`history`](ModuleTable::history),
+//!   [`module_status`](ModuleTable::module_status): introspection.
 //!
 //! # Upgrade behaviour
-//! At this layer an upgrade changes which version *new* instances start on;
-//! running [`Instance`]s keep the version they hold until they migrate with
-//! [`Instance::code_change`]. New code never sees old state: the only way onto
-//! a new version is through `code_change` (or a schema-equal decode).
+//! At this layer a load changes which version *new* instances start on;
+//! running instances keep the version they hold until they migrate. New code
+//! never sees old state: the only way onto a new version is through
+//! `code_change` (or a schema-equal decode).
+//!
+//! [`CodeServer`]: crate::CodeServer
 
 mod error;
 mod history;
-mod instance;
+mod interface;
 pub mod loader;
 mod version;
 
-pub use error::{CallError, LoadError, PurgeError, RollbackError, UpgradeError};
+pub use error::{LoadError, ModuleCallError, PurgeError, RollbackError};
 
 pub use history::{Action, HistoryEntry};
-pub use instance::{Instance, MigrateFailed};
-pub use loader::{Interface, Source};
+pub use interface::{Interface, Part, TypeMismatch};
+pub use loader::Source;
 pub use version::{BuildHash, Origin, Schemas, UnloadStatus, UnloadWatch, Version};
 
 use crate::ffi;
+use arc_swap::ArcSwap;
 use loader::{Against, Loader, check_against};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Options of one upgrade.
+/// Options of one load.
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
-pub struct UpgradeOptions {
+pub struct LoadOptions {
     /// Load even a build marked bad, or another build of the running version.
     pub force: bool,
     /// Drop `old` even if instances still run it (the actor layer stops them).
     pub purge: bool,
     /// The types callers use, checked against the new version (by default,
-    /// the running version's types, or those pinned with
-    /// [`CodeServer::set_interface`]).
+    /// the running version's types, or those pinned by the first typed spawn).
     pub interface: Option<Interface>,
 }
 
-impl UpgradeOptions {
+impl LoadOptions {
     /// Default options: not forced, no purge, interface from the running version.
     pub fn new() -> Self {
         Self::default()
@@ -84,9 +89,9 @@ impl UpgradeOptions {
     }
 }
 
-/// What an upgrade did.
+/// What a load did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpgradeOutcome {
+pub enum LoadOutcome {
     /// The module was not loaded before; this is its first version.
     Loaded,
     /// A new current version; the previous one is `old`.
@@ -95,13 +100,13 @@ pub enum UpgradeOutcome {
     Unchanged,
 }
 
-/// The report of a successful upgrade.
+/// The report of a successful load.
 #[derive(Debug, Clone)]
-pub struct UpgradeReport {
+pub struct LoadReport {
     /// The module.
     pub module: String,
     /// What happened.
-    pub outcome: UpgradeOutcome,
+    pub outcome: LoadOutcome,
     /// The version that was current before.
     pub from: Option<semver::Version>,
     /// The version current now.
@@ -114,7 +119,7 @@ pub struct UpgradeReport {
     pub duration: Duration,
 }
 
-/// What [`CodeServer::inspect`] found in a library.
+/// What [`ModuleTable::inspect`] found in a library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspected {
     /// The module it declares.
@@ -129,29 +134,18 @@ pub struct Inspected {
     pub rustc_version: String,
 }
 
-/// The report of a rollback.
+/// What [`ModuleTable::drop_old`] dropped.
 #[derive(Debug, Clone)]
-pub struct RollbackReport {
-    /// The module.
-    pub module: String,
-    /// The version that was current (now `old`).
-    pub from: semver::Version,
-    /// The version current again.
-    pub to: semver::Version,
-}
-
-/// The report of a purge.
-#[derive(Debug, Clone)]
-pub struct PurgeReport {
+pub(crate) struct Dropped {
     /// The version dropped, if there was an `old`.
-    pub purged: Option<semver::Version>,
+    pub(crate) version: Option<semver::Version>,
     /// Instances that still ran it (they keep it loaded until they end).
-    pub instances: usize,
+    pub(crate) instances: usize,
     /// Follows the dropped version until its library is unmapped.
-    pub unload: Option<UnloadWatch>,
+    pub(crate) unload: Option<UnloadWatch>,
 }
 
-/// One version as [`CodeServer::which`] shows it.
+/// One version as [`ModuleTable::which`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionInfo {
     /// The semver version.
@@ -203,7 +197,7 @@ pub enum ModuleStatus {
     Static,
 }
 
-/// A validated version not yet committed (see [`CodeServer::prepare`]).
+/// A validated version not yet committed (see [`ModuleTable::prepare`]).
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) name: String,
@@ -225,12 +219,15 @@ impl Prepared {
 #[error("module `{0}` changed while an upgrade of it was being prepared")]
 pub(crate) struct CommitError(pub(crate) String);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Slots {
     current: Arc<Version>,
     old: Option<Arc<Version>>,
     interface: Option<Interface>,
 }
+
+/// The slots as readers see them: replaced whole on every change.
+type Published = HashMap<String, (Arc<Version>, Option<Arc<Version>>)>;
 
 /// History entries kept (all modules together); older ones are dropped, so
 /// a host that upgrades forever keeps flat memory. At one upgrade a minute
@@ -244,14 +241,14 @@ struct Inner {
     bad: HashSet<BuildHash>,
 }
 
-/// Builds a [`CodeServer`].
+/// Builds a [`ModuleTable`].
 #[derive(Debug, Default)]
-pub struct CodeServerBuilder {
+pub struct ModuleTableBuilder {
     dir: Option<PathBuf>,
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
 }
 
-impl CodeServerBuilder {
+impl ModuleTableBuilder {
     /// Keep private copies of libraries in `dir` (created 0700 if missing;
     /// must be on a file system that allows executable mappings). Default: a
     /// fresh 0700 directory under the system temp directory, removed on drop.
@@ -267,11 +264,11 @@ impl CodeServerBuilder {
         self
     }
 
-    /// Build the code server.
+    /// Build the table.
     ///
     /// # Errors
     /// The private directory cannot be created or made private (0700).
-    pub fn build(self) -> std::io::Result<CodeServer> {
+    pub fn build(self) -> std::io::Result<ModuleTable> {
         let (dir, temp) = match self.dir {
             Some(dir) => {
                 std::fs::create_dir_all(&dir)?;
@@ -283,34 +280,48 @@ impl CodeServerBuilder {
             }
         };
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        Ok(CodeServer {
+        Ok(ModuleTable {
             loader: Loader::new(dir, self.trusted_keys),
             inner: Mutex::new(Inner::default()),
+            published: ArcSwap::from_pointee(HashMap::new()),
             _temp: temp,
         })
     }
 }
 
-/// The code server: `current` and `old` versions of every module.
+/// The module table: `current` and `old` versions of every module.
 #[derive(Debug)]
-pub struct CodeServer {
+pub struct ModuleTable {
     loader: Loader,
     inner: Mutex<Inner>,
+    /// What readers see; republished by every slot change, under `inner`.
+    published: ArcSwap<Published>,
     _temp: Option<tempfile::TempDir>,
 }
 
-impl CodeServer {
-    /// A code server with a fresh private directory and no signature policy.
+impl ModuleTable {
+    /// A table with a fresh private directory and no signature policy.
     ///
     /// # Errors
     /// The private directory cannot be created.
     pub fn new() -> std::io::Result<Self> {
-        CodeServerBuilder::default().build()
+        ModuleTableBuilder::default().build()
     }
 
-    /// Configure a code server.
-    pub fn builder() -> CodeServerBuilder {
-        CodeServerBuilder::default()
+    /// Configure a table.
+    pub fn builder() -> ModuleTableBuilder {
+        ModuleTableBuilder::default()
+    }
+
+    /// Republish the slots for readers (called with `inner` held, after
+    /// every change).
+    fn publish(&self, inner: &Inner) {
+        let view: Published = inner
+            .modules
+            .iter()
+            .map(|(name, s)| (name.clone(), (Arc::clone(&s.current), s.old.clone())))
+            .collect();
+        self.published.store(Arc::new(view));
     }
 
     /// The directory holding the private copies of loaded libraries.
@@ -318,38 +329,35 @@ impl CodeServer {
         &self.loader.dir
     }
 
-    /// Load module `name` from `source`: its first version, or an upgrade
-    /// that makes it `current` and the running version `old`.
+    /// Load module `name` from `source` without touching any running
+    /// instance (OTP's `code:load_file`): its first version, or a new
+    /// `current` with the running version becoming `old`. To load *and*
+    /// migrate the actors, use the host's [`CodeServer::upgrade`](crate::CodeServer::upgrade).
     ///
     /// # Errors
-    /// [`UpgradeError::Load`] with the loader's reason; nothing changed.
-    /// [`UpgradeError::NotPurged`] when `old` still has instances.
-    /// [`UpgradeError::Concurrent`] when another upgrade of the module
-    /// committed while this one was being validated.
+    /// [`LoadError`]: the loader's reason, `NotPurged` when `old` still has
+    /// instances, `Concurrent` when another load of the module committed
+    /// while this one was being validated. Nothing changed.
     ///
     /// # Upgrade behaviour
     /// Running instances keep their version; new instances start on the new
     /// `current`.
-    pub fn upgrade(
-        &self,
-        name: &str,
-        source: impl Into<Source>,
-    ) -> Result<UpgradeReport, UpgradeError> {
-        self.upgrade_with(name, source, UpgradeOptions::default())
+    pub fn load(&self, name: &str, source: impl Into<Source>) -> Result<LoadReport, LoadError> {
+        self.load_with(name, source, LoadOptions::default())
     }
 
-    /// [`upgrade`](Self::upgrade) with options.
+    /// [`load`](Self::load) with options.
     ///
     /// # Errors
-    /// As [`upgrade`](Self::upgrade).
-    pub fn upgrade_with(
+    /// As [`load`](Self::load).
+    pub fn load_with(
         &self,
         name: &str,
         source: impl Into<Source>,
-        opts: UpgradeOptions,
-    ) -> Result<UpgradeReport, UpgradeError> {
+        opts: LoadOptions,
+    ) -> Result<LoadReport, LoadError> {
         let prepared = self.prepare(name, source.into(), opts)?;
-        self.commit(prepared).map_err(|e| UpgradeError::Concurrent { module: e.0 })
+        self.commit(prepared).map_err(|e| LoadError::Concurrent { module: e.0 })
     }
 
     /// Steps 1–6 and the `not_purged` check, without changing anything: the
@@ -360,8 +368,8 @@ impl CodeServer {
         &self,
         name: &str,
         source: Source,
-        opts: UpgradeOptions,
-    ) -> Result<Prepared, UpgradeError> {
+        opts: LoadOptions,
+    ) -> Result<Prepared, LoadError> {
         let started = Instant::now();
         let bad = self.inner.lock().bad.clone();
         // Steps 1–5a outside the lock: dlopen may be slow.
@@ -370,7 +378,7 @@ impl CodeServer {
             Err(e) => {
                 let mut inner = self.inner.lock();
                 Self::push(&mut inner, name, Action::Upgrade, None, None, None, Some(&e), started);
-                return Err(e.into());
+                return Err(e);
             }
         };
         let forward_logs = checked.forward_logs;
@@ -384,7 +392,7 @@ impl CodeServer {
         let unchanged = match check_against(&new, running.as_deref(), interface, opts.force) {
             Err(e) => {
                 Self::push(&mut inner, name, Action::Upgrade, from_s, to, hash, Some(&e), started);
-                return Err(e.into());
+                return Err(e);
             }
             Ok(against) => against == Against::Same,
         };
@@ -393,7 +401,7 @@ impl CodeServer {
             && old.instances() > 0
             && !opts.purge
         {
-            let e = UpgradeError::NotPurged {
+            let e = LoadError::NotPurged {
                 module: name.to_owned(),
                 old: old.version().to_string(),
                 instances: old.instances(),
@@ -403,7 +411,7 @@ impl CodeServer {
         }
         drop(inner);
         if !unchanged {
-            ffi::calls::install_host(&new, ffi::host::services(), forward_logs);
+            ffi::calls::install_host(new.table(), ffi::host::services(), forward_logs);
         }
         Ok(Prepared {
             name: name.to_owned(),
@@ -419,14 +427,14 @@ impl CodeServer {
     ///
     /// # Errors
     /// [`CommitError`] when the slots changed since `prepare` (another
-    /// upgrade got in between); nothing changes then.
-    pub(crate) fn commit(&self, p: Prepared) -> Result<UpgradeReport, CommitError> {
+    /// load got in between); nothing changes then.
+    pub(crate) fn commit(&self, p: Prepared) -> Result<LoadReport, CommitError> {
         Ok(self.commit_all(vec![p])?.remove(0))
     }
 
     /// Commit several prepared versions as one step: all of them, or (if
     /// any module's slots changed since `prepare`) none.
-    pub(crate) fn commit_all(&self, all: Vec<Prepared>) -> Result<Vec<UpgradeReport>, CommitError> {
+    pub(crate) fn commit_all(&self, all: Vec<Prepared>) -> Result<Vec<LoadReport>, CommitError> {
         let mut inner = self.inner.lock();
         for p in &all {
             let now = inner.modules.get(&p.name).map(|s| &s.current);
@@ -446,20 +454,20 @@ impl CodeServer {
             let from_s = from.as_ref().map(ToString::to_string);
             let (to, hash) = (Some(p.new.version().to_string()), Some(p.new.hash()));
             let (outcome, dropped) = if p.unchanged {
-                (UpgradeOutcome::Unchanged, None)
+                (LoadOutcome::Unchanged, None)
             } else if let Some(slots) = inner.modules.get_mut(&p.name) {
                 let previous = std::mem::replace(&mut slots.current, Arc::clone(&p.new));
-                (UpgradeOutcome::Upgraded, slots.old.replace(previous))
+                (LoadOutcome::Upgraded, slots.old.replace(previous))
             } else {
                 let slots =
                     Slots { current: Arc::clone(&p.new), old: None, interface: p.interface };
                 inner.modules.insert(p.name.clone(), slots);
-                (UpgradeOutcome::Loaded, None)
+                (LoadOutcome::Loaded, None)
             };
             let action = match outcome {
-                UpgradeOutcome::Loaded => Action::Load,
-                UpgradeOutcome::Upgraded => Action::Upgrade,
-                UpgradeOutcome::Unchanged => Action::Unchanged,
+                LoadOutcome::Loaded => Action::Load,
+                LoadOutcome::Upgraded => Action::Upgrade,
+                LoadOutcome::Unchanged => Action::Unchanged,
             };
             Self::push(&mut inner, &p.name, action, from_s, to, hash, None, p.started);
             let dropped_old = dropped.map(|d| {
@@ -467,13 +475,13 @@ impl CodeServer {
                 dropped_versions.push(d);
                 watch
             });
-            if outcome != UpgradeOutcome::Unchanged {
+            if outcome != LoadOutcome::Unchanged {
                 tracing::info!(
                     module = %p.name, to = %p.new.version(), hash = %p.new.hash().short(),
                     ?outcome, "module loaded"
                 );
             }
-            reports.push(UpgradeReport {
+            reports.push(LoadReport {
                 module: p.name,
                 outcome,
                 from,
@@ -483,6 +491,7 @@ impl CodeServer {
                 duration: p.started.elapsed(),
             });
         }
+        self.publish(&inner);
         drop(inner);
         // Unload dropped versions outside the lock.
         drop(dropped_versions);
@@ -497,15 +506,15 @@ impl CodeServer {
         Self::push(&mut inner, &p.name, Action::Upgrade, from, to, hash, Some(reason), p.started);
     }
 
-    /// Make `old` current again; the newer version becomes `old`.
+    /// Make `old` current again; the newer version becomes `old` (the slot
+    /// half of a rollback: the host then moves the actors back).
     ///
     /// # Errors
     /// The module is not loaded or has no old version.
-    ///
-    /// # Upgrade behaviour
-    /// Instances keep the version they hold; migrate them back with
-    /// [`Instance::downgrade`] or restore them from the upgrade snapshot.
-    pub fn rollback(&self, name: &str) -> Result<RollbackReport, RollbackError> {
+    pub(crate) fn make_old_current(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<Version>, Arc<Version>), RollbackError> {
         let started = Instant::now();
         let mut inner = self.inner.lock();
         let slots =
@@ -513,39 +522,22 @@ impl CodeServer {
         let Some(old) = slots.old.take() else {
             return Err(RollbackError::NoOldVersion(name.into()));
         };
-        let newer = std::mem::replace(&mut slots.current, old);
-        let report = RollbackReport {
-            module: name.to_owned(),
-            from: newer.version().clone(),
-            to: slots.current.version().clone(),
-        };
-        let hash = Some(slots.current.hash());
-        slots.old = Some(newer);
-        let (from, to) = (Some(report.from.to_string()), Some(report.to.to_string()));
+        let newer = std::mem::replace(&mut slots.current, Arc::clone(&old));
+        slots.old = Some(Arc::clone(&newer));
+        let (from, to) = (Some(newer.version().to_string()), Some(old.version().to_string()));
+        let hash = Some(old.hash());
         Self::push(&mut inner, name, Action::Rollback, from, to, hash, None, started);
-        tracing::info!(module = name, from = %report.from, to = %report.to, "module rolled back");
-        Ok(report)
+        self.publish(&inner);
+        tracing::info!(module = name, from = %newer.version(), to = %old.version(), "module rolled back");
+        Ok((old, newer))
     }
 
-    /// Drop `old` even if instances still run it. They keep the library
-    /// loaded until they end; the actor layer stops them first.
+    /// Drop `old` (the slot half of a purge); with `soft`, only if no
+    /// instance runs it.
     ///
     /// # Errors
-    /// The module is not loaded.
-    pub fn purge(&self, name: &str) -> Result<PurgeReport, PurgeError> {
-        self.purge_inner(name, false)
-    }
-
-    /// Drop `old` only if no instance runs it.
-    ///
-    /// # Errors
-    /// [`PurgeError::InUse`] when an instance still runs `old`;
-    /// [`PurgeError::NotLoaded`].
-    pub fn soft_purge(&self, name: &str) -> Result<PurgeReport, PurgeError> {
-        self.purge_inner(name, true)
-    }
-
-    fn purge_inner(&self, name: &str, soft: bool) -> Result<PurgeReport, PurgeError> {
+    /// [`PurgeError::NotLoaded`]; with `soft`, [`PurgeError::InUse`].
+    pub(crate) fn drop_old(&self, name: &str, soft: bool) -> Result<Dropped, PurgeError> {
         let started = Instant::now();
         let mut inner = self.inner.lock();
         let slots =
@@ -556,18 +548,19 @@ impl CodeServer {
             return Err(PurgeError::InUse { module: name.into(), old, instances });
         }
         let Some(old) = slots.old.take() else {
-            return Ok(PurgeReport { purged: None, instances: 0, unload: None });
+            return Ok(Dropped { version: None, instances: 0, unload: None });
         };
         let to = Some(old.version().to_string());
         Self::push(&mut inner, name, Action::Purge, None, to, Some(old.hash()), None, started);
+        self.publish(&inner);
         drop(inner);
-        let report = PurgeReport {
-            purged: Some(old.version().clone()),
+        let dropped = Dropped {
+            version: Some(old.version().clone()),
             instances,
             unload: Some(UnloadWatch::new(&old)),
         };
         drop(old);
-        Ok(report)
+        Ok(dropped)
     }
 
     /// Validate a library as a load would (steps 1 to 5a: file, signature,
@@ -589,40 +582,30 @@ impl CodeServer {
         })
     }
 
-    /// The current version of `name`.
+    /// The current version of `name` (no lock taken).
     pub fn current(&self, name: &str) -> Option<Arc<Version>> {
-        self.inner.lock().modules.get(name).map(|s| Arc::clone(&s.current))
+        self.published.load().get(name).map(|(c, _)| Arc::clone(c))
     }
 
-    /// The old version of `name`, if any.
+    /// The old version of `name`, if any (no lock taken).
     pub fn old(&self, name: &str) -> Option<Arc<Version>> {
-        self.inner.lock().modules.get(name).and_then(|s| s.old.clone())
+        self.published.load().get(name).and_then(|(_, o)| o.clone())
     }
 
     /// Both slots of `name` (Erlang's `code:which` and `code:is_loaded`).
     pub fn which(&self, name: &str) -> Option<Which> {
-        let inner = self.inner.lock();
-        let s = inner.modules.get(name)?;
-        Some(Which {
-            current: VersionInfo::of(&s.current),
-            old: s.old.as_deref().map(VersionInfo::of),
-        })
+        let published = self.published.load();
+        let (current, old) = published.get(name)?;
+        Some(Which { current: VersionInfo::of(current), old: old.as_deref().map(VersionInfo::of) })
     }
 
-    /// The names of the loaded modules.
+    /// The names of the loaded modules, in order.
     pub fn modules(&self) -> Vec<String> {
         self.inner.lock().modules.keys().cloned().collect()
     }
 
-    /// Pin the types callers use with module `name`: every later version is
-    /// checked against them (loader step 6).
-    pub fn set_interface(&self, name: &str, interface: Interface) {
-        if let Some(s) = self.inner.lock().modules.get_mut(name) {
-            s.interface = Some(interface);
-        }
-    }
-
-    /// Pin `interface` for `name` unless one is pinned already.
+    /// Pin `interface` for `name` unless one is pinned already: every later
+    /// version is checked against it (loader step 6).
     pub(crate) fn pin_interface(&self, name: &str, interface: Interface) {
         if let Some(s) = self.inner.lock().modules.get_mut(name) {
             s.interface.get_or_insert(interface);

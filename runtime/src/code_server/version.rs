@@ -5,7 +5,7 @@ use libloading::os::unix::Library;
 use relive_codec::Fingerprint;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
@@ -64,6 +64,8 @@ pub struct Version {
     version_str: String,
     semver: semver::Version,
     hash: BuildHash,
+    /// Unique among the versions this process ever loaded (an index key).
+    serial: u64,
     origin: Origin,
     loaded_at: SystemTime,
     instances: AtomicUsize,
@@ -80,12 +82,15 @@ impl Version {
         table: Table,
         library: Option<Library>,
     ) -> Self {
+        static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
         Version {
             shared_name: Arc::from(decl.name.as_str()),
             version_str: semver.to_string(),
             decl,
             semver,
             hash,
+            // ORDERING: only uniqueness matters.
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             origin,
             loaded_at: SystemTime::now(),
             instances: AtomicUsize::new(0),
@@ -107,6 +112,12 @@ impl Version {
     /// The module name as the actors running this version hold it.
     pub(crate) fn shared_name(&self) -> Arc<str> {
         Arc::clone(&self.shared_name)
+    }
+
+    /// A number no other version loaded by this process has: the key under
+    /// which the host indexes the actors running this version.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// The semver version.
@@ -185,16 +196,6 @@ impl Version {
         self.instances.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn instance_started(&self) {
-        // ORDERING: see `instances`.
-        self.instances.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn instance_ended(&self) {
-        // ORDERING: see `instances`.
-        self.instances.fetch_sub(1, Ordering::Relaxed);
-    }
-
     pub(crate) fn table(&self) -> &Table {
         &self.table
     }
@@ -204,6 +205,26 @@ impl Version {
             Origin::Dylib { copy, .. } => Some(copy),
             Origin::Static => None,
         }
+    }
+}
+
+impl crate::ffi::calls::Code for Version {
+    fn table(&self) -> &Table {
+        &self.table
+    }
+
+    fn instance_started(&self) {
+        // ORDERING: see `instances`.
+        self.instances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn instance_ended(&self) {
+        // ORDERING: see `instances`.
+        self.instances.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn module_name(&self) -> &str {
+        &self.decl.name
     }
 }
 

@@ -1,15 +1,18 @@
 //! Calls into a version's function table, and the state they pass around.
 //!
-//! [`LiveState`] is the only owner of an opaque state pointer. It holds the
-//! `Arc<Version>` whose `init` or `code_change` created the state, so:
+//! [`LiveState`] is the only owner of an opaque state pointer. It holds an
+//! `Arc` to the [`Code`] (in the code server: the `Version`) whose `init` or
+//! `code_change` created the state, so:
 //! - the state is only ever passed to functions of the library that made it;
 //! - the library stays open while the state exists;
 //! - the state is freed exactly once, by that library's `drop_state`, when the
 //!   `LiveState` drops.
+//!
+//! This layer knows nothing above it: the owner of a library is any type
+//! implementing [`Code`].
 
-use super::decl::{RawBytes, RawSink};
+use super::decl::{RawBytes, RawSink, Table};
 use super::host::RawHostServices;
-use crate::code_server::Version;
 use relive_codec::Fingerprint;
 use relive_sdk::abi::{install_flags, status};
 use std::ffi::c_void;
@@ -37,34 +40,44 @@ fn sink_no_reply(out: &mut Vec<u8>) -> RawSink {
     RawSink { flags: relive_sdk::abi::sink_flags::NO_REPLY, ..sink(out) }
 }
 
-/// Give a freshly loaded version the host's services.
-pub(crate) fn install_host(version: &Version, host: &'static RawHostServices, forward_logs: bool) {
-    let flags = if forward_logs { install_flags::FORWARD_LOGS } else { 0 };
-    // SAFETY: the table belongs to `version`, whose library is open while we
-    // hold `&Version`; `host` is `'static`, as the SDK requires.
-    let _ = unsafe { (version.table().install_host)(host, flags) };
+/// The owner of a loaded library's function table: whoever implements this
+/// keeps the library open for as long as it lives, so a `&self` borrow (or an
+/// `Arc<Self>`) proves the table's functions are callable.
+pub(crate) trait Code: Send + Sync + 'static {
+    /// The checked function table of the library this value keeps open.
+    fn table(&self) -> &Table;
+    /// A state made by this code's `init` or `code_change` now exists.
+    fn instance_started(&self);
+    /// A state made by this code was freed.
+    fn instance_ended(&self);
+    /// The module's name, for log lines.
+    fn module_name(&self) -> &str;
 }
 
-/// The state of one live instance, owned together with its version.
+/// Give a freshly loaded library the host's services.
+pub(crate) fn install_host(table: &Table, host: &'static RawHostServices, forward_logs: bool) {
+    let flags = if forward_logs { install_flags::FORWARD_LOGS } else { 0 };
+    // SAFETY: the caller holds the table's owner (it borrowed the table from
+    // it), so the library is open; `host` is `'static`, as the SDK requires.
+    let _ = unsafe { (table.install_host)(host, flags) };
+}
+
+/// The state of one live instance, owned together with the code that made it.
 #[derive(Debug)]
-pub(crate) struct LiveState {
-    version: Arc<Version>,
+pub(crate) struct LiveState<C: Code> {
+    version: Arc<C>,
     ptr: NonNull<c_void>,
 }
 
 // SAFETY: `Module: Send` in the SDK, so the value behind `ptr` may move to
 // another thread; `LiveState` is not `Sync` (raw pointer), so `&self` calls
-// such as `export_state` never run on two threads at once.
-unsafe impl Send for LiveState {}
+// such as `export_state` never run on two threads at once. `C: Send + Sync`.
+unsafe impl<C: Code> Send for LiveState<C> {}
 
-impl LiveState {
+impl<C: Code> LiveState<C> {
     /// Run `init(args)` of `version`. On failure, returns the status and
     /// leaves the message in `out`.
-    pub(crate) fn init(
-        version: &Arc<Version>,
-        args: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<Self, i32> {
+    pub(crate) fn init(version: &Arc<C>, args: &[u8], out: &mut Vec<u8>) -> Result<Self, i32> {
         let mut ptr: *mut c_void = std::ptr::null_mut();
         // SAFETY: `args` and `out` are valid for the call; `&mut ptr` is valid
         // for one write; the table belongs to `version`, which is open.
@@ -75,7 +88,7 @@ impl LiveState {
     /// Run `code_change` of `to` on state bytes written by `from_version`
     /// with schema `from_schema`, creating a state owned by `to`.
     pub(crate) fn code_change(
-        to: &Arc<Version>,
+        to: &Arc<C>,
         from_version: &str,
         from_schema: Fingerprint,
         old: &[u8],
@@ -98,7 +111,7 @@ impl LiveState {
         Self::adopt(to, code, ptr)
     }
 
-    fn adopt(version: &Arc<Version>, code: i32, ptr: *mut c_void) -> Result<Self, i32> {
+    fn adopt(version: &Arc<C>, code: i32, ptr: *mut c_void) -> Result<Self, i32> {
         match (code, NonNull::new(ptr)) {
             (status::OK, Some(ptr)) => {
                 version.instance_started();
@@ -160,20 +173,20 @@ impl LiveState {
         })
     }
 
-    /// The version that owns this state.
-    pub(crate) fn version(&self) -> &Arc<Version> {
+    /// The code that owns this state.
+    pub(crate) fn version(&self) -> &Arc<C> {
         &self.version
     }
 }
 
-impl Drop for LiveState {
+impl<C: Code> Drop for LiveState<C> {
     fn drop(&mut self) {
         // SAFETY: `ptr` was made by this version's library and is never used
         // again; the library is open because we still hold `self.version`.
         let code = unsafe { (self.version.table().drop_state)(self.ptr.as_ptr()) };
         self.version.instance_ended();
         if code != status::OK {
-            tracing::warn!(module = %self.version.name(), code, "drop_state failed");
+            tracing::warn!(module = %self.version.module_name(), code, "drop_state failed");
         }
     }
 }

@@ -1,9 +1,49 @@
 //! The host-services table every module version receives at load.
+//!
+//! The `extern "C"` entry points here only convert the ABI's borrowed slices
+//! and catch panics; what a service *does* is up to the layer above, which
+//! hands this layer an implementation of [`Services`] once
+//! ([`set_services`]). Until then every service answers `NOT_IN_ACTOR`.
 
 use super::decl::RawBytes;
+use relive_sdk::abi::service_status;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::time::Instant;
+
+/// What the host services do, implemented above this layer. Each method
+/// gets plain Rust values and returns a `service_status` code.
+pub(crate) trait Services: Send + Sync {
+    /// The running actor's id (0 outside one).
+    fn self_id(&self) -> u64;
+    /// Cast to an actor by id.
+    fn send(&self, to: u64, schema: u64, msg: &[u8]) -> i32;
+    /// Cast to an actor by registered name.
+    fn send_named(&self, name: &str, schema: u64, msg: &[u8]) -> i32;
+    /// Spawn an actor; its id on success.
+    fn spawn(&self, module: &str, schema: u64, args: &[u8]) -> (i32, u64);
+    /// Cast later.
+    fn send_after(&self, delay_ms: u64, to: u64, schema: u64, msg: &[u8]) -> i32;
+    /// Keep the current call's reply; a token, or 0.
+    fn defer_reply(&self) -> u64;
+    /// Answer a deferred call.
+    fn reply(&self, token: u64, schema: u64, bytes: &[u8]) -> i32;
+}
+
+static SERVICES: OnceLock<&'static dyn Services> = OnceLock::new();
+
+/// Install the implementation of the services (once per process; later
+/// calls are ignored: there is one implementation, the host's).
+pub(crate) fn set_services(services: &'static dyn Services) {
+    let _ = SERVICES.set(services);
+}
+
+fn with_services<T>(absent: T, f: impl FnOnce(&'static dyn Services) -> T) -> T {
+    match SERVICES.get() {
+        Some(s) => f(*s),
+        None => absent,
+    }
+}
 
 type LogFn = unsafe extern "C" fn(level: u32, target: RawBytes, message: RawBytes);
 type NowFn = unsafe extern "C" fn() -> u64;
@@ -97,24 +137,25 @@ unsafe extern "C" fn host_now() -> u64 {
 
 /// Run a service body, turning a host panic into a status instead of an
 /// unwind across the boundary.
-fn guarded(f: impl FnOnce() -> i32) -> i32 {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(relive_sdk::abi::service_status::NO_ACTOR)
+fn guarded(f: impl FnOnce(&'static dyn Services) -> i32) -> i32 {
+    catch_unwind(AssertUnwindSafe(|| with_services(service_status::NOT_IN_ACTOR, f)))
+        .unwrap_or(service_status::NO_ACTOR)
 }
 
 unsafe extern "C" fn host_self_id() -> u64 {
-    crate::host::services::self_id()
+    catch_unwind(|| with_services(0, |s| s.self_id())).unwrap_or(0)
 }
 
 unsafe extern "C" fn host_send(to: u64, schema: u64, msg: RawBytes) -> i32 {
     // SAFETY: the SDK passes a slice valid for this call; it is copied.
     let msg = unsafe { msg.as_slice() };
-    guarded(|| crate::host::services::send(to, schema, msg))
+    guarded(|s| s.send(to, schema, msg))
 }
 
 unsafe extern "C" fn host_send_named(name: RawBytes, schema: u64, msg: RawBytes) -> i32 {
     // SAFETY: as in `host_send`, for both slices.
     let (name, msg) = unsafe { (name.as_slice(), msg.as_slice()) };
-    guarded(|| crate::host::services::send_named(&String::from_utf8_lossy(name), schema, msg))
+    guarded(|s| s.send_named(&String::from_utf8_lossy(name), schema, msg))
 }
 
 unsafe extern "C" fn host_spawn(
@@ -125,9 +166,8 @@ unsafe extern "C" fn host_spawn(
 ) -> i32 {
     // SAFETY: as in `host_send`, for both slices.
     let (module, args) = unsafe { (module.as_slice(), args.as_slice()) };
-    guarded(|| {
-        let (status, id) =
-            crate::host::services::spawn(&String::from_utf8_lossy(module), schema, args);
+    guarded(|s| {
+        let (status, id) = s.spawn(&String::from_utf8_lossy(module), schema, args);
         if !id_out.is_null() {
             // SAFETY: the SDK passes a pointer to a local `u64`, valid for one write.
             unsafe { id_out.write(id) };
@@ -139,15 +179,15 @@ unsafe extern "C" fn host_spawn(
 unsafe extern "C" fn host_send_after(delay_ms: u64, to: u64, schema: u64, msg: RawBytes) -> i32 {
     // SAFETY: as in `host_send`.
     let msg = unsafe { msg.as_slice() };
-    guarded(|| crate::host::services::send_after(delay_ms, to, schema, msg))
+    guarded(|s| s.send_after(delay_ms, to, schema, msg))
 }
 
 unsafe extern "C" fn host_defer_reply() -> u64 {
-    catch_unwind(crate::host::services::defer_reply).unwrap_or(0)
+    catch_unwind(|| with_services(0, |s| s.defer_reply())).unwrap_or(0)
 }
 
 unsafe extern "C" fn host_reply(token: u64, schema: u64, reply: RawBytes) -> i32 {
     // SAFETY: as in `host_send`.
     let reply = unsafe { reply.as_slice() };
-    guarded(|| crate::host::services::reply(token, schema, reply))
+    guarded(|s| s.reply(token, schema, reply))
 }

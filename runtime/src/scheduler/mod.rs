@@ -1,12 +1,16 @@
-//! The scheduler: N worker threads running actors that have mail.
+//! The scheduler: N worker threads running tasks that are runnable.
 //!
-//! - Each worker has a FIFO deque; actors made runnable from outside go to a
-//!   shared injector, actors made runnable by a handler on a worker go to
-//!   that worker's own deque (the message is handled on the same thread,
-//!   warm in its cache). Idle workers steal from the injector and from each
-//!   other.
-//! - A worker runs an actor for at most [`BATCH`] messages, then puts it at
-//!   the back of its deque (fairness, like BEAM's reductions).
+//! It is generic over what it runs (the host runs actors through it) and
+//! knows nothing above it: a [`Run`] implementation, passed down at start,
+//! runs one task and says whether it must go round again.
+//!
+//! - Each worker has a FIFO deque; tasks made runnable from outside go to a
+//!   shared injector, tasks made runnable on a worker (a handler sending to
+//!   an idle actor) go to that worker's own deque (handled on the same
+//!   thread, warm in its cache). Idle workers steal from the injector and
+//!   from each other.
+//! - A task that must go round again goes to the back of its worker's deque
+//!   (fairness: the host's turns take a bounded batch, like BEAM's reductions).
 //! - A worker with nothing to do spins for a short while (waking a parked
 //!   thread costs ~25 µs on our machines, more than most messages), then
 //!   parks.
@@ -22,57 +26,58 @@
 //! the sleeper and unparks it (an unpark before the park makes the park
 //! return at once).
 
-use crate::actor::ActorCell;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_utils::sync::{Parker, Unparker};
 use parking_lot::Mutex;
+use std::any::Any;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::thread::JoinHandle;
 
-/// Messages an actor handles per turn before it yields its worker.
-pub(crate) const BATCH: usize = 64;
-
 /// Rounds of spinning (each a queue check and a short pause) before parking.
 const SPIN_ROUNDS: u32 = 200;
 
-/// What a worker runs: the host calls back into this to run an actor.
-pub(crate) trait RunActor: Send + Sync + 'static {
-    /// Run one turn of `cell`; true if it must be requeued.
-    fn run(&self, cell: &Arc<ActorCell>) -> bool;
+/// What a worker runs: the layer above calls back into this to run a task.
+pub(crate) trait Run<T>: Send + Sync + 'static {
+    /// Run `task` once; true if it must be requeued.
+    fn run(&self, task: &T) -> bool;
 }
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
-    /// The deque of the worker running on this thread, if any.
-    static LOCAL: RefCell<Option<(usize, Worker<Arc<ActorCell>>)>> = const { RefCell::new(None) };
+    /// The scheduler this thread is a worker of, and its deque (a
+    /// `Worker<T>` of that scheduler's task type).
+    static LOCAL: RefCell<Option<(usize, Rc<dyn Any>)>> = const { RefCell::new(None) };
 }
 
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Shared<T> {
     id: usize,
-    injector: Injector<Arc<ActorCell>>,
-    stealers: Vec<Stealer<Arc<ActorCell>>>,
+    injector: Injector<T>,
+    stealers: Vec<Stealer<T>>,
     unparkers: Vec<Unparker>,
     idle: Mutex<Vec<usize>>,
     sleeping: AtomicUsize,
     shutdown: AtomicBool,
 }
 
-impl Shared {
-    /// Make `cell` runnable (it was just moved to `SCHEDULED`).
-    pub(crate) fn schedule(&self, cell: Arc<ActorCell>) {
-        let pushed_locally = LOCAL.with(|l| match &*l.borrow() {
-            Some((id, worker)) if *id == self.id => {
-                worker.push(cell.clone());
-                true
-            }
-            _ => false,
-        });
-        if !pushed_locally {
-            self.injector.push(cell);
+/// The calling worker's deque, if it is a worker of scheduler `id`.
+fn local_deque<T: 'static>(id: usize) -> Option<Rc<dyn Any>> {
+    LOCAL.with(|l| match &*l.borrow() {
+        Some((sid, deque)) if *sid == id && deque.is::<Worker<T>>() => Some(Rc::clone(deque)),
+        _ => None,
+    })
+}
+
+impl<T: Send + 'static> Shared<T> {
+    /// Make `task` runnable.
+    pub(crate) fn schedule(&self, task: T) {
+        match local_deque::<T>(self.id) {
+            Some(deque) => deque.downcast_ref::<Worker<T>>().expect("checked").push(task),
+            None => self.injector.push(task),
         }
         // ORDERING: SeqCst fence between the push and the read of `sleeping`,
         // pairing with the worker's SeqCst increment before its recheck.
@@ -96,7 +101,7 @@ impl Shared {
         LOCAL.with(|l| matches!(&*l.borrow(), Some((id, _)) if *id == self.id))
     }
 
-    fn find_work(&self, me: usize, local: &Worker<Arc<ActorCell>>) -> Option<Arc<ActorCell>> {
+    fn find_work(&self, me: usize, local: &Worker<T>) -> Option<T> {
         if let Some(c) = local.pop() {
             return Some(c);
         }
@@ -128,19 +133,18 @@ impl Shared {
     }
 }
 
-/// The worker threads of one host.
+/// The worker threads of one scheduler.
 #[derive(Debug)]
-pub(crate) struct Scheduler {
-    shared: Arc<Shared>,
+pub(crate) struct Scheduler<T> {
+    shared: Arc<Shared<T>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl Scheduler {
-    /// Start `workers` threads running actors through `runner`.
-    pub(crate) fn start(workers: usize, runner: Arc<dyn RunActor>) -> std::io::Result<Self> {
+impl<T: Send + 'static> Scheduler<T> {
+    /// Start `workers` threads running tasks through `runner`.
+    pub(crate) fn start(workers: usize, runner: Arc<dyn Run<T>>) -> std::io::Result<Self> {
         let workers = workers.max(1);
-        let deques: Vec<Worker<Arc<ActorCell>>> =
-            (0..workers).map(|_| Worker::new_fifo()).collect();
+        let deques: Vec<Worker<T>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new()).collect();
         let shared = Arc::new(Shared {
             // ORDERING: only uniqueness matters.
@@ -164,10 +168,12 @@ impl Scheduler {
         Ok(Scheduler { shared, threads })
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
         &self.shared
     }
+}
 
+impl<T> Scheduler<T> {
     pub(crate) fn workers(&self) -> usize {
         self.threads.len()
     }
@@ -185,27 +191,31 @@ impl Scheduler {
     }
 }
 
-impl Drop for Scheduler {
+impl<T> Drop for Scheduler<T> {
     fn drop(&mut self) {
         self.shutdown();
     }
 }
 
-fn worker_loop(
+fn worker_loop<T: Send + 'static>(
     me: usize,
-    deque: Worker<Arc<ActorCell>>,
+    deque: Worker<T>,
     parker: Parker,
-    shared: &Shared,
-    runner: &dyn RunActor,
+    shared: &Shared<T>,
+    runner: &dyn Run<T>,
 ) {
-    LOCAL.with(|l| *l.borrow_mut() = Some((shared.id, deque)));
-    let pop = || LOCAL.with(|l| l.borrow().as_ref().and_then(|(_, d)| shared.find_work(me, d)));
-    let requeue = |cell| LOCAL.with(|l| l.borrow().as_ref().map(|(_, d)| d.push(cell)));
+    let deque: Rc<dyn Any> = Rc::new(deque);
+    LOCAL.with(|l| *l.borrow_mut() = Some((shared.id, Rc::clone(&deque))));
+    let local = deque.downcast_ref::<Worker<T>>().expect("a deque of this scheduler's tasks");
     // ORDERING (all loads of `shutdown` here): SeqCst, set once at shutdown.
     while !shared.shutdown.load(Ordering::SeqCst) {
-        if let Some(cell) = pop() {
-            if runner.run(&cell) {
-                requeue(cell);
+        if let Some(task) = shared.find_work(me, local) {
+            // A task that panics (a bug above this layer) must not take the
+            // worker with it: the host keeps its N workers.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&task))) {
+                Ok(true) => local.push(task),
+                Ok(false) => {}
+                Err(_) => tracing::error!("a scheduled task panicked; the worker goes on"),
             }
             continue;
         }

@@ -43,7 +43,7 @@ fn host() -> (Host, std::path::PathBuf, std::path::PathBuf) {
     let v1 = relive_test_support::build_library("counter_v1", true);
     let hotfix = relive_test_support::build_library("counter_v1_hotfix", true);
     let host = Host::new().expect("host");
-    host.code().upgrade("counter", &v1).expect("load counter v1");
+    host.code_server().upgrade("counter", &v1).expect("load counter v1");
     (host, v1, hotfix)
 }
 
@@ -108,9 +108,9 @@ fn main() {
             for i in 0..cycles {
                 let to = if i % 2 == 0 { &hotfix } else { &v1 };
                 // Same version, another build: an operator's `--force`.
-                let force = relive::host::HostUpgradeOptions::new().force(true);
-                host.upgrade_with("counter", to, force).expect("upgrade");
-                host.purge("counter").expect("purge");
+                let force = relive::host::UpgradeOptions::new().force(true);
+                host.code_server().upgrade_with("counter", to, force).expect("upgrade");
+                host.code_server().purge("counter").expect("purge");
                 if i + 1 == cycles / 10 {
                     settled = rss_bytes();
                 }

@@ -68,15 +68,14 @@ fn serve(args: &[String]) -> ! {
     let module = arg("--module")
         .map(PathBuf::from)
         .unwrap_or_else(|| relive_test_support::build_library("counter-example-v1", false));
-    let mut code = relive::CodeServer::builder();
+    let mut builder = Host::builder();
     if let Some(key) = arg("--trust-key") {
         let key =
             relive::code_server::loader::read_public_key(Path::new(&key)).expect("public key");
-        code = code.trust_key(key);
+        builder = builder.trust_key(key);
     }
-    let host =
-        Host::builder().code_server(code.build().expect("code server")).build().expect("host");
-    host.code().upgrade("counter", &module).expect("load the counter module");
+    let host = builder.build().expect("host");
+    host.code_server().upgrade("counter", &module).expect("load the counter module");
     let children = (0..4)
         .map(|i| {
             Child::new(
@@ -105,7 +104,7 @@ fn main() {
     let v3 = relive_test_support::build_library("counter-example-v3", false);
 
     let host = Host::new().expect("host");
-    host.code().upgrade("counter", &v1).expect("load v1");
+    host.code_server().upgrade("counter", &v1).expect("load v1");
     // The counters run under a supervisor (one_for_one, OTP's default
     // intensity, crash-loop probation after upgrades).
     let children = (0..COUNTERS)
@@ -115,8 +114,9 @@ fn main() {
         })
         .collect();
     let sup = Supervisor::start(&host, Flags::default(), children).expect("supervisor");
-    let counters: Vec<ActorRef<Msg, Reply>> =
-        (0..COUNTERS).map(|i| sup.child(&format!("counter-{i}")).expect("child").typed()).collect();
+    let counters: Vec<ActorRef<Msg, Reply>> = (0..COUNTERS)
+        .map(|i| sup.child(&format!("counter-{i}")).expect("child").typed().expect("types"))
+        .collect();
     println!(
         "{COUNTERS} counter actors on v1, {SENDERS} threads sending, {} workers",
         host.workers()
@@ -133,17 +133,17 @@ fn main() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(300));
-        let up = host.upgrade("counter", &v2).expect("upgrade to v2");
+        let up = host.code_server().upgrade("counter", &v2).expect("upgrade to v2");
         println!(
             "upgraded {} -> {}: {} actors migrated in {:?}, longest pause {:?}",
-            up.code[0].from.as_ref().unwrap(),
-            up.code[0].to,
+            up.modules[0].from.as_ref().unwrap(),
+            up.modules[0].to,
             up.migrated,
             up.duration,
             up.longest_pause
         );
         std::thread::sleep(Duration::from_millis(300));
-        let down = host.rollback("counter").expect("rollback");
+        let down = host.code_server().rollback("counter").expect("rollback");
         println!(
             "rolled back to v1: {} actors through downgrade in {:?}",
             down.migrated, down.duration
@@ -170,9 +170,9 @@ fn main() {
     // Part two: a bad upgrade. v3 panics on Add(13); counter 0 gets three of
     // them, the supervisor sees a crash loop on a freshly upgraded module and
     // rolls it back to v1, keeping every other counter's state.
-    host.purge("counter").expect("drop v2");
+    host.code_server().purge("counter").expect("drop v2");
     let before: Vec<u64> = replies.iter().map(|r| r.count).collect();
-    let up3 = host.upgrade("counter", &v3).expect("upgrade to v3");
+    let up3 = host.code_server().upgrade("counter", &v3).expect("upgrade to v3");
     println!(
         "upgraded to v3: {} actors migrated; now sending it a message it crashes on",
         up3.migrated
@@ -186,9 +186,12 @@ fn main() {
     }
     let rollbacks = sup.rollbacks();
     for r in &rollbacks {
-        println!("supervisor rolled {} back {} -> {}: {}", r.module, r.from, r.to, r.reason);
+        println!(
+            "supervisor rolled {} back {} -> {}: {r}",
+            r.rollback.module, r.rollback.from, r.rollback.to
+        );
     }
-    let now_v1 = host.code().current("counter").is_some_and(|v| v.version().major == 1);
+    let now_v1 = host.code_server().current("counter").is_some_and(|v| v.version().major == 1);
     let after: Vec<Reply> = counters.iter().map(|c| c.call(Msg::Get).expect("get")).collect();
     let crash_loop_rolled_back =
         rollbacks.len() == 1 && now_v1 && after.iter().all(|r| r.version == 1);

@@ -58,7 +58,7 @@ impl Service {
             let child = supervisor
                 .start_child(Child::new(spec, ChildStart::module("billing", &id)))
                 .map_err(|e| e.to_string())?;
-            refs.push(child.typed());
+            refs.push(child.typed().map_err(|e| e.to_string())?);
         }
         Ok(Arc::new(Service {
             host: host.clone(),
@@ -127,7 +127,7 @@ async fn account(
 }
 
 async fn version(State(svc): State<Arc<Service>>) -> Json<Value> {
-    let which = svc.host.code().which("billing");
+    let which = svc.host.code_server().which("billing");
     Json(json!({
         "current": which.as_ref().map(|w| w.current.version.to_string()),
         "old": which.as_ref().and_then(|w| w.old.as_ref().map(|o| o.version.to_string())),

@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts: u64 = arg(&args, "--accounts").map_or(Ok(1000), |a| a.parse())?;
 
     let host = Host::new()?;
-    host.code().upgrade("billing", module.as_str())?;
+    host.code_server().upgrade("billing", module.as_str())?;
     let service = Service::start(&host, accounts)?;
     let _admin = host.serve_admin(&admin)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

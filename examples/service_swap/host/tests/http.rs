@@ -32,7 +32,7 @@ fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back()
     let v2 = relive_test_support::build_library("billing-v2", false);
     let v3 = relive_test_support::build_library("billing-v3", false);
     let host = Host::builder().workers(2).build().unwrap();
-    host.code().upgrade("billing", &v1).unwrap();
+    host.code_server().upgrade("billing", &v1).unwrap();
     let service = Service::start(&host, 50).unwrap();
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -63,7 +63,7 @@ fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back()
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let r = host.upgrade("billing", &v2).unwrap();
+        let r = host.code_server().upgrade("billing", &v2).unwrap();
         assert_eq!(r.migrated, 50);
         std::thread::sleep(std::time::Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);
@@ -84,7 +84,7 @@ fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back()
 
     // A build that crash-loops on 13-cent orders: the supervisor rolls back.
     let before = json(&http(addr, "GET", "/books").1)["total_balance"].as_u64().unwrap();
-    host.upgrade("billing", &v3).unwrap();
+    host.code_server().upgrade("billing", &v3).unwrap();
     let mut poison_failures = 0;
     for _ in 0..3 {
         let (status, _) = http(addr, "POST", "/charge/49?amount=13");

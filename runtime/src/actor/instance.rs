@@ -2,10 +2,10 @@
 //!
 //! The sequence an instance goes through is OTP's: `init` → `handle`* →
 //! (`export_state` → `code_change` on the next version)* → `downgrade` back,
-//! if rolled back → drop. The actor layer runs one instance per actor.
+//! if rolled back → drop. An actor's body holds one instance; an instance can
+//! also be run on its own (tests, debuggers), without any actor.
 
-use super::error::CallError;
-use super::version::Version;
+use crate::code_server::{Interface, ModuleCallError, Part, Version};
 use crate::ffi::calls::LiveState;
 use relive_codec::{Fingerprint, Schema, StateSnapshot};
 use relive_sdk::abi::status;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// and the state is freed by that library when the instance drops.
 #[derive(Debug)]
 pub struct Instance {
-    state: LiveState,
+    state: LiveState<Version>,
     /// Replies and error messages; reused across calls.
     buf: Vec<u8>,
     /// Encoded typed messages; reused across calls.
@@ -32,7 +32,7 @@ pub struct MigrateFailed {
     /// The instance, as it was.
     pub instance: Instance,
     /// Why.
-    pub error: CallError,
+    pub error: ModuleCallError,
 }
 
 impl fmt::Debug for MigrateFailed {
@@ -53,54 +53,16 @@ impl std::error::Error for MigrateFailed {
     }
 }
 
-/// Turn a non-OK status and the message in `out` into a `CallError`.
-pub(crate) fn call_error(
-    version: &Version,
-    function: &'static str,
-    code: i32,
-    out: &[u8],
-) -> CallError {
-    let module = version.name().to_owned();
-    let v = version.version().to_string();
-    let message = String::from_utf8_lossy(out).into_owned();
-    match code {
-        status::PANICKED => CallError::Panicked { module, version: v, function, message },
-        status::FAILED => CallError::Failed { module, version: v, function, message },
-        status::BAD_INPUT => CallError::BadInput { module, version: v, function, message },
-        status::UNSUPPORTED => CallError::Unsupported { module, version: v, function, message },
-        code => CallError::UnknownStatus { module, version: v, function, code },
-    }
-}
-
-fn check_schema(
-    version: &Version,
-    what: &'static str,
-    expected: Fingerprint,
-    found: Fingerprint,
-) -> Result<(), CallError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(CallError::SchemaMismatch {
-            module: version.name().to_owned(),
-            version: version.version().to_string(),
-            what,
-            expected,
-            found,
-        })
-    }
-}
-
 impl Instance {
     /// Start an instance of `version` with postcard-encoded init `args`.
     ///
     /// # Errors
     /// The module's `init` failed, panicked or could not decode `args`.
-    pub fn start(version: &Arc<Version>, args: &[u8]) -> Result<Self, CallError> {
+    pub fn start(version: &Arc<Version>, args: &[u8]) -> Result<Self, ModuleCallError> {
         let mut buf = Vec::new();
         match LiveState::init(version, args, &mut buf) {
             Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
-            Err(code) => Err(call_error(version, "init", code, &buf)),
+            Err(code) => Err(ModuleCallError::from_status(version, "init", code, &buf)),
         }
     }
 
@@ -108,13 +70,13 @@ impl Instance {
     /// module's `Args` schema.
     ///
     /// # Errors
-    /// [`CallError::SchemaMismatch`] when `A` is not the module's `Args`, or as
+    /// [`ModuleCallError::Types`] when `A` is not the module's `Args`, or as
     /// [`start`](Self::start).
     pub fn start_with<A: Serialize + Schema>(
         version: &Arc<Version>,
         args: &A,
-    ) -> Result<Self, CallError> {
-        check_schema(version, "init args", version.schemas().args, Fingerprint::of::<A>())?;
+    ) -> Result<Self, ModuleCallError> {
+        Interface::check_part(version, Part::Args, Fingerprint::of::<A>())?;
         let mut bytes = Vec::new();
         relive_codec::encode_into(args, &mut bytes)?;
         Self::start(version, &bytes)
@@ -131,10 +93,12 @@ impl Instance {
     /// # Errors
     /// The handler panicked (the instance should be dropped: it crashed) or
     /// the message did not decode (the instance is unchanged).
-    pub fn handle(&mut self, msg: &[u8]) -> Result<&[u8], CallError> {
+    pub fn handle(&mut self, msg: &[u8]) -> Result<&[u8], ModuleCallError> {
         match self.state.handle(msg, &mut self.buf) {
             status::OK => Ok(&self.buf),
-            code => Err(call_error(self.state.version(), "handle", code, &self.buf)),
+            code => {
+                Err(ModuleCallError::from_status(self.state.version(), "handle", code, &self.buf))
+            }
         }
     }
 
@@ -143,10 +107,12 @@ impl Instance {
     ///
     /// # Errors
     /// As [`handle`](Self::handle).
-    pub fn handle_cast(&mut self, msg: &[u8]) -> Result<(), CallError> {
+    pub fn handle_cast(&mut self, msg: &[u8]) -> Result<(), ModuleCallError> {
         match self.state.handle_cast(msg, &mut self.buf) {
             status::OK => Ok(()),
-            code => Err(call_error(self.state.version(), "handle", code, &self.buf)),
+            code => {
+                Err(ModuleCallError::from_status(self.state.version(), "handle", code, &self.buf))
+            }
         }
     }
 
@@ -154,20 +120,21 @@ impl Instance {
     /// checked against the module's schemas first.
     ///
     /// # Errors
-    /// [`CallError::SchemaMismatch`] for the wrong types, or as [`handle`](Self::handle).
-    pub fn call<M, R>(&mut self, msg: &M) -> Result<R, CallError>
+    /// [`ModuleCallError::Types`] for the wrong types, or as [`handle`](Self::handle).
+    pub fn call<M, R>(&mut self, msg: &M) -> Result<R, ModuleCallError>
     where
         M: Serialize + Schema,
         R: DeserializeOwned + Schema,
     {
         let version = self.state.version();
-        let schemas = version.schemas();
-        check_schema(version, "message", schemas.message, Fingerprint::of::<M>())?;
-        check_schema(version, "reply", schemas.reply, Fingerprint::of::<R>())?;
+        Interface::check_part(version, Part::Message, Fingerprint::of::<M>())?;
+        Interface::check_part(version, Part::Reply, Fingerprint::of::<R>())?;
         relive_codec::encode_into(msg, &mut self.msg)?;
         match self.state.handle(&self.msg, &mut self.buf) {
             status::OK => Ok(relive_codec::decode(&self.buf)?),
-            code => Err(call_error(self.state.version(), "handle", code, &self.buf)),
+            code => {
+                Err(ModuleCallError::from_status(self.state.version(), "handle", code, &self.buf))
+            }
         }
     }
 
@@ -175,7 +142,7 @@ impl Instance {
     ///
     /// # Errors
     /// The module's `export_state` failed or panicked.
-    pub fn snapshot(&self) -> Result<StateSnapshot, CallError> {
+    pub fn snapshot(&self) -> Result<StateSnapshot, ModuleCallError> {
         let mut bytes = Vec::new();
         let version = self.state.version();
         match self.state.export_state(&mut bytes) {
@@ -185,7 +152,7 @@ impl Instance {
                 schema: version.schemas().state,
                 bytes,
             }),
-            code => Err(call_error(version, "export_state", code, &bytes)),
+            code => Err(ModuleCallError::from_status(version, "export_state", code, &bytes)),
         }
     }
 
@@ -217,7 +184,7 @@ impl Instance {
         &self,
         to: &Arc<Version>,
         extra: &[u8],
-    ) -> Result<(Instance, StateSnapshot), CallError> {
+    ) -> Result<(Instance, StateSnapshot), ModuleCallError> {
         let snapshot = self.snapshot()?;
         let new = Self::restore(to, &snapshot, extra)?;
         Ok((new, snapshot))
@@ -228,7 +195,7 @@ impl Instance {
     /// directions), then `to` decodes the state as its own.
     ///
     /// # Errors
-    /// [`CallError::Unsupported`] when this version has no `downgrade` to
+    /// [`ModuleCallError::Unsupported`] when this version has no `downgrade` to
     /// `to`'s state schema (restore from the upgrade snapshot instead), or a
     /// failure or panic; the instance is handed back unchanged.
     pub fn downgrade(self, to: &Arc<Version>) -> Result<Instance, Box<MigrateFailed>> {
@@ -250,8 +217,8 @@ impl Instance {
                     Err(e) => e,
                 }
             }
-            Some(code) => call_error(&from, "downgrade", code, &bytes),
-            None => CallError::Unsupported {
+            Some(code) => ModuleCallError::from_status(&from, "downgrade", code, &bytes),
+            None => ModuleCallError::Unsupported {
                 module: from.name().to_owned(),
                 version: from.version().to_string(),
                 function: "downgrade",
@@ -270,7 +237,7 @@ impl Instance {
         to: &Arc<Version>,
         snapshot: &StateSnapshot,
         extra: &[u8],
-    ) -> Result<Instance, CallError> {
+    ) -> Result<Instance, ModuleCallError> {
         let mut buf = Vec::new();
         match LiveState::code_change(
             to,
@@ -281,7 +248,7 @@ impl Instance {
             &mut buf,
         ) {
             Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
-            Err(code) => Err(call_error(to, "code_change", code, &buf)),
+            Err(code) => Err(ModuleCallError::from_status(to, "code_change", code, &buf)),
         }
     }
 }

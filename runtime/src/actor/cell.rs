@@ -1,0 +1,143 @@
+//! `ActorCell`: one actor's mailbox, body and control, and the two moves
+//! that anyone touching it from outside a turn must make through here
+//! (wake it, hand its body back).
+
+use super::body::Body;
+use super::mailbox::Mailbox;
+use super::sched::{Notified, Sched};
+use super::turn::SystemMsg;
+use super::{ActorId, System};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use parking_lot::{Mutex, MutexGuard};
+use relive_codec::Fingerprint;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Links, monitors and system messages of one actor.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    pub(crate) system: VecDeque<SystemMsg>,
+    pub(crate) links: BTreeSet<ActorId>,
+    pub(crate) monitors: Vec<oneshot::Sender<super::ExitReason>>,
+    pub(crate) trap_exit: bool,
+    pub(crate) name: Option<String>,
+    /// Why it exited, once it has (monitors made later are told this).
+    pub(crate) exit_reason: Option<super::ExitReason>,
+}
+
+/// One actor.
+#[derive(Debug)]
+pub(crate) struct ActorCell {
+    pub(crate) id: ActorId,
+    /// The module it runs (`None` for host-native actors).
+    pub(crate) module: Option<Arc<str>>,
+    /// The schema of the messages it takes (fixed for its life: every
+    /// version of its module must keep it).
+    pub(crate) msg_schema: Fingerprint,
+    /// The schema of its replies (fixed likewise).
+    pub(crate) reply_schema: Fingerprint,
+    pub(crate) sched: Sched,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) body: Mutex<Body>,
+    pub(crate) control: Mutex<Control>,
+    /// Set when a system message is queued, so the worker checks for one
+    /// between messages without taking the control lock.
+    pub(crate) system_pending: AtomicBool,
+    pub(crate) handled: AtomicU64,
+    /// The serial of the version its body runs (0: none), kept by whoever
+    /// changes the body's version, so that views need not lock the body.
+    pub(crate) version: AtomicU64,
+}
+
+impl ActorCell {
+    pub(crate) fn new(
+        id: ActorId,
+        module: Option<Arc<str>>,
+        schemas: (Fingerprint, Fingerprint),
+        body: Body,
+        capacity: usize,
+    ) -> Self {
+        let version = match &body {
+            Body::Module(i) => i.version().serial(),
+            _ => 0,
+        };
+        ActorCell {
+            id,
+            module,
+            msg_schema: schemas.0,
+            reply_schema: schemas.1,
+            sched: Sched::new(),
+            mailbox: Mailbox::new(capacity),
+            body: Mutex::new(body),
+            control: Mutex::new(Control::default()),
+            system_pending: AtomicBool::new(false),
+            handled: AtomicU64::new(0),
+            version: AtomicU64::new(version),
+        }
+    }
+
+    /// Mail or a system message arrived: decide whether to schedule.
+    pub(crate) fn notify(&self) -> Notified {
+        self.sched.notify()
+    }
+
+    pub(crate) fn is_exited(&self) -> bool {
+        self.sched.is_exited()
+    }
+
+    /// The serial of the version its body runs, as last recorded.
+    pub(crate) fn version_serial(&self) -> u64 {
+        // ORDERING: a hint for views and indexes; the body lock is the truth.
+        self.version.load(Ordering::Relaxed)
+    }
+
+    /// Record the version its body runs now (see [`version_serial`](Self::version_serial)).
+    pub(crate) fn set_version_serial(&self, serial: u64) {
+        // ORDERING: as in `version_serial`.
+        self.version.store(serial, Ordering::Relaxed);
+    }
+
+    /// Lock the body from outside a turn (suspending the actor at its next
+    /// message boundary). Hand the guard back through [`release`].
+    pub(crate) fn suspend(&self) -> MutexGuard<'_, Body> {
+        self.body.lock()
+    }
+
+    /// Like [`suspend`](Self::suspend), giving up at `deadline`.
+    pub(crate) fn suspend_until(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Option<MutexGuard<'_, Body>> {
+        self.body.try_lock_until(deadline)
+    }
+}
+
+/// Schedule `cell` if `notify` says so.
+pub(crate) fn wake(system: &dyn System, cell: &Arc<ActorCell>) {
+    if cell.notify() == Notified::Schedule {
+        system.schedule(Arc::clone(cell));
+    }
+}
+
+/// Hand back a body locked outside a turn, rescheduling the actor if mail or
+/// a system message arrived meanwhile: a turn that found the body locked
+/// left its mail to the holder (ARCHITECTURE.md, invariant 13).
+pub(crate) fn release(system: &dyn System, cell: &Arc<ActorCell>, guard: MutexGuard<'_, Body>) {
+    drop(guard);
+    // ORDERING: Acquire pairs with `send_system`'s Release.
+    if !cell.mailbox.is_empty() || cell.system_pending.load(Ordering::Acquire) {
+        wake(system, cell);
+    }
+}
+
+/// Queue a system message and make sure the actor runs to apply it.
+pub(crate) fn send_system(system: &dyn System, cell: &Arc<ActorCell>, msg: SystemMsg) {
+    if cell.is_exited() {
+        return;
+    }
+    cell.control.lock().system.push_back(msg);
+    // ORDERING: Release after the push (under the control lock); the
+    // worker's Acquire swap then finds the message.
+    cell.system_pending.store(true, Ordering::Release);
+    wake(system, cell);
+}

@@ -1,0 +1,51 @@
+//! `ExitReason`: why an actor exited (OTP's exit reasons).
+
+use super::ActorId;
+use std::fmt;
+
+/// Why an actor exited (OTP's exit reasons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// It stopped by itself, or was stopped, normally.
+    Normal,
+    /// It was asked to shut down (by its supervisor or the host).
+    Shutdown,
+    /// Its handler panicked; the panic message.
+    Panicked(String),
+    /// It was killed (no cleanup; `kill` cannot be trapped).
+    Killed,
+    /// A migration to another version failed and it could not stay on its
+    /// version (for instance: purged).
+    FailedToMigrate(String),
+    /// A linked actor exited abnormally and this one does not trap exits.
+    Linked {
+        /// The linked actor.
+        from: ActorId,
+        /// Its reason.
+        reason: Box<ExitReason>,
+    },
+    /// It was linked to an actor that did not exist any more (OTP's `noproc`).
+    NoProc,
+}
+
+impl ExitReason {
+    /// `Normal` and `Shutdown` are normal exits: links do not propagate them.
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::Panicked(m) => write!(f, "panicked: {m}"),
+            ExitReason::Killed => f.write_str("killed"),
+            ExitReason::FailedToMigrate(m) => write!(f, "failed to migrate: {m}"),
+            ExitReason::Linked { from, reason } => write!(f, "linked {from} exited: {reason}"),
+            ExitReason::NoProc => f.write_str("noproc"),
+        }
+    }
+}

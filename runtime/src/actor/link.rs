@@ -1,0 +1,62 @@
+//! Links and monitors (OTP's `link/1` and `monitor/2`).
+//!
+//! A link exists before the linked actor can run, or the linker hears
+//! `noproc` (ARCHITECTURE.md, invariant 16): links are made under both
+//! actors' control locks, taken in id order, and an exit marks the actor
+//! exited and then takes its links under the same lock.
+
+use super::cell::{ActorCell, send_system};
+use super::turn::SystemMsg;
+use super::{ExitReason, System};
+use std::sync::Arc;
+
+/// Link `a` and `b` under both control locks (taken in id order), so that
+/// an exit either finds the link or happened before it was made. False, and
+/// nothing linked, if `a` (or, with `check_b`, `b`) has exited.
+pub(crate) fn link_cells(a: &ActorCell, b: &ActorCell, check_b: bool) -> bool {
+    if a.id == b.id {
+        return !a.is_exited();
+    }
+    let (first, second) = if a.id < b.id { (a, b) } else { (b, a) };
+    let mut c1 = first.control.lock();
+    let mut c2 = second.control.lock();
+    if a.is_exited() || (check_b && b.is_exited()) {
+        return false;
+    }
+    c1.links.insert(second.id);
+    c2.links.insert(first.id);
+    true
+}
+
+/// Link two actors: when one exits abnormally, the other exits too (or,
+/// trapping exits, is told). Linking to an actor that has exited delivers a
+/// `noproc` exit to the live one, as in OTP.
+pub(crate) fn link(system: &dyn System, a: &Arc<ActorCell>, b: &Arc<ActorCell>) {
+    if !link_cells(a, b, true) {
+        let (dead, alive) = if a.is_exited() { (a, b) } else { (b, a) };
+        send_system(
+            system,
+            alive,
+            SystemMsg::LinkExit { from: dead.id, reason: ExitReason::NoProc },
+        );
+    }
+}
+
+/// Remove a link between two actors.
+pub(crate) fn unlink(a: &ActorCell, b: &ActorCell) {
+    a.control.lock().links.remove(&b.id);
+    b.control.lock().links.remove(&a.id);
+}
+
+/// A receiver of `cell`'s exit reason: at once if it has exited already.
+pub(crate) fn monitor(cell: &ActorCell) -> oneshot::Receiver<ExitReason> {
+    let (tx, rx) = oneshot::channel();
+    let mut c = cell.control.lock();
+    match &c.exit_reason {
+        Some(reason) => {
+            let _ = tx.send(reason.clone());
+        }
+        None => c.monitors.push(tx),
+    }
+    rx
+}

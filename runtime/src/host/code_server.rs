@@ -1,0 +1,229 @@
+//! `CodeServer`: the code server a host gives out (`host.code_server()`):
+//! Erlang's `code` module together with `release_handler`'s actor side.
+//!
+//! Its [`upgrade`](CodeServer::upgrade) validates a new build completely,
+//! loads it *and* migrates every running actor of the module (atomically by
+//! default). The step below it — making a version current without touching
+//! any actor — is [`load`](CodeServer::load). Everything about versions and
+//! slots is delegated to the host's [`ModuleTable`]; everything about actors
+//! to the upgrade protocols (`upgrade/`).
+
+use super::HostShared;
+use super::upgrade::{
+    PurgeReport, RollbackReport, UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
+};
+use crate::actor::ActorId;
+use crate::code_server::{
+    BuildHash, HistoryEntry, Inspected, LoadError, LoadOptions, LoadReport, ModuleStatus,
+    ModuleTable, PurgeError, Source, Version, Which,
+};
+use std::sync::Arc;
+
+/// The code server of a running host. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CodeServer {
+    pub(super) shared: Arc<HostShared>,
+}
+
+impl CodeServer {
+    /// Upgrade `module` to the library at `source`: validate it, load it, and
+    /// migrate every actor of the module atomically (see `upgrade/` for the
+    /// protocol). The first version of a module is simply loaded.
+    ///
+    /// # Errors
+    /// [`UpgradeError`]; in every case nothing changed.
+    ///
+    /// # Upgrade behaviour
+    /// Every actor pauses at its next message boundary until all have
+    /// migrated; mail sent meanwhile waits and is handled by the new version.
+    pub fn upgrade(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        self.upgrade_with(module, source, UpgradeOptions::default())
+    }
+
+    /// [`upgrade`](Self::upgrade) with options (atomic or gradual).
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// Atomic: as [`upgrade`](Self::upgrade). Gradual: the new version is
+    /// current at once (new actors start on it); the canaries pause one at a
+    /// time for their own migration; the others keep running the old version
+    /// until [`promote`](Self::promote).
+    pub fn upgrade_with(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+        opts: UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        match opts.mode {
+            UpgradeMode::Atomic => {
+                self.shared.upgrade_atomic(vec![(module.to_owned(), source.into())], &opts)
+            }
+            UpgradeMode::Gradual(canary) => {
+                self.shared.upgrade_gradual(module, source.into(), canary, &opts)
+            }
+        }
+    }
+
+    /// Upgrade several modules as one unit (OTP's `atomic_load`): every
+    /// actor of every module migrates, or none does.
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// Every actor of every module named pauses until all have migrated;
+    /// the modules' slots change in one step.
+    pub fn upgrade_all(
+        &self,
+        modules: Vec<(String, Source)>,
+        opts: UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        self.shared.upgrade_atomic(modules, &opts)
+    }
+
+    /// Finish a gradual upgrade: migrate every actor still on the old version.
+    ///
+    /// # Errors
+    /// [`UpgradeError::NoGradualUpgrade`].
+    ///
+    /// # Upgrade behaviour
+    /// Each remaining actor pauses only for its own migration.
+    pub fn promote(&self, module: &str) -> Result<UpgradeReport, UpgradeError> {
+        self.shared.promote(module)
+    }
+
+    /// Cancel a gradual upgrade: the canaries go back, the old version is
+    /// current again, the new one is unloaded.
+    ///
+    /// # Errors
+    /// [`UpgradeError::NoGradualUpgrade`].
+    ///
+    /// # Upgrade behaviour
+    /// As [`rollback`](Self::rollback), for the canaries (and any actor
+    /// spawned on the new version meanwhile).
+    pub fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
+        self.shared.abort(module)
+    }
+
+    /// Make `old` current again and move every actor back to it (through
+    /// the newer version's `downgrade`, the older `code_change`, or the
+    /// upgrade snapshot, in that order).
+    ///
+    /// # Errors
+    /// [`UpgradeError::Rollback`]: not loaded, or no old version.
+    ///
+    /// # Upgrade behaviour
+    /// Each actor pauses only for its own migration back.
+    pub fn rollback(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
+        self.shared.rollback(module)
+    }
+
+    /// Stop the actors still on `old` (`killed`) and drop `old` (OTP's
+    /// `code:purge`).
+    ///
+    /// # Errors
+    /// [`PurgeError::NotLoaded`].
+    ///
+    /// # Upgrade behaviour
+    /// Mail queued to the killed actors is answered with the exit reason
+    /// (calls) or counted as dead letters (casts).
+    pub fn purge(&self, module: &str) -> Result<PurgeReport, PurgeError> {
+        self.shared.purge(module, false)
+    }
+
+    /// Drop `old` only if no actor runs it (OTP's `code:soft_purge`).
+    ///
+    /// # Errors
+    /// [`PurgeError::InUse`], [`PurgeError::NotLoaded`].
+    pub fn soft_purge(&self, module: &str) -> Result<PurgeReport, PurgeError> {
+        self.shared.purge(module, true)
+    }
+
+    /// Make a version of `module` current without touching any running
+    /// actor (OTP's `code:load_file`): new actors start on it, running ones
+    /// stay where they are until an [`upgrade`](Self::upgrade) migrates them.
+    ///
+    /// # Errors
+    /// [`LoadError`]; nothing changed.
+    pub fn load(&self, module: &str, source: impl Into<Source>) -> Result<LoadReport, LoadError> {
+        self.table().load(module, source)
+    }
+
+    /// [`load`](Self::load) with options.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_with(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+        opts: LoadOptions,
+    ) -> Result<LoadReport, LoadError> {
+        self.table().load_with(module, source, opts)
+    }
+
+    /// The module table below (versions and slots, no actors).
+    pub fn table(&self) -> &ModuleTable {
+        &self.shared.table
+    }
+
+    /// The current version of `module`.
+    pub fn current(&self, module: &str) -> Option<Arc<Version>> {
+        self.table().current(module)
+    }
+
+    /// The old version of `module`, if any.
+    pub fn old(&self, module: &str) -> Option<Arc<Version>> {
+        self.table().old(module)
+    }
+
+    /// Both slots of `module` (OTP's `code:which`, `code:is_loaded`).
+    pub fn which(&self, module: &str) -> Option<Which> {
+        self.table().which(module)
+    }
+
+    /// The loaded modules, in order.
+    pub fn modules(&self) -> Vec<String> {
+        self.table().modules()
+    }
+
+    /// The history, oldest first, of one module or of all.
+    pub fn history(&self, module: Option<&str>) -> Vec<HistoryEntry> {
+        self.table().history(module)
+    }
+
+    /// Whether the file `module` was loaded from still holds that build.
+    pub fn module_status(&self, module: &str) -> Option<ModuleStatus> {
+        self.table().module_status(module)
+    }
+
+    /// Mark a build bad: loading it again is refused unless forced.
+    pub fn mark_bad(&self, module: &str, hash: BuildHash) {
+        self.table().mark_bad(module, hash);
+    }
+
+    /// Whether a build is marked bad.
+    pub fn is_bad(&self, hash: &BuildHash) -> bool {
+        self.table().is_bad(hash)
+    }
+
+    /// Validate a library without loading it into any slot (see
+    /// [`ModuleTable::inspect`]).
+    ///
+    /// # Errors
+    /// The loader's reason.
+    pub fn inspect(&self, source: impl Into<Source>) -> Result<Inspected, LoadError> {
+        self.table().inspect(source)
+    }
+
+    /// The canaries of a gradual upgrade of `module` in progress.
+    pub fn canaries(&self, module: &str) -> Option<Vec<ActorId>> {
+        self.shared.upgrades.gradual.lock().get(module).map(|g| g.canaries.clone())
+    }
+}

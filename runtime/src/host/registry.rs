@@ -1,0 +1,176 @@
+//! The registry: every live actor by id, the registered names, and an index
+//! of each module's actors by the version they run.
+//!
+//! The index is what upgrades, purges and status read: finding the actors on
+//! a module's `old` version, or counting the actors per version, takes one
+//! lock and never touches an actor's body. Whoever changes the version an
+//! actor's body runs (a spawn, a migration, a restart in place) records it
+//! here through [`Registry::moved`], under the index lock, so the index and
+//! each actor's recorded serial agree.
+//!
+//! Locks: `names`, then `index`, then `actors`, never the other way round;
+//! no actor lock is taken under any of them.
+
+use super::SpawnError;
+use crate::actor::{ActorCell, ActorId};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// module → version serial → the actors whose body runs that version.
+type Index = HashMap<Arc<str>, HashMap<u64, HashSet<ActorId>>>;
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    actors: RwLock<HashMap<ActorId, Arc<ActorCell>>>,
+    names: RwLock<HashMap<String, ActorId>>,
+    index: Mutex<Index>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry {
+            actors: RwLock::new(HashMap::new()),
+            names: RwLock::new(HashMap::new()),
+            index: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh id, never used before in this host.
+    pub(crate) fn new_id(&self) -> ActorId {
+        // ORDERING: only uniqueness matters.
+        ActorId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Register a new (or restarted) actor, under `name` if given.
+    ///
+    /// # Errors
+    /// [`SpawnError::NameTaken`]; nothing is registered then.
+    pub(crate) fn insert(
+        &self,
+        cell: &Arc<ActorCell>,
+        name: Option<String>,
+    ) -> Result<(), SpawnError> {
+        if let Some(name) = name {
+            let mut names = self.names.write();
+            if names.contains_key(&name) {
+                return Err(SpawnError::NameTaken(name));
+            }
+            names.insert(name.clone(), cell.id);
+            cell.control.lock().name = Some(name);
+        }
+        if let Some(m) = &cell.module {
+            let mut index = self.index.lock();
+            let serial = cell.version_serial();
+            index.entry(Arc::clone(m)).or_default().entry(serial).or_default().insert(cell.id);
+        }
+        self.actors.write().insert(cell.id, Arc::clone(cell));
+        Ok(())
+    }
+
+    /// Take an exiting actor out of every map.
+    pub(crate) fn remove(&self, cell: &ActorCell, name: Option<String>) {
+        if let Some(name) = name {
+            self.names.write().remove(&name);
+        }
+        if let Some(m) = &cell.module {
+            let mut index = self.index.lock();
+            if let Some(versions) = index.get_mut(m) {
+                let serial = cell.version_serial();
+                if let Some(ids) = versions.get_mut(&serial) {
+                    ids.remove(&cell.id);
+                    if ids.is_empty() {
+                        versions.remove(&serial);
+                    }
+                }
+            }
+        }
+        self.actors.write().remove(&cell.id);
+    }
+
+    /// `cell`'s body now runs the version with serial `to`.
+    pub(crate) fn moved(&self, cell: &ActorCell, to: u64) {
+        let Some(m) = &cell.module else { return };
+        let mut index = self.index.lock();
+        let versions = index.entry(Arc::clone(m)).or_default();
+        let from = cell.version_serial();
+        if from == to {
+            return;
+        }
+        if let Some(ids) = versions.get_mut(&from) {
+            ids.remove(&cell.id);
+            if ids.is_empty() {
+                versions.remove(&from);
+            }
+        }
+        versions.entry(to).or_default().insert(cell.id);
+        cell.set_version_serial(to);
+    }
+
+    pub(crate) fn lookup(&self, id: ActorId) -> Option<Arc<ActorCell>> {
+        self.actors.read().get(&id).cloned()
+    }
+
+    pub(crate) fn whereis(&self, name: &str) -> Option<ActorId> {
+        self.names.read().get(name).copied()
+    }
+
+    fn cells(&self, mut ids: Vec<ActorId>) -> Vec<Arc<ActorCell>> {
+        ids.sort_unstable();
+        let actors = self.actors.read();
+        ids.iter().filter_map(|id| actors.get(id).cloned()).collect()
+    }
+
+    /// The actors of `module`, whatever version they run, in id order.
+    pub(crate) fn actors_of(&self, module: &str) -> Vec<Arc<ActorCell>> {
+        let ids: Vec<ActorId> = self
+            .index
+            .lock()
+            .get(module)
+            .map(|v| v.values().flatten().copied().collect())
+            .unwrap_or_default();
+        self.cells(ids)
+    }
+
+    /// The actors of `module` whose body runs a version `keep` does not
+    /// accept, in id order.
+    pub(crate) fn actors_of_where(
+        &self,
+        module: &str,
+        keep: impl Fn(u64) -> bool,
+    ) -> Vec<Arc<ActorCell>> {
+        let ids: Vec<ActorId> = self
+            .index
+            .lock()
+            .get(module)
+            .map(|v| {
+                v.iter()
+                    .filter(|(serial, _)| !keep(**serial))
+                    .flat_map(|(_, ids)| ids)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.cells(ids)
+    }
+
+    /// Live actors of `module`.
+    pub(crate) fn count_of(&self, module: &str) -> usize {
+        self.index.lock().get(module).map_or(0, |v| v.values().map(HashSet::len).sum())
+    }
+
+    /// Live actors.
+    pub(crate) fn count(&self) -> usize {
+        self.actors.read().len()
+    }
+
+    /// Every live actor, in id order.
+    pub(crate) fn all(&self) -> Vec<Arc<ActorCell>> {
+        let mut cells: Vec<Arc<ActorCell>> = self.actors.read().values().cloned().collect();
+        cells.sort_unstable_by_key(|c| c.id);
+        cells
+    }
+}

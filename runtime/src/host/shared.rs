@@ -1,0 +1,128 @@
+//! `HostShared`: the layers composed into one running host, and the
+//! [`System`] the actor layer runs in.
+//!
+//! It owns the module table, the registry, the handle to the scheduler, the
+//! upgrade state, the timers and the deferred replies; each of those lives
+//! in its own file and type. This file only wires them together.
+
+use super::registry::Registry;
+use super::services::{self, PendingReplies};
+use super::timers::Timers;
+use super::upgrade::UpgradeState;
+use super::views::TreeSource;
+use crate::actor::{ActorCell, ActorId, Envelope, ExitReason, System, turn};
+use crate::code_server::ModuleTable;
+use crate::scheduler;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The state every part of the host shares.
+#[derive(Debug)]
+pub(crate) struct HostShared {
+    pub(crate) table: ModuleTable,
+    pub(crate) registry: Registry,
+    pub(crate) sched: OnceLock<Arc<scheduler::Shared<Arc<ActorCell>>>>,
+    pub(crate) upgrades: UpgradeState,
+    pub(crate) timers: Timers,
+    pub(crate) pending: PendingReplies,
+    /// Supervision trees, for `status`.
+    pub(crate) trees: Mutex<Vec<Arc<dyn TreeSource>>>,
+    pub(crate) dead_letters: AtomicU64,
+    pub(crate) workers: AtomicUsize,
+    /// Whether a blocking call from a host thread to an idle module actor
+    /// runs the actor's turn on the calling thread (`HostBuilder::inline_calls`).
+    pub(crate) inline_calls: bool,
+    /// This host, for the inline turns that record it in a thread-local.
+    pub(crate) me: Weak<HostShared>,
+}
+
+impl HostShared {
+    pub(crate) fn new(table: ModuleTable, inline_calls: bool, me: Weak<HostShared>) -> Self {
+        services::install();
+        HostShared {
+            table,
+            registry: Registry::new(),
+            sched: OnceLock::new(),
+            upgrades: UpgradeState::default(),
+            timers: Timers::default(),
+            pending: PendingReplies::default(),
+            trees: Mutex::new(Vec::new()),
+            dead_letters: AtomicU64::new(0),
+            workers: AtomicUsize::new(0),
+            inline_calls,
+            me,
+        }
+    }
+
+    fn scheduler(&self) -> &scheduler::Shared<Arc<ActorCell>> {
+        self.sched.get().expect("scheduler started")
+    }
+
+    pub(crate) fn worker_count(&self) -> usize {
+        // ORDERING: a statistic.
+        self.workers.load(Ordering::Relaxed)
+    }
+}
+
+impl System for HostShared {
+    fn schedule(&self, cell: Arc<ActorCell>) {
+        self.scheduler().schedule(cell);
+    }
+
+    fn on_worker(&self) -> bool {
+        self.scheduler().on_worker()
+    }
+
+    fn run_inline(&self, cell: &Arc<ActorCell>) -> Option<bool> {
+        if !self.inline_calls {
+            return None;
+        }
+        let me = self.me.upgrade()?;
+        Some(run_one(&me, cell))
+    }
+
+    fn lookup(&self, id: ActorId) -> Option<Arc<ActorCell>> {
+        self.registry.lookup(id)
+    }
+
+    fn retire(&self, cell: &ActorCell, name: Option<String>, reason: &ExitReason) {
+        self.pending.fail_owned_by(cell.id, reason);
+        self.registry.remove(cell, name);
+    }
+
+    fn dead_letters(&self, n: u64) {
+        // ORDERING: a statistic.
+        self.dead_letters.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Runs actor turns for the scheduler.
+pub(crate) struct Runner(pub(crate) Arc<HostShared>);
+
+impl scheduler::Run<Arc<ActorCell>> for Runner {
+    fn run(&self, cell: &Arc<ActorCell>) -> bool {
+        run_one(&self.0, cell)
+    }
+}
+
+thread_local! {
+    /// The batch buffer of the turns this thread runs (kept, not reallocated).
+    static BATCH_BUF: std::cell::RefCell<VecDeque<Envelope>> =
+        const { std::cell::RefCell::new(VecDeque::new()) };
+}
+
+/// Run one turn of `cell` (which this thread moved to `SCHEDULED`) on this
+/// thread, a worker or an inline caller; true if it must be requeued. The
+/// turn is exactly a worker's (same state machine, same body lock, same
+/// batch), so order, exclusivity and upgrade suspension hold wherever it runs.
+pub(crate) fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>) -> bool {
+    let _turn = services::Turn::enter(host, cell.id);
+    BATCH_BUF.with(|b| {
+        let mut batch = std::mem::take(&mut *b.borrow_mut());
+        let again = turn::run(&**host, cell, &mut batch);
+        *b.borrow_mut() = batch;
+        again
+    })
+}

@@ -1,0 +1,171 @@
+//! Starting actors: of a module (on its current version), host-native ones,
+//! and module actors restarted in place.
+
+use super::HostShared;
+use super::native::{NativeActor, Typed};
+use crate::actor::{
+    ActorCell, ActorId, Body, DEFAULT_CAPACITY, ExitReason, Instance, NativeBody, SystemMsg,
+    link::link_cells, release, send_system,
+};
+use crate::code_server::{Interface, ModuleCallError, Part, TypeMismatch};
+use relive_codec::Fingerprint;
+use std::sync::Arc;
+
+/// Why an actor could not be spawned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// No module of that name is loaded.
+    #[error("module `{0}` is not loaded")]
+    NotLoaded(String),
+    /// The caller's message, reply or init-argument type is not the module's.
+    #[error(transparent)]
+    Types(#[from] TypeMismatch),
+    /// The init arguments could not be encoded.
+    #[error("the init arguments could not be encoded: {0}")]
+    Encode(#[source] relive_codec::CodecError),
+    /// The module's `init` failed or panicked.
+    #[error("init failed: {0}")]
+    Init(#[source] ModuleCallError),
+    /// The name is taken.
+    #[error("the name `{0}` is already registered")]
+    NameTaken(String),
+    /// A restart in place of an actor that has not exited.
+    #[error("actor {0} is running")]
+    Running(ActorId),
+    /// A restart in place of a host-native actor (only module actors restart
+    /// in place; a native actor is started anew by its start function).
+    #[error("actor {0} is host-native and cannot be restarted in place")]
+    NotRespawnable(ActorId),
+}
+
+/// Options of a spawn.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SpawnOptions {
+    /// Mailbox capacity; `Some(0)` is unbounded. Default [`DEFAULT_CAPACITY`].
+    pub capacity: Option<usize>,
+    /// Register the actor under this name.
+    pub name: Option<String>,
+}
+
+impl SpawnOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set the mailbox capacity (0: unbounded).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Register under `name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+impl HostShared {
+    /// Start an actor of `module` (current version) with encoded `args`
+    /// whose schema is `args_schema`. With `interface` (a typed spawn), the
+    /// caller's message and reply types are checked too and pinned for the
+    /// module; without, the actor takes the module's own types.
+    pub(crate) fn spawn_module(
+        &self,
+        module: &str,
+        args: &[u8],
+        args_schema: Fingerprint,
+        interface: Option<Interface>,
+        opts: Option<SpawnOptions>,
+    ) -> Result<Arc<ActorCell>, SpawnError> {
+        let opts = opts.unwrap_or_default();
+        let version =
+            self.table.current(module).ok_or_else(|| SpawnError::NotLoaded(module.into()))?;
+        let schemas = version.schemas();
+        match interface {
+            Some(wanted) => {
+                wanted.check(&version)?;
+                self.table.pin_interface(module, wanted);
+            }
+            None => Interface::check_part(&version, Part::Args, args_schema)?,
+        }
+        let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
+        let cell = Arc::new(ActorCell::new(
+            self.registry.new_id(),
+            Some(version.shared_name()),
+            (schemas.message, schemas.reply),
+            Body::Module(instance),
+            opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+        ));
+        self.registry.insert(&cell, opts.name)?;
+        Ok(cell)
+    }
+
+    /// Start a host-native actor.
+    pub(crate) fn spawn_native<N: NativeActor>(
+        self: &Arc<Self>,
+        actor: N,
+        opts: SpawnOptions,
+    ) -> Result<Arc<ActorCell>, SpawnError> {
+        let trap = actor.trap_exit();
+        let body: Box<dyn NativeBody> = Box::new(Typed::new(actor, self));
+        let cell = Arc::new(ActorCell::new(
+            self.registry.new_id(),
+            None,
+            (Fingerprint::of::<N::Msg>(), Fingerprint::of::<N::Reply>()),
+            Body::Native(body),
+            opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+        ));
+        cell.control.lock().trap_exit = trap;
+        self.registry.insert(&cell, opts.name)?;
+        Ok(cell)
+    }
+
+    /// Start an exited module actor again in place (same id, same mailbox,
+    /// reopened) on its module's current version, linked to `link` before
+    /// it can run (ARCHITECTURE.md, invariant 16).
+    pub(crate) fn respawn_linked(
+        &self,
+        cell: &Arc<ActorCell>,
+        args: &[u8],
+        args_schema: Fingerprint,
+        link: Option<&Arc<ActorCell>>,
+    ) -> Result<(), SpawnError> {
+        let Some(module) = cell.module.clone() else {
+            return Err(SpawnError::NotRespawnable(cell.id));
+        };
+        let mut body = cell.suspend();
+        if !matches!(*body, Body::Exited(_)) {
+            return Err(SpawnError::Running(cell.id));
+        }
+        let version =
+            self.table.current(&module).ok_or_else(|| SpawnError::NotLoaded(module.to_string()))?;
+        // The actor keeps its message and reply types for life.
+        Interface { args: args_schema, message: cell.msg_schema, reply: cell.reply_schema }
+            .check(&version)?;
+        let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
+        cell.set_version_serial(version.serial());
+        *body = Body::Module(instance);
+        // The body is held, so this actor cannot exit meanwhile; only the
+        // other side is checked.
+        let dead_link = link.filter(|other| !link_cells(other, cell, false));
+        cell.control.lock().exit_reason = None;
+        cell.mailbox.reopen();
+        cell.sched.revive();
+        if let Some(other) = dead_link {
+            send_system(
+                self,
+                cell,
+                SystemMsg::LinkExit { from: other.id, reason: ExitReason::NoProc },
+            );
+        }
+        self.registry.insert(cell, None)?;
+        // Mail may have come in since the mailbox reopened, and a turn that
+        // found the body locked has left it to us: reschedule.
+        release(self, cell, body);
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! The gradual upgrade: the new version becomes current, a canary share of
+//! the actors migrates one at a time, both versions serve until `promote`
+//! (the rest migrate) or `abort` (the canaries go back).
+
+use super::error::UpgradeError;
+use super::options::{Canary, UpgradeOptions};
+use super::report::{RollbackReport, UpgradeReport};
+use super::state::Gradual;
+use crate::code_server::Source;
+use crate::host::HostShared;
+use std::time::{Duration, Instant};
+
+/// How long `promote` waits for each remaining actor to reach a boundary.
+const PROMOTE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl HostShared {
+    pub(crate) fn upgrade_gradual(
+        &self,
+        module: &str,
+        source: Source,
+        canary: Canary,
+        opts: &UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let _one_at_a_time = self.upgrades.lock.lock();
+        let started = Instant::now();
+        let prepared = self.table.prepare(module, source, opts.load())?;
+        if opts.purge {
+            self.kill_others(module, prepared.running.as_ref());
+        }
+        let (from, to) = (prepared.running.clone(), std::sync::Arc::clone(&prepared.new));
+        let loaded = self
+            .table
+            .commit(prepared)
+            .map_err(|e| crate::code_server::LoadError::Concurrent { module: e.0 })?;
+        let mut report = UpgradeReport::new(vec![loaded]);
+        let Some(from) = from else {
+            report.duration = started.elapsed();
+            return Ok(report);
+        };
+        let actors = self.registry.actors_of(module);
+        let n = match canary {
+            Canary::Count(n) => n,
+            Canary::Percent(p) => (actors.len() * p.min(100) as usize).div_ceil(100),
+        }
+        .min(actors.len());
+        let mut canaries = Vec::with_capacity(n);
+        let deadline = Instant::now() + opts.suspend_timeout;
+        for cell in &actors[..n] {
+            match self.migrate_one(cell, &from, &to, &opts.extra, deadline, opts.suspend_timeout) {
+                Ok(Some(pause)) => {
+                    opts.tick();
+                    report.migrated += 1;
+                    report.longest_pause = report.longest_pause.max(pause);
+                    canaries.push(cell.id);
+                }
+                Ok(None) => {}
+                Err(f) => report.failed.push(f),
+            }
+        }
+        report.remaining = actors.len() - report.migrated;
+        self.upgrades.gradual.lock().insert(module.to_owned(), Gradual { canaries });
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    pub(crate) fn promote(&self, module: &str) -> Result<UpgradeReport, UpgradeError> {
+        let _one_at_a_time = self.upgrades.lock.lock();
+        let started = Instant::now();
+        if self.upgrades.gradual.lock().remove(module).is_none() {
+            return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
+        }
+        let (Some(to), Some(from)) = (self.table.current(module), self.table.old(module)) else {
+            return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
+        };
+        let mut report = UpgradeReport::new(Vec::new());
+        let deadline = Instant::now() + PROMOTE_TIMEOUT;
+        for cell in self.registry.actors_of(module) {
+            match self.migrate_one(&cell, &from, &to, &[], deadline, PROMOTE_TIMEOUT) {
+                Ok(Some(pause)) => {
+                    report.migrated += 1;
+                    report.longest_pause = report.longest_pause.max(pause);
+                }
+                Ok(None) => {}
+                Err(f) => report.failed.push(f),
+            }
+        }
+        report.remaining = report.failed.len();
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    pub(crate) fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
+        if self.upgrades.gradual.lock().remove(module).is_none() {
+            return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
+        }
+        let report = self.rollback(module)?;
+        let _ = self.table.drop_old(module, false);
+        Ok(report)
+    }
+}

@@ -1,0 +1,61 @@
+//! The upgrade state a host keeps between upgrades: one upgrade at a time,
+//! the snapshots rollbacks fall back on, the gradual upgrades in progress.
+
+use crate::actor::ActorId;
+use parking_lot::Mutex;
+use relive_codec::StateSnapshot;
+use std::collections::HashMap;
+
+/// A gradual upgrade in progress: the canaries that went first.
+#[derive(Debug)]
+pub(crate) struct Gradual {
+    pub(crate) canaries: Vec<ActorId>,
+}
+
+/// Per-module snapshots taken when actors migrated, for rollbacks.
+pub(crate) type Snapshots = HashMap<String, HashMap<ActorId, StateSnapshot>>;
+
+#[derive(Debug, Default)]
+pub(crate) struct UpgradeState {
+    /// Serialises upgrades, rollbacks and purges (the module table is the
+    /// single writer of slots; this keeps the actor migrations of one from
+    /// interleaving with another's).
+    pub(crate) lock: Mutex<()>,
+    /// Snapshots taken when actors migrated, for rollbacks without `downgrade`.
+    pub(crate) snapshots: Mutex<Snapshots>,
+    /// Gradual upgrades in progress.
+    pub(crate) gradual: Mutex<HashMap<String, Gradual>>,
+    /// The modules whose actors an upgrade holds suspended right now.
+    pub(crate) suspending: Mutex<Vec<String>>,
+}
+
+impl UpgradeState {
+    /// Whether an upgrade holds `module`'s actors suspended right now.
+    pub(crate) fn is_suspending(&self, module: &str) -> bool {
+        self.suspending.lock().iter().any(|m| m == module)
+    }
+}
+
+/// Marks modules as suspended by an upgrade until dropped.
+pub(crate) struct Suspending<'a> {
+    state: &'a UpgradeState,
+    modules: Vec<String>,
+}
+
+impl<'a> Suspending<'a> {
+    pub(crate) fn new(state: &'a UpgradeState, modules: Vec<String>) -> Self {
+        state.suspending.lock().extend(modules.iter().cloned());
+        Suspending { state, modules }
+    }
+}
+
+impl Drop for Suspending<'_> {
+    fn drop(&mut self) {
+        let mut s = self.state.suspending.lock();
+        for m in &self.modules {
+            if let Some(i) = s.iter().position(|x| x == m) {
+                s.swap_remove(i);
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Typed views of a running host, for whoever shows it (the admin socket,
+//! an observer). Taken without locking any actor's body: an actor's version
+//! comes from the registry's index, its state from its scheduling state.
+
+use super::HostHandle;
+use crate::actor::ActorId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What an actor is doing, as far as can be seen from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorState {
+    /// No mail being handled.
+    Idle,
+    /// Queued to run, or running a turn.
+    Running,
+    /// Held at a message boundary by an upgrade of its module.
+    Suspended,
+    /// Gone.
+    Exited,
+}
+
+/// One live actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorView {
+    /// Its id.
+    pub id: ActorId,
+    /// Its module (`None`: host-native, e.g. a supervisor).
+    pub module: Option<String>,
+    /// The version its body runs (module actors).
+    pub version: Option<semver::Version>,
+    /// What it is doing.
+    pub state: ActorState,
+    /// Mail waiting.
+    pub mailbox: usize,
+    /// Messages handled.
+    pub handled: u64,
+    /// Registered name.
+    pub name: Option<String>,
+}
+
+/// One child of a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildView {
+    /// The child's id in its supervisor.
+    pub id: String,
+    /// Its actor, when running.
+    pub actor: Option<ActorId>,
+    /// `worker` or `supervisor`.
+    pub kind: String,
+    /// The modules it runs.
+    pub modules: Vec<String>,
+    /// How often its supervisor restarted it.
+    pub restarts: u32,
+}
+
+/// One supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeView {
+    /// The supervisor's actor.
+    pub actor: ActorId,
+    /// Its strategy.
+    pub strategy: String,
+    /// Its children, in start order.
+    pub children: Vec<ChildView>,
+}
+
+/// Something that can describe a supervision tree (a supervisor registers
+/// one with [`HostHandle::register_tree`]).
+pub trait TreeSource: Send + Sync {
+    /// The tree now, or `None` once the supervisor is gone.
+    fn view(&self) -> Option<TreeView>;
+}
+
+impl std::fmt::Debug for dyn TreeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TreeSource")
+    }
+}
+
+impl HostHandle {
+    /// Register a supervision tree for views; it is dropped from the list
+    /// once its `view` returns `None`.
+    pub fn register_tree(&self, source: Arc<dyn TreeSource>) {
+        self.shared().trees.lock().push(source);
+    }
+
+    /// Every supervision tree still running.
+    pub fn tree_views(&self) -> Vec<TreeView> {
+        let mut trees = self.shared().trees.lock();
+        let mut views = Vec::new();
+        trees.retain(|t| match t.view() {
+            Some(v) => {
+                views.push(v);
+                true
+            }
+            None => false,
+        });
+        views
+    }
+
+    /// Every live actor, in id order.
+    pub fn actor_views(&self) -> Vec<ActorView> {
+        let shared = self.shared();
+        // The versions by serial, from the module table's slots.
+        let mut versions: HashMap<u64, semver::Version> = HashMap::new();
+        for m in shared.table.modules() {
+            for v in [shared.table.current(&m), shared.table.old(&m)].into_iter().flatten() {
+                versions.insert(v.serial(), v.version().clone());
+            }
+        }
+        shared
+            .registry
+            .all()
+            .iter()
+            .map(|c| {
+                let suspended =
+                    c.module.as_deref().is_some_and(|m| shared.upgrades.is_suspending(m));
+                let state = if c.is_exited() {
+                    ActorState::Exited
+                } else if suspended {
+                    ActorState::Suspended
+                } else if c.sched.is_busy() {
+                    ActorState::Running
+                } else {
+                    ActorState::Idle
+                };
+                ActorView {
+                    id: c.id,
+                    module: c.module.as_deref().map(str::to_owned),
+                    version: versions.get(&c.version_serial()).cloned(),
+                    state,
+                    mailbox: c.mailbox.len(),
+                    // ORDERING: a statistic.
+                    handled: c.handled.load(std::sync::atomic::Ordering::Relaxed),
+                    name: c.control.lock().name.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// The number of worker threads.
+    pub fn worker_count(&self) -> usize {
+        self.shared().worker_count()
+    }
+}

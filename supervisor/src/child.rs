@@ -1,0 +1,78 @@
+//! A child of a supervisor: its spec and how it starts.
+
+use crate::ChildSpec;
+use relive_runtime::codec::{Fingerprint, Schema};
+use relive_runtime::{AnyActor, HostHandle, SpawnError};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A function that starts a child on a host.
+pub type StartFn = Arc<dyn Fn(&HostHandle) -> Result<AnyActor, SpawnError> + Send + Sync>;
+
+/// How a child is started.
+#[derive(Clone)]
+pub enum ChildStart {
+    /// An actor of a loaded module with these (encoded) init arguments.
+    /// Restarted in place.
+    Module {
+        /// The module.
+        module: String,
+        /// Encoded init arguments.
+        args: Vec<u8>,
+        /// Their schema.
+        args_schema: Fingerprint,
+    },
+    /// Any actor, started by this function (a host-native actor, or a
+    /// nested supervisor). A restart calls it again (a new actor).
+    Native(StartFn),
+}
+
+impl std::fmt::Debug for ChildStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChildStart::Module { module, .. } => {
+                f.debug_struct("Module").field("module", module).finish()
+            }
+            ChildStart::Native(_) => f.write_str("Native"),
+        }
+    }
+}
+
+impl ChildStart {
+    /// Start an actor of `module` with init `args`.
+    ///
+    /// # Panics
+    /// When `args` cannot be encoded (a broken `Serialize` impl).
+    pub fn module<A: Serialize + Schema>(module: &str, args: &A) -> Self {
+        let mut bytes = Vec::new();
+        relive_runtime::codec::encode_into(args, &mut bytes).expect("init arguments encode");
+        ChildStart::Module {
+            module: module.to_owned(),
+            args: bytes,
+            args_schema: Fingerprint::of::<A>(),
+        }
+    }
+
+    /// Start a child with `f`.
+    pub fn native(
+        f: impl Fn(&HostHandle) -> Result<AnyActor, SpawnError> + Send + Sync + 'static,
+    ) -> Self {
+        ChildStart::Native(Arc::new(f))
+    }
+}
+
+/// A child: its spec and how it starts.
+#[derive(Debug, Clone)]
+pub struct Child {
+    /// OTP's child spec.
+    pub spec: ChildSpec,
+    /// How it starts.
+    pub start: ChildStart,
+}
+
+impl Child {
+    /// A child from its spec and start.
+    pub fn new(spec: ChildSpec, start: ChildStart) -> Self {
+        Child { spec, start }
+    }
+}

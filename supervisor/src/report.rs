@@ -1,0 +1,74 @@
+//! Supervisor reports (OTP's CRASH and SUPERVISOR REPORTs): collected while
+//! a supervisor recovers from a child's exit and emitted as structured
+//! tracing events once recovery is done, so logging never slows it.
+
+use crate::GiveUp;
+use relive_runtime::{ActorId, ExitReason, RollbackReport, UpgradeError};
+use std::fmt;
+use std::time::Duration;
+
+/// A crash-loop rollback a supervisor made: the host's report of the
+/// rollback, and what tripped it.
+#[derive(Debug, Clone)]
+pub struct CrashLoopRollback {
+    /// Crashes counted when the probation policy tripped.
+    pub crashes: usize,
+    /// The window they fell in.
+    pub within: Duration,
+    /// What the rollback did (the version that crash-looped is `from`, now
+    /// marked bad; `to` runs again).
+    pub rollback: RollbackReport,
+}
+
+impl fmt::Display for CrashLoopRollback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.rollback;
+        write!(
+            f,
+            "{} crashes of children running {} {} within {:?} of probation after its upgrade: \
+             rolled back to {}",
+            self.crashes, r.module, r.from, self.within, r.to
+        )
+    }
+}
+
+/// What happened during one child exit, reported once recovery is done.
+pub(crate) enum Event {
+    Crash { child: String, actor: ActorId, reason: ExitReason },
+    Restarted { child: String },
+    RestartFailed { child: String, error: relive_runtime::SpawnError },
+    GiveUp { child: String, why: GiveUp },
+    Rollback(CrashLoopRollback),
+    RollbackFailed { module: String, error: UpgradeError },
+}
+
+pub(crate) fn report(events: Vec<Event>) {
+    for e in events {
+        match e {
+            Event::Crash { child, actor, reason } => {
+                tracing::warn!(target: "relive::supervisor", child, %actor, %reason, "child crashed");
+            }
+            Event::Restarted { child } => {
+                tracing::info!(target: "relive::supervisor", child, "child restarted");
+            }
+            Event::RestartFailed { child, error } => {
+                tracing::error!(target: "relive::supervisor", child, %error, "restart failed");
+            }
+            Event::GiveUp { child, why } => {
+                tracing::error!(target: "relive::supervisor", child, %why, "supervisor giving up: shutdown");
+            }
+            Event::Rollback(c) => {
+                let r = &c.rollback;
+                tracing::error!(
+                    target: "relive::supervisor", module = r.module, from = %r.from, to = %r.to,
+                    crashes = c.crashes, migrated = r.migrated,
+                    restored_from_snapshot = r.restored_from_snapshot, reason = %c,
+                    "crash-loop rollback"
+                );
+            }
+            Event::RollbackFailed { module, error } => {
+                tracing::error!(target: "relive::supervisor", module, %error, "crash-loop rollback failed");
+            }
+        }
+    }
+}
