@@ -245,8 +245,7 @@ mod signatures {
 
     fn sign(path: &Path, key: &SigningKey) {
         let sig = key.sign(&std::fs::read(path).unwrap()).to_bytes();
-        let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(signature_path(path), hex + "\n").unwrap();
+        std::fs::write(signature_path(path), hex::encode(sig) + "\n").unwrap();
     }
 
     fn signed_host() -> (CodeServer, Instance, tempfile::TempDir) {
@@ -286,6 +285,21 @@ mod signatures {
         std::fs::write(&v2, bytes).unwrap();
         let e = refuse(&code, &v2);
         assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn signature_that_is_not_hex_refused_with_the_decoders_error() {
+        let (code, mut inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        for text in ["not hex at all\n", "abcd\n", &"zz".repeat(64)] {
+            std::fs::write(signature_path(&v2), text).unwrap();
+            let e = refuse(&code, &v2);
+            assert!(matches!(e, LoadError::MalformedSignature { .. }), "{text:?}: {e:?}");
+            assert!(e.to_string().contains("bad signature"), "{e}");
+            assert!(std::error::Error::source(&e).is_some(), "the hex error is kept: {e:?}");
+        }
         still_serving_v1(&code, &mut inst, 5);
     }
 

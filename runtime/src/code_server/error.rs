@@ -51,6 +51,14 @@ pub enum LoadError {
         /// The file.
         file: String,
     },
+    /// `<file>.sig` is not 128 hex digits (an ed25519 signature).
+    #[error("{file}: bad signature: {file}.sig is not 128 hex digits")]
+    MalformedSignature {
+        /// The file.
+        file: String,
+        /// What the hex decoder found.
+        source: hex::FromHexError,
+    },
     /// `<file>.sig` does not verify against any trusted key.
     #[error("{file}: bad signature: {reason}")]
     BadSignature {
@@ -252,6 +260,7 @@ impl LoadError {
             | WritableByOthers { file, .. }
             | ForeignOwner { file, .. }
             | Unsigned { file }
+            | MalformedSignature { file, .. }
             | BadSignature { file, .. }
             | BadBuild { file, .. }
             | NotALibrary { file, .. }
