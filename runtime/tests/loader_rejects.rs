@@ -146,6 +146,34 @@ fn library_for_another_machine_fails_dlopen() {
 }
 
 #[test]
+fn executable_refused_with_the_dynamic_loaders_own_message() {
+    // A PIE executable is an ET_DYN ELF file like a library: it passes step 1
+    // and only dlopen tells it apart, in words the host must pass on.
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("true.so");
+    std::fs::copy("/bin/true", &path).unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::DlOpen { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("cannot dynamically load position-independent executable"),
+        "the dynamic loader's message: {e}"
+    );
+    assert!(std::error::Error::source(&e).is_some(), "libloading's error is kept: {e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn missing_symbol_gives_the_dynamic_loaders_message() {
+    let (code, mut inst) = running_v1();
+    let e = refuse(&code, fixtures().path("no_symbol"));
+    assert!(matches!(e, LoadError::MissingSymbol { .. }), "{e:?}");
+    assert!(e.to_string().contains("undefined symbol: relive_module_v1"), "dlsym's message: {e}");
+    assert!(std::error::Error::source(&e).is_some(), "libloading's error is kept: {e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
 fn file_writable_by_others() {
     let (code, mut inst) = running_v1();
     let dir = fixtures().scratch();

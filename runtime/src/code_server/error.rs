@@ -102,21 +102,26 @@ pub enum LoadError {
     },
 
     // Step 2: dlopen and symbol.
-    /// `dlopen` failed.
-    #[error("{file}: dlopen failed: {reason}")]
+    /// `dlopen` failed. The message shows the dynamic loader's own words
+    /// (`dlerror`, which names the private copy that was opened).
+    #[error("{file}: dlopen failed: {}", dl_message(source))]
     DlOpen {
         /// The file.
         file: String,
-        /// The dynamic loader's message.
-        reason: String,
+        /// libloading's error; its own source is the `dlerror` text.
+        source: libloading::Error,
     },
     /// The library has no `relive_module_v1` symbol: not a relive module.
-    #[error("{file}: no `relive_module_v1` symbol (not a relive module?): {reason}")]
+    #[error(
+        "{file}: no `relive_module_v1` symbol (not a relive module?): {}",
+        source.as_ref().map_or_else(|| "its address is null".to_owned(), dl_message)
+    )]
     MissingSymbol {
         /// The file.
         file: String,
-        /// The dynamic loader's message.
-        reason: String,
+        /// libloading's `dlsym` error; `None` when the symbol exists but its
+        /// address is null.
+        source: Option<libloading::Error>,
     },
 
     // Step 3: the declaration.
@@ -248,6 +253,13 @@ pub enum LoadError {
         /// The schemas the new `code_change` reads.
         readable: Vec<Fingerprint>,
     },
+}
+
+/// The dynamic loader's own message in a libloading error. libloading's
+/// `Display` says only "dlopen failed" or "dlsym failed"; `dlerror`'s text is
+/// its `source()`.
+fn dl_message(e: &libloading::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
 }
 
 impl LoadError {

@@ -136,11 +136,11 @@ impl Loader {
         let opened = ffi::dylib::open(&copy).map_err(|e| {
             let _ = fs::remove_file(&copy);
             match e {
-                ffi::dylib::OpenError::DlOpen(e) => {
-                    LoadError::DlOpen { file: file.clone(), reason: e.to_string() }
+                ffi::dylib::OpenError::DlOpen(source) => {
+                    LoadError::DlOpen { file: file.clone(), source }
                 }
-                ffi::dylib::OpenError::MissingSymbol(reason) => {
-                    LoadError::MissingSymbol { file: file.clone(), reason }
+                ffi::dylib::OpenError::MissingSymbol(source) => {
+                    LoadError::MissingSymbol { file: file.clone(), source }
                 }
             }
         })?;
