@@ -8,6 +8,7 @@ use relive_runtime::{CodeServer, Instance, UpgradeError};
 use relive_test_support::fixtures;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A code server running counter v1 with one instance at count 5.
 fn running_v1() -> (CodeServer, Instance) {
@@ -173,6 +174,112 @@ fn missing_symbol_gives_the_dynamic_loaders_message() {
     still_serving_v1(&code, &mut inst, 5);
 }
 
+/// Upgrade `counter` from `path` on another thread; the refusal, or a panic
+/// if there is none within `limit` (a load that blocks fails the test rather
+/// than hanging it; the blocked thread is left behind).
+fn refuse_within(code: &std::sync::Arc<CodeServer>, path: &Path, limit: Duration) -> LoadError {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (code2, path2) = (std::sync::Arc::clone(code), path.to_owned());
+    std::thread::spawn(move || {
+        let _ = tx.send(code2.upgrade("counter", &path2).map(|r| r.outcome));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Err(UpgradeError::Load(e))) => {
+            assert!(e.to_string().contains(&path.display().to_string()), "names the file: {e}");
+            e
+        }
+        Ok(other) => panic!("expected a load error for {}, got {other:?}", path.display()),
+        Err(_) => panic!("loading {} did not return within {limit:?}", path.display()),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+}
+
+/// The peak resident memory of this process (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+}
+
+#[test]
+fn fifo_as_the_library_refused_promptly() {
+    let (code, mut inst) = running_v1();
+    let code = std::sync::Arc::new(code);
+    let dir = fixtures().scratch();
+    let path = dir.path().join("fifo.so");
+    mkfifo(&path);
+    let e = refuse_within(&code, &path, Duration::from_secs(10));
+    assert!(matches!(e, LoadError::NotARegularFile { what: "library", kind: "FIFO", .. }), "{e:?}");
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn device_as_the_library_refused() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("zero.so");
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::NotARegularFile { kind: "character device", .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn huge_sparse_file_refused_by_its_size_without_reading_it() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("huge.so");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(2 << 30).unwrap(); // 2 GiB, sparse: no disk, but 2 GiB to read
+    let (started, peak) = (Instant::now(), peak_rss());
+    let e = refuse(&code, &path);
+    let (took, grew) = (started.elapsed(), peak_rss().saturating_sub(peak));
+    assert!(
+        matches!(e, LoadError::FileTooLarge { what: "library", size, max, .. }
+            if size == 2 << 30 && max == 1 << 30),
+        "{e:?}"
+    );
+    assert!(took < Duration::from_secs(1), "refused in {took:?}");
+    assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn large_non_elf_file_refused_from_its_header_without_reading_it() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("large.so");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(768 << 20).unwrap(); // under the 1 GiB limit, sparse
+    let (started, peak) = (Instant::now(), peak_rss());
+    let e = refuse(&code, &path);
+    let (took, grew) = (started.elapsed(), peak_rss().saturating_sub(peak));
+    assert!(matches!(e, LoadError::NotALibrary { .. }), "{e:?}");
+    assert!(took < Duration::from_secs(1), "refused in {took:?}");
+    assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn library_over_the_configured_maximum_refused() {
+    let code = CodeServer::builder().max_library_size(64 << 10).build().unwrap();
+    let path = fixtures().path("counter_v1");
+    let size = std::fs::metadata(path).unwrap().len();
+    let e = match code.upgrade("counter", path) {
+        Err(UpgradeError::Load(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(e, LoadError::FileTooLarge { what: "library", max: 65536, size: s, .. } if s == size),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("65536"), "{e}");
+}
+
 #[test]
 fn file_writable_by_others() {
     let (code, mut inst) = running_v1();
@@ -313,6 +420,66 @@ mod signatures {
         std::fs::write(&v2, bytes).unwrap();
         let e = refuse(&code, &v2);
         assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    fn signed_host_shared() -> (std::sync::Arc<CodeServer>, Instance, tempfile::TempDir) {
+        let (code, inst, dir) = signed_host();
+        (std::sync::Arc::new(code), inst, dir)
+    }
+
+    #[test]
+    fn fifo_as_the_signature_refused_promptly() {
+        let (code, mut inst, dir) = signed_host_shared();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        mkfifo(&signature_path(&v2));
+        let e = refuse_within(&code, &v2, Duration::from_secs(10));
+        assert!(
+            matches!(e, LoadError::NotARegularFile { what: "signature", kind: "FIFO", .. }),
+            "{e:?}"
+        );
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn signature_symlinked_to_dev_zero_refused_with_bounded_memory() {
+        let (code, mut inst, dir) = signed_host_shared();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        std::os::unix::fs::symlink("/dev/zero", signature_path(&v2)).unwrap();
+        let peak = peak_rss();
+        let e = refuse_within(&code, &v2, Duration::from_secs(10));
+        let grew = peak_rss().saturating_sub(peak);
+        assert!(
+            matches!(
+                e,
+                LoadError::NotARegularFile { what: "signature", kind: "character device", .. }
+            ),
+            "{e:?}"
+        );
+        assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn oversized_signature_refused_without_reading_it_whole() {
+        let (code, mut inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        sign(&v2, &key(1));
+        // A valid signature followed by a sparse gigabyte.
+        let f = std::fs::OpenOptions::new().append(true).open(signature_path(&v2)).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let peak = peak_rss();
+        let e = refuse(&code, &v2);
+        let grew = peak_rss().saturating_sub(peak);
+        assert!(
+            matches!(e, LoadError::FileTooLarge { what: "signature", max: 1024, size, .. }
+                if size == 1 << 30),
+            "{e:?}"
+        );
+        assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
         still_serving_v1(&code, &mut inst, 5);
     }
 

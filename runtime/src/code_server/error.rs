@@ -29,6 +29,35 @@ pub enum LoadError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The library or its `.sig` is not a regular file (a FIFO, a device, a
+    /// directory, a socket): refused before any read, which could block
+    /// forever or never end.
+    #[error("{file}: the {what} file is a {kind}, not a regular file; refusing to read it")]
+    NotARegularFile {
+        /// The file.
+        file: String,
+        /// `"library"`, or `"signature"` for `<file>.sig`.
+        what: &'static str,
+        /// What it is instead: `"FIFO"`, `"character device"`, `"block
+        /// device"`, `"directory"`, `"socket"`, `"symbolic link"`, `"unknown"`.
+        kind: &'static str,
+    },
+    /// The library or its `.sig` is larger than this host reads: the
+    /// library's limit is [`CodeServerBuilder::max_library_size`]
+    /// (default 1 GiB), a signature's 1 KiB. Refused before any read.
+    ///
+    /// [`CodeServerBuilder::max_library_size`]: crate::CodeServerBuilder::max_library_size
+    #[error("{file}: the {what} file is {size} bytes, over the {max} this host reads")]
+    FileTooLarge {
+        /// The file.
+        file: String,
+        /// `"library"`, or `"signature"` for `<file>.sig`.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// Other users may write the file, so its contents cannot be trusted.
     #[error("{file}: writable by other users (mode {mode:o}); refusing to load it")]
     WritableByOthers {
@@ -50,6 +79,14 @@ pub enum LoadError {
     Unsigned {
         /// The file.
         file: String,
+    },
+    /// `<file>.sig` exists but could not be read.
+    #[error("{file}: cannot read {file}.sig: {source}")]
+    SignatureUnreadable {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: io::Error,
     },
     /// `<file>.sig` is not 128 hex digits (an ed25519 signature).
     #[error("{file}: bad signature: {file}.sig is not 128 hex digits")]
@@ -269,9 +306,12 @@ impl LoadError {
         match self {
             NotFound { file }
             | Unreadable { file, .. }
+            | NotARegularFile { file, .. }
+            | FileTooLarge { file, .. }
             | WritableByOthers { file, .. }
             | ForeignOwner { file, .. }
             | Unsigned { file }
+            | SignatureUnreadable { file, .. }
             | MalformedSignature { file, .. }
             | BadSignature { file, .. }
             | BadBuild { file, .. }

@@ -249,6 +249,7 @@ struct Inner {
 pub struct CodeServerBuilder {
     dir: Option<PathBuf>,
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
+    max_library_size: Option<u64>,
 }
 
 impl CodeServerBuilder {
@@ -264,6 +265,14 @@ impl CodeServerBuilder {
     /// of the trusted keys (may be called several times).
     pub fn trust_key(mut self, key: ed25519_dalek::VerifyingKey) -> Self {
         self.trusted_keys.push(key);
+        self
+    }
+
+    /// Refuse libraries larger than `bytes` ([`LoadError::FileTooLarge`]),
+    /// before reading any of them. Default:
+    /// [`DEFAULT_MAX_LIBRARY_SIZE`](loader::DEFAULT_MAX_LIBRARY_SIZE), 1 GiB.
+    pub fn max_library_size(mut self, bytes: u64) -> Self {
+        self.max_library_size = Some(bytes);
         self
     }
 
@@ -284,7 +293,11 @@ impl CodeServerBuilder {
         };
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         Ok(CodeServer {
-            loader: Loader::new(dir, self.trusted_keys),
+            loader: Loader::new(
+                dir,
+                self.trusted_keys,
+                self.max_library_size.unwrap_or(loader::DEFAULT_MAX_LIBRARY_SIZE),
+            ),
             inner: Mutex::new(Inner::default()),
             _temp: temp,
         })
