@@ -280,6 +280,104 @@ fn library_over_the_configured_maximum_refused() {
     assert!(e.to_string().contains("65536"), "{e}");
 }
 
+/// `parent/name`, created with `mode` (not subject to the umask).
+fn dir_with_mode(parent: &Path, name: &str, mode: u32) -> std::path::PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+#[test]
+fn library_in_a_directory_writable_by_others_refused_sticky_or_not() {
+    for mode in [0o777, 0o1777, 0o772] {
+        let (code, mut inst) = running_v1();
+        let scratch = fixtures().scratch();
+        let open = dir_with_mode(scratch.path(), "open", mode);
+        let path = open.join("counter_v2.so");
+        fixtures().install("counter_v2", &path);
+        let e = refuse(&code, &path);
+        assert!(
+            matches!(&e, LoadError::UnsafeDirectory { dir, mode: m, .. }
+                if *dir == open.canonicalize().unwrap() && *m == mode),
+            "{mode:o}: {e:?}"
+        );
+        assert!(e.to_string().contains("writable by other users"), "{e}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+}
+
+#[test]
+fn library_under_an_ancestor_writable_by_others_refused() {
+    let (code, mut inst) = running_v1();
+    let scratch = fixtures().scratch();
+    let open = dir_with_mode(scratch.path(), "open", 0o1777);
+    let private = dir_with_mode(&open, "private", 0o700);
+    let path = private.join("counter_v2.so");
+    fixtures().install("counter_v2", &path);
+    let e = refuse(&code, &path);
+    assert!(
+        matches!(&e, LoadError::UnsafeDirectory { dir, mode: 0o1777, .. }
+            if *dir == open.canonicalize().unwrap()),
+        "{e:?}"
+    );
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn symlink_into_a_directory_writable_by_others_refused() {
+    // The directories that count are those of the file itself, not the link's.
+    let (code, mut inst) = running_v1();
+    let scratch = fixtures().scratch();
+    let open = dir_with_mode(scratch.path(), "open", 0o1777);
+    fixtures().install("counter_v2", &open.join("counter_v2.so"));
+    let link = scratch.path().join("counter_v2.so");
+    std::os::unix::fs::symlink(open.join("counter_v2.so"), &link).unwrap();
+    let e = refuse(&code, &link);
+    assert!(matches!(e, LoadError::UnsafeDirectory { mode: 0o1777, .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn library_in_a_private_directory_loads() {
+    let scratch = fixtures().scratch();
+    for mode in [0o700, 0o755, 0o1755] {
+        let dir = dir_with_mode(scratch.path(), &format!("d{mode:o}"), mode);
+        let path = dir.join("counter_v2.so");
+        fixtures().install("counter_v2", &path);
+        let code = CodeServer::new().unwrap();
+        code.upgrade("counter", &path).unwrap();
+        assert_eq!(code.current("counter").unwrap().version().to_string(), "2.0.0");
+    }
+}
+
+#[test]
+fn library_under_the_system_temp_dir_refused() {
+    let tmp = std::env::temp_dir().canonicalize().unwrap();
+    let mode = std::fs::metadata(&tmp).unwrap().permissions().mode() & 0o7777;
+    if mode & 0o002 == 0 {
+        eprintln!(
+            "{} is not writable by others here (mode {mode:o}): nothing to test",
+            tmp.display()
+        );
+        return;
+    }
+    let (code, mut inst) = running_v1();
+    // A private directory itself, but inside the system temp directory.
+    let dir = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("counter_v2.so");
+    fixtures().install("counter_v2", &path);
+    let e = refuse(&code, &path);
+    assert!(
+        matches!(&e, LoadError::UnsafeDirectory { dir, mode: m, .. } if *dir == tmp && *m == mode),
+        "{e:?}"
+    );
+    still_serving_v1(&code, &mut inst, 5);
+}
+
 #[test]
 fn file_writable_by_others() {
     let (code, mut inst) = running_v1();

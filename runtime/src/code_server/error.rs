@@ -6,6 +6,7 @@
 use crate::code_server::BuildHash;
 use relive_codec::Fingerprint;
 use std::io;
+use std::path::PathBuf;
 
 /// Why a module version was refused. Nothing changed in the code server.
 ///
@@ -28,6 +29,22 @@ pub enum LoadError {
         file: String,
         /// The I/O error.
         source: io::Error,
+    },
+    /// A directory on the file's canonical path (the file's own, or any
+    /// ancestor up to `/`) is writable by other users, sticky or not: they
+    /// could put another file in its place (docs/decisions/0003-loader-trust.md).
+    #[error(
+        "{file}: directory {} is writable by other users (mode {mode:o}); refusing to load \
+         from it",
+        dir.display()
+    )]
+    UnsafeDirectory {
+        /// The file.
+        file: String,
+        /// The directory.
+        dir: PathBuf,
+        /// Its mode bits (permissions, sticky, set-id).
+        mode: u32,
     },
     /// The library or its `.sig` is not a regular file (a FIFO, a device, a
     /// directory, a socket): refused before any read, which could block
@@ -306,6 +323,7 @@ impl LoadError {
         match self {
             NotFound { file }
             | Unreadable { file, .. }
+            | UnsafeDirectory { file, .. }
             | NotARegularFile { file, .. }
             | FileTooLarge { file, .. }
             | WritableByOthers { file, .. }

@@ -3,20 +3,22 @@
 //! The checks run in DESIGN.md's order, each a `check_*` function returning
 //! its own [`LoadError`] variant; the first failure wins.
 //!
-//! 1. The file, without running any of its code. It is opened once,
-//!    non-blocking, and everything after that goes through the descriptor,
-//!    never the path: it is a regular file (not a FIFO or a device, which could
-//!    block or never end), not writable by other users, owned by us or root,
-//!    and not over the host's size limit (`fstat`); its ELF header and program
-//!    headers are read and checked before the rest of it, so a file that is not
-//!    a library is refused without being read whole; then its bytes are read,
-//!    checked as a whole ELF shared object and hashed (the hash is the build's
-//!    identity); the signature (`<file>.sig`, a regular file of at most
-//!    [`MAX_SIGNATURE_SIZE`] bytes) verifies when the host requires one; the
-//!    build is not marked bad. The bytes *that were hashed* are written to a
-//!    private file, `<module>-<hash>-<n>.so` in a 0700 directory, created
-//!    exclusively: a rebuild at the same path is new code, and nobody can
-//!    change what we map.
+//! 1. The file, without running any of its code. No directory on its
+//!    canonical path is writable by others (sticky `/tmp` included). It is
+//!    opened once, non-blocking, and everything after that goes through the
+//!    descriptor, never the path: it is a regular file (not a FIFO or a
+//!    device, which could block or never end), not writable by other users,
+//!    owned by us or root, and not over the host's size limit (`fstat`); its
+//!    ELF header and program headers are read and checked before the rest of
+//!    it, so a file that is not a library is refused without being read whole;
+//!    then its bytes are read, checked as a whole ELF shared object and hashed
+//!    (the hash is the build's identity); the signature (`<file>.sig`, a
+//!    regular file of at most [`MAX_SIGNATURE_SIZE`] bytes) verifies when the
+//!    host requires one; the build is not marked bad. The bytes *that were
+//!    hashed* are written to a private file, `<module>-<hash>-<n>.so` in a
+//!    0700 directory, created exclusively: a rebuild at the same path is new
+//!    code, and nobody can change what we map. (The rules and why:
+//!    docs/decisions/0003-loader-trust.md.)
 //! 2. `dlopen(RTLD_NOW | RTLD_LOCAL)` of the private copy, symbol lookup.
 //! 3. Magic, ABI version, declaration and table sizes, required functions.
 //! 4. Target triple and panic strategy.
@@ -301,10 +303,10 @@ struct OpenedLibrary {
 }
 
 /// Open `path` read-only and non-blocking (opening a FIFO would otherwise
-/// wait for a writer), never as our controlling terminal, and `fstat` the
-/// descriptor.
-fn open_nonblocking(path: &Path) -> std::io::Result<(fs::File, rustix::fs::Stat)> {
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+/// wait for a writer), never as our controlling terminal, with `extra` flags,
+/// and `fstat` the descriptor.
+fn open_nonblocking(path: &Path, extra: OFlags) -> std::io::Result<(fs::File, rustix::fs::Stat)> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC | extra;
     let fd = rustix::fs::open(path, flags, Mode::empty())?;
     let stat = rustix::fs::fstat(&fd)?;
     Ok((fs::File::from(fd), stat))
@@ -324,13 +326,16 @@ fn not_regular(st_mode: u32) -> Option<&'static str> {
     }
 }
 
-/// Step 1, without running code or reading a byte: the file exists, is a
-/// regular file, is not writable by others, is owned by us or root and is
-/// not over `max` bytes — judged from the descriptor it will be read from.
+/// Step 1, without running code or reading a byte: the file exists; no
+/// directory it is in (its canonical path's parent and every ancestor up to
+/// `/`) is writable by others; it is a regular file, not writable by others,
+/// owned by us or root and not over `max` bytes — judged from the descriptor
+/// it will be read from. (docs/decisions/0003-loader-trust.md has the rules.)
 ///
-/// The path is `stat`ed first only so that a device is refused without even
-/// being opened (opening some has effects); the descriptor's `fstat` is what
-/// decides.
+/// What is opened is the canonical path, without following a symbolic link
+/// there: the file whose directories were checked. Its path is `stat`ed first
+/// only so that a device is refused without even being opened (opening some
+/// has effects); the descriptor's `fstat` is what decides.
 fn open_library(path: &Path, file: &str, max: u64) -> Result<OpenedLibrary, LoadError> {
     let io_error = |source: std::io::Error| match source.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound { file: file.to_owned() },
@@ -338,10 +343,21 @@ fn open_library(path: &Path, file: &str, max: u64) -> Result<OpenedLibrary, Load
     };
     let not_regular_file =
         |kind| LoadError::NotARegularFile { file: file.to_owned(), what: "library", kind };
-    if let Some(kind) = not_regular(fs::metadata(path).map_err(io_error)?.mode()) {
+    let canonical = fs::canonicalize(path).map_err(io_error)?;
+    for dir in canonical.ancestors().skip(1) {
+        let mode = fs::symlink_metadata(dir).map_err(io_error)?.mode() & 0o7777;
+        if mode & 0o002 != 0 {
+            return Err(LoadError::UnsafeDirectory {
+                file: file.to_owned(),
+                dir: dir.into(),
+                mode,
+            });
+        }
+    }
+    if let Some(kind) = not_regular(fs::symlink_metadata(&canonical).map_err(io_error)?.mode()) {
         return Err(not_regular_file(kind));
     }
-    let (opened, stat) = open_nonblocking(path).map_err(io_error)?;
+    let (opened, stat) = open_nonblocking(&canonical, OFlags::NOFOLLOW).map_err(io_error)?;
     if let Some(kind) = not_regular(stat.st_mode) {
         return Err(not_regular_file(kind));
     }
@@ -408,7 +424,7 @@ fn read_signature(sig_path: &Path, file: &str) -> Result<Vec<u8>, LoadError> {
     if let Some(kind) = not_regular(fs::metadata(sig_path).map_err(io_error)?.mode()) {
         return Err(not_regular_file(kind));
     }
-    let (opened, stat) = open_nonblocking(sig_path).map_err(io_error)?;
+    let (opened, stat) = open_nonblocking(sig_path, OFlags::empty()).map_err(io_error)?;
     if let Some(kind) = not_regular(stat.st_mode) {
         return Err(not_regular_file(kind));
     }

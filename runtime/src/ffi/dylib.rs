@@ -45,7 +45,8 @@ pub(crate) fn open(path: &Path) -> Result<OpenLibrary, OpenError> {
     #[allow(clippy::disallowed_methods)] // this is the one sanctioned call site
     // SAFETY: opening a library runs its initialisers, which is the same as
     // calling foreign code. The loader has already checked that the file is
-    // an ELF shared object owned by us or root, not writable by others,
+    // an ELF shared object owned by us or root, not writable by others, in no
+    // directory others may write, read from the descriptor it checked,
     // hashed and (when configured) signed, and copied it to a private file
     // nobody else can change; RTLD_LOCAL keeps its symbols out of the global
     // namespace, RTLD_NOW fails now rather than at a later lazy bind.
