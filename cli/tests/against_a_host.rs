@@ -126,7 +126,8 @@ fn status_upgrade_rollback_purge_history() {
 #[test]
 fn bad_upgrades_print_the_loaders_reason_and_change_nothing() {
     let host = start_host(&[]);
-    let dir = tempfile::tempdir().unwrap();
+    // Not under /tmp: the loader refuses libraries in directories others may write.
+    let dir = relive_test_support::scratch_dir();
     let missing = dir.path().join("missing.so");
     let o = relive(&host, &["upgrade", "counter", missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -224,7 +225,8 @@ fn cli(args: &[&str]) -> Output {
 
 #[test]
 fn signatures_required_and_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    // Not under /tmp: the loader refuses libraries in directories others may write.
+    let dir = relive_test_support::scratch_dir();
     let key = dir.path().join("key");
     let o = cli(&["keygen", key.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
@@ -259,7 +261,8 @@ fn signatures_required_and_refused() {
 #[test]
 fn watch_picks_up_a_rebuilt_module() {
     let host = start_host(&[]);
-    let dir = tempfile::tempdir().unwrap();
+    // Not under /tmp: the loader refuses libraries in directories others may write.
+    let dir = relive_test_support::scratch_dir();
     let mut watch = Command::new(env!("CARGO_BIN_EXE_relive"))
         .arg("--host")
         .arg(&host.socket)

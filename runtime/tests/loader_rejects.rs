@@ -8,6 +8,7 @@ use relive_runtime::{Instance, ModuleTable};
 use relive_test_support::fixtures;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A code server running counter v1 with one instance at count 5.
 fn running_v1() -> (ModuleTable, Instance) {
@@ -146,6 +147,238 @@ fn library_for_another_machine_fails_dlopen() {
 }
 
 #[test]
+fn executable_refused_with_the_dynamic_loaders_own_message() {
+    // A PIE executable is an ET_DYN ELF file like a library: it passes step 1
+    // and only dlopen tells it apart, in words the host must pass on.
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("true.so");
+    std::fs::copy("/bin/true", &path).unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::DlOpen { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("cannot dynamically load position-independent executable"),
+        "the dynamic loader's message: {e}"
+    );
+    assert!(std::error::Error::source(&e).is_some(), "libloading's error is kept: {e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn missing_symbol_gives_the_dynamic_loaders_message() {
+    let (code, mut inst) = running_v1();
+    let e = refuse(&code, fixtures().path("no_symbol"));
+    assert!(matches!(e, LoadError::MissingSymbol { .. }), "{e:?}");
+    assert!(e.to_string().contains("undefined symbol: relive_module_v1"), "dlsym's message: {e}");
+    assert!(std::error::Error::source(&e).is_some(), "libloading's error is kept: {e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+/// Upgrade `counter` from `path` on another thread; the refusal, or a panic
+/// if there is none within `limit` (a load that blocks fails the test rather
+/// than hanging it; the blocked thread is left behind).
+fn refuse_within(code: &std::sync::Arc<ModuleTable>, path: &Path, limit: Duration) -> LoadError {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (code2, path2) = (std::sync::Arc::clone(code), path.to_owned());
+    std::thread::spawn(move || {
+        let _ = tx.send(code2.load("counter", &path2).map(|r| r.outcome));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Err(e)) => {
+            assert!(e.to_string().contains(&path.display().to_string()), "names the file: {e}");
+            e
+        }
+        Ok(other) => panic!("expected a load error for {}, got {other:?}", path.display()),
+        Err(_) => panic!("loading {} did not return within {limit:?}", path.display()),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+}
+
+/// The peak resident memory of this process (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+}
+
+#[test]
+fn fifo_as_the_library_refused_promptly() {
+    let (code, mut inst) = running_v1();
+    let code = std::sync::Arc::new(code);
+    let dir = fixtures().scratch();
+    let path = dir.path().join("fifo.so");
+    mkfifo(&path);
+    let e = refuse_within(&code, &path, Duration::from_secs(10));
+    assert!(matches!(e, LoadError::NotARegularFile { what: "library", kind: "FIFO", .. }), "{e:?}");
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn device_as_the_library_refused() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("zero.so");
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    let e = refuse(&code, &path);
+    assert!(matches!(e, LoadError::NotARegularFile { kind: "character device", .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn huge_sparse_file_refused_by_its_size_without_reading_it() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("huge.so");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(2 << 30).unwrap(); // 2 GiB, sparse: no disk, but 2 GiB to read
+    let (started, peak) = (Instant::now(), peak_rss());
+    let e = refuse(&code, &path);
+    let (took, grew) = (started.elapsed(), peak_rss().saturating_sub(peak));
+    assert!(
+        matches!(e, LoadError::FileTooLarge { what: "library", size, max, .. }
+            if size == 2 << 30 && max == 1 << 30),
+        "{e:?}"
+    );
+    assert!(took < Duration::from_secs(1), "refused in {took:?}");
+    assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn large_non_elf_file_refused_from_its_header_without_reading_it() {
+    let (code, mut inst) = running_v1();
+    let dir = fixtures().scratch();
+    let path = dir.path().join("large.so");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(768 << 20).unwrap(); // under the 1 GiB limit, sparse
+    let (started, peak) = (Instant::now(), peak_rss());
+    let e = refuse(&code, &path);
+    let (took, grew) = (started.elapsed(), peak_rss().saturating_sub(peak));
+    assert!(matches!(e, LoadError::NotALibrary { .. }), "{e:?}");
+    assert!(took < Duration::from_secs(1), "refused in {took:?}");
+    assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn library_over_the_configured_maximum_refused() {
+    let code = ModuleTable::builder().max_library_size(64 << 10).build().unwrap();
+    let path = fixtures().path("counter_v1");
+    let size = std::fs::metadata(path).unwrap().len();
+    let e = match code.load("counter", path) {
+        Err(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(e, LoadError::FileTooLarge { what: "library", max: 65536, size: s, .. } if s == size),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("65536"), "{e}");
+}
+
+/// `parent/name`, created with `mode` (not subject to the umask).
+fn dir_with_mode(parent: &Path, name: &str, mode: u32) -> std::path::PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+#[test]
+fn library_in_a_directory_writable_by_others_refused_sticky_or_not() {
+    for mode in [0o777, 0o1777, 0o772] {
+        let (code, mut inst) = running_v1();
+        let scratch = fixtures().scratch();
+        let open = dir_with_mode(scratch.path(), "open", mode);
+        let path = open.join("counter_v2.so");
+        fixtures().install("counter_v2", &path);
+        let e = refuse(&code, &path);
+        assert!(
+            matches!(&e, LoadError::UnsafeDirectory { dir, mode: m, .. }
+                if *dir == open.canonicalize().unwrap() && *m == mode),
+            "{mode:o}: {e:?}"
+        );
+        assert!(e.to_string().contains("writable by other users"), "{e}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+}
+
+#[test]
+fn library_under_an_ancestor_writable_by_others_refused() {
+    let (code, mut inst) = running_v1();
+    let scratch = fixtures().scratch();
+    let open = dir_with_mode(scratch.path(), "open", 0o1777);
+    let private = dir_with_mode(&open, "private", 0o700);
+    let path = private.join("counter_v2.so");
+    fixtures().install("counter_v2", &path);
+    let e = refuse(&code, &path);
+    assert!(
+        matches!(&e, LoadError::UnsafeDirectory { dir, mode: 0o1777, .. }
+            if *dir == open.canonicalize().unwrap()),
+        "{e:?}"
+    );
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn symlink_into_a_directory_writable_by_others_refused() {
+    // The directories that count are those of the file itself, not the link's.
+    let (code, mut inst) = running_v1();
+    let scratch = fixtures().scratch();
+    let open = dir_with_mode(scratch.path(), "open", 0o1777);
+    fixtures().install("counter_v2", &open.join("counter_v2.so"));
+    let link = scratch.path().join("counter_v2.so");
+    std::os::unix::fs::symlink(open.join("counter_v2.so"), &link).unwrap();
+    let e = refuse(&code, &link);
+    assert!(matches!(e, LoadError::UnsafeDirectory { mode: 0o1777, .. }), "{e:?}");
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
+fn library_in_a_private_directory_loads() {
+    let scratch = fixtures().scratch();
+    for mode in [0o700, 0o755, 0o1755] {
+        let dir = dir_with_mode(scratch.path(), &format!("d{mode:o}"), mode);
+        let path = dir.join("counter_v2.so");
+        fixtures().install("counter_v2", &path);
+        let code = ModuleTable::new().unwrap();
+        code.load("counter", &path).unwrap();
+        assert_eq!(code.current("counter").unwrap().version().to_string(), "2.0.0");
+    }
+}
+
+#[test]
+fn library_under_the_system_temp_dir_refused() {
+    let tmp = std::env::temp_dir().canonicalize().unwrap();
+    let mode = std::fs::metadata(&tmp).unwrap().permissions().mode() & 0o7777;
+    if mode & 0o002 == 0 {
+        eprintln!(
+            "{} is not writable by others here (mode {mode:o}): nothing to test",
+            tmp.display()
+        );
+        return;
+    }
+    let (code, mut inst) = running_v1();
+    // A private directory itself, but inside the system temp directory.
+    let dir = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("counter_v2.so");
+    fixtures().install("counter_v2", &path);
+    let e = refuse(&code, &path);
+    assert!(
+        matches!(&e, LoadError::UnsafeDirectory { dir, mode: m, .. } if *dir == tmp && *m == mode),
+        "{e:?}"
+    );
+    still_serving_v1(&code, &mut inst, 5);
+}
+
+#[test]
 fn file_writable_by_others() {
     let (code, mut inst) = running_v1();
     let dir = fixtures().scratch();
@@ -245,8 +478,7 @@ mod signatures {
 
     fn sign(path: &Path, key: &SigningKey) {
         let sig = key.sign(&std::fs::read(path).unwrap()).to_bytes();
-        let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(signature_path(path), hex + "\n").unwrap();
+        std::fs::write(signature_path(path), hex::encode(sig) + "\n").unwrap();
     }
 
     fn signed_host() -> (ModuleTable, Instance, tempfile::TempDir) {
@@ -286,6 +518,81 @@ mod signatures {
         std::fs::write(&v2, bytes).unwrap();
         let e = refuse(&code, &v2);
         assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    fn signed_host_shared() -> (std::sync::Arc<ModuleTable>, Instance, tempfile::TempDir) {
+        let (code, inst, dir) = signed_host();
+        (std::sync::Arc::new(code), inst, dir)
+    }
+
+    #[test]
+    fn fifo_as_the_signature_refused_promptly() {
+        let (code, mut inst, dir) = signed_host_shared();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        mkfifo(&signature_path(&v2));
+        let e = refuse_within(&code, &v2, Duration::from_secs(10));
+        assert!(
+            matches!(e, LoadError::NotARegularFile { what: "signature", kind: "FIFO", .. }),
+            "{e:?}"
+        );
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn signature_symlinked_to_dev_zero_refused_with_bounded_memory() {
+        let (code, mut inst, dir) = signed_host_shared();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        std::os::unix::fs::symlink("/dev/zero", signature_path(&v2)).unwrap();
+        let peak = peak_rss();
+        let e = refuse_within(&code, &v2, Duration::from_secs(10));
+        let grew = peak_rss().saturating_sub(peak);
+        assert!(
+            matches!(
+                e,
+                LoadError::NotARegularFile { what: "signature", kind: "character device", .. }
+            ),
+            "{e:?}"
+        );
+        assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn oversized_signature_refused_without_reading_it_whole() {
+        let (code, mut inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        sign(&v2, &key(1));
+        // A valid signature followed by a sparse gigabyte.
+        let f = std::fs::OpenOptions::new().append(true).open(signature_path(&v2)).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let peak = peak_rss();
+        let e = refuse(&code, &v2);
+        let grew = peak_rss().saturating_sub(peak);
+        assert!(
+            matches!(e, LoadError::FileTooLarge { what: "signature", max: 1024, size, .. }
+                if size == 1 << 30),
+            "{e:?}"
+        );
+        assert!(grew < 256 << 20, "peak memory grew by {grew} bytes");
+        still_serving_v1(&code, &mut inst, 5);
+    }
+
+    #[test]
+    fn signature_that_is_not_hex_refused_with_the_decoders_error() {
+        let (code, mut inst, dir) = signed_host();
+        let v2 = dir.path().join("counter_v2.so");
+        fixtures().install("counter_v2", &v2);
+        for text in ["not hex at all\n", "abcd\n", &"zz".repeat(64)] {
+            std::fs::write(signature_path(&v2), text).unwrap();
+            let e = refuse(&code, &v2);
+            assert!(matches!(e, LoadError::MalformedSignature { .. }), "{text:?}: {e:?}");
+            assert!(e.to_string().contains("bad signature"), "{e}");
+            assert!(std::error::Error::source(&e).is_some(), "the hex error is kept: {e:?}");
+        }
         still_serving_v1(&code, &mut inst, 5);
     }
 

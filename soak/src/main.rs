@@ -188,8 +188,9 @@ fn main() {
     // ORDERING: before any other thread exists.
     SLOW.store(slow.max(1), Ordering::Relaxed);
     eprintln!("soak: {seconds} s, seed {seed}, slow x{slow}");
-    let scratch = tempfile_dir();
-    let libs = libraries(&scratch);
+    // Not under /tmp: the loader refuses libraries in directories others may write.
+    let scratch = relive_test_support::scratch_dir();
+    let libs = libraries(scratch.path());
 
     let host = Host::builder().workers(2).build().expect("host");
     host.code_server().upgrade("counter", &libs.counter[0]).unwrap();
@@ -440,15 +441,9 @@ fn main() {
     println!("soak messages: {}", stats.messages.load(Ordering::Relaxed));
     println!("soak lost: {lost}");
     println!("soak invariant_violations: {violations}");
-    let _ = std::fs::remove_dir_all(&scratch);
+    drop(scratch);
     if violations > 0 {
         eprintln!("soak FAILED; replay with --seed {seed}");
         std::process::exit(1);
     }
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relive-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
 }

@@ -8,6 +8,7 @@ use super::version::{BuildHash, Version};
 use relive_codec::Fingerprint;
 use relive_sdk::abi::status;
 use std::io;
+use std::path::PathBuf;
 
 /// Why a module version was refused. Nothing changed in the code server.
 ///
@@ -31,6 +32,51 @@ pub enum LoadError {
         /// The I/O error.
         source: io::Error,
     },
+    /// A directory on the file's canonical path (the file's own, or any
+    /// ancestor up to `/`) is writable by other users, sticky or not: they
+    /// could put another file in its place (docs/decisions/0003-loader-trust.md).
+    #[error(
+        "{file}: directory {} is writable by other users (mode {mode:o}); refusing to load \
+         from it",
+        dir.display()
+    )]
+    UnsafeDirectory {
+        /// The file.
+        file: String,
+        /// The directory.
+        dir: PathBuf,
+        /// Its mode bits (permissions, sticky, set-id).
+        mode: u32,
+    },
+    /// The library or its `.sig` is not a regular file (a FIFO, a device, a
+    /// directory, a socket): refused before any read, which could block
+    /// forever or never end.
+    #[error("{file}: the {what} file is a {kind}, not a regular file; refusing to read it")]
+    NotARegularFile {
+        /// The file.
+        file: String,
+        /// `"library"`, or `"signature"` for `<file>.sig`.
+        what: &'static str,
+        /// What it is instead: `"FIFO"`, `"character device"`, `"block
+        /// device"`, `"directory"`, `"socket"`, `"symbolic link"`, `"unknown"`.
+        kind: &'static str,
+    },
+    /// The library or its `.sig` is larger than this host reads: the
+    /// library's limit is [`ModuleTableBuilder::max_library_size`]
+    /// (default 1 GiB), a signature's 1 KiB. Refused before any read.
+    ///
+    /// [`ModuleTableBuilder::max_library_size`]: crate::ModuleTableBuilder::max_library_size
+    #[error("{file}: the {what} file is {size} bytes, over the {max} this host reads")]
+    FileTooLarge {
+        /// The file.
+        file: String,
+        /// `"library"`, or `"signature"` for `<file>.sig`.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// Other users may write the file, so its contents cannot be trusted.
     #[error("{file}: writable by other users (mode {mode:o}); refusing to load it")]
     WritableByOthers {
@@ -52,6 +98,22 @@ pub enum LoadError {
     Unsigned {
         /// The file.
         file: String,
+    },
+    /// `<file>.sig` exists but could not be read.
+    #[error("{file}: cannot read {file}.sig: {source}")]
+    SignatureUnreadable {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// `<file>.sig` is not 128 hex digits (an ed25519 signature).
+    #[error("{file}: bad signature: {file}.sig is not 128 hex digits")]
+    MalformedSignature {
+        /// The file.
+        file: String,
+        /// What the hex decoder found.
+        source: hex::FromHexError,
     },
     /// `<file>.sig` does not verify against any trusted key.
     #[error("{file}: bad signature: {reason}")]
@@ -96,21 +158,26 @@ pub enum LoadError {
     },
 
     // Step 2: dlopen and symbol.
-    /// `dlopen` failed.
-    #[error("{file}: dlopen failed: {reason}")]
+    /// `dlopen` failed. The message shows the dynamic loader's own words
+    /// (`dlerror`, which names the private copy that was opened).
+    #[error("{file}: dlopen failed: {}", dl_message(source))]
     DlOpen {
         /// The file.
         file: String,
-        /// The dynamic loader's message.
-        reason: String,
+        /// libloading's error; its own source is the `dlerror` text.
+        source: libloading::Error,
     },
     /// The library has no `relive_module_v1` symbol: not a relive module.
-    #[error("{file}: no `relive_module_v1` symbol (not a relive module?): {reason}")]
+    #[error(
+        "{file}: no `relive_module_v1` symbol (not a relive module?): {}",
+        source.as_ref().map_or_else(|| "its address is null".to_owned(), dl_message)
+    )]
     MissingSymbol {
         /// The file.
         file: String,
-        /// The dynamic loader's message.
-        reason: String,
+        /// libloading's `dlsym` error; `None` when the symbol exists but its
+        /// address is null.
+        source: Option<libloading::Error>,
     },
 
     // Step 3: the declaration.
@@ -267,6 +334,13 @@ pub enum LoadError {
     },
 }
 
+/// The dynamic loader's own message in a libloading error. libloading's
+/// `Display` says only "dlopen failed" or "dlsym failed"; `dlerror`'s text is
+/// its `source()`.
+fn dl_message(e: &libloading::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
+}
+
 impl LoadError {
     /// The file (or `static:<module>` source) the error is about; `None`
     /// for the reasons found in the slots, after the build was validated.
@@ -275,9 +349,14 @@ impl LoadError {
         Some(match self {
             NotFound { file }
             | Unreadable { file, .. }
+            | UnsafeDirectory { file, .. }
+            | NotARegularFile { file, .. }
+            | FileTooLarge { file, .. }
             | WritableByOthers { file, .. }
             | ForeignOwner { file, .. }
             | Unsigned { file }
+            | SignatureUnreadable { file, .. }
+            | MalformedSignature { file, .. }
             | BadSignature { file, .. }
             | BadBuild { file, .. }
             | NotALibrary { file, .. }

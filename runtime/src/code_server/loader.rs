@@ -3,13 +3,22 @@
 //! The checks run in DESIGN.md's order, each a `check_*` function returning
 //! its own [`LoadError`] variant; the first failure wins.
 //!
-//! 1. The file, without running any of its code: it exists, is not writable
-//!    by other users, is owned by us or root; its bytes are hashed (the hash
-//!    is the build's identity); the signature verifies when the host requires
-//!    one; the build is not marked bad; it is an ELF shared object. The bytes
-//!    *that were hashed* are written to a private file, `<module>-<hash>-<n>.so`
-//!    in a 0700 directory, created exclusively: a rebuild at the same path is
-//!    new code, and nobody can change what we map.
+//! 1. The file, without running any of its code. No directory on its
+//!    canonical path is writable by others (sticky `/tmp` included). It is
+//!    opened once, non-blocking, and everything after that goes through the
+//!    descriptor, never the path: it is a regular file (not a FIFO or a
+//!    device, which could block or never end), not writable by other users,
+//!    owned by us or root, and not over the host's size limit (`fstat`); its
+//!    ELF header and program headers are read and checked before the rest of
+//!    it, so a file that is not a library is refused without being read whole;
+//!    then its bytes are read, checked as a whole ELF shared object and hashed
+//!    (the hash is the build's identity); the signature (`<file>.sig`, a
+//!    regular file of at most [`MAX_SIGNATURE_SIZE`] bytes) verifies when the
+//!    host requires one; the build is not marked bad. The bytes *that were
+//!    hashed* are written to a private file, `<module>-<hash>-<n>.so` in a
+//!    0700 directory, created exclusively: a rebuild at the same path is new
+//!    code, and nobody can change what we map. (The rules and why:
+//!    docs/decisions/0003-loader-trust.md.)
 //! 2. `dlopen(RTLD_NOW | RTLD_LOCAL)` of the private copy, symbol lookup.
 //! 3. Magic, ABI version, declaration and table sizes, required functions.
 //! 4. Target triple and panic strategy.
@@ -29,10 +38,11 @@ use crate::ffi::decl::{DeclError, Declaration, Table};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use relive_codec::compat::{StateCompat, state_compat};
 use relive_sdk::abi::{ModuleDecl, flags};
+use rustix::fs::{FileType, Mode, OFlags};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -86,8 +96,17 @@ impl From<&'static ModuleDecl> for Source {
 pub(crate) struct Loader {
     pub(crate) dir: PathBuf,
     pub(crate) trusted_keys: Vec<VerifyingKey>,
+    max_library_size: u64,
     seq: AtomicU64,
 }
+
+/// The largest library a code server reads unless configured otherwise
+/// ([`ModuleTableBuilder::max_library_size`](super::ModuleTableBuilder::max_library_size)): 1 GiB.
+pub const DEFAULT_MAX_LIBRARY_SIZE: u64 = 1 << 30;
+
+/// The largest `<file>.sig` the loader reads: a signature is 128 hex digits,
+/// so anything over 1 KiB is not one.
+pub const MAX_SIGNATURE_SIZE: u64 = 1024;
 
 /// A module version that passed steps 1–5a and is not yet known to the code
 /// server.
@@ -97,8 +116,12 @@ pub(crate) struct Checked {
 }
 
 impl Loader {
-    pub(crate) fn new(dir: PathBuf, trusted_keys: Vec<VerifyingKey>) -> Self {
-        Loader { dir, trusted_keys, seq: AtomicU64::new(0) }
+    pub(crate) fn new(
+        dir: PathBuf,
+        trusted_keys: Vec<VerifyingKey>,
+        max_library_size: u64,
+    ) -> Self {
+        Loader { dir, trusted_keys, max_library_size, seq: AtomicU64::new(0) }
     }
 
     /// Steps 1 to 5a for `source`, expected to declare module `name`
@@ -125,23 +148,23 @@ impl Loader {
     ) -> Result<Checked, LoadError> {
         let file = path.display().to_string();
         // Step 1.
-        let bytes = check_file(path, &file)?;
+        let opened = open_library(path, &file, self.max_library_size)?;
+        let bytes = read_library(opened, &file)?;
         let hash = BuildHash(Sha256::digest(&bytes).into());
         self.check_signature(path, &file, &bytes)?;
         if is_bad(&hash) && !force {
             return Err(LoadError::BadBuild { file, hash });
         }
-        check_elf(&bytes, &file)?;
         let copy = self.private_copy(name.unwrap_or("module"), &hash, &bytes, &file)?;
         // Step 2.
         let opened = ffi::dylib::open(&copy).map_err(|e| {
             let _ = fs::remove_file(&copy);
             match e {
-                ffi::dylib::OpenError::DlOpen(e) => {
-                    LoadError::DlOpen { file: file.clone(), reason: e.to_string() }
+                ffi::dylib::OpenError::DlOpen(source) => {
+                    LoadError::DlOpen { file: file.clone(), source }
                 }
-                ffi::dylib::OpenError::MissingSymbol(reason) => {
-                    LoadError::MissingSymbol { file: file.clone(), reason }
+                ffi::dylib::OpenError::MissingSymbol(source) => {
+                    LoadError::MissingSymbol { file: file.clone(), source }
                 }
             }
         })?;
@@ -169,31 +192,18 @@ impl Loader {
         if self.trusted_keys.is_empty() {
             return Ok(());
         }
-        let sig_path = signature_path(path);
-        let text = match fs::read_to_string(&sig_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(LoadError::Unsigned { file: file.to_owned() });
-            }
-            Err(e) => {
-                return Err(LoadError::BadSignature {
-                    file: file.to_owned(),
-                    reason: format!("cannot read {}: {e}", sig_path.display()),
-                });
-            }
-        };
-        let bad = |reason: &str| LoadError::BadSignature {
-            file: file.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let raw: [u8; 64] = decode_hex(text.trim())
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad("the .sig file is not 128 hex digits"))?;
+        let text = read_signature(&signature_path(path), file)?;
+        let mut raw = [0u8; 64];
+        hex::decode_to_slice(text.trim_ascii(), &mut raw)
+            .map_err(|source| LoadError::MalformedSignature { file: file.to_owned(), source })?;
         let signature = Signature::from_bytes(&raw);
         if self.trusted_keys.iter().any(|k| k.verify(bytes, &signature).is_ok()) {
             Ok(())
         } else {
-            Err(bad("does not verify against any trusted key"))
+            Err(LoadError::BadSignature {
+                file: file.to_owned(),
+                reason: "does not verify against any trusted key".to_owned(),
+            })
         }
     }
 
@@ -230,15 +240,16 @@ impl Loader {
 }
 
 /// Read an ed25519 public key stored as 64 hex digits (as `relive keygen`
-/// writes `<key>.pub`), for [`CodeServerBuilder::trust_key`](super::CodeServerBuilder::trust_key).
+/// writes `<key>.pub`), for [`ModuleTableBuilder::trust_key`](super::ModuleTableBuilder::trust_key).
 ///
 /// # Errors
 /// The file cannot be read or does not hold a valid key.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, String> {
     let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let bytes: [u8; 32] = decode_hex(text.trim())
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| format!("{}: not an ed25519 public key (64 hex digits)", path.display()))?;
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes).map_err(|e| {
+        format!("{}: not an ed25519 public key (64 hex digits): {e}", path.display())
+    })?;
     VerifyingKey::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -282,96 +293,267 @@ fn static_hash(decl: &Declaration, table: &Table) -> BuildHash {
     BuildHash(h.finalize().into())
 }
 
-/// Step 1, without running code: existence, ownership, permissions, bytes.
-fn check_file(path: &Path, file: &str) -> Result<Vec<u8>, LoadError> {
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(LoadError::NotFound { file: file.to_owned() });
-        }
-        Err(source) => return Err(LoadError::Unreadable { file: file.to_owned(), source }),
-    };
-    let mode = meta.permissions().mode();
-    if mode & 0o002 != 0 {
-        return Err(LoadError::WritableByOthers { file: file.to_owned(), mode: mode & 0o7777 });
-    }
-    let me = current_uid();
-    if meta.uid() != me && meta.uid() != 0 {
-        return Err(LoadError::ForeignOwner { file: file.to_owned(), uid: meta.uid() });
-    }
-    fs::read(path).map_err(|source| LoadError::Unreadable { file: file.to_owned(), source })
+/// A library opened once for step 1: every later check and every byte read
+/// goes through this descriptor, never through the path again, so swapping
+/// the file (or a symlink to it) after the checks changes nothing.
+#[derive(Debug)]
+struct OpenedLibrary {
+    file: fs::File,
+    /// Its size when the descriptor was checked.
+    size: u64,
 }
 
-/// The uid this process runs as, read from `/proc/self/status` (no `unsafe`
-/// `getuid` call needed); falls back to the owner of `/proc/self`.
-fn current_uid() -> u32 {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|u| u.parse().ok()))
-        })
-        .or_else(|| fs::metadata("/proc/self").ok().map(|m| m.uid()))
-        .unwrap_or(u32::MAX)
+/// Open `path` read-only and non-blocking (opening a FIFO would otherwise
+/// wait for a writer), never as our controlling terminal, with `extra` flags,
+/// and `fstat` the descriptor.
+fn open_nonblocking(path: &Path, extra: OFlags) -> std::io::Result<(fs::File, rustix::fs::Stat)> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC | extra;
+    let fd = rustix::fs::open(path, flags, Mode::empty())?;
+    let stat = rustix::fs::fstat(&fd)?;
+    Ok((fs::File::from(fd), stat))
 }
 
-/// Step 1: a complete ELF64 shared object, judged from its headers alone.
+/// What a file of mode `st_mode` is, if it is not a regular file.
+fn not_regular(st_mode: u32) -> Option<&'static str> {
+    match FileType::from_raw_mode(st_mode) {
+        FileType::RegularFile => None,
+        FileType::Directory => Some("directory"),
+        FileType::Symlink => Some("symbolic link"),
+        FileType::Fifo => Some("FIFO"),
+        FileType::Socket => Some("socket"),
+        FileType::CharacterDevice => Some("character device"),
+        FileType::BlockDevice => Some("block device"),
+        FileType::Unknown => Some("unknown"),
+    }
+}
+
+/// Step 1, without running code or reading a byte: the file exists; no
+/// directory it is in (its canonical path's parent and every ancestor up to
+/// `/`) is writable by others; it is a regular file, not writable by others,
+/// owned by us or root and not over `max` bytes — judged from the descriptor
+/// it will be read from. (docs/decisions/0003-loader-trust.md has the rules.)
 ///
-/// `dlopen` maps segments at the offsets the headers give; a segment past the
-/// end of the file (a library still being written, a truncated copy) maps
-/// pages with nothing behind them, and touching them kills the process with
-/// SIGBUS. So every header table and every segment must lie inside the file.
-pub(crate) fn check_elf(bytes: &[u8], file: &str) -> Result<(), LoadError> {
+/// What is opened is the canonical path, without following a symbolic link
+/// there: the file whose directories were checked. Its path is `stat`ed first
+/// only so that a device is refused without even being opened (opening some
+/// has effects); the descriptor's `fstat` is what decides.
+fn open_library(path: &Path, file: &str, max: u64) -> Result<OpenedLibrary, LoadError> {
+    let io_error = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound { file: file.to_owned() },
+        _ => LoadError::Unreadable { file: file.to_owned(), source },
+    };
+    let not_regular_file =
+        |kind| LoadError::NotARegularFile { file: file.to_owned(), what: "library", kind };
+    let canonical = fs::canonicalize(path).map_err(io_error)?;
+    for dir in canonical.ancestors().skip(1) {
+        let mode = fs::symlink_metadata(dir).map_err(io_error)?.mode() & 0o7777;
+        if mode & 0o002 != 0 {
+            return Err(LoadError::UnsafeDirectory {
+                file: file.to_owned(),
+                dir: dir.into(),
+                mode,
+            });
+        }
+    }
+    if let Some(kind) = not_regular(fs::symlink_metadata(&canonical).map_err(io_error)?.mode()) {
+        return Err(not_regular_file(kind));
+    }
+    let (opened, stat) = open_nonblocking(&canonical, OFlags::NOFOLLOW).map_err(io_error)?;
+    if let Some(kind) = not_regular(stat.st_mode) {
+        return Err(not_regular_file(kind));
+    }
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(LoadError::WritableByOthers { file: file.to_owned(), mode });
+    }
+    if stat.st_uid != current_uid() && stat.st_uid != 0 {
+        return Err(LoadError::ForeignOwner { file: file.to_owned(), uid: stat.st_uid });
+    }
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if size > max {
+        return Err(LoadError::FileTooLarge { file: file.to_owned(), what: "library", size, max });
+    }
+    Ok(OpenedLibrary { file: opened, size })
+}
+
+/// Step 1: the bytes of an opened library, read from its descriptor. The ELF
+/// header and program headers are read and checked first, so a file that is
+/// not a library is refused after reading 64 bytes, not all of it; the bytes
+/// read are checked once more as a whole (the file may have changed size
+/// since its `fstat`), and they are what is hashed and copied.
+fn read_library(lib: OpenedLibrary, file: &str) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    let unreadable = |source| LoadError::Unreadable { file: file.to_owned(), source };
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < head.len() {
+        match lib.file.read_at(&mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(unreadable(e)),
+        }
+    }
+    let layout = elf_header(&head[..got], lib.size, file)?;
+    let mut table = vec![0u8; layout.table_len()];
+    lib.file.read_exact_at(&mut table, layout.phoff).map_err(unreadable)?;
+    elf_segments(&layout, &table, lib.size, file)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(lib.size).unwrap_or(0));
+    (&lib.file).take(lib.size).read_to_end(&mut bytes).map_err(unreadable)?;
+    check_elf(&bytes, file)?;
+    Ok(bytes)
+}
+
+/// Step 1: the text of `<file>.sig`, bounded: a FIFO or a device is refused
+/// before any read (as for the library), and at most
+/// [`MAX_SIGNATURE_SIZE`] bytes are read.
+fn read_signature(sig_path: &Path, file: &str) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let io_error = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => LoadError::Unsigned { file: file.to_owned() },
+        _ => LoadError::SignatureUnreadable { file: file.to_owned(), source },
+    };
+    let not_regular_file =
+        |kind| LoadError::NotARegularFile { file: file.to_owned(), what: "signature", kind };
+    let too_large = |size| LoadError::FileTooLarge {
+        file: file.to_owned(),
+        what: "signature",
+        size,
+        max: MAX_SIGNATURE_SIZE,
+    };
+    if let Some(kind) = not_regular(fs::metadata(sig_path).map_err(io_error)?.mode()) {
+        return Err(not_regular_file(kind));
+    }
+    let (opened, stat) = open_nonblocking(sig_path, OFlags::empty()).map_err(io_error)?;
+    if let Some(kind) = not_regular(stat.st_mode) {
+        return Err(not_regular_file(kind));
+    }
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if size > MAX_SIGNATURE_SIZE {
+        return Err(too_large(size));
+    }
+    let mut text = Vec::new();
+    (&opened).take(MAX_SIGNATURE_SIZE + 1).read_to_end(&mut text).map_err(io_error)?;
+    if text.len() as u64 > MAX_SIGNATURE_SIZE {
+        return Err(too_large(text.len() as u64)); // it grew since the fstat
+    }
+    Ok(text)
+}
+
+/// The uid whose files we trust (besides root's): the *effective* uid, the
+/// identity the kernel checks our own accesses against. The real uid would be
+/// wrong in a set-uid host: it is whoever started the program, and trusting
+/// their files would let them run code as the host's user.
+fn current_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Where an ELF64 shared object's program headers are, from its ELF header.
+#[derive(Debug)]
+struct ElfLayout {
+    little_endian: bool,
+    phoff: u64,
+    phnum: u16,
+}
+
+/// The size of an ELF64 program header; `dlopen` accepts no other.
+const PHENTSIZE: u16 = 56;
+
+impl ElfLayout {
+    fn table_len(&self) -> usize {
+        usize::from(self.phnum) * usize::from(PHENTSIZE)
+    }
+}
+
+fn u16_at(b: &[u8], at: usize, le: bool) -> u16 {
+    let b = [b[at], b[at + 1]];
+    if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }
+}
+
+fn u64_at(b: &[u8], at: usize, le: bool) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    if le { u64::from_le_bytes(v) } else { u64::from_be_bytes(v) }
+}
+
+/// Step 1: the ELF header (`head`, the first 64 bytes or fewer) of a file of
+/// `len` bytes: an ELF64 shared object whose header tables lie inside the file.
+fn elf_header(head: &[u8], len: u64, file: &str) -> Result<ElfLayout, LoadError> {
     let not =
         |reason: &str| LoadError::NotALibrary { file: file.to_owned(), reason: reason.into() };
     let corrupt = |reason: String| LoadError::Corrupt { file: file.to_owned(), reason };
-    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
+    if head.len() < 64 || &head[..4] != b"\x7fELF" {
         return Err(not("no ELF header"));
     }
-    if bytes[4] != 2 {
+    if head[4] != 2 {
         return Err(not("not a 64-bit ELF file"));
     }
-    let le = match bytes[5] {
+    let le = match head[5] {
         1 => true,
         2 => false,
         _ => return Err(not("unknown ELF byte order")),
     };
-    let u16_at = |at: usize| {
-        let b = [bytes[at], bytes[at + 1]];
-        if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }
-    };
-    let u64_at = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&bytes[at..at + 8]);
-        if le { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) }
-    };
-    if u16_at(16) != 3 {
+    if u16_at(head, 16, le) != 3 {
         return Err(not("an ELF file, but not a shared object"));
     }
-    let len = bytes.len() as u64;
     let table_end = |off: u64, entsize: u16, num: u16| {
         off.checked_add(u64::from(entsize) * u64::from(num)).filter(|end| *end <= len)
     };
-    let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
-    let (shoff, shentsize, shnum) = (u64_at(40), u16_at(58), u16_at(60));
-    if table_end(phoff, phentsize, phnum).is_none() || (phnum > 0 && phentsize < 56) {
+    let (phoff, phentsize, phnum) =
+        (u64_at(head, 32, le), u16_at(head, 54, le), u16_at(head, 56, le));
+    let (shoff, shentsize, shnum) =
+        (u64_at(head, 40, le), u16_at(head, 58, le), u16_at(head, 60, le));
+    if phnum > 0 && phentsize != PHENTSIZE {
+        return Err(corrupt(format!("program headers of {phentsize} bytes, not {PHENTSIZE}")));
+    }
+    if table_end(phoff, PHENTSIZE, phnum).is_none() {
         return Err(corrupt(format!("program headers end past the file's {len} bytes")));
     }
     if table_end(shoff, shentsize, shnum).is_none() {
         return Err(corrupt(format!("section headers end past the file's {len} bytes")));
     }
-    for i in 0..u64::from(phnum) {
-        let ph = (phoff + i * u64::from(phentsize)) as usize;
-        let (offset, filesz) = (u64_at(ph + 8), u64_at(ph + 32));
+    Ok(ElfLayout { little_endian: le, phoff, phnum })
+}
+
+/// Step 1: every segment the program headers (`table`) describe lies inside
+/// a file of `len` bytes.
+///
+/// `dlopen` maps segments at the offsets the headers give; a segment past the
+/// end of the file (a library still being written, a truncated copy) maps
+/// pages with nothing behind them, and touching them kills the process with
+/// SIGBUS.
+fn elf_segments(layout: &ElfLayout, table: &[u8], len: u64, file: &str) -> Result<(), LoadError> {
+    let le = layout.little_endian;
+    for (i, ph) in table.chunks_exact(usize::from(PHENTSIZE)).enumerate() {
+        let (offset, filesz) = (u64_at(ph, 8, le), u64_at(ph, 32, le));
         if offset.checked_add(filesz).is_none_or(|end| end > len) {
-            return Err(corrupt(format!(
-                "segment {i} ends at byte {}, the file has {len} (truncated?)",
-                offset.saturating_add(filesz)
-            )));
+            return Err(LoadError::Corrupt {
+                file: file.to_owned(),
+                reason: format!(
+                    "segment {i} ends at byte {}, the file has {len} (truncated?)",
+                    offset.saturating_add(filesz)
+                ),
+            });
         }
     }
     Ok(())
+}
+
+/// Step 1: a complete ELF64 shared object, judged from its headers alone
+/// ([`elf_header`], then [`elf_segments`]): every header table and every
+/// segment lies inside `bytes`.
+pub(crate) fn check_elf(bytes: &[u8], file: &str) -> Result<(), LoadError> {
+    let len = bytes.len() as u64;
+    let layout = elf_header(&bytes[..bytes.len().min(64)], len, file)?;
+    // `elf_header` checked that the table lies inside `bytes`; never assume it.
+    let start = usize::try_from(layout.phoff).unwrap_or(usize::MAX);
+    let Some(table) = start.checked_add(layout.table_len()).and_then(|end| bytes.get(start..end))
+    else {
+        let reason = format!("program headers end past the file's {len} bytes");
+        return Err(LoadError::Corrupt { file: file.to_owned(), reason });
+    };
+    elf_segments(&layout, table, len, file)
 }
 
 /// Step 3's reasons, with the file named.
@@ -490,15 +672,9 @@ pub(crate) fn check_against(
 }
 
 /// Decode hex digits (as `.sig` and key files hold them); `None` if they
-/// are not an even number of hex digits.
+/// are not an even number of hex digits. (`hex::decode`, kept for the CLI.)
 pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
+    hex::decode(s).ok()
 }
 
 #[cfg(test)]
@@ -540,8 +716,40 @@ mod tests {
         assert!(matches!(check_elf(&hdr, "f"), Err(LoadError::Corrupt { .. })));
     }
 
+    /// The smallest file `check_elf` accepts (an ELF64 shared object with no
+    /// header tables), followed by `tail`.
+    fn tiny_library(tail: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 64];
+        bytes[..4].copy_from_slice(b"\x7fELF");
+        bytes[4] = 2;
+        bytes[5] = 1;
+        bytes[16] = 3;
+        bytes.extend_from_slice(tail);
+        bytes
+    }
+
     #[test]
-    fn uid_is_read() {
-        assert_ne!(current_uid(), u32::MAX);
+    fn the_bytes_read_are_those_of_the_file_that_was_checked() {
+        // Another user's trick: let the loader check a good file, then swap
+        // the path to another one before it reads. The loader reads (and so
+        // hashes, signs and copies) what it opened and checked.
+        let dir = relive_test_support::scratch_dir();
+        let path = dir.path().join("lib.so");
+        let checked = tiny_library(b"the file that was checked");
+        fs::write(&path, &checked).unwrap();
+        let opened = open_library(&path, "lib.so", DEFAULT_MAX_LIBRARY_SIZE).unwrap();
+
+        let other = dir.path().join("other.so");
+        fs::write(&other, tiny_library(b"another file, renamed over it")).unwrap();
+        fs::rename(&other, &path).unwrap();
+
+        let read = read_library(opened, "lib.so").unwrap();
+        assert_eq!(String::from_utf8_lossy(&read[64..]), "the file that was checked");
+        assert_eq!(read, checked);
+    }
+
+    #[test]
+    fn uid_is_ours() {
+        assert_eq!(current_uid(), fs::metadata("/proc/self").unwrap().uid());
     }
 }

@@ -246,6 +246,7 @@ struct Inner {
 pub struct ModuleTableBuilder {
     dir: Option<PathBuf>,
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
+    max_library_size: Option<u64>,
 }
 
 impl ModuleTableBuilder {
@@ -261,6 +262,14 @@ impl ModuleTableBuilder {
     /// of the trusted keys (may be called several times).
     pub fn trust_key(mut self, key: ed25519_dalek::VerifyingKey) -> Self {
         self.trusted_keys.push(key);
+        self
+    }
+
+    /// Refuse libraries larger than `bytes` ([`LoadError::FileTooLarge`]),
+    /// before reading any of them. Default:
+    /// [`DEFAULT_MAX_LIBRARY_SIZE`](loader::DEFAULT_MAX_LIBRARY_SIZE), 1 GiB.
+    pub fn max_library_size(mut self, bytes: u64) -> Self {
+        self.max_library_size = Some(bytes);
         self
     }
 
@@ -281,7 +290,11 @@ impl ModuleTableBuilder {
         };
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         Ok(ModuleTable {
-            loader: Loader::new(dir, self.trusted_keys),
+            loader: Loader::new(
+                dir,
+                self.trusted_keys,
+                self.max_library_size.unwrap_or(loader::DEFAULT_MAX_LIBRARY_SIZE),
+            ),
             inner: Mutex::new(Inner::default()),
             published: ArcSwap::from_pointee(HashMap::new()),
             _temp: temp,

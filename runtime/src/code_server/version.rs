@@ -16,16 +16,13 @@ pub struct BuildHash(pub [u8; 32]);
 impl BuildHash {
     /// The first 16 hex digits, as file names and reports show it.
     pub fn short(&self) -> String {
-        self.to_string()[..16].to_owned()
+        hex::encode(&self.0[..8])
     }
 }
 
 impl fmt::Display for BuildHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 

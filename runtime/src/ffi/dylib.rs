@@ -11,7 +11,8 @@ type DeclFn = extern "C" fn() -> *const c_void;
 #[derive(Debug)]
 pub(crate) enum OpenError {
     DlOpen(libloading::Error),
-    MissingSymbol(String),
+    /// `dlsym` failed (its error), or found the symbol at address null (`None`).
+    MissingSymbol(Option<libloading::Error>),
 }
 
 /// An open module library and the declaration pointer its symbol returned.
@@ -44,7 +45,8 @@ pub(crate) fn open(path: &Path) -> Result<OpenLibrary, OpenError> {
     #[allow(clippy::disallowed_methods)] // this is the one sanctioned call site
     // SAFETY: opening a library runs its initialisers, which is the same as
     // calling foreign code. The loader has already checked that the file is
-    // an ELF shared object owned by us or root, not writable by others,
+    // an ELF shared object owned by us or root, not writable by others, in no
+    // directory others may write, read from the descriptor it checked,
     // hashed and (when configured) signed, and copied it to a private file
     // nobody else can change; RTLD_LOCAL keeps its symbols out of the global
     // namespace, RTLD_NOW fails now rather than at a later lazy bind.
@@ -54,9 +56,9 @@ pub(crate) fn open(path: &Path) -> Result<OpenLibrary, OpenError> {
     // SAFETY: the symbol name is the relive ABI's, whose documented type is
     // `extern "C" fn() -> *const ModuleDecl`; it is read as an `Option` of that
     // so that a symbol whose address is null is an error, not a null call.
-    let get: Symbol<Option<DeclFn>> = unsafe { library.get(symbol.as_bytes()) }
-        .map_err(|e| OpenError::MissingSymbol(e.to_string()))?;
-    let get = (*get).ok_or_else(|| OpenError::MissingSymbol(format!("{symbol} is null")))?;
+    let get: Symbol<Option<DeclFn>> =
+        unsafe { library.get(symbol.as_bytes()) }.map_err(|e| OpenError::MissingSymbol(Some(e)))?;
+    let get = (*get).ok_or(OpenError::MissingSymbol(None))?;
     let decl = get();
     Ok(OpenLibrary { library, decl })
 }

@@ -4,8 +4,14 @@
 //!
 //! [`fixtures()`] builds every fixture once per test process (a nested cargo
 //! build in the same target directory: the outer `cargo test` holds no build
-//! lock while tests run), then copies each library into a private temporary
-//! directory, so tests may rewrite or rebuild "their" files freely.
+//! lock while tests run), then copies each library into a private directory,
+//! so tests may rewrite or rebuild "their" files freely.
+//!
+//! That directory is under the cargo target directory
+//! (`target/relive-fixtures/<pid>-…`, 0700), never under the system temp
+//! directory: the loader refuses a library in a directory that other users
+//! may write, and `/tmp` is one (docs/decisions/0003-loader-trust.md). Use
+//! [`scratch_dir`] (or [`Fixtures::scratch`]) for any file a test loads.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,10 +54,12 @@ impl Fixtures {
         self.paths.get(name).unwrap_or_else(|| panic!("no fixture named {name}"))
     }
 
-    /// A fresh directory for one test's files.
+    /// A fresh private directory for one test's files, beside the fixtures.
     pub fn scratch(&self) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
         tempfile::Builder::new()
             .prefix("scratch-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(self.dir.path())
             .expect("scratch dir")
     }
@@ -72,6 +80,69 @@ pub fn fixtures() -> &'static Fixtures {
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// The cargo target directory the fixtures are built in (as `cargo metadata`
+/// reports it, so `CARGO_TARGET_DIR` and cargo's configuration count).
+///
+/// # Panics
+/// When `cargo metadata` fails.
+pub fn target_dir() -> &'static Path {
+    static TARGET: OnceLock<PathBuf> = OnceLock::new();
+    TARGET.get_or_init(|| {
+        let mut cmd = cargo();
+        cmd.args(["metadata", "--format-version=1", "--no-deps"]);
+        let out = cmd.output().expect("run cargo metadata");
+        assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata json");
+        PathBuf::from(meta["target_directory"].as_str().expect("target_directory"))
+    })
+}
+
+/// `target/relive-fixtures`, created 0700: the parent of every directory that
+/// holds library files a test loads. Directories left by test processes that
+/// no longer run (statics are never dropped, so each process leaves its own)
+/// are removed the first time a process asks for it.
+///
+/// # Panics
+/// When the directory cannot be created.
+pub fn fixtures_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let root = target_dir().join("relive-fixtures");
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&root).expect("fixture dir");
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+            .expect("fixture dir 0700");
+        remove_stale(&root);
+        root
+    })
+}
+
+/// Remove `<pid>-…` directories under `root` whose process is gone.
+fn remove_stale(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.split('-').next()) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A fresh private directory (0700) under [`fixtures_root`], removed on drop:
+/// the place for library files a test writes and loads.
+///
+/// # Panics
+/// When the directory cannot be created.
+pub fn scratch_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(fixtures_root())
+        .expect("scratch dir")
 }
 
 fn cargo() -> Command {
@@ -159,7 +230,7 @@ fn build() -> Fixtures {
     cmd.args(["--", "-C", "panic=abort"]);
     built.extend(run(cmd));
 
-    let dir = tempfile::Builder::new().prefix("relive-fixtures-").tempdir().expect("temp dir");
+    let dir = scratch_dir();
     let mut paths = HashMap::new();
     for name in FIXTURES.iter().chain([&PANIC_ABORT]) {
         let src = built.get(*name).unwrap_or_else(|| panic!("cargo built no library for {name}"));
