@@ -166,6 +166,10 @@ fn canary(s: Option<&str>) -> Result<Mode, String> {
 fn remote(socket: &Path, json: bool, command: Command) -> ExitCode {
     let mut client = match client::Client::connect(socket) {
         Ok(c) => c,
+        Err(client::ConnectError::Untrusted(e)) => {
+            eprintln!("relive: not talking to {}, nothing sent: {e}", socket.display());
+            return ExitCode::from(EXIT_CONNECT);
+        }
         Err(e) => {
             eprintln!("relive: cannot reach a host at {}: {e}", socket.display());
             return ExitCode::from(EXIT_CONNECT);

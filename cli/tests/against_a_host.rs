@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The libraries and the host binary, built once.
@@ -193,8 +194,157 @@ fn a_request_from_another_uid_is_refused() {
             .output()
             .unwrap()
     };
+    // The CLI, run as that user, refuses first: the socket's directory is
+    // not theirs. It sends nothing.
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("owned by uid 0, not by you (uid 65534)"), "{}", text(&o));
+    // A raw client as that user gets the host's own refusal.
+    let o = {
+        use std::os::unix::process::CommandExt;
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "raw_status_request", "--nocapture", "--test-threads=1"])
+            .env("RELIVE_TEST_RAW_STATUS", &host.socket)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("only answers its own user"), "{}", text(&o));
+}
+
+/// Not a test of its own: with `RELIVE_TEST_RAW_STATUS` naming a socket,
+/// send one status request there without the CLI's checks and print the
+/// answer (run as another user by `a_request_from_another_uid_is_refused`).
+#[test]
+fn raw_status_request() {
+    let Some(socket) = std::env::var_os("RELIVE_TEST_RAW_STATUS") else { return };
+    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let _ = (&stream).write_all(b"{\"version\": 1, \"command\": \"Status\"}\n");
+    let mut answer = String::new();
+    r.read_line(&mut answer).unwrap();
+    println!("answer: {answer}");
+}
+
+/// A listener standing in for a fake host that someone else set up: it
+/// counts the connections it gets and the bytes it is sent.
+struct FakeHost {
+    seen: Arc<(AtomicUsize, AtomicUsize)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeHost {
+    fn listen(socket: &Path) -> Self {
+        let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, halt) = (Arc::clone(&seen), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !halt.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        s.0.fetch_add(1, Ordering::SeqCst);
+                        stream.set_nonblocking(false).unwrap();
+                        stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                        let mut line = Vec::new();
+                        let _ = BufReader::new(&stream).read_until(b'\n', &mut line);
+                        s.1.fetch_add(line.len(), Ordering::SeqCst);
+                        // Hang up: a client that sent something then reads EOF.
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        FakeHost { seen, stop, thread: Some(thread) }
+    }
+
+    /// (connections, bytes received) so far, and stop listening.
+    fn seen(mut self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        (self.seen.0.load(Ordering::SeqCst), self.seen.1.load(Ordering::SeqCst))
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `relive status` against `socket`, where a fake host listens.
+fn status_against_a_fake_host(socket: &Path) -> (Output, (usize, usize)) {
+    let fake = FakeHost::listen(socket);
+    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    (o, fake.seen())
+}
+
+#[test]
+fn the_cli_sends_nothing_to_a_socket_in_a_directory_open_to_others() {
+    for mode in [0o777, 0o755, 0o750] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        chmod(&run, mode);
+        let (o, seen) = status_against_a_fake_host(&run.join("admin.sock"));
+        assert_eq!(o.status.code(), Some(3), "mode {mode:o}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("{}: open to other users", run.display())),
+            "mode {mode:o}: {}",
+            text(&o)
+        );
+        assert_eq!(seen, (0, 0), "mode {mode:o}: the fake host heard from us");
+    }
+}
+
+#[test]
+fn the_cli_sends_nothing_below_a_directory_someone_else_controls() {
+    // `/tmp/relive-<uid>` made by someone else first, with a proper 0700
+    // directory for the socket inside it: they can swap that directory.
+    let dir = tempfile::tempdir().unwrap();
+    let squatted = dir.path().join("relive-squatted");
+    let run = squatted.join("relive");
+    std::fs::create_dir_all(&run).unwrap();
+    chmod(&run, 0o700);
+    chmod(&squatted, 0o777);
+    let (o, seen) = status_against_a_fake_host(&run.join("admin.sock"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("writable by other users"), "{}", text(&o));
+    assert_eq!(seen, (0, 0), "the fake host heard from us");
+
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot give a directory to another user here");
+        return;
+    }
+    // Closed to others, but another user's.
+    std::fs::remove_file(run.join("admin.sock")).unwrap();
+    chmod(&squatted, 0o755);
+    std::os::unix::fs::chown(&squatted, Some(65534), Some(65534)).unwrap();
+    let (o, seen) = status_against_a_fake_host(&run.join("admin.sock"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("owned by uid 65534"), "{}", text(&o));
+    assert_eq!(seen, (0, 0));
+    // A socket of another user's in our own 0700 directory.
+    std::os::unix::fs::chown(&squatted, Some(0), Some(0)).unwrap();
+    let socket = run.join("admin.sock");
+    std::fs::remove_file(&socket).unwrap();
+    let fake = FakeHost::listen(&socket);
+    std::os::unix::fs::chown(&socket, Some(65534), Some(65534)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("socket owned by uid 65534"), "{}", text(&o));
+    assert_eq!(fake.seen(), (0, 0));
 }
 
 #[test]
