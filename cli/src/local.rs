@@ -4,6 +4,7 @@
 use ed25519_dalek::{Signer, SigningKey};
 use relive_runtime::CodeServer;
 use relive_runtime::code_server::loader::{decode_hex, signature_path};
+use relive_sdk::record::{ModuleRecord, RecordError};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -106,18 +107,52 @@ pub(crate) fn build(dir: &Path, release: bool) -> Result<Built, String> {
         }
     }
     let path = found.ok_or_else(|| format!("{}: cargo built no shared library", dir.display()))?;
+    let record = module_of(&path).map_err(|e| e.to_string())?;
+    // Full validation loads the library (`dlopen`) in this process, running
+    // its constructors: acceptable for the user's own fresh build, which
+    // cargo just ran the build scripts of; `watch` never does this.
     let code = CodeServer::new().map_err(|e| e.to_string())?;
     let info = code.inspect(&path).map_err(|e| e.to_string())?;
-    Ok(Built {
-        path,
-        module: info.name,
-        version: info.version.to_string(),
-        hash: info.hash.to_string(),
-    })
+    if (info.name.as_str(), info.version.to_string())
+        != (record.name.as_str(), record.version.clone())
+    {
+        return Err(format!(
+            "{}: its module record says {} {}, its declaration {} {}",
+            path.display(),
+            record.name,
+            record.version,
+            info.name,
+            info.version
+        ));
+    }
+    Ok(Built { path, module: record.name, version: record.version, hash: info.hash.to_string() })
 }
 
-/// The module a library declares (for `watch`), validated as a host would.
-pub(crate) fn module_of(path: &Path) -> Result<String, String> {
-    let code = CodeServer::new().map_err(|e| e.to_string())?;
-    code.inspect(path).map(|i| i.name).map_err(|e| e.to_string())
+/// Why a library's module could not be told from its file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotNamed {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds no readable module record.
+    #[error("{}: {source}", path.display())]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: RecordError,
+    },
+}
+
+/// The module a library declares (for `watch` and `build`), read from its
+/// `.relive_module` section as bytes: the library is never loaded, so none
+/// of its code runs here. The host validates everything when it loads it.
+pub(crate) fn module_of(path: &Path) -> Result<ModuleRecord, NotNamed> {
+    let bytes = std::fs::read(path)
+        .map_err(|source| NotNamed::Unreadable { path: path.to_owned(), source })?;
+    relive_sdk::record::read(&bytes)
+        .map_err(|source| NotNamed::Record { path: path.to_owned(), source })
 }

@@ -279,7 +279,15 @@ fn watch(socket: &Path, json: bool, dir: &Path, max: Option<usize>) -> ExitCode 
             changed.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so") && p.exists())
         {
             let module = match local::module_of(&path) {
-                Ok(m) => m,
+                Ok(record) => {
+                    eprintln!(
+                        "relive: {} is module {} {}: upgrading",
+                        path.display(),
+                        record.name,
+                        record.version
+                    );
+                    record.name
+                }
                 Err(e) => {
                     eprintln!(
                         "relive: {} not upgraded, the running version stays: {e}",

@@ -40,12 +40,17 @@ impl Drop for HostProcess {
 }
 
 fn start_host(extra: &[&str]) -> HostProcess {
+    start_host_with(extra, &[])
+}
+
+fn start_host_with(extra: &[&str], env: &[(&str, &Path)]) -> HostProcess {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("run").join("admin.sock");
     let mut child = Command::new(&built().host)
         .arg("--serve")
         .arg(&socket)
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -433,6 +438,64 @@ fn watch_picks_up_a_rebuilt_module() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("truncated"), "the half-written file was refused: {}", text(&out));
     assert_eq!(current_version(&host), "2.0.0");
+}
+
+#[test]
+fn watch_names_a_library_without_loading_it() {
+    let traces = tempfile::tempdir().unwrap();
+    let host = start_host_with(&[], &[("RELIVE_TEST_TRACE_DIR", traces.path())]);
+    let traced = relive_test_support::build_library("constructor_trace", false);
+    // Built without `export_module!`, as a library from an older SDK: no record.
+    let no_record = relive_test_support::build_library("no_symbol", false);
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(&host.socket)
+        .args(["watch", dir.path().to_str().unwrap(), "--max-upgrades", "1"])
+        .env("RELIVE_TEST_TRACE_DIR", traces.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watch_pid = watch.id();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::copy(&no_record, dir.path().join("a-old-sdk.so")).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::copy(&traced, dir.path().join("b-traced.so")).unwrap();
+    let out = wait_for(watch);
+    assert!(out.status.success(), "{}", text(&out));
+    // The host loaded the library (its constructor ran there); the CLI
+    // only read the file.
+    let ran_in: Vec<String> = std::fs::read_dir(traces.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!ran_in.contains(&watch_pid.to_string()), "the CLI ran the library's code: {ran_in:?}");
+    assert_eq!(ran_in, [host.child.id().to_string()]);
+    assert!(
+        text(&out).contains("a-old-sdk.so not upgraded")
+            && text(&out).contains("no relive module record"),
+        "the library without a record was refused: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("counter 1.5.0"), "{}", text(&out));
+    assert_eq!(current_version(&host), "1.5.0");
+    // The host was never asked about the library without a record.
+    let o = relive(&host, &["history", "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h["History"]["entries"].as_array().unwrap().len(), 2, "{h}");
+}
+
+fn wait_for(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("timed out: {}", text(&child.wait_with_output().unwrap()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[test]
