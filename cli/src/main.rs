@@ -250,7 +250,14 @@ fn watch(socket: &Path, json: bool, dir: &Path, max: Option<usize>) -> ExitCode 
     use notify::{RecursiveMode, Watcher};
     let (tx, rx) = std::sync::mpsc::channel();
     let mut watcher = match notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-        if let Ok(e) = e {
+        // Opening or reading a file is no change, and the watcher reads every
+        // library it sees: counting those would start another round of
+        // reading every 300 ms, forever. A write being finished is a change.
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        if let Ok(e) = e
+            && (!matches!(e.kind, EventKind::Access(_))
+                || e.kind == EventKind::Access(AccessKind::Close(AccessMode::Write)))
+        {
             for p in e.paths {
                 let _ = tx.send(p);
             }

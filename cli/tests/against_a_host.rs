@@ -478,6 +478,14 @@ fn watch_names_a_library_without_loading_it() {
         "the library without a record was refused: {}",
         text(&out)
     );
+    // Reading a library (an open, which inotify reports) is not a change:
+    // the refusal is printed once, not again every 300 ms.
+    assert_eq!(
+        text(&out).matches("a-old-sdk.so not upgraded").count(),
+        1,
+        "the watcher's own read counted as a change: {}",
+        text(&out)
+    );
     assert!(text(&out).contains("counter 1.5.0"), "{}", text(&out));
     assert_eq!(current_version(&host), "1.5.0");
     // The host was never asked about the library without a record.
