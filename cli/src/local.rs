@@ -3,24 +3,17 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use relive_runtime::CodeServer;
-use relive_runtime::code_server::loader::{decode_hex, signature_path};
+use relive_runtime::code_server::loader::signature_path;
 use relive_sdk::record::{ModuleRecord, RecordError};
-use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A freshly generated key pair, written as `<out>` (secret, 0600) and
 /// `<out>.pub`, both as hex. Returns the public key's hex.
 pub(crate) fn keygen(out: &Path) -> Result<String, String> {
     let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness for a key: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -28,9 +21,9 @@ pub(crate) fn keygen(out: &Path) -> Result<String, String> {
         .mode(0o600)
         .open(out)
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    std::io::Write::write_all(&mut f, format!("{}\n", hex(&seed)).as_bytes())
+    std::io::Write::write_all(&mut f, format!("{}\n", hex::encode(seed)).as_bytes())
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    let public = hex(key.verifying_key().as_bytes());
+    let public = hex::encode(key.verifying_key().as_bytes());
     let mut pub_path = out.as_os_str().to_owned();
     pub_path.push(".pub");
     std::fs::write(&pub_path, format!("{public}\n"))
@@ -41,7 +34,8 @@ pub(crate) fn keygen(out: &Path) -> Result<String, String> {
 /// Read a secret key written by `keygen`.
 pub(crate) fn read_secret(path: &Path) -> Result<SigningKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seed: [u8; 32] = decode_hex(text.trim())
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| format!("{}: not a relive secret key (64 hex digits)", path.display()))?;
     Ok(SigningKey::from_bytes(&seed))
@@ -53,7 +47,7 @@ pub(crate) fn sign(file: &Path, key: &Path) -> Result<PathBuf, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let sig = key.sign(&bytes).to_bytes();
     let out = signature_path(file);
-    std::fs::write(&out, format!("{}\n", hex(&sig)))
+    std::fs::write(&out, format!("{}\n", hex::encode(sig)))
         .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
 }

@@ -412,6 +412,35 @@ fn signatures_required_and_refused() {
 }
 
 #[test]
+fn timeouts_are_human_durations() {
+    let host = start_host(&[]);
+    let o =
+        relive(&host, &["upgrade", "counter", built().v2.to_str().unwrap(), "--timeout", "1m 30s"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for bad in ["soon", "5 parsecs", "-1s"] {
+        let o = relive(&host, &["rollback", "counter"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o =
+            relive(&host, &["upgrade", "counter", built().v2.to_str().unwrap(), "--timeout", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+    }
+}
+
+#[test]
+fn a_secret_key_must_be_plain_hex() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lib.so");
+    std::fs::write(&file, "bytes").unwrap();
+    // 64 characters that a sign-accepting digit parser reads as 32 bytes.
+    let key = dir.path().join("key");
+    std::fs::write(&key, "+1".repeat(32)).unwrap();
+    let o = cli(&["sign", file.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("not a relive secret key"), "{}", text(&o));
+    assert!(!dir.path().join("lib.so.sig").exists());
+}
+
+#[test]
 fn watch_picks_up_a_rebuilt_module() {
     let host = start_host(&[]);
     let dir = tempfile::tempdir().unwrap();
