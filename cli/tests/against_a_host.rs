@@ -469,6 +469,63 @@ fn watch_picks_up_a_rebuilt_module() {
     assert_eq!(current_version(&host), "2.0.0");
 }
 
+/// Not a test of its own: with `RELIVE_TEST_FAKE_HOST` naming a socket path,
+/// listen there for two seconds and print how many connections and bytes
+/// came (run as another user by `the_cli_sends_nothing_to_another_users_host`).
+#[test]
+fn fake_host_helper() {
+    let Some(socket) = std::env::var_os("RELIVE_TEST_FAKE_HOST") else { return };
+    let fake = FakeHost::listen(Path::new(&socket));
+    println!("listening");
+    std::thread::sleep(Duration::from_secs(2));
+    let (connections, bytes) = fake.seen();
+    println!("seen: {connections} connections, {bytes} bytes");
+}
+
+#[test]
+fn the_cli_sends_nothing_to_another_users_host() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot run a fake host as another user here");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    chmod(&run, 0o700);
+    std::os::unix::fs::chown(&run, Some(65534), Some(65534)).unwrap();
+    let socket = run.join("admin.sock");
+    let mut fake = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fake_host_helper", "--nocapture", "--test-threads=1"])
+        .env("RELIVE_TEST_FAKE_HOST", &socket)
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(fake.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert_ne!(out.read_line(&mut line).unwrap(), 0, "the fake host did not start");
+    }
+    // Every file-system check now passes: only the peer's uid gives it away.
+    std::os::unix::fs::chown(&run, Some(0), Some(0)).unwrap();
+    std::os::unix::fs::chown(&socket, Some(0), Some(0)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("runs as uid 65534, not as you (uid 0)"), "{}", text(&o));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(fake.wait().unwrap().success());
+    assert!(rest.contains("seen: 1 connections, 0 bytes"), "{rest}");
+}
+
 #[test]
 fn watch_names_a_library_without_loading_it() {
     let traces = tempfile::tempdir().unwrap();
