@@ -3,23 +3,17 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use relive_runtime::ModuleTable;
-use relive_runtime::code_server::loader::{decode_hex, signature_path};
-use std::io::Read;
+use relive_runtime::code_server::loader::signature_path;
+use relive_sdk::record::{ModuleRecord, RecordError};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A freshly generated key pair, written as `<out>` (secret, 0600) and
 /// `<out>.pub`, both as hex. Returns the public key's hex.
 pub(crate) fn keygen(out: &Path) -> Result<String, String> {
     let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness for a key: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -27,9 +21,9 @@ pub(crate) fn keygen(out: &Path) -> Result<String, String> {
         .mode(0o600)
         .open(out)
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    std::io::Write::write_all(&mut f, format!("{}\n", hex(&seed)).as_bytes())
+    std::io::Write::write_all(&mut f, format!("{}\n", hex::encode(seed)).as_bytes())
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    let public = hex(key.verifying_key().as_bytes());
+    let public = hex::encode(key.verifying_key().as_bytes());
     let mut pub_path = out.as_os_str().to_owned();
     pub_path.push(".pub");
     std::fs::write(&pub_path, format!("{public}\n"))
@@ -40,7 +34,8 @@ pub(crate) fn keygen(out: &Path) -> Result<String, String> {
 /// Read a secret key written by `keygen`.
 pub(crate) fn read_secret(path: &Path) -> Result<SigningKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seed: [u8; 32] = decode_hex(text.trim())
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| format!("{}: not a relive secret key (64 hex digits)", path.display()))?;
     Ok(SigningKey::from_bytes(&seed))
@@ -52,7 +47,7 @@ pub(crate) fn sign(file: &Path, key: &Path) -> Result<PathBuf, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let sig = key.sign(&bytes).to_bytes();
     let out = signature_path(file);
-    std::fs::write(&out, format!("{}\n", hex(&sig)))
+    std::fs::write(&out, format!("{}\n", hex::encode(sig)))
         .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
 }
@@ -106,18 +101,52 @@ pub(crate) fn build(dir: &Path, release: bool) -> Result<Built, String> {
         }
     }
     let path = found.ok_or_else(|| format!("{}: cargo built no shared library", dir.display()))?;
+    let record = module_of(&path).map_err(|e| e.to_string())?;
+    // Full validation loads the library (`dlopen`) in this process, running
+    // its constructors: acceptable for the user's own fresh build, which
+    // cargo just ran the build scripts of; `watch` never does this.
     let code = ModuleTable::new().map_err(|e| e.to_string())?;
     let info = code.inspect(&path).map_err(|e| e.to_string())?;
-    Ok(Built {
-        path,
-        module: info.name,
-        version: info.version.to_string(),
-        hash: info.hash.to_string(),
-    })
+    if (info.name.as_str(), info.version.to_string())
+        != (record.name.as_str(), record.version.clone())
+    {
+        return Err(format!(
+            "{}: its module record says {} {}, its declaration {} {}",
+            path.display(),
+            record.name,
+            record.version,
+            info.name,
+            info.version
+        ));
+    }
+    Ok(Built { path, module: record.name, version: record.version, hash: info.hash.to_string() })
 }
 
-/// The module a library declares (for `watch`), validated as a host would.
-pub(crate) fn module_of(path: &Path) -> Result<String, String> {
-    let code = ModuleTable::new().map_err(|e| e.to_string())?;
-    code.inspect(path).map(|i| i.name).map_err(|e| e.to_string())
+/// Why a library's module could not be told from its file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotNamed {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds no readable module record.
+    #[error("{}: {source}", path.display())]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: RecordError,
+    },
+}
+
+/// The module a library declares (for `watch` and `build`), read from its
+/// `.relive_module` section as bytes: the library is never loaded, so none
+/// of its code runs here. The host validates everything when it loads it.
+pub(crate) fn module_of(path: &Path) -> Result<ModuleRecord, NotNamed> {
+    let bytes = std::fs::read(path)
+        .map_err(|source| NotNamed::Unreadable { path: path.to_owned(), source })?;
+    relive_sdk::record::read(&bytes)
+        .map_err(|source| NotNamed::Record { path: path.to_owned(), source })
 }

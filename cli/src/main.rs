@@ -58,9 +58,9 @@ enum Cmd {
         /// The canary share: a count (`5`) or a percentage (`10%`).
         #[arg(long, requires = "gradual")]
         canary: Option<String>,
-        /// Suspend timeout (e.g. `5s`, `500ms`).
-        #[arg(long)]
-        timeout: Option<String>,
+        /// Suspend timeout, a duration with units (`5s`, `500ms`, `1m 30s`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
         /// Load a build marked bad, or another build of the running version.
         #[arg(long)]
         force: bool,
@@ -135,17 +135,6 @@ enum Cmd {
     },
 }
 
-fn parse_duration(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Some(ms) = s.strip_suffix("ms") {
-        ms.parse().ok()
-    } else if let Some(secs) = s.strip_suffix('s') {
-        secs.parse::<f64>().ok().map(|v| (v * 1000.0) as u64)
-    } else {
-        s.parse().ok()
-    }
-}
-
 fn canary(s: Option<&str>) -> Result<Mode, String> {
     match s {
         None => Ok(Mode::Gradual { count: None, percent: Some(10) }),
@@ -166,6 +155,10 @@ fn canary(s: Option<&str>) -> Result<Mode, String> {
 fn remote(socket: &Path, json: bool, command: Command) -> ExitCode {
     let mut client = match client::Client::connect(socket) {
         Ok(c) => c,
+        Err(client::ConnectError::Untrusted(e)) => {
+            eprintln!("relive: not talking to {}, nothing sent: {e}", socket.display());
+            return ExitCode::from(EXIT_CONNECT);
+        }
         Err(e) => {
             eprintln!("relive: cannot reach a host at {}: {e}", socket.display());
             return ExitCode::from(EXIT_CONNECT);
@@ -246,7 +239,14 @@ fn watch(socket: &Path, json: bool, dir: &Path, max: Option<usize>) -> ExitCode 
     use notify::{RecursiveMode, Watcher};
     let (tx, rx) = std::sync::mpsc::channel();
     let mut watcher = match notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-        if let Ok(e) = e {
+        // Opening or reading a file is no change, and the watcher reads every
+        // library it sees: counting those would start another round of
+        // reading every 300 ms, forever. A write being finished is a change.
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        if let Ok(e) = e
+            && (!matches!(e.kind, EventKind::Access(_))
+                || e.kind == EventKind::Access(AccessKind::Close(AccessMode::Write)))
+        {
             for p in e.paths {
                 let _ = tx.send(p);
             }
@@ -275,7 +275,15 @@ fn watch(socket: &Path, json: bool, dir: &Path, max: Option<usize>) -> ExitCode 
             changed.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so") && p.exists())
         {
             let module = match local::module_of(&path) {
-                Ok(m) => m,
+                Ok(record) => {
+                    eprintln!(
+                        "relive: {} is module {} {}: upgrading",
+                        path.display(),
+                        record.name,
+                        record.version
+                    );
+                    record.name
+                }
                 Err(e) => {
                     eprintln!(
                         "relive: {} not upgraded, the running version stays: {e}",
@@ -319,14 +327,7 @@ fn main() -> ExitCode {
             } else {
                 Mode::Atomic
             };
-            let timeout_ms = match timeout.as_deref().map(parse_duration) {
-                Some(None) => {
-                    eprintln!("relive: bad timeout");
-                    return ExitCode::from(2);
-                }
-                Some(t) => t,
-                None => None,
-            };
+            let timeout_ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
             // The host opens the path itself: make it absolute here.
             let path = std::path::absolute(&path).unwrap_or(path);
             let command = Command::Upgrade {
@@ -396,11 +397,22 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    fn timeout(arg: &str) -> Result<Option<Duration>, clap::Error> {
+        let cli = Cli::try_parse_from(["relive", "upgrade", "m", "m.so", "--timeout", arg])?;
+        match cli.command {
+            Cmd::Upgrade { timeout, .. } => Ok(timeout),
+            _ => unreachable!(),
+        }
+    }
+
     #[test]
     fn durations_and_canaries_parse() {
-        assert_eq!(parse_duration("5s"), Some(5000));
-        assert_eq!(parse_duration("250ms"), Some(250));
-        assert_eq!(parse_duration("x"), None);
+        assert_eq!(timeout("5s").unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(timeout("250ms").unwrap(), Some(Duration::from_millis(250)));
+        assert_eq!(timeout("1m 30s").unwrap(), Some(Duration::from_secs(90)));
+        // A unit is needed: a bare number is a usage error, not milliseconds.
+        assert!(timeout("500").is_err());
+        assert!(timeout("x").is_err());
         assert_eq!(canary(Some("10%")), Ok(Mode::Gradual { count: None, percent: Some(10) }));
         assert_eq!(canary(Some("3")), Ok(Mode::Gradual { count: Some(3), percent: None }));
         assert!(canary(Some("lots")).is_err());

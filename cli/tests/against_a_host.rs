@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The libraries and the host binary, built once.
@@ -39,12 +40,17 @@ impl Drop for HostProcess {
 }
 
 fn start_host(extra: &[&str]) -> HostProcess {
+    start_host_with(extra, &[])
+}
+
+fn start_host_with(extra: &[&str], env: &[(&str, &Path)]) -> HostProcess {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("run").join("admin.sock");
     let mut child = Command::new(&built().host)
         .arg("--serve")
         .arg(&socket)
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -194,8 +200,157 @@ fn a_request_from_another_uid_is_refused() {
             .output()
             .unwrap()
     };
+    // The CLI, run as that user, refuses first: the socket's directory is
+    // not theirs. It sends nothing.
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("owned by uid 0, not by you (uid 65534)"), "{}", text(&o));
+    // A raw client as that user gets the host's own refusal.
+    let o = {
+        use std::os::unix::process::CommandExt;
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "raw_status_request", "--nocapture", "--test-threads=1"])
+            .env("RELIVE_TEST_RAW_STATUS", &host.socket)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("only answers its own user"), "{}", text(&o));
+}
+
+/// Not a test of its own: with `RELIVE_TEST_RAW_STATUS` naming a socket,
+/// send one status request there without the CLI's checks and print the
+/// answer (run as another user by `a_request_from_another_uid_is_refused`).
+#[test]
+fn raw_status_request() {
+    let Some(socket) = std::env::var_os("RELIVE_TEST_RAW_STATUS") else { return };
+    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let _ = (&stream).write_all(b"{\"version\": 1, \"command\": \"Status\"}\n");
+    let mut answer = String::new();
+    r.read_line(&mut answer).unwrap();
+    println!("answer: {answer}");
+}
+
+/// A listener standing in for a fake host that someone else set up: it
+/// counts the connections it gets and the bytes it is sent.
+struct FakeHost {
+    seen: Arc<(AtomicUsize, AtomicUsize)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeHost {
+    fn listen(socket: &Path) -> Self {
+        let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, halt) = (Arc::clone(&seen), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !halt.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        s.0.fetch_add(1, Ordering::SeqCst);
+                        stream.set_nonblocking(false).unwrap();
+                        stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                        let mut line = Vec::new();
+                        let _ = BufReader::new(&stream).read_until(b'\n', &mut line);
+                        s.1.fetch_add(line.len(), Ordering::SeqCst);
+                        // Hang up: a client that sent something then reads EOF.
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        FakeHost { seen, stop, thread: Some(thread) }
+    }
+
+    /// (connections, bytes received) so far, and stop listening.
+    fn seen(mut self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        (self.seen.0.load(Ordering::SeqCst), self.seen.1.load(Ordering::SeqCst))
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `relive status` against `socket`, where a fake host listens.
+fn status_against_a_fake_host(socket: &Path) -> (Output, (usize, usize)) {
+    let fake = FakeHost::listen(socket);
+    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    (o, fake.seen())
+}
+
+#[test]
+fn the_cli_sends_nothing_to_a_socket_in_a_directory_open_to_others() {
+    for mode in [0o777, 0o755, 0o750] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        chmod(&run, mode);
+        let (o, seen) = status_against_a_fake_host(&run.join("admin.sock"));
+        assert_eq!(o.status.code(), Some(3), "mode {mode:o}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("{}: open to other users", run.display())),
+            "mode {mode:o}: {}",
+            text(&o)
+        );
+        assert_eq!(seen, (0, 0), "mode {mode:o}: the fake host heard from us");
+    }
+}
+
+#[test]
+fn the_cli_sends_nothing_below_a_directory_someone_else_controls() {
+    // `/tmp/relive-<uid>` made by someone else first, with a proper 0700
+    // directory for the socket inside it: they can swap that directory.
+    let dir = tempfile::tempdir().unwrap();
+    let squatted = dir.path().join("relive-squatted");
+    let run = squatted.join("relive");
+    std::fs::create_dir_all(&run).unwrap();
+    chmod(&run, 0o700);
+    chmod(&squatted, 0o777);
+    let (o, seen) = status_against_a_fake_host(&run.join("admin.sock"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("writable by other users"), "{}", text(&o));
+    assert_eq!(seen, (0, 0), "the fake host heard from us");
+
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot give a directory to another user here");
+        return;
+    }
+    // Closed to others, but another user's.
+    std::fs::remove_file(run.join("admin.sock")).unwrap();
+    chmod(&squatted, 0o755);
+    std::os::unix::fs::chown(&squatted, Some(65534), Some(65534)).unwrap();
+    let (o, seen) = status_against_a_fake_host(&run.join("admin.sock"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("owned by uid 65534"), "{}", text(&o));
+    assert_eq!(seen, (0, 0));
+    // A socket of another user's in our own 0700 directory.
+    std::os::unix::fs::chown(&squatted, Some(0), Some(0)).unwrap();
+    let socket = run.join("admin.sock");
+    std::fs::remove_file(&socket).unwrap();
+    let fake = FakeHost::listen(&socket);
+    std::os::unix::fs::chown(&socket, Some(65534), Some(65534)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("socket owned by uid 65534"), "{}", text(&o));
+    assert_eq!(fake.seen(), (0, 0));
 }
 
 #[test]
@@ -259,6 +414,35 @@ fn signatures_required_and_refused() {
 }
 
 #[test]
+fn timeouts_are_human_durations() {
+    let host = start_host(&[]);
+    let o =
+        relive(&host, &["upgrade", "counter", built().v2.to_str().unwrap(), "--timeout", "1m 30s"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for bad in ["soon", "5 parsecs", "-1s"] {
+        let o = relive(&host, &["rollback", "counter"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o =
+            relive(&host, &["upgrade", "counter", built().v2.to_str().unwrap(), "--timeout", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+    }
+}
+
+#[test]
+fn a_secret_key_must_be_plain_hex() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lib.so");
+    std::fs::write(&file, "bytes").unwrap();
+    // 64 characters that a sign-accepting digit parser reads as 32 bytes.
+    let key = dir.path().join("key");
+    std::fs::write(&key, "+1".repeat(32)).unwrap();
+    let o = cli(&["sign", file.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("not a relive secret key"), "{}", text(&o));
+    assert!(!dir.path().join("lib.so.sig").exists());
+}
+
+#[test]
 fn watch_picks_up_a_rebuilt_module() {
     let host = start_host(&[]);
     // Not under /tmp: the loader refuses libraries in directories others may write.
@@ -286,6 +470,129 @@ fn watch_picks_up_a_rebuilt_module() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("truncated"), "the half-written file was refused: {}", text(&out));
     assert_eq!(current_version(&host), "2.0.0");
+}
+
+/// Not a test of its own: with `RELIVE_TEST_FAKE_HOST` naming a socket path,
+/// listen there for two seconds and print how many connections and bytes
+/// came (run as another user by `the_cli_sends_nothing_to_another_users_host`).
+#[test]
+fn fake_host_helper() {
+    let Some(socket) = std::env::var_os("RELIVE_TEST_FAKE_HOST") else { return };
+    let fake = FakeHost::listen(Path::new(&socket));
+    println!("listening");
+    std::thread::sleep(Duration::from_secs(2));
+    let (connections, bytes) = fake.seen();
+    println!("seen: {connections} connections, {bytes} bytes");
+}
+
+#[test]
+fn the_cli_sends_nothing_to_another_users_host() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot run a fake host as another user here");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    chmod(&run, 0o700);
+    std::os::unix::fs::chown(&run, Some(65534), Some(65534)).unwrap();
+    let socket = run.join("admin.sock");
+    let mut fake = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fake_host_helper", "--nocapture", "--test-threads=1"])
+        .env("RELIVE_TEST_FAKE_HOST", &socket)
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(fake.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert_ne!(out.read_line(&mut line).unwrap(), 0, "the fake host did not start");
+    }
+    // Every file-system check now passes: only the peer's uid gives it away.
+    std::os::unix::fs::chown(&run, Some(0), Some(0)).unwrap();
+    std::os::unix::fs::chown(&socket, Some(0), Some(0)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("runs as uid 65534, not as you (uid 0)"), "{}", text(&o));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(fake.wait().unwrap().success());
+    assert!(rest.contains("seen: 1 connections, 0 bytes"), "{rest}");
+}
+
+#[test]
+fn watch_names_a_library_without_loading_it() {
+    let traces = tempfile::tempdir().unwrap();
+    let host = start_host_with(&[], &[("RELIVE_TEST_TRACE_DIR", traces.path())]);
+    let traced = relive_test_support::build_library("constructor_trace", false);
+    // Built without `export_module!`, as a library from an older SDK: no record.
+    let no_record = relive_test_support::build_library("no_symbol", false);
+    let dir = relive_test_support::scratch_dir();
+    let watch = Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(&host.socket)
+        .args(["watch", dir.path().to_str().unwrap(), "--max-upgrades", "1"])
+        .env("RELIVE_TEST_TRACE_DIR", traces.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watch_pid = watch.id();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::copy(&no_record, dir.path().join("a-old-sdk.so")).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::copy(&traced, dir.path().join("b-traced.so")).unwrap();
+    let out = wait_for(watch);
+    assert!(out.status.success(), "{}", text(&out));
+    // The host loaded the library (its constructor ran there); the CLI
+    // only read the file.
+    let ran_in: Vec<String> = std::fs::read_dir(traces.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!ran_in.contains(&watch_pid.to_string()), "the CLI ran the library's code: {ran_in:?}");
+    assert_eq!(ran_in, [host.child.id().to_string()]);
+    assert!(
+        text(&out).contains("a-old-sdk.so not upgraded")
+            && text(&out).contains("no relive module record"),
+        "the library without a record was refused: {}",
+        text(&out)
+    );
+    // Reading a library (an open, which inotify reports) is not a change:
+    // the refusal is printed once, not again every 300 ms.
+    assert_eq!(
+        text(&out).matches("a-old-sdk.so not upgraded").count(),
+        1,
+        "the watcher's own read counted as a change: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("counter 1.5.0"), "{}", text(&out));
+    assert_eq!(current_version(&host), "1.5.0");
+    // The host was never asked about the library without a record.
+    let o = relive(&host, &["history", "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h["History"]["entries"].as_array().unwrap().len(), 2, "{h}");
+}
+
+fn wait_for(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("timed out: {}", text(&child.wait_with_output().unwrap()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[test]

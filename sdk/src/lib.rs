@@ -47,6 +47,13 @@
 //! panic in `handle` crashes that one instance, never the host. Modules must
 //! be built with `panic = "unwind"` (the default); the host refuses others.
 //!
+//! ## What a tool reads without loading the library
+//! `export_module!` also writes the module's name and version into the
+//! library's `.relive_module` ELF section ([`record`]), so that `relive watch`
+//! can tell which module a file is without `dlopen`ing it (which would run
+//! the library's constructors). It names the library; it proves nothing: a
+//! host validates every load from the declaration.
+//!
 //! ## Logging
 //! Use `tracing` as usual ([`tracing`] is re-exported). In a loaded library
 //! the SDK forwards every event to the host's subscriber.
@@ -60,6 +67,7 @@ pub mod abi;
 mod export;
 mod log;
 mod module;
+pub mod record;
 
 pub use abi::decl_build_info::BuildInfo;
 pub use module::{Context, HostError, Module, ModuleError, OldState, ReplyToken, StateWriter};

@@ -13,6 +13,7 @@
 mod catch_panic;
 mod decl;
 mod host_services;
+mod record;
 mod vtable;
 
 pub use decl::{ModuleDecl, flags};

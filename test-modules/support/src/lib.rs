@@ -33,6 +33,7 @@ pub const FIXTURES: &[&str] = &[
     "no_symbol",
     "relay",
     "counter_v3_crashy",
+    "constructor_trace",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
