@@ -279,4 +279,43 @@ mod native {
             CallError::Exited(ExitReason::Panicked("native boom".into()))
         );
     }
+
+    /// A native actor whose `on_exit` panics (as a buggy supervisor's might).
+    struct PanicsOnExit;
+
+    impl NativeActor for PanicsOnExit {
+        type Msg = ();
+        type Reply = ();
+
+        fn handle(&mut self, (): (), _: &mut NativeContext<'_>) {}
+
+        fn trap_exit(&self) -> bool {
+            true
+        }
+
+        fn on_exit(&mut self, _: ActorId, _: &ExitReason, _: &mut NativeContext<'_>) {
+            panic!("on_exit exploded");
+        }
+    }
+
+    #[test]
+    fn a_panicking_on_exit_exits_that_actor_and_the_worker_keeps_running() {
+        // One worker and no inline calls: a worker lost to the panic would
+        // leave nothing to answer the calls below.
+        let host = Host::builder().workers(1).inline_calls(false).build().unwrap();
+        host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+        let sup = host.spawn_native(PanicsOnExit, SpawnOptions::new()).unwrap();
+        let watched = sup.monitor();
+        let c: Counter = host.spawn("counter", &0u64).unwrap();
+        host.link(&sup, &c);
+        let _ = c.call(CounterMsg::Panic("child died".into()));
+        assert_eq!(
+            watched.wait(Duration::from_secs(5)),
+            Some(ExitReason::Panicked("on_exit exploded".into())),
+            "the native actor exits `panicked`, and its monitors hear of it"
+        );
+        let other: Counter = host.spawn("counter", &7u64).unwrap();
+        assert_eq!(other.call(CounterMsg::Add(1)).unwrap().count, 8, "the worker survived");
+        assert_eq!(host.workers(), 1);
+    }
 }

@@ -310,15 +310,14 @@ impl<'a> OldState<'a> {
 /// host's buffer, checked against the schema the host expects.
 #[derive(Debug)]
 pub struct StateWriter<'a> {
-    out: Sink,
+    out: &'a Sink<'a>,
     schema: Fingerprint,
     written: bool,
-    _call: std::marker::PhantomData<&'a mut ()>,
 }
 
-impl StateWriter<'_> {
-    pub(crate) fn new(out: Sink, schema: Fingerprint) -> Self {
-        StateWriter { out, schema, written: false, _call: std::marker::PhantomData }
+impl<'a> StateWriter<'a> {
+    pub(crate) fn new(out: &'a Sink<'a>, schema: Fingerprint) -> Self {
+        StateWriter { out, schema, written: false }
     }
 
     /// The schema the host expects.

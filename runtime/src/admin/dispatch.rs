@@ -32,7 +32,7 @@ fn module_view(host: &HostHandle, name: &str) -> Option<ModuleView> {
     let code = host.code_server();
     let which = code.which(name)?;
     let file_changed =
-        matches!(code.module_status(name), Some(crate::ModuleStatus::Modified { .. }));
+        matches!(code.module_status(name), Some(crate::code_server::ModuleStatus::Modified { .. }));
     Some(ModuleView {
         name: name.to_owned(),
         current: version_view(&which.current),
@@ -69,7 +69,9 @@ fn rolled_back(report: &RollbackReport) -> Output {
 
 fn upgrade_error(e: &UpgradeError) -> Response {
     let kind = match e {
-        UpgradeError::Rollback(crate::RollbackError::NotLoaded(_)) => ErrorKind::NotFound,
+        UpgradeError::Rollback(crate::code_server::RollbackError::NotLoaded(_)) => {
+            ErrorKind::NotFound
+        }
         _ => ErrorKind::Refused,
     };
     error(kind, e.to_string())
@@ -201,7 +203,7 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
             let result = if soft { code.soft_purge(&module) } else { code.purge(&module) };
             match result {
                 Ok(r) => Response::Done(Output::Purged { purged: r.purged.map(|v| v.to_string()) }),
-                Err(crate::PurgeError::NotLoaded(m)) => {
+                Err(crate::code_server::PurgeError::NotLoaded(m)) => {
                     error(ErrorKind::NotFound, format!("module `{m}` is not loaded"))
                 }
                 Err(e) => error(ErrorKind::Refused, e.to_string()),

@@ -256,14 +256,14 @@ pub enum LoadError {
         found: String,
     },
     /// The version is not semver.
-    #[error("{file}: version `{version}` is not semver: {reason}")]
+    #[error("{file}: version `{version}` is not semver: {source}")]
     BadVersion {
         /// The file.
         file: String,
         /// The declared version.
         version: String,
-        /// The parser's message.
-        reason: String,
+        /// The parser's error.
+        source: semver::Error,
     },
     /// Same version as the one loaded, but another build.
     #[error(

@@ -612,10 +612,10 @@ fn check_decl(
             found: decl.name.clone(),
         });
     }
-    semver::Version::parse(&decl.version).map_err(|e| LoadError::BadVersion {
+    semver::Version::parse(&decl.version).map_err(|source| LoadError::BadVersion {
         file,
         version: decl.version.clone(),
-        reason: e.to_string(),
+        source,
     })
 }
 

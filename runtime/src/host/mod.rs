@@ -113,6 +113,13 @@ impl HostBuilder {
         self
     }
 
+    /// Refuse libraries larger than `bytes` (see
+    /// [`ModuleTableBuilder::max_library_size`]).
+    pub fn max_library_size(mut self, bytes: u64) -> Self {
+        self.table = self.table.max_library_size(bytes);
+        self
+    }
+
     /// Start the host.
     ///
     /// # Errors
@@ -319,7 +326,7 @@ impl HostHandle {
     }
 
     /// A reference to the actor with this id, untyped.
-    pub fn actor_any(&self, id: crate::ActorId) -> Option<AnyActor> {
+    pub fn actor_any(&self, id: crate::actor::ActorId) -> Option<AnyActor> {
         Some(self.any(self.shared().registry.lookup(id)?))
     }
 
@@ -330,7 +337,7 @@ impl HostHandle {
     /// [`TypeMismatch`] when `M` or `R` is not the actor's type.
     pub fn actor_ref<M: Schema, R: Schema>(
         &self,
-        id: crate::ActorId,
+        id: crate::actor::ActorId,
     ) -> Result<Option<ActorRef<M, R>>, TypeMismatch> {
         let Some(cell) = self.shared().registry.lookup(id) else { return Ok(None) };
         check_types::<M, R>(&cell)?;

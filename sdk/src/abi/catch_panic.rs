@@ -22,7 +22,7 @@ impl From<ModuleError> for Failure {
 
 /// Run `body`, catching any panic, and turn the result into a status code.
 /// Error and panic messages are written to `out`.
-pub(crate) fn guard(out: Sink, body: impl FnOnce() -> Result<(), Failure>) -> i32 {
+pub(crate) fn guard(out: &Sink<'_>, body: impl FnOnce() -> Result<(), Failure>) -> i32 {
     // AssertUnwindSafe: after a panic the host treats the instance as crashed
     // and only ever drops its state, which is memory-safe for any Rust value
     // left in whatever state the panic interrupted.

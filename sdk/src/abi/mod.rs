@@ -118,16 +118,25 @@ pub type StatePtr = *mut c_void;
 /// Where a module writes its output: the host's buffer, through a callback.
 ///
 /// The module may call `write` any number of times during the call it was
-/// given to; the host appends each chunk. The sink is invalid after that call.
+/// given to; the host appends each chunk. The sink is invalid after that
+/// call, and its type says so: it borrows the call (`'call`), is neither
+/// `Copy` nor `Clone`, and only the host can make one.
+///
+/// ```compile_fail
+/// fn keep<T: Copy>() {}
+/// keep::<relive_sdk::abi::Sink<'static>>(); // a sink cannot be copied out of its call
+/// ```
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct Sink {
+#[derive(Debug)]
+pub struct Sink<'call> {
     /// Host context (the host's buffer).
     ctx: *mut c_void,
     /// Appends `len` bytes at `ptr` to the host's buffer.
     write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
     /// [`sink_flags`] bits.
     flags: u32,
+    /// The call this sink was given to (zero-sized: the layout is the C one).
+    _call: std::marker::PhantomData<&'call ()>,
 }
 
 /// Bits of a sink's `flags`.
@@ -141,7 +150,7 @@ pub mod sink_flags {
 // its own mirror of this layout) and handed to an exported function, whose
 // safety contract requires it to be valid for the call. Module code cannot
 // forge one.
-impl Sink {
+impl Sink<'_> {
     /// Whether the host discards this output (a reply to a cast, which
     /// nobody reads): the module may skip producing it.
     pub fn discards(&self) -> bool {

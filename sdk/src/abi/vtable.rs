@@ -17,11 +17,11 @@ pub struct VTable {
     /// Receive the host's services; `flags` from [`install_flags`].
     pub install_host: unsafe extern "C" fn(host: *const HostServices, flags: u32) -> i32,
     /// Decode `args`, run `Module::init`, store the new state in `*state_out`.
-    pub init: unsafe extern "C" fn(args: RBytes, state_out: *mut StatePtr, out: Sink) -> i32,
+    pub init: unsafe extern "C" fn(args: RBytes, state_out: *mut StatePtr, out: Sink<'_>) -> i32,
     /// Decode `msg`, run `Module::handle`, write the encoded reply to `out`.
-    pub handle: unsafe extern "C" fn(state: StatePtr, msg: RBytes, out: Sink) -> i32,
+    pub handle: unsafe extern "C" fn(state: StatePtr, msg: RBytes, out: Sink<'_>) -> i32,
     /// Write the encoded state to `out`.
-    pub export_state: unsafe extern "C" fn(state: StatePtr, out: Sink) -> i32,
+    pub export_state: unsafe extern "C" fn(state: StatePtr, out: Sink<'_>) -> i32,
     /// Build a new state from state exported by version `from_version` with
     /// schema `from_schema` (a fingerprint as a little-endian `u64`), store it
     /// in `*state_out`.
@@ -31,12 +31,17 @@ pub struct VTable {
         old: RBytes,
         extra: RBytes,
         state_out: *mut StatePtr,
-        out: Sink,
+        out: Sink<'_>,
     ) -> i32,
     /// Write the state encoded with the older schema `to_schema` to `out`.
     /// Null when the module has no `downgrade`.
     pub downgrade: Option<
-        unsafe extern "C" fn(state: StatePtr, to_version: RBytes, to_schema: u64, out: Sink) -> i32,
+        unsafe extern "C" fn(
+            state: StatePtr,
+            to_version: RBytes,
+            to_schema: u64,
+            out: Sink<'_>,
+        ) -> i32,
     >,
     /// Free a state created by `init` or `code_change` of this library.
     pub drop_state: unsafe extern "C" fn(state: StatePtr) -> i32,
@@ -78,9 +83,13 @@ pub mod exports {
         relive_codec::decode(bytes).map_err(|e| Failure::BadInput(format!("{what}: {e}")))
     }
 
-    fn store<M: Module>(state_out: *mut StatePtr, m: M) {
+    /// Box `m` and write the state pointer to `state_out`.
+    ///
+    /// # Safety
+    /// `state_out` is valid for one write (the host's contract).
+    unsafe fn store<M: Module>(state_out: *mut StatePtr, m: M) {
         let ptr: StatePtr = Box::into_raw(Box::new(m)).cast();
-        // SAFETY: the host guarantees `state_out` is valid for one write.
+        // SAFETY: the caller guarantees `state_out` is valid for one write.
         unsafe { state_out.write(ptr) }
     }
 
@@ -103,21 +112,22 @@ pub mod exports {
     pub unsafe extern "C" fn init<M: Module>(
         args: RBytes,
         state_out: *mut StatePtr,
-        out: Sink,
+        out: Sink<'_>,
     ) -> i32 {
-        guard(out, || {
+        guard(&out, || {
             // SAFETY: the host keeps `args` valid for this call.
             let args = decode::<M::Args>("init args", unsafe { args.as_slice() })?;
             let m = M::init(args, &mut Context::new())?;
-            store(state_out, m);
+            // SAFETY: the host keeps `state_out` valid for one write.
+            unsafe { store(state_out, m) };
             Ok(())
         })
     }
 
     /// # Safety
     /// See the [module contract](self).
-    pub unsafe extern "C" fn handle<M: Module>(state: StatePtr, msg: RBytes, out: Sink) -> i32 {
-        guard(out, || {
+    pub unsafe extern "C" fn handle<M: Module>(state: StatePtr, msg: RBytes, out: Sink<'_>) -> i32 {
+        guard(&out, || {
             // SAFETY: the host keeps `msg` valid for this call.
             let msg = decode::<M::Msg>("message", unsafe { msg.as_slice() })?;
             // SAFETY: `state` points to a live `M` made by this library and the
@@ -134,12 +144,12 @@ pub mod exports {
 
     /// # Safety
     /// See the [module contract](self).
-    pub unsafe extern "C" fn export_state<M: Module>(state: StatePtr, out: Sink) -> i32 {
-        guard(out, || {
+    pub unsafe extern "C" fn export_state<M: Module>(state: StatePtr, out: Sink<'_>) -> i32 {
+        guard(&out, || {
             // SAFETY: `state` points to a live `M` made by this library; the
             // host does not use it elsewhere during the call.
             let m = unsafe { &*state.cast::<M>() };
-            m.export_state(&mut StateWriter::new(out, Fingerprint::of::<M>()))?;
+            m.export_state(&mut StateWriter::new(&out, Fingerprint::of::<M>()))?;
             Ok(())
         })
     }
@@ -152,9 +162,9 @@ pub mod exports {
         old: RBytes,
         extra: RBytes,
         state_out: *mut StatePtr,
-        out: Sink,
+        out: Sink<'_>,
     ) -> i32 {
-        guard(out, || {
+        guard(&out, || {
             // SAFETY: the host keeps all three byte slices valid for this call.
             let (from_version, old, extra) =
                 unsafe { (from_version.as_slice(), old.as_slice(), extra.as_slice()) };
@@ -173,7 +183,8 @@ pub mod exports {
                     )));
                 }
             };
-            store(state_out, m);
+            // SAFETY: the host keeps `state_out` valid for one write.
+            unsafe { store(state_out, m) };
             Ok(())
         })
     }
@@ -184,9 +195,9 @@ pub mod exports {
         state: StatePtr,
         to_version: RBytes,
         to_schema: u64,
-        out: Sink,
+        out: Sink<'_>,
     ) -> i32 {
-        guard(out, || {
+        guard(&out, || {
             // SAFETY: the host keeps `to_version` valid for this call.
             let to_version = unsafe { to_version.as_slice() };
             let version = std::str::from_utf8(to_version).unwrap_or("?");
@@ -200,7 +211,7 @@ pub mod exports {
             // SAFETY: `state` points to a live `M` made by this library; the
             // host does not use it elsewhere during the call.
             let m = unsafe { &*state.cast::<M>() };
-            m.downgrade(version, &mut StateWriter::new(out, schema))?;
+            m.downgrade(version, &mut StateWriter::new(&out, schema))?;
             Ok(())
         })
     }
