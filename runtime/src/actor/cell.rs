@@ -22,7 +22,7 @@ pub(crate) struct Control {
     pub(crate) trap_exit: bool,
     pub(crate) name: Option<String>,
     /// Why it exited, once it has (monitors made later are told this).
-    pub(crate) exit_reason: Option<super::ExitReason>,
+    pub(crate) exit_reason: Option<Box<super::ExitReason>>,
 }
 
 /// One actor.

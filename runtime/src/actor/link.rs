@@ -54,7 +54,7 @@ pub(crate) fn monitor(cell: &ActorCell) -> oneshot::Receiver<ExitReason> {
     let mut c = cell.control.lock();
     match &c.exit_reason {
         Some(reason) => {
-            let _ = tx.send(reason.clone());
+            let _ = tx.send((**reason).clone());
         }
         None => c.monitors.push(tx),
     }

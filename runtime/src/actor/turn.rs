@@ -198,7 +198,7 @@ pub(crate) fn exit(
     let (links, monitors, name) = {
         let mut c = cell.control.lock();
         c.system.clear();
-        c.exit_reason = Some(reason.clone());
+        c.exit_reason = Some(Box::new(reason.clone()));
         (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
     };
     // Leave the indexes before anyone hears of the exit: whoever is told
