@@ -84,9 +84,9 @@ pub use code_server::{
     VersionInfo,
 };
 pub use host::{
-    ActorFailure, Canary, CodeServer, Host, HostBuilder, HostHandle, NativeActor, NativeContext,
-    PurgeReport, RollbackReport, SpawnError, SpawnOptions, UpgradeError, UpgradeMode,
-    UpgradeOptions, UpgradeReport,
+    ActorFailure, ActorFailures, Canary, CodeServer, Host, HostBuilder, HostHandle, MigrateError,
+    NativeActor, NativeContext, PurgeReport, RollbackReport, SpawnError, SpawnOptions,
+    UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
 };
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

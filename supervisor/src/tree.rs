@@ -91,10 +91,19 @@ impl Tree {
         let actor = match (&slot.child.start, slot.actor.take()) {
             // A module child that ran before restarts in place, linked before
             // it can run: it may crash on its first message.
-            (ChildStart::Module { args, args_schema, .. }, Some(old)) if old.is_exited() => {
-                self.host.respawn_linked(&old, args, *args_schema, self.me.as_ref())?;
-                self.children[i].actor = Some(old);
-                return Ok(());
+            (ChildStart::Module { module, args, args_schema }, Some(old)) if old.is_exited() => {
+                match self.host.respawn_linked(&old, args, *args_schema, self.me.as_ref()) {
+                    Ok(()) => {
+                        self.children[i].actor = Some(old);
+                        return Ok(());
+                    }
+                    // Killed with a handler still running: it cannot restart
+                    // in place until that returns, so it starts anew.
+                    Err(SpawnError::Busy(_)) => {
+                        self.host.spawn_encoded(module, args, *args_schema, SpawnOptions::new())?
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             (ChildStart::Module { module, args, args_schema }, _) => {
                 self.host.spawn_encoded(module, args, *args_schema, SpawnOptions::new())?

@@ -97,13 +97,10 @@ impl ActorCell {
         self.version.store(serial, Ordering::Relaxed);
     }
 
-    /// Lock the body from outside a turn (suspending the actor at its next
-    /// message boundary). Hand the guard back through [`release`].
-    pub(crate) fn suspend(&self) -> MutexGuard<'_, Body> {
-        self.body.lock()
-    }
-
-    /// Like [`suspend`](Self::suspend), giving up at `deadline`.
+    /// Lock the body from outside a turn — suspend the actor at its next
+    /// message boundary — giving up at `deadline` (every wait for a body is
+    /// bounded: a handler may never return). Hand the guard back through
+    /// [`release`].
     pub(crate) fn suspend_until(
         &self,
         deadline: std::time::Instant,

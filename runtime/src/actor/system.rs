@@ -36,4 +36,9 @@ pub(crate) trait System: Send + Sync + 'static {
 
     /// `n` casts will never be handled (their actor exited).
     fn dead_letters(&self, n: u64);
+
+    /// A `Move` system message: the system asked for `cell` to move to
+    /// another version at its next message boundary, which is now (`body`
+    /// is its locked body).
+    fn deferred_move(&self, cell: &Arc<ActorCell>, body: &mut super::Body);
 }

@@ -36,6 +36,9 @@ pub(crate) enum SystemMsg {
     Stop(ExitReason),
     /// A linked actor exited.
     LinkExit { from: ActorId, reason: ExitReason },
+    /// The system wants the actor on another version and could not take it
+    /// at a message boundary in time: move it now, at this one.
+    Move,
 }
 
 thread_local! {
@@ -103,6 +106,12 @@ pub(crate) fn run(
         });
         // ORDERING: a statistic.
         cell.handled.fetch_add(1, Ordering::Relaxed);
+        if cell.is_exited() {
+            // Killed while the handler overran the kill: the actor already
+            // left (its mail was answered); this result is discarded.
+            abandoned(system, cell, &mut body, reply_to, batch);
+            return false;
+        }
         match handled {
             Ok(()) => {
                 if let Some(tx) = reply_to {
@@ -170,8 +179,31 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
                     return true;
                 }
             }
+            SystemMsg::Move => system.deferred_move(cell, body),
+        }
+        if matches!(body, Body::Exited(_)) {
+            return true;
         }
     }
+}
+
+/// The end of a turn whose actor was killed while its handler ran on (see
+/// [`exit_overrun`]): answer the call in hand and the rest of the batch with
+/// the exit reason, drop the state, leave everything else as the kill left it.
+fn abandoned(
+    system: &dyn System,
+    cell: &Arc<ActorCell>,
+    body: &mut Body,
+    reply_to: Option<ReplyTo>,
+    batch: &mut VecDeque<Envelope>,
+) {
+    let reason = cell.control.lock().exit_reason.as_deref().cloned().unwrap_or(ExitReason::Killed);
+    if let Some(tx) = reply_to {
+        let _ = tx.send(Err(ReplyError::Exited(reason.clone())));
+    }
+    answer_undelivered(system, batch.drain(..), &reason);
+    // Dropping the instance frees its state with its own library.
+    *body = Body::Exited(reason);
 }
 
 /// The actor exits: its body goes, its mailbox is answered, it leaves the
@@ -184,6 +216,13 @@ pub(crate) fn exit(
     reason: ExitReason,
 ) {
     if matches!(body, Body::Exited(_)) {
+        return;
+    }
+    if cell.is_exited() {
+        // It was killed while its handler overran the kill (`exit_overrun`
+        // did everything else already): only the state is left to drop.
+        let gone = cell.control.lock().exit_reason.as_deref().cloned();
+        *body = Body::Exited(gone.unwrap_or(reason));
         return;
     }
     if let Body::Native(h) = body
@@ -220,6 +259,41 @@ pub(crate) fn exit(
     if !reason.is_normal() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
     }
+}
+
+/// The actor exits with `reason` *without* its body: a handler holds it and
+/// overran the kill. It is marked exited, its mailbox is answered, it leaves
+/// the system's indexes, its monitors and links are told — everything
+/// [`exit`] does but drop the state, which the overrunning turn does when
+/// its handler returns (and discards the handler's result).
+pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: ExitReason) {
+    let (links, monitors, name) = {
+        let mut c = cell.control.lock();
+        if c.exit_reason.is_some() || cell.is_exited() {
+            return;
+        }
+        c.system.clear();
+        c.exit_reason = Some(Box::new(reason.clone()));
+        cell.sched.mark_exited();
+        (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
+    };
+    answer_undelivered(system, cell.mailbox.close(), &reason);
+    system.retire(cell, name, &reason);
+    for m in monitors {
+        let _ = m.send(reason.clone());
+    }
+    for id in links {
+        if let Some(other) = system.lookup(id) {
+            other.control.lock().links.remove(&cell.id);
+            send_system(
+                system,
+                &other,
+                SystemMsg::LinkExit { from: cell.id, reason: reason.clone() },
+            );
+        }
+    }
+    tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason,
+        "actor killed while its handler overran the kill; the handler's result will be discarded");
 }
 
 /// Answer mail that will never be handled: calls get the exit reason,

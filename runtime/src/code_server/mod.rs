@@ -208,12 +208,6 @@ pub(crate) struct Prepared {
     started: Instant,
 }
 
-impl Prepared {
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-}
-
 /// The slots changed between `prepare` and `commit`.
 #[derive(Debug, thiserror::Error)]
 #[error("module `{0}` changed while an upgrade of it was being prepared")]

@@ -87,6 +87,34 @@ impl CodeServer {
         self.shared.upgrade_atomic(modules, &opts)
     }
 
+    /// Migrate every actor of `module` still on an older version to the
+    /// current one, atomically, loading nothing (OTP's `change_code` after a
+    /// `load`). What [`upgrade`](Self::upgrade) also does when the build it is
+    /// given is already current.
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade); [`UpgradeError::Rollback`] with
+    /// `NotLoaded` when the module is not loaded.
+    ///
+    /// # Upgrade behaviour
+    /// As [`upgrade`](Self::upgrade).
+    pub fn migrate(&self, module: &str) -> Result<UpgradeReport, UpgradeError> {
+        self.migrate_with(module, UpgradeOptions::default())
+    }
+
+    /// [`migrate`](Self::migrate) with options (the mode is ignored: a
+    /// migration is atomic).
+    ///
+    /// # Errors
+    /// As [`migrate`](Self::migrate).
+    pub fn migrate_with(
+        &self,
+        module: &str,
+        opts: UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        self.shared.migrate(module, &opts)
+    }
+
     /// Finish a gradual upgrade: migrate every actor still on the old version.
     ///
     /// # Errors

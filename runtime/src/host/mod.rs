@@ -11,11 +11,13 @@
 //! (`actor::System`, `scheduler::Run`, `ffi::host::Services`).
 
 mod code_server;
+mod kill;
 mod native;
 mod registry;
 mod services;
 mod shared;
 mod spawn;
+mod spawn_gate;
 mod timers;
 pub(crate) mod upgrade;
 pub mod views;
@@ -42,6 +44,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// The running host: module table, scheduler, actors. Owns the worker
 /// threads (dropping it shuts them down); everything else is on
@@ -68,12 +71,17 @@ impl std::ops::Deref for Host {
     }
 }
 
+/// How long a stop waits for a handler to return unless told otherwise
+/// (OTP's default shutdown time for a worker).
+pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Builds a [`Host`].
 #[derive(Debug, Default)]
 pub struct HostBuilder {
     workers: Option<usize>,
     table: ModuleTableBuilder,
     no_inline_calls: bool,
+    kill_timeout: Option<Duration>,
 }
 
 impl HostBuilder {
@@ -96,6 +104,17 @@ impl HostBuilder {
     /// deadline even from a stuck handler.
     pub fn inline_calls(mut self, on: bool) -> Self {
         self.no_inline_calls = !on;
+        self
+    }
+
+    /// How long stopping an actor (`terminate`, a purge, a supervisor's stop,
+    /// shutdown) waits for its running handler to return (default
+    /// [`DEFAULT_KILL_TIMEOUT`]). A handler that overruns it cannot be
+    /// pre-empted: the actor is killed with it still running (it leaves the
+    /// registry, its callers get the exit reason, the handler's result is
+    /// discarded when it returns) and the worker it occupies is replaced.
+    pub fn kill_timeout(mut self, t: Duration) -> Self {
+        self.kill_timeout = Some(t);
         self
     }
 
@@ -126,7 +145,8 @@ impl HostBuilder {
     /// The private directory or a worker thread could not be created.
     pub fn build(self) -> std::io::Result<Host> {
         let table = self.table.build()?;
-        Host::start(table, self.workers, !self.no_inline_calls)
+        let kill = self.kill_timeout.unwrap_or(DEFAULT_KILL_TIMEOUT);
+        Host::start(table, self.workers, !self.no_inline_calls, kill)
     }
 }
 
@@ -144,14 +164,17 @@ impl Host {
         HostBuilder::default()
     }
 
-    fn start(table: ModuleTable, workers: Option<usize>, inline: bool) -> std::io::Result<Self> {
-        let shared = Arc::new_cyclic(|me| HostShared::new(table, inline, me.clone()));
+    fn start(
+        table: ModuleTable,
+        workers: Option<usize>,
+        inline: bool,
+        kill: Duration,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new_cyclic(|me| HostShared::new(table, inline, kill, me.clone()));
         let workers =
             workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let runner = Arc::new(shared::Runner(Arc::clone(&shared)));
         let scheduler = Scheduler::start(workers, runner)?;
-        // ORDERING: a statistic, written once before the host is shared.
-        shared.workers.store(scheduler.workers(), Ordering::Relaxed);
         let _ = shared.sched.set(Arc::clone(scheduler.shared()));
         let handle = HostHandle::from_shared(shared);
         Ok(Host { handle, scheduler: Mutex::new(scheduler) })
@@ -167,15 +190,22 @@ impl Host {
         self.scheduler.lock().workers()
     }
 
-    /// Stop every actor (`shutdown`) and the workers.
+    /// Stop every actor (`shutdown`) and the workers. Each actor gets the
+    /// kill timeout to reach a message boundary, all at once; an actor whose
+    /// handler overruns it is killed with the handler running (see
+    /// [`HostBuilder::kill_timeout`]), and a worker stuck in one is left
+    /// behind rather than waited for.
     pub fn shutdown(&self) {
         let shared = self.shared();
+        let deadline = Instant::now() + shared.kill_timeout;
         for cell in shared.registry.all() {
-            let mut body = cell.suspend();
-            turn::exit(&**shared, &cell, &mut body, ExitReason::Shutdown);
+            match cell.suspend_until(deadline) {
+                Some(mut body) => turn::exit(&**shared, &cell, &mut body, ExitReason::Shutdown),
+                None => turn::exit_overrun(&**shared, &cell, ExitReason::Shutdown),
+            }
         }
         shared.timers.shutdown();
-        self.scheduler.lock().shutdown();
+        self.scheduler.lock().shutdown(shared.kill_timeout);
     }
 }
 
@@ -388,9 +418,12 @@ impl HostHandle {
     /// Make the actor exit with `reason` now: it is suspended at its next
     /// message boundary and exits before this returns (its queued mail is
     /// answered with the reason). A no-op if it already exited.
-    pub fn terminate(&self, actor: &AnyActor, reason: ExitReason) {
-        let mut body = actor.cell.suspend();
-        turn::exit(&**self.shared(), &actor.cell, &mut body, reason);
+    ///
+    /// Waits at most the kill timeout for the running handler (see
+    /// [`HostBuilder::kill_timeout`]); returns false if it had to kill the
+    /// actor with its handler still running.
+    pub fn terminate(&self, actor: &AnyActor, reason: ExitReason) -> bool {
+        self.shared().kill(&actor.cell, reason)
     }
 
     /// Messages cast to actors that exited before handling them.

@@ -5,8 +5,10 @@
 //! upgrade state, the timers and the deferred replies; each of those lives
 //! in its own file and type. This file only wires them together.
 
+use super::kill::Turns;
 use super::registry::Registry;
 use super::services::{self, PendingReplies};
+use super::spawn_gate::SpawnGate;
 use super::timers::Timers;
 use super::upgrade::UpgradeState;
 use super::views::TreeSource;
@@ -15,7 +17,7 @@ use crate::code_server::ModuleTable;
 use crate::scheduler;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 /// The state every part of the host shares.
@@ -25,34 +27,46 @@ pub(crate) struct HostShared {
     pub(crate) registry: Registry,
     pub(crate) sched: OnceLock<Arc<scheduler::Shared<Arc<ActorCell>>>>,
     pub(crate) upgrades: UpgradeState,
+    /// Spawns wait here while an atomic upgrade commits.
+    pub(crate) spawn_gate: SpawnGate,
     pub(crate) timers: Timers,
     pub(crate) pending: PendingReplies,
     /// Supervision trees, for `status`.
     pub(crate) trees: Mutex<Vec<Arc<dyn TreeSource>>>,
     pub(crate) dead_letters: AtomicU64,
-    pub(crate) workers: AtomicUsize,
     /// Whether a blocking call from a host thread to an idle module actor
     /// runs the actor's turn on the calling thread (`HostBuilder::inline_calls`).
     pub(crate) inline_calls: bool,
     /// This host, for the inline turns that record it in a thread-local.
     pub(crate) me: Weak<HostShared>,
+    /// Which actor each worker runs (for kills that overrun).
+    pub(crate) turns: Turns,
+    /// How long a stop waits for a handler to return (`HostBuilder::kill_timeout`).
+    pub(crate) kill_timeout: std::time::Duration,
 }
 
 impl HostShared {
-    pub(crate) fn new(table: ModuleTable, inline_calls: bool, me: Weak<HostShared>) -> Self {
+    pub(crate) fn new(
+        table: ModuleTable,
+        inline_calls: bool,
+        kill_timeout: std::time::Duration,
+        me: Weak<HostShared>,
+    ) -> Self {
         services::install();
         HostShared {
             table,
             registry: Registry::new(),
             sched: OnceLock::new(),
             upgrades: UpgradeState::default(),
+            spawn_gate: SpawnGate::default(),
             timers: Timers::default(),
             pending: PendingReplies::default(),
             trees: Mutex::new(Vec::new()),
             dead_letters: AtomicU64::new(0),
-            workers: AtomicUsize::new(0),
             inline_calls,
             me,
+            turns: Turns::default(),
+            kill_timeout,
         }
     }
 
@@ -60,9 +74,12 @@ impl HostShared {
         self.sched.get().expect("scheduler started")
     }
 
+    pub(crate) fn scheduler_shared(&self) -> &Arc<scheduler::Shared<Arc<ActorCell>>> {
+        self.sched.get().expect("scheduler started")
+    }
+
     pub(crate) fn worker_count(&self) -> usize {
-        // ORDERING: a statistic.
-        self.workers.load(Ordering::Relaxed)
+        self.scheduler().workers()
     }
 }
 
@@ -89,12 +106,17 @@ impl System for HostShared {
 
     fn retire(&self, cell: &ActorCell, name: Option<String>, reason: &ExitReason) {
         self.pending.fail_owned_by(cell.id, reason);
+        self.upgrades.forget(cell.id);
         self.registry.remove(cell, name);
     }
 
     fn dead_letters(&self, n: u64) {
         // ORDERING: a statistic.
         self.dead_letters.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn deferred_move(&self, cell: &Arc<ActorCell>, body: &mut crate::actor::Body) {
+        self.apply_deferred_move(cell, body);
     }
 }
 
@@ -119,10 +141,19 @@ thread_local! {
 /// batch), so order, exclusivity and upgrade suspension hold wherever it runs.
 pub(crate) fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>) -> bool {
     let _turn = services::Turn::enter(host, cell.id);
-    BATCH_BUF.with(|b| {
+    let worker = host.scheduler().current_worker();
+    let host_id = Arc::as_ptr(host) as usize;
+    if worker != 0 {
+        host.turns.record(host_id, worker, cell.id.get());
+    }
+    let again = BATCH_BUF.with(|b| {
         let mut batch = std::mem::take(&mut *b.borrow_mut());
         let again = turn::run(&**host, cell, &mut batch);
         *b.borrow_mut() = batch;
         again
-    })
+    });
+    if worker != 0 {
+        host.turns.record(host_id, worker, 0);
+    }
+    again
 }

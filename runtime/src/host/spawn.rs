@@ -10,6 +10,11 @@ use crate::actor::{
 use crate::code_server::{Interface, ModuleCallError, Part, TypeMismatch};
 use relive_codec::Fingerprint;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a restart in place waits for the actor's body (held only by a
+/// turn ending, or by a handler that overran a kill).
+const RESPAWN_WAIT: Duration = Duration::from_millis(100);
 
 /// Why an actor could not be spawned.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,10 @@ pub enum SpawnError {
     /// A restart in place of an actor that has not exited.
     #[error("actor {0} is running")]
     Running(ActorId),
+    /// A restart in place of an actor killed while its handler overran the
+    /// kill: the handler still runs (and holds the actor's body).
+    #[error("actor {0} cannot restart in place: a handler that overran its kill still runs")]
+    Busy(ActorId),
     /// A restart in place of a host-native actor (only module actors restart
     /// in place; a native actor is started anew by its start function).
     #[error("actor {0} is host-native and cannot be restarted in place")]
@@ -82,6 +91,9 @@ impl HostShared {
         opts: Option<SpawnOptions>,
     ) -> Result<Arc<ActorCell>, SpawnError> {
         let opts = opts.unwrap_or_default();
+        // Held until the actor is in the registry: an atomic upgrade of the
+        // module either waits for this spawn or this spawn for it.
+        let _gate = self.spawn_gate.pass();
         let version =
             self.table.current(module).ok_or_else(|| SpawnError::NotLoaded(module.into()))?;
         let schemas = version.schemas();
@@ -137,7 +149,12 @@ impl HostShared {
         let Some(module) = cell.module.clone() else {
             return Err(SpawnError::NotRespawnable(cell.id));
         };
-        let mut body = cell.suspend();
+        let _gate = self.spawn_gate.pass();
+        // A handler that overran a kill still holds the body: the actor
+        // cannot restart in place until it returns.
+        let Some(mut body) = cell.suspend_until(Instant::now() + RESPAWN_WAIT) else {
+            return Err(SpawnError::Busy(cell.id));
+        };
         if !matches!(*body, Body::Exited(_)) {
             return Err(SpawnError::Running(cell.id));
         }

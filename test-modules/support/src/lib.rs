@@ -34,6 +34,7 @@ pub const FIXTURES: &[&str] = &[
     "relay",
     "counter_v3_crashy",
     "constructor_trace",
+    "slow_code_change",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

@@ -1,19 +1,36 @@
 //! The atomic upgrade (OTP's suspend / change_code / resume): every actor of
 //! the modules migrates, or none does. The steps are in `mod.rs`.
+//!
+//! "Every actor" is every actor of the module whose body does not run the
+//! version the upgrade ends on — the running version's, and any still on
+//! `old` (say, after a `load` that migrated nobody): upgrading to the build
+//! that is already current migrates those, as OTP's `change_code` after a
+//! load does ([`migrate`](HostShared::migrate) does only that).
 
 use super::error::UpgradeError;
-use super::migrate::{module_failure, on_version, parallel_map};
+use super::migrate::{Job, failure, module_failure, run_until};
 use super::options::UpgradeOptions;
-use super::report::{ActorFailures, UpgradeReport};
+use super::report::{ActorFailure, ActorFailures, MigrateError, UpgradeReport};
 use super::state::{Snapshots, Suspending};
-use crate::actor::{ActorCell, Body, ExitReason, Instance, release};
-use crate::code_server::{Prepared, Source, Version};
+use crate::actor::{ActorCell, Body, ExitReason, Instance, release, turn};
+use crate::code_server::{LoadError, Prepared, Source, Version};
 use crate::host::HostShared;
 use parking_lot::MutexGuard;
 use relive_codec::StateSnapshot;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// One module of an atomic upgrade: what it ends on, and the load to commit
+/// (none for a migration to what is current already).
+struct Step {
+    name: String,
+    target: Arc<Version>,
+    load: Option<Prepared>,
+}
+
+/// An actor held at a message boundary: which step, its body, since when.
+type Held<'a> = (usize, &'a Arc<ActorCell>, MutexGuard<'a, Body>, Instant);
 
 impl HostShared {
     /// Upgrade several modules as one unit (OTP's `atomic_load`).
@@ -25,112 +42,147 @@ impl HostShared {
         let _one_at_a_time = self.upgrades.lock.lock();
         let started = Instant::now();
         // 1. Validate everything.
-        let mut prepared: Vec<Prepared> = Vec::with_capacity(modules.len());
+        let mut steps = Vec::with_capacity(modules.len());
         for (name, source) in modules {
-            prepared.push(self.table.prepare(&name, source, opts.load())?);
+            let p = self.table.prepare(&name, source, opts.load())?;
+            // The build already current: its actors still on an older
+            // version migrate to it; nothing is loaded.
+            let target = match (&p.running, p.unchanged) {
+                (Some(running), true) => Arc::clone(running),
+                _ => Arc::clone(&p.new),
+            };
+            steps.push(Step { name, target, load: Some(p) });
         }
         if opts.purge {
-            for p in &prepared {
-                self.kill_others(p.name(), p.running.as_ref());
+            for s in &steps {
+                let keep = s.load.as_ref().and_then(|p| p.running.as_ref());
+                self.kill_others(&s.name, keep);
             }
         }
-        // 2. Suspend every actor of every module being changed, in id order.
+        self.migrate_steps(steps, opts, started)
+    }
+
+    /// Migrate every actor of `module` that is not on its current version to
+    /// it, atomically (all or none), loading nothing.
+    pub(crate) fn migrate(
+        &self,
+        module: &str,
+        opts: &UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let _one_at_a_time = self.upgrades.lock.lock();
+        let started = Instant::now();
+        let target = self
+            .table
+            .current(module)
+            .ok_or_else(|| crate::code_server::RollbackError::NotLoaded(module.into()))?;
+        let step = Step { name: module.to_owned(), target, load: None };
+        self.migrate_steps(vec![step], opts, started)
+    }
+
+    /// Steps 2 to 6 of the protocol, with the upgrade lock held.
+    fn migrate_steps(
+        &self,
+        steps: Vec<Step>,
+        opts: &UpgradeOptions,
+        started: Instant,
+    ) -> Result<UpgradeReport, UpgradeError> {
         let _suspending =
-            Suspending::new(&self.upgrades, prepared.iter().map(|p| p.name().to_owned()).collect());
-        let mut cells: Vec<(usize, Arc<ActorCell>)> = Vec::new();
-        for (i, p) in prepared.iter().enumerate() {
-            if !p.unchanged {
-                cells.extend(self.registry.actors_of(p.name()).into_iter().map(|c| (i, c)));
-            }
-        }
-        cells.sort_by_key(|(_, c)| c.id);
+            Suspending::new(&self.upgrades, steps.iter().map(|s| s.name.clone()).collect());
         let deadline = Instant::now() + opts.suspend_timeout;
-        let mut held: Vec<(usize, &Arc<ActorCell>, MutexGuard<'_, Body>, Instant)> =
-            Vec::with_capacity(cells.len());
-        for (i, cell) in &cells {
-            match cell.suspend_until(deadline) {
-                Some(g) => held.push((*i, cell, g, Instant::now())),
-                None => {
-                    for (_, c, g, _) in held {
-                        release(self, c, g);
-                    }
-                    let e = UpgradeError::SuspendTimeout {
-                        actor: cell.id,
-                        module: prepared[*i].name().to_owned(),
-                        timeout: opts.suspend_timeout,
-                    };
-                    for p in prepared {
-                        self.table.abandon(p, &e);
-                    }
-                    return Err(e);
-                }
-            }
+        // 2. Suspend every actor not on its step's target, in id order.
+        let first: Vec<(usize, Arc<ActorCell>)> = self.to_move(&steps, &HashSet::new());
+        let late: Vec<(usize, Arc<ActorCell>)>;
+        let mut held: Vec<Held<'_>> = Vec::with_capacity(first.len());
+        if let Err(e) = self.suspend_all(&first, &steps, deadline, opts, &mut held) {
+            return Err(self.restore_all(held, steps, e));
         }
-        // 3. Migrate on every core, keeping every old instance: take each
-        //    instance out of its (held) body, migrate, put it back.
-        let mut work: Vec<(usize, Instance, Arc<Version>)> = Vec::new();
+        // 2b. Close the spawn gate (waiting for the spawns in flight), then
+        //     take the actors they started too. Until the gate opens again,
+        //     after the commit, spawns wait: none can start on a version
+        //     that is being replaced.
+        let Some(_gate) = self.spawn_gate.close_until(deadline) else {
+            let e = UpgradeError::SpawnsInFlight {
+                module: steps[0].name.clone(),
+                timeout: opts.suspend_timeout,
+            };
+            return Err(self.restore_all(held, steps, e));
+        };
+        let seen: HashSet<_> = first.iter().map(|(_, c)| c.id).collect();
+        late = self.to_move(&steps, &seen);
+        if let Err(e) = self.suspend_all(&late, &steps, deadline, opts, &mut held) {
+            return Err(self.restore_all(held, steps, e));
+        }
+        // 3. Migrate on every core, with a deadline, keeping every old
+        //    instance: take each out of its (held) body; it comes back.
+        let mut jobs = Vec::with_capacity(held.len());
         for (k, (i, _, body, _)) in held.iter_mut().enumerate() {
-            let p = &prepared[*i];
-            if p.running.as_ref().is_some_and(|from| on_version(body, from).is_some()) {
+            let target = &steps[*i].target;
+            let moves =
+                matches!(&**body, Body::Module(inst) if !Arc::ptr_eq(inst.version(), target));
+            if moves {
                 let Body::Module(old) =
                     std::mem::replace(&mut **body, Body::Exited(ExitReason::Normal))
                 else {
-                    unreachable!("checked by on_version")
+                    unreachable!("checked above")
                 };
-                work.push((k, old, Arc::clone(&p.new)));
+                jobs.push(Job { k, old, to: Arc::clone(target) });
             }
         }
-        let extra = &opts.extra;
-        let migrated = parallel_map(work, |(k, old, to)| {
-            let result = old.migrate_to(&to, extra);
-            opts.tick();
-            (k, old, result)
-        });
+        let finished = run_until(
+            jobs,
+            &opts.extra,
+            Instant::now() + opts.migrate_timeout,
+            opts.progress.clone(),
+        );
         let mut next: Vec<Option<(Instance, StateSnapshot)>> =
             (0..held.len()).map(|_| None).collect();
-        let mut failed = Vec::new();
-        for (k, old, result) in migrated {
-            let (_, cell, body, _) = &mut held[k];
-            **body = Body::Module(old);
-            match result {
-                Ok(done) => next[k] = Some(done),
-                Err(e) => failed.push(module_failure(cell, e)),
+        let mut failed: Vec<ActorFailure> = Vec::new();
+        let mut lost = Vec::new();
+        for f in finished {
+            let (_, cell, body, _) = &mut held[f.k];
+            match f.old {
+                Some(old) => **body = Body::Module(old),
+                None => lost.push(f.k),
+            }
+            match f.result {
+                Some(Ok(done)) => next[f.k] = Some(done),
+                Some(Err(e)) => failed.push(module_failure(cell, e)),
+                None => failed.push(failure(cell, MigrateError::Deadline(opts.migrate_timeout))),
             }
         }
         failed.sort_by_key(|f| f.actor);
         // 4./6. Abort on any failure: old instances untouched, resume all.
         if !failed.is_empty() {
             drop(next);
-            for (_, c, g, _) in held {
-                release(self, c, g);
+            // An actor whose old version's `export_state` overran the
+            // deadline cannot resume: the thread running it holds its state.
+            for k in lost {
+                let (_, cell, body, _) = &mut held[k];
+                turn::exit_overrun(self, cell, ExitReason::Killed);
+                **body = Body::Exited(ExitReason::Killed);
             }
             let e = UpgradeError::MigrationFailed { failed: ActorFailures(failed) };
-            for p in prepared {
-                self.table.abandon(p, &e);
-            }
             tracing::warn!(error = %e, "upgrade aborted, every actor restored");
-            return Err(e);
+            return Err(self.restore_all(held, steps, e));
         }
         // 5. Commit the slots, swap the instances, resume.
-        let loaded = match self.table.commit_all(prepared) {
+        let loads: Vec<Prepared> = steps.into_iter().filter_map(|s| s.load).collect();
+        let loaded = match self.table.commit_all(loads) {
             Ok(r) => r,
             Err(e) => {
                 for (_, c, g, _) in held {
                     release(self, c, g);
                 }
-                return Err(crate::code_server::LoadError::Concurrent { module: e.0 }.into());
+                return Err(LoadError::Concurrent { module: e.0 }.into());
             }
         };
         let mut report = UpgradeReport::new(loaded);
         let mut snapshots: Snapshots = HashMap::new();
-        for ((i, cell, mut body, paused), done) in held.into_iter().zip(next) {
+        for ((_, cell, mut body, paused), done) in held.into_iter().zip(next) {
             if let Some((new, snap)) = done {
                 self.set_instance(cell, &mut body, new);
-                let module = &report.modules[i].module;
-                if !snapshots.contains_key(module) {
-                    snapshots.insert(module.clone(), HashMap::new());
-                }
-                snapshots.get_mut(module).expect("inserted").insert(cell.id, snap);
+                let module = cell.module.as_deref().unwrap_or("").to_owned();
+                snapshots.entry(module).or_default().insert(cell.id, snap);
                 report.migrated += 1;
             }
             report.longest_pause = report.longest_pause.max(paused.elapsed());
@@ -140,5 +192,65 @@ impl HostShared {
         self.upgrades.snapshots.lock().extend(snapshots);
         report.duration = started.elapsed();
         Ok(report)
+    }
+
+    /// The actors of the steps' modules not on their step's target (and not
+    /// in `seen`), with their step, in id order.
+    fn to_move(
+        &self,
+        steps: &[Step],
+        seen: &HashSet<crate::actor::ActorId>,
+    ) -> Vec<(usize, Arc<ActorCell>)> {
+        let mut cells: Vec<(usize, Arc<ActorCell>)> = Vec::new();
+        for (i, s) in steps.iter().enumerate() {
+            let target = s.target.serial();
+            cells.extend(
+                self.registry
+                    .actors_of_where(&s.name, |serial| serial == target)
+                    .into_iter()
+                    .filter(|c| !seen.contains(&c.id))
+                    .map(|c| (i, c)),
+            );
+        }
+        cells.sort_by_key(|(_, c)| c.id);
+        cells
+    }
+
+    /// Suspend each of `cells` (at its next message boundary) into `held`.
+    fn suspend_all<'a>(
+        &self,
+        cells: &'a [(usize, Arc<ActorCell>)],
+        steps: &[Step],
+        deadline: Instant,
+        opts: &UpgradeOptions,
+        held: &mut Vec<Held<'a>>,
+    ) -> Result<(), UpgradeError> {
+        for (i, cell) in cells {
+            match cell.suspend_until(deadline) {
+                Some(g) => held.push((*i, cell, g, Instant::now())),
+                None => {
+                    return Err(UpgradeError::SuspendTimeout {
+                        actor: cell.id,
+                        module: steps[*i].name.clone(),
+                        timeout: opts.suspend_timeout,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 6: resume every held actor on what it had, record the refusal,
+    /// unload the new versions (dropping them); hand `e` back.
+    fn restore_all(&self, held: Vec<Held<'_>>, steps: Vec<Step>, e: UpgradeError) -> UpgradeError {
+        for (_, c, g, _) in held {
+            release(self, c, g);
+        }
+        for s in steps {
+            if let Some(p) = s.load {
+                self.table.abandon(p, &e);
+            }
+        }
+        e
     }
 }

@@ -33,6 +33,15 @@ pub enum UpgradeError {
         /// The timeout.
         timeout: Duration,
     },
+    /// Spawns of one of the modules were still running (an `init` taking
+    /// long) when the suspend timeout passed.
+    #[error("upgrade aborted: spawns of `{module}` did not finish within {timeout:?}")]
+    SpawnsInFlight {
+        /// The module.
+        module: String,
+        /// The timeout.
+        timeout: Duration,
+    },
     /// Rollback refused.
     #[error(transparent)]
     Rollback(#[from] RollbackError),

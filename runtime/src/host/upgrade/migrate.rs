@@ -1,11 +1,12 @@
 //! What the upgrade protocols share: finding an actor's instance on a
 //! version, moving one actor (suspending only it), and running migrations on
-//! every core.
+//! every core with a deadline.
 
 use super::report::{ActorFailure, MigrateError};
 use crate::actor::{ActorCell, Body, Instance, release};
 use crate::code_server::{ModuleCallError, Version};
 use crate::host::HostShared;
+use relive_codec::StateSnapshot;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,31 +71,125 @@ impl HostShared {
     }
 }
 
-/// Below this many items, `parallel_map` runs on the calling thread.
-const PARALLEL_MIN: usize = 512;
+/// One migration to run: the instance taken out of its (held) body, and the
+/// version it moves to. `k` identifies it to the caller.
+pub(super) struct Job {
+    pub(super) k: usize,
+    pub(super) old: Instance,
+    pub(super) to: Arc<Version>,
+}
 
-/// Map `items` with `f` on every core (scoped threads), keeping no order.
-pub(super) fn parallel_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < PARALLEL_MIN || threads == 1 {
-        return items.into_iter().map(f).collect();
+/// How a job ended, as far as the deadline let it.
+pub(super) struct Finished {
+    pub(super) k: usize,
+    /// The old instance, unchanged, when its `export_state` returned in
+    /// time; `None` when it overran the deadline inside the old version's
+    /// code (the instance is lost to the caller: the actor cannot resume).
+    pub(super) old: Option<Instance>,
+    /// The new instance and the snapshot it was made from; `None` when the
+    /// deadline passed first.
+    pub(super) result: Option<Result<(Instance, StateSnapshot), ModuleCallError>>,
+}
+
+struct Slot {
+    k: usize,
+    old: Option<Instance>,
+    to: Arc<Version>,
+    result: Option<Result<(Instance, StateSnapshot), ModuleCallError>>,
+}
+
+/// Jobs each migration thread takes at a time.
+const CHUNK: usize = 64;
+
+/// Run `jobs` (export on the old version, `code_change` on the new) on up to
+/// one thread per core, and wait for them until `deadline`. The threads are
+/// not scoped: one stuck in module code past the deadline is left to end
+/// whenever it does, and what it then produces is dropped with the
+/// versions it belongs to (they stay loaded while it runs).
+pub(super) fn run_until(
+    jobs: Vec<Job>,
+    extra: &[u8],
+    deadline: Instant,
+    progress: Option<Arc<std::sync::atomic::AtomicUsize>>,
+) -> Vec<Finished> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = jobs.len();
+    if n == 0 {
+        return Vec::new();
     }
-    let chunk = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut items = items.into_iter();
-    loop {
-        let c: Vec<T> = items.by_ref().take(chunk).collect();
-        if c.is_empty() {
-            break;
+    let slots: Arc<Vec<parking_lot::Mutex<Slot>>> = Arc::new(
+        jobs.into_iter()
+            .map(|j| {
+                parking_lot::Mutex::new(Slot { k: j.k, old: Some(j.old), to: j.to, result: None })
+            })
+            .collect(),
+    );
+    let extra: Arc<[u8]> = Arc::from(extra);
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new((parking_lot::Mutex::new(0usize), parking_lot::Condvar::new()));
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = n.div_ceil(CHUNK).clamp(1, cores);
+    for _ in 0..threads {
+        let (slots, extra, next, done, progress) = (
+            Arc::clone(&slots),
+            Arc::clone(&extra),
+            Arc::clone(&next),
+            Arc::clone(&done),
+            progress.clone(),
+        );
+        let spawned = std::thread::Builder::new().name("relive-migrate".into()).spawn(move || {
+            loop {
+                // ORDERING: only the partition of indexes matters.
+                let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                if start >= slots.len() {
+                    return;
+                }
+                let end = (start + CHUNK).min(slots.len());
+                for slot in &slots[start..end] {
+                    let (old, to) = {
+                        let mut s = slot.lock();
+                        (s.old.take().expect("each job is taken once"), Arc::clone(&s.to))
+                    };
+                    let snapshot = old.snapshot();
+                    // The old instance goes back before the new version's
+                    // code runs: a `code_change` that never returns cannot
+                    // take the actor's state with it.
+                    slot.lock().old = Some(old);
+                    let result = snapshot.and_then(|snap| {
+                        Instance::restore(&to, &snap, &extra).map(|new| (new, snap))
+                    });
+                    slot.lock().result = Some(result);
+                    if let Some(p) = &progress {
+                        // ORDERING: a display counter.
+                        p.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                let (count, all_done) = &*done;
+                let mut c = count.lock();
+                *c += end - start;
+                if *c == slots.len() {
+                    all_done.notify_all();
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a migration thread");
         }
-        chunks.push(c);
     }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("migration thread")).collect()
-    })
+    {
+        let (count, all_done) = &*done;
+        let mut c = count.lock();
+        while *c < n {
+            if all_done.wait_until(&mut c, deadline).timed_out() {
+                break;
+            }
+        }
+    }
+    slots
+        .iter()
+        .map(|slot| {
+            let mut s = slot.lock();
+            Finished { k: s.k, old: s.old.take(), result: s.result.take() }
+        })
+        .collect()
 }

@@ -32,6 +32,10 @@ pub struct UpgradeOptions {
     pub mode: UpgradeMode,
     /// How long to wait for every actor to reach a message boundary.
     pub suspend_timeout: Duration,
+    /// How long the migrations may take in all (every actor's export on the
+    /// old version and `code_change` on the new); past it, an atomic upgrade
+    /// counts the unfinished ones as failed and restores everything.
+    pub migrate_timeout: Duration,
     /// Passed to every `code_change` (OTP's `Extra`).
     pub extra: Vec<u8>,
     /// Load a build marked bad, or another build of the running version.
@@ -47,6 +51,7 @@ impl Default for UpgradeOptions {
         UpgradeOptions {
             mode: UpgradeMode::Atomic,
             suspend_timeout: Duration::from_secs(5),
+            migrate_timeout: Duration::from_secs(5),
             extra: Vec::new(),
             force: false,
             purge: false,
@@ -56,7 +61,7 @@ impl Default for UpgradeOptions {
 }
 
 impl UpgradeOptions {
-    /// Defaults: atomic, 5 s suspend timeout.
+    /// Defaults: atomic, 5 s suspend timeout, 5 s for the migrations.
     pub fn new() -> Self {
         Self::default()
     }
@@ -70,6 +75,12 @@ impl UpgradeOptions {
     /// Set the suspend timeout.
     pub fn suspend_timeout(mut self, t: Duration) -> Self {
         self.suspend_timeout = t;
+        self
+    }
+
+    /// Set the migration deadline (see [`migrate_timeout`](Self::migrate_timeout)).
+    pub fn migrate_timeout(mut self, t: Duration) -> Self {
+        self.migrate_timeout = t;
         self
     }
 
@@ -97,6 +108,7 @@ impl UpgradeOptions {
         self
     }
 
+    #[allow(dead_code)]
     pub(super) fn tick(&self) {
         if let Some(p) = &self.progress {
             // ORDERING: a display counter.

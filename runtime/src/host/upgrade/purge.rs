@@ -3,9 +3,10 @@
 //! drop `old`.
 
 use super::report::PurgeReport;
-use crate::actor::{Body, ExitReason, release, turn};
+use crate::actor::{Body, ExitReason};
 use crate::code_server::{PurgeError, Version};
 use crate::host::HostShared;
+use crate::host::kill::Killed;
 use std::sync::Arc;
 
 impl HostShared {
@@ -15,14 +16,10 @@ impl HostShared {
         let keep_serial = keep.map(|k| k.serial());
         let mut killed = 0;
         for cell in self.registry.actors_of_where(module, |s| Some(s) == keep_serial) {
-            let mut body = cell.suspend();
-            let stale = matches!(&*body, Body::Module(i) if keep.is_none_or(|k| !Arc::ptr_eq(i.version(), k)));
-            if stale {
-                turn::exit(self, &cell, &mut body, ExitReason::Killed);
+            let stale = |body: &Body| matches!(body, Body::Module(i) if keep.is_none_or(|k| !Arc::ptr_eq(i.version(), k)));
+            if self.kill_if(&cell, ExitReason::Killed, stale) != Killed::Spared {
                 killed += 1;
             }
-            // A turn that found the body locked meanwhile left it to us.
-            release(self, &cell, body);
         }
         killed
     }

@@ -16,6 +16,10 @@ pub enum MigrateError {
     /// It did not reach a message boundary in time (its handler ran on).
     #[error("did not reach a message boundary within {0:?}")]
     NoBoundary(Duration),
+    /// Its migration (`export_state`, then `code_change`) had not finished
+    /// when the migration deadline passed.
+    #[error("its migration did not finish within {0:?}")]
+    Deadline(Duration),
 }
 
 /// An actor that could not be moved.
@@ -108,6 +112,9 @@ pub struct RollbackReport {
     /// Actors that could be moved by neither (they exited `failed to
     /// migrate`), with why.
     pub failed: Vec<ActorFailure>,
+    /// Actors busy in a handler past the rollback's wait: each moves back at
+    /// its next message boundary (a `Move` system message).
+    pub deferred: usize,
     /// From the call to the last actor resumed.
     pub duration: Duration,
     /// The longest time any actor was suspended.

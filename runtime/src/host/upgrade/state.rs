@@ -12,6 +12,14 @@ pub(crate) struct Gradual {
     pub(crate) canaries: Vec<ActorId>,
 }
 
+/// A rollback an actor makes at its next message boundary (it was busy in a
+/// handler when the rollback ran).
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    pub(crate) newer: std::sync::Arc<crate::code_server::Version>,
+    pub(crate) older: std::sync::Arc<crate::code_server::Version>,
+}
+
 /// Per-module snapshots taken when actors migrated, for rollbacks.
 pub(crate) type Snapshots = HashMap<String, HashMap<ActorId, StateSnapshot>>;
 
@@ -25,11 +33,21 @@ pub(crate) struct UpgradeState {
     pub(crate) snapshots: Mutex<Snapshots>,
     /// Gradual upgrades in progress.
     pub(crate) gradual: Mutex<HashMap<String, Gradual>>,
+    /// Moves actors make at their next message boundary.
+    pub(crate) deferred: Mutex<HashMap<ActorId, Deferred>>,
     /// The modules whose actors an upgrade holds suspended right now.
     pub(crate) suspending: Mutex<Vec<String>>,
 }
 
 impl UpgradeState {
+    /// An actor exited: no deferred move of it remains.
+    pub(crate) fn forget(&self, actor: ActorId) {
+        let mut deferred = self.deferred.lock();
+        if !deferred.is_empty() {
+            deferred.remove(&actor);
+        }
+    }
+
     /// Whether an upgrade holds `module`'s actors suspended right now.
     pub(crate) fn is_suspending(&self, module: &str) -> bool {
         self.suspending.lock().iter().any(|m| m == module)

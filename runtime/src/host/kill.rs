@@ -1,0 +1,122 @@
+//! Stopping an actor within a bound, whatever its handler does.
+//!
+//! A Rust handler cannot be pre-empted. An actor is stopped at its next
+//! message boundary; when its handler overruns the kill timeout
+//! (`HostBuilder::kill_timeout`), the actor is marked killed and leaves the
+//! registry at once, its queued callers get the exit reason, its links and
+//! monitors are told, the handler's result is discarded when it returns, and
+//! the worker it occupies is replaced so that the host keeps N runnable
+//! workers (docs/semantics.md, "Handlers that never return").
+
+use super::HostShared;
+use crate::actor::{ActorCell, ActorId, Body, ExitReason, release, turn};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Which actor each worker is running: one cell per worker, written by the
+/// worker at the start and end of each turn, read by a kill that overran.
+#[derive(Debug, Default)]
+pub(crate) struct Turns {
+    by_worker: RwLock<HashMap<u64, Arc<AtomicU64>>>,
+}
+
+thread_local! {
+    /// This worker's cell in its host's `Turns`, with the host it belongs to.
+    static MINE: std::cell::RefCell<Option<(usize, Arc<AtomicU64>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Turns {
+    /// The calling worker (`token`) now runs `actor` (0: none). `host` tells
+    /// hosts apart (a process may run several).
+    pub(crate) fn record(&self, host: usize, token: u64, actor: u64) {
+        MINE.with(|m| {
+            let mut m = m.borrow_mut();
+            let cell = match &*m {
+                Some((h, cell)) if *h == host => Arc::clone(cell),
+                _ => {
+                    let cell = Arc::clone(self.by_worker.write().entry(token).or_default());
+                    *m = Some((host, Arc::clone(&cell)));
+                    cell
+                }
+            };
+            // ORDERING: Relaxed: a hint for a kill that waited past its
+            // timeout; a stale value at worst replaces a worker needlessly
+            // or misses one (the stuck one is then replaced on the next try).
+            cell.store(actor, Ordering::Relaxed);
+        });
+    }
+
+    /// The worker running `actor`, if any.
+    pub(crate) fn worker_of(&self, actor: ActorId) -> Option<u64> {
+        self.by_worker
+            .read()
+            .iter()
+            // ORDERING: as in `record`.
+            .find(|(_, a)| a.load(Ordering::Relaxed) == actor.get())
+            .map(|(token, _)| *token)
+    }
+
+    /// Forget a worker that left.
+    pub(crate) fn forget(&self, token: u64) {
+        self.by_worker.write().remove(&token);
+    }
+}
+
+/// How a kill went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Killed {
+    /// At a message boundary.
+    AtBoundary,
+    /// With its handler still running, past the kill timeout.
+    Overrun,
+    /// Not at all: at its boundary it did not match what was to be killed.
+    Spared,
+}
+
+impl HostShared {
+    /// Make `cell` exit with `reason` at its next message boundary, waiting
+    /// at most the kill timeout; past it, kill it with its handler running
+    /// (see the module docs). True if it exited at a boundary.
+    pub(crate) fn kill(&self, cell: &Arc<ActorCell>, reason: ExitReason) -> bool {
+        self.kill_if(cell, reason, |_| true) == Killed::AtBoundary
+    }
+
+    /// [`kill`](Self::kill), if `doomed` says so of its body at the
+    /// boundary (a body held past the timeout is taken as doomed: the
+    /// caller found it through an index that said so).
+    pub(crate) fn kill_if(
+        &self,
+        cell: &Arc<ActorCell>,
+        reason: ExitReason,
+        doomed: impl FnOnce(&Body) -> bool,
+    ) -> Killed {
+        match cell.suspend_until(Instant::now() + self.kill_timeout) {
+            Some(mut body) => {
+                let killed = if doomed(&body) {
+                    turn::exit(self, cell, &mut body, reason);
+                    Killed::AtBoundary
+                } else {
+                    Killed::Spared
+                };
+                // A turn that found the body locked meanwhile left it to us.
+                release(self, cell, body);
+                killed
+            }
+            None => {
+                turn::exit_overrun(self, cell, reason);
+                if let Some(token) = self.turns.worker_of(cell.id)
+                    && self.scheduler_shared().replace(token)
+                {
+                    self.turns.forget(token);
+                    tracing::warn!(actor = %cell.id, worker = token,
+                        "the worker stuck in that handler was replaced");
+                }
+                Killed::Overrun
+            }
+        }
+    }
+}
