@@ -31,6 +31,7 @@ mod error;
 mod history;
 mod interface;
 pub mod loader;
+mod unload;
 mod version;
 
 pub use error::{LoadError, ModuleCallError, PurgeError, RollbackError};
@@ -38,6 +39,8 @@ pub use error::{LoadError, ModuleCallError, PurgeError, RollbackError};
 pub use history::{Action, HistoryEntry};
 pub use interface::{Interface, Part, TypeMismatch};
 pub use loader::Source;
+pub use unload::Residency;
+pub(crate) use unload::{RetireThreads, on_pinned};
 pub use version::{BuildHash, Origin, Schemas, UnloadStatus, UnloadWatch, Version};
 
 use crate::ffi;

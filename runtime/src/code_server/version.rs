@@ -239,12 +239,12 @@ impl fmt::Debug for Version {
 
 impl Drop for Version {
     fn drop(&mut self) {
-        // Close the library first (nothing can point into it any more: this
-        // is the last `Arc`), then remove the private copy. A library that
-        // thread-local destructors keep mapped stays mapped; see `UnloadWatch`.
-        drop(self.library.take());
-        if let Origin::Dylib { copy, .. } = &self.origin {
-            let _ = std::fs::remove_file(copy);
+        // This is the last `Arc`: nothing holds a pointer into the library
+        // any more. It is closed only once nothing can run its code either
+        // (threads it started, signal handlers, thread-local destructors):
+        // see `unload.rs`.
+        if let (Some(library), Origin::Dylib { copy, .. }) = (self.library.take(), &self.origin) {
+            super::unload::retire(library, copy.clone(), &self.decl.name);
         }
     }
 }
@@ -263,15 +263,18 @@ pub struct Schemas {
 }
 
 /// Whether a version that left the code server has really been unloaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnloadStatus {
     /// Something (an instance) still holds the version: the library is open.
     InUse,
     /// Closed, and `/proc/self/maps` no longer shows the private copy.
     Unloaded,
-    /// Closed, but the dynamic loader keeps it mapped (typically because
-    /// thread-local destructors registered by the library are pending).
-    Resident,
+    /// Nothing holds it; whether anything could still run its code is being
+    /// checked before it is unmapped (a moment, on a background thread).
+    Closing,
+    /// Nothing holds it, but it stays mapped, for this reason: something
+    /// could still run its code (docs/guide.md, "What a module may do").
+    Resident(super::unload::Residency),
     /// A statically linked module: nothing to unload.
     Static,
 }
@@ -293,12 +296,40 @@ impl UnloadWatch {
 
     /// The status now. "Unloaded" is only reported when the process's memory
     /// map shows no trace of the private copy.
+    ///
+    /// Unloading happens on a background thread after the last holder let
+    /// go: right after, the status may still be `InUse` (a holder is being
+    /// dropped) or `Closing`; [`settled`](Self::settled) waits that out.
     pub fn status(&self) -> UnloadStatus {
         if self.version.strong_count() > 0 {
             return UnloadStatus::InUse;
         }
         let Some(copy) = &self.copy else { return UnloadStatus::Static };
-        if is_mapped(copy) { UnloadStatus::Resident } else { UnloadStatus::Unloaded }
+        match super::unload::residency(copy) {
+            Some(None) => UnloadStatus::Closing,
+            Some(Some(why)) => UnloadStatus::Resident(why),
+            None if is_mapped(copy) => {
+                UnloadStatus::Resident(super::unload::Residency::ThreadLocalDestructors)
+            }
+            None => UnloadStatus::Unloaded,
+        }
+    }
+}
+
+impl UnloadWatch {
+    /// The status once it is neither `InUse` nor `Closing` any more, waiting
+    /// at most `timeout` (then the status as it is).
+    pub fn settled(&self, timeout: std::time::Duration) -> UnloadStatus {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self.status();
+            if !matches!(status, UnloadStatus::InUse | UnloadStatus::Closing)
+                || std::time::Instant::now() >= deadline
+            {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 

@@ -62,3 +62,15 @@ pub(crate) fn open(path: &Path) -> Result<OpenLibrary, OpenError> {
     let decl = get();
     Ok(OpenLibrary { library, decl })
 }
+
+/// The library at `path` if it is loaded already (`RTLD_NOLOAD`: nothing is
+/// loaded, no initialiser runs). Dropping the handle closes it once more,
+/// which lets glibc unmap it if nothing else holds it.
+pub(crate) fn find_loaded(path: &Path) -> Option<Library> {
+    #[allow(clippy::disallowed_methods)] // the second sanctioned call site: it loads nothing
+    // SAFETY: with RTLD_NOLOAD, `dlopen` only looks among the libraries that
+    // are already loaded; it maps nothing and runs no initialiser.
+    let found =
+        unsafe { Library::open(Some(path), libloading::os::unix::RTLD_LAZY | libc::RTLD_NOLOAD) };
+    found.ok()
+}

@@ -6,7 +6,9 @@
 //!   malformed declaration is an error, never undefined behaviour;
 //! - [`calls`]: the calls into a version's function table, and the opaque
 //!   state pointer they pass;
-//! - [`host`]: the services table the host hands every version.
+//! - [`host`]: the services table the host hands every version;
+//! - [`unload`]: what could still run a library's code once nobody holds
+//!   it (module threads, signal handlers, thread-local destructors).
 //!
 //! The invariant that makes all of it sound: a function pointer, a pointer
 //! into a declaration or a state pointer is only reachable through a borrow of,
@@ -17,3 +19,4 @@ pub(crate) mod calls;
 pub(crate) mod decl;
 pub(crate) mod dylib;
 pub(crate) mod host;
+pub(crate) mod unload;

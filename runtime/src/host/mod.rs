@@ -176,6 +176,9 @@ impl Host {
         let runner = Arc::new(shared::Runner(Arc::clone(&shared)));
         let scheduler = Scheduler::start(workers, runner)?;
         let _ = shared.sched.set(Arc::clone(scheduler.shared()));
+        let retirer: std::sync::Weak<dyn crate::code_server::RetireThreads> =
+            Arc::downgrade(&shared) as std::sync::Weak<dyn crate::code_server::RetireThreads>;
+        crate::code_server::on_pinned(retirer);
         let handle = HostHandle::from_shared(shared);
         Ok(Host { handle, scheduler: Mutex::new(scheduler) })
     }

@@ -120,6 +120,25 @@ impl System for HostShared {
     }
 }
 
+impl crate::code_server::RetireThreads for HostShared {
+    /// A library stayed mapped after it was closed: threads hold thread-local
+    /// destructors it registered. Replace every worker (the fresh ones start
+    /// at once) and wait for the old ones to end, running those destructors
+    /// while the library is still mapped.
+    fn retire_threads(&self, deadline: std::time::Instant) {
+        let sched = self.scheduler_shared();
+        let tokens = sched.replace_all();
+        for t in &tokens {
+            self.turns.forget(*t);
+        }
+        if !sched.join(&tokens, deadline) {
+            tracing::warn!(
+                "a retired worker was still busy; its thread-local destructors wait for it"
+            );
+        }
+    }
+}
+
 /// Runs actor turns for the scheduler.
 pub(crate) struct Runner(pub(crate) Arc<HostShared>);
 
@@ -130,6 +149,9 @@ impl scheduler::Run<Arc<ActorCell>> for Runner {
 }
 
 thread_local! {
+    /// Marks a worker as one of relive's threads for as long as it lives.
+    static OURS: std::cell::OnceCell<crate::ffi::unload::OurThread> =
+        const { std::cell::OnceCell::new() };
     /// The batch buffer of the turns this thread runs (kept, not reallocated).
     static BATCH_BUF: std::cell::RefCell<VecDeque<Envelope>> =
         const { std::cell::RefCell::new(VecDeque::new()) };
@@ -145,6 +167,10 @@ pub(crate) fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>) -> bool {
     let host_id = Arc::as_ptr(host) as usize;
     if worker != 0 {
         host.turns.record(host_id, worker, cell.id.get());
+        // A worker is relive's own thread: the unloader need not probe it.
+        OURS.with(|o| {
+            o.get_or_init(crate::ffi::unload::OurThread::enter);
+        });
     }
     let again = BATCH_BUF.with(|b| {
         let mut batch = std::mem::take(&mut *b.borrow_mut());

@@ -263,7 +263,6 @@ impl<T: Send + 'static> Shared<T> {
         Some(token)
     }
 
-    #[allow(dead_code)] // the unloader's, next
     /// Replace every worker (see [`replace`](Self::replace)); the tokens of
     /// the workers that leave, to [`join`](Self::join) them.
     pub(crate) fn replace_all(self: &Arc<Self>) -> Vec<u64> {
@@ -278,7 +277,6 @@ impl<T: Send + 'static> Shared<T> {
         tokens.into_iter().filter_map(|t| self.replace_one(t)).collect()
     }
 
-    #[allow(dead_code)] // the unloader's, next
     /// Wait until the threads of the workers `tokens` have ended completely
     /// (their thread-local destructors run), or `deadline`; whether all did.
     /// A worker still in a task at the deadline is left to end later.

@@ -2,10 +2,11 @@
 //! version moves back (see `mod.rs` for the order of what is tried).
 //!
 //! Bounded: a rollback (a crash-loop rollback runs on its supervisor's
-//! worker) never waits for a slow handler of a healthy actor. Each actor is
-//! waited for at most [`ROLLBACK_WAIT`] in all; one still in a handler then
-//! gets a `Move` system message and moves back at its next message boundary
-//! (the report counts it as `deferred`).
+//! worker) never waits for a slow handler of a healthy actor. Idle actors
+//! move at once; the actors busy in a turn are then waited for at most
+//! [`ROLLBACK_WAIT`] in all; one still in a handler gets a `Move` system
+//! message and moves back at its next message boundary (the report counts it
+//! as `deferred`).
 
 use super::error::UpgradeError;
 use super::migrate::{module_failure, on_version};
@@ -48,8 +49,21 @@ impl HostShared {
             duration: Duration::ZERO,
             longest_pause: Duration::ZERO,
         };
-        let deadline = Instant::now() + ROLLBACK_WAIT;
+        // Idle actors first, without waiting; then the busy ones, all within
+        // one short wait; whoever is still in a handler moves later.
+        let mut busy = Vec::new();
         for cell in actors {
+            let Some(mut body) = cell.body.try_lock() else {
+                busy.push(cell);
+                continue;
+            };
+            let paused = Instant::now();
+            self.roll_back_held(&cell, &mut body, &newer, &older, &mut report);
+            report.longest_pause = report.longest_pause.max(paused.elapsed());
+            release(self, &cell, body);
+        }
+        let deadline = Instant::now() + ROLLBACK_WAIT;
+        for cell in busy {
             match cell.suspend_until(deadline) {
                 Some(mut body) => {
                     let paused = Instant::now();

@@ -1,0 +1,289 @@
+//! Unloading a version once nobody holds it, never unmapping code that can
+//! still run.
+//!
+//! When the last `Arc<Version>` drops, its library is handed here instead of
+//! being closed on the spot. Before `dlclose`, [`ffi::unload`](crate::ffi::unload)
+//! looks for what could still enter the library's code:
+//! - a signal handler in it: the library is never closed (it stays
+//!   [`Residency::SignalHandler`]);
+//! - a thread it started, or a thread that could not be looked at: the
+//!   library stays open and is looked at again later, until the thread ends
+//!   ([`Residency::ModuleThread`], [`Residency::UninspectedThread`]);
+//! - otherwise its `pthread_key` destructors are deleted and it is closed.
+//!   If glibc still keeps it mapped, threads hold thread-local destructors
+//!   it registered: the host is asked to retire its worker threads (their
+//!   destructors run as they end, while the library is still mapped), and
+//!   the library is collected once no thread holds any
+//!   ([`Residency::ThreadLocalDestructors`] meanwhile).
+//!
+//! All of it runs on one background thread (`relive-unloader`), so that the
+//! thread dropping the version — an upgrade, a purge — never waits for the
+//! look; what it cannot finish it tries again with a growing pause.
+
+use crate::ffi::unload::{self as hazard, Hazard, OurThread};
+use libloading::os::unix::Library;
+use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Why a version that left every slot and instance is still mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Residency {
+    /// A thread the module started runs (the library stays until it ends).
+    ModuleThread {
+        /// The thread.
+        tid: i32,
+    },
+    /// A thread was on a CPU at every look and did not answer the probe: it
+    /// might be in the library's code (looked at again later).
+    UninspectedThread {
+        /// The thread.
+        tid: i32,
+    },
+    /// A signal's handler is in the library: it is never unmapped.
+    SignalHandler {
+        /// The signal.
+        signal: i32,
+    },
+    /// Closed, but threads hold thread-local destructors it registered;
+    /// glibc unmaps it once they ran (as those threads end).
+    ThreadLocalDestructors,
+    /// glibc's key table could not be read, so destructors of keys the
+    /// library made cannot be ruled out: it is never unmapped.
+    KeysUnknown,
+}
+
+impl std::fmt::Display for Residency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Residency::ModuleThread { tid } => {
+                write!(f, "thread {tid}, started by the module, runs")
+            }
+            Residency::UninspectedThread { tid } => {
+                write!(f, "thread {tid} could not be inspected (busy on a CPU)")
+            }
+            Residency::SignalHandler { signal } => {
+                write!(f, "the handler of signal {signal} is the module's")
+            }
+            Residency::ThreadLocalDestructors => {
+                f.write_str("threads hold thread-local destructors the module registered")
+            }
+            Residency::KeysUnknown => f.write_str("glibc's key table could not be read"),
+        }
+    }
+}
+
+/// What the host does when a closed library stays mapped: end the threads
+/// that may hold its thread-local destructors (its workers), waiting until
+/// `deadline`.
+pub(crate) trait RetireThreads: Send + Sync {
+    fn retire_threads(&self, deadline: Instant);
+}
+
+/// A library whose last version is gone.
+struct Retired {
+    /// `None` once closed.
+    library: Option<Library>,
+    copy: PathBuf,
+    module: String,
+    /// When it was last looked at, and how long until the next look.
+    next: Instant,
+    pause: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    queue: Vec<Retired>,
+    /// Why each retired library (by private copy) is still mapped.
+    resident: HashMap<PathBuf, Residency>,
+    /// Retired libraries not looked at yet.
+    closing: std::collections::HashSet<PathBuf>,
+    /// Libraries never to be closed (a signal handler in them).
+    kept: Vec<Library>,
+    started: bool,
+    retirers: Vec<Weak<dyn RetireThreads>>,
+}
+
+struct Unloader {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+fn unloader() -> &'static Unloader {
+    static U: std::sync::OnceLock<Unloader> = std::sync::OnceLock::new();
+    U.get_or_init(|| Unloader { state: Mutex::new(State::default()), wake: Condvar::new() })
+}
+
+/// First pause before a library is looked at again, and the longest.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+const LONGEST_PAUSE: Duration = Duration::from_secs(2);
+
+/// How long the unloader waits for retired workers to end.
+const RETIRE_WAIT: Duration = Duration::from_secs(2);
+
+/// What one look at a retired library found.
+enum Look {
+    /// Closed and unmapped.
+    Gone,
+    /// Still needs looking at (open or closed): why.
+    Again(Residency),
+    /// Never to be closed: why.
+    Keep(Residency),
+}
+
+fn look(r: &mut Retired) -> Look {
+    let Some(library) = r.library.take() else {
+        // Closed before, pinned by thread-local destructors.
+        return if hazard::collect(&r.copy) {
+            Look::Gone
+        } else {
+            Look::Again(Residency::ThreadLocalDestructors)
+        };
+    };
+    let img = hazard::image_of(&r.copy);
+    let found = hazard::hazards(&img);
+    if let Some(Hazard::Signal { signal }) =
+        found.iter().find(|h| matches!(h, Hazard::Signal { .. }))
+    {
+        r.library = Some(library);
+        return Look::Keep(Residency::SignalHandler { signal: *signal });
+    }
+    if let Some(h) = found.first() {
+        r.library = Some(library);
+        return Look::Again(match *h {
+            Hazard::Thread { tid } => Residency::ModuleThread { tid },
+            Hazard::Uninspected { tid } => Residency::UninspectedThread { tid },
+            Hazard::Signal { .. } => unreachable!("signals are looked for first"),
+        });
+    }
+    if hazard::delete_keys(&img).is_none() && !img.is_empty() {
+        r.library = Some(library);
+        return Look::Keep(Residency::KeysUnknown);
+    }
+    drop(library);
+    if hazard::still_mapped(&r.copy) {
+        Look::Again(Residency::ThreadLocalDestructors)
+    } else {
+        Look::Gone
+    }
+}
+
+/// Hand over the library of the last `Version` of `module`, whose private
+/// copy is `copy` (see the module docs).
+pub(crate) fn retire(library: Library, copy: PathBuf, module: &str) {
+    let r = Retired {
+        library: Some(library),
+        copy,
+        module: module.to_owned(),
+        next: Instant::now(),
+        pause: FIRST_PAUSE,
+    };
+    let u = unloader();
+    let mut st = u.state.lock();
+    st.closing.insert(r.copy.clone());
+    st.queue.push(r);
+    if !st.started {
+        st.started = true;
+        if std::thread::Builder::new().name("relive-unloader".into()).spawn(run).is_err() {
+            st.started = false;
+            tracing::error!("cannot start the unloader thread; retired libraries stay mapped");
+        }
+    }
+    u.wake.notify_one();
+}
+
+fn keep(mut r: Retired, why: Residency) {
+    tracing::warn!(module = r.module, copy = %r.copy.display(), reason = %why,
+        "library kept mapped for the life of the process");
+    let mut st = unloader().state.lock();
+    st.resident.insert(r.copy.clone(), why);
+    if let Some(lib) = r.library.take() {
+        st.kept.push(lib);
+    }
+}
+
+/// The unloader thread: look again at what could not be unloaded.
+fn run() {
+    let _ours = OurThread::enter();
+    let u = unloader();
+    loop {
+        let due: Vec<Retired> = {
+            let mut st = u.state.lock();
+            loop {
+                let now = Instant::now();
+                if st.queue.iter().any(|r| r.next <= now) {
+                    break;
+                }
+                let until = st.queue.iter().map(|r| r.next).min();
+                match until {
+                    Some(t) => {
+                        u.wake.wait_until(&mut st, t);
+                    }
+                    None => {
+                        u.wake.wait(&mut st);
+                    }
+                }
+            }
+            let now = Instant::now();
+            let (due, later) =
+                std::mem::take(&mut st.queue).into_iter().partition(|r| r.next <= now);
+            st.queue = later;
+            due
+        };
+        let mut retire_threads = false;
+        let mut again = Vec::new();
+        for mut r in due {
+            let looked = look(&mut r);
+            u.state.lock().closing.remove(&r.copy);
+            match looked {
+                Look::Gone => {
+                    let _ = std::fs::remove_file(&r.copy);
+                    u.state.lock().resident.remove(&r.copy);
+                    tracing::info!(module = r.module, "retired library unmapped");
+                }
+                Look::Keep(why) => keep(r, why),
+                Look::Again(why) => {
+                    retire_threads |= why == Residency::ThreadLocalDestructors;
+                    r.pause = (r.pause * 2).min(LONGEST_PAUSE);
+                    r.next = Instant::now() + r.pause;
+                    u.state.lock().resident.insert(r.copy.clone(), why);
+                    again.push(r);
+                }
+            }
+        }
+        if retire_threads {
+            let retirers: Vec<Arc<dyn RetireThreads>> =
+                u.state.lock().retirers.iter().filter_map(Weak::upgrade).collect();
+            for h in retirers {
+                h.retire_threads(Instant::now() + RETIRE_WAIT);
+            }
+            for r in &mut again {
+                if r.library.is_none() && hazard::collect(&r.copy) {
+                    r.next = Instant::now();
+                }
+            }
+        }
+        u.state.lock().queue.extend(again);
+    }
+}
+
+/// Register what retires a host's threads (held weakly: it goes with its host).
+pub(crate) fn on_pinned(retirer: Weak<dyn RetireThreads>) {
+    let mut st = unloader().state.lock();
+    st.retirers.retain(|w| w.strong_count() > 0);
+    st.retirers.push(retirer);
+}
+
+/// Where the retired library at `copy` is: `None` when it is not one of
+/// them (never retired, or unmapped and forgotten); `Some(None)` while it
+/// waits for its first look; `Some(Some(why))` while it stays mapped.
+pub(crate) fn residency(copy: &Path) -> Option<Option<Residency>> {
+    let st = unloader().state.lock();
+    if st.closing.contains(copy) {
+        return Some(None);
+    }
+    st.resident.get(copy).cloned().map(Some)
+}
