@@ -34,7 +34,7 @@ use crate::actor::{
     ActorCell, ActorRef, AnyActor, ExitReason, System, SystemMsg, check_types, link, send_system,
     turn,
 };
-use crate::code_server::{Interface, ModuleTable, ModuleTableBuilder, TypeMismatch};
+use crate::code_server::{Interface, ModuleTable, ModuleTableBuilder, StateError, TypeMismatch};
 use crate::scheduler::Scheduler;
 use parking_lot::Mutex;
 use relive_codec::Schema;
@@ -42,6 +42,29 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+/// Why a host did not start ([`HostBuilder::build`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostStartError {
+    /// Its module table could not start: the private directory, or the state
+    /// directory (locked by another host, not private, a state file corrupt…).
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A worker thread could not be started.
+    #[error("cannot start the host's worker threads: {0}")]
+    Threads(#[source] std::io::Error),
+}
+
+impl From<HostStartError> for std::io::Error {
+    /// For callers that propagate I/O errors (see `From<StateError>`).
+    fn from(e: HostStartError) -> Self {
+        match e {
+            HostStartError::State(e) => e.into(),
+            HostStartError::Threads(e) => e,
+        }
+    }
+}
 
 /// The running host: module table, scheduler, actors. Owns the worker
 /// threads (dropping it shuts them down); everything else is on
@@ -106,6 +129,17 @@ impl HostBuilder {
         self
     }
 
+    /// Keep the host's state in `dir` (see [`ModuleTableBuilder::state_dir`]):
+    /// the bad-build marks and the upgrade history survive a restart, the
+    /// private copies live in `<dir>/lib` and are cleaned up after a crash,
+    /// and a second host on the same directory refuses to start. Production
+    /// hosts should set it; without it, a build a supervisor rolled back
+    /// loads again after a restart.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.table = self.table.state_dir(dir);
+        self
+    }
+
     /// Require every library to be signed by one of the trusted keys (see
     /// [`ModuleTableBuilder::trust_key`]; may be called several times).
     pub fn trust_key(mut self, key: ed25519_dalek::VerifyingKey) -> Self {
@@ -123,10 +157,12 @@ impl HostBuilder {
     /// Start the host.
     ///
     /// # Errors
-    /// The private directory or a worker thread could not be created.
-    pub fn build(self) -> std::io::Result<Host> {
+    /// [`HostStartError`]: the module table could not start (its private
+    /// directory, or its state directory: see [`ModuleTableBuilder::build`])
+    /// or a worker thread could not be created.
+    pub fn build(self) -> Result<Host, HostStartError> {
         let table = self.table.build()?;
-        Host::start(table, self.workers, !self.no_inline_calls)
+        Host::start(table, self.workers, !self.no_inline_calls).map_err(HostStartError::Threads)
     }
 }
 
@@ -135,7 +171,7 @@ impl Host {
     ///
     /// # Errors
     /// As [`HostBuilder::build`].
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new() -> Result<Self, HostStartError> {
         HostBuilder::default().build()
     }
 

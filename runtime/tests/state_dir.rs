@@ -1,0 +1,190 @@
+//! A host's state directory: the bad-build marks and the history survive a
+//! restart, one host at a time uses it, a corrupt state file stops the host
+//! from starting, and private copies a crashed host left in it are removed
+//! at start (docs/decisions/0004-state-dir.md).
+
+use relive_runtime::code_server::{Action, LoadError, LoadOptions, StateError};
+use relive_runtime::{Host, HostStartError, ModuleTable};
+use relive_test_support::{fixtures, scratch_dir};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+fn host(state: &Path) -> Host {
+    Host::builder().workers(1).state_dir(state).build().expect("host on the state dir")
+}
+
+fn start(state: &Path) -> Result<Host, HostStartError> {
+    Host::builder().workers(1).state_dir(state).build()
+}
+
+/// The `StateError` a host refused to start with.
+fn refused(state: &Path) -> StateError {
+    match start(state) {
+        Ok(_) => panic!("the host started on {}", state.display()),
+        Err(HostStartError::State(e)) => e,
+        Err(e) => panic!("not a state error: {e:?}"),
+    }
+}
+
+#[test]
+fn a_build_marked_bad_is_refused_after_a_restart_unless_forced() {
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    let v2 = fixtures().path("counter_v2");
+    let hash = {
+        let first = host(&state);
+        let code = first.code_server();
+        let hash = code.inspect(v2).unwrap().hash;
+        code.mark_bad("counter", hash).unwrap();
+        hash
+    };
+
+    let second = host(&state);
+    let code = second.code_server();
+    assert!(code.is_bad(&hash), "the mark survived the restart");
+    match code.load("counter", v2) {
+        Err(LoadError::BadBuild { hash: refused, .. }) => assert_eq!(refused, hash),
+        other => panic!("expected BadBuild, got {other:?}"),
+    }
+    assert!(code.current("counter").is_none());
+    code.load_with("counter", v2, LoadOptions::new().force(true)).unwrap();
+    assert_eq!(code.current("counter").unwrap().hash(), hash);
+}
+
+#[test]
+fn the_history_survives_a_restart_in_order() {
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    let (v1, v2) = (fixtures().path("counter_v1"), fixtures().path("counter_v2"));
+    let before = {
+        let first = host(&state);
+        let code = first.code_server();
+        code.upgrade("counter", v1).unwrap();
+        code.upgrade("counter", v2).unwrap();
+        code.rollback("counter").unwrap();
+        let v2_hash = code.old("counter").unwrap().hash();
+        code.mark_bad("counter", v2_hash).unwrap();
+        code.load("counter", fixtures().path("wrong_name")).unwrap_err();
+        code.history(None)
+    };
+    let actions: Vec<Action> = before.iter().map(|h| h.action).collect();
+    assert_eq!(
+        actions,
+        [Action::Load, Action::Upgrade, Action::Rollback, Action::MarkBad, Action::Upgrade]
+    );
+    assert!(before.last().unwrap().refused.is_some());
+
+    let second = host(&state);
+    let code = second.code_server();
+    assert_eq!(code.history(None), before, "every entry, field for field, in order");
+    // The restored history goes on: a new entry comes after the old ones.
+    code.upgrade("counter", v1).unwrap();
+    let after = code.history(Some("counter"));
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after.last().unwrap().action, Action::Load);
+}
+
+#[test]
+fn a_second_host_on_the_same_state_dir_is_refused_while_the_first_lives() {
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    let first = host(&state);
+    match refused(&state) {
+        StateError::Locked { dir, pid } => {
+            assert_eq!(dir, state);
+            assert_eq!(pid, Some(std::process::id()));
+        }
+        e => panic!("expected Locked, got {e:?}"),
+    }
+    // A bare module table is refused the same way.
+    let e = ModuleTable::builder().state_dir(&state).build().unwrap_err();
+    assert!(matches!(e, StateError::Locked { .. }), "{e:?}");
+    drop(first);
+    drop(host(&state));
+}
+
+#[test]
+fn private_copies_a_crashed_host_left_in_the_state_dir_are_removed_at_start() {
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    let lib = state.join("lib");
+    drop(host(&state));
+    // What a host killed with its libraries loaded leaves behind.
+    let left: Vec<PathBuf> = ["counter-0123456789abcdef-0.so", "counter-0123456789abcdef-1.so"]
+        .iter()
+        .map(|n| lib.join(n))
+        .collect();
+    for f in &left {
+        std::fs::copy(fixtures().path("counter_v1"), f).unwrap();
+    }
+
+    let h = host(&state);
+    let code = h.code_server();
+    assert_eq!(code.table().private_dir(), lib, "copies live in <state>/lib");
+    for f in &left {
+        assert!(!f.exists(), "{} was left behind", f.display());
+    }
+    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let copies = std::fs::read_dir(&lib).unwrap().count();
+    assert_eq!(copies, 1, "only the copy of the running version");
+}
+
+#[test]
+fn a_corrupt_state_file_stops_the_host_and_is_left_as_it_was() {
+    for name in ["bad-builds.json", "history.json"] {
+        let scratch = scratch_dir();
+        let state = scratch.path().join("state");
+        {
+            let h = host(&state);
+            let code = h.code_server();
+            let hash = code.inspect(fixtures().path("counter_v2")).unwrap().hash;
+            code.mark_bad("counter", hash).unwrap();
+        }
+        let path = state.join(name);
+        let good = std::fs::read(&path).unwrap();
+        let torn = &good[..good.len() / 2];
+        std::fs::write(&path, torn).unwrap();
+        match refused(&state) {
+            StateError::Corrupt { file, .. } => assert_eq!(file, path),
+            e => panic!("{name}: expected Corrupt, got {e:?}"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), torn, "{name}: the file is kept for repair");
+        // Put back, the host starts with its marks.
+        std::fs::write(&path, &good).unwrap();
+        let h = host(&state);
+        assert_eq!(h.code_server().history(None).len(), 1);
+    }
+}
+
+#[test]
+fn a_state_file_of_another_format_stops_the_host() {
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    drop(host(&state));
+    let path = state.join("bad-builds.json");
+    std::fs::write(&path, br#"{"format": 99, "bad": "whatever format 99 holds"}"#).unwrap();
+    match refused(&state) {
+        StateError::Format { file, found, supported } => {
+            assert_eq!((file, found, supported), (path, 99, 1));
+        }
+        e => panic!("expected Format, got {e:?}"),
+    }
+}
+
+#[test]
+fn a_state_dir_others_can_enter_is_refused() {
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    match refused(&state) {
+        StateError::NotPrivate { dir, mode, .. } => assert_eq!((dir, mode), (state.clone(), 0o755)),
+        e => panic!("expected NotPrivate, got {e:?}"),
+    }
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o755);
+    // A missing one is created private.
+    let fresh = scratch.path().join("a").join("fresh");
+    drop(host(&fresh));
+    assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o700);
+}
