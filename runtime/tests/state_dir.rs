@@ -3,8 +3,9 @@
 //! from starting, and private copies a crashed host left in it are removed
 //! at start (docs/decisions/0004-state-dir.md).
 
+use counter_api::{CounterMsg, CounterReply};
 use relive_runtime::code_server::{Action, LoadError, LoadOptions, StateError};
-use relive_runtime::{Host, HostStartError, ModuleTable};
+use relive_runtime::{ActorRef, Host, HostStartError, ModuleTable};
 use relive_test_support::{fixtures, scratch_dir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,23 @@ fn a_second_host_on_the_same_state_dir_is_refused_while_the_first_lives() {
     let e = ModuleTable::builder().state_dir(&state).build().unwrap_err();
     assert!(matches!(e, StateError::Locked { .. }), "{e:?}");
     drop(first);
+    drop(host(&state));
+}
+
+#[test]
+fn a_host_that_served_calls_on_this_thread_lets_go_of_its_state_dir_when_dropped() {
+    // A blocking call to an idle actor runs its turn on the calling thread
+    // (`HostBuilder::inline_calls`), which must not keep the host alive
+    // there after it is dropped: a restart in the same process would find
+    // the state directory locked by the host it replaces.
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    {
+        let h = host(&state);
+        h.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+        let c: ActorRef<CounterMsg, CounterReply> = h.spawn("counter", &0u64).unwrap();
+        assert_eq!(c.call(CounterMsg::Add(2)).unwrap().count, 2);
+    }
     drop(host(&state));
 }
 

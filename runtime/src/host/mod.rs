@@ -212,6 +212,10 @@ impl Host {
         }
         shared.timers.shutdown();
         self.scheduler.lock().shutdown();
+        // A tree's view holds a reference to its supervisor, which holds the
+        // host: let go of them, or the host (its module table, the lock of
+        // its state directory) would outlive the `Host`.
+        shared.trees.lock().clear();
     }
 }
 
