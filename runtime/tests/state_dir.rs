@@ -1,14 +1,15 @@
 //! A host's state directory: the bad-build marks and the history survive a
 //! restart, one host at a time uses it, a corrupt state file stops the host
-//! from starting, and private copies a crashed host left in it are removed
+//! from starting, and private copies a crashed host left behind are removed
 //! at start (docs/decisions/0004-state-dir.md).
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_runtime::code_server::{Action, LoadError, LoadOptions, StateError};
 use relive_runtime::{ActorRef, Host, HostStartError, ModuleTable};
 use relive_test_support::{fixtures, scratch_dir};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn host(state: &Path) -> Host {
     Host::builder().workers(1).state_dir(state).build().expect("host on the state dir")
@@ -146,6 +147,68 @@ fn private_copies_a_crashed_host_left_in_the_state_dir_are_removed_at_start() {
     code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
     let copies = std::fs::read_dir(&lib).unwrap().count();
     assert_eq!(copies, 1, "only the copy of the running version");
+}
+
+/// Set by [`stale_private_dirs_of_dead_hosts_are_removed`] in the process it
+/// runs this test in.
+const CHILD: &str = "RELIVE_STATE_DIR_TEST_CHILD";
+
+/// Runs only in a child process: a module table with the default private
+/// directory, under the `TMPDIR` its parent gave it.
+#[test]
+fn child_starts_a_table_with_a_temporary_private_dir() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let table = ModuleTable::new().unwrap();
+    let dir = table.private_dir();
+    assert_eq!(dir.parent().unwrap(), std::env::temp_dir());
+    let name = dir.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with(&format!("relive-{}-", std::process::id())), "{name}");
+}
+
+#[test]
+fn stale_private_dirs_of_dead_hosts_are_removed() {
+    // The system temp directory of the child process below: a scratch dir,
+    // so nothing under the real /tmp is touched.
+    let tmp = scratch_dir();
+    let dead = {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let me = std::process::id();
+    let mkdir = |name: &str| {
+        let d = tmp.path().join(name);
+        std::fs::DirBuilder::new().mode(0o700).create(&d).unwrap();
+        std::fs::write(d.join("counter-0123456789abcdef-0.so"), b"left").unwrap();
+        d
+    };
+    let stale = mkdir(&format!("relive-{dead}-AbC123"));
+    let alive = mkdir(&format!("relive-{me}-XyZ789"));
+    let not_a_pid = mkdir("relive-build-1");
+    let old_style = mkdir("relive-Qw3rTy");
+    let other = mkdir(&format!("cargo-{dead}-AbC123"));
+    let file = tmp.path().join(format!("relive-{dead}-file"));
+    std::fs::write(&file, b"not a directory").unwrap();
+
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_starts_a_table_with_a_temporary_private_dir", "--nocapture"])
+        .env(CHILD, "1")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "child: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+
+    assert!(!stale.exists(), "the dead host's directory was removed");
+    for kept in [&alive, &not_a_pid, &old_style, &other, &file] {
+        assert!(kept.exists(), "{} was removed", kept.display());
+    }
+    // The child's own directory went when its table dropped.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert_eq!(left.len(), 5, "{left:?}");
 }
 
 #[test]

@@ -260,7 +260,9 @@ impl ModuleTableBuilder {
     /// Keep private copies of libraries in `dir` (created 0700 if missing;
     /// must be on a file system that allows executable mappings). Default:
     /// `<state_dir>/lib` with a [`state_dir`](Self::state_dir); without one, a
-    /// fresh 0700 directory under the system temp directory, removed on drop.
+    /// fresh 0700 directory `relive-<pid>-*` under the system temp directory,
+    /// removed on drop (and, if a crash kept it from being removed, by the
+    /// next table started after that process is gone).
     pub fn private_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
         self
@@ -295,7 +297,9 @@ impl ModuleTableBuilder {
     }
 
     /// Build the table: with a state directory, lock it, read the marks and
-    /// the history back, and empty `<dir>/lib` of what a crashed host left.
+    /// the history back, and empty `<dir>/lib` of what a crashed host left;
+    /// without one, remove the default private directories of hosts that
+    /// no longer run.
     ///
     /// # Errors
     /// [`StateError`]: the private directory cannot be created or made
@@ -326,8 +330,9 @@ impl ModuleTableBuilder {
             (None, Some(state)) => (state.lib_dir()?, None),
             (None, None) => {
                 let parent = std::env::temp_dir();
+                state::remove_stale_temp_dirs(&parent);
                 let t = tempfile::Builder::new()
-                    .prefix("relive-")
+                    .prefix(&state::temp_prefix())
                     .permissions(std::fs::Permissions::from_mode(0o700))
                     .tempdir_in(&parent)
                     .map_err(io(&parent))?;

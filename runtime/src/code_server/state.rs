@@ -16,8 +16,9 @@
 //! table refuses to start on it ([`StateError::Corrupt`]) rather than forget
 //! the marks it holds.
 //!
-//! A crashed host leaves its private copies in `lib/`; the next table on
-//! the directory (holding the lock, so nobody else uses them) removes them.
+//! Also here: removing what a crashed host left behind — the copies in the
+//! state directory's `lib/`, and the default temporary private directories
+//! (`relive-<pid>-*`) of processes that no longer run.
 
 use super::history::{Action, HistoryEntry};
 use super::version::BuildHash;
@@ -441,5 +442,85 @@ impl<'a> StoredEntry<'a> {
             refused: self.refused.map(Cow::into_owned),
             duration: Duration::from_nanos(self.duration_ns),
         }
+    }
+}
+
+/// The prefix of a default private directory: `relive-<pid>-` and
+/// `tempfile`'s random suffix.
+pub(crate) fn temp_prefix() -> String {
+    format!("relive-{}-", std::process::id())
+}
+
+/// The pid in the name of a default private directory, `relive-<pid>-<suffix>`.
+fn temp_dir_pid(name: &str) -> Option<u32> {
+    let (pid, suffix) = name.strip_prefix("relive-")?.split_once('-')?;
+    if pid.is_empty() || suffix.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` may still run. What cannot be judged (a pid that
+/// is not one) counts as alive: nothing is removed on a guess.
+fn alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return true;
+    };
+    // kill(pid, 0): ESRCH means no such process; EPERM, another user's.
+    rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
+}
+
+/// Remove the default private directories (`relive-<pid>-*` in `parent`, the
+/// system temp directory) that crashed hosts left: directories — not
+/// symbolic links — owned by us, named with the pid of a process that no
+/// longer runs. Anything else is left alone; a failure is logged, never
+/// fatal.
+pub(crate) fn remove_stale_temp_dirs(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    let (me, own) = (euid(), std::process::id());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_dir_pid) else { continue };
+        if pid == own {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        if !meta.is_dir() || meta.uid() != me || alive(pid) {
+            continue;
+        }
+        match fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(
+                dir = %path.display(), pid,
+                "removed the private directory of a host that no longer runs"
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                dir = %path.display(), %error, "cannot remove a stale private directory"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_dir_names() {
+        assert_eq!(temp_dir_pid("relive-123-AbC"), Some(123));
+        assert_eq!(temp_dir_pid("relive-123-"), None);
+        assert_eq!(temp_dir_pid("relive-AbC123"), None);
+        assert_eq!(temp_dir_pid("relive--x"), None);
+        assert_eq!(temp_dir_pid("relive-+1-x"), None);
+        assert_eq!(temp_dir_pid("other-123-x"), None);
+        assert!(temp_prefix().starts_with("relive-"));
+        assert_eq!(temp_dir_pid(&format!("{}x", temp_prefix())), Some(std::process::id()));
+    }
+
+    #[test]
+    fn we_are_alive() {
+        assert!(alive(std::process::id()));
+        assert!(alive(0), "not a pid: not judged dead");
     }
 }
