@@ -269,3 +269,25 @@ fn a_state_dir_others_can_enter_is_refused() {
     drop(host(&fresh));
     assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o700);
 }
+
+#[test]
+fn a_version_that_outlives_its_table_leaves_the_next_tables_copy_alone() {
+    use relive_runtime::code_server::Origin;
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    let v1 = fixtures().path("counter_v1");
+    let table = ModuleTable::builder().state_dir(&state).build().unwrap();
+    table.load("counter", v1).unwrap();
+    let outlives = table.current("counter").unwrap();
+    drop(table);
+
+    let next = ModuleTable::builder().state_dir(&state).build().unwrap();
+    next.load("counter", v1).unwrap();
+    let Origin::Dylib { copy, .. } = next.current("counter").unwrap().origin().clone() else {
+        panic!("a library has a copy")
+    };
+    // The old version removes its own copy when it drops, by name: not the
+    // new table's.
+    drop(outlives);
+    assert!(copy.exists(), "{} was removed", copy.display());
+}
