@@ -80,13 +80,13 @@ pub use actor::{
 pub use admin::AdminServer;
 pub use code_server::{
     Interface, LoadError, LoadOptions, LoadReport, ModuleCallError, ModuleStatus, ModuleTable,
-    ModuleTableBuilder, PurgeError, RollbackError, Source, TypeMismatch, UnloadStatus, Version,
-    VersionInfo,
+    ModuleTableBuilder, PurgeError, RollbackError, Source, StateError, TypeMismatch, UnloadStatus,
+    Version, VersionInfo,
 };
 pub use host::{
-    ActorFailure, ActorFailures, Canary, CodeServer, Host, HostBuilder, HostHandle, MigrateError,
-    NativeActor, NativeContext, PurgeReport, RollbackReport, SpawnError, SpawnOptions,
-    UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
+    ActorFailure, ActorFailures, Canary, CodeServer, Host, HostBuilder, HostHandle, HostStartError,
+    MigrateError, NativeActor, NativeContext, PurgeReport, RollbackReport, SpawnError,
+    SpawnOptions, UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
 };
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -423,7 +423,7 @@ fn bad_build_refused_unless_forced() {
     // Learn v2's hash by loading it in another code server.
     let probe = ModuleTable::new().unwrap();
     let hash = probe.load("counter", v2).unwrap().hash;
-    code.mark_bad("counter", hash);
+    code.mark_bad("counter", hash).unwrap();
     let e = refuse(&code, v2);
     assert!(matches!(e, LoadError::BadBuild { .. }), "{e:?}");
     still_serving_v1(&code, &mut inst, 5);

@@ -251,7 +251,9 @@ impl Tree {
         drop(bad);
         match code.rollback(module) {
             Ok(rollback) => {
-                code.mark_bad(module, hash);
+                // A mark that could not be saved still holds in memory; the
+                // code server has logged it.
+                let _ = code.mark_bad(module, hash);
                 let _ = code.purge(module);
                 let report = CrashLoopRollback { crashes, within, rollback };
                 self.rollbacks.push(report.clone());

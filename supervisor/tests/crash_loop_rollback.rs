@@ -81,6 +81,35 @@ fn crash_loop_after_an_upgrade_rolls_back_with_state_kept() {
 }
 
 #[test]
+fn a_build_rolled_back_by_a_crash_loop_stays_refused_after_a_host_restart() {
+    let scratch = relive_test_support::scratch_dir();
+    let state = scratch.path().join("state");
+    let start = || Host::builder().workers(2).state_dir(&state).build().unwrap();
+    let v3 = fixtures().path("counter_v3_crashy");
+    let v3_hash = {
+        let host = start();
+        let (sup, refs) = tree(&host);
+        let v3_hash = host.code_server().upgrade("counter", v3).unwrap().modules[0].hash;
+        for k in 0..3 {
+            let _ = refs[0].call(CounterMsg::Add(7));
+            eventually(&format!("a back after crash {k}"), || {
+                refs[0].call(CounterMsg::Get).is_ok()
+            });
+        }
+        assert_eq!(sup.rollbacks().len(), 1);
+        v3_hash
+    };
+
+    // A new host on the same state dir: v3 is still refused.
+    let host = start();
+    let (_sup, _refs) = tree(&host);
+    assert!(host.code_server().is_bad(&v3_hash));
+    let e = host.code_server().upgrade("counter", v3).unwrap_err();
+    assert!(matches!(e, UpgradeError::Refused(LoadError::BadBuild { .. })), "{e:?}");
+    assert_eq!(host.code_server().current("counter").unwrap().version().to_string(), "1.0.0");
+}
+
+#[test]
 fn a_crash_loop_with_no_recent_upgrade_escalates_exactly_as_otp() {
     let host = Host::builder().workers(2).build().unwrap();
     let (sup, refs) = tree(&host);

@@ -97,7 +97,6 @@ pub(crate) struct Loader {
     pub(crate) dir: PathBuf,
     pub(crate) trusted_keys: Vec<VerifyingKey>,
     max_library_size: u64,
-    seq: AtomicU64,
 }
 
 /// The largest library a code server reads unless configured otherwise
@@ -121,7 +120,7 @@ impl Loader {
         trusted_keys: Vec<VerifyingKey>,
         max_library_size: u64,
     ) -> Self {
-        Loader { dir, trusted_keys, max_library_size, seq: AtomicU64::new(0) }
+        Loader { dir, trusted_keys, max_library_size }
     }
 
     /// Steps 1 to 5a for `source`, expected to declare module `name`
@@ -217,9 +216,14 @@ impl Loader {
         let err = |source| LoadError::PrivateCopy { file: file.to_owned(), source };
         let safe_name: String =
             name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        // One counter for the whole process, not one per table: a version that
+        // outlives its table removes its copy by name when it drops, and a
+        // later table on the same directory (a state dir's `lib/`) must not
+        // have reused that name.
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         loop {
             // ORDERING: only uniqueness matters.
-            let n = self.seq.fetch_add(1, Ordering::Relaxed);
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
             let copy = self.dir.join(format!("{safe_name}-{}-{n}.so", hash.short()));
             match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&copy) {
                 Ok(mut f) => {

@@ -31,6 +31,7 @@ mod error;
 mod history;
 mod interface;
 pub mod loader;
+mod state;
 mod unload;
 mod version;
 
@@ -39,6 +40,7 @@ pub use error::{LoadError, ModuleCallError, PurgeError, RollbackError};
 pub use history::{Action, HistoryEntry};
 pub use interface::{Interface, Part, TypeMismatch};
 pub use loader::Source;
+pub use state::{STATE_FORMAT, StateError};
 pub use unload::Residency;
 pub(crate) use unload::{RetireThreads, on_pinned};
 pub use version::{BuildHash, Origin, Schemas, UnloadStatus, UnloadWatch, Version};
@@ -48,7 +50,8 @@ use arc_swap::ArcSwap;
 use loader::{Against, Loader, check_against};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use state::{StateDir, StateLock};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -234,24 +237,44 @@ pub const HISTORY_LIMIT: usize = 4096;
 #[derive(Debug, Default)]
 struct Inner {
     modules: BTreeMap<String, Slots>,
-    history: std::collections::VecDeque<HistoryEntry>,
-    bad: HashSet<BuildHash>,
+    history: VecDeque<HistoryEntry>,
+    /// The bad builds, each with the module it was marked for.
+    bad: BTreeMap<BuildHash, String>,
+    /// Where `history` and `bad` are saved, if the table has a state dir.
+    state: Option<StateDir>,
 }
 
 /// Builds a [`ModuleTable`].
 #[derive(Debug, Default)]
 pub struct ModuleTableBuilder {
     dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
     max_library_size: Option<u64>,
 }
 
 impl ModuleTableBuilder {
     /// Keep private copies of libraries in `dir` (created 0700 if missing;
-    /// must be on a file system that allows executable mappings). Default: a
-    /// fresh 0700 directory under the system temp directory, removed on drop.
+    /// must be on a file system that allows executable mappings). Default:
+    /// `<state_dir>/lib` with a [`state_dir`](Self::state_dir); without one, a
+    /// fresh 0700 directory `relive-<pid>-*` under the system temp directory,
+    /// removed on drop (and, if a crash kept it from being removed, by the
+    /// next table started after that process is gone).
     pub fn private_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// Keep the table's state in `dir`, so that it survives a restart: the
+    /// bad-build marks and the history are saved there on every change and
+    /// read back by [`build`](Self::build), and the private copies live in
+    /// `<dir>/lib` (unless [`private_dir`](Self::private_dir) is set too).
+    /// `dir` is created 0700 if missing; it must be ours and closed to
+    /// others. One table at a time: a lock in it makes a second one refuse
+    /// to start. (docs/decisions/0004-state-dir.md.) Default: none — the
+    /// marks and the history live only in memory.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
         self
     }
 
@@ -270,31 +293,64 @@ impl ModuleTableBuilder {
         self
     }
 
-    /// Build the table.
+    /// Build the table: with a state directory, lock it, read the marks and
+    /// the history back, and empty `<dir>/lib` of what a crashed host left;
+    /// without one, remove the default private directories of hosts that
+    /// no longer run.
     ///
     /// # Errors
-    /// The private directory cannot be created or made private (0700).
-    pub fn build(self) -> std::io::Result<ModuleTable> {
-        let (dir, temp) = match self.dir {
+    /// [`StateError`]: the private directory cannot be created or made
+    /// private (0700); the state directory cannot be created, is not ours
+    /// and 0700 (`NotPrivate`), is locked by another table (`Locked`), or
+    /// holds a state file that cannot be read (`Io`), does not parse
+    /// (`Corrupt`) or is of another format (`Format`). A missing state file
+    /// is no error: the table starts without what it would hold.
+    pub fn build(self) -> Result<ModuleTable, StateError> {
+        let io = |path: &std::path::Path| {
+            let path = path.to_owned();
+            move |source| StateError::Io { path, source }
+        };
+        let (state, lock, stored) = match &self.state_dir {
             Some(dir) => {
-                std::fs::create_dir_all(&dir)?;
+                let (state, lock, stored) = StateDir::open(dir)?;
+                (Some(state), Some(lock), stored)
+            }
+            None => (None, None, state::Stored::default()),
+        };
+        let (dir, temp) = match (self.dir, &state) {
+            (Some(dir), _) => {
+                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io(&dir))?;
                 (dir, None)
             }
-            None => {
-                let t = tempfile::Builder::new().prefix("relive-").tempdir()?;
+            (None, Some(state)) => (state.lib_dir()?, None),
+            (None, None) => {
+                let parent = std::env::temp_dir();
+                state::remove_stale_temp_dirs(&parent);
+                let t = tempfile::Builder::new()
+                    .prefix(&state::temp_prefix())
+                    .permissions(std::fs::Permissions::from_mode(0o700))
+                    .tempdir_in(&parent)
+                    .map_err(io(&parent))?;
                 (t.path().to_owned(), Some(t))
             }
         };
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        let mut history = stored.history;
+        while history.len() > HISTORY_LIMIT {
+            history.pop_front();
+        }
+        let inner = Inner { modules: BTreeMap::new(), history, bad: stored.bad, state };
         Ok(ModuleTable {
             loader: Loader::new(
                 dir,
                 self.trusted_keys,
                 self.max_library_size.unwrap_or(loader::DEFAULT_MAX_LIBRARY_SIZE),
             ),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(inner),
             published: ArcSwap::from_pointee(HashMap::new()),
             _temp: temp,
+            _lock: lock,
         })
     }
 }
@@ -307,6 +363,9 @@ pub struct ModuleTable {
     /// What readers see; republished by every slot change, under `inner`.
     published: ArcSwap<Published>,
     _temp: Option<tempfile::TempDir>,
+    /// The state directory's lock. Declared last, so released last: after
+    /// the versions the table holds (and their private copies) are gone.
+    _lock: Option<StateLock>,
 }
 
 impl ModuleTable {
@@ -314,7 +373,7 @@ impl ModuleTable {
     ///
     /// # Errors
     /// The private directory cannot be created.
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new() -> Result<Self, StateError> {
         ModuleTableBuilder::default().build()
     }
 
@@ -337,6 +396,12 @@ impl ModuleTable {
     /// The directory holding the private copies of loaded libraries.
     pub fn private_dir(&self) -> &std::path::Path {
         &self.loader.dir
+    }
+
+    /// The state directory, if the table has one
+    /// ([`ModuleTableBuilder::state_dir`]).
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.inner.lock().state.as_ref().map(|s| s.path().to_owned())
     }
 
     /// Load module `name` from `source` without touching any running
@@ -383,14 +448,24 @@ impl ModuleTable {
         let started = Instant::now();
         let bad = self.inner.lock().bad.clone();
         // Steps 1–5a outside the lock: dlopen may be slow.
-        let checked = match self.loader.load(Some(name), &source, |h| bad.contains(h), opts.force) {
-            Ok(c) => c,
-            Err(e) => {
-                let mut inner = self.inner.lock();
-                Self::push(&mut inner, name, Action::Upgrade, None, None, None, Some(&e), started);
-                return Err(e);
-            }
-        };
+        let checked =
+            match self.loader.load(Some(name), &source, |h| bad.contains_key(h), opts.force) {
+                Ok(c) => c,
+                Err(e) => {
+                    let mut inner = self.inner.lock();
+                    Self::push(
+                        &mut inner,
+                        name,
+                        Action::Upgrade,
+                        None,
+                        None,
+                        None,
+                        Some(&e),
+                        started,
+                    );
+                    return Err(e);
+                }
+            };
         let forward_logs = checked.forward_logs;
         let new = Arc::new(checked.version);
         let mut inner = self.inner.lock();
@@ -581,7 +656,7 @@ impl ModuleTable {
     /// The loader's reason.
     pub fn inspect(&self, source: impl Into<Source>) -> Result<Inspected, LoadError> {
         let bad = self.inner.lock().bad.clone();
-        let checked = self.loader.load(None, &source.into(), |h| bad.contains(h), false)?;
+        let checked = self.loader.load(None, &source.into(), |h| bad.contains_key(h), false)?;
         let v = checked.version;
         Ok(Inspected {
             name: v.name().to_owned(),
@@ -649,17 +724,32 @@ impl ModuleTable {
         })
     }
 
-    /// Mark a build bad: loading it again is refused unless forced.
-    pub fn mark_bad(&self, module: &str, hash: BuildHash) {
+    /// Mark a build bad: loading it again is refused unless forced. With a
+    /// state directory the mark is saved (fsynced) before this returns, and
+    /// holds after a restart.
+    ///
+    /// # Errors
+    /// The mark could not be saved in the state directory. It holds in this
+    /// table all the same (loads of the build are refused), but would not
+    /// survive a restart; it is saved again with the next mark.
+    pub fn mark_bad(&self, module: &str, hash: BuildHash) -> Result<(), StateError> {
         let started = Instant::now();
         let mut inner = self.inner.lock();
-        inner.bad.insert(hash);
+        inner.bad.insert(hash, module.to_owned());
+        let saved = inner.state.as_ref().map_or(Ok(()), |s| s.write_bad(&inner.bad));
+        if let Err(error) = &saved {
+            tracing::error!(
+                module, hash = %hash.short(), %error,
+                "build marked bad in memory only: the mark will not survive a restart"
+            );
+        }
         Self::push(&mut inner, module, Action::MarkBad, None, None, Some(hash), None, started);
+        saved
     }
 
     /// Whether a build is marked bad.
     pub fn is_bad(&self, hash: &BuildHash) -> bool {
-        self.inner.lock().bad.contains(hash)
+        self.inner.lock().bad.contains_key(hash)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -689,5 +779,12 @@ impl ModuleTable {
             refused: refused.map(ToString::to_string),
             duration: started.elapsed(),
         });
+        if let Some(state) = &inner.state
+            && let Err(error) = state.write_history(&inner.history)
+        {
+            // The change itself happened; only its record on disk is behind
+            // (it catches up with the next entry).
+            tracing::error!(module = name, ?action, %error, "history entry not saved");
+        }
     }
 }

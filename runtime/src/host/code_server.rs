@@ -15,7 +15,7 @@ use super::upgrade::{
 use crate::actor::ActorId;
 use crate::code_server::{
     BuildHash, HistoryEntry, Inspected, LoadError, LoadOptions, LoadReport, ModuleStatus,
-    ModuleTable, PurgeError, Source, Version, Which,
+    ModuleTable, PurgeError, Source, StateError, Version, Which,
 };
 use std::sync::Arc;
 
@@ -232,8 +232,8 @@ impl CodeServer {
     }
 
     /// Mark a build bad: loading it again is refused unless forced.
-    pub fn mark_bad(&self, module: &str, hash: BuildHash) {
-        self.table().mark_bad(module, hash);
+    pub fn mark_bad(&self, module: &str, hash: BuildHash) -> Result<(), StateError> {
+        self.table().mark_bad(module, hash)
     }
 
     /// Whether a build is marked bad.

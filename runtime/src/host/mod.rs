@@ -36,7 +36,7 @@ use crate::actor::{
     ActorCell, ActorRef, AnyActor, ExitReason, System, SystemMsg, check_types, link, send_system,
     turn,
 };
-use crate::code_server::{Interface, ModuleTable, ModuleTableBuilder, TypeMismatch};
+use crate::code_server::{Interface, ModuleTable, ModuleTableBuilder, StateError, TypeMismatch};
 use crate::scheduler::Scheduler;
 use parking_lot::Mutex;
 use relive_codec::Schema;
@@ -45,6 +45,29 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// Why a host did not start ([`HostBuilder::build`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostStartError {
+    /// Its module table could not start: the private directory, or the state
+    /// directory (locked by another host, not private, a state file corrupt…).
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A worker thread could not be started.
+    #[error("cannot start the host's worker threads: {0}")]
+    Threads(#[source] std::io::Error),
+}
+
+impl From<HostStartError> for std::io::Error {
+    /// For callers that propagate I/O errors (see `From<StateError>`).
+    fn from(e: HostStartError) -> Self {
+        match e {
+            HostStartError::State(e) => e.into(),
+            HostStartError::Threads(e) => e,
+        }
+    }
+}
 
 /// The running host: module table, scheduler, actors. Owns the worker
 /// threads (dropping it shuts them down); everything else is on
@@ -125,6 +148,17 @@ impl HostBuilder {
         self
     }
 
+    /// Keep the host's state in `dir` (see [`ModuleTableBuilder::state_dir`]):
+    /// the bad-build marks and the upgrade history survive a restart, the
+    /// private copies live in `<dir>/lib` and are cleaned up after a crash,
+    /// and a second host on the same directory refuses to start. Production
+    /// hosts should set it; without it, a build a supervisor rolled back
+    /// loads again after a restart.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.table = self.table.state_dir(dir);
+        self
+    }
+
     /// Require every library to be signed by one of the trusted keys (see
     /// [`ModuleTableBuilder::trust_key`]; may be called several times).
     pub fn trust_key(mut self, key: ed25519_dalek::VerifyingKey) -> Self {
@@ -142,11 +176,14 @@ impl HostBuilder {
     /// Start the host.
     ///
     /// # Errors
-    /// The private directory or a worker thread could not be created.
-    pub fn build(self) -> std::io::Result<Host> {
+    /// [`HostStartError`]: the module table could not start (its private
+    /// directory, or its state directory: see [`ModuleTableBuilder::build`])
+    /// or a worker thread could not be created.
+    pub fn build(self) -> Result<Host, HostStartError> {
         let table = self.table.build()?;
         let kill = self.kill_timeout.unwrap_or(DEFAULT_KILL_TIMEOUT);
         Host::start(table, self.workers, !self.no_inline_calls, kill)
+            .map_err(HostStartError::Threads)
     }
 }
 
@@ -155,7 +192,7 @@ impl Host {
     ///
     /// # Errors
     /// As [`HostBuilder::build`].
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new() -> Result<Self, HostStartError> {
         HostBuilder::default().build()
     }
 
@@ -209,6 +246,10 @@ impl Host {
         }
         shared.timers.shutdown();
         self.scheduler.lock().shutdown(shared.kill_timeout);
+        // A tree's view holds a reference to its supervisor, which holds the
+        // host: let go of them, or the host (its module table, the lock of
+        // its state directory) would outlive the `Host`.
+        shared.trees.lock().clear();
     }
 }
 

@@ -56,10 +56,28 @@ impl PendingReplies {
 }
 
 /// Marks the calling thread as running `id` of `host` until dropped.
-pub(crate) struct Turn;
+pub(crate) struct Turn {
+    /// Whether to let go of the host when the turn ends.
+    forget: bool,
+}
 
 impl Turn {
+    /// A worker's turn: the host stays cached in the thread (a worker lives
+    /// no longer than its host's scheduler), so the next turn need not
+    /// touch its reference count.
     pub(crate) fn enter(host: &Arc<HostShared>, id: ActorId) -> Turn {
+        Self::enter_with(host, id, false)
+    }
+
+    /// A turn run inline on a caller's thread: that thread may outlive the
+    /// host, so the host is not kept there after the turn (it would keep
+    /// the host's module table, and the lock of its state directory, alive
+    /// after the `Host` is dropped).
+    pub(crate) fn enter_inline(host: &Arc<HostShared>, id: ActorId) -> Turn {
+        Self::enter_with(host, id, true)
+    }
+
+    fn enter_with(host: &Arc<HostShared>, id: ActorId, forget: bool) -> Turn {
         HOST.with(|h| {
             let mut h = h.borrow_mut();
             if h.as_ref().is_none_or(|cur| !Arc::ptr_eq(cur, host)) {
@@ -67,13 +85,18 @@ impl Turn {
             }
         });
         ACTOR.with(|a| a.set(id.0));
-        Turn
+        Turn { forget }
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
         ACTOR.with(|a| a.set(0));
+        if self.forget {
+            // `take` first: the host must not drop inside the borrow.
+            let host = HOST.with(|h| h.borrow_mut().take());
+            drop(host);
+        }
     }
 }
 

@@ -97,7 +97,7 @@ impl System for HostShared {
             return None;
         }
         let me = self.me.upgrade()?;
-        Some(run_one(&me, cell))
+        Some(run_one(&me, cell, services::Turn::enter_inline(&me, cell.id)))
     }
 
     fn lookup(&self, id: ActorId) -> Option<Arc<ActorCell>> {
@@ -144,7 +144,7 @@ pub(crate) struct Runner(pub(crate) Arc<HostShared>);
 
 impl scheduler::Run<Arc<ActorCell>> for Runner {
     fn run(&self, cell: &Arc<ActorCell>) -> bool {
-        run_one(&self.0, cell)
+        run_one(&self.0, cell, services::Turn::enter(&self.0, cell.id))
     }
 }
 
@@ -161,8 +161,8 @@ thread_local! {
 /// thread, a worker or an inline caller; true if it must be requeued. The
 /// turn is exactly a worker's (same state machine, same body lock, same
 /// batch), so order, exclusivity and upgrade suspension hold wherever it runs.
-pub(crate) fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>) -> bool {
-    let _turn = services::Turn::enter(host, cell.id);
+/// `_turn` marks the thread as running it (a worker's or an inline turn).
+fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>, _turn: services::Turn) -> bool {
     let worker = host.scheduler().current_worker();
     let host_id = Arc::as_ptr(host) as usize;
     if worker != 0 {

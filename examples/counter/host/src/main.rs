@@ -57,10 +57,13 @@ fn send(counters: &[ActorRef<Msg, Reply>], me: usize, stop: &AtomicBool) -> Seen
     seen
 }
 
-/// `--serve SOCKET [--module PATH] [--trust-key PUB]`: run a host with four
-/// counters on the module at PATH (default: counter v1, built now) under a
-/// supervisor, open its admin socket, print `ready`, and serve until killed
-/// — a host for the `relive` CLI to drive.
+/// `--serve SOCKET [--module PATH] [--trust-key PUB] [--state DIR]`: run a
+/// host with four counters on the module at PATH (default: counter v1, built
+/// now) under a supervisor, open its admin socket, print `ready`, and serve
+/// until killed — a host for the `relive` CLI to drive. Its state directory
+/// (bad-build marks, history, private copies) is DIR, by default next to
+/// the socket (`admin.sock` → `admin.state`), so a build the supervisor
+/// rolled back stays refused when the host is started again.
 fn serve(args: &[String]) -> ! {
     let arg =
         |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
@@ -68,7 +71,9 @@ fn serve(args: &[String]) -> ! {
     let module = arg("--module")
         .map(PathBuf::from)
         .unwrap_or_else(|| relive_test_support::build_library("counter-example-v1", false));
-    let mut builder = Host::builder();
+    let state =
+        arg("--state").map_or_else(|| Path::new(&socket).with_extension("state"), PathBuf::from);
+    let mut builder = Host::builder().state_dir(state);
     if let Some(key) = arg("--trust-key") {
         let key =
             relive::code_server::loader::read_public_key(Path::new(&key)).expect("public key");

@@ -1,6 +1,8 @@
 //! `service-swap-host --listen 127.0.0.1:PORT --admin SOCKET --module PATH
-//! [--accounts N]`: the billing service. Upgrade it with
-//! `relive --host SOCKET upgrade billing PATH`.
+//! [--accounts N] [--state DIR]`: the billing service. Upgrade it with
+//! `relive --host SOCKET upgrade billing PATH`. Its state directory (bad-build
+//! marks, history, private copies) is DIR, by default next to the socket
+//! (`admin.sock` → `admin.state`).
 
 use relive::Host;
 use service_swap_host::Service;
@@ -19,8 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = arg(&args, "--admin").ok_or("--admin SOCKET is required")?;
     let module = arg(&args, "--module").ok_or("--module PATH (billing v1) is required")?;
     let accounts: u64 = arg(&args, "--accounts").map_or(Ok(1000), |a| a.parse())?;
+    let state = arg(&args, "--state")
+        .map_or_else(|| std::path::Path::new(&admin).with_extension("state"), Into::into);
 
-    let host = Host::new()?;
+    let host = Host::builder().state_dir(state).build()?;
     host.code_server().upgrade("billing", module.as_str())?;
     let service = Service::start(&host, accounts)?;
     let _admin = host.serve_admin(&admin)?;
