@@ -280,6 +280,83 @@ mod native {
         );
     }
 
+    /// A native actor that casts `n` `Add(1)`s to one of its targets from
+    /// its handler, by `cast`, `try_cast` or `cast_async` (polled once: a
+    /// worker does not wait), and answers (accepted, refused as `Full`).
+    struct Blaster {
+        targets: Vec<Counter>,
+    }
+
+    impl NativeActor for Blaster {
+        type Msg = (u32, String, u32);
+        type Reply = (u64, u64);
+
+        fn handle(&mut self, msg: Self::Msg, _: &mut NativeContext<'_>) -> (u64, u64) {
+            use std::task::{Context, Poll, Waker};
+            let (target, how, n) = msg;
+            let target = &self.targets[target as usize];
+            let (mut ok, mut full) = (0, 0);
+            for _ in 0..n {
+                let sent = match how.as_str() {
+                    "cast" => target.cast(CounterMsg::Add(1)),
+                    "try_cast" => target.try_cast(CounterMsg::Add(1)),
+                    _ => {
+                        let mut f = std::pin::pin!(target.cast_async(CounterMsg::Add(1)));
+                        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                            Poll::Ready(r) => r,
+                            Poll::Pending => panic!("cast_async waited on a worker"),
+                        }
+                    }
+                };
+                match sent {
+                    Ok(()) => ok += 1,
+                    Err(SendError::Full(CounterMsg::Add(1))) => full += 1,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            (ok, full)
+        }
+    }
+
+    /// Keep `c` in a long handler, its mailbox empty.
+    fn put_to_sleep(c: &Counter) {
+        c.cast(CounterMsg::Sleep(1500)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while c.mailbox_len() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the sleep never started");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn sends_from_a_handler_overdraw_only_by_the_allowance_then_come_back_full() {
+        // A worker for each sleeper and one for the blaster.
+        let host = Host::builder().workers(3).build().unwrap();
+        host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+        let a: Counter =
+            host.spawn_with("counter", &0u64, SpawnOptions::new().capacity(4)).unwrap();
+        let b: Counter = host
+            .spawn_with("counter", &0u64, SpawnOptions::new().capacity(4).overdraft(1))
+            .unwrap();
+        let blaster = host
+            .spawn_native(Blaster { targets: vec![a.clone(), b.clone()] }, SpawnOptions::new())
+            .unwrap();
+        put_to_sleep(&a);
+        put_to_sleep(&b);
+        let started = std::time::Instant::now();
+        // The default allowance: as many again as the capacity.
+        assert_eq!(blaster.call((0, "cast".into(), 6)).unwrap(), (6, 0));
+        assert_eq!(blaster.call((0, "try_cast".into(), 3)).unwrap(), (2, 1));
+        assert_eq!(blaster.call((0, "cast_async".into(), 1)).unwrap(), (0, 1));
+        assert_eq!(blaster.call((1, "cast".into(), 7)).unwrap(), (5, 2));
+        assert!(started.elapsed() < Duration::from_millis(1500), "blasted while they slept");
+        assert_eq!((a.mailbox_len(), a.mailbox_overdrafts(), a.mailbox_refusals()), (8, 4, 2));
+        assert_eq!((b.mailbox_len(), b.mailbox_overdrafts(), b.mailbox_refusals()), (5, 1, 2));
+        // Everything accepted is handled once they wake.
+        assert_eq!(a.call(CounterMsg::Get).unwrap().count, 8);
+        assert_eq!(b.call(CounterMsg::Get).unwrap().count, 5);
+    }
+
     /// A native actor whose `on_exit` panics (as a buggy supervisor's might).
     struct PanicsOnExit;
 

@@ -19,6 +19,9 @@ enum RelayMsg {
     Hold,
     Release { value: u64 },
     Crash,
+    StartFlood { sends: u64 },
+    Flood,
+    FloodRefused,
 }
 
 type Relay = ActorRef<RelayMsg, Result<u64, String>>;
@@ -108,4 +111,85 @@ fn a_held_caller_hears_when_the_actor_exits() {
             "{e:?}"
         );
     });
+}
+
+/// Issue 12 item 9: a handler sending two messages to itself per message
+/// grew its mailbox without bound. Sends from handlers may now overdraw the
+/// bound only by the allowance (as many again by default), and are refused
+/// beyond it; nothing accepted is lost, and the host stays responsive.
+#[test]
+fn a_self_flooding_handler_is_refused_past_twice_its_bound() {
+    const SENDS: u64 = 300_000;
+    let (_host, relay, counter) = host();
+    let limit = 2 * relay.mailbox_capacity();
+    relay.cast(RelayMsg::StartFlood { sends: SENDS }).unwrap();
+    let start = Instant::now();
+    let (mut max_len, mut calls, mut slowest) = (0, 0u64, Duration::ZERO);
+    let mut last_handled = 0;
+    loop {
+        for _ in 0..100 {
+            max_len = max_len.max(relay.mailbox_len());
+        }
+        // Another actor answers while the flood runs.
+        let asked = Instant::now();
+        counter.call_timeout(CounterMsg::Add(1), Duration::from_secs(2)).expect("counter answers");
+        slowest = slowest.max(asked.elapsed());
+        calls += 1;
+        let handled = relay.handled();
+        if relay.mailbox_len() == 0 && handled == last_handled && handled > 1 {
+            break; // the flood has spent its sends and drained
+        }
+        last_handled = handled;
+        assert!(start.elapsed() < Duration::from_secs(60), "the flood never ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(max_len <= limit, "mailbox reached {max_len}, past 2 × capacity ({limit})");
+    assert!(max_len > limit / 2, "the flood never used the overdraft ({max_len})");
+    assert!(slowest < Duration::from_secs(1), "a call to another actor took {slowest:?}");
+    assert_eq!(counter.call(CounterMsg::Get).unwrap().count, calls);
+
+    let refused = relay.call(RelayMsg::FloodRefused).unwrap().unwrap();
+    assert!(refused > 0, "the module saw no MailboxFull");
+    assert_eq!(relay.mailbox_refusals(), refused, "the host counts what the module saw");
+    // Every accepted send was handled: StartFlood, the accepted Floods and
+    // FloodRefused itself.
+    assert_eq!(relay.handled(), 1 + (SENDS - refused) + 1);
+}
+
+/// A module's send to another actor past its allowance is refused now, and
+/// so is a `send_after` asked for then; timers that fire while there is no
+/// room wait for some and are all delivered, never past the allowance.
+#[test]
+fn sends_and_timers_to_a_full_actor_are_refused_or_wait_never_lost() {
+    let (host, relay, _) = host();
+    let busy: Counter = host.spawn_with("counter", &0u64, SpawnOptions::new().capacity(2)).unwrap();
+    let limit = 2 * busy.mailbox_capacity();
+    let to = busy.id().get();
+    busy.cast(CounterMsg::Sleep(1500)).unwrap();
+    let start = Instant::now();
+    while busy.mailbox_len() > 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "the sleep never started");
+        std::thread::yield_now();
+    }
+    for _ in 0..10 {
+        assert_eq!(relay.call(RelayMsg::Later { to, n: 1, ms: 300 }).unwrap(), Ok(0));
+    }
+    while busy.mailbox_len() < limit {
+        assert!(start.elapsed() < Duration::from_secs(1), "the timers never fired");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Six fired timers wait in the timer thread, not in the mailbox.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(busy.mailbox_len(), limit);
+    let full = Err("the target's mailbox is full".to_owned());
+    assert_eq!(relay.call(RelayMsg::Forward { to, n: 100 }).unwrap(), full);
+    assert_eq!(relay.call(RelayMsg::Later { to, n: 100, ms: 0 }).unwrap(), full);
+    assert_eq!(busy.mailbox_refusals(), 2, "the two refusals the module saw, no timer retry");
+    assert!(start.elapsed() < Duration::from_millis(1500), "checked while the actor slept");
+    // Once it wakes, every timer is delivered.
+    while busy.call(CounterMsg::Get).unwrap().count < 10 {
+        assert!(start.elapsed() < Duration::from_secs(10), "a waiting timer was lost");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(busy.call(CounterMsg::Get).unwrap().count, 10);
 }

@@ -27,6 +27,9 @@ enum RelayMsg {
     Hold,
     Release { value: u64 },
     Crash,
+    StartFlood { sends: u64 },
+    Flood,
+    FloodRefused,
 }
 
 fn host_on(module: &str) -> Host {

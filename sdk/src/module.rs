@@ -119,10 +119,13 @@ impl Context<'_> {
     }
 
     /// Cast `msg` to actor `to`. Never blocks: the host queues it even past
-    /// the target's mailbox bound.
+    /// the target's mailbox bound, up to an overdraft allowance (by default
+    /// as many messages again as the bound), and refuses it beyond.
     ///
     /// # Errors
-    /// [`HostError`]: no such actor, or `M` is not the target's message type.
+    /// [`HostError`]: no such actor, `M` is not the target's message type,
+    /// or [`HostError::MailboxFull`] — the message was not queued; retry it
+    /// later (from another message), drop it or report it.
     pub fn send<M: Serialize + Schema>(&mut self, to: u64, msg: &M) -> Result<(), HostError> {
         let bytes = encode(msg)?;
         status(crate::abi::send(to, Fingerprint::of::<M>().to_u64(), &bytes))
@@ -144,7 +147,10 @@ impl Context<'_> {
     /// Cast `msg` to actor `to` after `delay` (OTP's `send_after`).
     ///
     /// # Errors
-    /// As [`send`](Self::send), checked now.
+    /// As [`send`](Self::send), checked now ([`HostError::MailboxFull`] if
+    /// the target's mailbox is past its allowance now). A timer that finds
+    /// the mailbox past its allowance when it fires is delivered once there
+    /// is room, never dropped.
     pub fn send_after<M: Serialize + Schema>(
         &mut self,
         delay: std::time::Duration,
@@ -213,6 +219,7 @@ fn status(code: i32) -> Result<(), HostError> {
         s::NOT_IN_ACTOR => Err(HostError::NotInActor),
         s::SPAWN_FAILED => Err(HostError::SpawnFailed),
         s::NO_CALL => Err(HostError::NoCall),
+        s::MAILBOX_FULL => Err(HostError::MailboxFull),
         crate::abi::UNSUPPORTED => Err(HostError::Unsupported),
         other => Err(HostError::Unknown(other)),
     }
@@ -238,6 +245,9 @@ pub enum HostError {
     SpawnFailed,
     /// No pending call with that token.
     NoCall,
+    /// The target's mailbox is past its bound and its overdraft allowance:
+    /// the message was not queued (a send from a handler never waits).
+    MailboxFull,
     /// The host is too old to offer this service.
     Unsupported,
     /// The value could not be encoded.
@@ -254,6 +264,7 @@ impl fmt::Display for HostError {
             HostError::NotInActor => f.write_str("not inside an actor"),
             HostError::SpawnFailed => f.write_str("spawn failed"),
             HostError::NoCall => f.write_str("no pending call with that token"),
+            HostError::MailboxFull => f.write_str("the target's mailbox is full"),
             HostError::Unsupported => f.write_str("the host does not offer this service"),
             HostError::Encode(e) => write!(f, "encode failed: {e}"),
             HostError::Unknown(c) => write!(f, "unknown host status {c}"),
@@ -377,5 +388,20 @@ impl std::error::Error for ModuleError {}
 impl From<CodecError> for ModuleError {
     fn from(e: CodecError) -> Self {
         ModuleError(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HostError, status};
+    use crate::abi::service_status as s;
+
+    #[test]
+    fn a_full_mailbox_is_its_own_error_and_later_codes_stay_unknown() {
+        assert_eq!(status(s::MAILBOX_FULL), Err(HostError::MailboxFull));
+        assert_eq!(HostError::MailboxFull.to_string(), "the target's mailbox is full");
+        // What a module built before MAILBOX_FULL existed saw, and what
+        // this one sees of a code appended after it.
+        assert_eq!(status(s::MAILBOX_FULL + 1), Err(HostError::Unknown(s::MAILBOX_FULL + 1)));
     }
 }

@@ -26,7 +26,8 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError<M> {
-    /// The mailbox is full (`try_cast`, or a wait that timed out).
+    /// The mailbox is full (`try_cast`, or a wait that timed out), or, for a
+    /// send from inside a handler, past its bound and overdraft allowance.
     #[error("mailbox full")]
     Full(M),
     /// The actor has exited.
@@ -153,6 +154,12 @@ impl<M, R> ActorRef<M, R> {
         self.cell.mailbox.overdrafts()
     }
 
+    /// Sends from handlers refused because the mailbox was past its bound
+    /// and its overdraft allowance (each handed back to its sender).
+    pub fn mailbox_refusals(&self) -> u64 {
+        self.cell.mailbox.refusals()
+    }
+
     /// The mailbox bound (0: unbounded).
     pub fn mailbox_capacity(&self) -> usize {
         self.cell.mailbox.capacity()
@@ -276,7 +283,8 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     }
 
     /// Encode and push: from a worker thread (a handler) without waiting,
-    /// past the bound if need be; from a host thread as `wait` says. For a
+    /// past the bound if need be but not past the overdraft allowance; from
+    /// a host thread as `wait` says. For a
     /// blocking call (`inline`), the calling thread may run the turn itself.
     fn send_as(
         &self,
@@ -317,10 +325,14 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
     }
 
     /// Send `msg` one way. From a host thread, waits while the mailbox is
-    /// full; from inside a handler, never waits (see the mailbox docs).
+    /// full; from inside a handler, never waits: it is accepted past the
+    /// bound up to the overdraft allowance, and refused beyond it (see the
+    /// mailbox docs).
     ///
     /// # Errors
-    /// The actor has exited: the message is handed back.
+    /// The actor has exited, or ([`SendError::Full`]) a send from inside a
+    /// handler found the mailbox past its allowance: the message is handed
+    /// back.
     ///
     /// # Upgrade behaviour
     /// Accepted while the actor is suspended for an upgrade (room
@@ -337,7 +349,9 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         self.send(msg, None, Wait::No)
     }
 
-    /// Send `msg` one way, awaiting room in the mailbox.
+    /// Send `msg` one way, awaiting room in the mailbox. Polled on a worker
+    /// (inside a handler) it never waits: as [`cast`](Self::cast) there, it
+    /// resolves to [`SendError::Full`] past the overdraft allowance.
     pub fn cast_async(&self, msg: M) -> CastFuture<M, R> {
         CastFuture { actor: self.clone(), msg: Some(msg), env: None }
     }
@@ -423,7 +437,8 @@ fn poll_push<M: Serialize, R>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), SendError<M>>> {
     let Some(e) = env.take() else { unreachable!("envelope made before the first poll") };
-    let pushed = if actor.system.on_worker() {
+    let on_worker = actor.system.on_worker();
+    let pushed = if on_worker {
         actor.cell.mailbox.push_overdraft(e)
     } else {
         actor.cell.mailbox.push_or_register(e, cx.waker())
@@ -435,6 +450,10 @@ fn poll_push<M: Serialize, R>(
             }
             msg.take();
             Poll::Ready(Ok(()))
+        }
+        Err(Refused::Full(_)) if on_worker => {
+            // No waker was registered: a worker does not wait for room.
+            Poll::Ready(Err(SendError::Full(msg.take().expect("message kept until sent"))))
         }
         Err(Refused::Full(e)) => {
             *env = Some(e);

@@ -5,14 +5,21 @@
 //! - **Bounded by default** ([`DEFAULT_CAPACITY`] messages), never silently
 //!   dropping: a host thread's [`push`](Mailbox::push) waits for room (or,
 //!   with [`Wait::No`], hands the message back), an async sender awaits room.
-//! - **Actor-to-actor sends never block a worker**: a send from inside a
-//!   handler is accepted even past the bound ([`push_overdraft`]
-//!   (Mailbox::push_overdraft)). Blocking there could deadlock the scheduler
-//!   (two actors filling each other's mailboxes on the only two workers);
-//!   dropping would lose mail. The overdraft is counted, and since host
-//!   threads — where load enters — do wait, a mailbox grows past its bound
-//!   only by what actors forward among themselves (as on BEAM, whose
-//!   mailboxes are unbounded).
+//! - **Sends from handlers never block a worker, and are bounded too**
+//!   (decision 5, `docs/decisions/0005-handler-send-bound.md`): a send from
+//!   inside a handler is accepted past the bound, but only by the
+//!   mailbox's **overdraft allowance** (as many messages again as the
+//!   capacity unless the spawner says otherwise: 2 × capacity in all), and
+//!   beyond it is refused and handed back ([`push_overdraft`]
+//!   (Mailbox::push_overdraft) returns `Full`; a module's `ctx.send` gets
+//!   `MAILBOX_FULL`). Blocking there could deadlock the scheduler (two
+//!   actors filling each other's mailboxes on the only two workers, or an
+//!   actor sending to itself); dropping would lose mail; accepting without
+//!   end let a self-sending handler queue 950k messages past a 1,024 bound.
+//!   Overdrafts and refusals are counted. A fired `send_after` timer is held
+//!   to the same allowance but keeps its message and tries again
+//!   ([`push_delayed`](Mailbox::push_delayed)). An unbounded mailbox
+//!   (capacity 0) refuses nothing.
 //! - The consumer takes a whole batch under one lock acquisition, so the
 //!   lock is taken about once per message by the producer and once per batch
 //!   by the consumer.
@@ -60,8 +67,12 @@ struct Queue {
     blocked: usize,
     /// Async senders waiting for room.
     wakers: Vec<Waker>,
-    /// Messages accepted past the bound (actor-to-actor sends).
+    /// Messages accepted past the bound (sends from handlers).
     overdrafts: u64,
+    /// Sends from handlers refused past the overdraft allowance.
+    refusals: u64,
+    /// How many messages sends from handlers may add past the bound.
+    allowance: usize,
 }
 
 /// The mailbox of one actor.
@@ -74,12 +85,27 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
+    /// A mailbox of `capacity` messages (0: unbounded) whose overdraft
+    /// allowance is as many again ([`set_allowance`](Self::set_allowance)
+    /// changes it).
     pub(crate) fn new(capacity: usize) -> Self {
-        Mailbox { queue: Mutex::new(Queue::default()), room: Condvar::new(), capacity }
+        let queue = Queue { allowance: capacity, ..Queue::default() };
+        Mailbox { queue: Mutex::new(queue), room: Condvar::new(), capacity }
+    }
+
+    /// Let sends from handlers add up to `allowance` messages past the bound
+    /// (no effect on an unbounded mailbox).
+    pub(crate) fn set_allowance(&self, allowance: usize) {
+        self.queue.lock().allowance = allowance;
     }
 
     fn full(&self, q: &Queue) -> bool {
         self.capacity != 0 && q.msgs.len() >= self.capacity
+    }
+
+    /// Full even for a send from a handler: the bound and the allowance used.
+    fn overdrawn(&self, q: &Queue) -> bool {
+        self.capacity != 0 && q.msgs.len() >= self.capacity.saturating_add(q.allowance)
     }
 
     /// Push from a host thread, waiting for room as `wait` says. `Ok(true)`:
@@ -147,13 +173,31 @@ impl Mailbox {
         Ok(q.msgs.len() == 1)
     }
 
-    /// Push from inside a handler: never waits, may exceed the bound. `Ok`
-    /// as for [`push`](Self::push).
+    /// Push from inside a handler: never waits; may exceed the bound by the
+    /// overdraft allowance, beyond which the message is handed back
+    /// (`Err(Full)`, counted as a refusal). `Ok` as for [`push`](Self::push).
     pub(crate) fn push_overdraft(&self, env: Envelope) -> Result<bool, Refused> {
+        self.push_within_allowance(env, true)
+    }
+
+    /// As [`push_overdraft`](Self::push_overdraft) for a send from a handler
+    /// made later (a fired timer): a refusal is not counted, since the timer
+    /// keeps the message and tries again.
+    pub(crate) fn push_delayed(&self, env: Envelope) -> Result<bool, Refused> {
+        self.push_within_allowance(env, false)
+    }
+
+    fn push_within_allowance(&self, env: Envelope, count: bool) -> Result<bool, Refused> {
         let mut q = self.queue.lock();
         if q.closed {
             drop(env);
             return Err(Refused::Closed);
+        }
+        if self.overdrawn(&q) {
+            if count {
+                q.refusals += 1;
+            }
+            return Err(Refused::Full(env));
         }
         if self.full(&q) {
             q.overdrafts += 1;
@@ -226,7 +270,79 @@ impl Mailbox {
         self.queue.lock().overdrafts
     }
 
+    /// Whether a send from a handler would be refused now; a refusal is
+    /// counted as one (`send_after` checks this when it is asked).
+    pub(crate) fn refuse_if_overdrawn(&self) -> bool {
+        let mut q = self.queue.lock();
+        let refused = self.overdrawn(&q) && !q.closed;
+        if refused {
+            q.refusals += 1;
+        }
+        refused
+    }
+
+    pub(crate) fn refusals(&self) -> u64 {
+        self.queue.lock().refusals
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::Payload;
+
+    fn env() -> Envelope {
+        Envelope { bytes: Payload::copy_from(&[7]), reply: None }
+    }
+
+    #[test]
+    fn a_handler_send_past_the_allowance_is_refused_and_handed_back() {
+        let m = Mailbox::new(4);
+        for _ in 0..4 {
+            m.push(env(), Wait::No).unwrap();
+        }
+        for _ in 0..4 {
+            m.push_overdraft(env()).expect("within the allowance");
+        }
+        assert!(matches!(m.push_overdraft(env()), Err(Refused::Full(e)) if *e.bytes == [7]));
+        assert_eq!(m.len(), 8, "2 × capacity in all");
+        assert_eq!((m.overdrafts(), m.refusals()), (4, 1));
+        // One taken: room for one more send from a handler, not two.
+        let mut batch = VecDeque::new();
+        m.take_batch(&mut batch, 1);
+        m.push_overdraft(env()).expect("room again");
+        assert!(matches!(m.push_overdraft(env()), Err(Refused::Full(_))));
+        assert_eq!(m.refusals(), 2);
+        // A fired timer is held to the same allowance, but keeps its message
+        // to retry: not a refusal.
+        assert!(matches!(m.push_delayed(env()), Err(Refused::Full(_))));
+        assert_eq!(m.refusals(), 2);
+        m.take_batch(&mut batch, 1);
+        m.push_delayed(env()).expect("room for the timer");
+        assert_eq!(m.len(), 8);
+    }
+
+    #[test]
+    fn an_allowance_of_zero_makes_the_bound_exact_for_handlers() {
+        let m = Mailbox::new(2);
+        m.set_allowance(0);
+        m.push_overdraft(env()).unwrap();
+        m.push_overdraft(env()).unwrap();
+        assert!(matches!(m.push_overdraft(env()), Err(Refused::Full(_))));
+        assert_eq!((m.len(), m.overdrafts(), m.refusals()), (2, 0, 1));
+    }
+
+    #[test]
+    fn an_unbounded_mailbox_refuses_no_handler_send() {
+        let m = Mailbox::new(0);
+        m.set_allowance(0);
+        for _ in 0..10_000 {
+            m.push_overdraft(env()).unwrap();
+        }
+        assert_eq!((m.len(), m.overdrafts(), m.refusals()), (10_000, 0, 0));
     }
 }

@@ -9,6 +9,7 @@
 //! the implementation it is given ([`install`]).
 
 use super::HostShared;
+use crate::actor::mailbox::Refused;
 use crate::actor::{ActorId, Envelope, ExitReason, Payload, ReplyError, ReplyTo, turn, wake};
 use crate::ffi;
 use parking_lot::Mutex;
@@ -110,21 +111,43 @@ fn with_host<T>(outside: T, f: impl FnOnce(&Arc<HostShared>) -> T) -> T {
     })
 }
 
-/// Queue `msg` for actor `to` if `schema` is its message type.
-pub(crate) fn deliver(host: &HostShared, to: ActorId, schema: Fingerprint, msg: &[u8]) -> i32 {
+/// Who delivers a send from a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The handler, now (`send`, `send_named`).
+    Handler,
+    /// The timer thread, for a `send_after` that fired.
+    Timer,
+}
+
+/// Queue `msg` for actor `to` if `schema` is its message type, as a send
+/// from a handler: never waiting, past the bound only by the overdraft
+/// allowance (`MAILBOX_FULL` beyond it; the sender keeps the message).
+pub(crate) fn deliver(
+    host: &HostShared,
+    to: ActorId,
+    schema: Fingerprint,
+    msg: &[u8],
+    origin: Origin,
+) -> i32 {
     let Some(cell) = host.registry.lookup(to) else { return status::NO_ACTOR };
     if cell.msg_schema != schema {
         return status::SCHEMA_MISMATCH;
     }
     let env = Envelope { bytes: Payload::copy_from(msg), reply: None };
-    match cell.mailbox.push_overdraft(env) {
+    let pushed = match origin {
+        Origin::Handler => cell.mailbox.push_overdraft(env),
+        Origin::Timer => cell.mailbox.push_delayed(env),
+    };
+    match pushed {
         Ok(first) => {
             if first {
                 wake(host, &cell);
             }
             status::OK
         }
-        Err(_) => status::NO_ACTOR,
+        Err(Refused::Full(_)) => status::MAILBOX_FULL,
+        Err(Refused::Closed) => status::NO_ACTOR,
     }
 }
 
@@ -138,13 +161,13 @@ impl ffi::host::Services for HostServices {
 
     fn send(&self, to: u64, schema: u64, msg: &[u8]) -> i32 {
         with_host(status::NOT_IN_ACTOR, |host| {
-            deliver(host, ActorId(to), Fingerprint::from_u64(schema), msg)
+            deliver(host, ActorId(to), Fingerprint::from_u64(schema), msg, Origin::Handler)
         })
     }
 
     fn send_named(&self, name: &str, schema: u64, msg: &[u8]) -> i32 {
         with_host(status::NOT_IN_ACTOR, |host| match host.registry.whereis(name) {
-            Some(id) => deliver(host, id, Fingerprint::from_u64(schema), msg),
+            Some(id) => deliver(host, id, Fingerprint::from_u64(schema), msg, Origin::Handler),
             None => status::NO_ACTOR,
         })
     }
@@ -168,6 +191,9 @@ impl ffi::host::Services for HostServices {
             match host.registry.lookup(to) {
                 None => status::NO_ACTOR,
                 Some(cell) if cell.msg_schema != schema => status::SCHEMA_MISMATCH,
+                // Checked now, as a send would be; a timer that finds no
+                // room when it fires waits in the timer thread for some.
+                Some(cell) if cell.mailbox.refuse_if_overdrawn() => status::MAILBOX_FULL,
                 Some(_) => {
                     let delay = std::time::Duration::from_millis(delay_ms);
                     host.timers.schedule(host, delay, to, schema, msg.to_vec());

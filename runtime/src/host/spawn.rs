@@ -56,6 +56,10 @@ pub struct SpawnOptions {
     pub capacity: Option<usize>,
     /// Register the actor under this name.
     pub name: Option<String>,
+    /// How many messages sends from inside handlers may queue past the
+    /// capacity before they are refused; default as many as the capacity
+    /// (2 × capacity in all). No effect on an unbounded mailbox.
+    pub overdraft: Option<usize>,
 }
 
 impl SpawnOptions {
@@ -67,6 +71,13 @@ impl SpawnOptions {
     /// Set the mailbox capacity (0: unbounded).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
+        self
+    }
+
+    /// Set the overdraft allowance of sends from handlers (0: the bound is
+    /// exact for them too; they are refused rather than wait).
+    pub fn overdraft(mut self, allowance: usize) -> Self {
+        self.overdraft = Some(allowance);
         self
     }
 
@@ -112,6 +123,9 @@ impl HostShared {
             Body::Module(instance),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
         ));
+        if let Some(allowance) = opts.overdraft {
+            cell.mailbox.set_allowance(allowance);
+        }
         self.registry.insert(&cell, opts.name)?;
         Ok(cell)
     }
@@ -131,6 +145,9 @@ impl HostShared {
             Body::Native(body),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
         ));
+        if let Some(allowance) = opts.overdraft {
+            cell.mailbox.set_allowance(allowance);
+        }
         cell.control.lock().trap_exit = trap;
         self.registry.insert(&cell, opts.name)?;
         Ok(cell)

@@ -43,6 +43,11 @@ pub mod service_status {
     /// No pending call with that reply token (already answered, or its
     /// actor exited and the caller was told).
     pub const NO_CALL: i32 = 5;
+    /// The target's mailbox is past its bound and the overdraft allowance
+    /// that sends from handlers may use: the message was not queued (it is
+    /// the sender's to retry, drop or report). A module built before this
+    /// code existed sees it as an unknown status.
+    pub const MAILBOX_FULL: i32 = 6;
 }
 
 /// Services the host offers a module, passed once per loaded version through

@@ -1,10 +1,11 @@
 //! A module that reaches other actors through the host's services (test
 //! fixture): it forwards `Add`s to counters by id or name, now or later,
-//! spawns counters, and says who it is.
+//! spawns counters, and says who it is; it can also flood itself (each
+//! `Flood` sends two more to itself) and count the sends the host refuses.
 
 use counter_api::CounterMsg;
 use postcard_schema::Schema;
-use relive_sdk::{Context, Module, ModuleError, ReplyToken};
+use relive_sdk::{Context, HostError, Module, ModuleError, ReplyToken};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -55,13 +56,46 @@ pub enum RelayMsg {
     },
     /// Panic (with a held call, its caller must hear of the exit).
     Crash,
+    /// Start flooding itself: every `Flood` sends two `Flood`s to this
+    /// actor, until `sends` sends have been tried.
+    StartFlood {
+        /// Sends to try in all.
+        sends: u64,
+    },
+    /// One message of the flood.
+    Flood,
+    /// Answer how many of the flood's sends were refused as
+    /// [`HostError::MailboxFull`].
+    FloodRefused,
 }
 
-/// The relay's state: how many sends succeeded, and a held call.
+/// The relay's state: how many sends succeeded, a held call, and the
+/// flood's sends left to try and refused.
 #[derive(Debug, Serialize, Deserialize, Schema)]
 pub struct Relay {
     sent: u64,
     held: Option<ReplyToken>,
+    flood_left: u64,
+    flood_refused: u64,
+}
+
+impl Relay {
+    /// Send up to two `Flood`s to itself, counting refusals for room.
+    fn flood(&mut self, ctx: &mut Context<'_>) -> Result<u64, HostError> {
+        let me = ctx.self_id().ok_or(HostError::NotInActor)?;
+        for _ in 0..2 {
+            if self.flood_left == 0 {
+                break;
+            }
+            self.flood_left -= 1;
+            match ctx.send(me, &RelayMsg::Flood) {
+                Ok(()) => {}
+                Err(HostError::MailboxFull) => self.flood_refused += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.flood_refused)
+    }
 }
 
 impl Module for Relay {
@@ -73,7 +107,7 @@ impl Module for Relay {
     fn init(_: (), ctx: &mut Context<'_>) -> Result<Self, ModuleError> {
         // No actor exists yet during init: the services say so.
         assert_eq!(ctx.self_id(), None);
-        Ok(Relay { sent: 0, held: None })
+        Ok(Relay { sent: 0, held: None, flood_left: 0, flood_refused: 0 })
     }
 
     fn handle(&mut self, msg: RelayMsg, ctx: &mut Context<'_>) -> Result<u64, String> {
@@ -98,6 +132,12 @@ impl Module for Relay {
                 None => return Err("nothing held".into()),
             },
             RelayMsg::Crash => panic!("relay crashed"),
+            RelayMsg::StartFlood { sends } => {
+                (self.flood_left, self.flood_refused) = (sends, 0);
+                self.flood(ctx)
+            }
+            RelayMsg::Flood => self.flood(ctx),
+            RelayMsg::FloodRefused => return Ok(self.flood_refused),
         };
         if result.is_ok() {
             self.sent += 1;
