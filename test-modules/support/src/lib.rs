@@ -34,6 +34,8 @@ pub const FIXTURES: &[&str] = &[
     "relay",
     "counter_v3_crashy",
     "constructor_trace",
+    "tls_panicky",
+    "tls_panicky_v2",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
