@@ -14,8 +14,8 @@
 //!   upgrade is forced, and each migrates every actor). Resident memory after the first tenth and at the end, and
 //!   the module libraries still mapped, are printed; growth past 8 MiB or
 //!   more than 2 libraries mapped fails.
-//! - `relive-memory panics [--cycles N] [--release-modules]` (default 1,000;
-//!   debug builds of the module unless asked): N cycles of the `tls` module
+//! - `relive-memory panics [--cycles N] [--release-modules] [--panic-only]`
+//!   (default 1,000; debug builds of the module unless asked): N cycles of the `tls` module
 //!   (fixtures `tls_panicky` 1.0.0 and `tls_panicky_v2` 2.0.0, alternately):
 //!   upgrade to the other version, purge the previous one, then 4 new actors
 //!   each touch a thread-local with a destructor, call
@@ -26,8 +26,9 @@
 //!   (`relive memory_growth_panics_bytes: <n> B`, the bench line format),
 //!   the `tls` libraries still mapped and how each purged version ended are
 //!   printed. Memory is reported, not bounded: thread-local destructors keep
-//!   libraries mapped until the unload work lands. Fails only if a panic is
-//!   not reported as the actor's exit.
+//!   libraries mapped until the unload work lands; `--panic-only` leaves
+//!   out everything but the panic, to tell the two apart. Fails only if a
+//!   panic is not reported as the actor's exit.
 
 use counter_api::{CounterMsg, CounterReply};
 use relive::{ActorRef, Host, SpawnOptions};
@@ -96,20 +97,22 @@ fn arg(args: &[String], flag: &str, default: u64) -> u64 {
         .map_or(default, |w| w[1].parse().unwrap_or_else(|_| panic!("{flag} takes a number")))
 }
 
-/// One cycle's hazards for actor `n`, ending in a panic with `text`.
-fn hazards(n: usize, text: String) -> Hazards {
+/// One cycle's hazards for actor `n`, ending in a panic with `text` (only
+/// the panic when `panic_only`).
+fn hazards(n: usize, text: String, panic_only: bool) -> Hazards {
+    let all = !panic_only;
     Hazards {
-        tls: true,
-        current_thread: true,
-        sigusr2: n == 0,
-        sleeper_ms: (n == 0).then_some(2),
+        tls: all,
+        current_thread: all,
+        sigusr2: all && n == 0,
+        sleeper_ms: (all && n == 0).then_some(2),
         sleeper_panics: None,
         panic: Some(text),
     }
 }
 
 /// The `panics` scenario; false if a panic was not reported as an exit.
-fn panics(cycles: u64, release: bool) -> bool {
+fn panics(cycles: u64, release: bool, panic_only: bool) -> bool {
     type Tls = ActorRef<TlsMsg, TlsReply>;
     let builds = [
         relive_test_support::build_library("tls_panicky", release),
@@ -128,7 +131,7 @@ fn panics(cycles: u64, release: bool) -> bool {
         for n in 0..4 {
             let a: Tls = host.spawn("tls", &0u64).expect("spawn");
             let text = format!("cycle {i} actor {n}");
-            match a.call(TlsMsg::Run(hazards(n, text.clone()))) {
+            match a.call(TlsMsg::Run(hazards(n, text.clone(), panic_only))) {
                 Err(relive::CallError::Exited(relive::ExitReason::Panicked(m)))
                     if m.starts_with(&text) =>
                 {
@@ -186,7 +189,8 @@ fn main() {
         }
         let cycles = arg(&args, "--cycles", 1_000);
         let release = args.iter().any(|a| a == "--release-modules");
-        if !panics(cycles, release) {
+        let panic_only = args.iter().any(|a| a == "--panic-only");
+        if !panics(cycles, release, panic_only) {
             eprintln!("relive-memory: a module panic was not reported as its actor's exit");
             std::process::exit(1);
         }
@@ -242,7 +246,7 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: relive-memory backlog [--messages N] | cycles [--cycles N] \
-                 | panics [--cycles N] [--release-modules]"
+                 | panics [--cycles N] [--release-modules] [--panic-only]"
             );
             std::process::exit(2);
         }
