@@ -1,4 +1,7 @@
 //! Purging old versions and unloading libraries, reported honestly.
+//!
+//! One test leaves SIGUSR2 handled by the `tls` fixture's code: nothing in
+//! this binary raises SIGUSR2 after it.
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_runtime::code_server::{Origin, PurgeError};
@@ -120,4 +123,40 @@ fn a_thousand_load_unload_cycles_keep_memory_bounded() {
     assert!(growth < 32 * 1024, "RSS grew by {growth} KiB over {CYCLES} cycles");
     let left = std::fs::read_dir(code.table().private_dir()).unwrap().count();
     assert_eq!(left, 1, "only the current version's private copy remains");
+}
+
+#[test]
+fn a_library_with_thread_local_destructors_pending_is_reported_resident() {
+    use tls_api::{Hazards, TlsMsg, TlsReply};
+    let host_code = relive_runtime::Host::new().unwrap();
+    let code = host_code.code_server();
+    code.load("tls", fixtures().path("tls_panicky")).unwrap();
+    let v1_copy = copy_of(code, "tls");
+    let mut inst = Instance::start_with(&code.current("tls").unwrap(), &0u64).unwrap();
+    // On this thread, v1's std now has thread-exit destructors to run.
+    let touch = Hazards { tls: true, current_thread: true, ..Hazards::default() };
+    let reply = inst.call::<TlsMsg, TlsReply>(&TlsMsg::Run(touch)).unwrap();
+    assert_eq!((reply.major, reply.runs), (1, 1));
+
+    code.load("tls", fixtures().path("tls_panicky_v2")).unwrap();
+    let mut v2 = Instance::start_with(&code.current("tls").unwrap(), &0u64).unwrap();
+    // A C-style module's signal handler, in v2, catches what is raised.
+    let install = Hazards { sigusr2: true, ..Hazards::default() };
+    assert_eq!(v2.call::<TlsMsg, TlsReply>(&TlsMsg::Run(install)).unwrap().major, 2);
+    rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::USR2)
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while v2.call::<TlsMsg, TlsReply>(&TlsMsg::Get).unwrap().sigusr2_caught == 0 {
+        assert!(std::time::Instant::now() < deadline, "SIGUSR2 not caught by v2's handler");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+
+    drop(inst);
+    let watch = code.purge("tls").unwrap().unload.unwrap();
+    // Closed, but glibc keeps v1 mapped until this thread's destructors run.
+    assert_eq!(
+        watch.settled(std::time::Duration::from_secs(5)),
+        UnloadStatus::Resident(relive_runtime::code_server::Residency::ThreadLocalDestructors)
+    );
+    assert!(maps_show(&v1_copy));
 }

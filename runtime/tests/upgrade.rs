@@ -210,9 +210,23 @@ fn a_panicking_handler_is_a_typed_error_with_its_message() {
     let e = crashed
         .call::<CounterMsg, CounterReply>(&CounterMsg::Panic("boom in handle".into()))
         .unwrap_err();
+    // The text carries where the module panicked: the `panic!` in
+    // counter-api's `v1_handle`, as rustc names the file.
+    let file = "test-modules/counter_api/src/lib.rs";
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../test-modules/counter_api/src/lib.rs"
+    ))
+    .unwrap();
+    let (line, col) = source
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("panic!(\"{text}\")").map(|c| (i + 1, c + 1)))
+        .unwrap();
+    let expected = format!("boom in handle (at {file}:{line}:{col})");
     assert!(
-        matches!(&e, ModuleCallError::Panicked { function: "handle", message, .. } if message == "boom in handle"),
-        "{e:?}"
+        matches!(&e, ModuleCallError::Panicked { function: "handle", message, .. } if *message == expected),
+        "{e:?}, expected {expected:?}"
     );
     drop(crashed);
     assert_eq!(add(&mut other, 1).count, 1, "other instances keep serving");

@@ -496,6 +496,8 @@ impl ModuleTable {
         }
         drop(inner);
         if !unchanged {
+            // `forward_logs` (dynamic libraries only) sends FORWARD_LOGS, which
+            // the SDK also takes as QUIET_PANICS: its own panic hook, quiet.
             ffi::calls::install_host(new.table(), ffi::host::services(), forward_logs);
         }
         Ok(Prepared {

@@ -2,18 +2,20 @@
 //! found before it is unmapped (Linux, glibc).
 //!
 //! A library nobody holds can still be entered by:
-//! - a **thread it started** (`std::thread::spawn`, `pthread_create`): its
-//!   outermost frames are the library's. Found by reading, for every thread
-//!   relive did not start itself, its stack pointer from
-//!   `/proc/self/task/<tid>/syscall` and the top of its stack (the outermost
-//!   frames, [`TOP_WINDOW`] bytes below the end of the mapping that holds the
-//!   stack pointer) through `/proc/self/mem`, looking for return addresses
-//!   into the library's executable mappings (a word there preceded by a
-//!   `call` instruction). Only the outermost frames are read: deeper, a
-//!   thread that merely called into the library earlier may have left stale
-//!   return addresses in memory it has not overwritten. A thread that is on
-//!   a CPU right now has no readable stack pointer; after a few tries it
-//!   counts as a hazard too (it may be spinning in the library);
+//! - a **thread it started** (`std::thread::spawn`, `pthread_create`), or a
+//!   thread whose program counter is in it. For every thread relive did not
+//!   start itself: its stack pointer and program counter from
+//!   `/proc/self/task/<tid>/syscall` (or, for a thread on a CPU, from a
+//!   signal probe); its start routine from its glibc descriptor, found at the
+//!   top of the stack glibc allocated for it (the field offsets are those
+//!   glibc publishes for debuggers, `_thread_db_*`). A thread whose
+//!   descriptor cannot be found (its stack was the program's) is judged by
+//!   its outermost frames instead ([`TOP_WINDOW`] bytes at the top of its
+//!   stack, for return addresses into the library). A thread that merely
+//!   called into the library earlier is not mistaken for one of its own: a
+//!   stack's deeper parts may hold stale return addresses, the start routine
+//!   never lies. A thread that neither shows its registers nor answers the
+//!   probe counts as a hazard (it may be spinning in the library);
 //! - a **signal handler** it installed: `sigaction` of every signal, the
 //!   handler or restorer inside the library's mappings;
 //! - a **thread-local destructor** it registered: `pthread_key_create` keys
@@ -189,12 +191,95 @@ pub(crate) fn hazards(img: &Image) -> Vec<Hazard> {
             }
         }
     }
+    let layout = thread_layout();
     for (tid, (sp, pc)) in looked {
-        if img.executes(pc) || top_of_stack_enters(&mem, &maps, sp, img) {
+        let started_in = match layout.as_ref().and_then(|l| start_routine(&mem, &maps, l, sp, tid))
+        {
+            Some(routine) => img.executes(routine),
+            // Not a thread whose descriptor could be found (a stack the
+            // program gave it): its outermost frames tell.
+            None => top_of_stack_enters(&mem, &maps, sp, img),
+        };
+        if img.executes(pc) || started_in {
             found.push(Hazard::Thread { tid });
         }
     }
     found
+}
+
+/// Where glibc keeps a thread's descriptor (`struct pthread`) fields, as its
+/// debugger descriptors publish them: the descriptor's size and the offsets
+/// of `tid` and `start_routine`.
+#[derive(Debug, Clone, Copy)]
+struct ThreadLayout {
+    size: u64,
+    tid: u64,
+    start_routine: u64,
+}
+
+fn thread_layout() -> Option<ThreadLayout> {
+    static LAYOUT: std::sync::OnceLock<Option<ThreadLayout>> = std::sync::OnceLock::new();
+    *LAYOUT.get_or_init(|| {
+        let mem = File::open("/proc/self/mem").ok()?;
+        let size = read_u32s::<1>(&mem, symbol(b"_thread_db_sizeof_pthread")?)?[0];
+        let tid = read_u32s::<3>(&mem, symbol(b"_thread_db_pthread_tid")?)?;
+        let start = read_u32s::<3>(&mem, symbol(b"_thread_db_pthread_start_routine")?)?;
+        // `tid` is a 32-bit field, `start_routine` a pointer.
+        (tid[0] == 32 && start[0] == 64).then_some(ThreadLayout {
+            size: u64::from(size),
+            tid: u64::from(tid[2]),
+            start_routine: u64::from(start[2]),
+        })
+    })
+}
+
+/// The start routine of thread `tid`, read from its descriptor, which glibc
+/// places at the top of the stack it allocated (found by checking its
+/// self-pointer and its `tid`).
+fn start_routine(mem: &File, maps: &[Map], l: &ThreadLayout, sp: u64, tid: i32) -> Option<u64> {
+    let stack = maps.iter().find(|m| sp >= m.start && sp < m.end)?;
+    let top = stack.end.checked_sub(l.size)?;
+    // Aligned down to the static TLS alignment, which is at most a page.
+    let mut align = 16u64;
+    while align <= 4096 {
+        let pd = top & !(align - 1);
+        let word = |off: u64| -> Option<u64> {
+            let mut b = [0u8; 8];
+            (mem.read_at(&mut b, pd + off).ok()? == 8).then(|| u64::from_ne_bytes(b))
+        };
+        let mut t = [0u8; 4];
+        let tid_matches =
+            mem.read_at(&mut t, pd + l.tid).ok() == Some(4) && i32::from_ne_bytes(t) == tid;
+        // The descriptor starts with the TCB header, whose first word and
+        // third word (`self`) are the descriptor's own address.
+        if tid_matches && word(0) == Some(pd) && word(16) == Some(pd) {
+            return word(l.start_routine);
+        }
+        align *= 2;
+    }
+    None
+}
+
+/// The address of a symbol of the loaded program (its libc included).
+fn symbol(name: &[u8]) -> Option<u64> {
+    let this = libloading::os::unix::Library::this();
+    // SAFETY: the symbol is only used as an address: nothing is called,
+    // and the memory behind it is read through /proc/self/mem.
+    let s = unsafe { this.get::<*const u8>(name) }.ok()?;
+    let addr: *const u8 = *s;
+    Some(addr as u64)
+}
+
+fn read_u32s<const N: usize>(mem: &File, at: u64) -> Option<[u32; N]> {
+    let mut b = vec![0u8; N * 4];
+    if mem.read_at(&mut b, at).ok()? != b.len() {
+        return None;
+    }
+    let mut out = [0u32; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u32::from_ne_bytes(b[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+    }
+    Some(out)
 }
 
 /// A thread's stack pointer and program counter from
@@ -414,25 +499,11 @@ fn signals_in(img: &Image) -> Vec<Hazard> {
 /// of `__pthread_keys` and its number of entries, when the layout is the one
 /// this code reads (16-byte entries, `seq` at 0, `destr` at 8).
 fn key_table() -> Option<(u64, usize)> {
-    let this = libloading::os::unix::Library::this();
-    let sym = |name: &[u8]| -> Option<u64> {
-        // SAFETY: the symbol is only used as an address: nothing is called,
-        // and the memory behind it is read through /proc/self/mem.
-        let s = unsafe { this.get::<*const u8>(name) }.ok()?;
-        let addr: *const u8 = *s;
-        Some(addr as u64)
-    };
-    let keys = sym(b"__pthread_keys")?;
+    let keys = symbol(b"__pthread_keys")?;
     let mem = File::open("/proc/self/mem").ok()?;
-    let desc = |name: &[u8]| -> Option<[u32; 3]> {
-        let mut b = [0u8; 12];
-        (mem.read_at(&mut b, sym(name)?).ok()? == 12).then(|| {
-            [0, 1, 2].map(|i| u32::from_ne_bytes(b[i * 4..i * 4 + 4].try_into().expect("4 bytes")))
-        })
-    };
-    let table = desc(b"_thread_db___pthread_keys")?;
-    let seq = desc(b"_thread_db_pthread_key_struct_seq")?;
-    let destr = desc(b"_thread_db_pthread_key_struct_destr")?;
+    let table = read_u32s::<3>(&mem, symbol(b"_thread_db___pthread_keys")?)?;
+    let seq = read_u32s::<3>(&mem, symbol(b"_thread_db_pthread_key_struct_seq")?)?;
+    let destr = read_u32s::<3>(&mem, symbol(b"_thread_db_pthread_key_struct_destr")?)?;
     let layout_known = table[0] == 128 && seq == [64, 1, 0] && destr == [64, 1, 8];
     layout_known.then_some((keys, table[1] as usize))
 }

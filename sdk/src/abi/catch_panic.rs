@@ -1,8 +1,17 @@
 //! Nothing unwinds across the boundary: every export runs its body here.
+//!
+//! In a module library (not in a module linked into the host) the host asks,
+//! at load, for the [quiet hook](install_quiet_hook): the library's own copy
+//! of std would otherwise print every panic and its backtrace to stderr, and
+//! with `RUST_BACKTRACE` set it would symbolise that backtrace into caches
+//! that are never freed when the library is closed (tens of MiB per
+//! version that panics once). The quiet hook only notes where the panic happened; [`guard`]
+//! adds that to the message the host reports.
 
-use super::{Sink, status};
+use super::{Sink, forward_log, status};
 use crate::ModuleError;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
 
 /// How an export's body ended, before it becomes a status code.
 pub(crate) enum Failure {
@@ -23,6 +32,7 @@ impl From<ModuleError> for Failure {
 /// Run `body`, catching any panic, and turn the result into a status code.
 /// Error and panic messages are written to `out`.
 pub(crate) fn guard(out: &Sink<'_>, body: impl FnOnce() -> Result<(), Failure>) -> i32 {
+    let _in_guard = InGuard::enter();
     // AssertUnwindSafe: after a panic the host treats the instance as crashed
     // and only ever drops its state, which is memory-safe for any Rust value
     // left in whatever state the panic interrupted.
@@ -41,18 +51,159 @@ pub(crate) fn guard(out: &Sink<'_>, body: impl FnOnce() -> Result<(), Failure>) 
             status::UNSUPPORTED
         }
         Err(payload) => {
-            let msg = if let Some(s) = payload.downcast_ref::<&str>() {
+            let mut msg = if let Some(s) = payload.downcast_ref::<&str>() {
                 (*s).to_owned()
             } else if let Some(s) = payload.downcast_ref::<String>() {
                 s.clone()
             } else {
-                "panic with a non-string payload".to_owned()
+                NON_STRING.to_owned()
             };
+            if let Some(at) = take_location() {
+                msg.push_str(&format!(" (at {at})"));
+            }
             // Formatting the message cannot panic in a way that matters, but
             // dropping a hostile payload could: never let that unwind out.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             out.write(msg.as_bytes());
             status::PANICKED
         }
+    }
+}
+
+/// The text of a panic whose payload is not a string.
+const NON_STRING: &str = "panic with a non-string payload";
+
+/// The longest file name a [`Location`] keeps, in bytes (longer ones keep
+/// their end, after `…`).
+const FILE_MAX: usize = 240;
+
+/// Where a panic happened, copied out of the hook's borrowed `Location`.
+///
+/// Plain bytes, so the thread-locals below have no destructor: a
+/// thread-local with one would register a thread-exit destructor in this
+/// library, which keeps the library mapped (glibc defers the unmap) until
+/// the thread ends — for a host's worker, never.
+#[derive(Debug, Clone, Copy)]
+struct Location {
+    file: [u8; FILE_MAX],
+    file_len: usize,
+    line: u32,
+    col: u32,
+}
+
+impl Location {
+    fn of(at: &std::panic::Location<'_>) -> Self {
+        Self::new(at.file(), at.line(), at.column())
+    }
+
+    fn new(mut name: &str, line: u32, col: u32) -> Self {
+        let mut file = [0; FILE_MAX];
+        let mut len = 0;
+        if name.len() > FILE_MAX {
+            let ellipsis = "…";
+            file[..ellipsis.len()].copy_from_slice(ellipsis.as_bytes());
+            len = ellipsis.len();
+            let mut start = name.len() - (FILE_MAX - len);
+            while !name.is_char_boundary(start) {
+                start += 1;
+            }
+            name = &name[start..];
+        }
+        file[len..len + name.len()].copy_from_slice(name.as_bytes());
+        Location { file, file_len: len + name.len(), line, col }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = std::str::from_utf8(&self.file[..self.file_len]).unwrap_or("?");
+        write!(f, "{file}:{}:{}", self.line, self.col)
+    }
+}
+
+thread_local! {
+    /// Exports of this library running on this thread: more than one when a
+    /// handler's host call runs another export here (`spawn` runs the new
+    /// actor's `init`, which may be of this library).
+    static GUARDS: Cell<u32> = const { Cell::new(0) };
+    /// Where the last panic on this thread happened, as the quiet hook saw it.
+    static LAST_PANIC: Cell<Option<Location>> = const { Cell::new(None) };
+}
+
+/// Counts one running export for as long as it lives.
+struct InGuard;
+
+impl InGuard {
+    fn enter() -> Self {
+        // A panic caught by the module's own code before this export began
+        // is none of its business.
+        let _ = LAST_PANIC.try_with(|l| l.set(None));
+        let _ = GUARDS.try_with(|g| g.set(g.get() + 1));
+        InGuard
+    }
+}
+
+impl Drop for InGuard {
+    fn drop(&mut self) {
+        let _ = GUARDS.try_with(|g| g.set(g.get().saturating_sub(1)));
+    }
+}
+
+/// The location the quiet hook noted for the panic just caught, if any (none
+/// when the hook is not installed: a module linked into the host).
+fn take_location() -> Option<Location> {
+    LAST_PANIC.try_with(|l| l.take()).ok().flatten()
+}
+
+/// The quiet hook: no backtrace, nothing written to stderr.
+///
+/// In an export, it notes the location for [`guard`], which reports it with
+/// the message. Anywhere else — a thread the module spawned, or a value's
+/// `drop` run by `drop_state` — nothing would report the panic, so the hook
+/// sends it to the host's log (an ERROR event; dropped if the host takes no
+/// logs).
+fn quiet_hook(info: &PanicHookInfo<'_>) {
+    let at = info.location().map(Location::of);
+    if GUARDS.try_with(Cell::get).unwrap_or(0) > 0 {
+        let _ = LAST_PANIC.try_with(|l| l.set(at));
+        return;
+    }
+    let msg = info.payload_as_str().unwrap_or(NON_STRING);
+    let text = match at {
+        Some(at) => format!("module panicked outside a handler: {msg} (at {at})"),
+        None => format!("module panicked outside a handler: {msg}"),
+    };
+    forward_log(1, "relive_sdk::panic", &text);
+}
+
+/// Replace this library's panic hook with the quiet hook (once; later calls
+/// do nothing). The previous hook is the library's own std default, and is
+/// dropped: nothing is chained to it.
+///
+/// Only for a module library: in a module linked into the host, std is the
+/// host's, and so would be the hook.
+pub(crate) fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(quiet_hook)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_file_name_keeps_its_end_on_a_char_boundary() {
+        // The tail that fits (FILE_MAX less the ellipsis) starts inside `é`
+        // for the first name and on a plain byte for the second.
+        let tail = "b".repeat(FILE_MAX - 4);
+        for name in [format!("xxxé{tail}"), format!("éxxxx{tail}")] {
+            let text = Location::new(&name, 7, 9).to_string();
+            let file = text.strip_suffix(":7:9").unwrap();
+            assert!(file.len() <= FILE_MAX, "{}", file.len());
+            let kept = file.strip_prefix('…').unwrap();
+            assert!(name.ends_with(kept) && kept.ends_with(&tail), "{file}");
+        }
+        let short = Location::new("src/lib.rs", 1, 2).to_string();
+        assert_eq!(short, "src/lib.rs:1:2");
     }
 }

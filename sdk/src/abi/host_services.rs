@@ -90,7 +90,16 @@ pub mod install_flags {
     /// to the host. Set for dynamic libraries (each has its own copy of
     /// `tracing`'s globals); never for a module linked into the host, whose
     /// events already reach the host's subscriber.
+    ///
+    /// It implies [`QUIET_PANICS`]: by this contract it marks a dynamic
+    /// library, and it is all that hosts built before `QUIET_PANICS` send.
     pub const FORWARD_LOGS: u32 = 1 << 0;
+    /// Replace the library's panic hook with one that captures no backtrace
+    /// and writes nothing to stderr, and that notes the panic's location so
+    /// that the export's status text reads `<message> (at <file>:<line>:<col>)`.
+    /// For dynamic libraries only (each has its own std, so its own hook);
+    /// never for a module linked into the host, whose hook is the host's.
+    pub const QUIET_PANICS: u32 = 1 << 1;
 }
 
 static HOST: AtomicPtr<HostServices> = AtomicPtr::new(std::ptr::null_mut());

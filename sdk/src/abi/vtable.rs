@@ -98,6 +98,9 @@ pub mod exports {
     /// while this library is loaded.
     pub unsafe extern "C" fn install_host(host: *const HostServices, flags: u32) -> i32 {
         host_services::set_host(host);
+        if flags & (install_flags::QUIET_PANICS | install_flags::FORWARD_LOGS) != 0 {
+            super::super::catch_panic::install_quiet_hook();
+        }
         if flags & install_flags::FORWARD_LOGS != 0 {
             // Fails harmlessly if this library already has a dispatcher.
             let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::new(

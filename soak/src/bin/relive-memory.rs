@@ -14,21 +14,38 @@
 //!   upgrade is forced, and each migrates every actor). Resident memory after the first tenth and at the end, and
 //!   the module libraries still mapped, are printed; growth past 8 MiB or
 //!   more than 2 libraries mapped fails.
+//! - `relive-memory panics [--cycles N] [--release-modules] [--panic-only]`
+//!   (default 1,000; debug builds of the module unless asked): N cycles of the `tls` module
+//!   (fixtures `tls_panicky` 1.0.0 and `tls_panicky_v2` 2.0.0, alternately):
+//!   upgrade to the other version, purge the previous one, then 4 new actors
+//!   each touch a thread-local with a destructor, call
+//!   `std::thread::current()` and panic (one also installs a SIGUSR2
+//!   handler and starts a 2 ms thread of the module's own) — all with
+//!   `RUST_BACKTRACE=1` (the process re-executes itself to set it). Resident
+//!   memory after cycle 0, cycle 100 and at the end, the growth from cycle 0
+//!   (`relive memory_growth_panics_bytes: <n> B`, the bench line format),
+//!   the `tls` libraries still mapped and how each purged version ended are
+//!   printed. Memory is reported, not bounded: thread-local destructors keep
+//!   libraries mapped until the unload work lands; `--panic-only` leaves
+//!   out everything but the panic, to tell the two apart. Fails only if a
+//!   panic is not reported as the actor's exit.
 
 use counter_api::{CounterMsg, CounterReply};
 use relive::{ActorRef, Host, SpawnOptions};
 use relive_test_support::rss_bytes;
 use std::time::{Duration, Instant};
+use tls_api::{Hazards, TlsMsg, TlsReply};
 
 type Counter = ActorRef<CounterMsg, CounterReply>;
 
-/// Module libraries (the code server's private copies) mapped now.
-fn libraries_mapped() -> usize {
+/// Libraries of `module` (the code server's private copies) mapped now.
+fn libraries_mapped(module: &str) -> usize {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let prefix = format!("/{module}-");
     let mut paths: Vec<&str> = maps
         .lines()
         .filter_map(|l| l.split_whitespace().nth(5))
-        .filter(|p| p.contains("/counter-") && p.ends_with(".so"))
+        .filter(|p| p.contains(&prefix) && p.ends_with(".so"))
         .collect();
     paths.sort_unstable();
     paths.dedup();
@@ -80,8 +97,108 @@ fn arg(args: &[String], flag: &str, default: u64) -> u64 {
         .map_or(default, |w| w[1].parse().unwrap_or_else(|_| panic!("{flag} takes a number")))
 }
 
+/// One cycle's hazards for actor `n`, ending in a panic with `text` (only
+/// the panic when `panic_only`).
+fn hazards(n: usize, text: String, panic_only: bool) -> Hazards {
+    let all = !panic_only;
+    Hazards {
+        tls: all,
+        current_thread: all,
+        sigusr2: all && n == 0,
+        sleeper_ms: (all && n == 0).then_some(2),
+        sleeper_panics: None,
+        panic: Some(text),
+    }
+}
+
+/// The `panics` scenario; false if a panic was not reported as an exit.
+fn panics(cycles: u64, release: bool, panic_only: bool) -> bool {
+    type Tls = ActorRef<TlsMsg, TlsReply>;
+    let builds = [
+        relive_test_support::build_library("tls_panicky", release),
+        relive_test_support::build_library("tls_panicky_v2", release),
+    ];
+    let host = Host::new().expect("host");
+    let start = Instant::now();
+    let (mut ok, mut located, mut watches) = (true, 0u64, Vec::new());
+    let (mut at_0, mut at_100) = (0, None);
+    for i in 0..cycles {
+        host.code_server().upgrade("tls", &builds[(i % 2) as usize]).expect("upgrade");
+        if i > 0 {
+            let purged = host.code_server().purge("tls").expect("purge");
+            watches.extend(purged.unload);
+        }
+        for n in 0..4 {
+            let a: Tls = host.spawn("tls", &0u64).expect("spawn");
+            let text = format!("cycle {i} actor {n}");
+            match a.call(TlsMsg::Run(hazards(n, text.clone(), panic_only))) {
+                Err(relive::CallError::Exited(relive::ExitReason::Panicked(m)))
+                    if m.starts_with(&text) =>
+                {
+                    located += u64::from(m.contains(" (at "));
+                }
+                other => {
+                    eprintln!("cycle {i} actor {n}: expected its panic, got {other:?}");
+                    ok = false;
+                }
+            }
+        }
+        if i == 0 {
+            at_0 = rss_bytes();
+        } else if i == 100 {
+            at_100 = Some(rss_bytes());
+        }
+    }
+    // Let the module threads of the last cycles end.
+    std::thread::sleep(Duration::from_millis(50));
+    let end = rss_bytes();
+    figure("panics_cycles", cycles as f64, "upgrade+purge");
+    figure("panics_seconds", start.elapsed().as_secs_f64(), "s");
+    figure("panics_panics", (cycles * 4) as f64, "panics");
+    figure("panics_with_location", located as f64, "panics");
+    figure("panics_rss_cycle_0", at_0 as f64, "B");
+    if let Some(at_100) = at_100 {
+        figure("panics_rss_cycle_100", at_100 as f64, "B");
+    }
+    figure("panics_rss_at_end", end as f64, "B");
+    figure("panics_libraries_mapped", libraries_mapped("tls") as f64, "libraries");
+    use relive::code_server::UnloadStatus;
+    let settled: Vec<UnloadStatus> =
+        watches.iter().map(|w| w.settled(Duration::from_secs(5))).collect();
+    for (what, is) in [
+        ("unloaded", (|s| matches!(s, UnloadStatus::Unloaded)) as fn(&UnloadStatus) -> bool),
+        ("resident", |s| matches!(s, UnloadStatus::Resident(_))),
+        ("in_use", |s| matches!(s, UnloadStatus::InUse | UnloadStatus::Closing)),
+    ] {
+        let n = settled.iter().filter(|s| is(s)).count();
+        figure(&format!("panics_purged_{what}"), n as f64, "versions");
+    }
+    println!("relive memory_growth_panics_bytes: {} B", end.saturating_sub(at_0));
+    ok
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("panics") {
+        // Module panics under the setting that makes a default hook capture
+        // and symbolise a backtrace; set for the process before any load.
+        if std::env::var_os("RUST_BACKTRACE").is_none_or(|v| v != "1") {
+            let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+                .args(&args)
+                .env("RUST_BACKTRACE", "1")
+                .status()
+                .expect("re-execute with RUST_BACKTRACE=1");
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        let cycles = arg(&args, "--cycles", 1_000);
+        let release = args.iter().any(|a| a == "--release-modules");
+        let panic_only = args.iter().any(|a| a == "--panic-only");
+        if !panics(cycles, release, panic_only) {
+            eprintln!("relive-memory: a module panic was not reported as its actor's exit");
+            std::process::exit(1);
+        }
+        return;
+    }
     let (host, v1, hotfix) = host();
     let mut ok = true;
     match args.first().map(String::as_str) {
@@ -125,12 +242,15 @@ fn main() {
             figure("cycles_rss_at_end", end as f64, "B");
             let growth = end.saturating_sub(settled);
             figure("cycles_rss_growth", growth as f64, "B");
-            let mapped = libraries_mapped();
+            let mapped = libraries_mapped("counter");
             figure("cycles_libraries_mapped", mapped as f64, "libraries");
             ok &= growth < 8 << 20 && mapped <= 2;
         }
         _ => {
-            eprintln!("usage: relive-memory backlog [--messages N] | cycles [--cycles N]");
+            eprintln!(
+                "usage: relive-memory backlog [--messages N] | cycles [--cycles N] \
+                 | panics [--cycles N] [--release-modules] [--panic-only]"
+            );
             std::process::exit(2);
         }
     }

@@ -35,6 +35,8 @@ pub const FIXTURES: &[&str] = &[
     "counter_v3_crashy",
     "constructor_trace",
     "slow_code_change",
+    "tls_panicky",
+    "tls_panicky_v2",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

@@ -1,0 +1,89 @@
+//! A panic in a module library is reported by the host, once, with its
+//! location: the library's own panic hook writes nothing to stderr and
+//! captures no backtrace. A module linked into the host keeps the host's
+//! hook.
+//!
+//! Whether the module wrote to stderr can only be seen from outside, so the
+//! test re-executes this test binary (`child_panics_modules`, a no-op when
+//! run normally) and reads what the child wrote to fd 2.
+
+use counter_api::{CounterMsg, CounterReply};
+use relive_runtime::{Instance, ModuleCallError, ModuleTable};
+use relive_test_support::fixtures;
+use std::process::Command;
+
+const CHILD: &str = "RELIVE_TEST_QUIET_PANICS_CHILD";
+
+/// The same shape of state as counter v1, linked into this test.
+#[derive(Debug, serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+pub struct Counter {
+    count: u64,
+}
+
+impl relive_sdk::Module for Counter {
+    const NAME: &'static str = "counter";
+    type Args = u64;
+    type Msg = CounterMsg;
+    type Reply = CounterReply;
+
+    fn init(count: u64, _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+        Ok(Counter { count })
+    }
+
+    fn handle(&mut self, msg: CounterMsg, _: &mut relive_sdk::Context<'_>) -> CounterReply {
+        counter_api::v1_handle(&mut self.count, msg, 1000)
+    }
+}
+
+fn panic_in(code: &ModuleTable, text: &str) -> String {
+    let mut inst = Instance::start_with(&code.current("counter").unwrap(), &0u64).unwrap();
+    match inst.call::<CounterMsg, CounterReply>(&CounterMsg::Panic(text.into())) {
+        Err(ModuleCallError::Panicked { message, .. }) => message,
+        other => panic!("expected a panic, got {other:?}"),
+    }
+}
+
+/// Not a test of its own: with `RELIVE_TEST_QUIET_PANICS_CHILD` set, panic
+/// in a module library, then in a module linked into the host, then in the
+/// host itself, printing each status text to stdout (run by
+/// `a_module_library_panic_writes_nothing_to_stderr`).
+#[test]
+fn child_panics_modules() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let dylib = ModuleTable::new().unwrap();
+    dylib.load("counter", fixtures().path("counter_v1")).unwrap();
+    println!("dylib: {}", panic_in(&dylib, "library boom"));
+
+    let linked = ModuleTable::new().unwrap();
+    linked.load("counter", relive_sdk::declaration!(Counter, version = "0.9.0")).unwrap();
+    println!("static: {}", panic_in(&linked, "linked boom"));
+
+    let host = std::panic::catch_unwind(|| panic!("host boom")).unwrap_err();
+    println!("host: {}", host.downcast_ref::<&str>().unwrap());
+}
+
+#[test]
+fn a_module_library_panic_writes_nothing_to_stderr() {
+    // Build the fixtures here, so the child only loads them.
+    let _ = fixtures();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_panics_modules", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        // The setting under which a default hook would capture and print a
+        // backtrace of the module's panic.
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(!stderr.contains("library boom"), "the library wrote to stderr:\n{stderr}");
+    assert!(stdout.contains("dylib: library boom (at "), "{stdout}");
+    // The host's hook is untouched, for the host and for a linked module:
+    // both panics are printed by it (which also shows stderr was captured).
+    assert!(stdout.contains("static: linked boom\n"), "{stdout}");
+    assert!(stderr.contains("linked boom"), "the host's hook did not run:\n{stderr}");
+    assert!(stderr.contains("host boom"), "the host's hook did not run:\n{stderr}");
+}
