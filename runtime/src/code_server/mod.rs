@@ -42,7 +42,7 @@ pub use interface::{Interface, Part, TypeMismatch};
 pub use loader::Source;
 pub use state::{STATE_FORMAT, StateError};
 pub use unload::Residency;
-pub(crate) use unload::{RetireThreads, on_pinned};
+pub(crate) use unload::{RetireThreads, on_pinned, pins_host_threads};
 pub use version::{BuildHash, Origin, Schemas, UnloadStatus, UnloadWatch, Version};
 
 use crate::ffi;

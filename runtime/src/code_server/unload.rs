@@ -76,6 +76,35 @@ impl std::fmt::Display for Residency {
     }
 }
 
+/// Modules whose libraries stayed mapped, closed, after the host retired its
+/// workers: something else — a host thread that ran a turn inline — holds
+/// thread-local destructors they registered. Their turns then run on
+/// workers only, so that later versions can go.
+static PINNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static PINNERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Whether `module`'s code registered thread-local destructors on host
+/// threads that ran it inline (see [`PINNERS`]).
+pub(crate) fn pins_host_threads(module: &str) -> bool {
+    // ORDERING: Relaxed: a late `true` only lets one more inline turn run.
+    PINNING.load(std::sync::atomic::Ordering::Relaxed) && PINNERS.lock().iter().any(|m| m == module)
+}
+
+fn pinned_by_host_threads(module: &str) {
+    let mut p = PINNERS.lock();
+    if !p.iter().any(|m| m == module) {
+        tracing::warn!(
+            module,
+            "the module's code registers thread-local destructors on host \
+            threads that call it inline, which keep each version mapped until they end; its \
+            turns run on workers only from now on"
+        );
+        p.push(module.to_owned());
+        // ORDERING: Relaxed, as in `pins_host_threads`.
+        PINNING.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What the host does when a closed library stays mapped: end the threads
 /// that may hold its thread-local destructors (its workers), waiting until
 /// `deadline`.
@@ -261,8 +290,12 @@ fn run() {
                 h.retire_threads(Instant::now() + RETIRE_WAIT);
             }
             for r in &mut again {
-                if r.library.is_none() && hazard::collect(&r.copy) {
-                    r.next = Instant::now();
+                if r.library.is_none() {
+                    if hazard::collect(&r.copy) {
+                        r.next = Instant::now();
+                    } else {
+                        pinned_by_host_threads(&r.module);
+                    }
                 }
             }
         }

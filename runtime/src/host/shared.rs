@@ -93,7 +93,9 @@ impl System for HostShared {
     }
 
     fn run_inline(&self, cell: &Arc<ActorCell>) -> Option<bool> {
-        if !self.inline_calls {
+        if !self.inline_calls
+            || cell.module.as_deref().is_some_and(crate::code_server::pins_host_threads)
+        {
             return None;
         }
         let me = self.me.upgrade()?;
