@@ -27,6 +27,9 @@ pub(crate) struct Registry {
     names: RwLock<HashMap<String, ActorId>>,
     index: Mutex<Index>,
     next_id: AtomicU64,
+    /// Insertions into the index so far (an upgrade's cheap check that no
+    /// actor came in since it listed them).
+    inserts: AtomicU64,
 }
 
 impl Registry {
@@ -36,6 +39,7 @@ impl Registry {
             names: RwLock::new(HashMap::new()),
             index: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            inserts: AtomicU64::new(0),
         }
     }
 
@@ -66,6 +70,10 @@ impl Registry {
             let mut index = self.index.lock();
             let serial = cell.version_serial();
             index.entry(Arc::clone(m)).or_default().entry(serial).or_default().insert(cell.id);
+            // ORDERING: Relaxed under the index lock, which orders it with
+            // the listings that read it (`inserts` is read with the lock
+            // released, after a listing took it: a later insertion shows).
+            self.inserts.fetch_add(1, Ordering::Relaxed);
         }
         self.actors.write().insert(cell.id, Arc::clone(cell));
         Ok(())
@@ -91,10 +99,50 @@ impl Registry {
         self.actors.write().remove(&cell.id);
     }
 
-    /// `cell`'s body now runs the version with serial `to`.
-    pub(crate) fn moved(&self, cell: &ActorCell, to: u64) {
-        let Some(m) = &cell.module else { return };
+    /// How many actors were put in the index so far.
+    pub(crate) fn inserts(&self) -> u64 {
+        let _index = self.index.lock();
+        // ORDERING: read under the index lock, as written.
+        self.inserts.load(Ordering::Relaxed)
+    }
+
+    /// Each `(cell, to)`: the cell's body now runs version `to` (one lock).
+    /// When every actor on a version moves to the same one (an atomic
+    /// upgrade), the version's set moves whole.
+    pub(crate) fn moved_all(&self, moves: &[(&ActorCell, u64)]) {
+        let mut groups: HashMap<(&str, u64, u64), Vec<&ActorCell>> = HashMap::new();
+        for (cell, to) in moves {
+            if let Some(m) = cell.module.as_deref() {
+                groups.entry((m, cell.version_serial(), *to)).or_default().push(cell);
+            }
+        }
         let mut index = self.index.lock();
+        for ((module, from, to), cells) in groups {
+            let whole = index
+                .get(module)
+                .and_then(|v| v.get(&from))
+                .is_some_and(|ids| ids.len() == cells.len() && from != to);
+            if whole && let Some(versions) = index.get_mut(module) {
+                let ids = versions.remove(&from).unwrap_or_default();
+                match versions.get_mut(&to) {
+                    Some(existing) => existing.extend(ids),
+                    None => {
+                        versions.insert(to, ids);
+                    }
+                }
+                for c in cells {
+                    c.set_version_serial(to);
+                }
+            } else {
+                for c in cells {
+                    Self::move_locked(&mut index, c, to);
+                }
+            }
+        }
+    }
+
+    fn move_locked(index: &mut Index, cell: &ActorCell, to: u64) {
+        let Some(m) = &cell.module else { return };
         let versions = index.entry(Arc::clone(m)).or_default();
         let from = cell.version_serial();
         if from == to {
@@ -108,6 +156,11 @@ impl Registry {
         }
         versions.entry(to).or_default().insert(cell.id);
         cell.set_version_serial(to);
+    }
+
+    /// `cell`'s body now runs the version with serial `to`.
+    pub(crate) fn moved(&self, cell: &ActorCell, to: u64) {
+        Self::move_locked(&mut self.index.lock(), cell, to);
     }
 
     pub(crate) fn lookup(&self, id: ActorId) -> Option<Arc<ActorCell>> {

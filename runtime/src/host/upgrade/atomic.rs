@@ -90,6 +90,7 @@ impl HostShared {
             Suspending::new(&self.upgrades, steps.iter().map(|s| s.name.clone()).collect());
         let deadline = Instant::now() + opts.suspend_timeout;
         // 2. Suspend every actor not on its step's target, in id order.
+        let inserts = self.registry.inserts();
         let first: Vec<(usize, Arc<ActorCell>)> = self.to_move(&steps, &HashSet::new());
         let late: Vec<(usize, Arc<ActorCell>)>;
         let mut held: Vec<Held<'_>> = Vec::with_capacity(first.len());
@@ -107,8 +108,13 @@ impl HostShared {
             };
             return Err(self.restore_all(held, steps, e));
         };
-        let seen: HashSet<_> = first.iter().map(|(_, c)| c.id).collect();
-        late = self.to_move(&steps, &seen);
+        // Actors registered meanwhile (rare: the registry counts insertions).
+        late = if self.registry.inserts() == inserts {
+            Vec::new()
+        } else {
+            let seen: HashSet<_> = first.iter().map(|(_, c)| c.id).collect();
+            self.to_move(&steps, &seen)
+        };
         if let Err(e) = self.suspend_all(&late, &steps, deadline, opts, &mut held) {
             return Err(self.restore_all(held, steps, e));
         }
@@ -125,15 +131,12 @@ impl HostShared {
                 else {
                     unreachable!("checked above")
                 };
-                jobs.push(Job { k, old, to: Arc::clone(target) });
+                jobs.push(Job { k, old, to: *i });
             }
         }
-        let finished = run_until(
-            jobs,
-            &opts.extra,
-            Instant::now() + opts.migrate_timeout,
-            opts.progress.clone(),
-        );
+        let targets: Vec<Arc<Version>> = steps.iter().map(|s| Arc::clone(&s.target)).collect();
+        let deadline = Instant::now() + opts.migrate_timeout;
+        let finished = run_until(jobs, &targets, &opts.extra, deadline, opts.progress.clone());
         let mut next: Vec<Option<(Instance, StateSnapshot)>> =
             (0..held.len()).map(|_| None).collect();
         let mut failed: Vec<ActorFailure> = Vec::new();
@@ -166,6 +169,7 @@ impl HostShared {
             return Err(self.restore_all(held, steps, e));
         }
         // 5. Commit the slots, swap the instances, resume.
+        let steps_names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
         let loads: Vec<Prepared> = steps.into_iter().filter_map(|s| s.load).collect();
         let loaded = match self.table.commit_all(loads) {
             Ok(r) => r,
@@ -177,17 +181,28 @@ impl HostShared {
             }
         };
         let mut report = UpgradeReport::new(loaded);
-        let mut snapshots: Snapshots = HashMap::new();
-        for ((_, cell, mut body, paused), done) in held.into_iter().zip(next) {
+        let mut snapshots: Vec<HashMap<crate::actor::ActorId, StateSnapshot>> =
+            targets.iter().map(|_| HashMap::with_capacity(held.len() / targets.len())).collect();
+        // The index learns every move under one lock.
+        let moves: Vec<(&ActorCell, u64)> = held
+            .iter()
+            .zip(&next)
+            .filter(|(_, done)| done.is_some())
+            .map(|((i, cell, _, _), _)| (&***cell, targets[*i].serial()))
+            .collect();
+        self.registry.moved_all(&moves);
+        drop(moves);
+        for ((i, cell, mut body, paused), done) in held.into_iter().zip(next) {
             if let Some((new, snap)) = done {
-                self.set_instance(cell, &mut body, new);
-                let module = cell.module.as_deref().unwrap_or("").to_owned();
-                snapshots.entry(module).or_default().insert(cell.id, snap);
+                *body = Body::Module(new);
+                snapshots[i].insert(cell.id, snap);
                 report.migrated += 1;
             }
             report.longest_pause = report.longest_pause.max(paused.elapsed());
             release(self, cell, body);
         }
+        let snapshots: Snapshots =
+            steps_names.into_iter().zip(snapshots).filter(|(_, s)| !s.is_empty()).collect();
         // The snapshots of this upgrade replace those of the previous one.
         self.upgrades.snapshots.lock().extend(snapshots);
         report.duration = started.elapsed();

@@ -72,11 +72,12 @@ impl HostShared {
 }
 
 /// One migration to run: the instance taken out of its (held) body, and the
-/// version it moves to. `k` identifies it to the caller.
+/// version it moves to (an index into the targets given with the jobs).
+/// `k` identifies it to the caller.
 pub(super) struct Job {
     pub(super) k: usize,
     pub(super) old: Instance,
-    pub(super) to: Arc<Version>,
+    pub(super) to: usize,
 }
 
 /// How a job ended, as far as the deadline let it.
@@ -94,7 +95,7 @@ pub(super) struct Finished {
 struct Slot {
     k: usize,
     old: Option<Instance>,
-    to: Arc<Version>,
+    to: usize,
     result: Option<Result<(Instance, StateSnapshot), ModuleCallError>>,
 }
 
@@ -108,6 +109,7 @@ const CHUNK: usize = 64;
 /// versions it belongs to (they stay loaded while it runs).
 pub(super) fn run_until(
     jobs: Vec<Job>,
+    targets: &[Arc<Version>],
     extra: &[u8],
     deadline: Instant,
     progress: Option<Arc<std::sync::atomic::AtomicUsize>>,
@@ -125,6 +127,8 @@ pub(super) fn run_until(
             .collect(),
     );
     let extra: Arc<[u8]> = Arc::from(extra);
+    // Shared, not cloned per job: one reference count, touched once per thread.
+    let targets: Arc<[Arc<Version>]> = Arc::from(targets);
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new((parking_lot::Mutex::new(0usize), parking_lot::Condvar::new()));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
@@ -137,6 +141,7 @@ pub(super) fn run_until(
             Arc::clone(&done),
             progress.clone(),
         );
+        let targets = Arc::clone(&targets);
         let spawned = std::thread::Builder::new().name("relive-migrate".into()).spawn(move || {
             loop {
                 // ORDERING: only the partition of indexes matters.
@@ -148,7 +153,7 @@ pub(super) fn run_until(
                 for slot in &slots[start..end] {
                     let (old, to) = {
                         let mut s = slot.lock();
-                        (s.old.take().expect("each job is taken once"), Arc::clone(&s.to))
+                        (s.old.take().expect("each job is taken once"), &targets[s.to])
                     };
                     let snapshot = old.snapshot();
                     // The old instance goes back before the new version's
@@ -156,7 +161,7 @@ pub(super) fn run_until(
                     // take the actor's state with it.
                     slot.lock().old = Some(old);
                     let result = snapshot.and_then(|snap| {
-                        Instance::restore(&to, &snap, &extra).map(|new| (new, snap))
+                        Instance::restore(to, &snap, &extra).map(|new| (new, snap))
                     });
                     slot.lock().result = Some(result);
                     if let Some(p) = &progress {
