@@ -349,15 +349,23 @@ fn open_library(path: &Path, file: &str, max: u64) -> Result<OpenedLibrary, Load
     let not_regular_file =
         |kind| LoadError::NotARegularFile { file: file.to_owned(), what: "library", kind };
     let canonical = fs::canonicalize(path).map_err(io_error)?;
+    // Every directory on the path: others may not write it — unless it is
+    // sticky (as /tmp) and the entry below it on the path is ours or root's,
+    // which nobody else may then remove, rename or replace.
+    let me = current_uid();
+    let mut below = canonical.as_path();
     for dir in canonical.ancestors().skip(1) {
         let mode = fs::symlink_metadata(dir).map_err(io_error)?.mode() & 0o7777;
-        if mode & 0o002 != 0 {
+        let entry_owner = fs::symlink_metadata(below).map_err(io_error)?.uid();
+        let guarded = mode & 0o1000 != 0 && (entry_owner == me || entry_owner == 0);
+        if mode & 0o002 != 0 && !guarded {
             return Err(LoadError::UnsafeDirectory {
                 file: file.to_owned(),
                 dir: dir.into(),
                 mode,
             });
         }
+        below = dir;
     }
     if let Some(kind) = not_regular(fs::symlink_metadata(&canonical).map_err(io_error)?.mode()) {
         return Err(not_regular_file(kind));
