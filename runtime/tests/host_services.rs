@@ -4,25 +4,9 @@
 use counter_api::{CounterMsg, CounterReply};
 use relive_runtime::{ActorId, ActorRef, Host, SpawnOptions};
 use relive_test_support::fixtures;
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
-/// The relay fixture's message type, mirrored (same fields and variants).
-#[derive(Debug, Serialize, Deserialize, postcard_schema::Schema)]
-enum RelayMsg {
-    Forward { to: u64, n: u64 },
-    ForwardNamed { name: String, n: u64 },
-    Later { to: u64, n: u64, ms: u64 },
-    SpawnCounter { start: u64 },
-    WrongType { to: u64 },
-    WhoAmI,
-    Hold,
-    Release { value: u64 },
-    Crash,
-    StartFlood { sends: u64 },
-    Flood,
-    FloodRefused,
-}
+use relay::RelayMsg;
 
 type Relay = ActorRef<RelayMsg, Result<u64, String>>;
 type Counter = ActorRef<CounterMsg, CounterReply>;

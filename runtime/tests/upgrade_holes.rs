@@ -15,22 +15,7 @@ use std::time::{Duration, Instant};
 
 type Counter = ActorRef<CounterMsg, CounterReply>;
 
-/// The relay fixture's message type, mirrored (same fields and variants).
-#[derive(Debug, Serialize, Deserialize, Schema)]
-enum RelayMsg {
-    Forward { to: u64, n: u64 },
-    ForwardNamed { name: String, n: u64 },
-    Later { to: u64, n: u64, ms: u64 },
-    SpawnCounter { start: u64 },
-    WrongType { to: u64 },
-    WhoAmI,
-    Hold,
-    Release { value: u64 },
-    Crash,
-    StartFlood { sends: u64 },
-    Flood,
-    FloodRefused,
-}
+use relay::RelayMsg;
 
 fn host_on(module: &str) -> Host {
     let host = Host::new().unwrap();

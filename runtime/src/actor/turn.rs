@@ -240,22 +240,7 @@ pub(crate) fn exit(
         c.exit_reason = Some(Box::new(reason.clone()));
         (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
     };
-    // Leave the indexes before anyone hears of the exit: whoever is told
-    // (a monitor, a linked actor) must not still find it by name.
-    system.retire(cell, name, &reason);
-    for m in monitors {
-        let _ = m.send(reason.clone());
-    }
-    for id in links {
-        if let Some(other) = system.lookup(id) {
-            other.control.lock().links.remove(&cell.id);
-            send_system(
-                system,
-                &other,
-                SystemMsg::LinkExit { from: cell.id, reason: reason.clone() },
-            );
-        }
-    }
+    tell(system, cell, Gone { links, monitors, name }, &reason);
     if !reason.is_normal() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
     }
@@ -278,22 +263,33 @@ pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: E
         (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
     };
     answer_undelivered(system, cell.mailbox.close(), &reason);
-    system.retire(cell, name, &reason);
-    for m in monitors {
-        let _ = m.send(reason.clone());
-    }
-    for id in links {
-        if let Some(other) = system.lookup(id) {
-            other.control.lock().links.remove(&cell.id);
-            send_system(
-                system,
-                &other,
-                SystemMsg::LinkExit { from: cell.id, reason: reason.clone() },
-            );
-        }
-    }
+    tell(system, cell, Gone { links, monitors, name }, &reason);
     tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason,
         "actor killed while its handler overran the kill; the handler's result will be discarded");
+}
+
+/// What an exiting actor took out of its control: who to tell, and its name.
+struct Gone {
+    links: std::collections::BTreeSet<ActorId>,
+    monitors: Vec<oneshot::Sender<ExitReason>>,
+    name: Option<String>,
+}
+
+/// The end of every exit: leave the indexes, then tell the monitors and the
+/// linked actors. Leaving first: whoever is told must not still find the
+/// actor by name.
+fn tell(system: &dyn System, cell: &Arc<ActorCell>, gone: Gone, reason: &ExitReason) {
+    system.retire(cell, gone.name, reason);
+    for m in gone.monitors {
+        let _ = m.send(reason.clone());
+    }
+    for id in gone.links {
+        if let Some(other) = system.lookup(id) {
+            other.control.lock().links.remove(&cell.id);
+            let msg = SystemMsg::LinkExit { from: cell.id, reason: reason.clone() };
+            send_system(system, &other, msg);
+        }
+    }
 }
 
 /// Answer mail that will never be handled: calls get the exit reason,
