@@ -62,9 +62,14 @@ fn start_host_with(extra: &[&str], env: &[(&str, &Path)]) -> HostProcess {
 }
 
 fn relive(host: &HostProcess, args: &[&str]) -> Output {
+    relive_at(&host.socket, args)
+}
+
+/// `relive --host <socket> <args>`, whatever listens there.
+fn relive_at(socket: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_relive"))
         .arg("--host")
-        .arg(&host.socket)
+        .arg(socket)
         .args(args)
         .output()
         .unwrap()
@@ -282,12 +287,7 @@ fn chmod(path: &Path, mode: u32) {
 /// `relive status` against `socket`, where a fake host listens.
 fn status_against_a_fake_host(socket: &Path) -> (Output, (usize, usize)) {
     let fake = FakeHost::listen(socket);
-    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
-        .arg("--host")
-        .arg(socket)
-        .arg("status")
-        .output()
-        .unwrap();
+    let o = relive_at(socket, &["status"]);
     (o, fake.seen())
 }
 
@@ -342,12 +342,7 @@ fn the_cli_sends_nothing_below_a_directory_someone_else_controls() {
     std::fs::remove_file(&socket).unwrap();
     let fake = FakeHost::listen(&socket);
     std::os::unix::fs::chown(&socket, Some(65534), Some(65534)).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
-        .arg("--host")
-        .arg(&socket)
-        .arg("status")
-        .output()
-        .unwrap();
+    let o = relive_at(&socket, &["status"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("socket owned by uid 65534"), "{}", text(&o));
     assert_eq!(fake.seen(), (0, 0));
@@ -515,12 +510,7 @@ fn the_cli_sends_nothing_to_another_users_host() {
     // Every file-system check now passes: only the peer's uid gives it away.
     std::os::unix::fs::chown(&run, Some(0), Some(0)).unwrap();
     std::os::unix::fs::chown(&socket, Some(0), Some(0)).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_relive"))
-        .arg("--host")
-        .arg(&socket)
-        .arg("status")
-        .output()
-        .unwrap();
+    let o = relive_at(&socket, &["status"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("runs as uid 65534, not as you (uid 0)"), "{}", text(&o));
     let mut rest = String::new();
