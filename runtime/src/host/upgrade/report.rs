@@ -121,6 +121,23 @@ pub struct RollbackReport {
     pub longest_pause: Duration,
 }
 
+impl RollbackReport {
+    /// A report of nothing moved yet, from `from` back to `to`.
+    pub(crate) fn start(module: &str, from: &semver::Version, to: &semver::Version) -> Self {
+        Self {
+            module: module.to_owned(),
+            from: from.clone(),
+            to: to.clone(),
+            migrated: 0,
+            restored_from_snapshot: 0,
+            failed: Vec::new(),
+            deferred: 0,
+            duration: Duration::ZERO,
+            longest_pause: Duration::ZERO,
+        }
+    }
+}
+
 /// What a purge did.
 #[derive(Debug, Clone)]
 pub struct PurgeReport {

@@ -38,17 +38,7 @@ impl HostShared {
         self.upgrades.gradual.lock().remove(module);
         let actors = self.registry.actors_of_where(module, |s| s != newer.serial());
         drop(gate);
-        let mut report = RollbackReport {
-            module: module.to_owned(),
-            from: newer.version().clone(),
-            to: older.version().clone(),
-            migrated: 0,
-            restored_from_snapshot: 0,
-            failed: Vec::new(),
-            deferred: 0,
-            duration: Duration::ZERO,
-            longest_pause: Duration::ZERO,
-        };
+        let mut report = RollbackReport::start(module, newer.version(), older.version());
         // Idle actors first, without waiting; then the busy ones, all within
         // one short wait; whoever is still in a handler moves later.
         let mut busy = Vec::new();
@@ -87,17 +77,8 @@ impl HostShared {
     /// asked for (`body` is its locked body).
     pub(crate) fn apply_deferred_move(&self, cell: &Arc<ActorCell>, body: &mut Body) {
         let Some(to) = self.upgrades.deferred.lock().remove(&cell.id) else { return };
-        let mut report = RollbackReport {
-            module: cell.module.as_deref().unwrap_or("").to_owned(),
-            from: to.newer.version().clone(),
-            to: to.older.version().clone(),
-            migrated: 0,
-            restored_from_snapshot: 0,
-            failed: Vec::new(),
-            deferred: 0,
-            duration: Duration::ZERO,
-            longest_pause: Duration::ZERO,
-        };
+        let module = cell.module.as_deref().unwrap_or("");
+        let mut report = RollbackReport::start(module, to.newer.version(), to.older.version());
         self.roll_back_held(cell, body, &to.newer, &to.older, &mut report);
         tracing::info!(actor = %cell.id, module = report.module, to = %report.to,
             migrated = report.migrated, restored_from_snapshot = report.restored_from_snapshot,
