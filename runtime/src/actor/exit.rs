@@ -27,6 +27,12 @@ pub enum ExitReason {
     },
     /// It was linked to an actor that did not exist any more (OTP's `noproc`).
     NoProc,
+    /// It asked to shut down with a reason of its own (OTP's
+    /// `{shutdown, Info}`): a clean stop, like `Shutdown`, that says why.
+    ShutdownWith(String),
+    /// It stopped with a reason of its own (OTP's `{stop, Reason, State}`
+    /// with any other term): an abnormal exit.
+    Custom(String),
 }
 
 impl ExitReason {
@@ -46,6 +52,8 @@ impl fmt::Display for ExitReason {
             ExitReason::FailedToMigrate(m) => write!(f, "failed to migrate: {m}"),
             ExitReason::Linked { from, reason } => write!(f, "linked {from} exited: {reason}"),
             ExitReason::NoProc => f.write_str("noproc"),
+            ExitReason::ShutdownWith(why) => write!(f, "shutdown: {why}"),
+            ExitReason::Custom(why) => f.write_str(why),
         }
     }
 }

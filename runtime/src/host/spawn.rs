@@ -46,6 +46,10 @@ pub enum SpawnError {
     /// in place; a native actor is started anew by its start function).
     #[error("actor {0} is host-native and cannot be restarted in place")]
     NotRespawnable(ActorId),
+    /// The actor's `init` declined to start (OTP's `ignore`): nothing was
+    /// started, and that is not a failure.
+    #[error("init returned ignore: nothing was started")]
+    Ignored,
 }
 
 /// Options of a spawn.
