@@ -56,6 +56,7 @@ mod instance;
 pub(crate) mod link;
 pub(crate) mod mailbox;
 pub(crate) mod sched;
+pub(crate) mod sys;
 mod system;
 pub(crate) mod turn;
 
@@ -71,5 +72,6 @@ pub use exit::ExitReason;
 pub use id::ActorId;
 pub use instance::{Instance, MigrateFailed};
 pub use mailbox::DEFAULT_CAPACITY;
+pub use sys::{TraceEvent, TraceKind};
 pub(crate) use system::System;
 pub(crate) use turn::SystemMsg;
