@@ -435,6 +435,12 @@ impl HostHandle {
         }
     }
 
+    /// The actor registered under `name`, untyped; `None` if no actor has
+    /// that name.
+    pub fn whereis_any(&self, name: &str) -> Option<AnyActor> {
+        self.actor_any(self.shared().registry.whereis(name)?)
+    }
+
     /// Link two actors: when one exits abnormally, the other exits too
     /// (or, trapping exits, is told). Linking to an actor that has exited
     /// sends the live one a `noproc` exit, as in OTP.
