@@ -32,6 +32,11 @@
 //! - **migrating**: a suspended actor whose instance the coordinator has
 //!   taken out and is running `code_change` on.
 //!
+//! And one more that is a flag, not a lock: **suspended by `sys`**
+//! (`ActorCell::suspended`, OTP's `sys:suspend`; see `sys.rs`). Its turns
+//! apply system messages but take no mail, which stays queued; only its own
+//! turn sets or clears the flag, on a `sys` system message.
+//!
 //! # Who touches what
 //! - the **mailbox** is shared (its own lock): senders push, the running
 //!   worker takes batches;

@@ -117,16 +117,19 @@ fn tree_view(t: views::TreeView) -> TreeView {
 
 // issue 14: sys
 /// The actor an admin request names: an id (`12`, `<12>`) or a registered name.
-fn find_actor(host: &HostHandle, actor: &str) -> Result<crate::actor::AnyActor, Response> {
+/// Why a `sys` command was refused: the kind and the message of its answer.
+type Refusal = (ErrorKind, String);
+
+fn find_actor(host: &HostHandle, actor: &str) -> Result<crate::actor::AnyActor, Refusal> {
     let id = actor.strip_prefix('<').and_then(|a| a.strip_suffix('>')).unwrap_or(actor);
     let found = match id.parse::<u64>() {
         Ok(n) => host.actor_any(crate::actor::ActorId(n)),
         Err(_) => host.whereis_any(actor),
     };
-    found.ok_or_else(|| error(ErrorKind::NotFound, format!("no actor `{actor}` (noproc)")))
+    found.ok_or_else(|| (ErrorKind::NotFound, format!("no actor `{actor}` (noproc)")))
 }
 
-fn sys_error(e: &SysError) -> Response {
+fn sys_error(e: &SysError) -> Refusal {
     let kind = match e {
         SysError::NoProc(_) => ErrorKind::NotFound,
         _ => ErrorKind::Refused,
@@ -140,10 +143,10 @@ fn sys_error(e: &SysError) -> Response {
         }
         source = s.source();
     }
-    error(kind, message)
+    (kind, message)
 }
 
-fn sys_command(host: &HostHandle, command: Command) -> Result<Output, Response> {
+fn sys_command(host: &HostHandle, command: Command) -> Result<Output, Refusal> {
     let sys = host.sys();
     let err = |e: SysError| sys_error(&e);
     match command {
@@ -152,7 +155,7 @@ fn sys_command(host: &HostHandle, command: Command) -> Result<Output, Response> 
             let state = match replace {
                 Some(json) => {
                     let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
-                        error(ErrorKind::BadRequest, format!("the new state is not JSON: {e}"))
+                        (ErrorKind::BadRequest, format!("the new state is not JSON: {e}"))
                     })?;
                     sys.replace_state(&a, &value).map_err(err)?
                 }
@@ -232,7 +235,7 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
         | Command::Stats { .. }
         | Command::Trace { .. }) => match sys_command(host, c) {
             Ok(o) => Response::Done(o),
-            Err(r) => r,
+            Err((kind, message)) => error(kind, message),
         },
         // end issue 14: sys
         Command::Status => Response::Done(Output::Status {
