@@ -328,3 +328,31 @@ fn get_state_of_a_module_built_before_sys() {
         vec![json!("02"), json!("03")]
     );
 }
+
+/// Asks `sys` about its target from its handler.
+struct Asker {
+    target: AnyActor,
+}
+
+impl NativeActor for Asker {
+    type Msg = ();
+    type Reply = String;
+
+    fn handle(&mut self, (): (), ctx: &mut NativeContext<'_>) -> String {
+        match ctx.host().sys().get_state(&self.target) {
+            Err(SysError::FromHandler(_)) => "refused".into(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+// sys_SUITE has no such case (an Erlang process may call `sys` on another):
+// a handler must never block its worker, so a `sys` call that waits is
+// refused there, typed, as a `call` from a handler is.
+#[test]
+fn sys_from_a_handler_is_refused() {
+    let host = host();
+    let (_a, any) = spawn(&host, "kim");
+    let asker = host.spawn_native(Asker { target: any }, SpawnOptions::default()).unwrap();
+    assert_eq!(asker.call(()).unwrap(), "refused");
+}

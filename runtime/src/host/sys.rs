@@ -52,6 +52,10 @@ pub enum SysError {
         #[source]
         source: ModuleCallError,
     },
+    /// Asked from inside a handler (a worker thread), where waiting for
+    /// an actor would block the worker (as `CallError::FromHandler`).
+    #[error("a sys call on actor {0} from inside a handler would block a worker")]
+    FromHandler(ActorId),
     /// What the module rendered as its state is not JSON.
     #[error("actor {actor}: the module's state is not valid JSON")]
     NotJson {
@@ -115,6 +119,9 @@ impl Sys<'_> {
     fn ask(&self, actor: &AnyActor, op: SysOp) -> Result<SysAnswer, SysError> {
         let cell = self.live(actor)?;
         let id = cell.id;
+        if crate::actor::System::on_worker(&**self.host.shared()) {
+            return Err(SysError::FromHandler(id));
+        }
         let (tx, rx) = oneshot::channel();
         send_system(&**self.host.shared(), &cell, SystemMsg::Sys(SysRequest { op, reply: tx }));
         let deadline = Instant::now() + self.timeout;
@@ -137,7 +144,8 @@ impl Sys<'_> {
     /// error.
     ///
     /// # Errors
-    /// [`SysError::NoProc`], [`SysError::Timeout`].
+    /// [`SysError::NoProc`], [`SysError::Timeout`], [`SysError::FromHandler`]
+    /// (every call that waits for the actor refuses so from a handler).
     ///
     /// # Upgrade behaviour
     /// An upgrade migrates a suspended actor as any other; it stays
