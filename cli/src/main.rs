@@ -101,6 +101,44 @@ enum Cmd {
         /// Only this module.
         name: Option<String>,
     },
+    // issue 14: sys — ACTOR is an id (`12` or `<12>`) or a registered name.
+    /// An actor's state, as its module shows it (OTP's `sys:get_state`).
+    State {
+        /// The actor: an id or a registered name.
+        actor: String,
+        /// Replace the state with this JSON first (OTP's `sys:replace_state`);
+        /// the module decodes and validates it, or refuses and keeps its state.
+        #[arg(long, value_name = "JSON")]
+        replace: Option<String>,
+    },
+    /// Suspend an actor: its mail stays queued until `resume`.
+    Suspend {
+        /// The actor: an id or a registered name.
+        actor: String,
+    },
+    /// Resume a suspended actor.
+    Resume {
+        /// The actor: an id or a registered name.
+        actor: String,
+    },
+    /// An actor's counters: messages in and out, turns, mailbox.
+    Stats {
+        /// The actor: an id or a registered name.
+        actor: String,
+    },
+    /// Trace an actor's messages in and out: starts tracing (keeping the
+    /// last N events) and shows the events kept so far.
+    Trace {
+        /// The actor: an id or a registered name.
+        actor: String,
+        /// Keep the last N events (default 10; resizes a running trace).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Stop tracing.
+        #[arg(long, conflicts_with = "count")]
+        off: bool,
+    },
+    // end issue 14: sys
     /// Build a module crate and check it loads as a host would.
     Build {
         /// The crate's directory.
@@ -346,6 +384,15 @@ fn main() -> ExitCode {
         Cmd::Purge { name, soft } => remote(socket, json, Command::Purge { module: name, soft }),
         Cmd::Which { name } => remote(socket, json, Command::Which { module: name }),
         Cmd::History { name } => remote(socket, json, Command::History { module: name }),
+        // issue 14: sys
+        Cmd::State { actor, replace } => remote(socket, json, Command::State { actor, replace }),
+        Cmd::Suspend { actor } => remote(socket, json, Command::Suspend { actor }),
+        Cmd::Resume { actor } => remote(socket, json, Command::Resume { actor }),
+        Cmd::Stats { actor } => remote(socket, json, Command::Stats { actor }),
+        Cmd::Trace { actor, count, off } => {
+            let count = count.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            remote(socket, json, Command::Trace { actor, count, off })
+        }
         Cmd::Build { crate_dir, release, sign } => {
             let r = local::build(&crate_dir, release).and_then(|b| {
                 let sig = match &sign {

@@ -110,6 +110,32 @@ pub(crate) fn human(out: &Output) -> String {
             None => "nothing to purge\n".into(),
         },
         Output::Which { module: m } => module(m),
+        // issue 14: sys
+        Output::State { actor, state } => {
+            let pretty = serde_json::from_str::<serde_json::Value>(state)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or_else(|| state.clone());
+            format!("<{actor}> state:\n{pretty}\n")
+        }
+        Output::Suspended { actor, suspended } => {
+            format!("<{actor}> {}\n", if *suspended { "suspended" } else { "resumed" })
+        }
+        Output::Stats { actor, messages_in, messages_out, turns, mailbox, suspended } => format!(
+            "<{actor}>{}\n  messages in:  {messages_in}\n  messages out: {messages_out}\n  turns:        {turns}\n  mailbox:      {mailbox}\n",
+            if *suspended { " (suspended)" } else { "" }
+        ),
+        Output::Trace { actor, tracing, events } => {
+            if !tracing {
+                return format!("<{actor}> not traced\n");
+            }
+            let mut s = format!("<{actor}> traced, {} event(s) kept\n", events.len());
+            for e in events {
+                let dir = if e.kind == "reply" { "out" } else { "in " };
+                let _ = writeln!(s, "  {:>5} {dir} {:<5} {}", e.seq, e.kind, e.message);
+            }
+            s
+        }
         Output::History { entries } => {
             let mut s = String::new();
             for e in entries {

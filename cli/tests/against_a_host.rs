@@ -614,3 +614,112 @@ fn status_shows_the_supervision_tree_with_restarts() {
     assert!(text(&o).contains("supervisor <1> OneForOne"), "{}", text(&o));
     assert!(text(&o).contains("counter-3"), "{}", text(&o));
 }
+
+// issue 14: sys — `relive state / suspend / resume / stats / trace` against a
+// host process with a registered counter that a thread casts `Add(1)` to.
+
+/// `relive --json <args>`, which must succeed, parsed.
+fn json_of(host: &HostProcess, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = relive(host, &all);
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// gen_server_SUITE get_state and replace_state, from the CLI: by name and by
+// id; a refused replace exits 1 and leaves the state as it was.
+#[test]
+fn cli_get_state_and_replace_state() {
+    let host = start_host(&["--named", "tally"]);
+    let o = relive(&host, &["state", "tally"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("\"count\": 0"), "{}", text(&o));
+    let v = json_of(&host, &["state", "tally", "--replace", r#"{"count": 41}"#]);
+    let id = v["State"]["actor"].as_u64().unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(v["State"]["state"].as_str().unwrap()).unwrap();
+    assert_eq!(state, serde_json::json!({"count": 41}));
+    // By id, in both spellings.
+    for a in [id.to_string(), format!("<{id}>")] {
+        let v = json_of(&host, &["state", &a]);
+        assert_eq!(v["State"]["state"], "{\"count\":41}");
+    }
+    // Not the module's state: refused, exit 1, the state unchanged.
+    let o = relive(&host, &["state", "tally", "--replace", r#"{"nope": true}"#]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("could not decode"), "{}", text(&o));
+    assert_eq!(json_of(&host, &["state", "tally"])["State"]["state"], "{\"count\":41}");
+    // No such actor: exit 1, noproc.
+    let o = relive(&host, &["state", "nobody"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("noproc"), "{}", text(&o));
+}
+
+// sys_SUITE suspend and stats, from the CLI: while suspended the mail queues
+// and nothing is handled; after resume all of it is.
+#[test]
+fn cli_suspend_resume_stats() {
+    let host = start_host(&["--named", "tally", "--tick-ms", "10"]);
+    let stats = |h: &HostProcess| json_of(h, &["stats", "tally"])["Stats"].clone();
+    eventually("traffic", || stats(&host)["messages_in"].as_u64().unwrap() > 0);
+    let o = relive(&host, &["suspend", "tally"]);
+    assert!(o.status.success() && text(&o).contains("suspended"), "{}", text(&o));
+    let held = stats(&host);
+    assert_eq!(held["suspended"], true);
+    eventually("mail to queue", || stats(&host)["mailbox"].as_u64().unwrap() >= 3);
+    assert_eq!(stats(&host)["messages_in"], held["messages_in"]);
+    let s = json_of(&host, &["status"]);
+    let tally = s["Status"]["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "tally")
+        .unwrap()
+        .clone();
+    assert_eq!(tally["state"], "suspended");
+    // get_state works while suspended.
+    assert!(relive(&host, &["state", "tally"]).status.success());
+    let o = relive(&host, &["resume", "tally"]);
+    assert!(o.status.success() && text(&o).contains("resumed"), "{}", text(&o));
+    eventually("the queue to drain", || {
+        let s = stats(&host);
+        s["suspended"] == false
+            && s["messages_in"].as_u64().unwrap() > held["messages_in"].as_u64().unwrap() + 2
+    });
+    let o = relive(&host, &["stats", "tally"]);
+    assert!(text(&o).contains("messages in:"), "{}", text(&o));
+}
+
+// sys_SUITE log / trace, from the CLI: a bounded ring of the last N events,
+// rendered by the module; --off stops it.
+#[test]
+fn cli_trace() {
+    let host = start_host(&["--named", "tally", "--tick-ms", "5"]);
+    let v = json_of(&host, &["trace", "tally", "--count", "4"]);
+    assert_eq!(v["Trace"]["tracing"], true);
+    eventually("4 traced events", || {
+        json_of(&host, &["trace", "tally"])["Trace"]["events"].as_array().unwrap().len() == 4
+    });
+    let v = json_of(&host, &["trace", "tally"]);
+    let events = v["Trace"]["events"].as_array().unwrap();
+    assert!(events.iter().all(|e| e["kind"] == "cast" && e["message"] == "{\"Add\":1}"), "{v}");
+    // The newest four, oldest first, with nothing skipped between them.
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let o = relive(&host, &["trace", "tally"]);
+    assert!(text(&o).contains("in  cast") && text(&o).contains("{\"Add\":1}"), "{}", text(&o));
+    let v = json_of(&host, &["trace", "tally", "--off"]);
+    assert_eq!(v["Trace"]["tracing"], false);
+    // A usage error: a ring of no events.
+    let o = relive(&host, &["trace", "tally", "--count", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -76,6 +76,7 @@ pub mod fuzzing {
 
 pub use actor::{
     ActorId, ActorRef, AnyActor, CallError, ExitReason, Instance, MigrateFailed, SendError,
+    TraceEvent, TraceKind,
 };
 pub use admin::AdminServer;
 pub use code_server::{
@@ -86,7 +87,8 @@ pub use code_server::{
 pub use host::{
     ActorFailure, ActorFailures, Canary, CodeServer, Host, HostBuilder, HostHandle, HostStartError,
     MigrateError, NativeActor, NativeContext, PurgeReport, RollbackReport, SpawnError,
-    SpawnOptions, UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
+    SpawnOptions, Statistics, Sys, SysError, UpgradeError, UpgradeMode, UpgradeOptions,
+    UpgradeReport,
 };
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

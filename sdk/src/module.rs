@@ -33,10 +33,12 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
 
     /// Arguments of [`init`](Module::init).
     type Args: DeserializeOwned + Schema;
-    /// The messages the module handles.
-    type Msg: DeserializeOwned + Schema;
-    /// What [`handle`](Module::handle) answers.
-    type Reply: Serialize + Schema;
+    /// The messages the module handles (`Serialize` too, so that a trace
+    /// can show them: OTP's `sys:trace`).
+    type Msg: Serialize + DeserializeOwned + Schema;
+    /// What [`handle`](Module::handle) answers (`DeserializeOwned` too, so
+    /// that a trace can show replies: OTP's `sys:trace`).
+    type Reply: Serialize + DeserializeOwned + Schema;
 
     /// Older state schemas this version's `code_change` can read, as
     /// `Fingerprint::of::<OldState>()`.
@@ -90,6 +92,17 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     fn downgrade(&self, to_version: &str, out: &mut StateWriter<'_>) -> Result<(), ModuleError> {
         let _ = out;
         Err(ModuleError::new(format!("{} has no downgrade to {to_version}", Self::NAME)))
+    }
+
+    /// Check a state given from outside before it replaces this one
+    /// (`replace_state`, OTP's `sys:replace_state`): `self` is the new
+    /// state, decoded; an error refuses it and the old state stays. The
+    /// default accepts every state that decodes.
+    ///
+    /// # Errors
+    /// Why the state is refused (shown to whoever asked for the replace).
+    fn validate(&self) -> Result<(), ModuleError> {
+        Ok(())
     }
 }
 

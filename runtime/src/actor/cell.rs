@@ -43,7 +43,20 @@ pub(crate) struct ActorCell {
     /// Set when a system message is queued, so the worker checks for one
     /// between messages without taking the control lock.
     pub(crate) system_pending: AtomicBool,
+    /// Messages handled (OTP's `messages_in`).
     pub(crate) handled: AtomicU64,
+    // issue 14: sys
+    /// Replies and sends from its handlers (OTP's `messages_out`).
+    pub(crate) sent: AtomicU64,
+    /// Turns run (the closest to OTP's `reductions`).
+    pub(crate) turns: AtomicU64,
+    /// Suspended by `sys` (`actor::sys`): set and cleared only by its turns.
+    pub(crate) suspended: AtomicBool,
+    /// Whether `trace` holds a ring (checked per message without the lock).
+    pub(crate) tracing: AtomicBool,
+    /// The trace ring, while tracing.
+    pub(crate) trace: Mutex<Option<super::sys::TraceRing>>,
+    // end issue 14: sys
     /// The serial of the version its body runs (0: none), kept by whoever
     /// changes the body's version, so that views need not lock the body.
     pub(crate) version: AtomicU64,
@@ -72,6 +85,11 @@ impl ActorCell {
             control: Mutex::new(Control::default()),
             system_pending: AtomicBool::new(false),
             handled: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            turns: AtomicU64::new(0),
+            suspended: AtomicBool::new(false),
+            tracing: AtomicBool::new(false),
+            trace: Mutex::new(None),
             version: AtomicU64::new(version),
         }
     }

@@ -138,6 +138,63 @@ impl Instance {
         }
     }
 
+    // issue 14: sys
+    /// The state as JSON, rendered by the module itself (OTP's
+    /// `system_get_state`).
+    ///
+    /// # Errors
+    /// [`ModuleCallError::Unsupported`] for a module built before `sys`
+    /// (no `state_json` in its table); the module failed or panicked.
+    pub fn state_json(&self) -> Result<String, ModuleCallError> {
+        let mut out = Vec::new();
+        let version = self.state.version();
+        match self.state.state_json(&mut out) {
+            Some(status::OK) => Ok(String::from_utf8_lossy(&out).into_owned()),
+            Some(code) => Err(ModuleCallError::from_status(version, "state_json", code, &out)),
+            None => Err(unsupported(version, "state_json")),
+        }
+    }
+
+    /// Replace the state with one given as JSON, decoded and validated by
+    /// the module (OTP's `system_replace_state`). On any error the state is
+    /// unchanged.
+    ///
+    /// # Errors
+    /// [`ModuleCallError::BadInput`]: it does not decode as the module's
+    /// state; [`ModuleCallError::Failed`]: the module's `validate` refused
+    /// it; [`ModuleCallError::Unsupported`]: a module built before `sys`.
+    pub fn replace_state_json(&mut self, json: &str) -> Result<(), ModuleCallError> {
+        let mut out = Vec::new();
+        match self.state.replace_state_json(json.as_bytes(), &mut out) {
+            Some(status::OK) => Ok(()),
+            Some(code) => Err(ModuleCallError::from_status(
+                self.state.version(),
+                "replace_state_json",
+                code,
+                &out,
+            )),
+            None => Err(unsupported(self.state.version(), "replace_state_json")),
+        }
+    }
+
+    /// Render encoded bytes of a message (`reply == false`) or a reply of
+    /// this module as JSON (for a trace).
+    ///
+    /// # Errors
+    /// As [`state_json`](Self::state_json); the bytes did not decode.
+    pub fn to_json(&self, reply: bool, bytes: &[u8]) -> Result<String, ModuleCallError> {
+        use relive_sdk::abi::json_kinds;
+        let what = if reply { json_kinds::REPLY } else { json_kinds::MESSAGE };
+        let version = self.state.version();
+        let mut out = Vec::new();
+        match crate::ffi::calls::to_json(version.table(), what, bytes, &mut out) {
+            Some(status::OK) => Ok(String::from_utf8_lossy(&out).into_owned()),
+            Some(code) => Err(ModuleCallError::from_status(version, "to_json", code, &out)),
+            None => Err(unsupported(version, "to_json")),
+        }
+    }
+    // end issue 14: sys
+
     /// Export the state as a snapshot tagged with this version.
     ///
     /// # Errors
@@ -250,5 +307,16 @@ impl Instance {
             Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
             Err(code) => Err(ModuleCallError::from_status(to, "code_change", code, &buf)),
         }
+    }
+}
+
+// issue 14: sys
+/// A `sys` function a module built before them does not have.
+fn unsupported(version: &Version, function: &'static str) -> ModuleCallError {
+    ModuleCallError::Unsupported {
+        module: version.name().to_owned(),
+        version: version.version_str().to_owned(),
+        function,
+        message: "the module was built before `sys` support (relive-sdk without issue 14)".into(),
     }
 }

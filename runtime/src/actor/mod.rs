@@ -32,6 +32,11 @@
 //! - **migrating**: a suspended actor whose instance the coordinator has
 //!   taken out and is running `code_change` on.
 //!
+//! And one more that is a flag, not a lock: **suspended by `sys`**
+//! (`ActorCell::suspended`, OTP's `sys:suspend`; see `sys.rs`). Its turns
+//! apply system messages but take no mail, which stays queued; only its own
+//! turn sets or clears the flag, on a `sys` system message.
+//!
 //! # Who touches what
 //! - the **mailbox** is shared (its own lock): senders push, the running
 //!   worker takes batches;
@@ -56,6 +61,7 @@ mod instance;
 pub(crate) mod link;
 pub(crate) mod mailbox;
 pub(crate) mod sched;
+pub(crate) mod sys;
 mod system;
 pub(crate) mod turn;
 
@@ -71,5 +77,6 @@ pub use exit::ExitReason;
 pub use id::ActorId;
 pub use instance::{Instance, MigrateFailed};
 pub use mailbox::DEFAULT_CAPACITY;
+pub use sys::{TraceEvent, TraceKind};
 pub(crate) use system::System;
 pub(crate) use turn::SystemMsg;

@@ -17,6 +17,7 @@
 use super::body::{Body, Panicked};
 use super::cell::{ActorCell, send_system};
 use super::envelope::{Envelope, ReplyError, ReplyTo};
+use super::sys::{self, TraceKind};
 use super::{ActorId, ExitReason, System};
 use crate::code_server::ModuleCallError;
 use relive_codec::Fingerprint;
@@ -39,6 +40,8 @@ pub(crate) enum SystemMsg {
     /// The system wants the actor on another version and could not take it
     /// at a message boundary in time: move it now, at this one.
     Move,
+    /// An OTP `sys` request (issue 14: `actor::sys`).
+    Sys(super::sys::SysRequest),
 }
 
 thread_local! {
@@ -87,14 +90,22 @@ pub(crate) fn run(
         // It exited (killed from outside) after this thread picked it up.
         return false;
     }
+    // ORDERING: a statistic.
+    cell.turns.fetch_add(1, Ordering::Relaxed);
     if apply_system(system, cell, &mut body) {
         return false;
+    }
+    if sys::is_suspended(cell) {
+        // Suspended by `sys`: system messages only; the mail stays queued.
+        drop(body);
+        return cell.sched.finish_running(false);
     }
     cell.mailbox.take_batch(batch, BATCH);
     let mut reply = Vec::new();
     while let Some(env) = batch.pop_front() {
         let Envelope { bytes, reply: reply_to } = env;
         let is_call = reply_to.is_some();
+        sys::trace(cell, if is_call { TraceKind::Call } else { TraceKind::Cast }, &bytes);
         let (handled, reply_to) = with_call(reply_to, cell.reply_schema, || match &mut *body {
             Body::Module(inst) if is_call => inst.handle(&bytes).map(|r| {
                 reply.clear();
@@ -115,6 +126,9 @@ pub(crate) fn run(
         match handled {
             Ok(()) => {
                 if let Some(tx) = reply_to {
+                    sys::trace(cell, TraceKind::Reply, &reply);
+                    // ORDERING: a statistic.
+                    cell.sent.fetch_add(1, Ordering::Relaxed);
                     let _ = tx.send(Ok(std::mem::take(&mut reply)));
                 }
             }
@@ -140,6 +154,10 @@ pub(crate) fn run(
             cell.mailbox.unshift(batch);
             if apply_system(system, cell, &mut body) {
                 return false;
+            }
+            if sys::is_suspended(cell) {
+                drop(body);
+                return cell.sched.finish_running(false);
             }
         }
     }
@@ -180,6 +198,7 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
                 }
             }
             SystemMsg::Move => system.deferred_move(cell, body),
+            SystemMsg::Sys(req) => sys::apply(cell, body, req),
         }
         if matches!(body, Body::Exited(_)) {
             return true;

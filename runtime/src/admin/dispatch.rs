@@ -4,11 +4,13 @@
 use super::listener::{error, send};
 use super::protocol::{
     ActorView, ChildView, Command, ErrorKind, HistoryView, Mode, ModuleView, Output, Response,
-    TreeView, VersionView,
+    TraceEventView, TreeView, VersionView,
 };
+use crate::actor::TraceKind;
 use crate::host::views::{self, ActorState};
 use crate::host::{
-    Canary, HostHandle, RollbackReport, UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
+    Canary, HostHandle, RollbackReport, SysError, UpgradeError, UpgradeMode, UpgradeOptions,
+    UpgradeReport,
 };
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -113,10 +115,129 @@ fn tree_view(t: views::TreeView) -> TreeView {
     }
 }
 
+// issue 14: sys
+/// The actor an admin request names: an id (`12`, `<12>`) or a registered name.
+/// Why a `sys` command was refused: the kind and the message of its answer.
+type Refusal = (ErrorKind, String);
+
+fn find_actor(host: &HostHandle, actor: &str) -> Result<crate::actor::AnyActor, Refusal> {
+    let id = actor.strip_prefix('<').and_then(|a| a.strip_suffix('>')).unwrap_or(actor);
+    let found = match id.parse::<u64>() {
+        Ok(n) => host.actor_any(crate::actor::ActorId(n)),
+        Err(_) => host.whereis_any(actor),
+    };
+    found.ok_or_else(|| (ErrorKind::NotFound, format!("no actor `{actor}` (noproc)")))
+}
+
+fn sys_error(e: &SysError) -> Refusal {
+    let kind = match e {
+        SysError::NoProc(_) => ErrorKind::NotFound,
+        _ => ErrorKind::Refused,
+    };
+    // The cause, too: a module's refusal is what the user needs to read.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if !message.contains(&s.to_string()) {
+            message.push_str(&format!(": {s}"));
+        }
+        source = s.source();
+    }
+    (kind, message)
+}
+
+fn sys_command(host: &HostHandle, command: Command) -> Result<Output, Refusal> {
+    let sys = host.sys();
+    let err = |e: SysError| sys_error(&e);
+    match command {
+        Command::State { actor, replace } => {
+            let a = find_actor(host, &actor)?;
+            let state = match replace {
+                Some(json) => {
+                    let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+                        (ErrorKind::BadRequest, format!("the new state is not JSON: {e}"))
+                    })?;
+                    sys.replace_state(&a, &value).map_err(err)?
+                }
+                None => sys.get_state(&a).map_err(err)?,
+            };
+            Ok(Output::State { actor: a.id().get(), state: state.to_string() })
+        }
+        Command::Suspend { actor } => {
+            let a = find_actor(host, &actor)?;
+            sys.suspend(&a).map_err(err)?;
+            Ok(Output::Suspended { actor: a.id().get(), suspended: true })
+        }
+        Command::Resume { actor } => {
+            let a = find_actor(host, &actor)?;
+            sys.resume(&a).map_err(err)?;
+            Ok(Output::Suspended { actor: a.id().get(), suspended: false })
+        }
+        Command::Stats { actor } => {
+            let a = find_actor(host, &actor)?;
+            let s = sys.statistics(&a).map_err(err)?;
+            Ok(Output::Stats {
+                actor: a.id().get(),
+                messages_in: s.messages_in,
+                messages_out: s.messages_out,
+                turns: s.turns,
+                mailbox: s.mailbox_len,
+                suspended: s.suspended,
+            })
+        }
+        Command::Trace { actor, count, off } => {
+            let a = find_actor(host, &actor)?;
+            if off {
+                sys.untrace(&a).map_err(err)?;
+                return Ok(Output::Trace { actor: a.id().get(), tracing: false, events: vec![] });
+            }
+            let events = match (sys.trace_log(&a).map_err(err)?, count) {
+                (Some(events), None) => events,
+                (log, count) => {
+                    sys.trace(&a, count.unwrap_or(crate::host::DEFAULT_TRACE_EVENTS))
+                        .map_err(err)?;
+                    // Resized: what the ring kept.
+                    if log.is_some() {
+                        sys.trace_log(&a).map_err(err)?.unwrap_or_default()
+                    } else {
+                        vec![]
+                    }
+                }
+            };
+            let events = events
+                .into_iter()
+                .map(|e| TraceEventView {
+                    seq: e.seq,
+                    kind: match e.kind {
+                        TraceKind::Cast => "cast",
+                        TraceKind::Call => "call",
+                        _ => "reply",
+                    }
+                    .to_owned(),
+                    message: e.message.to_string(),
+                })
+                .collect();
+            Ok(Output::Trace { actor: a.id().get(), tracing: true, events })
+        }
+        other => unreachable!("not a sys command: {other:?}"),
+    }
+}
+// end issue 14: sys
+
 pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream) -> Response {
     let code = host.code_server();
     let current = |m: &str| code.current(m).map(|v| v.version().to_string());
     match command {
+        // issue 14: sys
+        c @ (Command::State { .. }
+        | Command::Suspend { .. }
+        | Command::Resume { .. }
+        | Command::Stats { .. }
+        | Command::Trace { .. }) => match sys_command(host, c) {
+            Ok(o) => Response::Done(o),
+            Err((kind, message)) => error(kind, message),
+        },
+        // end issue 14: sys
         Command::Status => Response::Done(Output::Status {
             modules: code.modules().iter().filter_map(|m| module_view(host, m)).collect(),
             actors: host.actor_views().into_iter().map(actor_view).collect(),

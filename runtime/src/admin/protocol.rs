@@ -86,6 +86,42 @@ pub enum Command {
         /// The module, or all.
         module: Option<String>,
     },
+    // issue 14: sys — `actor` is an id (`12` or `<12>`) or a registered name.
+    /// An actor's state as JSON (OTP's `sys:get_state`), or, with
+    /// `replace`, replace it first (OTP's `sys:replace_state`).
+    State {
+        /// The actor.
+        actor: String,
+        /// A new state, as JSON text, for the module to decode and validate.
+        replace: Option<String>,
+    },
+    /// Suspend an actor (OTP's `sys:suspend`).
+    Suspend {
+        /// The actor.
+        actor: String,
+    },
+    /// Resume an actor (OTP's `sys:resume`).
+    Resume {
+        /// The actor.
+        actor: String,
+    },
+    /// An actor's counters (OTP's `sys:statistics`).
+    Stats {
+        /// The actor.
+        actor: String,
+    },
+    /// Trace an actor's messages in and out: start tracing (keeping the
+    /// last `count` events, default 10) or resize, and answer the events so
+    /// far; with `off`, stop tracing (OTP's `sys:log`).
+    Trace {
+        /// The actor.
+        actor: String,
+        /// Events to keep.
+        count: Option<usize>,
+        /// Stop tracing instead.
+        off: bool,
+    },
+    // end issue 14: sys
 }
 
 /// One version as the admin protocol shows it.
@@ -123,7 +159,8 @@ pub struct ActorView {
     pub module: Option<String>,
     /// Its version (module actors).
     pub version: Option<String>,
-    /// `running`, `suspended` (held by an upgrade) or `exited`.
+    /// `idle`, `running`, `suspended` (held by an upgrade, or by `sys`) or
+    /// `exited`.
     pub state: String,
     /// Mail waiting.
     pub mailbox: usize,
@@ -207,6 +244,58 @@ pub enum Output {
         /// One line per entry, oldest first.
         entries: Vec<HistoryView>,
     },
+    // issue 14: sys
+    /// For `State`.
+    State {
+        /// The actor's id.
+        actor: u64,
+        /// Its state as JSON text (as its module renders it).
+        state: String,
+    },
+    /// For `Suspend` and `Resume`.
+    Suspended {
+        /// The actor's id.
+        actor: u64,
+        /// Whether it is suspended now.
+        suspended: bool,
+    },
+    /// For `Stats`.
+    Stats {
+        /// The actor's id.
+        actor: u64,
+        /// Messages handled.
+        messages_in: u64,
+        /// Replies and sends.
+        messages_out: u64,
+        /// Turns run.
+        turns: u64,
+        /// Mail waiting.
+        mailbox: usize,
+        /// Whether it is suspended.
+        suspended: bool,
+    },
+    /// For `Trace`.
+    Trace {
+        /// The actor's id.
+        actor: u64,
+        /// Whether it is traced now.
+        tracing: bool,
+        /// The events kept, oldest first.
+        events: Vec<TraceEventView>,
+    },
+    // end issue 14: sys
+}
+
+// issue 14: sys
+/// One traced event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEventView {
+    /// Its position in the trace (gaps: events the ring let go).
+    pub seq: u64,
+    /// `cast` or `call` (in), `reply` (out).
+    pub kind: String,
+    /// The message or reply as JSON text.
+    pub message: String,
 }
 
 /// One history entry.

@@ -62,6 +62,20 @@ pub(crate) fn install_host(table: &Table, host: &'static RawHostServices, forwar
     let _ = unsafe { (table.install_host)(host, flags) };
 }
 
+// issue 14: sys
+/// Run `to_json(what, bytes)` of `table` (rendering a message or a reply);
+/// the JSON (or the error message) is left in `out`; `None` when the module
+/// has no `to_json`. The caller holds the table's owner, so the library is
+/// open.
+pub(crate) fn to_json(table: &Table, what: u32, bytes: &[u8], out: &mut Vec<u8>) -> Option<i32> {
+    let f = table.sys.to_json?;
+    // SAFETY: the caller borrowed `table` from its owner, so the library is
+    // open; `bytes` and `out` are valid for the call; `to_json` touches no
+    // state.
+    Some(unsafe { f(what, RawBytes::new(bytes), sink(out)) })
+}
+// end issue 14: sys
+
 /// The state of one live instance, owned together with the code that made it.
 #[derive(Debug)]
 pub(crate) struct LiveState<C: Code> {
@@ -172,6 +186,26 @@ impl<C: Code> LiveState<C> {
             )
         })
     }
+
+    // issue 14: sys
+    /// Run `state_json`: the state as JSON (or the error message) is left
+    /// in `out`; `None` when the module has no `state_json`.
+    pub(crate) fn state_json(&self, out: &mut Vec<u8>) -> Option<i32> {
+        let f = self.version.table().sys.state_json?;
+        // SAFETY: as in `export_state`.
+        Some(unsafe { f(self.ptr.as_ptr(), sink(out)) })
+    }
+
+    /// Run `replace_state_json(json)`: the module replaces the state in
+    /// place, or leaves it unchanged and the reason in `out`; `None` when
+    /// the module has no `replace_state_json`.
+    pub(crate) fn replace_state_json(&mut self, json: &[u8], out: &mut Vec<u8>) -> Option<i32> {
+        let f = self.version.table().sys.replace_state_json?;
+        // SAFETY: as in `handle`; the state pointer stays the same (the
+        // module replaces the value behind it).
+        Some(unsafe { f(self.ptr.as_ptr(), RawBytes::new(json), sink(out)) })
+    }
+    // end issue 14: sys
 
     /// The code that owns this state.
     pub(crate) fn version(&self) -> &Arc<C> {

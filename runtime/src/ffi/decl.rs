@@ -107,6 +107,12 @@ pub(crate) type DowngradeFn = unsafe extern "C" fn(
     out: RawSink,
 ) -> i32;
 pub(crate) type DropStateFn = unsafe extern "C" fn(state: *mut c_void) -> i32;
+// issue 14: sys
+pub(crate) type StateJsonFn = unsafe extern "C" fn(state: *mut c_void, out: RawSink) -> i32;
+pub(crate) type ReplaceStateJsonFn =
+    unsafe extern "C" fn(state: *mut c_void, json: RawBytes, out: RawSink) -> i32;
+pub(crate) type ToJsonFn = unsafe extern "C" fn(what: u32, bytes: RawBytes, out: RawSink) -> i32;
+// end issue 14: sys
 
 /// Mirror of `relive_sdk::abi::VTable`, ABI version 1.
 #[repr(C)]
@@ -122,6 +128,27 @@ struct RawVTableV1 {
     drop_state: Option<DropStateFn>,
 }
 
+// issue 14: sys
+/// The `sys` entries appended to the table after ABI version 1's first
+/// eight (optional: read only when the module's table `size` covers them).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVTableSys {
+    v1: RawVTableV1,
+    state_json: Option<StateJsonFn>,
+    replace_state_json: Option<ReplaceStateJsonFn>,
+    to_json: Option<ToJsonFn>,
+}
+
+/// A module's `sys` functions (each `None` in a module built before them).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SysTable {
+    pub(crate) state_json: Option<StateJsonFn>,
+    pub(crate) replace_state_json: Option<ReplaceStateJsonFn>,
+    pub(crate) to_json: Option<ToJsonFn>,
+}
+// end issue 14: sys
+
 /// The function table, checked: every required function is present.
 ///
 /// Valid only while the library that owns these functions is open, which is
@@ -135,6 +162,8 @@ pub(crate) struct Table {
     pub(crate) code_change: CodeChangeFn,
     pub(crate) downgrade: Option<DowngradeFn>,
     pub(crate) drop_state: DropStateFn,
+    // issue 14: sys
+    pub(crate) sys: SysTable,
 }
 
 impl std::fmt::Debug for Table {
@@ -243,6 +272,20 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         code_change: vtable.code_change.ok_or(DeclError::MissingFunction("code_change"))?,
         downgrade: vtable.downgrade,
         drop_state: vtable.drop_state.ok_or(DeclError::MissingFunction("drop_state"))?,
+        // issue 14: sys
+        sys: if (table_size as usize) >= size_of::<RawVTableSys>() {
+            // SAFETY: the module reports `table_size` readable bytes, which
+            // cover a `RawVTableSys` (checked just above); its extra fields
+            // are `Option<fn>`s, for which null is `None`.
+            let sys = unsafe { vt.cast::<RawVTableSys>().read() };
+            SysTable {
+                state_json: sys.state_json,
+                replace_state_json: sys.replace_state_json,
+                to_json: sys.to_json,
+            }
+        } else {
+            SysTable::default()
+        },
     };
     let string = |field: &str, b: RawBytes| -> Result<String, DeclError> {
         // SAFETY: the caller's contract covers the strings a declaration

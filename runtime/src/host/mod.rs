@@ -18,6 +18,7 @@ mod services;
 mod shared;
 mod spawn;
 mod spawn_gate;
+mod sys;
 mod timers;
 pub(crate) mod upgrade;
 pub mod views;
@@ -25,6 +26,7 @@ pub mod views;
 pub use code_server::CodeServer;
 pub use native::{NativeActor, NativeContext};
 pub use spawn::{SpawnError, SpawnOptions};
+pub use sys::{DEFAULT_TRACE_EVENTS, Statistics, Sys, SysError};
 pub use upgrade::{
     ActorFailure, ActorFailures, Canary, MigrateError, PurgeReport, RollbackReport, UpgradeError,
     UpgradeMode, UpgradeOptions, UpgradeReport,
@@ -431,6 +433,12 @@ impl HostHandle {
             Some(id) => self.actor_ref(id),
             None => Ok(None),
         }
+    }
+
+    /// The actor registered under `name`, untyped; `None` if no actor has
+    /// that name.
+    pub fn whereis_any(&self, name: &str) -> Option<AnyActor> {
+        self.actor_any(self.shared().registry.whereis(name)?)
     }
 
     /// Link two actors: when one exits abnormally, the other exits too

@@ -23,6 +23,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 thread_local! {
     static HOST: RefCell<Option<Arc<HostShared>>> = const { RefCell::new(None) };
     static ACTOR: Cell<u64> = const { Cell::new(0) };
+    /// Sends and deferred replies made by the handlers of the turn running
+    /// on this thread (issue 14: sys, `messages_out`), added to the actor's
+    /// count when the turn ends ([`take_sent`]).
+    static SENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many messages the handlers of this thread's turn sent (and reset).
+pub(crate) fn take_sent() -> u64 {
+    SENT.with(|s| s.replace(0))
+}
+
+fn count_sent() {
+    SENT.with(|s| s.set(s.get() + 1));
 }
 
 /// A call whose reply a handler deferred.
@@ -144,6 +157,9 @@ pub(crate) fn deliver(
             if first {
                 wake(host, &cell);
             }
+            if origin == Origin::Handler {
+                count_sent();
+            }
             status::OK
         }
         Err(Refused::Full(_)) => status::MAILBOX_FULL,
@@ -225,6 +241,7 @@ impl ffi::host::Services for HostServices {
                     let p = calls.remove(&token).expect("present");
                     drop(calls);
                     let _ = p.reply.send(Ok(bytes.to_vec()));
+                    count_sent();
                     status::OK
                 }
             }

@@ -183,5 +183,11 @@ fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>, _turn: services::Turn)
     if worker != 0 {
         host.turns.record(host_id, worker, 0);
     }
+    // issue 14: sys — one add per turn, only when its handlers sent.
+    let sent = services::take_sent();
+    if sent > 0 {
+        // ORDERING: a statistic.
+        cell.sent.fetch_add(sent, Ordering::Relaxed);
+    }
     again
 }

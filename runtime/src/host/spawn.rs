@@ -191,6 +191,9 @@ impl HostShared {
         // other side is checked.
         let dead_link = link.filter(|other| !link_cells(other, cell, false));
         cell.control.lock().exit_reason = None;
+        // issue 14: sys — a restart is a new process in OTP: not suspended.
+        // ORDERING: the body is held, which orders this with the next turn.
+        cell.suspended.store(false, std::sync::atomic::Ordering::Relaxed);
         cell.mailbox.reopen();
         cell.sched.revive();
         if let Some(other) = dead_link {

@@ -14,7 +14,8 @@ pub enum ActorState {
     Idle,
     /// Queued to run, or running a turn.
     Running,
-    /// Held at a message boundary by an upgrade of its module.
+    /// Held at a message boundary by an upgrade of its module, or
+    /// suspended by [`Sys::suspend`](super::Sys::suspend).
     Suspended,
     /// Gone.
     Exited,
@@ -114,8 +115,8 @@ impl HostHandle {
             .all()
             .iter()
             .map(|c| {
-                let suspended =
-                    c.module.as_deref().is_some_and(|m| shared.upgrades.is_suspending(m));
+                let suspended = crate::actor::sys::is_suspended(c)
+                    || c.module.as_deref().is_some_and(|m| shared.upgrades.is_suspending(m));
                 let state = if c.is_exited() {
                     ActorState::Exited
                 } else if suspended {

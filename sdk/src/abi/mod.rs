@@ -25,7 +25,7 @@ pub use host_services::{
     DeferReplyFn, HostServices, LogFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendFn, SendNamedFn,
     SpawnFn, install_flags, service_status,
 };
-pub use vtable::{VTable, exports};
+pub use vtable::{VTable, exports, json_kinds};
 
 pub(crate) use host_services::{
     UNSUPPORTED, defer_reply, forward_log, log_max_level, now_ns, reply, self_id, send, send_after,

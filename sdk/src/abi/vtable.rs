@@ -45,6 +45,29 @@ pub struct VTable {
     >,
     /// Free a state created by `init` or `code_change` of this library.
     pub drop_state: unsafe extern "C" fn(state: StatePtr) -> i32,
+    // issue 14: sys — entries for OTP's `sys` (get_state, replace_state,
+    // trace). Optional: a host reads them only when `size` covers them, and
+    // a module built before them answers `get_state` with "unsupported".
+    /// Write the state as JSON (UTF-8) to `out` (OTP's `system_get_state`).
+    pub state_json: Option<unsafe extern "C" fn(state: StatePtr, out: Sink<'_>) -> i32>,
+    /// Decode `json` as a state, check it with `Module::validate` and, only
+    /// if both succeed, make it the state in place (OTP's
+    /// `system_replace_state`). On failure the state is unchanged and `out`
+    /// holds the reason (`BAD_INPUT`: it did not decode; `FAILED`: refused).
+    pub replace_state_json:
+        Option<unsafe extern "C" fn(state: StatePtr, json: RBytes, out: Sink<'_>) -> i32>,
+    /// Write encoded bytes of kind `what` ([`json_kinds`]) as JSON to `out`
+    /// (a trace shows messages and replies this way).
+    pub to_json: Option<unsafe extern "C" fn(what: u32, bytes: RBytes, out: Sink<'_>) -> i32>,
+    // end issue 14: sys
+}
+
+/// What [`VTable::to_json`] is asked to render (issue 14: sys).
+pub mod json_kinds {
+    /// A message (`Module::Msg`).
+    pub const MESSAGE: u32 = 0;
+    /// A reply (`Module::Reply`).
+    pub const REPLY: u32 = 1;
 }
 
 impl VTable {
@@ -63,6 +86,10 @@ impl VTable {
                 Some(exports::downgrade::<M>)
             },
             drop_state: exports::drop_state::<M>,
+            // issue 14: sys
+            state_json: Some(exports::state_json::<M>),
+            replace_state_json: Some(exports::replace_state_json::<M>),
+            to_json: Some(exports::to_json::<M>),
         }
     }
 }
@@ -218,6 +245,65 @@ pub mod exports {
             Ok(())
         })
     }
+
+    // issue 14: sys
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn state_json<M: Module>(state: StatePtr, out: Sink<'_>) -> i32 {
+        guard(&out, || {
+            // SAFETY: `state` points to a live `M` made by this library; the
+            // host does not use it elsewhere during the call.
+            let m = unsafe { &*state.cast::<M>() };
+            let json = serde_json::to_vec(m).map_err(|e| {
+                Failure::Failed(crate::ModuleError::new(format!("state as JSON: {e}")))
+            })?;
+            out.write(&json);
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn replace_state_json<M: Module>(
+        state: StatePtr,
+        json: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `json` valid for this call.
+            let json = unsafe { json.as_slice() };
+            let new: M = serde_json::from_slice(json)
+                .map_err(|e| Failure::BadInput(format!("state from JSON: {e}")))?;
+            new.validate()?;
+            // SAFETY: `state` points to a live `M` made by this library and the
+            // host gives this call exclusive access to it.
+            let m = unsafe { &mut *state.cast::<M>() };
+            *m = new;
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn to_json<M: Module>(what: u32, bytes: RBytes, out: Sink<'_>) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `bytes` valid for this call.
+            let bytes = unsafe { bytes.as_slice() };
+            let json = match what {
+                super::json_kinds::MESSAGE => {
+                    serde_json::to_vec(&decode::<M::Msg>("message", bytes)?)
+                }
+                super::json_kinds::REPLY => {
+                    serde_json::to_vec(&decode::<M::Reply>("reply", bytes)?)
+                }
+                other => return Err(Failure::Unsupported(format!("no JSON for kind {other}"))),
+            }
+            .map_err(|e| Failure::Failed(crate::ModuleError::new(format!("as JSON: {e}"))))?;
+            out.write(&json);
+            Ok(())
+        })
+    }
+    // end issue 14: sys
 
     /// # Safety
     /// See the [module contract](self); `state` is not used after this call.

@@ -37,6 +37,7 @@ pub const FIXTURES: &[&str] = &[
     "slow_code_change",
     "tls_panicky",
     "tls_panicky_v2",
+    "inventory",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

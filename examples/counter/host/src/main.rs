@@ -57,10 +57,13 @@ fn send(counters: &[ActorRef<Msg, Reply>], me: usize, stop: &AtomicBool) -> Seen
     seen
 }
 
-/// `--serve SOCKET [--module PATH] [--trust-key PUB] [--state DIR]`: run a
-/// host with four counters on the module at PATH (default: counter v1, built
-/// now) under a supervisor, open its admin socket, print `ready`, and serve
-/// until killed — a host for the `relive` CLI to drive. Its state directory
+/// `--serve SOCKET [--module PATH] [--trust-key PUB] [--state DIR]
+/// [--named NAME [--tick-ms MS]]`: run a host with four counters on the
+/// module at PATH (default: counter v1, built now) under a supervisor, open
+/// its admin socket, print `ready`, and serve until killed — a host for the
+/// `relive` CLI to drive. With `--named`, a fifth counter registered as NAME
+/// outside the supervisor, which a thread casts `Add(1)` to every MS
+/// milliseconds with `--tick-ms` (traffic for `relive stats` and `trace`). Its state directory
 /// (bad-build marks, history, private copies) is DIR, by default next to
 /// the socket (`admin.sock` → `admin.state`), so a build the supervisor
 /// rolled back stays refused when the host is started again.
@@ -90,6 +93,19 @@ fn serve(args: &[String]) -> ! {
         })
         .collect();
     let _sup = Supervisor::start(&host, Flags::default(), children).expect("supervisor");
+    if let Some(name) = arg("--named") {
+        let named: ActorRef<Msg, Reply> = host
+            .spawn_with("counter", &0u64, relive::SpawnOptions::default().name(name))
+            .expect("the named counter");
+        if let Some(ms) = arg("--tick-ms").and_then(|m| m.parse().ok()) {
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    let _ = named.cast(Msg::Add(1));
+                }
+            });
+        }
+    }
     let _admin = host.serve_admin(&socket).expect("admin socket");
     println!("ready {socket}");
     loop {
