@@ -1,5 +1,6 @@
 //! The `Module` trait and the types its methods see.
 
+use crate::ExitReason;
 use crate::abi::Sink;
 use postcard_schema::Schema;
 use relive_codec::{CodecError, Fingerprint};
@@ -90,6 +91,35 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     fn downgrade(&self, to_version: &str, out: &mut StateWriter<'_>) -> Result<(), ModuleError> {
         let _ = out;
         Err(ModuleError::new(format!("{} has no downgrade to {to_version}", Self::NAME)))
+    }
+
+    // issue 14: gen_server
+
+    /// The actor is stopping with `reason` (OTP's `terminate/2`): release
+    /// what the state holds. Runs once, after the last message, on every
+    /// stop but a kill: [`Context::stop`], a stop or shutdown by the host or
+    /// a supervisor, a linked exit that takes the actor down, a panic in
+    /// `handle`. A stop by someone else waits for it at most the host's kill
+    /// timeout, then kills the actor. A panic here makes the panic the exit
+    /// reason. The default does nothing.
+    fn terminate(&mut self, reason: &ExitReason, ctx: &mut Context<'_>) {
+        let _ = (reason, ctx);
+    }
+
+    /// A linked actor `from` exited with `reason`, and this actor traps exits
+    /// ([`Context::trap_exit`]); OTP's `{'EXIT', From, Reason}` message.
+    /// Without trapping, an abnormal exit of a linked actor takes this one
+    /// down instead (and a normal one is ignored). The default does nothing.
+    fn on_exit(&mut self, from: u64, reason: &ExitReason, ctx: &mut Context<'_>) {
+        let _ = (from, reason, ctx);
+    }
+
+    /// The actor `who` watched by monitor `mref` ([`Context::monitor`])
+    /// exited with `reason` (OTP's `{'DOWN', Ref, process, Who, Reason}`);
+    /// `NoProc` when it did not exist when the monitor was made. The default
+    /// does nothing.
+    fn on_down(&mut self, mref: MonitorRef, who: u64, reason: &ExitReason, ctx: &mut Context<'_>) {
+        let _ = (mref, who, reason, ctx);
     }
 }
 
@@ -203,6 +233,94 @@ impl Context<'_> {
         Ok(id)
     }
 }
+
+// issue 14: gen_server
+impl Context<'_> {
+    /// Exit with `reason` once this handler returns (OTP's `{stop, Reason,
+    /// Reply, State}` from a call, `{stop, Reason, State}` from a cast): the
+    /// reply of a call is sent first, then [`Module::terminate`] runs and the
+    /// actor exits; mail still queued is answered with the reason. `Normal`,
+    /// `Shutdown` and `ShutdownWith` are normal exits (links do not
+    /// propagate them); `Custom` (and any other) is abnormal. `Killed` is a
+    /// custom reason here (the actor still runs `terminate`).
+    ///
+    /// # Errors
+    /// [`HostError::NotInActor`] outside a handler (in `init`, return an
+    /// error or [`ModuleError::ignore`] instead), [`HostError::Unsupported`]
+    /// on an older host.
+    pub fn stop(&mut self, reason: ExitReason) -> Result<(), HostError> {
+        let (tag, text) = reason.to_abi();
+        status(crate::abi::stop_self(tag, text))
+    }
+
+    /// Link this actor to actor `id` (OTP's `link/1`): when either exits
+    /// abnormally, the other exits too, or, trapping exits, is told through
+    /// [`Module::on_exit`]. Linking to an actor that no longer exists makes
+    /// a `NoProc` exit arrive.
+    ///
+    /// # Errors
+    /// [`HostError::NotInActor`], [`HostError::Unsupported`].
+    pub fn link(&mut self, id: u64) -> Result<(), HostError> {
+        status(crate::abi::link(id))
+    }
+
+    /// Remove the link to actor `id` (OTP's `unlink/1`); no error if there
+    /// is none.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn unlink(&mut self, id: u64) -> Result<(), HostError> {
+        status(crate::abi::unlink(id))
+    }
+
+    /// Monitor actor `id` (OTP's `monitor(process, Id)`): when it exits,
+    /// [`Module::on_down`] is called with this reference. An actor that does
+    /// not exist gives a `NoProc` down at once.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn monitor(&mut self, id: u64) -> Result<MonitorRef, HostError> {
+        let mut mref = 0;
+        status(crate::abi::monitor(id, &mut mref))?;
+        Ok(MonitorRef(mref))
+    }
+
+    /// Monitor the actor registered as `name` now; an unregistered name
+    /// gives a `NoProc` down at once (`who` is then 0).
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn monitor_named(&mut self, name: &str) -> Result<MonitorRef, HostError> {
+        let mut mref = 0;
+        status(crate::abi::monitor_named(name, &mut mref))?;
+        Ok(MonitorRef(mref))
+    }
+
+    /// Remove a monitor (OTP's `demonitor(Ref, [flush])`): its down is not
+    /// delivered, even if the actor already exited and the down is queued.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn demonitor(&mut self, mref: MonitorRef) -> Result<(), HostError> {
+        status(crate::abi::demonitor(mref.0))
+    }
+
+    /// Set whether exits of linked actors arrive as [`Module::on_exit`]
+    /// calls (OTP's `process_flag(trap_exit, On)`); returns the previous
+    /// setting. `kill` is never trapped.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn trap_exit(&mut self, on: bool) -> Result<bool, HostError> {
+        let mut old = 0;
+        status(crate::abi::trap_exit(on, &mut old))?;
+        Ok(old != 0)
+    }
+}
+
+/// A monitor made by [`Context::monitor`]: plain data, unique in its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Schema)]
+pub struct MonitorRef(pub u64);
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, HostError> {
     let mut bytes = Vec::new();
@@ -357,29 +475,45 @@ impl<'a> StateWriter<'a> {
 /// An error a module returns from `init`, `export_state`, `code_change` or
 /// `downgrade`; the host receives its message.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ModuleError(String);
+pub struct ModuleError {
+    message: String,
+    /// `init` declines to start (OTP's `ignore`).
+    ignore: bool,
+}
 
 impl ModuleError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        ModuleError(message.into())
+        ModuleError { message: message.into(), ignore: false }
+    }
+
+    /// From `init`: do not start, and that is not a failure (OTP's `ignore`).
+    /// The host's spawn answers `SpawnError::Ignored`; nothing is registered.
+    /// Elsewhere it is an error like any other.
+    pub fn ignore() -> Self {
+        ModuleError { message: "ignore".into(), ignore: true }
+    }
+
+    /// Whether this is [`ignore`](Self::ignore).
+    pub fn is_ignore(&self) -> bool {
+        self.ignore
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.0
+        &self.message
     }
 }
 
 impl fmt::Debug for ModuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ModuleError({:?})", self.0)
+        write!(f, "ModuleError({:?})", self.message)
     }
 }
 
 impl fmt::Display for ModuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -387,7 +521,7 @@ impl std::error::Error for ModuleError {}
 
 impl From<CodecError> for ModuleError {
     fn from(e: CodecError) -> Self {
-        ModuleError(e.to_string())
+        ModuleError::new(e.to_string())
     }
 }
 

@@ -107,6 +107,24 @@ pub(crate) type DowngradeFn = unsafe extern "C" fn(
     out: RawSink,
 ) -> i32;
 pub(crate) type DropStateFn = unsafe extern "C" fn(state: *mut c_void) -> i32;
+// issue 14: gen_server
+pub(crate) type TerminateFn =
+    unsafe extern "C" fn(state: *mut c_void, tag: u32, text: RawBytes, out: RawSink) -> i32;
+pub(crate) type OnExitFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    from: u64,
+    tag: u32,
+    text: RawBytes,
+    out: RawSink,
+) -> i32;
+pub(crate) type OnDownFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    mref: u64,
+    who: u64,
+    tag: u32,
+    text: RawBytes,
+    out: RawSink,
+) -> i32;
 
 /// Mirror of `relive_sdk::abi::VTable`, ABI version 1.
 #[repr(C)]
@@ -122,6 +140,19 @@ struct RawVTableV1 {
     drop_state: Option<DropStateFn>,
 }
 
+// issue 14: gen_server
+/// Mirror of the optional entries a module built with a recent SDK appends
+/// to its table after the version-1 ones; each is read only when the
+/// table's `size` covers it (an older module has none of them).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVTableGen {
+    v1: RawVTableV1,
+    terminate: Option<TerminateFn>,
+    on_exit: Option<OnExitFn>,
+    on_down: Option<OnDownFn>,
+}
+
 /// The function table, checked: every required function is present.
 ///
 /// Valid only while the library that owns these functions is open, which is
@@ -135,6 +166,10 @@ pub(crate) struct Table {
     pub(crate) code_change: CodeChangeFn,
     pub(crate) downgrade: Option<DowngradeFn>,
     pub(crate) drop_state: DropStateFn,
+    // issue 14: gen_server
+    pub(crate) terminate: Option<TerminateFn>,
+    pub(crate) on_exit: Option<OnExitFn>,
+    pub(crate) on_down: Option<OnDownFn>,
 }
 
 impl std::fmt::Debug for Table {
@@ -243,7 +278,14 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         code_change: vtable.code_change.ok_or(DeclError::MissingFunction("code_change"))?,
         downgrade: vtable.downgrade,
         drop_state: vtable.drop_state.ok_or(DeclError::MissingFunction("drop_state"))?,
+        terminate: None,
+        on_exit: None,
+        on_down: None,
     };
+    // issue 14: gen_server
+    // SAFETY: each optional entry is read only when the module reports a
+    // table at least that long; null is `None`.
+    let table = unsafe { read_gen(vt.cast::<RawVTableGen>(), table_size as usize, table) };
     let string = |field: &str, b: RawBytes| -> Result<String, DeclError> {
         // SAFETY: the caller's contract covers the strings a declaration
         // points to; the length is bounded and a null pointer refused first.
@@ -274,6 +316,30 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         downgrades_to: list("downgrades_to", raw.downgrades_to)?,
     };
     Ok((decl, table))
+}
+
+// issue 14: gen_server
+/// `table` with the optional entries of [`RawVTableGen`] the module's table
+/// (of `size` bytes) covers.
+///
+/// # Safety
+/// `vt` is aligned and valid for reads of `size` bytes.
+unsafe fn read_gen(vt: *const RawVTableGen, size: usize, mut table: Table) -> Table {
+    use std::mem::offset_of;
+    macro_rules! entry {
+        ($field:ident) => {
+            if size >= offset_of!(RawVTableGen, $field) + size_of::<Option<fn()>>() {
+                // SAFETY: covered by `size` (checked just now), aligned as
+                // the table is; any bits of an `Option<fn>` field the module
+                // wrote are null or a function of its own.
+                table.$field = unsafe { std::ptr::addr_of!((*vt).$field).read() };
+            }
+        };
+    }
+    entry!(terminate);
+    entry!(on_exit);
+    entry!(on_down);
+    table
 }
 
 /// `len` bytes at `ptr`, or `None` when the pair is not plausible.

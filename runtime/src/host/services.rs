@@ -10,7 +10,10 @@
 
 use super::HostShared;
 use crate::actor::mailbox::Refused;
-use crate::actor::{ActorId, Envelope, ExitReason, Payload, ReplyError, ReplyTo, turn, wake};
+use crate::actor::{
+    ActorCell, ActorId, Envelope, ExitReason, Payload, ReplyError, ReplyTo, SystemMsg, link,
+    send_system, turn, wake,
+};
 use crate::ffi;
 use parking_lot::Mutex;
 use relive_codec::Fingerprint;
@@ -230,6 +233,69 @@ impl ffi::host::Services for HostServices {
             }
         })
     }
+
+    // issue 14: gen_server
+
+    fn stop_self(&self, tag: u32, text: &str) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            // A system message to itself: applied once the handler returns,
+            // after the reply of a call is sent.
+            send_system(&**host, &me, SystemMsg::Stop(ExitReason::from_module(tag, text)));
+            status::OK
+        })
+    }
+
+    fn link(&self, id: u64, on: bool) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            match (host.registry.lookup(ActorId(id)), on) {
+                (Some(other), true) => link::link(&**host, &me, &other),
+                (Some(other), false) => link::unlink(&me, &other),
+                // OTP's link to a process that is gone: a `noproc` exit.
+                (None, true) => send_system(
+                    &**host,
+                    &me,
+                    SystemMsg::LinkExit { from: ActorId(id), reason: ExitReason::NoProc },
+                ),
+                (None, false) => {}
+            }
+            status::OK
+        })
+    }
+
+    fn monitor(&self, target: Result<u64, &str>) -> (i32, u64) {
+        with_self((status::NOT_IN_ACTOR, 0), |host, me| {
+            let (cell, who) = match target {
+                Ok(id) => (host.registry.lookup(ActorId(id)), ActorId(id)),
+                Err(name) => {
+                    let id = host.registry.whereis(name);
+                    (id.and_then(|id| host.registry.lookup(id)), id.unwrap_or(ActorId(0)))
+                }
+            };
+            (status::OK, link::monitor_actor(&**host, &me, cell, who))
+        })
+    }
+
+    fn demonitor(&self, mref: u64) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            link::demonitor(&**host, &me, mref);
+            status::OK
+        })
+    }
+
+    fn trap_exit(&self, on: bool) -> (i32, bool) {
+        with_self((status::NOT_IN_ACTOR, false), |_, me| {
+            let old = std::mem::replace(&mut me.control.lock().trap_exit, on);
+            (status::OK, old)
+        })
+    }
+}
+
+// issue 14: gen_server
+/// The cell of the actor whose turn this thread runs, with its host.
+fn with_self<T>(outside: T, f: impl FnOnce(&Arc<HostShared>, Arc<ActorCell>) -> T) -> T {
+    let id = ActorId(ACTOR.with(Cell::get));
+    with_host(None, |host| host.registry.lookup(id).map(|cell| (Arc::clone(host), cell)))
+        .map_or(outside, |(host, cell)| f(&host, cell))
 }
 
 /// Give the `ffi` layer the host's services (once per process).

@@ -27,6 +27,23 @@ pub type DeferReplyFn = unsafe extern "C" fn() -> u64;
 /// `reply(token, reply schema, reply)`: answer a deferred call.
 pub type ReplyFn = unsafe extern "C" fn(token: u64, schema: u64, reply: RBytes) -> i32;
 
+// issue 14: gen_server
+/// `stop_self(reason tag, reason text)`: the running actor exits with this
+/// reason once its handler returns (the reply of a call is sent first).
+pub type StopSelfFn = unsafe extern "C" fn(tag: u32, text: RBytes) -> i32;
+/// `link(id)` / `unlink(id)`: link the running actor to actor `id`, or
+/// remove that link.
+pub type LinkFn = unsafe extern "C" fn(id: u64) -> i32;
+/// `monitor(id, *ref_out)`: monitor actor `id`; the monitor's reference.
+pub type MonitorFn = unsafe extern "C" fn(id: u64, ref_out: *mut u64) -> i32;
+/// `monitor_named(name, *ref_out)`: monitor the actor registered as `name`.
+pub type MonitorNamedFn = unsafe extern "C" fn(name: RBytes, ref_out: *mut u64) -> i32;
+/// `demonitor(ref)`: remove a monitor, and its `DOWN` if not yet delivered.
+pub type DemonitorFn = unsafe extern "C" fn(mref: u64) -> i32;
+/// `trap_exit(on, *old_out)`: set whether linked exits arrive as `on_exit`
+/// calls; the previous setting (0 or 1) is written to `old_out`.
+pub type TrapExitFn = unsafe extern "C" fn(on: u32, old_out: *mut u32) -> i32;
+
 /// Status codes of the host's services.
 pub mod service_status {
     /// Done.
@@ -82,6 +99,21 @@ pub struct HostServices {
     pub defer_reply: Option<DeferReplyFn>,
     /// Answer a deferred call.
     pub reply: Option<ReplyFn>,
+    // issue 14: gen_server
+    /// Exit with a reason once the handler returns.
+    pub stop_self: Option<StopSelfFn>,
+    /// Link the running actor to another.
+    pub link: Option<LinkFn>,
+    /// Remove a link of the running actor.
+    pub unlink: Option<LinkFn>,
+    /// Monitor an actor by id.
+    pub monitor: Option<MonitorFn>,
+    /// Monitor an actor by registered name.
+    pub monitor_named: Option<MonitorNamedFn>,
+    /// Remove a monitor (and its undelivered `DOWN`).
+    pub demonitor: Option<DemonitorFn>,
+    /// Set whether the running actor traps exits.
+    pub trap_exit: Option<TrapExitFn>,
 }
 
 /// Bits of the `flags` argument of `install_host`.
@@ -210,4 +242,48 @@ pub(crate) fn defer_reply() -> u64 {
 pub(crate) fn reply(token: u64, schema: u64, bytes: &[u8]) -> i32 {
     // SAFETY: `bytes` is valid for the call; the host copies it.
     service!(reply).map_or(UNSUPPORTED, |f| unsafe { f(token, schema, RBytes::new(bytes)) })
+}
+
+// issue 14: gen_server
+
+/// Exit with `tag`/`text` once the running handler returns.
+pub(crate) fn stop_self(tag: u32, text: &str) -> i32 {
+    // SAFETY: `text` is valid for the call; the host copies it.
+    service!(stop_self).map_or(UNSUPPORTED, |f| unsafe { f(tag, RBytes::from_str(text)) })
+}
+
+/// Link the running actor to `id`.
+pub(crate) fn link(id: u64) -> i32 {
+    // SAFETY: the host's `link` takes plain integers.
+    service!(link).map_or(UNSUPPORTED, |f| unsafe { f(id) })
+}
+
+/// Remove the running actor's link to `id`.
+pub(crate) fn unlink(id: u64) -> i32 {
+    // SAFETY: as in `link`.
+    service!(unlink).map_or(UNSUPPORTED, |f| unsafe { f(id) })
+}
+
+/// Monitor actor `id`; the reference goes to `mref`.
+pub(crate) fn monitor(id: u64, mref: &mut u64) -> i32 {
+    // SAFETY: `mref` is valid for one write.
+    service!(monitor).map_or(UNSUPPORTED, |f| unsafe { f(id, mref) })
+}
+
+/// Monitor the actor registered as `name`; the reference goes to `mref`.
+pub(crate) fn monitor_named(name: &str, mref: &mut u64) -> i32 {
+    // SAFETY: `name` is valid for the call and `mref` for one write.
+    service!(monitor_named).map_or(UNSUPPORTED, |f| unsafe { f(RBytes::from_str(name), mref) })
+}
+
+/// Remove monitor `mref`.
+pub(crate) fn demonitor(mref: u64) -> i32 {
+    // SAFETY: the host's `demonitor` takes a plain integer.
+    service!(demonitor).map_or(UNSUPPORTED, |f| unsafe { f(mref) })
+}
+
+/// Set trap_exit; the previous setting goes to `old`.
+pub(crate) fn trap_exit(on: bool, old: &mut u32) -> i32 {
+    // SAFETY: `old` is valid for one write.
+    service!(trap_exit).map_or(UNSUPPORTED, |f| unsafe { f(u32::from(on), old) })
 }

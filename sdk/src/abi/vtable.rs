@@ -2,7 +2,7 @@
 
 use super::catch_panic::{Failure, guard};
 use super::{HostServices, RBytes, Sink, StatePtr, host_services, install_flags};
-use crate::{Context, Module, OldState, StateWriter};
+use crate::{Context, ExitReason, Module, MonitorRef, OldState, StateWriter};
 use relive_codec::{Fingerprint, compat};
 
 /// The functions a module exports, all `unsafe extern "C"`, all catching
@@ -45,6 +45,34 @@ pub struct VTable {
     >,
     /// Free a state created by `init` or `code_change` of this library.
     pub drop_state: unsafe extern "C" fn(state: StatePtr) -> i32,
+    // issue 14: gen_server
+    /// Run `Module::terminate` with the exit reason (tag and text). Null in
+    /// a module built before it existed: nothing runs on stop.
+    pub terminate:
+        Option<unsafe extern "C" fn(state: StatePtr, tag: u32, text: RBytes, out: Sink<'_>) -> i32>,
+    /// Run `Module::on_exit`: linked actor `from` exited with the reason
+    /// (the module traps exits).
+    pub on_exit: Option<
+        unsafe extern "C" fn(
+            state: StatePtr,
+            from: u64,
+            tag: u32,
+            text: RBytes,
+            out: Sink<'_>,
+        ) -> i32,
+    >,
+    /// Run `Module::on_down`: the actor `who` watched by monitor `mref`
+    /// exited with the reason.
+    pub on_down: Option<
+        unsafe extern "C" fn(
+            state: StatePtr,
+            mref: u64,
+            who: u64,
+            tag: u32,
+            text: RBytes,
+            out: Sink<'_>,
+        ) -> i32,
+    >,
 }
 
 impl VTable {
@@ -63,6 +91,9 @@ impl VTable {
                 Some(exports::downgrade::<M>)
             },
             drop_state: exports::drop_state::<M>,
+            terminate: Some(exports::terminate::<M>),
+            on_exit: Some(exports::on_exit::<M>),
+            on_down: Some(exports::on_down::<M>),
         }
     }
 }
@@ -215,6 +246,75 @@ pub mod exports {
             // host does not use it elsewhere during the call.
             let m = unsafe { &*state.cast::<M>() };
             m.downgrade(version, &mut StateWriter::new(&out, schema))?;
+            Ok(())
+        })
+    }
+
+    // issue 14: gen_server
+
+    /// The reason behind an ABI tag and text.
+    ///
+    /// # Safety
+    /// `text` is valid for the call (the host's contract).
+    unsafe fn reason(tag: u32, text: RBytes) -> ExitReason {
+        // SAFETY: the caller's contract.
+        let text = unsafe { text.as_slice() };
+        ExitReason::from_abi(tag, &String::from_utf8_lossy(text))
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn terminate<M: Module>(
+        state: StatePtr,
+        tag: u32,
+        text: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `text` valid for this call.
+            let reason = unsafe { reason(tag, text) };
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.terminate(&reason, &mut Context::new());
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_exit<M: Module>(
+        state: StatePtr,
+        from: u64,
+        tag: u32,
+        text: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `text` valid for this call.
+            let reason = unsafe { reason(tag, text) };
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_exit(from, &reason, &mut Context::new());
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_down<M: Module>(
+        state: StatePtr,
+        mref: u64,
+        who: u64,
+        tag: u32,
+        text: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `text` valid for this call.
+            let reason = unsafe { reason(tag, text) };
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_down(MonitorRef(mref), who, &reason, &mut Context::new());
             Ok(())
         })
     }
