@@ -37,6 +37,8 @@ pub const FIXTURES: &[&str] = &[
     "slow_code_change",
     "tls_panicky",
     "tls_panicky_v2",
+    // issue 14: gen_server
+    "gen_server",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
