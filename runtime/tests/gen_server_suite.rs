@@ -2,7 +2,8 @@
 //! case after erlang/otp's own suites: a module stops itself with a reason
 //! (its call answered first), `terminate` runs on every stop but a kill and
 //! within the kill timeout, `init` can decline to start, and module code
-//! links, monitors and traps exits.
+//! links, monitors and traps exits, and uses timers with references and an
+//! idle timeout.
 
 use counter_api::{CounterMsg, CounterReply};
 use gen_server::{GsArgs, GsMsg, GsReply, InitMode, TermMode, Why};
@@ -341,4 +342,102 @@ fn a_module_without_the_new_callbacks_behaves_as_before() {
     assert_eq!(counter.call(CounterMsg::Add(2)).unwrap().count, 2);
     assert!(host.terminate(&counter.any(), ExitReason::Shutdown));
     assert!(counter.is_exited());
+}
+
+fn left(reply: GsReply) -> Option<u64> {
+    match reply {
+        GsReply::Left(l) => l,
+        other => panic!("not a timer answer: {other:?}"),
+    }
+}
+
+fn send_after(from: &Gs, to: &Gs, ms: u64, text: &str) -> u64 {
+    value(from.call(GsMsg::SendAfter { to: to.id().get(), ms, text: text.into() }).unwrap())
+}
+
+// timer_bif_SUITE: cancel_timer_1 — cancelling an armed timer answers the
+// time left and nothing is delivered; a second cancel, a fired timer and an
+// unknown reference answer `false`.
+#[test]
+fn cancel_timer_1() {
+    let host = host();
+    let owner = spawn(&host, GsArgs::plain());
+    let target = spawn(&host, GsArgs::plain());
+    let t = send_after(&owner, &target, 1_000, "plopp");
+    let l = left(owner.call(GsMsg::CancelTimer(t)).unwrap()).expect("armed");
+    assert!(l > 600 && l <= 1_000, "{l} ms left");
+    assert_eq!(left(owner.call(GsMsg::CancelTimer(t)).unwrap()), None);
+    assert_eq!(left(owner.call(GsMsg::CancelTimer(987_654_321)).unwrap()), None);
+    assert_eq!(left(owner.call(GsMsg::ReadTimer(987_654_321)).unwrap()), None);
+    // A fired timer is no longer armed.
+    let fired = send_after(&owner, &target, 10, "fired");
+    wait_for_event(&target, "fired");
+    assert_eq!(left(owner.call(GsMsg::ReadTimer(fired)).unwrap()), None);
+    assert_eq!(left(owner.call(GsMsg::CancelTimer(fired)).unwrap()), None);
+    // The cancelled one never arrives: a later timer does, alone.
+    let after = send_after(&owner, &target, 1_100, "after");
+    assert!(after > fired);
+    wait_for_event(&target, "after");
+    assert_eq!(events(&target), vec!["fired".to_owned(), "after".to_owned()]);
+}
+
+// timer_bif_SUITE: read_timer — reading does not disarm; cancel then
+// answers no more than the read; after the cancel, read answers `false`.
+#[test]
+fn read_timer() {
+    let host = host();
+    let owner = spawn(&host, GsArgs::plain());
+    let t = send_after(&owner, &owner, 2_000, "later");
+    let l1 = left(owner.call(GsMsg::ReadTimer(t)).unwrap()).expect("armed");
+    let l2 = left(owner.call(GsMsg::CancelTimer(t)).unwrap()).expect("still armed");
+    assert!(l2 <= l1 && l1 <= 2_000, "read {l1}, cancel {l2}");
+    assert_eq!(left(owner.call(GsMsg::ReadTimer(t)).unwrap()), None);
+}
+
+// timer_bif_SUITE: registered_process — a timer to a name resolves it when
+// it fires, not when it is set.
+#[test]
+fn registered_process() {
+    let host = host();
+    let owner = spawn(&host, GsArgs::plain());
+    let set = GsMsg::SendAfterNamed { name: "later".into(), ms: 300, text: "ref1".into() };
+    let t = value(owner.call(set).unwrap());
+    assert!(host.whereis::<GsMsg, GsReply>("later").unwrap().is_none());
+    let late: Gs =
+        host.spawn_with("gen_server", &GsArgs::plain(), SpawnOptions::new().name("later")).unwrap();
+    wait_for_event(&late, "ref1");
+    assert_eq!(left(owner.call(GsMsg::ReadTimer(t)).unwrap()), None);
+}
+
+// timer_bif_SUITE: cleanup — timers die with the actor they are for.
+#[test]
+fn cleanup() {
+    let host = host();
+    let owner = spawn(&host, GsArgs::plain());
+    let target = spawn(&host, GsArgs::plain());
+    let t = send_after(&owner, &target, 5_000, "never");
+    assert!(left(owner.call(GsMsg::ReadTimer(t)).unwrap()).is_some());
+    assert!(host.terminate(&target.any(), ExitReason::Normal));
+    assert_eq!(left(owner.call(GsMsg::ReadTimer(t)).unwrap()), None);
+}
+
+// gen_server_SUITE: call_within — `{reply, ok, call_within, T}`: a message
+// within T keeps the state (and cancels the timeout); with none for T,
+// `handle_info(timeout)` runs and resets it.
+#[test]
+fn call_within() {
+    let host = host();
+    let witness = witness(&host);
+    let server = spawn(&host, GsArgs::reporting_to("witness"));
+    assert_eq!(server.call(GsMsg::CallWithin(300)).unwrap(), GsReply::Ok);
+    assert_eq!(value(server.call(GsMsg::NextCall).unwrap()), 1, "still call_within");
+    // NextCall set no timeout: the first one is cancelled for good.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(value(server.call(GsMsg::NextCall).unwrap()), 1, "the timeout was cancelled");
+    assert!(events(&server).is_empty());
+    assert_eq!(server.call(GsMsg::CallWithin(100)).unwrap(), GsReply::Ok);
+    // Asking the server would be a message, which cancels the timeout.
+    wait_for_event(&witness, "timeout");
+    assert_eq!(value(server.call(GsMsg::NextCall).unwrap()), 0, "the timeout fired");
+    assert_eq!(events(&server), vec!["timeout".to_owned()], "once");
 }

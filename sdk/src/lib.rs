@@ -74,6 +74,7 @@ pub use abi::decl_build_info::BuildInfo;
 pub use exit_reason::ExitReason;
 pub use module::{
     Context, HostError, Module, ModuleError, MonitorRef, OldState, ReplyToken, StateWriter,
+    TimerRef,
 };
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;

@@ -28,6 +28,8 @@ pub(crate) struct Control {
     pub(crate) watchers: Vec<(u64, ActorId)>,
     /// Monitors this actor made: reference → the actor watched.
     pub(crate) monitoring: std::collections::HashMap<u64, ActorId>,
+    /// The reference of its idle timer, if one is set.
+    pub(crate) idle_timer: Option<u64>,
 }
 
 /// One actor.

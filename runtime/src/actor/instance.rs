@@ -191,6 +191,15 @@ impl Instance {
         self.done("on_down", code)
     }
 
+    /// Run the module's `on_timeout()` (its idle timeout passed).
+    ///
+    /// # Errors
+    /// As [`terminate`](Self::terminate).
+    pub fn on_timeout(&mut self) -> Result<(), ModuleCallError> {
+        let code = self.state.on_timeout(&mut self.buf);
+        self.done("on_timeout", code)
+    }
+
     fn done(&self, function: &'static str, code: Option<i32>) -> Result<(), ModuleCallError> {
         match code {
             None | Some(status::OK) => Ok(()),

@@ -42,6 +42,10 @@ pub(crate) enum SystemMsg {
     // issue 14: gen_server
     /// An actor this one monitors exited (or did not exist: `NoProc`).
     Down { mref: u64, who: ActorId, reason: ExitReason },
+    /// The idle timer `tref`, set when the actor had handled `handled`
+    /// messages, fired: if it is still the actor's and no message came
+    /// since, the module's `on_timeout` runs.
+    Idle { tref: u64, handled: u64 },
 }
 
 thread_local! {
@@ -186,6 +190,27 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
                 }
             }
             SystemMsg::Move => system.deferred_move(cell, body),
+            SystemMsg::Idle { tref, handled } => {
+                let current = {
+                    let mut c = cell.control.lock();
+                    // ORDERING: the counter is only written by this
+                    // actor's turns, and this is one.
+                    let idle = c.idle_timer == Some(tref)
+                        && cell.handled.load(Ordering::Relaxed) == handled
+                        && cell.mailbox.is_empty();
+                    if c.idle_timer == Some(tref) {
+                        c.idle_timer = None;
+                    }
+                    idle
+                };
+                if current
+                    && let Body::Module(inst) = body
+                    && let Some(message) = callback_panic(inst.on_timeout())
+                {
+                    stop(system, cell, body, ExitReason::Panicked(message));
+                    return true;
+                }
+            }
             SystemMsg::Down { mref, who, reason } => {
                 cell.control.lock().monitoring.remove(&mref);
                 if let Body::Module(inst) = body

@@ -217,6 +217,13 @@ impl<C: Code> LiveState<C> {
         })
     }
 
+    /// Run `on_timeout()`, or `None` when the version has none.
+    pub(crate) fn on_timeout(&mut self, out: &mut Vec<u8>) -> Option<i32> {
+        let f = self.version.table().on_timeout?;
+        // SAFETY: as in `terminate`.
+        Some(unsafe { f(self.ptr.as_ptr(), sink(out)) })
+    }
+
     /// The code that owns this state.
     pub(crate) fn version(&self) -> &Arc<C> {
         &self.version

@@ -117,6 +117,7 @@ pub(crate) type OnExitFn = unsafe extern "C" fn(
     text: RawBytes,
     out: RawSink,
 ) -> i32;
+pub(crate) type OnTimeoutFn = unsafe extern "C" fn(state: *mut c_void, out: RawSink) -> i32;
 pub(crate) type OnDownFn = unsafe extern "C" fn(
     state: *mut c_void,
     mref: u64,
@@ -151,6 +152,7 @@ struct RawVTableGen {
     terminate: Option<TerminateFn>,
     on_exit: Option<OnExitFn>,
     on_down: Option<OnDownFn>,
+    on_timeout: Option<OnTimeoutFn>,
 }
 
 /// The function table, checked: every required function is present.
@@ -170,6 +172,7 @@ pub(crate) struct Table {
     pub(crate) terminate: Option<TerminateFn>,
     pub(crate) on_exit: Option<OnExitFn>,
     pub(crate) on_down: Option<OnDownFn>,
+    pub(crate) on_timeout: Option<OnTimeoutFn>,
 }
 
 impl std::fmt::Debug for Table {
@@ -281,6 +284,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         terminate: None,
         on_exit: None,
         on_down: None,
+        on_timeout: None,
     };
     // issue 14: gen_server
     // SAFETY: each optional entry is read only when the module reports a
@@ -339,6 +343,7 @@ unsafe fn read_gen(vt: *const RawVTableGen, size: usize, mut table: Table) -> Ta
     entry!(terminate);
     entry!(on_exit);
     entry!(on_down);
+    entry!(on_timeout);
     table
 }
 

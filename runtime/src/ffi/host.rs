@@ -39,6 +39,19 @@ pub(crate) trait Services: Send + Sync {
     fn demonitor(&self, mref: u64) -> i32;
     /// Set trap_exit; the previous setting.
     fn trap_exit(&self, on: bool) -> (i32, bool);
+    /// Cast later to an actor (`Ok`) or a name resolved then (`Err`); the
+    /// timer's reference.
+    fn send_after_ref(
+        &self,
+        delay_ms: u64,
+        to: Result<u64, &str>,
+        schema: u64,
+        msg: &[u8],
+    ) -> (i32, u64);
+    /// Cancel (`cancel`) or read a timer; the milliseconds it has left.
+    fn timer(&self, tref: u64, cancel: bool) -> (i32, u64);
+    /// Set the running actor's idle timeout (`u64::MAX`: none).
+    fn idle_timeout(&self, ms: u64) -> i32;
 }
 
 static SERVICES: OnceLock<&'static dyn Services> = OnceLock::new();
@@ -73,6 +86,22 @@ type MonitorFn = unsafe extern "C" fn(id: u64, ref_out: *mut u64) -> i32;
 type MonitorNamedFn = unsafe extern "C" fn(name: RawBytes, ref_out: *mut u64) -> i32;
 type DemonitorFn = unsafe extern "C" fn(mref: u64) -> i32;
 type TrapExitFn = unsafe extern "C" fn(on: u32, old_out: *mut u32) -> i32;
+type SendAfterRefFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32;
+type SendAfterNamedFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    name: RawBytes,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32;
+type TimerFn = unsafe extern "C" fn(tref: u64, left_ms_out: *mut u64) -> i32;
+type IdleTimeoutFn = unsafe extern "C" fn(ms: u64) -> i32;
 
 /// Mirror of `relive_sdk::abi::HostServices`.
 #[repr(C)]
@@ -98,6 +127,11 @@ pub(crate) struct RawHostServices {
     monitor_named: Option<MonitorNamedFn>,
     demonitor: Option<DemonitorFn>,
     trap_exit: Option<TrapExitFn>,
+    send_after_ref: Option<SendAfterRefFn>,
+    send_after_named: Option<SendAfterNamedFn>,
+    cancel_timer: Option<TimerFn>,
+    read_timer: Option<TimerFn>,
+    idle_timeout: Option<IdleTimeoutFn>,
 }
 
 const fn table(level: u32) -> RawHostServices {
@@ -122,6 +156,11 @@ const fn table(level: u32) -> RawHostServices {
         monitor_named: Some(host_monitor_named),
         demonitor: Some(host_demonitor),
         trap_exit: Some(host_trap_exit),
+        send_after_ref: Some(host_send_after_ref),
+        send_after_named: Some(host_send_after_named),
+        cancel_timer: Some(host_cancel_timer),
+        read_timer: Some(host_read_timer),
+        idle_timeout: Some(host_idle_timeout),
     }
 }
 
@@ -285,4 +324,61 @@ unsafe extern "C" fn host_trap_exit(on: u32, old_out: *mut u32) -> i32 {
         unsafe { write_out(old_out, u32::from(old)) };
         status
     })
+}
+
+unsafe extern "C" fn host_send_after_ref(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32 {
+    // SAFETY: as in `host_send`.
+    let msg = unsafe { msg.as_slice() };
+    guarded(|s| {
+        let (status, tref) = s.send_after_ref(delay_ms, Ok(to), schema, msg);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(ref_out, tref) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_send_after_named(
+    delay_ms: u64,
+    name: RawBytes,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32 {
+    // SAFETY: as in `host_send`, for both slices.
+    let (name, msg) = unsafe { (name.as_slice(), msg.as_slice()) };
+    guarded(|s| {
+        let name = String::from_utf8_lossy(name);
+        let (status, tref) = s.send_after_ref(delay_ms, Err(&name), schema, msg);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(ref_out, tref) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_cancel_timer(tref: u64, left_ms_out: *mut u64) -> i32 {
+    guarded(|s| {
+        let (status, left) = s.timer(tref, true);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(left_ms_out, left) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_read_timer(tref: u64, left_ms_out: *mut u64) -> i32 {
+    guarded(|s| {
+        let (status, left) = s.timer(tref, false);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(left_ms_out, left) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_idle_timeout(ms: u64) -> i32 {
+    guarded(|s| s.idle_timeout(ms))
 }

@@ -43,6 +43,31 @@ pub type DemonitorFn = unsafe extern "C" fn(mref: u64) -> i32;
 /// `trap_exit(on, *old_out)`: set whether linked exits arrive as `on_exit`
 /// calls; the previous setting (0 or 1) is written to `old_out`.
 pub type TrapExitFn = unsafe extern "C" fn(on: u32, old_out: *mut u32) -> i32;
+/// `send_after_ref(delay_ms, to, schema, msg, *ref_out)`: `send_after` that
+/// answers the timer's reference.
+pub type SendAfterRefFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: RBytes,
+    ref_out: *mut u64,
+) -> i32;
+/// `send_after_named(delay_ms, name, schema, msg, *ref_out)`: a timer to a
+/// registered name, resolved when it fires.
+pub type SendAfterNamedFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    name: RBytes,
+    schema: u64,
+    msg: RBytes,
+    ref_out: *mut u64,
+) -> i32;
+/// `cancel_timer(ref, *left_ms_out)` / `read_timer(ref, *left_ms_out)`: the
+/// time an armed timer has left; `NO_TIMER` when it fired, was cancelled or
+/// is unknown.
+pub type TimerFn = unsafe extern "C" fn(tref: u64, left_ms_out: *mut u64) -> i32;
+/// `idle_timeout(ms)`: run `on_timeout` if no message arrives within `ms`
+/// after this handler (`u64::MAX`: no idle timeout).
+pub type IdleTimeoutFn = unsafe extern "C" fn(ms: u64) -> i32;
 
 /// Status codes of the host's services.
 pub mod service_status {
@@ -65,6 +90,10 @@ pub mod service_status {
     /// the sender's to retry, drop or report). A module built before this
     /// code existed sees it as an unknown status.
     pub const MAILBOX_FULL: i32 = 6;
+    // issue 14: gen_server
+    /// No armed timer with that reference (it fired, was cancelled, its
+    /// actor exited, or it never existed).
+    pub const NO_TIMER: i32 = 7;
 }
 
 /// Services the host offers a module, passed once per loaded version through
@@ -114,6 +143,16 @@ pub struct HostServices {
     pub demonitor: Option<DemonitorFn>,
     /// Set whether the running actor traps exits.
     pub trap_exit: Option<TrapExitFn>,
+    /// Cast later, answering the timer's reference.
+    pub send_after_ref: Option<SendAfterRefFn>,
+    /// Cast later to a registered name, resolved when the timer fires.
+    pub send_after_named: Option<SendAfterNamedFn>,
+    /// Disarm a timer; the time it had left.
+    pub cancel_timer: Option<TimerFn>,
+    /// The time a timer has left.
+    pub read_timer: Option<TimerFn>,
+    /// Set the running actor's idle timeout.
+    pub idle_timeout: Option<IdleTimeoutFn>,
 }
 
 /// Bits of the `flags` argument of `install_host`.
@@ -286,4 +325,49 @@ pub(crate) fn demonitor(mref: u64) -> i32 {
 pub(crate) fn trap_exit(on: bool, old: &mut u32) -> i32 {
     // SAFETY: `old` is valid for one write.
     service!(trap_exit).map_or(UNSUPPORTED, |f| unsafe { f(u32::from(on), old) })
+}
+
+/// `send_after` answering the timer's reference in `tref`.
+pub(crate) fn send_after_ref(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: &[u8],
+    tref: &mut u64,
+) -> i32 {
+    // SAFETY: `msg` is valid for the call, `tref` for one write.
+    service!(send_after_ref)
+        .map_or(UNSUPPORTED, |f| unsafe { f(delay_ms, to, schema, RBytes::new(msg), tref) })
+}
+
+/// A timer to the registered `name`; its reference in `tref`.
+pub(crate) fn send_after_named(
+    delay_ms: u64,
+    name: &str,
+    schema: u64,
+    msg: &[u8],
+    tref: &mut u64,
+) -> i32 {
+    // SAFETY: both slices are valid for the call, `tref` for one write.
+    service!(send_after_named).map_or(UNSUPPORTED, |f| unsafe {
+        f(delay_ms, RBytes::from_str(name), schema, RBytes::new(msg), tref)
+    })
+}
+
+/// Disarm timer `tref`; the milliseconds it had left in `left`.
+pub(crate) fn cancel_timer(tref: u64, left: &mut u64) -> i32 {
+    // SAFETY: `left` is valid for one write.
+    service!(cancel_timer).map_or(UNSUPPORTED, |f| unsafe { f(tref, left) })
+}
+
+/// The milliseconds timer `tref` has left, in `left`.
+pub(crate) fn read_timer(tref: u64, left: &mut u64) -> i32 {
+    // SAFETY: `left` is valid for one write.
+    service!(read_timer).map_or(UNSUPPORTED, |f| unsafe { f(tref, left) })
+}
+
+/// Set the running actor's idle timeout (`u64::MAX`: none).
+pub(crate) fn idle_timeout(ms: u64) -> i32 {
+    // SAFETY: the host's `idle_timeout` takes a plain integer.
+    service!(idle_timeout).map_or(UNSUPPORTED, |f| unsafe { f(ms) })
 }

@@ -22,15 +22,16 @@ pub mod decl_build_info {
     pub use super::decl::BuildInfo;
 }
 pub use host_services::{
-    DeferReplyFn, DemonitorFn, HostServices, LinkFn, LogFn, MonitorFn, MonitorNamedFn, NowFn,
-    ReplyFn, SelfIdFn, SendAfterFn, SendFn, SendNamedFn, SpawnFn, StopSelfFn, TrapExitFn,
-    install_flags, service_status,
+    DeferReplyFn, DemonitorFn, HostServices, IdleTimeoutFn, LinkFn, LogFn, MonitorFn,
+    MonitorNamedFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendAfterNamedFn, SendAfterRefFn,
+    SendFn, SendNamedFn, SpawnFn, StopSelfFn, TimerFn, TrapExitFn, install_flags, service_status,
 };
 pub use vtable::{VTable, exports};
 
 pub(crate) use host_services::{
-    UNSUPPORTED, defer_reply, demonitor, forward_log, link, log_max_level, monitor, monitor_named,
-    now_ns, reply, self_id, send, send_after, send_named, spawn, stop_self, trap_exit, unlink,
+    UNSUPPORTED, cancel_timer, defer_reply, demonitor, forward_log, idle_timeout, link,
+    log_max_level, monitor, monitor_named, now_ns, read_timer, reply, self_id, send, send_after,
+    send_after_named, send_after_ref, send_named, spawn, stop_self, trap_exit, unlink,
 };
 
 use std::ffi::c_void;

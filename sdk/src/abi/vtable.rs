@@ -73,6 +73,9 @@ pub struct VTable {
             out: Sink<'_>,
         ) -> i32,
     >,
+    /// Run `Module::on_timeout`: the idle timeout set by a handler passed
+    /// with no message.
+    pub on_timeout: Option<unsafe extern "C" fn(state: StatePtr, out: Sink<'_>) -> i32>,
 }
 
 impl VTable {
@@ -94,6 +97,7 @@ impl VTable {
             terminate: Some(exports::terminate::<M>),
             on_exit: Some(exports::on_exit::<M>),
             on_down: Some(exports::on_down::<M>),
+            on_timeout: Some(exports::on_timeout::<M>),
         }
     }
 }
@@ -315,6 +319,17 @@ pub mod exports {
             // SAFETY: as in `handle`.
             let m = unsafe { &mut *state.cast::<M>() };
             m.on_down(MonitorRef(mref), who, &reason, &mut Context::new());
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_timeout<M: Module>(state: StatePtr, out: Sink<'_>) -> i32 {
+        guard(&out, || {
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_timeout(&mut Context::new());
             Ok(())
         })
     }

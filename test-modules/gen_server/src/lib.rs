@@ -4,7 +4,7 @@
 //! request, recording what it is told.
 
 use postcard_schema::Schema;
-use relive_sdk::{Context, ExitReason, Module, ModuleError, MonitorRef};
+use relive_sdk::{Context, ExitReason, Module, ModuleError, MonitorRef, TimerRef};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -104,6 +104,33 @@ pub enum GsMsg {
     },
     /// Set trap_exit; answers the previous setting (1 or 0).
     TrapExit(bool),
+    /// Cast `Record(text)` to actor `to` after `ms`; answers the timer.
+    SendAfter {
+        /// Target id.
+        to: u64,
+        /// Delay.
+        ms: u64,
+        /// What the target records.
+        text: String,
+    },
+    /// Cast `Record(text)` to whoever has `name` after `ms`; the timer.
+    SendAfterNamed {
+        /// Target name, resolved when the timer fires.
+        name: String,
+        /// Delay.
+        ms: u64,
+        /// What the target records.
+        text: String,
+    },
+    /// Cancel a timer; answers the milliseconds it had left.
+    CancelTimer(u64),
+    /// Read a timer; answers the milliseconds it has left.
+    ReadTimer(u64),
+    /// Enter the `call_within` state with an idle timeout of `ms`
+    /// (gen_server's `{reply, ok, call_within, T}`).
+    CallWithin(u64),
+    /// Answer whether the server is still in the `call_within` state.
+    NextCall,
 }
 
 /// The server's answers.
@@ -117,6 +144,8 @@ pub enum GsReply {
     Ok,
     /// A host service refused.
     Err(String),
+    /// The time a timer has left, if it is armed.
+    Left(Option<u64>),
 }
 
 /// The server's state.
@@ -125,6 +154,7 @@ pub struct GenServer {
     witness: Option<String>,
     term: TermMode,
     events: Vec<String>,
+    within: bool,
 }
 
 fn done<T>(r: Result<T, relive_sdk::HostError>, ok: impl FnOnce(T) -> GsReply) -> GsReply {
@@ -142,9 +172,12 @@ impl Module for GenServer {
 
     fn init(args: GsArgs, _: &mut Context<'_>) -> Result<Self, ModuleError> {
         match args.init {
-            InitMode::Run => {
-                Ok(GenServer { witness: args.witness, term: args.term, events: Vec::new() })
-            }
+            InitMode::Run => Ok(GenServer {
+                witness: args.witness,
+                term: args.term,
+                events: Vec::new(),
+                within: false,
+            }),
             InitMode::Ignore => Err(ModuleError::ignore()),
             InitMode::Fail(why) => Err(ModuleError::new(why)),
         }
@@ -181,6 +214,26 @@ impl Module for GenServer {
                 done(ctx.demonitor(MonitorRef(mref)), |()| GsReply::Ok)
             }
             GsMsg::TrapExit(on) => done(ctx.trap_exit(on), |old| GsReply::Value(u64::from(old))),
+            GsMsg::SendAfter { to, ms, text } => {
+                let t = ctx.send_after(Duration::from_millis(ms), to, &GsMsg::Record(text));
+                done(t, |t| GsReply::Value(t.0))
+            }
+            GsMsg::SendAfterNamed { name, ms, text } => {
+                let delay = Duration::from_millis(ms);
+                let t = ctx.send_after_named(delay, &name, &GsMsg::Record(text));
+                done(t, |t| GsReply::Value(t.0))
+            }
+            GsMsg::CancelTimer(t) => GsReply::Left(
+                ctx.cancel_timer(TimerRef(t)).map(|d| u64::try_from(d.as_millis()).unwrap()),
+            ),
+            GsMsg::ReadTimer(t) => GsReply::Left(
+                ctx.read_timer(TimerRef(t)).map(|d| u64::try_from(d.as_millis()).unwrap()),
+            ),
+            GsMsg::CallWithin(ms) => {
+                self.within = true;
+                done(ctx.idle_timeout(Some(Duration::from_millis(ms))), |()| GsReply::Ok)
+            }
+            GsMsg::NextCall => GsReply::Value(u64::from(self.within)),
         }
     }
 
@@ -201,6 +254,14 @@ impl Module for GenServer {
 
     fn on_down(&mut self, mref: MonitorRef, who: u64, reason: &ExitReason, _: &mut Context<'_>) {
         self.events.push(format!("down {} {who} {reason}", mref.0));
+    }
+
+    fn on_timeout(&mut self, ctx: &mut Context<'_>) {
+        self.within = false;
+        self.events.push("timeout".into());
+        if let Some(w) = &self.witness {
+            let _ = ctx.send_named(w, &GsMsg::Record("timeout".into()));
+        }
     }
 }
 
