@@ -378,3 +378,45 @@ unsafe fn items_at<'a>(ptr: *const [u8; 8], len: usize, max: usize) -> Option<&'
     // the caller's contract.
     Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
+
+#[cfg(test)]
+mod tests {
+    // issue 14: gen_server
+    use super::{RawVTableGen, RawVTableV1, read_gen, read_static};
+    use std::mem::offset_of;
+
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    struct Plain;
+
+    impl relive_sdk::Module for Plain {
+        const NAME: &'static str = "plain";
+        type Args = ();
+        type Msg = ();
+        type Reply = ();
+        fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+            Ok(Plain)
+        }
+        fn handle(&mut self, (): (), _: &mut relive_sdk::Context<'_>) {}
+    }
+
+    #[test]
+    fn a_table_built_before_the_gen_server_entries_has_none_of_them() {
+        let decl = relive_sdk::declaration!(Plain);
+        let (_, full) = read_static(decl).unwrap();
+        assert!(full.terminate.is_some() && full.on_exit.is_some());
+        assert!(full.on_down.is_some() && full.on_timeout.is_some());
+        let mut bare = full;
+        (bare.terminate, bare.on_exit, bare.on_down, bare.on_timeout) = (None, None, None, None);
+        let vt = decl.vtable.cast::<RawVTableGen>();
+        // What an older module reports: the version-1 table only.
+        // SAFETY: the table is this static declaration's, longer than asked.
+        let old = unsafe { read_gen(vt, size_of::<RawVTableV1>(), bare) };
+        assert!(old.terminate.is_none() && old.on_exit.is_none());
+        assert!(old.on_down.is_none() && old.on_timeout.is_none());
+        // A table that ends after `terminate` has that one only.
+        let end = offset_of!(RawVTableGen, terminate) + size_of::<Option<fn()>>();
+        // SAFETY: as above.
+        let partial = unsafe { read_gen(vt, end, bare) };
+        assert!(partial.terminate.is_some() && partial.on_exit.is_none());
+    }
+}
