@@ -441,3 +441,22 @@ fn call_within() {
     assert_eq!(value(server.call(GsMsg::NextCall).unwrap()), 0, "the timeout fired");
     assert_eq!(events(&server), vec!["timeout".to_owned()], "once");
 }
+
+// gen_server_SUITE: call, the `{stop, R, Reply, S}` form — relive sends the
+// reply before terminate runs (decision 0010), also when the caller's own
+// thread ran the call inline: the caller does not wait for the cleanup.
+#[test]
+fn call_reply_does_not_wait_for_terminate() {
+    let host = host();
+    let witness = witness(&host);
+    let slow = GsArgs { term: TermMode::Sleep(1_500), ..GsArgs::reporting_to("witness") };
+    let server = spawn(&host, slow);
+    let exited = server.monitor();
+    let start = Instant::now();
+    let stop = GsMsg::Stop { why: Why::Normal, reply: 4 };
+    assert_eq!(server.call(stop).unwrap(), GsReply::Value(4));
+    assert!(start.elapsed() < Duration::from_millis(1_000), "waited {:?}", start.elapsed());
+    assert_eq!(exited.wait(WAIT), Some(ExitReason::Normal));
+    assert!(start.elapsed() >= Duration::from_millis(1_500), "terminate ran before the exit");
+    wait_for_event(&witness, "terminate normal");
+}

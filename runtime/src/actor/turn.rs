@@ -145,6 +145,14 @@ pub(crate) fn run(
         if cell.system_pending.load(Ordering::Acquire) {
             // A system message overtakes the rest of the batch.
             cell.mailbox.unshift(batch);
+            // issue 14: gen_server
+            if !system.on_worker() {
+                // A host thread running an inline call has its reply: what
+                // the system message runs (a module's `terminate` after
+                // `ctx.stop`) is a worker's, not the caller's to wait for.
+                drop(body);
+                return cell.sched.finish_running(true);
+            }
             if apply_system(system, cell, &mut body) {
                 return false;
             }
