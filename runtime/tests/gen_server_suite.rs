@@ -460,3 +460,19 @@ fn call_reply_does_not_wait_for_terminate() {
     assert!(start.elapsed() >= Duration::from_millis(1_500), "terminate ran before the exit");
     wait_for_event(&witness, "terminate normal");
 }
+
+// gen_server_SUITE: info — `handle_info(timeout, S)` returning
+// `{noreply, S, T}` waits again: an idle timeout set from `on_timeout`
+// fires with no message in between.
+#[test]
+fn timeout_set_again_from_on_timeout() {
+    let host = host();
+    let witness = witness(&host);
+    let server = spawn(&host, GsArgs::reporting_to("witness"));
+    assert_eq!(server.call(GsMsg::Repeat { ms: 50, times: 3 }).unwrap(), GsReply::Ok);
+    let deadline = Instant::now() + WAIT;
+    while events(&witness).iter().filter(|e| *e == "timeout").count() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", events(&witness));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -62,11 +62,41 @@ fn with_call<T>(
     schema: Fingerprint,
     handler: impl FnOnce() -> T,
 ) -> (T, Option<ReplyTo>) {
+    let _message = InMessage::enter();
     let Some(reply) = reply else { return (handler(), None) };
     CALL.with(|c| *c.borrow_mut() = Some((reply, schema)));
     let out = handler();
     let back = CALL.with(|c| c.borrow_mut().take()).map(|(r, _)| r);
     (out, back)
+}
+
+// issue 14: gen_server
+thread_local! {
+    /// Whether this thread runs a message's handler (not a callback such as
+    /// `terminate`, `on_exit`, `on_down` or `on_timeout`).
+    static IN_MESSAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as running a message's handler until dropped.
+struct InMessage;
+
+impl InMessage {
+    fn enter() -> InMessage {
+        IN_MESSAGE.with(|m| m.set(true));
+        InMessage
+    }
+}
+
+impl Drop for InMessage {
+    fn drop(&mut self) {
+        IN_MESSAGE.with(|m| m.set(false));
+    }
+}
+
+/// Whether the calling thread runs a message's handler: that message is
+/// counted in the actor's `handled` once the handler returns.
+pub(crate) fn in_message() -> bool {
+    IN_MESSAGE.with(std::cell::Cell::get)
 }
 
 /// Take the reply channel of the call being handled on this thread (and the

@@ -329,9 +329,10 @@ impl ffi::host::Services for HostServices {
             if ms == u64::MAX {
                 return status::OK;
             }
-            // The handler that sets it has not been counted yet.
+            // A message's handler that sets it has not been counted yet
+            // (a callback such as `on_timeout` is not a message).
             // ORDERING: written only by this actor's turns, this one included.
-            let handled = me.handled.load(Ordering::Relaxed) + 1;
+            let handled = me.handled.load(Ordering::Relaxed) + u64::from(turn::in_message());
             let delay = std::time::Duration::from_millis(ms);
             let target = Target::Idle { actor: me.id, handled };
             let tref =

@@ -131,6 +131,15 @@ pub enum GsMsg {
     CallWithin(u64),
     /// Answer whether the server is still in the `call_within` state.
     NextCall,
+    /// Set an idle timeout of `ms` that `on_timeout` sets again, `times`
+    /// times in all (gen_server's `handle_info(timeout)` returning
+    /// `{noreply, S, T}`).
+    Repeat {
+        /// The idle timeout.
+        ms: u64,
+        /// How many timeouts in all.
+        times: u64,
+    },
 }
 
 /// The server's answers.
@@ -155,6 +164,7 @@ pub struct GenServer {
     term: TermMode,
     events: Vec<String>,
     within: bool,
+    repeat: Option<(u64, u64)>,
 }
 
 fn done<T>(r: Result<T, relive_sdk::HostError>, ok: impl FnOnce(T) -> GsReply) -> GsReply {
@@ -177,6 +187,7 @@ impl Module for GenServer {
                 term: args.term,
                 events: Vec::new(),
                 within: false,
+                repeat: None,
             }),
             InitMode::Ignore => Err(ModuleError::ignore()),
             InitMode::Fail(why) => Err(ModuleError::new(why)),
@@ -234,6 +245,10 @@ impl Module for GenServer {
                 done(ctx.idle_timeout(Some(Duration::from_millis(ms))), |()| GsReply::Ok)
             }
             GsMsg::NextCall => GsReply::Value(u64::from(self.within)),
+            GsMsg::Repeat { ms, times } => {
+                self.repeat = Some((ms, times));
+                done(ctx.idle_timeout(Some(Duration::from_millis(ms))), |()| GsReply::Ok)
+            }
         }
     }
 
@@ -261,6 +276,12 @@ impl Module for GenServer {
         self.events.push("timeout".into());
         if let Some(w) = &self.witness {
             let _ = ctx.send_named(w, &GsMsg::Record("timeout".into()));
+        }
+        if let Some((ms, times)) = self.repeat
+            && times > 1
+        {
+            self.repeat = Some((ms, times - 1));
+            let _ = ctx.idle_timeout(Some(Duration::from_millis(ms)));
         }
     }
 }
