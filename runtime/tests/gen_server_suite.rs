@@ -476,3 +476,24 @@ fn timeout_set_again_from_on_timeout() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+// supervisor_SUITE: sup_stop_timeout, for a whole host — `Host::shutdown`
+// runs every module's terminate, all at once, and waits for them at most
+// the kill timeout.
+#[test]
+fn sup_stop_timeout_on_host_shutdown() {
+    let slow = |ms| GsArgs { term: TermMode::Sleep(ms), ..GsArgs::plain() };
+    let host = host();
+    let servers: Vec<Gs> = (0..2).map(|_| spawn(&host, slow(400))).collect();
+    let start = Instant::now();
+    host.shutdown();
+    assert!(start.elapsed() >= Duration::from_millis(400), "terminate ran: {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(servers.iter().all(ActorRef::is_exited));
+    let host = host_with_kill_timeout(Duration::from_millis(300));
+    let stuck = spawn(&host, slow(5_000));
+    let start = Instant::now();
+    host.shutdown();
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(stuck.is_exited());
+}
