@@ -64,13 +64,18 @@
 // The C ABI and everything that touches raw pointers.
 #[allow(unsafe_code)]
 pub mod abi;
+mod exit_reason;
 mod export;
 mod log;
 mod module;
 pub mod record;
 
 pub use abi::decl_build_info::BuildInfo;
-pub use module::{Context, HostError, Module, ModuleError, OldState, ReplyToken, StateWriter};
+pub use exit_reason::ExitReason;
+pub use module::{
+    Context, HostError, Module, ModuleError, MonitorRef, OldState, ReplyToken, StateWriter,
+    TimerRef,
+};
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;
 pub use tracing;

@@ -1,5 +1,6 @@
 //! The `Module` trait and the types its methods see.
 
+use crate::ExitReason;
 use crate::abi::Sink;
 use postcard_schema::Schema;
 use relive_codec::{CodecError, Fingerprint};
@@ -104,6 +105,42 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     fn validate(&self) -> Result<(), ModuleError> {
         Ok(())
     }
+
+    // issue 14: gen_server
+
+    /// The actor is stopping with `reason` (OTP's `terminate/2`): release
+    /// what the state holds. Runs once, after the last message, on every
+    /// stop but a kill: [`Context::stop`], a stop or shutdown by the host or
+    /// a supervisor, a linked exit that takes the actor down, a panic in
+    /// `handle`. A stop by someone else waits for it at most the host's kill
+    /// timeout, then kills the actor. A panic here makes the panic the exit
+    /// reason. The default does nothing.
+    fn terminate(&mut self, reason: &ExitReason, ctx: &mut Context<'_>) {
+        let _ = (reason, ctx);
+    }
+
+    /// A linked actor `from` exited with `reason`, and this actor traps exits
+    /// ([`Context::trap_exit`]); OTP's `{'EXIT', From, Reason}` message.
+    /// Without trapping, an abnormal exit of a linked actor takes this one
+    /// down instead (and a normal one is ignored). The default does nothing.
+    fn on_exit(&mut self, from: u64, reason: &ExitReason, ctx: &mut Context<'_>) {
+        let _ = (from, reason, ctx);
+    }
+
+    /// The actor `who` watched by monitor `mref` ([`Context::monitor`])
+    /// exited with `reason` (OTP's `{'DOWN', Ref, process, Who, Reason}`);
+    /// `NoProc` when it did not exist when the monitor was made. The default
+    /// does nothing.
+    fn on_down(&mut self, mref: MonitorRef, who: u64, reason: &ExitReason, ctx: &mut Context<'_>) {
+        let _ = (mref, who, reason, ctx);
+    }
+
+    /// The idle timeout a handler set ([`Context::idle_timeout`]) passed
+    /// with no message (OTP's `handle_info(timeout, State)` after
+    /// `{noreply, State, Timeout}`). The default does nothing.
+    fn on_timeout(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
 }
 
 /// What a module can ask of the host while it runs a callback.
@@ -157,7 +194,11 @@ impl Context<'_> {
         status(crate::abi::send_named(name, Fingerprint::of::<M>().to_u64(), &bytes))
     }
 
-    /// Cast `msg` to actor `to` after `delay` (OTP's `send_after`).
+    /// Cast `msg` to actor `to` after `delay` (OTP's `erlang:send_after/3`);
+    /// the timer's reference, for [`cancel_timer`](Self::cancel_timer) and
+    /// [`read_timer`](Self::read_timer). The timer dies with its target.
+    /// On a host older than timer references the message is still sent
+    /// later, and the reference is [`TimerRef::NONE`] (never armed).
     ///
     /// # Errors
     /// As [`send`](Self::send), checked now ([`HostError::MailboxFull`] if
@@ -169,10 +210,17 @@ impl Context<'_> {
         delay: std::time::Duration,
         to: u64,
         msg: &M,
-    ) -> Result<(), HostError> {
+    ) -> Result<TimerRef, HostError> {
         let bytes = encode(msg)?;
-        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        status(crate::abi::send_after(ms, to, Fingerprint::of::<M>().to_u64(), &bytes))
+        let ms = millis(delay);
+        let schema = Fingerprint::of::<M>().to_u64();
+        let mut tref = 0;
+        match status(crate::abi::send_after_ref(ms, to, schema, &bytes, &mut tref)) {
+            Err(HostError::Unsupported) => {
+                status(crate::abi::send_after(ms, to, schema, &bytes)).map(|()| TimerRef::NONE)
+            }
+            r => r.map(|()| TimerRef(tref)),
+        }
     }
 
     /// Answer the call being handled later (OTP's `{noreply, State}` and
@@ -217,6 +265,159 @@ impl Context<'_> {
     }
 }
 
+// issue 14: gen_server
+impl Context<'_> {
+    /// Exit with `reason` once this handler returns (OTP's `{stop, Reason,
+    /// Reply, State}` from a call, `{stop, Reason, State}` from a cast): the
+    /// reply of a call is sent first, then [`Module::terminate`] runs and the
+    /// actor exits; mail still queued is answered with the reason. `Normal`,
+    /// `Shutdown` and `ShutdownWith` are normal exits (links do not
+    /// propagate them); `Custom` (and any other) is abnormal. `Killed` is a
+    /// custom reason here (the actor still runs `terminate`).
+    ///
+    /// # Errors
+    /// [`HostError::NotInActor`] outside a handler (in `init`, return an
+    /// error or [`ModuleError::ignore`] instead), [`HostError::Unsupported`]
+    /// on an older host.
+    pub fn stop(&mut self, reason: ExitReason) -> Result<(), HostError> {
+        let (tag, text) = reason.to_abi();
+        status(crate::abi::stop_self(tag, text))
+    }
+
+    /// Link this actor to actor `id` (OTP's `link/1`): when either exits
+    /// abnormally, the other exits too, or, trapping exits, is told through
+    /// [`Module::on_exit`]. Linking to an actor that no longer exists makes
+    /// a `NoProc` exit arrive.
+    ///
+    /// # Errors
+    /// [`HostError::NotInActor`], [`HostError::Unsupported`].
+    pub fn link(&mut self, id: u64) -> Result<(), HostError> {
+        status(crate::abi::link(id))
+    }
+
+    /// Remove the link to actor `id` (OTP's `unlink/1`); no error if there
+    /// is none.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn unlink(&mut self, id: u64) -> Result<(), HostError> {
+        status(crate::abi::unlink(id))
+    }
+
+    /// Monitor actor `id` (OTP's `monitor(process, Id)`): when it exits,
+    /// [`Module::on_down`] is called with this reference. An actor that does
+    /// not exist gives a `NoProc` down at once.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn monitor(&mut self, id: u64) -> Result<MonitorRef, HostError> {
+        let mut mref = 0;
+        status(crate::abi::monitor(id, &mut mref))?;
+        Ok(MonitorRef(mref))
+    }
+
+    /// Monitor the actor registered as `name` now; an unregistered name
+    /// gives a `NoProc` down at once (`who` is then 0).
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn monitor_named(&mut self, name: &str) -> Result<MonitorRef, HostError> {
+        let mut mref = 0;
+        status(crate::abi::monitor_named(name, &mut mref))?;
+        Ok(MonitorRef(mref))
+    }
+
+    /// Remove a monitor (OTP's `demonitor(Ref, [flush])`): its down is not
+    /// delivered, even if the actor already exited and the down is queued.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn demonitor(&mut self, mref: MonitorRef) -> Result<(), HostError> {
+        status(crate::abi::demonitor(mref.0))
+    }
+
+    /// Set whether exits of linked actors arrive as [`Module::on_exit`]
+    /// calls (OTP's `process_flag(trap_exit, On)`); returns the previous
+    /// setting. `kill` is never trapped.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link).
+    pub fn trap_exit(&mut self, on: bool) -> Result<bool, HostError> {
+        let mut old = 0;
+        status(crate::abi::trap_exit(on, &mut old))?;
+        Ok(old != 0)
+    }
+}
+
+// issue 14: gen_server
+impl Context<'_> {
+    /// Cast `msg` after `delay` to the actor registered as `name` *when the
+    /// timer fires* (OTP's `send_after` to a registered name): dropped if
+    /// nobody has the name then, or if its holder takes another message
+    /// type.
+    ///
+    /// # Errors
+    /// [`HostError::NotInActor`], [`HostError::Unsupported`],
+    /// [`HostError::Encode`].
+    pub fn send_after_named<M: Serialize + Schema>(
+        &mut self,
+        delay: std::time::Duration,
+        name: &str,
+        msg: &M,
+    ) -> Result<TimerRef, HostError> {
+        let bytes = encode(msg)?;
+        let schema = Fingerprint::of::<M>().to_u64();
+        let mut tref = 0;
+        status(crate::abi::send_after_named(millis(delay), name, schema, &bytes, &mut tref))?;
+        Ok(TimerRef(tref))
+    }
+
+    /// Disarm a timer (OTP's `cancel_timer/1`): the time it had left, or
+    /// `None` when it already fired, was cancelled, died with its target, or
+    /// is unknown. A cancelled timer's message is never delivered.
+    pub fn cancel_timer(&mut self, tref: TimerRef) -> Option<std::time::Duration> {
+        let mut left = 0;
+        let ok = crate::abi::cancel_timer(tref.0, &mut left) == crate::abi::service_status::OK;
+        ok.then(|| std::time::Duration::from_millis(left))
+    }
+
+    /// The time a timer has left (OTP's `read_timer/1`); `None` as for
+    /// [`cancel_timer`](Self::cancel_timer).
+    pub fn read_timer(&self, tref: TimerRef) -> Option<std::time::Duration> {
+        let mut left = 0;
+        let ok = crate::abi::read_timer(tref.0, &mut left) == crate::abi::service_status::OK;
+        ok.then(|| std::time::Duration::from_millis(left))
+    }
+
+    /// If no message arrives within `timeout` after this handler, run
+    /// [`Module::on_timeout`] (gen_server's `{noreply, State, Timeout}`).
+    /// Any message handled meanwhile cancels it; a later call replaces it;
+    /// `None` clears it.
+    ///
+    /// # Errors
+    /// [`HostError::NotInActor`], [`HostError::Unsupported`].
+    pub fn idle_timeout(&mut self, timeout: Option<std::time::Duration>) -> Result<(), HostError> {
+        status(crate::abi::idle_timeout(timeout.map_or(u64::MAX, millis)))
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX - 1)
+}
+
+/// A timer's reference ([`Context::send_after`]): plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Schema)]
+pub struct TimerRef(pub u64);
+
+impl TimerRef {
+    /// No timer (what an older host's `send_after` gives).
+    pub const NONE: TimerRef = TimerRef(0);
+}
+
+/// A monitor made by [`Context::monitor`]: plain data, unique in its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Schema)]
+pub struct MonitorRef(pub u64);
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, HostError> {
     let mut bytes = Vec::new();
     relive_codec::encode_into(value, &mut bytes).map_err(|e| HostError::Encode(e.to_string()))?;
@@ -233,6 +434,7 @@ fn status(code: i32) -> Result<(), HostError> {
         s::SPAWN_FAILED => Err(HostError::SpawnFailed),
         s::NO_CALL => Err(HostError::NoCall),
         s::MAILBOX_FULL => Err(HostError::MailboxFull),
+        s::NO_TIMER => Err(HostError::NoTimer),
         crate::abi::UNSUPPORTED => Err(HostError::Unsupported),
         other => Err(HostError::Unknown(other)),
     }
@@ -263,6 +465,8 @@ pub enum HostError {
     MailboxFull,
     /// The host is too old to offer this service.
     Unsupported,
+    /// No armed timer with that reference.
+    NoTimer,
     /// The value could not be encoded.
     Encode(String),
     /// A status this SDK does not know.
@@ -279,6 +483,7 @@ impl fmt::Display for HostError {
             HostError::NoCall => f.write_str("no pending call with that token"),
             HostError::MailboxFull => f.write_str("the target's mailbox is full"),
             HostError::Unsupported => f.write_str("the host does not offer this service"),
+            HostError::NoTimer => f.write_str("no armed timer with that reference"),
             HostError::Encode(e) => write!(f, "encode failed: {e}"),
             HostError::Unknown(c) => write!(f, "unknown host status {c}"),
         }
@@ -370,29 +575,45 @@ impl<'a> StateWriter<'a> {
 /// An error a module returns from `init`, `export_state`, `code_change` or
 /// `downgrade`; the host receives its message.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ModuleError(String);
+pub struct ModuleError {
+    message: String,
+    /// `init` declines to start (OTP's `ignore`).
+    ignore: bool,
+}
 
 impl ModuleError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        ModuleError(message.into())
+        ModuleError { message: message.into(), ignore: false }
+    }
+
+    /// From `init`: do not start, and that is not a failure (OTP's `ignore`).
+    /// The host's spawn answers `SpawnError::Ignored`; nothing is registered.
+    /// Elsewhere it is an error like any other.
+    pub fn ignore() -> Self {
+        ModuleError { message: "ignore".into(), ignore: true }
+    }
+
+    /// Whether this is [`ignore`](Self::ignore).
+    pub fn is_ignore(&self) -> bool {
+        self.ignore
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.0
+        &self.message
     }
 }
 
 impl fmt::Debug for ModuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ModuleError({:?})", self.0)
+        write!(f, "ModuleError({:?})", self.message)
     }
 }
 
 impl fmt::Display for ModuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -400,7 +621,7 @@ impl std::error::Error for ModuleError {}
 
 impl From<CodecError> for ModuleError {
     fn from(e: CodecError) -> Self {
-        ModuleError(e.to_string())
+        ModuleError::new(e.to_string())
     }
 }
 
@@ -413,8 +634,7 @@ mod tests {
     fn a_full_mailbox_is_its_own_error_and_later_codes_stay_unknown() {
         assert_eq!(status(s::MAILBOX_FULL), Err(HostError::MailboxFull));
         assert_eq!(HostError::MailboxFull.to_string(), "the target's mailbox is full");
-        // What a module built before MAILBOX_FULL existed saw, and what
-        // this one sees of a code appended after it.
-        assert_eq!(status(s::MAILBOX_FULL + 1), Err(HostError::Unknown(s::MAILBOX_FULL + 1)));
+        // What this one sees of a code appended after the last it knows.
+        assert_eq!(status(s::NO_TIMER + 1), Err(HostError::Unknown(s::NO_TIMER + 1)));
     }
 }

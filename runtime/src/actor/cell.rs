@@ -23,6 +23,13 @@ pub(crate) struct Control {
     pub(crate) name: Option<String>,
     /// Why it exited, once it has (monitors made later are told this).
     pub(crate) exit_reason: Option<Box<super::ExitReason>>,
+    // issue 14: gen_server
+    /// Actors monitoring this one: (monitor reference, watcher).
+    pub(crate) watchers: Vec<(u64, ActorId)>,
+    /// Monitors this actor made: reference → the actor watched.
+    pub(crate) monitoring: std::collections::HashMap<u64, ActorId>,
+    /// The reference of its idle timer, if one is set.
+    pub(crate) idle_timer: Option<u64>,
 }
 
 /// One actor.

@@ -42,6 +42,42 @@ impl ExitReason {
     }
 }
 
+// issue 14: gen_server
+impl ExitReason {
+    /// The reason as the module ABI carries it: a tag and a text
+    /// (`relive_sdk::abi::exit_tag`). Reasons the ABI has no tag for go as
+    /// `OTHER` with their description.
+    pub(crate) fn to_abi(&self) -> (u32, String) {
+        use relive_sdk::abi::exit_tag as t;
+        match self {
+            ExitReason::Normal => (t::NORMAL, String::new()),
+            ExitReason::Shutdown => (t::SHUTDOWN, String::new()),
+            ExitReason::ShutdownWith(s) => (t::SHUTDOWN_WITH, s.clone()),
+            ExitReason::Custom(s) => (t::CUSTOM, s.clone()),
+            ExitReason::Panicked(s) => (t::PANICKED, s.clone()),
+            ExitReason::Killed => (t::KILLED, String::new()),
+            ExitReason::NoProc => (t::NO_PROC, String::new()),
+            other => (t::OTHER, other.to_string()),
+        }
+    }
+
+    /// The reason a module asks to stop with (`ctx.stop`). Only a kill is
+    /// a kill: a module's `killed` is a reason of its own, and so is any tag
+    /// this host does not know.
+    pub(crate) fn from_module(tag: u32, text: &str) -> Self {
+        use relive_sdk::abi::exit_tag as t;
+        match tag {
+            t::NORMAL => ExitReason::Normal,
+            t::SHUTDOWN => ExitReason::Shutdown,
+            t::SHUTDOWN_WITH => ExitReason::ShutdownWith(text.to_owned()),
+            t::PANICKED => ExitReason::Panicked(text.to_owned()),
+            t::NO_PROC => ExitReason::NoProc,
+            t::KILLED => ExitReason::Custom("killed".to_owned()),
+            _ => ExitReason::Custom(text.to_owned()),
+        }
+    }
+}
+
 impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -62,6 +62,11 @@ impl Instance {
         let mut buf = Vec::new();
         match LiveState::init(version, args, &mut buf) {
             Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
+            // issue 14: gen_server
+            Err(status::IGNORED) => Err(ModuleCallError::Ignored {
+                module: version.name().to_owned(),
+                version: version.version_str().to_owned(),
+            }),
             Err(code) => Err(ModuleCallError::from_status(version, "init", code, &buf)),
         }
     }
@@ -194,6 +199,72 @@ impl Instance {
         }
     }
     // end issue 14: sys
+
+    // issue 14: gen_server
+
+    /// Whether this instance's version has a `terminate` (a module built
+    /// before it existed has none).
+    pub fn has_terminate(&self) -> bool {
+        self.state.has_terminate()
+    }
+
+    /// Run the module's `terminate(reason)` (OTP's `terminate/2`); a no-op
+    /// for a version without one.
+    ///
+    /// # Errors
+    /// It panicked: [`ModuleCallError::Panicked`] with its message.
+    pub fn terminate(&mut self, reason: &super::ExitReason) -> Result<(), ModuleCallError> {
+        let (tag, text) = reason.to_abi();
+        let code = self.state.terminate(tag, &text, &mut self.buf);
+        self.done("terminate", code)
+    }
+
+    /// Run the module's `on_exit(from, reason)` (a trapped linked exit).
+    ///
+    /// # Errors
+    /// As [`terminate`](Self::terminate).
+    pub fn on_exit(
+        &mut self,
+        from: super::ActorId,
+        reason: &super::ExitReason,
+    ) -> Result<(), ModuleCallError> {
+        let (tag, text) = reason.to_abi();
+        let code = self.state.on_exit(from.0, tag, &text, &mut self.buf);
+        self.done("on_exit", code)
+    }
+
+    /// Run the module's `on_down(mref, who, reason)` (a monitor fired).
+    ///
+    /// # Errors
+    /// As [`terminate`](Self::terminate).
+    pub fn on_down(
+        &mut self,
+        mref: u64,
+        who: super::ActorId,
+        reason: &super::ExitReason,
+    ) -> Result<(), ModuleCallError> {
+        let (tag, text) = reason.to_abi();
+        let code = self.state.on_down(mref, who.0, (tag, &text), &mut self.buf);
+        self.done("on_down", code)
+    }
+
+    /// Run the module's `on_timeout()` (its idle timeout passed).
+    ///
+    /// # Errors
+    /// As [`terminate`](Self::terminate).
+    pub fn on_timeout(&mut self) -> Result<(), ModuleCallError> {
+        let code = self.state.on_timeout(&mut self.buf);
+        self.done("on_timeout", code)
+    }
+
+    fn done(&self, function: &'static str, code: Option<i32>) -> Result<(), ModuleCallError> {
+        match code {
+            None | Some(status::OK) => Ok(()),
+            Some(code) => {
+                Err(ModuleCallError::from_status(self.state.version(), function, code, &self.buf))
+            }
+        }
+    }
 
     /// Export the state as a snapshot tagged with this version.
     ///

@@ -7,7 +7,7 @@
 
 use super::cell::{ActorCell, send_system};
 use super::turn::SystemMsg;
-use super::{ExitReason, System};
+use super::{ActorId, ExitReason, System};
 use std::sync::Arc;
 
 /// Link `a` and `b` under both control locks (taken in id order), so that
@@ -59,4 +59,56 @@ pub(crate) fn monitor(cell: &ActorCell) -> oneshot::Receiver<ExitReason> {
         None => c.monitors.push(tx),
     }
     rx
+}
+
+// issue 14: gen_server
+
+/// Monitor references, unique in the process (so in every host).
+static NEXT_MONITOR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// `watcher` monitors `target` (an actor's own monitor, OTP's
+/// `monitor(process, Target)`): when `target` exits, `watcher` gets a
+/// `Down` system message with the returned reference. A target that does
+/// not exist (`None`) or has exited gives a `NoProc` down at once; `who`
+/// names it (0 for an unregistered name).
+pub(crate) fn monitor_actor(
+    system: &dyn System,
+    watcher: &Arc<ActorCell>,
+    target: Option<Arc<ActorCell>>,
+    who: ActorId,
+) -> u64 {
+    // ORDERING: only uniqueness matters.
+    let mref = NEXT_MONITOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let watching = target.filter(|t| {
+        let mut c = t.control.lock();
+        if c.exit_reason.is_some() || t.is_exited() {
+            return false;
+        }
+        c.watchers.push((mref, watcher.id));
+        true
+    });
+    match watching {
+        // Lock by lock, never both: a down that comes first finds no entry
+        // here and is delivered all the same.
+        Some(t) => {
+            watcher.control.lock().monitoring.insert(mref, t.id);
+        }
+        None => {
+            send_system(system, watcher, SystemMsg::Down { mref, who, reason: ExitReason::NoProc })
+        }
+    }
+    mref
+}
+
+/// Remove monitor `mref` of `watcher`, and its `Down` if it is queued
+/// (OTP's `demonitor(Ref, [flush])`).
+pub(crate) fn demonitor(system: &dyn System, watcher: &ActorCell, mref: u64) {
+    let target = {
+        let mut c = watcher.control.lock();
+        c.system.retain(|m| !matches!(m, SystemMsg::Down { mref: r, .. } if *r == mref));
+        c.monitoring.remove(&mref)
+    };
+    if let Some(t) = target.and_then(|id| system.lookup(id)) {
+        t.control.lock().watchers.retain(|(r, _)| *r != mref);
+    }
 }

@@ -42,6 +42,13 @@ pub(crate) enum SystemMsg {
     Move,
     /// An OTP `sys` request (issue 14: `actor::sys`).
     Sys(super::sys::SysRequest),
+    // issue 14: gen_server
+    /// An actor this one monitors exited (or did not exist: `NoProc`).
+    Down { mref: u64, who: ActorId, reason: ExitReason },
+    /// The idle timer `tref`, set when the actor had handled `handled`
+    /// messages, fired: if it is still the actor's and no message came
+    /// since, the module's `on_timeout` runs.
+    Idle { tref: u64, handled: u64 },
 }
 
 thread_local! {
@@ -58,11 +65,41 @@ fn with_call<T>(
     schema: Fingerprint,
     handler: impl FnOnce() -> T,
 ) -> (T, Option<ReplyTo>) {
+    let _message = InMessage::enter();
     let Some(reply) = reply else { return (handler(), None) };
     CALL.with(|c| *c.borrow_mut() = Some((reply, schema)));
     let out = handler();
     let back = CALL.with(|c| c.borrow_mut().take()).map(|(r, _)| r);
     (out, back)
+}
+
+// issue 14: gen_server
+thread_local! {
+    /// Whether this thread runs a message's handler (not a callback such as
+    /// `terminate`, `on_exit`, `on_down` or `on_timeout`).
+    static IN_MESSAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as running a message's handler until dropped.
+struct InMessage;
+
+impl InMessage {
+    fn enter() -> InMessage {
+        IN_MESSAGE.with(|m| m.set(true));
+        InMessage
+    }
+}
+
+impl Drop for InMessage {
+    fn drop(&mut self) {
+        IN_MESSAGE.with(|m| m.set(false));
+    }
+}
+
+/// Whether the calling thread runs a message's handler: that message is
+/// counted in the actor's `handled` once the handler returns.
+pub(crate) fn in_message() -> bool {
+    IN_MESSAGE.with(std::cell::Cell::get)
 }
 
 /// Take the reply channel of the call being handled on this thread (and the
@@ -138,7 +175,7 @@ pub(crate) fn run(
                     let _ = tx.send(Err(ReplyError::Exited(reason.clone())));
                 }
                 let rest: Vec<Envelope> = batch.drain(..).collect();
-                exit(system, cell, &mut body, reason.clone());
+                let reason = stop(system, cell, &mut body, reason);
                 answer_undelivered(system, rest, &reason);
                 return false;
             }
@@ -152,6 +189,14 @@ pub(crate) fn run(
         if cell.system_pending.load(Ordering::Acquire) {
             // A system message overtakes the rest of the batch.
             cell.mailbox.unshift(batch);
+            // issue 14: gen_server
+            if !system.on_worker() {
+                // A host thread running an inline call has its reply: what
+                // the system message runs (a module's `terminate` after
+                // `ctx.stop`) is a worker's, not the caller's to wait for.
+                drop(body);
+                return cell.sched.finish_running(true);
+            }
             if apply_system(system, cell, &mut body) {
                 return false;
             }
@@ -179,26 +224,59 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
         let Some(msg) = msg else { return false };
         match msg {
             SystemMsg::Stop(reason) => {
-                exit(system, cell, body, reason);
+                stop(system, cell, body, reason);
                 return true;
             }
             SystemMsg::LinkExit { from, reason } if trap => {
-                if let Body::Native(h) = body
-                    && let Err(Panicked(message)) = h.on_exit(cell.id, from, &reason)
-                {
-                    exit(system, cell, body, ExitReason::Panicked(message));
+                let panicked = match body {
+                    Body::Native(h) => h.on_exit(cell.id, from, &reason).err().map(|p| p.0),
+                    Body::Module(inst) => callback_panic(inst.on_exit(from, &reason)),
+                    Body::Exited(_) => None,
+                };
+                if let Some(message) = panicked {
+                    stop(system, cell, body, ExitReason::Panicked(message));
                     return true;
                 }
             }
             SystemMsg::LinkExit { from, reason } => {
                 if !reason.is_normal() {
                     let reason = ExitReason::Linked { from, reason: Box::new(reason) };
-                    exit(system, cell, body, reason);
+                    stop(system, cell, body, reason);
                     return true;
                 }
             }
             SystemMsg::Move => system.deferred_move(cell, body),
             SystemMsg::Sys(req) => sys::apply(cell, body, req),
+            SystemMsg::Idle { tref, handled } => {
+                let current = {
+                    let mut c = cell.control.lock();
+                    // ORDERING: the counter is only written by this
+                    // actor's turns, and this is one.
+                    let idle = c.idle_timer == Some(tref)
+                        && cell.handled.load(Ordering::Relaxed) == handled
+                        && cell.mailbox.is_empty();
+                    if c.idle_timer == Some(tref) {
+                        c.idle_timer = None;
+                    }
+                    idle
+                };
+                if current
+                    && let Body::Module(inst) = body
+                    && let Some(message) = callback_panic(inst.on_timeout())
+                {
+                    stop(system, cell, body, ExitReason::Panicked(message));
+                    return true;
+                }
+            }
+            SystemMsg::Down { mref, who, reason } => {
+                cell.control.lock().monitoring.remove(&mref);
+                if let Body::Module(inst) = body
+                    && let Some(message) = callback_panic(inst.on_down(mref, who, &reason))
+                {
+                    stop(system, cell, body, ExitReason::Panicked(message));
+                    return true;
+                }
+            }
         }
         if matches!(body, Body::Exited(_)) {
             return true;
@@ -223,6 +301,47 @@ fn abandoned(
     answer_undelivered(system, batch.drain(..), &reason);
     // Dropping the instance frees its state with its own library.
     *body = Body::Exited(reason);
+}
+
+// issue 14: gen_server
+/// The panic message of a failed module callback (`on_exit`, `on_down`);
+/// other failures are logged and ignored, as a cast's would be.
+fn callback_panic(result: Result<(), ModuleCallError>) -> Option<String> {
+    match result {
+        Ok(()) => None,
+        Err(ModuleCallError::Panicked { message, .. }) => Some(message),
+        Err(e) => {
+            tracing::warn!(error = %e, "a module's exit callback failed");
+            None
+        }
+    }
+}
+
+/// The actor stops from its own turn: the module's `terminate` runs first
+/// (not on a kill, and only in a version that has one), then it [`exit`]s.
+/// A panicking `terminate` makes the panic the exit reason. Returns the
+/// reason it exited with.
+pub(crate) fn stop(
+    system: &dyn System,
+    cell: &Arc<ActorCell>,
+    body: &mut Body,
+    reason: ExitReason,
+) -> ExitReason {
+    let mut reason = reason;
+    if reason != ExitReason::Killed
+        && !cell.is_exited()
+        && let Body::Module(inst) = body
+    {
+        match inst.terminate(&reason) {
+            Ok(()) => {}
+            Err(ModuleCallError::Panicked { message, .. }) => {
+                reason = ExitReason::Panicked(message);
+            }
+            Err(e) => tracing::warn!(actor = %cell.id, error = %e, "terminate failed"),
+        }
+    }
+    exit(system, cell, body, reason.clone());
+    reason
 }
 
 /// The actor exits: its body goes, its mailbox is answered, it leaves the
@@ -253,13 +372,13 @@ pub(crate) fn exit(
     *body = Body::Exited(reason.clone());
     cell.sched.mark_exited();
     answer_undelivered(system, cell.mailbox.close(), &reason);
-    let (links, monitors, name) = {
+    let gone = {
         let mut c = cell.control.lock();
         c.system.clear();
         c.exit_reason = Some(Box::new(reason.clone()));
-        (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
+        Gone::take(&mut c)
     };
-    tell(system, cell, Gone { links, monitors, name }, &reason);
+    tell(system, cell, gone, &reason);
     if !reason.is_normal() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
     }
@@ -271,7 +390,7 @@ pub(crate) fn exit(
 /// [`exit`] does but drop the state, which the overrunning turn does when
 /// its handler returns (and discards the handler's result).
 pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: ExitReason) {
-    let (links, monitors, name) = {
+    let gone = {
         let mut c = cell.control.lock();
         if c.exit_reason.is_some() || cell.is_exited() {
             return;
@@ -279,10 +398,10 @@ pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: E
         c.system.clear();
         c.exit_reason = Some(Box::new(reason.clone()));
         cell.sched.mark_exited();
-        (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
+        Gone::take(&mut c)
     };
     answer_undelivered(system, cell.mailbox.close(), &reason);
-    tell(system, cell, Gone { links, monitors, name }, &reason);
+    tell(system, cell, gone, &reason);
     tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason,
         "actor killed while its handler overran the kill; the handler's result will be discarded");
 }
@@ -292,6 +411,22 @@ struct Gone {
     links: std::collections::BTreeSet<ActorId>,
     monitors: Vec<oneshot::Sender<ExitReason>>,
     name: Option<String>,
+    // issue 14: gen_server
+    watchers: Vec<(u64, ActorId)>,
+    monitoring: std::collections::HashMap<u64, ActorId>,
+}
+
+impl Gone {
+    /// Take who to tell out of an exiting actor's control.
+    fn take(c: &mut super::cell::Control) -> Gone {
+        Gone {
+            links: std::mem::take(&mut c.links),
+            monitors: std::mem::take(&mut c.monitors),
+            name: c.name.take(),
+            watchers: std::mem::take(&mut c.watchers),
+            monitoring: std::mem::take(&mut c.monitoring),
+        }
+    }
 }
 
 /// The end of every exit: leave the indexes, then tell the monitors and the
@@ -301,6 +436,19 @@ fn tell(system: &dyn System, cell: &Arc<ActorCell>, gone: Gone, reason: &ExitRea
     system.retire(cell, gone.name, reason);
     for m in gone.monitors {
         let _ = m.send(reason.clone());
+    }
+    // issue 14: gen_server
+    for (mref, watcher) in gone.watchers {
+        if let Some(w) = system.lookup(watcher) {
+            let msg = SystemMsg::Down { mref, who: cell.id, reason: reason.clone() };
+            send_system(system, &w, msg);
+        }
+    }
+    // Its own monitors die with it.
+    for (mref, target) in gone.monitoring {
+        if let Some(t) = system.lookup(target) {
+            t.control.lock().watchers.retain(|(r, _)| *r != mref);
+        }
     }
     for id in gone.links {
         if let Some(other) = system.lookup(id) {

@@ -466,6 +466,15 @@ pub enum ModuleCallError {
         /// Why.
         message: String,
     },
+    // issue 14: gen_server
+    /// The module's `init` declined to start (OTP's `ignore`).
+    #[error("{module} {version}: init returned ignore")]
+    Ignored {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+    },
     /// The module returned a status code this host does not know.
     #[error("{module} {version}: {function} returned unknown status {code}")]
     UnknownStatus {

@@ -207,6 +207,57 @@ impl<C: Code> LiveState<C> {
     }
     // end issue 14: sys
 
+    // issue 14: gen_server
+
+    /// Whether this version has a `terminate` (modules built before it
+    /// existed have none).
+    pub(crate) fn has_terminate(&self) -> bool {
+        self.version.table().terminate.is_some()
+    }
+
+    /// Run `terminate(reason)`, or `None` when the version has none. A
+    /// panic's message is left in `out`.
+    pub(crate) fn terminate(&mut self, tag: u32, text: &str, out: &mut Vec<u8>) -> Option<i32> {
+        let f = self.version.table().terminate?;
+        // SAFETY: as in `handle`; `text` is valid for the call.
+        Some(unsafe { f(self.ptr.as_ptr(), tag, RawBytes::new(text.as_bytes()), sink(out)) })
+    }
+
+    /// Run `on_exit(from, reason)`, or `None` when the version has none.
+    pub(crate) fn on_exit(
+        &mut self,
+        from: u64,
+        tag: u32,
+        text: &str,
+        out: &mut Vec<u8>,
+    ) -> Option<i32> {
+        let f = self.version.table().on_exit?;
+        // SAFETY: as in `terminate`.
+        Some(unsafe { f(self.ptr.as_ptr(), from, tag, RawBytes::new(text.as_bytes()), sink(out)) })
+    }
+
+    /// Run `on_down(mref, who, reason)`, or `None` when the version has none.
+    pub(crate) fn on_down(
+        &mut self,
+        mref: u64,
+        who: u64,
+        (tag, text): (u32, &str),
+        out: &mut Vec<u8>,
+    ) -> Option<i32> {
+        let f = self.version.table().on_down?;
+        // SAFETY: as in `terminate`.
+        Some(unsafe {
+            f(self.ptr.as_ptr(), mref, who, tag, RawBytes::new(text.as_bytes()), sink(out))
+        })
+    }
+
+    /// Run `on_timeout()`, or `None` when the version has none.
+    pub(crate) fn on_timeout(&mut self, out: &mut Vec<u8>) -> Option<i32> {
+        let f = self.version.table().on_timeout?;
+        // SAFETY: as in `terminate`.
+        Some(unsafe { f(self.ptr.as_ptr(), sink(out)) })
+    }
+
     /// The code that owns this state.
     pub(crate) fn version(&self) -> &Arc<C> {
         &self.version

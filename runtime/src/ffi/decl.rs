@@ -113,6 +113,25 @@ pub(crate) type ReplaceStateJsonFn =
     unsafe extern "C" fn(state: *mut c_void, json: RawBytes, out: RawSink) -> i32;
 pub(crate) type ToJsonFn = unsafe extern "C" fn(what: u32, bytes: RawBytes, out: RawSink) -> i32;
 // end issue 14: sys
+// issue 14: gen_server
+pub(crate) type TerminateFn =
+    unsafe extern "C" fn(state: *mut c_void, tag: u32, text: RawBytes, out: RawSink) -> i32;
+pub(crate) type OnExitFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    from: u64,
+    tag: u32,
+    text: RawBytes,
+    out: RawSink,
+) -> i32;
+pub(crate) type OnTimeoutFn = unsafe extern "C" fn(state: *mut c_void, out: RawSink) -> i32;
+pub(crate) type OnDownFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    mref: u64,
+    who: u64,
+    tag: u32,
+    text: RawBytes,
+    out: RawSink,
+) -> i32;
 
 /// Mirror of `relive_sdk::abi::VTable`, ABI version 1.
 #[repr(C)]
@@ -149,6 +168,20 @@ pub(crate) struct SysTable {
 }
 // end issue 14: sys
 
+// issue 14: gen_server
+/// Mirror of the optional entries a module built with a recent SDK appends
+/// to its table after the `sys` ones; each is read only when the table's
+/// `size` covers it (an older module has none of them).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVTableGen {
+    sys: RawVTableSys,
+    terminate: Option<TerminateFn>,
+    on_exit: Option<OnExitFn>,
+    on_down: Option<OnDownFn>,
+    on_timeout: Option<OnTimeoutFn>,
+}
+
 /// The function table, checked: every required function is present.
 ///
 /// Valid only while the library that owns these functions is open, which is
@@ -164,6 +197,11 @@ pub(crate) struct Table {
     pub(crate) drop_state: DropStateFn,
     // issue 14: sys
     pub(crate) sys: SysTable,
+    // issue 14: gen_server
+    pub(crate) terminate: Option<TerminateFn>,
+    pub(crate) on_exit: Option<OnExitFn>,
+    pub(crate) on_down: Option<OnDownFn>,
+    pub(crate) on_timeout: Option<OnTimeoutFn>,
 }
 
 impl std::fmt::Debug for Table {
@@ -286,7 +324,15 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         } else {
             SysTable::default()
         },
+        terminate: None,
+        on_exit: None,
+        on_down: None,
+        on_timeout: None,
     };
+    // issue 14: gen_server
+    // SAFETY: each optional entry is read only when the module reports a
+    // table at least that long; null is `None`.
+    let table = unsafe { read_gen(vt.cast::<RawVTableGen>(), table_size as usize, table) };
     let string = |field: &str, b: RawBytes| -> Result<String, DeclError> {
         // SAFETY: the caller's contract covers the strings a declaration
         // points to; the length is bounded and a null pointer refused first.
@@ -319,6 +365,31 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     Ok((decl, table))
 }
 
+// issue 14: gen_server
+/// `table` with the optional entries of [`RawVTableGen`] the module's table
+/// (of `size` bytes) covers.
+///
+/// # Safety
+/// `vt` is aligned and valid for reads of `size` bytes.
+unsafe fn read_gen(vt: *const RawVTableGen, size: usize, mut table: Table) -> Table {
+    use std::mem::offset_of;
+    macro_rules! entry {
+        ($field:ident) => {
+            if size >= offset_of!(RawVTableGen, $field) + size_of::<Option<fn()>>() {
+                // SAFETY: covered by `size` (checked just now), aligned as
+                // the table is; any bits of an `Option<fn>` field the module
+                // wrote are null or a function of its own.
+                table.$field = unsafe { std::ptr::addr_of!((*vt).$field).read() };
+            }
+        };
+    }
+    entry!(terminate);
+    entry!(on_exit);
+    entry!(on_down);
+    entry!(on_timeout);
+    table
+}
+
 /// `len` bytes at `ptr`, or `None` when the pair is not plausible.
 ///
 /// # Safety
@@ -349,4 +420,46 @@ unsafe fn items_at<'a>(ptr: *const [u8; 8], len: usize, max: usize) -> Option<&'
     // SAFETY: non-null, bounded, and `[u8; 8]` has alignment 1; validity is
     // the caller's contract.
     Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+#[cfg(test)]
+mod tests {
+    // issue 14: gen_server
+    use super::{RawVTableGen, RawVTableV1, read_gen, read_static};
+    use std::mem::offset_of;
+
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    struct Plain;
+
+    impl relive_sdk::Module for Plain {
+        const NAME: &'static str = "plain";
+        type Args = ();
+        type Msg = ();
+        type Reply = ();
+        fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+            Ok(Plain)
+        }
+        fn handle(&mut self, (): (), _: &mut relive_sdk::Context<'_>) {}
+    }
+
+    #[test]
+    fn a_table_built_before_the_gen_server_entries_has_none_of_them() {
+        let decl = relive_sdk::declaration!(Plain);
+        let (_, full) = read_static(decl).unwrap();
+        assert!(full.terminate.is_some() && full.on_exit.is_some());
+        assert!(full.on_down.is_some() && full.on_timeout.is_some());
+        let mut bare = full;
+        (bare.terminate, bare.on_exit, bare.on_down, bare.on_timeout) = (None, None, None, None);
+        let vt = decl.vtable.cast::<RawVTableGen>();
+        // What an older module reports: the version-1 table only.
+        // SAFETY: the table is this static declaration's, longer than asked.
+        let old = unsafe { read_gen(vt, size_of::<RawVTableV1>(), bare) };
+        assert!(old.terminate.is_none() && old.on_exit.is_none());
+        assert!(old.on_down.is_none() && old.on_timeout.is_none());
+        // A table that ends after `terminate` has that one only.
+        let end = offset_of!(RawVTableGen, terminate) + size_of::<Option<fn()>>();
+        // SAFETY: as above.
+        let partial = unsafe { read_gen(vt, end, bare) };
+        assert!(partial.terminate.is_some() && partial.on_exit.is_none());
+    }
 }

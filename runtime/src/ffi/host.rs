@@ -28,6 +28,30 @@ pub(crate) trait Services: Send + Sync {
     fn defer_reply(&self) -> u64;
     /// Answer a deferred call.
     fn reply(&self, token: u64, schema: u64, bytes: &[u8]) -> i32;
+    // issue 14: gen_server
+    /// Exit with this reason once the handler returns.
+    fn stop_self(&self, tag: u32, text: &str) -> i32;
+    /// Link (`on`) or unlink the running actor and `id`.
+    fn link(&self, id: u64, on: bool) -> i32;
+    /// Monitor an actor by id (`Ok`) or name (`Err`); the reference.
+    fn monitor(&self, target: Result<u64, &str>) -> (i32, u64);
+    /// Remove a monitor.
+    fn demonitor(&self, mref: u64) -> i32;
+    /// Set trap_exit; the previous setting.
+    fn trap_exit(&self, on: bool) -> (i32, bool);
+    /// Cast later to an actor (`Ok`) or a name resolved then (`Err`); the
+    /// timer's reference.
+    fn send_after_ref(
+        &self,
+        delay_ms: u64,
+        to: Result<u64, &str>,
+        schema: u64,
+        msg: &[u8],
+    ) -> (i32, u64);
+    /// Cancel (`cancel`) or read a timer; the milliseconds it has left.
+    fn timer(&self, tref: u64, cancel: bool) -> (i32, u64);
+    /// Set the running actor's idle timeout (`u64::MAX`: none).
+    fn idle_timeout(&self, ms: u64) -> i32;
 }
 
 static SERVICES: OnceLock<&'static dyn Services> = OnceLock::new();
@@ -55,6 +79,29 @@ type SpawnFn =
 type SendAfterFn = unsafe extern "C" fn(delay_ms: u64, to: u64, schema: u64, msg: RawBytes) -> i32;
 type DeferReplyFn = unsafe extern "C" fn() -> u64;
 type ReplyFn = unsafe extern "C" fn(token: u64, schema: u64, reply: RawBytes) -> i32;
+// issue 14: gen_server
+type StopSelfFn = unsafe extern "C" fn(tag: u32, text: RawBytes) -> i32;
+type LinkFn = unsafe extern "C" fn(id: u64) -> i32;
+type MonitorFn = unsafe extern "C" fn(id: u64, ref_out: *mut u64) -> i32;
+type MonitorNamedFn = unsafe extern "C" fn(name: RawBytes, ref_out: *mut u64) -> i32;
+type DemonitorFn = unsafe extern "C" fn(mref: u64) -> i32;
+type TrapExitFn = unsafe extern "C" fn(on: u32, old_out: *mut u32) -> i32;
+type SendAfterRefFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32;
+type SendAfterNamedFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    name: RawBytes,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32;
+type TimerFn = unsafe extern "C" fn(tref: u64, left_ms_out: *mut u64) -> i32;
+type IdleTimeoutFn = unsafe extern "C" fn(ms: u64) -> i32;
 
 /// Mirror of `relive_sdk::abi::HostServices`.
 #[repr(C)]
@@ -72,6 +119,19 @@ pub(crate) struct RawHostServices {
     send_after: Option<SendAfterFn>,
     defer_reply: Option<DeferReplyFn>,
     reply: Option<ReplyFn>,
+    // issue 14: gen_server
+    stop_self: Option<StopSelfFn>,
+    link: Option<LinkFn>,
+    unlink: Option<LinkFn>,
+    monitor: Option<MonitorFn>,
+    monitor_named: Option<MonitorNamedFn>,
+    demonitor: Option<DemonitorFn>,
+    trap_exit: Option<TrapExitFn>,
+    send_after_ref: Option<SendAfterRefFn>,
+    send_after_named: Option<SendAfterNamedFn>,
+    cancel_timer: Option<TimerFn>,
+    read_timer: Option<TimerFn>,
+    idle_timeout: Option<IdleTimeoutFn>,
 }
 
 const fn table(level: u32) -> RawHostServices {
@@ -88,6 +148,19 @@ const fn table(level: u32) -> RawHostServices {
         send_after: Some(host_send_after),
         defer_reply: Some(host_defer_reply),
         reply: Some(host_reply),
+        // issue 14: gen_server
+        stop_self: Some(host_stop_self),
+        link: Some(host_link),
+        unlink: Some(host_unlink),
+        monitor: Some(host_monitor),
+        monitor_named: Some(host_monitor_named),
+        demonitor: Some(host_demonitor),
+        trap_exit: Some(host_trap_exit),
+        send_after_ref: Some(host_send_after_ref),
+        send_after_named: Some(host_send_after_named),
+        cancel_timer: Some(host_cancel_timer),
+        read_timer: Some(host_read_timer),
+        idle_timeout: Some(host_idle_timeout),
     }
 }
 
@@ -190,4 +263,122 @@ unsafe extern "C" fn host_reply(token: u64, schema: u64, reply: RawBytes) -> i32
     // SAFETY: as in `host_send`.
     let reply = unsafe { reply.as_slice() };
     guarded(|s| s.reply(token, schema, reply))
+}
+
+// issue 14: gen_server
+
+unsafe extern "C" fn host_stop_self(tag: u32, text: RawBytes) -> i32 {
+    // SAFETY: as in `host_send`.
+    let text = unsafe { text.as_slice() };
+    guarded(|s| s.stop_self(tag, &String::from_utf8_lossy(text)))
+}
+
+unsafe extern "C" fn host_link(id: u64) -> i32 {
+    guarded(|s| s.link(id, true))
+}
+
+unsafe extern "C" fn host_unlink(id: u64) -> i32 {
+    guarded(|s| s.link(id, false))
+}
+
+/// Write `value` through a pointer the SDK passes (a local, valid for one
+/// write), unless it is null.
+///
+/// # Safety
+/// `out` is null or valid for one write.
+unsafe fn write_out<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: the caller's contract.
+        unsafe { out.write(value) };
+    }
+}
+
+unsafe extern "C" fn host_monitor(id: u64, ref_out: *mut u64) -> i32 {
+    guarded(|s| {
+        let (status, mref) = s.monitor(Ok(id));
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(ref_out, mref) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_monitor_named(name: RawBytes, ref_out: *mut u64) -> i32 {
+    // SAFETY: as in `host_send`.
+    let name = unsafe { name.as_slice() };
+    guarded(|s| {
+        let (status, mref) = s.monitor(Err(&String::from_utf8_lossy(name)));
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(ref_out, mref) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_demonitor(mref: u64) -> i32 {
+    guarded(|s| s.demonitor(mref))
+}
+
+unsafe extern "C" fn host_trap_exit(on: u32, old_out: *mut u32) -> i32 {
+    guarded(|s| {
+        let (status, old) = s.trap_exit(on != 0);
+        // SAFETY: the SDK passes a pointer to a local `u32`.
+        unsafe { write_out(old_out, u32::from(old)) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_send_after_ref(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32 {
+    // SAFETY: as in `host_send`.
+    let msg = unsafe { msg.as_slice() };
+    guarded(|s| {
+        let (status, tref) = s.send_after_ref(delay_ms, Ok(to), schema, msg);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(ref_out, tref) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_send_after_named(
+    delay_ms: u64,
+    name: RawBytes,
+    schema: u64,
+    msg: RawBytes,
+    ref_out: *mut u64,
+) -> i32 {
+    // SAFETY: as in `host_send`, for both slices.
+    let (name, msg) = unsafe { (name.as_slice(), msg.as_slice()) };
+    guarded(|s| {
+        let name = String::from_utf8_lossy(name);
+        let (status, tref) = s.send_after_ref(delay_ms, Err(&name), schema, msg);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(ref_out, tref) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_cancel_timer(tref: u64, left_ms_out: *mut u64) -> i32 {
+    guarded(|s| {
+        let (status, left) = s.timer(tref, true);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(left_ms_out, left) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_read_timer(tref: u64, left_ms_out: *mut u64) -> i32 {
+    guarded(|s| {
+        let (status, left) = s.timer(tref, false);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(left_ms_out, left) };
+        status
+    })
+}
+
+unsafe extern "C" fn host_idle_timeout(ms: u64) -> i32 {
+    guarded(|s| s.idle_timeout(ms))
 }

@@ -9,7 +9,9 @@
 //! workers (docs/semantics.md, "Handlers that never return").
 
 use super::HostShared;
-use crate::actor::{ActorCell, ActorId, Body, ExitReason, release, turn};
+use crate::actor::{
+    ActorCell, ActorId, Body, ExitReason, SystemMsg, link, release, send_system, turn,
+};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,29 +96,53 @@ impl HostShared {
         reason: ExitReason,
         doomed: impl FnOnce(&Body) -> bool,
     ) -> Killed {
-        match cell.suspend_until(Instant::now() + self.kill_timeout) {
+        let deadline = Instant::now() + self.kill_timeout;
+        match cell.suspend_until(deadline) {
+            Some(body) if !doomed(&body) => {
+                release(self, cell, body);
+                Killed::Spared
+            }
+            // issue 14: gen_server
+            // A module with a `terminate` runs it on its own turn (a worker),
+            // so that this wait keeps its bound: past it, the actor is
+            // killed with `terminate` still running.
+            Some(body) if has_terminate(&body, &reason) => {
+                let exited = link::monitor(cell);
+                send_system(self, cell, SystemMsg::Stop(reason.clone()));
+                release(self, cell, body);
+                match exited.recv_deadline(deadline) {
+                    Ok(_) => Killed::AtBoundary,
+                    Err(_) => self.overrun(cell, reason),
+                }
+            }
             Some(mut body) => {
-                let killed = if doomed(&body) {
-                    turn::exit(self, cell, &mut body, reason);
-                    Killed::AtBoundary
-                } else {
-                    Killed::Spared
-                };
+                turn::exit(self, cell, &mut body, reason);
                 // A turn that found the body locked meanwhile left it to us.
                 release(self, cell, body);
-                killed
+                Killed::AtBoundary
             }
-            None => {
-                turn::exit_overrun(self, cell, reason);
-                if let Some(token) = self.turns.worker_of(cell.id)
-                    && self.scheduler_shared().replace(token)
-                {
-                    self.turns.forget(token);
-                    tracing::warn!(actor = %cell.id, worker = token,
-                        "the worker stuck in that handler was replaced");
-                }
-                Killed::Overrun
-            }
+            None => self.overrun(cell, reason),
         }
     }
+
+    /// Kill `cell` with its handler running (see the module docs).
+    fn overrun(&self, cell: &Arc<ActorCell>, reason: ExitReason) -> Killed {
+        turn::exit_overrun(self, cell, reason);
+        if let Some(token) = self.turns.worker_of(cell.id)
+            && self.scheduler_shared().replace(token)
+        {
+            self.turns.forget(token);
+            tracing::warn!(actor = %cell.id, worker = token,
+                "the worker stuck in that handler was replaced");
+        }
+        Killed::Overrun
+    }
+}
+
+// issue 14: gen_server
+/// Whether stopping `body` with `reason` runs a module's `terminate` (not
+/// on a kill; not for a module built before `terminate` existed, which
+/// keeps exiting at once on the stopper's thread).
+pub(crate) fn has_terminate(body: &Body, reason: &ExitReason) -> bool {
+    *reason != ExitReason::Killed && matches!(body, Body::Module(i) if i.has_terminate())
 }

@@ -35,8 +35,8 @@ pub use upgrade::{
 pub(crate) use shared::HostShared;
 
 use crate::actor::{
-    ActorCell, ActorRef, AnyActor, ExitReason, System, SystemMsg, check_types, link, send_system,
-    turn,
+    ActorCell, ActorRef, AnyActor, ExitReason, System, SystemMsg, check_types, link, release,
+    send_system, turn,
 };
 use crate::code_server::{Interface, ModuleTable, ModuleTableBuilder, StateError, TypeMismatch};
 use crate::scheduler::Scheduler;
@@ -240,10 +240,25 @@ impl Host {
     pub fn shutdown(&self) {
         let shared = self.shared();
         let deadline = Instant::now() + shared.kill_timeout;
+        let mut terminating = Vec::new();
         for cell in shared.registry.all() {
             match cell.suspend_until(deadline) {
+                // issue 14: gen_server
+                // `terminate` runs on the actor's own turn, all of them at
+                // once, within the same deadline.
+                Some(body) if kill::has_terminate(&body, &ExitReason::Shutdown) => {
+                    let exited = link::monitor(&cell);
+                    send_system(&**shared, &cell, SystemMsg::Stop(ExitReason::Shutdown));
+                    release(&**shared, &cell, body);
+                    terminating.push((Arc::clone(&cell), exited));
+                }
                 Some(mut body) => turn::exit(&**shared, &cell, &mut body, ExitReason::Shutdown),
                 None => turn::exit_overrun(&**shared, &cell, ExitReason::Shutdown),
+            }
+        }
+        for (cell, exited) in terminating {
+            if exited.recv_deadline(deadline).is_err() {
+                turn::exit_overrun(&**shared, &cell, ExitReason::Shutdown);
             }
         }
         shared.timers.shutdown();

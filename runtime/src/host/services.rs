@@ -9,8 +9,12 @@
 //! the implementation it is given ([`install`]).
 
 use super::HostShared;
+use super::timers::Target;
 use crate::actor::mailbox::Refused;
-use crate::actor::{ActorId, Envelope, ExitReason, Payload, ReplyError, ReplyTo, turn, wake};
+use crate::actor::{
+    ActorCell, ActorId, Envelope, ExitReason, Payload, ReplyError, ReplyTo, SystemMsg, link,
+    send_system, turn, wake,
+};
 use crate::ffi;
 use parking_lot::Mutex;
 use relive_codec::Fingerprint;
@@ -170,6 +174,20 @@ pub(crate) fn deliver(
 /// The services, as `ffi::host` calls them.
 struct HostServices;
 
+impl HostServices {
+    /// Whether a `send_after` to `to` may be armed now: the target exists,
+    /// takes `schema`, and has room — checked now, as a send would be; a
+    /// timer that finds no room when it fires waits in the timer thread.
+    fn send_after_check(&self, host: &HostShared, to: ActorId, schema: Fingerprint) -> i32 {
+        match host.registry.lookup(to) {
+            None => status::NO_ACTOR,
+            Some(cell) if cell.msg_schema != schema => status::SCHEMA_MISMATCH,
+            Some(cell) if cell.mailbox.refuse_if_overdrawn() => status::MAILBOX_FULL,
+            Some(_) => status::OK,
+        }
+    }
+}
+
 impl ffi::host::Services for HostServices {
     fn self_id(&self) -> u64 {
         ACTOR.with(Cell::get)
@@ -201,22 +219,7 @@ impl ffi::host::Services for HostServices {
     }
 
     fn send_after(&self, delay_ms: u64, to: u64, schema: u64, msg: &[u8]) -> i32 {
-        with_host(status::NOT_IN_ACTOR, |host| {
-            let to = ActorId(to);
-            let schema = Fingerprint::from_u64(schema);
-            match host.registry.lookup(to) {
-                None => status::NO_ACTOR,
-                Some(cell) if cell.msg_schema != schema => status::SCHEMA_MISMATCH,
-                // Checked now, as a send would be; a timer that finds no
-                // room when it fires waits in the timer thread for some.
-                Some(cell) if cell.mailbox.refuse_if_overdrawn() => status::MAILBOX_FULL,
-                Some(_) => {
-                    let delay = std::time::Duration::from_millis(delay_ms);
-                    host.timers.schedule(host, delay, to, schema, msg.to_vec());
-                    status::OK
-                }
-            }
-        })
+        self.send_after_ref(delay_ms, Ok(to), schema, msg).0
     }
 
     fn defer_reply(&self) -> u64 {
@@ -247,6 +250,129 @@ impl ffi::host::Services for HostServices {
             }
         })
     }
+
+    // issue 14: gen_server
+
+    fn stop_self(&self, tag: u32, text: &str) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            // A system message to itself: applied once the handler returns,
+            // after the reply of a call is sent.
+            send_system(&**host, &me, SystemMsg::Stop(ExitReason::from_module(tag, text)));
+            status::OK
+        })
+    }
+
+    fn link(&self, id: u64, on: bool) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            match (host.registry.lookup(ActorId(id)), on) {
+                (Some(other), true) => link::link(&**host, &me, &other),
+                (Some(other), false) => link::unlink(&me, &other),
+                // OTP's link to a process that is gone: a `noproc` exit.
+                (None, true) => send_system(
+                    &**host,
+                    &me,
+                    SystemMsg::LinkExit { from: ActorId(id), reason: ExitReason::NoProc },
+                ),
+                (None, false) => {}
+            }
+            status::OK
+        })
+    }
+
+    fn monitor(&self, target: Result<u64, &str>) -> (i32, u64) {
+        with_self((status::NOT_IN_ACTOR, 0), |host, me| {
+            let (cell, who) = match target {
+                Ok(id) => (host.registry.lookup(ActorId(id)), ActorId(id)),
+                Err(name) => {
+                    let id = host.registry.whereis(name);
+                    (id.and_then(|id| host.registry.lookup(id)), id.unwrap_or(ActorId(0)))
+                }
+            };
+            (status::OK, link::monitor_actor(&**host, &me, cell, who))
+        })
+    }
+
+    fn demonitor(&self, mref: u64) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            link::demonitor(&**host, &me, mref);
+            status::OK
+        })
+    }
+
+    fn send_after_ref(
+        &self,
+        delay_ms: u64,
+        to: Result<u64, &str>,
+        schema: u64,
+        msg: &[u8],
+    ) -> (i32, u64) {
+        with_host((status::NOT_IN_ACTOR, 0), |host| {
+            let fp = Fingerprint::from_u64(schema);
+            let target = match to {
+                Ok(id) => {
+                    let code = self.send_after_check(host, ActorId(id), fp);
+                    if code != status::OK {
+                        return (code, 0);
+                    }
+                    Target::Actor(ActorId(id))
+                }
+                // Resolved when it fires.
+                Err(name) => Target::Name(name.to_owned()),
+            };
+            let delay = std::time::Duration::from_millis(delay_ms);
+            (status::OK, host.timers.schedule(host, delay, target, fp, msg.to_vec()))
+        })
+    }
+
+    fn timer(&self, tref: u64, cancel: bool) -> (i32, u64) {
+        with_host((status::NOT_IN_ACTOR, 0), |host| {
+            let left = if cancel { host.timers.cancel(tref) } else { host.timers.read(tref) };
+            match left {
+                // Rounded up: a timer that has not fired has time left.
+                Some(d) => {
+                    (status::OK, u64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
+                }
+                None => (status::NO_TIMER, 0),
+            }
+        })
+    }
+
+    fn idle_timeout(&self, ms: u64) -> i32 {
+        with_self(status::NOT_IN_ACTOR, |host, me| {
+            let old = me.control.lock().idle_timer.take();
+            if let Some(old) = old {
+                host.timers.cancel(old);
+            }
+            if ms == u64::MAX {
+                return status::OK;
+            }
+            // A message's handler that sets it has not been counted yet
+            // (a callback such as `on_timeout` is not a message).
+            // ORDERING: written only by this actor's turns, this one included.
+            let handled = me.handled.load(Ordering::Relaxed) + u64::from(turn::in_message());
+            let delay = std::time::Duration::from_millis(ms);
+            let target = Target::Idle { actor: me.id, handled };
+            let tref =
+                host.timers.schedule(host, delay, target, Fingerprint::from_u64(0), Vec::new());
+            me.control.lock().idle_timer = Some(tref);
+            status::OK
+        })
+    }
+
+    fn trap_exit(&self, on: bool) -> (i32, bool) {
+        with_self((status::NOT_IN_ACTOR, false), |_, me| {
+            let old = std::mem::replace(&mut me.control.lock().trap_exit, on);
+            (status::OK, old)
+        })
+    }
+}
+
+// issue 14: gen_server
+/// The cell of the actor whose turn this thread runs, with its host.
+fn with_self<T>(outside: T, f: impl FnOnce(&Arc<HostShared>, Arc<ActorCell>) -> T) -> T {
+    let id = ActorId(ACTOR.with(Cell::get));
+    with_host(None, |host| host.registry.lookup(id).map(|cell| (Arc::clone(host), cell)))
+        .map_or(outside, |(host, cell)| f(&host, cell))
 }
 
 /// Give the `ffi` layer the host's services (once per process).

@@ -108,6 +108,8 @@ impl System for HostShared {
 
     fn retire(&self, cell: &ActorCell, name: Option<String>, reason: &ExitReason) {
         self.pending.fail_owned_by(cell.id, reason);
+        // issue 14: gen_server
+        self.timers.forget_actor(cell.id);
         self.upgrades.forget(cell.id);
         self.registry.remove(cell, name);
     }

@@ -119,7 +119,7 @@ impl HostShared {
             }
             None => Interface::check_part(&version, Part::Args, args_schema)?,
         }
-        let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
+        let instance = Instance::start(&version, args).map_err(init_error)?;
         let cell = Arc::new(ActorCell::new(
             self.registry.new_id(),
             Some(version.shared_name()),
@@ -184,7 +184,7 @@ impl HostShared {
         // The actor keeps its message and reply types for life.
         Interface { args: args_schema, message: cell.msg_schema, reply: cell.reply_schema }
             .check(&version)?;
-        let instance = Instance::start(&version, args).map_err(SpawnError::Init)?;
+        let instance = Instance::start(&version, args).map_err(init_error)?;
         cell.set_version_serial(version.serial());
         *body = Body::Module(instance);
         // The body is held, so this actor cannot exit meanwhile; only the
@@ -208,5 +208,14 @@ impl HostShared {
         // found the body locked has left it to us: reschedule.
         release(self, cell, body);
         Ok(())
+    }
+}
+
+// issue 14: gen_server
+/// A failed `init` as a spawn error: `ignore` is its own answer.
+fn init_error(e: ModuleCallError) -> SpawnError {
+    match e {
+        ModuleCallError::Ignored { .. } => SpawnError::Ignored,
+        e => SpawnError::Init(e),
     }
 }

@@ -2,10 +2,18 @@
 //! that fires while its target's mailbox is past its overdraft allowance
 //! waits in the thread (behind nothing but earlier timers to that target)
 //! and is retried until there is room.
+//!
+//! Every timer has a reference (its sequence number) and stays *armed*
+//! until it fires, is cancelled, or its target exits (timers die with the
+//! actor they are for); `cancel` and `read` answer the time left of an
+//! armed timer. A timer to a registered name resolves the name when it
+//! fires (and is dropped if nobody has it then). An idle timer (a module's
+//! `idle_timeout`) tells its actor to run `on_timeout` if no message came
+//! since it was set.
 
 use super::HostShared;
 use super::services::Origin;
-use crate::actor::ActorId;
+use crate::actor::{ActorId, SystemMsg, send_system};
 use parking_lot::{Condvar, Mutex};
 use relive_codec::Fingerprint;
 use relive_sdk::abi::service_status as status;
@@ -14,27 +22,49 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+/// A fired timer's message, to an actor.
 #[derive(Debug)]
 struct Due {
-    at: Instant,
-    seq: u64,
     to: ActorId,
     schema: Fingerprint,
     msg: Vec<u8>,
 }
 
-impl PartialEq for Due {
+// issue 14: gen_server
+/// Where a timer goes when it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A message to an actor.
+    Actor(ActorId),
+    /// A message to whoever has the name when the timer fires.
+    Name(String),
+    /// An idle timeout of an actor that had handled `handled` messages
+    /// when it was set.
+    Idle { actor: ActorId, handled: u64 },
+}
+
+/// A timer in the heap: when, its reference, and what it delivers.
+#[derive(Debug)]
+struct Entry {
+    at: Instant,
+    seq: u64,
+    target: Target,
+    schema: Fingerprint,
+    msg: Vec<u8>,
+}
+
+impl PartialEq for Entry {
     fn eq(&self, o: &Self) -> bool {
         (self.at, self.seq) == (o.at, o.seq)
     }
 }
-impl Eq for Due {}
-impl PartialOrd for Due {
+impl Eq for Entry {}
+impl PartialOrd for Entry {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Due {
+impl Ord for Entry {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(o.at, o.seq))
     }
@@ -42,10 +72,12 @@ impl Ord for Due {
 
 #[derive(Debug, Default)]
 struct State {
-    heap: BinaryHeap<Reverse<Due>>,
+    heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     started: bool,
     shutdown: bool,
+    /// Armed timers: reference → (due time, the actor it dies with).
+    armed: HashMap<u64, (Instant, Option<ActorId>)>,
 }
 
 /// The timers of one host.
@@ -56,20 +88,26 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    /// Deliver `msg` to `to` after `delay` (in order of due time; equal
-    /// times in the order scheduled).
+    /// Deliver `msg` to `target` after `delay` (in order of due time; equal
+    /// times in the order scheduled). Returns the timer's reference.
     pub(crate) fn schedule(
         &self,
         host: &Arc<HostShared>,
         delay: Duration,
-        to: ActorId,
+        target: Target,
         schema: Fingerprint,
         msg: Vec<u8>,
-    ) {
+    ) -> u64 {
         let mut st = self.state.lock();
         st.seq += 1;
         let seq = st.seq;
-        st.heap.push(Reverse(Due { at: Instant::now() + delay, seq, to, schema, msg }));
+        let at = Instant::now() + delay;
+        let owner = match &target {
+            Target::Actor(id) | Target::Idle { actor: id, .. } => Some(*id),
+            Target::Name(_) => None,
+        };
+        st.armed.insert(seq, (at, owner));
+        st.heap.push(Reverse(Entry { at, seq, target, schema, msg }));
         if !st.started {
             st.started = true;
             let weak = Arc::downgrade(host);
@@ -81,6 +119,28 @@ impl Timers {
             }
         }
         self.cond.notify_one();
+        seq
+    }
+
+    /// Disarm timer `tref`; the time it had left, or `None` when it fired,
+    /// was cancelled or never existed (OTP's `cancel_timer`).
+    pub(crate) fn cancel(&self, tref: u64) -> Option<Duration> {
+        let (at, _) = self.state.lock().armed.remove(&tref)?;
+        Some(at.saturating_duration_since(Instant::now()))
+    }
+
+    /// The time timer `tref` has left, or `None` (OTP's `read_timer`).
+    pub(crate) fn read(&self, tref: u64) -> Option<Duration> {
+        let at = self.state.lock().armed.get(&tref)?.0;
+        Some(at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Actor `id` exited: its timers die with it.
+    pub(crate) fn forget_actor(&self, id: ActorId) {
+        let mut st = self.state.lock();
+        if !st.armed.is_empty() {
+            st.armed.retain(|_, (_, owner)| *owner != Some(id));
+        }
     }
 
     /// Stop the timer thread (pending timers are dropped).
@@ -141,6 +201,31 @@ fn try_deliver(shared: &HostShared, d: Due) -> Option<Due> {
     }
 }
 
+// issue 14: gen_server
+/// A fired timer's delivery: to an actor (a name resolved now), or an idle
+/// timeout handed to its actor at once (`None` then, as for a name nobody
+/// has).
+fn resolve(shared: &HostShared, e: Entry) -> Option<Due> {
+    let to = match e.target {
+        Target::Actor(id) => id,
+        Target::Name(name) => match shared.registry.whereis(&name) {
+            Some(id) => id,
+            None => {
+                tracing::debug!(name, "send_after to a name nobody has now: dropped");
+                return None;
+            }
+        },
+        Target::Idle { actor, handled } => {
+            if let Some(cell) = shared.registry.lookup(actor) {
+                let msg = SystemMsg::Idle { tref: e.seq, handled };
+                send_system(shared, &cell, msg);
+            }
+            return None;
+        }
+    };
+    Some(Due { to, schema: e.schema, msg: e.msg })
+}
+
 fn run(host: &Weak<HostShared>) {
     // A fired timer is a send from a handler, made later: it may overdraw
     // its target's bound by the allowance, but is neither dropped nor
@@ -160,7 +245,15 @@ fn run(host: &Weak<HostShared>) {
                 let next = st.heap.peek().map(|Reverse(d)| d.at);
                 match next {
                     Some(at) if at <= now => {
-                        break st.heap.pop().map(|Reverse(d)| d);
+                        let Some(Reverse(e)) = st.heap.pop() else { continue };
+                        // Cancelled, or its actor exited: nothing to do.
+                        if st.armed.remove(&e.seq).is_none() {
+                            continue;
+                        }
+                        match resolve(&shared, e) {
+                            Some(d) => break Some(d),
+                            None => continue,
+                        }
                     }
                     _ if !waiting.is_empty() && retry_at <= now => break None,
                     _ if !waiting.is_empty() => {

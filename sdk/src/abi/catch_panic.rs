@@ -38,6 +38,7 @@ pub(crate) fn guard(out: &Sink<'_>, body: impl FnOnce() -> Result<(), Failure>) 
     // left in whatever state the panic interrupted.
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => status::OK,
+        Ok(Err(Failure::Failed(e))) if e.is_ignore() => status::IGNORED,
         Ok(Err(Failure::Failed(e))) => {
             out.write(e.message().as_bytes());
             status::FAILED

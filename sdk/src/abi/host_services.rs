@@ -27,6 +27,48 @@ pub type DeferReplyFn = unsafe extern "C" fn() -> u64;
 /// `reply(token, reply schema, reply)`: answer a deferred call.
 pub type ReplyFn = unsafe extern "C" fn(token: u64, schema: u64, reply: RBytes) -> i32;
 
+// issue 14: gen_server
+/// `stop_self(reason tag, reason text)`: the running actor exits with this
+/// reason once its handler returns (the reply of a call is sent first).
+pub type StopSelfFn = unsafe extern "C" fn(tag: u32, text: RBytes) -> i32;
+/// `link(id)` / `unlink(id)`: link the running actor to actor `id`, or
+/// remove that link.
+pub type LinkFn = unsafe extern "C" fn(id: u64) -> i32;
+/// `monitor(id, *ref_out)`: monitor actor `id`; the monitor's reference.
+pub type MonitorFn = unsafe extern "C" fn(id: u64, ref_out: *mut u64) -> i32;
+/// `monitor_named(name, *ref_out)`: monitor the actor registered as `name`.
+pub type MonitorNamedFn = unsafe extern "C" fn(name: RBytes, ref_out: *mut u64) -> i32;
+/// `demonitor(ref)`: remove a monitor, and its `DOWN` if not yet delivered.
+pub type DemonitorFn = unsafe extern "C" fn(mref: u64) -> i32;
+/// `trap_exit(on, *old_out)`: set whether linked exits arrive as `on_exit`
+/// calls; the previous setting (0 or 1) is written to `old_out`.
+pub type TrapExitFn = unsafe extern "C" fn(on: u32, old_out: *mut u32) -> i32;
+/// `send_after_ref(delay_ms, to, schema, msg, *ref_out)`: `send_after` that
+/// answers the timer's reference.
+pub type SendAfterRefFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: RBytes,
+    ref_out: *mut u64,
+) -> i32;
+/// `send_after_named(delay_ms, name, schema, msg, *ref_out)`: a timer to a
+/// registered name, resolved when it fires.
+pub type SendAfterNamedFn = unsafe extern "C" fn(
+    delay_ms: u64,
+    name: RBytes,
+    schema: u64,
+    msg: RBytes,
+    ref_out: *mut u64,
+) -> i32;
+/// `cancel_timer(ref, *left_ms_out)` / `read_timer(ref, *left_ms_out)`: the
+/// time an armed timer has left; `NO_TIMER` when it fired, was cancelled or
+/// is unknown.
+pub type TimerFn = unsafe extern "C" fn(tref: u64, left_ms_out: *mut u64) -> i32;
+/// `idle_timeout(ms)`: run `on_timeout` if no message arrives within `ms`
+/// after this handler (`u64::MAX`: no idle timeout).
+pub type IdleTimeoutFn = unsafe extern "C" fn(ms: u64) -> i32;
+
 /// Status codes of the host's services.
 pub mod service_status {
     /// Done.
@@ -48,6 +90,10 @@ pub mod service_status {
     /// the sender's to retry, drop or report). A module built before this
     /// code existed sees it as an unknown status.
     pub const MAILBOX_FULL: i32 = 6;
+    // issue 14: gen_server
+    /// No armed timer with that reference (it fired, was cancelled, its
+    /// actor exited, or it never existed).
+    pub const NO_TIMER: i32 = 7;
 }
 
 /// Services the host offers a module, passed once per loaded version through
@@ -82,6 +128,31 @@ pub struct HostServices {
     pub defer_reply: Option<DeferReplyFn>,
     /// Answer a deferred call.
     pub reply: Option<ReplyFn>,
+    // issue 14: gen_server
+    /// Exit with a reason once the handler returns.
+    pub stop_self: Option<StopSelfFn>,
+    /// Link the running actor to another.
+    pub link: Option<LinkFn>,
+    /// Remove a link of the running actor.
+    pub unlink: Option<LinkFn>,
+    /// Monitor an actor by id.
+    pub monitor: Option<MonitorFn>,
+    /// Monitor an actor by registered name.
+    pub monitor_named: Option<MonitorNamedFn>,
+    /// Remove a monitor (and its undelivered `DOWN`).
+    pub demonitor: Option<DemonitorFn>,
+    /// Set whether the running actor traps exits.
+    pub trap_exit: Option<TrapExitFn>,
+    /// Cast later, answering the timer's reference.
+    pub send_after_ref: Option<SendAfterRefFn>,
+    /// Cast later to a registered name, resolved when the timer fires.
+    pub send_after_named: Option<SendAfterNamedFn>,
+    /// Disarm a timer; the time it had left.
+    pub cancel_timer: Option<TimerFn>,
+    /// The time a timer has left.
+    pub read_timer: Option<TimerFn>,
+    /// Set the running actor's idle timeout.
+    pub idle_timeout: Option<IdleTimeoutFn>,
 }
 
 /// Bits of the `flags` argument of `install_host`.
@@ -210,4 +281,93 @@ pub(crate) fn defer_reply() -> u64 {
 pub(crate) fn reply(token: u64, schema: u64, bytes: &[u8]) -> i32 {
     // SAFETY: `bytes` is valid for the call; the host copies it.
     service!(reply).map_or(UNSUPPORTED, |f| unsafe { f(token, schema, RBytes::new(bytes)) })
+}
+
+// issue 14: gen_server
+
+/// Exit with `tag`/`text` once the running handler returns.
+pub(crate) fn stop_self(tag: u32, text: &str) -> i32 {
+    // SAFETY: `text` is valid for the call; the host copies it.
+    service!(stop_self).map_or(UNSUPPORTED, |f| unsafe { f(tag, RBytes::from_str(text)) })
+}
+
+/// Link the running actor to `id`.
+pub(crate) fn link(id: u64) -> i32 {
+    // SAFETY: the host's `link` takes plain integers.
+    service!(link).map_or(UNSUPPORTED, |f| unsafe { f(id) })
+}
+
+/// Remove the running actor's link to `id`.
+pub(crate) fn unlink(id: u64) -> i32 {
+    // SAFETY: as in `link`.
+    service!(unlink).map_or(UNSUPPORTED, |f| unsafe { f(id) })
+}
+
+/// Monitor actor `id`; the reference goes to `mref`.
+pub(crate) fn monitor(id: u64, mref: &mut u64) -> i32 {
+    // SAFETY: `mref` is valid for one write.
+    service!(monitor).map_or(UNSUPPORTED, |f| unsafe { f(id, mref) })
+}
+
+/// Monitor the actor registered as `name`; the reference goes to `mref`.
+pub(crate) fn monitor_named(name: &str, mref: &mut u64) -> i32 {
+    // SAFETY: `name` is valid for the call and `mref` for one write.
+    service!(monitor_named).map_or(UNSUPPORTED, |f| unsafe { f(RBytes::from_str(name), mref) })
+}
+
+/// Remove monitor `mref`.
+pub(crate) fn demonitor(mref: u64) -> i32 {
+    // SAFETY: the host's `demonitor` takes a plain integer.
+    service!(demonitor).map_or(UNSUPPORTED, |f| unsafe { f(mref) })
+}
+
+/// Set trap_exit; the previous setting goes to `old`.
+pub(crate) fn trap_exit(on: bool, old: &mut u32) -> i32 {
+    // SAFETY: `old` is valid for one write.
+    service!(trap_exit).map_or(UNSUPPORTED, |f| unsafe { f(u32::from(on), old) })
+}
+
+/// `send_after` answering the timer's reference in `tref`.
+pub(crate) fn send_after_ref(
+    delay_ms: u64,
+    to: u64,
+    schema: u64,
+    msg: &[u8],
+    tref: &mut u64,
+) -> i32 {
+    // SAFETY: `msg` is valid for the call, `tref` for one write.
+    service!(send_after_ref)
+        .map_or(UNSUPPORTED, |f| unsafe { f(delay_ms, to, schema, RBytes::new(msg), tref) })
+}
+
+/// A timer to the registered `name`; its reference in `tref`.
+pub(crate) fn send_after_named(
+    delay_ms: u64,
+    name: &str,
+    schema: u64,
+    msg: &[u8],
+    tref: &mut u64,
+) -> i32 {
+    // SAFETY: both slices are valid for the call, `tref` for one write.
+    service!(send_after_named).map_or(UNSUPPORTED, |f| unsafe {
+        f(delay_ms, RBytes::from_str(name), schema, RBytes::new(msg), tref)
+    })
+}
+
+/// Disarm timer `tref`; the milliseconds it had left in `left`.
+pub(crate) fn cancel_timer(tref: u64, left: &mut u64) -> i32 {
+    // SAFETY: `left` is valid for one write.
+    service!(cancel_timer).map_or(UNSUPPORTED, |f| unsafe { f(tref, left) })
+}
+
+/// The milliseconds timer `tref` has left, in `left`.
+pub(crate) fn read_timer(tref: u64, left: &mut u64) -> i32 {
+    // SAFETY: `left` is valid for one write.
+    service!(read_timer).map_or(UNSUPPORTED, |f| unsafe { f(tref, left) })
+}
+
+/// Set the running actor's idle timeout (`u64::MAX`: none).
+pub(crate) fn idle_timeout(ms: u64) -> i32 {
+    // SAFETY: the host's `idle_timeout` takes a plain integer.
+    service!(idle_timeout).map_or(UNSUPPORTED, |f| unsafe { f(ms) })
 }

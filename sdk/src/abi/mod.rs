@@ -22,14 +22,16 @@ pub mod decl_build_info {
     pub use super::decl::BuildInfo;
 }
 pub use host_services::{
-    DeferReplyFn, HostServices, LogFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendFn, SendNamedFn,
-    SpawnFn, install_flags, service_status,
+    DeferReplyFn, DemonitorFn, HostServices, IdleTimeoutFn, LinkFn, LogFn, MonitorFn,
+    MonitorNamedFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendAfterNamedFn, SendAfterRefFn,
+    SendFn, SendNamedFn, SpawnFn, StopSelfFn, TimerFn, TrapExitFn, install_flags, service_status,
 };
 pub use vtable::{VTable, exports, json_kinds};
 
 pub(crate) use host_services::{
-    UNSUPPORTED, defer_reply, forward_log, log_max_level, now_ns, reply, self_id, send, send_after,
-    send_named, spawn,
+    UNSUPPORTED, cancel_timer, defer_reply, demonitor, forward_log, idle_timeout, link,
+    log_max_level, monitor, monitor_named, now_ns, read_timer, reply, self_id, send, send_after,
+    send_after_named, send_after_ref, send_named, spawn, stop_self, trap_exit, unlink,
 };
 
 use std::ffi::c_void;
@@ -58,6 +60,33 @@ pub mod status {
     pub const BAD_INPUT: i32 = 3;
     /// The operation is not implemented by this module (e.g. `downgrade`).
     pub const UNSUPPORTED: i32 = 4;
+    // issue 14: gen_server
+    /// `init` declined to start (OTP's `ignore`): no state was made, and
+    /// that is not a failure. A host built before this code reports it as
+    /// an unknown status (a failed start).
+    pub const IGNORED: i32 = 5;
+}
+
+// issue 14: gen_server
+/// Tags of an exit reason as it crosses the boundary (a `u32` tag and a
+/// UTF-8 text); see [`crate::ExitReason`]. Append-only.
+pub mod exit_tag {
+    /// `normal`.
+    pub const NORMAL: u32 = 0;
+    /// `shutdown`.
+    pub const SHUTDOWN: u32 = 1;
+    /// `{shutdown, Info}`; the text is the info.
+    pub const SHUTDOWN_WITH: u32 = 2;
+    /// A module's own reason; the text is the reason.
+    pub const CUSTOM: u32 = 3;
+    /// A panic; the text is its message.
+    pub const PANICKED: u32 = 4;
+    /// `killed`.
+    pub const KILLED: u32 = 5;
+    /// `noproc`.
+    pub const NO_PROC: u32 = 6;
+    /// Any other reason of the host's; the text describes it.
+    pub const OTHER: u32 = 7;
 }
 
 /// A borrowed byte slice (or UTF-8 string) crossing the boundary.

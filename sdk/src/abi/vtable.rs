@@ -2,7 +2,7 @@
 
 use super::catch_panic::{Failure, guard};
 use super::{HostServices, RBytes, Sink, StatePtr, host_services, install_flags};
-use crate::{Context, Module, OldState, StateWriter};
+use crate::{Context, ExitReason, Module, MonitorRef, OldState, StateWriter};
 use relive_codec::{Fingerprint, compat};
 
 /// The functions a module exports, all `unsafe extern "C"`, all catching
@@ -60,6 +60,38 @@ pub struct VTable {
     /// (a trace shows messages and replies this way).
     pub to_json: Option<unsafe extern "C" fn(what: u32, bytes: RBytes, out: Sink<'_>) -> i32>,
     // end issue 14: sys
+    // issue 14: gen_server
+    /// Run `Module::terminate` with the exit reason (tag and text). Null in
+    /// a module built before it existed: nothing runs on stop.
+    pub terminate:
+        Option<unsafe extern "C" fn(state: StatePtr, tag: u32, text: RBytes, out: Sink<'_>) -> i32>,
+    /// Run `Module::on_exit`: linked actor `from` exited with the reason
+    /// (the module traps exits).
+    pub on_exit: Option<
+        unsafe extern "C" fn(
+            state: StatePtr,
+            from: u64,
+            tag: u32,
+            text: RBytes,
+            out: Sink<'_>,
+        ) -> i32,
+    >,
+    /// Run `Module::on_down`: the actor `who` watched by monitor `mref`
+    /// exited with the reason.
+    pub on_down: Option<
+        unsafe extern "C" fn(
+            state: StatePtr,
+            mref: u64,
+            who: u64,
+            tag: u32,
+            text: RBytes,
+            out: Sink<'_>,
+        ) -> i32,
+    >,
+    /// Run `Module::on_timeout`: the idle timeout set by a handler passed
+    /// with no message.
+    pub on_timeout: Option<unsafe extern "C" fn(state: StatePtr, out: Sink<'_>) -> i32>,
+    // end issue 14: gen_server
 }
 
 /// What [`VTable::to_json`] is asked to render (issue 14: sys).
@@ -90,6 +122,10 @@ impl VTable {
             state_json: Some(exports::state_json::<M>),
             replace_state_json: Some(exports::replace_state_json::<M>),
             to_json: Some(exports::to_json::<M>),
+            terminate: Some(exports::terminate::<M>),
+            on_exit: Some(exports::on_exit::<M>),
+            on_down: Some(exports::on_down::<M>),
+            on_timeout: Some(exports::on_timeout::<M>),
         }
     }
 }
@@ -304,6 +340,87 @@ pub mod exports {
         })
     }
     // end issue 14: sys
+
+    // issue 14: gen_server
+
+    /// The reason behind an ABI tag and text.
+    ///
+    /// # Safety
+    /// `text` is valid for the call (the host's contract).
+    unsafe fn reason(tag: u32, text: RBytes) -> ExitReason {
+        // SAFETY: the caller's contract.
+        let text = unsafe { text.as_slice() };
+        ExitReason::from_abi(tag, &String::from_utf8_lossy(text))
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn terminate<M: Module>(
+        state: StatePtr,
+        tag: u32,
+        text: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `text` valid for this call.
+            let reason = unsafe { reason(tag, text) };
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.terminate(&reason, &mut Context::new());
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_exit<M: Module>(
+        state: StatePtr,
+        from: u64,
+        tag: u32,
+        text: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `text` valid for this call.
+            let reason = unsafe { reason(tag, text) };
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_exit(from, &reason, &mut Context::new());
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_down<M: Module>(
+        state: StatePtr,
+        mref: u64,
+        who: u64,
+        tag: u32,
+        text: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `text` valid for this call.
+            let reason = unsafe { reason(tag, text) };
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_down(MonitorRef(mref), who, &reason, &mut Context::new());
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_timeout<M: Module>(state: StatePtr, out: Sink<'_>) -> i32 {
+        guard(&out, || {
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_timeout(&mut Context::new());
+            Ok(())
+        })
+    }
+    // end issue 14: gen_server
 
     /// # Safety
     /// See the [module contract](self); `state` is not used after this call.

@@ -117,7 +117,7 @@ impl Module for Relay {
                 ctx.send_named(&name, &CounterMsg::Add(n)).map(|()| 0)
             }
             RelayMsg::Later { to, n, ms } => {
-                ctx.send_after(Duration::from_millis(ms), to, &CounterMsg::Add(n)).map(|()| 0)
+                ctx.send_after(Duration::from_millis(ms), to, &CounterMsg::Add(n)).map(|_| 0)
             }
             RelayMsg::SpawnCounter { start } => ctx.spawn("counter", &start),
             RelayMsg::WrongType { to } => ctx.send(to, &7u32).map(|()| 0),

@@ -38,6 +38,8 @@ pub const FIXTURES: &[&str] = &[
     "tls_panicky",
     "tls_panicky_v2",
     "inventory",
+    // issue 14: gen_server
+    "gen_server",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
