@@ -241,7 +241,7 @@ pub(crate) fn exit(
         (std::mem::take(&mut c.links), std::mem::take(&mut c.monitors), c.name.take())
     };
     tell(system, cell, Gone { links, monitors, name }, &reason);
-    if !reason.is_normal() {
+    if !reason.is_clean() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
     }
 }

@@ -94,7 +94,33 @@ impl HostShared {
         reason: ExitReason,
         doomed: impl FnOnce(&Body) -> bool,
     ) -> Killed {
-        match cell.suspend_until(Instant::now() + self.kill_timeout) {
+        let deadline = Instant::now() + self.kill_timeout;
+        self.kill_by(cell, reason.clone(), deadline, reason, doomed)
+    }
+
+    /// Make `cell` exit with `reason` at its next message boundary if that
+    /// comes before `deadline`; past it, kill it with its handler running,
+    /// with `overrun` as its reason (a supervisor's shutdown timeout:
+    /// `shutdown`, then `killed`).
+    pub(crate) fn kill_within(
+        &self,
+        cell: &Arc<ActorCell>,
+        reason: ExitReason,
+        deadline: Instant,
+        overrun: ExitReason,
+    ) -> Killed {
+        self.kill_by(cell, reason, deadline, overrun, |_| true)
+    }
+
+    fn kill_by(
+        &self,
+        cell: &Arc<ActorCell>,
+        reason: ExitReason,
+        deadline: Instant,
+        overrun: ExitReason,
+        doomed: impl FnOnce(&Body) -> bool,
+    ) -> Killed {
+        match cell.suspend_until(deadline) {
             Some(mut body) => {
                 let killed = if doomed(&body) {
                     turn::exit(self, cell, &mut body, reason);
@@ -107,7 +133,7 @@ impl HostShared {
                 killed
             }
             None => {
-                turn::exit_overrun(self, cell, reason);
+                turn::exit_overrun(self, cell, overrun);
                 if let Some(token) = self.turns.worker_of(cell.id)
                     && self.scheduler_shared().replace(token)
                 {
