@@ -5,24 +5,47 @@
 use crate::child::Child;
 use crate::error::{ChildError, StartError};
 use crate::report::CrashLoopRollback;
-use crate::tree::{Shell, Slot, Tree};
+use crate::tree::{Shell, Tree};
 use crate::view::View;
-use crate::{ChildKind, ChildSpec, ChildSpecError, Flags, validate};
+use crate::{ChildKind, ChildSpec, Flags, Restart, Strategy, validate};
 use parking_lot::Mutex;
 use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnOptions};
 use std::sync::Arc;
+
+/// Whether a child runs (OTP's pid, `restarting` or `undefined` in
+/// `which_children`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    /// Running as this actor.
+    Running(ActorId),
+    /// Its restart failed and is being retried.
+    Restarting,
+    /// Not running (terminated, exited and not restarted, or its start
+    /// returned `ignore`).
+    NotRunning,
+}
 
 /// One line of [`Supervisor::which_children`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildInfo {
     /// The child's id.
     pub id: String,
-    /// Its actor, if running.
-    pub actor: Option<ActorId>,
+    /// Whether it runs, and as which actor.
+    pub state: ChildState,
     /// Worker or supervisor.
     pub kind: ChildKind,
     /// The modules it runs.
     pub modules: Vec<String>,
+}
+
+impl ChildInfo {
+    /// Its actor, if running.
+    pub fn actor(&self) -> Option<ActorId> {
+        match self.state {
+            ChildState::Running(a) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 /// [`Supervisor::count_children`], as OTP's.
@@ -32,9 +55,9 @@ pub struct Counts {
     pub specs: usize,
     /// Running children.
     pub active: usize,
-    /// Supervisor children.
+    /// Supervisor children (running or not).
     pub supervisors: usize,
-    /// Worker children.
+    /// Worker children (running or not).
     pub workers: usize,
 }
 
@@ -52,37 +75,75 @@ impl std::fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    /// Validate `children`, start the supervisor and then each child in
-    /// order.
+    /// Validate `flags` and `children`, start the supervisor and then each
+    /// child in order. A child whose start returns `ignore` is not running
+    /// (a temporary one is dropped); that is no failure.
     ///
     /// # Errors
-    /// [`StartError`]: an invalid spec (nothing started), or a child that
-    /// failed to start (those before it stopped in reverse order, the
-    /// supervisor exited).
+    /// [`StartError`]: invalid flags or an invalid spec (nothing started),
+    /// or a child that failed to start (those before it stopped in reverse
+    /// order, the supervisor exited).
     pub fn start(
         host: &HostHandle,
         flags: Flags,
         children: Vec<Child>,
     ) -> Result<Self, StartError> {
+        Self::start_with(host, flags, children, SpawnOptions::new())
+    }
+
+    /// [`start`](Self::start), with the supervisor's actor registered under
+    /// `name` (OTP's `start_link({local, Name}, ...)`); the name is freed
+    /// when the supervisor exits.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a name already taken is
+    /// [`StartError::Supervisor`] with [`SpawnError::NameTaken`](relive_runtime::SpawnError::NameTaken).
+    pub fn start_named(
+        host: &HostHandle,
+        name: &str,
+        flags: Flags,
+        children: Vec<Child>,
+    ) -> Result<Self, StartError> {
+        Self::start_with(host, flags, children, SpawnOptions::new().name(name))
+    }
+
+    fn start_with(
+        host: &HostHandle,
+        flags: Flags,
+        children: Vec<Child>,
+        opts: SpawnOptions,
+    ) -> Result<Self, StartError> {
+        flags.validate()?;
         let specs: Vec<ChildSpec> = children.iter().map(|c| c.spec.clone()).collect();
         validate(&specs)?;
         let tree = Arc::new(Mutex::new(Tree::new(host, flags, children)));
         let actor = host
-            .spawn_native(Shell(Arc::clone(&tree)), SpawnOptions::new().capacity(0))
+            .spawn_native(Shell(Arc::clone(&tree)), opts.capacity(0))
             .map_err(|e| StartError::Supervisor(Box::new(e)))?
             .any();
         let mut t = tree.lock();
-        t.me = Some(actor.clone());
-        for i in 0..t.children.len() {
-            if let Err(source) = t.start_slot(i) {
-                let id = t.children[i].child.spec.id.clone();
-                for j in (0..i).rev() {
-                    t.stop_slot(j);
+        t.set_me(&actor);
+        let keys: Vec<u64> = t.children.keys().copied().collect();
+        for (n, &k) in keys.iter().enumerate() {
+            match t.start_slot(k) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if t.slot(k).child.spec.restart == Restart::Temporary {
+                        t.remove(k);
+                    }
                 }
-                t.exited = true;
-                drop(t);
-                host.terminate(&actor, ExitReason::Shutdown);
-                return Err(StartError::Child { id, source: Box::new(source) });
+                Err(source) => {
+                    let id = t.slot(k).child.spec.id.clone();
+                    for &j in keys[..n].iter().rev() {
+                        if t.running(j) {
+                            t.stop_slot(j);
+                        }
+                    }
+                    t.exited = true;
+                    drop(t);
+                    let _ = host.terminate(&actor, ExitReason::Shutdown);
+                    return Err(StartError::Child { id, source: Box::new(source) });
+                }
             }
         }
         drop(t);
@@ -95,36 +156,50 @@ impl Supervisor {
         &self.actor
     }
 
+    /// The tree, if the supervisor has not exited.
+    fn live(&self) -> Option<parking_lot::MutexGuard<'_, Tree>> {
+        let t = self.tree.lock();
+        (!t.exited && !self.actor.is_exited()).then_some(t)
+    }
+
     /// The running actor of child `id`.
     pub fn child(&self, id: &str) -> Option<AnyActor> {
-        let t = self.tree.lock();
-        t.children
-            .iter()
-            .find(|s| s.child.spec.id == id)
-            .and_then(|s| s.actor.clone())
-            .filter(|a| !a.is_exited())
+        let t = self.live()?;
+        let k = t.key_of(id)?;
+        t.slot(k).actor.clone().filter(|a| !a.is_exited())
     }
 
     /// Every child, in start order (OTP's `which_children`).
-    pub fn which_children(&self) -> Vec<ChildInfo> {
-        let t = self.tree.lock();
-        t.children
-            .iter()
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`].
+    pub fn which_children(&self) -> Result<Vec<ChildInfo>, ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        Ok(t.children
+            .values()
             .map(|s| ChildInfo {
                 id: s.child.spec.id.clone(),
-                actor: s.actor.as_ref().filter(|a| !a.is_exited()).map(AnyActor::id),
+                state: match &s.actor {
+                    Some(a) if !a.is_exited() => ChildState::Running(a.id()),
+                    _ if s.restarting => ChildState::Restarting,
+                    _ => ChildState::NotRunning,
+                },
                 kind: s.child.spec.kind,
                 modules: s.child.spec.modules.clone(),
             })
-            .collect()
+            .collect())
     }
 
-    /// OTP's `count_children`.
-    pub fn count_children(&self) -> Counts {
-        let t = self.tree.lock();
+    /// OTP's `count_children`: a child being restarted counts as a spec and
+    /// by its kind, not as active.
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`].
+    pub fn count_children(&self) -> Result<Counts, ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
         let mut c = Counts { specs: t.children.len(), ..Counts::default() };
-        for (i, s) in t.children.iter().enumerate() {
-            if t.running(i) {
+        for s in t.children.values() {
+            if s.running() {
                 c.active += 1;
             }
             match s.child.spec.kind {
@@ -132,89 +207,121 @@ impl Supervisor {
                 ChildKind::Supervisor => c.supervisors += 1,
             }
         }
-        c
+        Ok(c)
     }
 
     /// Add and start a child (for `simple_one_for_one`, its id may be empty:
-    /// one is generated).
+    /// one is generated). `Ok(None)`: its start returned `ignore` (OTP's
+    /// `{ok, undefined}`): the spec is kept, not running (a temporary
+    /// child's spec, or a `simple_one_for_one` child, is not kept).
     ///
     /// # Errors
-    /// [`StartError`]: invalid or duplicate spec, or its start failed (then
-    /// it is not added), or the supervisor has exited.
-    pub fn start_child(&self, mut child: Child) -> Result<AnyActor, StartError> {
-        let mut t = self.tree.lock();
-        if t.exited {
-            return Err(StartError::SupervisorExited);
-        }
-        if child.spec.id.is_empty() {
+    /// [`StartError`]: an invalid spec, an id already used
+    /// ([`StartError::AlreadyStarted`] when that child runs,
+    /// [`StartError::AlreadyPresent`] when not), its start failed (then it
+    /// is not added), or the supervisor has exited.
+    pub fn start_child(&self, mut child: Child) -> Result<Option<AnyActor>, StartError> {
+        let mut t = self.live().ok_or(StartError::SupervisorExited)?;
+        if child.spec.id.is_empty() && t.flags.strategy == Strategy::SimpleOneForOne {
             t.next_dynamic += 1;
             child.spec.id = format!("child-{}", t.next_dynamic);
         }
-        // The new spec alone, then its id against the others (a set, so
-        // that 100 k dynamic children start in linear time).
         validate(std::slice::from_ref(&child.spec))?;
-        if t.ids.contains(&child.spec.id) {
-            return Err(ChildSpecError::DuplicateId(child.spec.id).into());
+        if let Some(k) = t.key_of(&child.spec.id) {
+            let id = child.spec.id;
+            return Err(match t.slot(k).actor.as_ref().filter(|a| !a.is_exited()) {
+                Some(a) => StartError::AlreadyStarted { id, actor: a.id() },
+                None => StartError::AlreadyPresent(id),
+            });
         }
-        t.ids.insert(child.spec.id.clone());
-        t.children.push(Slot::new(child));
-        let i = t.children.len() - 1;
-        match t.start_slot(i) {
-            Ok(()) => Ok(t.children[i].actor.clone().expect("just started")),
+        let keep_ignored = child.spec.restart != Restart::Temporary
+            && t.flags.strategy != Strategy::SimpleOneForOne;
+        let k = t.insert(child);
+        match t.start_slot(k) {
+            Ok(Some(actor)) => Ok(Some(actor)),
+            Ok(None) => {
+                if !keep_ignored {
+                    t.remove(k);
+                }
+                Ok(None)
+            }
             Err(source) => {
-                let removed = t.children.remove(i);
-                t.ids.remove(&removed.child.spec.id);
+                let removed = t.remove(k).expect("just added");
                 Err(StartError::Child { id: removed.child.spec.id, source: Box::new(source) })
             }
         }
     }
 
-    fn index(t: &Tree, id: &str) -> Result<usize, ChildError> {
-        t.children
-            .iter()
-            .position(|s| s.child.spec.id == id)
-            .ok_or_else(|| ChildError::NotFound(id.into()))
-    }
-
-    /// Stop child `id`, keeping its spec (OTP's `terminate_child`).
+    /// Stop child `id` (OTP's `terminate_child`). Its spec is kept, except
+    /// a temporary child's and a `simple_one_for_one` child's, which go. A
+    /// child being restarted is left plainly terminated; one not running is
+    /// left as it is.
     ///
     /// # Errors
-    /// [`ChildError::NotFound`].
+    /// [`ChildError::NotFound`], [`ChildError::SupervisorExited`].
     pub fn terminate_child(&self, id: &str) -> Result<(), ChildError> {
-        let mut t = self.tree.lock();
-        let i = Self::index(&t, id)?;
-        if t.running(i) {
-            t.stop_slot(i);
-        }
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        Self::terminate_key(&mut t, k);
         Ok(())
     }
 
-    /// Start a terminated child again (OTP's `restart_child`).
+    /// Stop the child running as `actor` (OTP's `terminate_child` by pid,
+    /// the way to address a `simple_one_for_one` child).
     ///
     /// # Errors
-    /// [`ChildError::NotFound`], [`ChildError::Running`], or its start failed.
-    pub fn restart_child(&self, id: &str) -> Result<AnyActor, ChildError> {
-        let mut t = self.tree.lock();
-        let i = Self::index(&t, id)?;
-        if t.running(i) {
+    /// [`ChildError::NotFound`] when `actor` is no child of this supervisor,
+    /// [`ChildError::SupervisorExited`].
+    pub fn terminate_child_actor(&self, actor: ActorId) -> Result<(), ChildError> {
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let k = t.key_of_actor(actor).ok_or_else(|| ChildError::NotFound(actor.to_string()))?;
+        Self::terminate_key(&mut t, k);
+        Ok(())
+    }
+
+    fn terminate_key(t: &mut Tree, k: u64) {
+        t.stop_slot(k);
+        if t.slot(k).child.spec.restart == Restart::Temporary
+            || t.flags.strategy == Strategy::SimpleOneForOne
+        {
+            t.remove(k);
+        }
+    }
+
+    /// Start a terminated child again (OTP's `restart_child`); `Ok(None)`
+    /// when its start returned `ignore`.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`], [`ChildError::Running`],
+    /// [`ChildError::Restarting`], its start failed, or
+    /// [`ChildError::SupervisorExited`].
+    pub fn restart_child(&self, id: &str) -> Result<Option<AnyActor>, ChildError> {
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        if t.running(k) {
             return Err(ChildError::Running(id.into()));
         }
-        t.start_slot(i).map_err(|e| ChildError::Restart { id: id.into(), source: Box::new(e) })?;
-        Ok(t.children[i].actor.clone().expect("just started"))
+        if t.slot(k).restarting {
+            return Err(ChildError::Restarting(id.into()));
+        }
+        t.start_slot(k).map_err(|e| ChildError::Restart { id: id.into(), source: Box::new(e) })
     }
 
     /// Remove a terminated child's spec (OTP's `delete_child`).
     ///
     /// # Errors
-    /// [`ChildError::NotFound`], [`ChildError::Running`].
+    /// [`ChildError::NotFound`], [`ChildError::Running`],
+    /// [`ChildError::Restarting`], [`ChildError::SupervisorExited`].
     pub fn delete_child(&self, id: &str) -> Result<(), ChildError> {
-        let mut t = self.tree.lock();
-        let i = Self::index(&t, id)?;
-        if t.running(i) {
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        if t.running(k) {
             return Err(ChildError::Running(id.into()));
         }
-        t.children.remove(i);
-        t.ids.remove(id);
+        if t.slot(k).restarting {
+            return Err(ChildError::Restarting(id.into()));
+        }
+        t.remove(k);
         Ok(())
     }
 
@@ -223,9 +330,15 @@ impl Supervisor {
         self.tree.lock().rollbacks.clone()
     }
 
-    /// Stop every child in reverse start order, then the supervisor.
-    pub fn stop(&self) {
+    /// Stop every child in reverse start order (each within its shutdown),
+    /// then the supervisor.
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`] when it had exited already.
+    pub fn stop(&self) -> Result<(), ChildError> {
         let host = self.tree.lock().host.clone();
-        host.terminate(&self.actor, ExitReason::Shutdown);
+        host.terminate(&self.actor, ExitReason::Shutdown)
+            .map(|_| ())
+            .map_err(|_| ChildError::SupervisorExited)
     }
 }

@@ -26,7 +26,7 @@ fn main() {
     let us = start.elapsed().as_secs_f64() * 1e6 / CHILDREN as f64;
     figure("relive", "spawn_supervised_us_per_actor", us, "us");
     let start = Instant::now();
-    dynamic.stop();
+    dynamic.stop().expect("the supervisor runs");
     let us = start.elapsed().as_secs_f64() * 1e6 / CHILDREN as f64;
     figure("relive", "supervisor_shutdown_us_per_child", us, "us");
 }

@@ -57,7 +57,8 @@ impl Service {
             let spec = ChildSpec::worker(format!("account-{id}"), &["billing"]);
             let child = supervisor
                 .start_child(Child::new(spec, ChildStart::module("billing", &id)))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .ok_or("an account's init returned ignore")?;
             refs.push(child.typed().map_err(|e| e.to_string())?);
         }
         Ok(Arc::new(Service {
