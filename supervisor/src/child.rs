@@ -21,6 +21,9 @@ pub enum ChildStart {
         args: Vec<u8>,
         /// Their schema.
         args_schema: Fingerprint,
+        /// Registered under this name, again at each restart (OTP's
+        /// `start_link({local, Name}, ...)` in a child's start function).
+        name: Option<String>,
     },
     /// Any actor, started by this function (a host-native actor, or a
     /// nested supervisor). A restart calls it again (a new actor).
@@ -50,6 +53,22 @@ impl ChildStart {
             module: module.to_owned(),
             args: bytes,
             args_schema: Fingerprint::of::<A>(),
+            name: None,
+        }
+    }
+
+    /// [`module`](Self::module), registered under `name`: the child keeps
+    /// its name across restarts (in place, or anew). A name taken by
+    /// another actor fails the start (`StartError::AlreadyStarted`).
+    ///
+    /// # Panics
+    /// When `args` cannot be encoded (a broken `Serialize` impl).
+    pub fn module_named<A: Serialize + Schema>(module: &str, args: &A, name: &str) -> Self {
+        match Self::module(module, args) {
+            ChildStart::Module { module, args, args_schema, .. } => {
+                ChildStart::Module { module, args, args_schema, name: Some(name.to_owned()) }
+            }
+            native @ ChildStart::Native(_) => native,
         }
     }
 

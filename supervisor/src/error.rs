@@ -24,12 +24,13 @@ pub enum StartError {
         /// Why.
         source: Box<SpawnError>,
     },
-    /// A child with this id is running (OTP's `{already_started, Pid}`).
+    /// A child with this id is running, or the name the child registers is
+    /// another actor's (OTP's `{already_started, Pid}`).
     #[error("child `{id}` is already started as {actor}")]
     AlreadyStarted {
         /// The child.
         id: String,
-        /// Its running actor.
+        /// The running actor (the child, or the name's holder).
         actor: ActorId,
     },
     /// A child with this id is present but not running (terminated, or

@@ -9,7 +9,7 @@ use crate::tree::{Shell, Tree};
 use crate::view::View;
 use crate::{ChildKind, ChildSpec, Flags, Restart, Strategy, validate};
 use parking_lot::Mutex;
-use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnOptions};
+use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnError, SpawnOptions};
 use std::sync::Arc;
 
 /// Whether a child runs (OTP's pid, `restarting` or `undefined` in
@@ -246,8 +246,14 @@ impl Supervisor {
                 Ok(None)
             }
             Err(source) => {
-                let removed = t.remove(k).expect("just added");
-                Err(StartError::Child { id: removed.child.spec.id, source: Box::new(source) })
+                let id = t.remove(k).expect("just added").child.spec.id;
+                // Its name is another actor's (OTP's `{already_started, P}`).
+                if let SpawnError::NameTaken(name) = &source
+                    && let Some(holder) = t.host.whereis_any(name)
+                {
+                    return Err(StartError::AlreadyStarted { id, actor: holder.id() });
+                }
+                Err(StartError::Child { id, source: Box::new(source) })
             }
         }
     }

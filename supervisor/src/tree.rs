@@ -84,6 +84,13 @@ pub(crate) struct Tree {
     pub(crate) rollbacks: Vec<CrashLoopRollback>,
 }
 
+fn options(name: &Option<String>) -> SpawnOptions {
+    match name {
+        Some(n) => SpawnOptions::new().name(n.clone()),
+        None => SpawnOptions::new(),
+    }
+}
+
 /// How the restart rules see an exit reason. A reason that reached the
 /// child through a link (it did not trap exits) counts as that reason:
 /// OTP's child would have exited with it.
@@ -185,21 +192,24 @@ impl Tree {
         let spawned = match (&start, old) {
             // A module child that ran before restarts in place, linked before
             // it can run: it may crash on its first message.
-            (ChildStart::Module { module, args, args_schema }, Some(old)) if old.is_exited() => {
-                match self.host.respawn_linked(&old, args, *args_schema, self.me.as_ref()) {
+            (ChildStart::Module { module, args, args_schema, name }, Some(old))
+                if old.is_exited() =>
+            {
+                let link = self.me.as_ref();
+                match self.host.respawn_linked(&old, args, *args_schema, link, name.as_deref()) {
                     Ok(()) => return Ok(Some(old)),
                     // Killed with a handler still running: it cannot restart
                     // in place until that returns, so it starts anew.
                     Err(SpawnError::Busy(_)) => {
-                        self.host.spawn_encoded(module, args, *args_schema, SpawnOptions::new())
+                        self.host.spawn_encoded(module, args, *args_schema, options(name))
                     }
                     // The reference is kept: a later restart is in place.
                     Err(SpawnError::Ignored) => return Ok(None),
                     Err(e) => return Err(e),
                 }
             }
-            (ChildStart::Module { module, args, args_schema }, _) => {
-                self.host.spawn_encoded(module, args, *args_schema, SpawnOptions::new())
+            (ChildStart::Module { module, args, args_schema, name }, _) => {
+                self.host.spawn_encoded(module, args, *args_schema, options(name))
             }
             (ChildStart::Native(f), _) => f(&self.host),
         };

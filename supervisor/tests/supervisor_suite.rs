@@ -667,3 +667,106 @@ fn scale_start_stop_many_children() {
     assert!(start2 < start1 * limit, "bad start scale: {start1:?} for {n1}, {start2:?} for {n2}");
     assert!(stop2 < stop1 * limit, "bad stop scale: {stop1:?} for {n1}, {stop2:?} for {n2}");
 }
+
+fn whereis(host: &Host, name: &str) -> Option<AnyActor> {
+    host.whereis_any(name).filter(|a| !a.is_exited())
+}
+
+// supervisor_SUITE simple_global_supervisor, with local names: a named
+// nested supervisor and a named worker under one_for_all keep their names
+// through every kind of restart, and free them when the tree stops.
+#[test]
+fn simple_global_supervisor() {
+    let host = host();
+    let inner = Child::new(
+        ChildSpec::supervisor("sup2"),
+        ChildStart::native(|h| {
+            let sup = Supervisor::start_named(h, "sup2", Flags::default(), vec![])
+                .map_err(|e| SpawnError::NotLoaded(e.to_string()))?;
+            Ok(sup.actor().clone())
+        }),
+    );
+    let server = Child::new(
+        ChildSpec::worker("server", &["counter"]),
+        ChildStart::module_named("counter", &5u64, "server"),
+    );
+    let flags = Flags::new(Strategy::OneForAll).intensity(10, Duration::from_secs(10));
+    let top = Supervisor::start(&host, flags, vec![inner, server]).unwrap();
+    let serves = || {
+        whereis(&host, "server")
+            .is_some_and(|s| typed(&s).call(CounterMsg::Get).is_ok_and(|r| r.count == 5))
+    };
+    assert!(serves());
+    // The worker is killed: both restart, the names are registered again.
+    let sup2 = whereis(&host, "sup2").unwrap();
+    host.terminate(&whereis(&host, "server").unwrap(), ExitReason::Killed).unwrap();
+    eventually("restarted", || {
+        whereis(&host, "sup2").is_some_and(|s| s.id() != sup2.id()) && serves()
+    });
+    // The worker exits normally (it is permanent).
+    let sup2 = whereis(&host, "sup2").unwrap();
+    host.stop(&typed(&whereis(&host, "server").unwrap()), ExitReason::Normal).unwrap();
+    eventually("restarted", || {
+        whereis(&host, "sup2").is_some_and(|s| s.id() != sup2.id()) && serves()
+    });
+    // The middle supervisor is killed.
+    let sup2 = whereis(&host, "sup2").unwrap();
+    host.terminate(&sup2, ExitReason::Killed).unwrap();
+    eventually("restarted", || {
+        whereis(&host, "sup2").is_some_and(|s| s.id() != sup2.id()) && serves()
+    });
+    // terminate_child, then restart_child.
+    top.terminate_child("sup2").unwrap();
+    assert!(whereis(&host, "sup2").is_none(), "freed when it exits");
+    top.restart_child("sup2").unwrap().unwrap();
+    assert!(whereis(&host, "sup2").is_some());
+    top.stop().unwrap();
+    assert!(whereis(&host, "sup2").is_none() && whereis(&host, "server").is_none());
+}
+
+// supervisor_SUITE already_started_outside_supervisor: a child whose name
+// is another actor's does not start: already_started, with that actor.
+#[test]
+fn already_started_outside_supervisor() {
+    let host = host();
+    let outsider: Counter =
+        host.spawn_with("counter", &0u64, relive_runtime::SpawnOptions::new().name("x")).unwrap();
+    let sup = Supervisor::start(&host, Flags::default(), vec![]).unwrap();
+    let named = Child::new(
+        ChildSpec::worker("c", &["counter"]),
+        ChildStart::module_named("counter", &0u64, "x"),
+    );
+    let e = sup.start_child(named).unwrap_err();
+    assert!(
+        matches!(e, StartError::AlreadyStarted { actor, .. } if actor == outsider.id()),
+        "{e:?}"
+    );
+    assert_eq!(sup.count_children().unwrap(), counts(0, 0, 0, 0));
+}
+
+// supervisor_SUITE transient_shutdown, through a link: a transient child
+// that dies of a linked actor's shutdown is not restarted; a permanent one
+// is.
+#[test]
+fn a_transient_child_killed_by_a_linked_shutdown_is_not_restarted() {
+    let host = host();
+    let flags = Flags::default().intensity(10, Duration::from_secs(10));
+    let children =
+        vec![counter_child("t", Restart::Transient), counter_child("p", Restart::Permanent)];
+    let sup = Supervisor::start(&host, flags, children).unwrap();
+    let t = typed(&sup.child("t").unwrap());
+    let p = typed(&sup.child("p").unwrap());
+    p.call(CounterMsg::Add(3)).unwrap();
+    let other: Counter = host.spawn("counter", &0u64).unwrap();
+    host.link(&other, &t);
+    host.link(&other, &p);
+    let (t_down, p_down) = (t.monitor(), p.monitor());
+    host.stop(&other, ExitReason::Shutdown).unwrap();
+    let linked = |r: Option<ExitReason>| matches!(r, Some(ExitReason::Linked { reason, .. }) if *reason == ExitReason::Shutdown);
+    assert!(linked(t_down.wait(Duration::from_secs(5))));
+    assert!(linked(p_down.wait(Duration::from_secs(5))));
+    eventually("p restarted", || p.call(CounterMsg::Get).is_ok_and(|r| r.count == 0));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(t.is_exited(), "the transient child is not restarted");
+    assert_eq!(sup.count_children().unwrap(), counts(2, 1, 0, 2));
+}

@@ -381,24 +381,28 @@ impl HostHandle {
         args: &[u8],
         args_schema: relive_codec::Fingerprint,
     ) -> Result<(), SpawnError> {
-        self.shared().respawn_linked(&actor.cell, args, args_schema, None)
+        self.shared().respawn_linked(&actor.cell, args, args_schema, None, None)
     }
 
     /// [`respawn`](Self::respawn), linked to `link` before the actor can
     /// run again (OTP's `spawn_link`): a supervisor restarting a child this
     /// way hears of its next exit even if it crashes on the very first
-    /// message, which linking after the restart could miss.
+    /// message, which linking after the restart could miss. With `name`,
+    /// it is registered under that name again before it can run (names are
+    /// freed when an actor exits).
     ///
     /// # Errors
-    /// As [`respawn`](Self::respawn).
+    /// As [`respawn`](Self::respawn); [`SpawnError::NameTaken`] (nothing
+    /// restarted) when another actor took the name meanwhile.
     pub fn respawn_linked(
         &self,
         actor: &AnyActor,
         args: &[u8],
         args_schema: relive_codec::Fingerprint,
         link: Option<&AnyActor>,
+        name: Option<&str>,
     ) -> Result<(), SpawnError> {
-        self.shared().respawn_linked(&actor.cell, args, args_schema, link.map(|l| &l.cell))
+        self.shared().respawn_linked(&actor.cell, args, args_schema, link.map(|l| &l.cell), name)
     }
 
     /// A reference to the actor with this id, untyped.
@@ -433,6 +437,12 @@ impl HostHandle {
             Some(id) => self.actor_ref(id),
             None => Ok(None),
         }
+    }
+
+    /// The actor registered under `name`, untyped; `None` if no actor has
+    /// that name.
+    pub fn whereis_any(&self, name: &str) -> Option<AnyActor> {
+        self.actor_any(self.shared().registry.whereis(name)?)
     }
 
     /// Link two actors: when one exits abnormally, the other exits too
