@@ -200,14 +200,18 @@ fn main() {
     // supervisor reaching its intensity (which would, rightly, stop every
     // child). The chaos supervisor does the crash-loop rollbacks; chaos
     // panics and kills are paced so they do not trip its probation.
-    let flags = Flags::new(Strategy::SimpleOneForOne).intensity(10, Duration::from_secs(1));
+    // The traffic supervisor holds two modules' children: one_for_one (a
+    // simple_one_for_one has one template).
+    let flags = Flags::new(Strategy::OneForOne).intensity(10, Duration::from_secs(1));
     let sup = Supervisor::start(&host, flags, vec![]).unwrap();
     let probation = Probation::default();
     let chaos_flags = Flags::new(Strategy::SimpleOneForOne)
         .intensity(100_000, Duration::from_secs(1))
         .probation(Some(Probation { within: scaled(probation.within), ..probation }));
-    let chaos_sup = Supervisor::start(&host, chaos_flags, vec![]).unwrap();
-    let start_in = |sup: &Supervisor, id: String| -> ActorRef<CounterMsg, CounterReply> {
+    let chaos_template =
+        Child::new(ChildSpec::worker("chaos", &["counter"]), ChildStart::module("counter", &0u64));
+    let chaos_sup = Supervisor::start(&host, chaos_flags, vec![chaos_template]).unwrap();
+    let start_counter = |id: String| -> ActorRef<CounterMsg, CounterReply> {
         sup.start_child(Child::new(
             ChildSpec::worker(id, &["counter"]),
             ChildStart::module("counter", &0u64),
@@ -217,7 +221,6 @@ fn main() {
         .typed()
         .expect("types")
     };
-    let start_counter = |id: String| start_in(&sup, id);
     let mut traffic_counters: Vec<Vec<ActorRef<CounterMsg, CounterReply>>> = Vec::new();
     let mut traffic_accounts: Vec<Vec<ActorRef<BillingMsg, BillingReply>>> = Vec::new();
     for t in 0..TRAFFIC_THREADS {
@@ -237,8 +240,16 @@ fn main() {
                 .collect(),
         );
     }
-    let chaos: Vec<ActorRef<CounterMsg, CounterReply>> =
-        (0..CHAOS_ACTORS).map(|i| start_in(&chaos_sup, format!("chaos-{i}"))).collect();
+    let chaos: Vec<ActorRef<CounterMsg, CounterReply>> = (0..CHAOS_ACTORS)
+        .map(|_| {
+            chaos_sup
+                .start_simple_child(&0u64)
+                .unwrap()
+                .expect("the counter's init does not ignore")
+                .typed()
+                .expect("types")
+        })
+        .collect();
     eprintln!("soak: {} actors", host.actor_count());
 
     let stats = Stats::default();

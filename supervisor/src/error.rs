@@ -37,6 +37,17 @@ pub enum StartError {
     /// being restarted): OTP's `already_present`. Use `restart_child`.
     #[error("child `{0}` is already present (not running)")]
     AlreadyPresent(String),
+    /// A `simple_one_for_one` supervisor needs exactly one child spec, its
+    /// template (OTP's `bad_start_spec`); this many were given.
+    #[error("a simple_one_for_one supervisor takes exactly one child spec, not {0}")]
+    BadStartSpec(usize),
+    /// `start_child` with a spec on a `simple_one_for_one` supervisor: its
+    /// children start from its template (`start_simple_child`).
+    #[error("a simple_one_for_one supervisor starts children from its template")]
+    SimpleOneForOne,
+    /// `start_simple_child` on a supervisor of another strategy.
+    #[error("not a simple_one_for_one supervisor")]
+    NotSimpleOneForOne,
     /// The supervisor's own actor could not be spawned.
     #[error("the supervisor could not start: {0}")]
     Supervisor(#[source] Box<SpawnError>),
@@ -68,6 +79,10 @@ pub enum ChildError {
         /// Why.
         source: Box<SpawnError>,
     },
+    /// A call by id on a `simple_one_for_one` supervisor, whose children
+    /// have no ids (OTP's `{error, simple_one_for_one}`).
+    #[error("simple_one_for_one children have no ids: address them by actor")]
+    SimpleOneForOne,
     /// The supervisor has exited: nothing was done (OTP's `noproc`).
     #[error("the supervisor has exited")]
     SupervisorExited,

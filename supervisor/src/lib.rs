@@ -46,7 +46,7 @@ mod supervisor;
 mod tree;
 mod view;
 
-pub use child::{Child, ChildStart, StartFn};
+pub use child::{Child, ChildStart, StartFn, TemplateFn};
 pub use child_spec::{ChildKind, ChildSpec, ChildSpecError, Restart, Shutdown, validate};
 pub use error::{ChildError, StartError};
 pub use flags::{Flags, FlagsError};

@@ -9,7 +9,9 @@ use crate::tree::{Shell, Tree};
 use crate::view::View;
 use crate::{ChildKind, ChildSpec, Flags, Restart, Strategy, validate};
 use parking_lot::Mutex;
+use relive_runtime::codec::{Fingerprint, Schema};
 use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnError, SpawnOptions};
+use serde::Serialize;
 use std::sync::Arc;
 
 /// Whether a child runs (OTP's pid, `restarting` or `undefined` in
@@ -28,8 +30,9 @@ pub enum ChildState {
 /// One line of [`Supervisor::which_children`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildInfo {
-    /// The child's id.
-    pub id: String,
+    /// The child's id (`None` for a `simple_one_for_one` child: its
+    /// children are addressed by actor, as OTP's `undefined`).
+    pub id: Option<String>,
     /// Whether it runs, and as which actor.
     pub state: ChildState,
     /// Worker or supervisor.
@@ -51,7 +54,7 @@ impl ChildInfo {
 /// [`Supervisor::count_children`], as OTP's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
-    /// All child specs.
+    /// All child specs (1 for a `simple_one_for_one`: its template).
     pub specs: usize,
     /// Running children.
     pub active: usize,
@@ -115,6 +118,9 @@ impl Supervisor {
     ) -> Result<Self, StartError> {
         flags.validate()?;
         let specs: Vec<ChildSpec> = children.iter().map(|c| c.spec.clone()).collect();
+        if flags.strategy == Strategy::SimpleOneForOne && specs.len() != 1 {
+            return Err(StartError::BadStartSpec(specs.len()));
+        }
         validate(&specs)?;
         let tree = Arc::new(Mutex::new(Tree::new(host, flags, children)));
         let actor = host
@@ -162,9 +168,13 @@ impl Supervisor {
         (!t.exited && !self.actor.is_exited()).then_some(t)
     }
 
-    /// The running actor of child `id`.
+    /// The running actor of child `id` (none for `simple_one_for_one`
+    /// children: they have no ids).
     pub fn child(&self, id: &str) -> Option<AnyActor> {
         let t = self.live()?;
+        if t.template.is_some() {
+            return None;
+        }
         let k = t.key_of(id)?;
         t.slot(k).actor.clone().filter(|a| !a.is_exited())
     }
@@ -175,10 +185,11 @@ impl Supervisor {
     /// [`ChildError::SupervisorExited`].
     pub fn which_children(&self) -> Result<Vec<ChildInfo>, ChildError> {
         let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let simple = t.template.is_some();
         Ok(t.children
             .values()
             .map(|s| ChildInfo {
-                id: s.child.spec.id.clone(),
+                id: (!simple).then(|| s.child.spec.id.clone()),
                 state: match &s.actor {
                     Some(a) if !a.is_exited() => ChildState::Running(a.id()),
                     _ if s.restarting => ChildState::Restarting,
@@ -197,7 +208,8 @@ impl Supervisor {
     /// [`ChildError::SupervisorExited`].
     pub fn count_children(&self) -> Result<Counts, ChildError> {
         let t = self.live().ok_or(ChildError::SupervisorExited)?;
-        let mut c = Counts { specs: t.children.len(), ..Counts::default() };
+        let specs = if t.template.is_some() { 1 } else { t.children.len() };
+        let mut c = Counts { specs, ..Counts::default() };
         for s in t.children.values() {
             if s.running() {
                 c.active += 1;
@@ -210,21 +222,22 @@ impl Supervisor {
         Ok(c)
     }
 
-    /// Add and start a child (for `simple_one_for_one`, its id may be empty:
-    /// one is generated). `Ok(None)`: its start returned `ignore` (OTP's
-    /// `{ok, undefined}`): the spec is kept, not running (a temporary
-    /// child's spec, or a `simple_one_for_one` child, is not kept).
+    /// Add and start a child. `Ok(None)`: its start returned `ignore`
+    /// (OTP's `{ok, undefined}`): the spec is kept, not running (a
+    /// temporary child's spec is not kept).
     ///
     /// # Errors
     /// [`StartError`]: an invalid spec, an id already used
     /// ([`StartError::AlreadyStarted`] when that child runs,
     /// [`StartError::AlreadyPresent`] when not), its start failed (then it
-    /// is not added), or the supervisor has exited.
-    pub fn start_child(&self, mut child: Child) -> Result<Option<AnyActor>, StartError> {
+    /// is not added), a `simple_one_for_one` supervisor
+    /// ([`StartError::SimpleOneForOne`]: use
+    /// [`start_simple_child`](Self::start_simple_child)), or the supervisor
+    /// has exited.
+    pub fn start_child(&self, child: Child) -> Result<Option<AnyActor>, StartError> {
         let mut t = self.live().ok_or(StartError::SupervisorExited)?;
-        if child.spec.id.is_empty() && t.flags.strategy == Strategy::SimpleOneForOne {
-            t.next_dynamic += 1;
-            child.spec.id = format!("child-{}", t.next_dynamic);
+        if t.template.is_some() {
+            return Err(StartError::SimpleOneForOne);
         }
         validate(std::slice::from_ref(&child.spec))?;
         if let Some(k) = t.key_of(&child.spec.id) {
@@ -234,8 +247,40 @@ impl Supervisor {
                 None => StartError::AlreadyPresent(id),
             });
         }
-        let keep_ignored = child.spec.restart != Restart::Temporary
-            && t.flags.strategy != Strategy::SimpleOneForOne;
+        let keep_ignored = child.spec.restart != Restart::Temporary;
+        Self::add(&mut t, child, keep_ignored)
+    }
+
+    /// Start a child of a `simple_one_for_one` supervisor from its template
+    /// with `extra` arguments (OTP's `start_child(Sup, ExtraArgs)`): a module
+    /// template's child takes `extra` as its init arguments, a
+    /// [`ChildStart::template`] function is given them encoded. `Ok(None)`:
+    /// its start returned `ignore`, and it is not added.
+    ///
+    /// # Errors
+    /// [`StartError::NotSimpleOneForOne`] for other supervisors,
+    /// [`StartError::Child`] when its start failed (or `extra` does not
+    /// encode), [`StartError::SupervisorExited`].
+    pub fn start_simple_child<A: Serialize + Schema>(
+        &self,
+        extra: &A,
+    ) -> Result<Option<AnyActor>, StartError> {
+        let mut t = self.live().ok_or(StartError::SupervisorExited)?;
+        let template = t.template.clone().ok_or(StartError::NotSimpleOneForOne)?;
+        t.next_dynamic += 1;
+        let mut spec = template.spec.clone();
+        spec.id = format!("child-{}", t.next_dynamic);
+        let mut bytes = Vec::new();
+        if let Err(e) = relive_runtime::codec::encode_into(extra, &mut bytes) {
+            return Err(StartError::Child { id: spec.id, source: Box::new(SpawnError::Encode(e)) });
+        }
+        let start = template.start.with_extra(bytes, Fingerprint::of::<A>());
+        Self::add(&mut t, Child::new(spec, start), false)
+    }
+
+    /// Add `child` and start it; an ignored start keeps its spec if
+    /// `keep_ignored`.
+    fn add(t: &mut Tree, child: Child, keep_ignored: bool) -> Result<Option<AnyActor>, StartError> {
         let k = t.insert(child);
         match t.start_slot(k) {
             Ok(Some(actor)) => Ok(Some(actor)),
@@ -264,9 +309,13 @@ impl Supervisor {
     /// left as it is.
     ///
     /// # Errors
-    /// [`ChildError::NotFound`], [`ChildError::SupervisorExited`].
+    /// [`ChildError::NotFound`], [`ChildError::SimpleOneForOne`] (its
+    /// children are terminated by actor), [`ChildError::SupervisorExited`].
     pub fn terminate_child(&self, id: &str) -> Result<(), ChildError> {
         let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
         let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
         Self::terminate_key(&mut t, k);
         Ok(())
@@ -299,10 +348,13 @@ impl Supervisor {
     ///
     /// # Errors
     /// [`ChildError::NotFound`], [`ChildError::Running`],
-    /// [`ChildError::Restarting`], its start failed, or
-    /// [`ChildError::SupervisorExited`].
+    /// [`ChildError::Restarting`], its start failed,
+    /// [`ChildError::SimpleOneForOne`], or [`ChildError::SupervisorExited`].
     pub fn restart_child(&self, id: &str) -> Result<Option<AnyActor>, ChildError> {
         let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
         let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
         if t.running(k) {
             return Err(ChildError::Running(id.into()));
@@ -317,9 +369,13 @@ impl Supervisor {
     ///
     /// # Errors
     /// [`ChildError::NotFound`], [`ChildError::Running`],
-    /// [`ChildError::Restarting`], [`ChildError::SupervisorExited`].
+    /// [`ChildError::Restarting`], [`ChildError::SimpleOneForOne`],
+    /// [`ChildError::SupervisorExited`].
     pub fn delete_child(&self, id: &str) -> Result<(), ChildError> {
         let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
         let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
         if t.running(k) {
             return Err(ChildError::Running(id.into()));

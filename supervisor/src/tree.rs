@@ -82,6 +82,8 @@ pub(crate) struct Tree {
     pub(crate) next_dynamic: u64,
     pub(crate) probation: HashMap<String, Window>,
     pub(crate) rollbacks: Vec<CrashLoopRollback>,
+    /// A `simple_one_for_one`'s one spec, from which its children start.
+    pub(crate) template: Option<Child>,
 }
 
 fn options(name: &Option<String>) -> SpawnOptions {
@@ -119,9 +121,14 @@ impl Tree {
             next_dynamic: 0,
             probation: HashMap::new(),
             rollbacks: Vec::new(),
+            template: None,
         };
-        for c in children {
-            t.insert(c);
+        if flags.strategy == Strategy::SimpleOneForOne {
+            t.template = children.into_iter().next();
+        } else {
+            for c in children {
+                t.insert(c);
+            }
         }
         t
     }
@@ -212,6 +219,7 @@ impl Tree {
                 self.host.spawn_encoded(module, args, *args_schema, options(name))
             }
             (ChildStart::Native(f), _) => f(&self.host),
+            (ChildStart::Template(f), _) => f(&self.host, &[]),
         };
         let actor = match spawned {
             Ok(actor) => actor,
@@ -313,7 +321,8 @@ impl Tree {
         let exit = classify(reason);
         events.push(Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() });
         if !spec.restart.should_restart(exit) {
-            if spec.restart == Restart::Temporary {
+            // A simple_one_for_one child that is not restarted goes.
+            if spec.restart == Restart::Temporary || self.template.is_some() {
                 self.remove(key);
             } else if !matches!(self.slot(key).child.start, ChildStart::Module { .. }) {
                 self.set_actor(key, None);
@@ -375,7 +384,12 @@ impl Tree {
             let child = self.slot(k).child.spec.id.clone();
             match self.start_slot(k) {
                 Ok(Some(_)) => events.push(Event::Restarted { child }),
-                Ok(None) => events.push(Event::Ignored { child }),
+                Ok(None) => {
+                    events.push(Event::Ignored { child });
+                    if self.template.is_some() {
+                        self.remove(k);
+                    }
+                }
                 Err(error) => {
                     events.push(Event::RestartFailed { child, error });
                     self.slot_mut(k).restarting = true;

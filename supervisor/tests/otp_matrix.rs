@@ -92,23 +92,29 @@ restart_tests! {
     restart_temporary_abnormal: Restart::Temporary, "abnormal", false;
 }
 
+/// Counters `ids` (starting at 0) under a supervisor with `flags`: its
+/// children, or for `simple_one_for_one` children of its template.
+fn three(host: &Host, flags: Flags, ids: &[&str]) -> (Supervisor, Vec<Counter>) {
+    if flags.strategy == Strategy::SimpleOneForOne {
+        let template = counter_child("counter", 0, Restart::Permanent);
+        let sup = Supervisor::start(host, flags, vec![template]).unwrap();
+        let refs =
+            ids.iter().map(|_| typed(&sup.start_simple_child(&0u64).unwrap().unwrap())).collect();
+        (sup, refs)
+    } else {
+        let children = ids.iter().map(|id| counter_child(id, 0, Restart::Permanent)).collect();
+        let sup = Supervisor::start(host, flags, children).unwrap();
+        let refs = ids.iter().map(|id| typed(&sup.child(id).unwrap())).collect();
+        (sup, refs)
+    }
+}
+
 /// Three counters a, b, c (starting at 0), each given a count of 100; b
 /// crashes. Returns which children came back with a fresh state.
 fn strategy_restart(strategy: Strategy) -> [bool; 3] {
     let host = host();
     let flags = Flags::new(strategy).intensity(5, Duration::from_secs(5));
-    let children = ["a", "b", "c"].map(|id| counter_child(id, 0, Restart::Permanent)).to_vec();
-    let sup = if strategy == Strategy::SimpleOneForOne {
-        let sup = Supervisor::start(&host, flags, vec![]).unwrap();
-        for c in children {
-            sup.start_child(c).unwrap().expect("started");
-        }
-        sup
-    } else {
-        Supervisor::start(&host, flags, children).unwrap()
-    };
-    let refs: Vec<Counter> =
-        ["a", "b", "c"].iter().map(|id| typed(&sup.child(id).unwrap())).collect();
+    let (_sup, refs) = three(&host, flags, &["a", "b", "c"]);
     for r in &refs {
         r.call(CounterMsg::Add(100)).unwrap();
     }
@@ -149,20 +155,9 @@ fn simple_one_for_one_restart() {
 fn strategy_escalation(strategy: Strategy) {
     let host = host();
     let flags = Flags::new(strategy);
-    let children: Vec<Child> =
-        ["a", "b"].map(|id| counter_child(id, 0, Restart::Permanent)).to_vec();
-    let sup = if strategy == Strategy::SimpleOneForOne {
-        let sup = Supervisor::start(&host, flags, vec![]).unwrap();
-        for c in children {
-            sup.start_child(c).unwrap().expect("started");
-        }
-        sup
-    } else {
-        Supervisor::start(&host, flags, children).unwrap()
-    };
+    let (sup, refs) = three(&host, flags, &["a", "b"]);
     let down = sup.actor().monitor();
-    let a = typed(&sup.child("a").unwrap());
-    let b = typed(&sup.child("b").unwrap());
+    let (a, b) = (refs[0].clone(), refs[1].clone());
     let _ = b.call(CounterMsg::Panic("first".into()));
     eventually("first restart", || b.call(CounterMsg::Get).is_ok());
     let _ = b.call(CounterMsg::Panic("second".into()));
@@ -269,23 +264,22 @@ impl relive_runtime::NativeActor for Logger {
 #[test]
 fn dynamic_api() {
     let host = host();
-    let sup = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![]).unwrap();
-    let a = sup.start_child(counter_child("", 1, Restart::Permanent)).unwrap().unwrap();
-    let b = sup.start_child(counter_child("", 2, Restart::Permanent)).unwrap().unwrap();
+    let template = counter_child("counter", 0, Restart::Permanent);
+    let sup =
+        Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![template]).unwrap();
+    let a = sup.start_simple_child(&1u64).unwrap().unwrap();
+    let b = sup.start_simple_child(&2u64).unwrap().unwrap();
     assert_ne!(a.id(), b.id());
+    assert_eq!(typed(&b).call(CounterMsg::Get).unwrap().count, 2, "the extra args are init's");
     let counts = sup.count_children().unwrap();
-    assert_eq!((counts.specs, counts.active, counts.workers), (2, 2, 2));
-    let ids: Vec<String> = sup.which_children().unwrap().into_iter().map(|c| c.id).collect();
-    assert_eq!(ids, ["child-1", "child-2"]);
-    assert!(matches!(sup.delete_child("child-2"), Err(relive_supervisor::ChildError::Running(_))));
+    assert_eq!((counts.specs, counts.active, counts.workers), (1, 2, 2));
+    let which = sup.which_children().unwrap();
+    let actors: Vec<_> = which.iter().map(|c| (c.id.clone(), c.actor())).collect();
+    assert_eq!(actors, [(None, Some(a.id())), (None, Some(b.id()))]);
     // A simple_one_for_one child is removed when terminated.
     sup.terminate_child_actor(a.id()).unwrap();
     assert!(a.is_exited());
     assert_eq!(sup.count_children().unwrap().active, 1);
-    assert!(matches!(
-        sup.restart_child("child-1"),
-        Err(relive_supervisor::ChildError::NotFound(_))
-    ));
     sup.stop().unwrap();
     eventually("stopped", || b.is_exited());
 }

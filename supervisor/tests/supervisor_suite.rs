@@ -397,15 +397,46 @@ fn child_adm() {
 #[test]
 fn child_adm_simple() {
     let host = host();
-    let sup = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![]).unwrap();
-    let a = sup.start_child(counter_child("", Restart::Permanent)).unwrap().unwrap();
+    let sup = simple(&host, counter_child("c", Restart::Permanent));
+    assert_eq!(sup.count_children().unwrap(), counts(1, 0, 0, 0));
+    let a = sup.start_simple_child(&4u64).unwrap().unwrap();
+    assert_eq!(typed(&a).call(CounterMsg::Get).unwrap().count, 4);
     assert_eq!(sup.count_children().unwrap(), counts(1, 1, 0, 1));
+    let which = sup.which_children().unwrap();
+    assert_eq!((which[0].id.clone(), which[0].actor()), (None, Some(a.id())));
+    assert!(matches!(sup.terminate_child("c"), Err(ChildError::SimpleOneForOne)));
+    assert!(matches!(sup.restart_child("c"), Err(ChildError::SimpleOneForOne)));
+    assert!(matches!(sup.delete_child("c"), Err(ChildError::SimpleOneForOne)));
+    let e = sup.start_child(counter_child("d", Restart::Permanent)).unwrap_err();
+    assert!(matches!(e, StartError::SimpleOneForOne), "{e:?}");
     sup.terminate_child_actor(a.id()).unwrap();
     assert!(a.is_exited());
-    assert_eq!(sup.count_children().unwrap(), counts(0, 0, 0, 0));
+    assert_eq!(sup.count_children().unwrap(), counts(1, 0, 0, 0));
+    assert!(sup.which_children().unwrap().is_empty());
     assert!(matches!(sup.terminate_child_actor(a.id()), Err(ChildError::NotFound(_))));
     let outsider: Counter = host.spawn("counter", &0u64).unwrap();
     assert!(matches!(sup.terminate_child_actor(outsider.id()), Err(ChildError::NotFound(_))));
+}
+
+fn simple(host: &Host, template: Child) -> Supervisor {
+    Supervisor::start(host, Flags::new(Strategy::SimpleOneForOne), vec![template]).unwrap()
+}
+
+// supervisor_SUITE child_specs (bad_start_spec): a simple_one_for_one
+// supervisor takes exactly one spec, and starts no child at init.
+#[test]
+fn child_specs() {
+    let host = host();
+    for n in [0, 2] {
+        let specs = (0..n).map(|i| counter_child(&format!("c{i}"), Restart::Permanent)).collect();
+        let e = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), specs).unwrap_err();
+        assert!(matches!(e, StartError::BadStartSpec(k) if k == n), "{e:?}");
+    }
+    let sup = simple(&host, counter_child("c", Restart::Permanent));
+    assert_eq!(sup.count_children().unwrap(), counts(1, 0, 0, 0));
+    assert_eq!(host.actor_count(), 1, "only the supervisor");
+    let other = Supervisor::start(&host, Flags::default(), vec![]).unwrap();
+    assert!(matches!(other.start_simple_child(&0u64), Err(StartError::NotSimpleOneForOne)));
 }
 
 fn ignoring() -> ChildStart {
@@ -430,17 +461,16 @@ fn sup_start_ignore_child() {
     );
     let t = Child::new(ChildSpec::worker("jt", &[]).restart(Restart::Temporary), ignoring());
     assert!(sup.start_child(t).unwrap().is_none());
-    let which: Vec<(String, ChildState)> =
+    let which: Vec<(Option<String>, ChildState)> =
         sup.which_children().unwrap().into_iter().map(|c| (c.id, c.state)).collect();
-    assert_eq!(which[0], ("i".to_owned(), ChildState::NotRunning));
-    assert_eq!(which[2], ("j".to_owned(), ChildState::NotRunning));
+    assert_eq!(which[0], (Some("i".to_owned()), ChildState::NotRunning));
+    assert_eq!(which[2], (Some("j".to_owned()), ChildState::NotRunning));
     assert_eq!(which.len(), 3);
     assert!(sup.restart_child("i").unwrap().is_none(), "restart_child of an ignoring child");
     // simple_one_for_one: an ignored child is not added.
-    let simple = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![]).unwrap();
-    let ignored = simple.start_child(Child::new(ChildSpec::worker("", &[]), ignoring()));
-    assert!(ignored.unwrap().is_none());
-    assert_eq!(simple.count_children().unwrap(), counts(0, 0, 0, 0));
+    let simple = simple(&host, Child::new(ChildSpec::worker("s", &[]), ignoring()));
+    assert!(simple.start_simple_child(&()).unwrap().is_none());
+    assert_eq!(simple.count_children().unwrap(), counts(1, 0, 0, 0));
 }
 
 // supervisor_SUITE sup_start_ignore_child, the restart half: a restart that
@@ -596,13 +626,18 @@ fn sup_stop_infinity() {
 fn simple_one_for_one_shutdown() {
     let host = Host::builder().workers(4).build().unwrap();
     let log = new_log();
-    let sup = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![]).unwrap();
     let shutdown = Duration::from_millis(400);
+    let spec = ChildSpec::worker("c", &[]).shutdown(Shutdown::Timeout(shutdown));
+    // The template takes each child's name as its extra argument.
+    let l = log.clone();
+    let template = ChildStart::template(move |h, extra| {
+        let name: String = relive_runtime::codec::decode(extra).expect("a name");
+        Ok(h.spawn_native(Logger { name, log: l.clone() }, Default::default())?.any())
+    });
+    let sup = simple(&host, Child::new(spec, template));
     let mut downs = Vec::new();
     for (i, busy) in [100u64, 100, 3_000, 3_000].into_iter().enumerate() {
-        let spec = ChildSpec::worker("", &[]).shutdown(Shutdown::Timeout(shutdown));
-        let c = sup.start_child(Child::new(spec, logged(&format!("c{i}"), &log, &Starts::ok())));
-        let c = c.unwrap().unwrap();
+        let c = sup.start_simple_child(&format!("c{i}")).unwrap().unwrap();
         downs.push(c.monitor());
         c.typed::<u64, ()>().unwrap().cast(busy).unwrap();
     }
