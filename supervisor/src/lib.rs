@@ -31,7 +31,13 @@
 //! ```
 //!
 //! Running supervisors on a relive host — restarting children in place,
-//! escalation, and crash-loop rollback of a bad upgrade — builds on these.
+//! escalation, and crash-loop rollback of a bad upgrade — builds on these
+//! ([`Supervisor`]). As in OTP: a restart that fails is retried (the child is
+//! `restarting`, each attempt counts against the intensity); a child's
+//! [`Shutdown`] bounds its stop; a `simple_one_for_one` has one template and
+//! starts children from it with extra arguments
+//! ([`Supervisor::start_simple_child`]); every call on a supervisor that has
+//! exited answers a typed error (docs/decisions/0009).
 #![forbid(unsafe_code)]
 
 mod child;

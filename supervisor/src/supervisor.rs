@@ -254,7 +254,7 @@ impl Supervisor {
     /// Start a child of a `simple_one_for_one` supervisor from its template
     /// with `extra` arguments (OTP's `start_child(Sup, ExtraArgs)`): a module
     /// template's child takes `extra` as its init arguments, a
-    /// [`ChildStart::template`] function is given them encoded. `Ok(None)`:
+    /// [`ChildStart::template`](crate::ChildStart::template) function is given them encoded. `Ok(None)`:
     /// its start returned `ignore`, and it is not added.
     ///
     /// # Errors
