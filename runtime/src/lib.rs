@@ -86,7 +86,7 @@ pub use code_server::{
 };
 pub use host::{
     ActorFailure, ActorFailures, Canary, CodeServer, Host, HostBuilder, HostHandle, HostStartError,
-    MigrateError, NativeActor, NativeContext, PurgeReport, RollbackReport, SpawnError,
+    MigrateError, NativeActor, NativeContext, NoProc, PurgeReport, RollbackReport, SpawnError,
     SpawnOptions, Statistics, Sys, SysError, UpgradeError, UpgradeMode, UpgradeOptions,
     UpgradeReport,
 };

@@ -103,7 +103,7 @@ fn links_propagate_abnormal_exits_not_normal_ones() {
     let d: Counter = host.spawn("counter", &0u64).unwrap();
     let e: Counter = host.spawn("counter", &0u64).unwrap();
     host.link(&d, &e);
-    host.stop(&d, ExitReason::Normal);
+    host.stop(&d, ExitReason::Normal).unwrap();
     assert_eq!(d.monitor().wait(Duration::from_secs(5)), Some(ExitReason::Normal));
     assert_eq!(e.call(CounterMsg::Add(1)).unwrap().count, 1, "a normal exit does not propagate");
 }
@@ -112,7 +112,7 @@ fn links_propagate_abnormal_exits_not_normal_ones() {
 fn stop_overtakes_queued_mail_and_answers_it() {
     let host = host_with_v1();
     let a: Counter = host.spawn_with("counter", &0u64, SpawnOptions::new().capacity(0)).unwrap();
-    host.stop(&a, ExitReason::Shutdown);
+    host.stop(&a, ExitReason::Shutdown).unwrap();
     assert_eq!(a.monitor().wait(Duration::from_secs(5)), Some(ExitReason::Shutdown));
     assert!(matches!(a.call(CounterMsg::Get), Err(CallError::NotDelivered(_))));
 }
@@ -131,7 +131,7 @@ fn names_register_and_unregister() {
         )
         .unwrap_err();
     assert!(matches!(e, SpawnError::NameTaken(_)));
-    host.stop(&a, ExitReason::Normal);
+    host.stop(&a, ExitReason::Normal).unwrap();
     a.monitor().wait(Duration::from_secs(5)).unwrap();
     assert!(host.whereis::<CounterMsg, CounterReply>("seven").expect("types").is_none());
 }

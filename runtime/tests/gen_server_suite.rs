@@ -105,7 +105,7 @@ fn stop1() {
     let host = host();
     let witness = witness(&host);
     let server = spawn(&host, GsArgs::reporting_to("witness"));
-    assert!(host.terminate(&server.any(), ExitReason::Normal));
+    assert_eq!(host.terminate(&server.any(), ExitReason::Normal), Ok(true));
     assert!(server.is_exited());
     // terminate's report was sent before `terminate` returned, so it is
     // queued ahead of this call.
@@ -119,7 +119,7 @@ fn stop3() {
     let witness = witness(&host);
     let server = spawn(&host, GsArgs::reporting_to("witness"));
     let exited = server.monitor();
-    assert!(host.terminate(&server.any(), ExitReason::Custom("other_reason".into())));
+    assert_eq!(host.terminate(&server.any(), ExitReason::Custom("other_reason".into())), Ok(true));
     assert_eq!(exited.wait(WAIT), Some(ExitReason::Custom("other_reason".into())));
     assert_eq!(events(&witness), vec!["terminate other_reason".to_owned()]);
 }
@@ -133,7 +133,11 @@ fn sup_stop_timeout() {
     let slow = GsArgs { term: TermMode::Sleep(3_000), ..GsArgs::reporting_to("witness") };
     let server = spawn(&host, slow);
     let start = Instant::now();
-    assert!(!host.terminate(&server.any(), ExitReason::Shutdown), "killed past the timeout");
+    assert_eq!(
+        host.terminate(&server.any(), ExitReason::Shutdown),
+        Ok(false),
+        "killed past the timeout"
+    );
     assert!(start.elapsed() < Duration::from_secs(2), "waited {:?}", start.elapsed());
     assert!(server.is_exited());
     wait_for_event(&witness, "terminate shutdown");
@@ -214,7 +218,7 @@ fn mon_1() {
     let target = spawn(&host, GsArgs::plain());
     let id = target.id().get();
     let r1 = value(watcher.call(GsMsg::Monitor(id)).unwrap());
-    host.stop(&target, ExitReason::Normal);
+    host.stop(&target, ExitReason::Normal).expect("it was running");
     wait_for_event(&watcher, &format!("down {r1} {id} normal"));
     let r2 = value(watcher.call(GsMsg::Monitor(id)).unwrap());
     assert_ne!(r1, r2);
@@ -232,7 +236,7 @@ fn named_down() {
         .unwrap();
     let id = jeeves.id().get();
     let r = value(watcher.call(GsMsg::MonitorNamed("jeeves".into())).unwrap());
-    host.stop(&jeeves, ExitReason::Normal);
+    host.stop(&jeeves, ExitReason::Normal).expect("it was running");
     wait_for_event(&watcher, &format!("down {r} {id} normal"));
     let again: Result<Gs, _> =
         host.spawn_with("gen_server", &GsArgs::plain(), SpawnOptions::new().name("jeeves"));
@@ -254,7 +258,7 @@ fn demonitor_flush() {
     watcher.cast(GsMsg::DemonitorAfter { mref, ms: 500 }).unwrap();
     // The watcher is in its handler: the DOWN queues behind it.
     wait_for_event(&witness, "demonitoring soon");
-    assert!(host.terminate(&target.any(), ExitReason::Custom("gone".into())));
+    assert_eq!(host.terminate(&target.any(), ExitReason::Custom("gone".into())), Ok(true));
     assert_eq!(watcher.call(GsMsg::Echo(0)).unwrap(), GsReply::Value(0));
     assert_eq!(events(&watcher), Vec::<String>::new(), "the queued DOWN was flushed");
 }
@@ -272,7 +276,7 @@ fn t_exit_1() {
     assert_eq!(plain.call(GsMsg::Link(server.id().get())).unwrap(), GsReply::Ok);
     let plain_exit = plain.monitor();
     let sid = server.id().get();
-    host.stop(&server, ExitReason::Custom("garbage".into()));
+    host.stop(&server, ExitReason::Custom("garbage".into())).expect("it was running");
     wait_for_event(&trapping, &format!("exit {sid} garbage"));
     match plain_exit.wait(WAIT) {
         Some(ExitReason::Linked { from, reason }) => {
@@ -308,7 +312,7 @@ fn link_noproc_and_unlink() {
     let host = host();
     let gone = spawn(&host, GsArgs::plain());
     let gid = gone.id().get();
-    assert!(host.terminate(&gone.any(), ExitReason::Normal));
+    assert_eq!(host.terminate(&gone.any(), ExitReason::Normal), Ok(true));
     let trapping = spawn(&host, GsArgs::plain());
     assert_eq!(value(trapping.call(GsMsg::TrapExit(true)).unwrap()), 0);
     assert_eq!(trapping.call(GsMsg::Link(gid)).unwrap(), GsReply::Ok);
@@ -316,7 +320,7 @@ fn link_noproc_and_unlink() {
     let other = spawn(&host, GsArgs::plain());
     assert_eq!(trapping.call(GsMsg::Link(other.id().get())).unwrap(), GsReply::Ok);
     assert_eq!(trapping.call(GsMsg::Unlink(other.id().get())).unwrap(), GsReply::Ok);
-    host.stop(&other, ExitReason::Custom("unseen".into()));
+    host.stop(&other, ExitReason::Custom("unseen".into())).expect("it was running");
     assert!(other.monitor().wait(WAIT).is_some());
     // A call after the exit: an EXIT would have been applied before it.
     assert_eq!(trapping.call(GsMsg::Echo(0)).unwrap(), GsReply::Value(0));
@@ -340,7 +344,7 @@ fn a_module_without_the_new_callbacks_behaves_as_before() {
     }
     let counter: Counter = host.spawn("counter", &0u64).unwrap();
     assert_eq!(counter.call(CounterMsg::Add(2)).unwrap().count, 2);
-    assert!(host.terminate(&counter.any(), ExitReason::Shutdown));
+    assert_eq!(host.terminate(&counter.any(), ExitReason::Shutdown), Ok(true));
     assert!(counter.is_exited());
 }
 
@@ -417,7 +421,7 @@ fn cleanup() {
     let target = spawn(&host, GsArgs::plain());
     let t = send_after(&owner, &target, 5_000, "never");
     assert!(left(owner.call(GsMsg::ReadTimer(t)).unwrap()).is_some());
-    assert!(host.terminate(&target.any(), ExitReason::Normal));
+    assert_eq!(host.terminate(&target.any(), ExitReason::Normal), Ok(true));
     assert_eq!(left(owner.call(GsMsg::ReadTimer(t)).unwrap()), None);
 }
 

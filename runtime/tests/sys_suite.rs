@@ -152,7 +152,7 @@ fn suspended_actor_still_stops() {
     let caller =
         std::thread::spawn(move || a2.call_timeout(InventoryMsg::Total, Duration::from_secs(10)));
     eventually("the call to queue", || a.mailbox_len() == 1);
-    host.stop(&a, ExitReason::Shutdown);
+    host.stop(&a, ExitReason::Shutdown).expect("it was running");
     let e = caller.join().unwrap().unwrap_err();
     assert!(matches!(e, CallError::Exited(ExitReason::Shutdown)), "{e:?}");
 }
@@ -210,7 +210,7 @@ fn log() {
 fn sys_on_a_dead_actor_is_noproc() {
     let host = host();
     let (_a, any) = spawn(&host, "jo");
-    assert!(host.terminate(&any, ExitReason::Normal));
+    assert_eq!(host.terminate(&any, ExitReason::Normal), Ok(true));
     let sys = host.sys();
     let id = any.id();
     let noproc = |r: Result<(), SysError>| matches!(r, Err(SysError::NoProc(i)) if i == id);

@@ -119,7 +119,7 @@ fn thread_locals_touched_on_workers_do_not_keep_purged_libraries_mapped() {
         let touch = Hazards { tls: true, current_thread: true, ..Hazards::default() };
         a.cast(TlsMsg::Run(touch)).unwrap();
         assert_eq!(a.call(TlsMsg::Get).unwrap().runs, 1);
-        host.terminate(&a.any(), relive_runtime::ExitReason::Shutdown);
+        host.terminate(&a.any(), relive_runtime::ExitReason::Shutdown).unwrap();
         let next = if cycle % 2 == 0 { "tls_panicky_v2" } else { "tls_panicky" };
         code.load_with(
             "tls",

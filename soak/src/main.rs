@@ -200,23 +200,27 @@ fn main() {
     // supervisor reaching its intensity (which would, rightly, stop every
     // child). The chaos supervisor does the crash-loop rollbacks; chaos
     // panics and kills are paced so they do not trip its probation.
-    let flags = Flags::new(Strategy::SimpleOneForOne).intensity(10, Duration::from_secs(1));
+    // The traffic supervisor holds two modules' children: one_for_one (a
+    // simple_one_for_one has one template).
+    let flags = Flags::new(Strategy::OneForOne).intensity(10, Duration::from_secs(1));
     let sup = Supervisor::start(&host, flags, vec![]).unwrap();
     let probation = Probation::default();
     let chaos_flags = Flags::new(Strategy::SimpleOneForOne)
         .intensity(100_000, Duration::from_secs(1))
         .probation(Some(Probation { within: scaled(probation.within), ..probation }));
-    let chaos_sup = Supervisor::start(&host, chaos_flags, vec![]).unwrap();
-    let start_in = |sup: &Supervisor, id: String| -> ActorRef<CounterMsg, CounterReply> {
+    let chaos_template =
+        Child::new(ChildSpec::worker("chaos", &["counter"]), ChildStart::module("counter", &0u64));
+    let chaos_sup = Supervisor::start(&host, chaos_flags, vec![chaos_template]).unwrap();
+    let start_counter = |id: String| -> ActorRef<CounterMsg, CounterReply> {
         sup.start_child(Child::new(
             ChildSpec::worker(id, &["counter"]),
             ChildStart::module("counter", &0u64),
         ))
         .unwrap()
+        .expect("the counter's init does not ignore")
         .typed()
         .expect("types")
     };
-    let start_counter = |id: String| start_in(&sup, id);
     let mut traffic_counters: Vec<Vec<ActorRef<CounterMsg, CounterReply>>> = Vec::new();
     let mut traffic_accounts: Vec<Vec<ActorRef<BillingMsg, BillingReply>>> = Vec::new();
     for t in 0..TRAFFIC_THREADS {
@@ -229,14 +233,23 @@ fn main() {
                     let spec = ChildSpec::worker(format!("t{t}-a{i}"), &["billing"]);
                     sup.start_child(Child::new(spec, ChildStart::module("billing", &id)))
                         .unwrap()
+                        .expect("billing's init does not ignore")
                         .typed()
                         .expect("types")
                 })
                 .collect(),
         );
     }
-    let chaos: Vec<ActorRef<CounterMsg, CounterReply>> =
-        (0..CHAOS_ACTORS).map(|i| start_in(&chaos_sup, format!("chaos-{i}"))).collect();
+    let chaos: Vec<ActorRef<CounterMsg, CounterReply>> = (0..CHAOS_ACTORS)
+        .map(|_| {
+            chaos_sup
+                .start_simple_child(&0u64)
+                .unwrap()
+                .expect("the counter's init does not ignore")
+                .typed()
+                .expect("types")
+        })
+        .collect();
     eprintln!("soak: {} actors", host.actor_count());
 
     let stats = Stats::default();
@@ -357,7 +370,8 @@ fn main() {
                         let _ =
                             victim.call_timeout(CounterMsg::Panic("soak".into()), call_timeout());
                     } else {
-                        host.terminate(&victim.any(), ExitReason::Killed);
+                        // A victim that exited already (NoProc) is no news.
+                        let _ = host.terminate(&victim.any(), ExitReason::Killed);
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }

@@ -1,8 +1,8 @@
 //! Why a supervisor or one of its children did not start, and why a call on
 //! a supervisor failed.
 
-use crate::ChildSpecError;
-use relive_runtime::SpawnError;
+use crate::{ChildSpecError, FlagsError};
+use relive_runtime::{ActorId, SpawnError};
 
 /// Why a supervisor or a child did not start.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,10 @@ pub enum StartError {
     /// A child spec is invalid; nothing was started.
     #[error(transparent)]
     Spec(#[from] ChildSpecError),
+    /// The supervisor's flags are invalid; nothing was started (OTP's
+    /// `{supervisor_data, _}`).
+    #[error(transparent)]
+    Flags(#[from] FlagsError),
     /// Child `id` failed to start; the children started before it were
     /// stopped in reverse order.
     #[error("child `{id}` failed to start: {source}")]
@@ -20,10 +24,35 @@ pub enum StartError {
         /// Why.
         source: Box<SpawnError>,
     },
+    /// A child with this id is running, or the name the child registers is
+    /// another actor's (OTP's `{already_started, Pid}`).
+    #[error("child `{id}` is already started as {actor}")]
+    AlreadyStarted {
+        /// The child.
+        id: String,
+        /// The running actor (the child, or the name's holder).
+        actor: ActorId,
+    },
+    /// A child with this id is present but not running (terminated, or
+    /// being restarted): OTP's `already_present`. Use `restart_child`.
+    #[error("child `{0}` is already present (not running)")]
+    AlreadyPresent(String),
+    /// A `simple_one_for_one` supervisor needs exactly one child spec, its
+    /// template (OTP's `bad_start_spec`); this many were given.
+    #[error("a simple_one_for_one supervisor takes exactly one child spec, not {0}")]
+    BadStartSpec(usize),
+    /// `start_child` with a spec on a `simple_one_for_one` supervisor: its
+    /// children start from its template (`start_simple_child`).
+    #[error("a simple_one_for_one supervisor starts children from its template")]
+    SimpleOneForOne,
+    /// `start_simple_child` on a supervisor of another strategy.
+    #[error("not a simple_one_for_one supervisor")]
+    NotSimpleOneForOne,
     /// The supervisor's own actor could not be spawned.
     #[error("the supervisor could not start: {0}")]
     Supervisor(#[source] Box<SpawnError>),
-    /// The supervisor has exited: it starts nothing any more.
+    /// The supervisor has exited: it starts nothing any more (OTP's
+    /// `noproc`).
     #[error("the supervisor has exited")]
     SupervisorExited,
 }
@@ -38,6 +67,10 @@ pub enum ChildError {
     /// `delete_child` or `restart_child` of a running child.
     #[error("child `{0}` is running")]
     Running(String),
+    /// `delete_child` or `restart_child` of a child whose restart failed
+    /// and is being retried (OTP's `restarting`).
+    #[error("child `{0}` is being restarted")]
+    Restarting(String),
     /// `restart_child` failed to start it.
     #[error("child `{id}` failed to restart: {source}")]
     Restart {
@@ -46,7 +79,11 @@ pub enum ChildError {
         /// Why.
         source: Box<SpawnError>,
     },
-    /// The supervisor has exited.
+    /// A call by id on a `simple_one_for_one` supervisor, whose children
+    /// have no ids (OTP's `{error, simple_one_for_one}`).
+    #[error("simple_one_for_one children have no ids: address them by actor")]
+    SimpleOneForOne,
+    /// The supervisor has exited: nothing was done (OTP's `noproc`).
     #[error("the supervisor has exited")]
     SupervisorExited,
 }

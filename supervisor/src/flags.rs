@@ -41,9 +41,31 @@ impl Flags {
         self
     }
 
+    /// Check the flags as OTP's `supervisor` does at start: the period must
+    /// be positive (an intensity of 0 is valid: the first restart gives up).
+    ///
+    /// # Errors
+    /// [`FlagsError::InvalidPeriod`] for a zero period.
+    pub fn validate(&self) -> Result<(), FlagsError> {
+        if self.period.is_zero() {
+            return Err(FlagsError::InvalidPeriod(self.period));
+        }
+        Ok(())
+    }
+
     /// Set (or with `None`, turn off) the crash-loop probation.
     pub fn probation(mut self, probation: Option<Probation>) -> Self {
         self.probation = probation;
         self
     }
+}
+
+/// Why a supervisor's flags were refused (OTP's `{supervisor_data, _}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlagsError {
+    /// The intensity period must be positive (OTP's `invalid_period`): with
+    /// a zero period no restart would ever count and intensity never trips.
+    #[error("invalid intensity period {0:?}: it must be positive")]
+    InvalidPeriod(Duration),
 }

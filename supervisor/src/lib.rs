@@ -31,7 +31,13 @@
 //! ```
 //!
 //! Running supervisors on a relive host — restarting children in place,
-//! escalation, and crash-loop rollback of a bad upgrade — builds on these.
+//! escalation, and crash-loop rollback of a bad upgrade — builds on these
+//! ([`Supervisor`]). As in OTP: a restart that fails is retried (the child is
+//! `restarting`, each attempt counts against the intensity); a child's
+//! [`Shutdown`] bounds its stop; a `simple_one_for_one` has one template and
+//! starts children from it with extra arguments
+//! ([`Supervisor::start_simple_child`]); every call on a supervisor that has
+//! exited answers a typed error (docs/decisions/0009).
 #![forbid(unsafe_code)]
 
 mod child;
@@ -46,12 +52,12 @@ mod supervisor;
 mod tree;
 mod view;
 
-pub use child::{Child, ChildStart, StartFn};
+pub use child::{Child, ChildStart, StartFn, TemplateFn};
 pub use child_spec::{ChildKind, ChildSpec, ChildSpecError, Restart, Shutdown, validate};
 pub use error::{ChildError, StartError};
-pub use flags::Flags;
+pub use flags::{Flags, FlagsError};
 pub use intensity::{GiveUp, Intensity};
 pub use probation::Probation;
 pub use report::CrashLoopRollback;
 pub use strategy::{Exit, Plan, Strategy};
-pub use supervisor::{ChildInfo, Counts, Supervisor};
+pub use supervisor::{ChildInfo, ChildState, Counts, Supervisor};

@@ -36,6 +36,7 @@ impl fmt::Display for CrashLoopRollback {
 pub(crate) enum Event {
     Crash { child: String, actor: ActorId, reason: ExitReason },
     Restarted { child: String },
+    Ignored { child: String },
     RestartFailed { child: String, error: relive_runtime::SpawnError },
     GiveUp { child: String, why: GiveUp },
     Rollback(CrashLoopRollback),
@@ -50,6 +51,9 @@ pub(crate) fn report(events: Vec<Event>) {
             }
             Event::Restarted { child } => {
                 tracing::info!(target: "relive::supervisor", child, "child restarted");
+            }
+            Event::Ignored { child } => {
+                tracing::info!(target: "relive::supervisor", child, "child start returned ignore");
             }
             Event::RestartFailed { child, error } => {
                 tracing::error!(target: "relive::supervisor", child, %error, "restart failed");

@@ -5,36 +5,62 @@
 use crate::child::Child;
 use crate::error::{ChildError, StartError};
 use crate::report::CrashLoopRollback;
-use crate::tree::{Shell, Slot, Tree};
+use crate::tree::{Shell, Tree};
 use crate::view::View;
-use crate::{ChildKind, ChildSpec, ChildSpecError, Flags, validate};
+use crate::{ChildKind, ChildSpec, Flags, Restart, Strategy, validate};
 use parking_lot::Mutex;
-use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnOptions};
+use relive_runtime::codec::{Fingerprint, Schema};
+use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnError, SpawnOptions};
+use serde::Serialize;
 use std::sync::Arc;
+
+/// Whether a child runs (OTP's pid, `restarting` or `undefined` in
+/// `which_children`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    /// Running as this actor.
+    Running(ActorId),
+    /// Its restart failed and is being retried.
+    Restarting,
+    /// Not running (terminated, exited and not restarted, or its start
+    /// returned `ignore`).
+    NotRunning,
+}
 
 /// One line of [`Supervisor::which_children`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildInfo {
-    /// The child's id.
-    pub id: String,
-    /// Its actor, if running.
-    pub actor: Option<ActorId>,
+    /// The child's id (`None` for a `simple_one_for_one` child: its
+    /// children are addressed by actor, as OTP's `undefined`).
+    pub id: Option<String>,
+    /// Whether it runs, and as which actor.
+    pub state: ChildState,
     /// Worker or supervisor.
     pub kind: ChildKind,
     /// The modules it runs.
     pub modules: Vec<String>,
 }
 
+impl ChildInfo {
+    /// Its actor, if running.
+    pub fn actor(&self) -> Option<ActorId> {
+        match self.state {
+            ChildState::Running(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
 /// [`Supervisor::count_children`], as OTP's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
-    /// All child specs.
+    /// All child specs (1 for a `simple_one_for_one`: its template).
     pub specs: usize,
     /// Running children.
     pub active: usize,
-    /// Supervisor children.
+    /// Supervisor children (running or not).
     pub supervisors: usize,
-    /// Worker children.
+    /// Worker children (running or not).
     pub workers: usize,
 }
 
@@ -52,37 +78,78 @@ impl std::fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    /// Validate `children`, start the supervisor and then each child in
-    /// order.
+    /// Validate `flags` and `children`, start the supervisor and then each
+    /// child in order. A child whose start returns `ignore` is not running
+    /// (a temporary one is dropped); that is no failure.
     ///
     /// # Errors
-    /// [`StartError`]: an invalid spec (nothing started), or a child that
-    /// failed to start (those before it stopped in reverse order, the
-    /// supervisor exited).
+    /// [`StartError`]: invalid flags or an invalid spec (nothing started),
+    /// or a child that failed to start (those before it stopped in reverse
+    /// order, the supervisor exited).
     pub fn start(
         host: &HostHandle,
         flags: Flags,
         children: Vec<Child>,
     ) -> Result<Self, StartError> {
+        Self::start_with(host, flags, children, SpawnOptions::new())
+    }
+
+    /// [`start`](Self::start), with the supervisor's actor registered under
+    /// `name` (OTP's `start_link({local, Name}, ...)`); the name is freed
+    /// when the supervisor exits.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a name already taken is
+    /// [`StartError::Supervisor`] with [`SpawnError::NameTaken`](relive_runtime::SpawnError::NameTaken).
+    pub fn start_named(
+        host: &HostHandle,
+        name: &str,
+        flags: Flags,
+        children: Vec<Child>,
+    ) -> Result<Self, StartError> {
+        Self::start_with(host, flags, children, SpawnOptions::new().name(name))
+    }
+
+    fn start_with(
+        host: &HostHandle,
+        flags: Flags,
+        children: Vec<Child>,
+        opts: SpawnOptions,
+    ) -> Result<Self, StartError> {
+        flags.validate()?;
         let specs: Vec<ChildSpec> = children.iter().map(|c| c.spec.clone()).collect();
+        if flags.strategy == Strategy::SimpleOneForOne && specs.len() != 1 {
+            return Err(StartError::BadStartSpec(specs.len()));
+        }
         validate(&specs)?;
         let tree = Arc::new(Mutex::new(Tree::new(host, flags, children)));
         let actor = host
-            .spawn_native(Shell(Arc::clone(&tree)), SpawnOptions::new().capacity(0))
+            .spawn_native(Shell(Arc::clone(&tree)), opts.capacity(0))
             .map_err(|e| StartError::Supervisor(Box::new(e)))?
             .any();
         let mut t = tree.lock();
-        t.me = Some(actor.clone());
-        for i in 0..t.children.len() {
-            if let Err(source) = t.start_slot(i) {
-                let id = t.children[i].child.spec.id.clone();
-                for j in (0..i).rev() {
-                    t.stop_slot(j);
+        t.set_me(&actor);
+        let keys: Vec<u64> = t.children.keys().copied().collect();
+        for (n, &k) in keys.iter().enumerate() {
+            match t.start_slot(k) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if t.slot(k).child.spec.restart == Restart::Temporary {
+                        t.remove(k);
+                    }
                 }
-                t.exited = true;
-                drop(t);
-                host.terminate(&actor, ExitReason::Shutdown);
-                return Err(StartError::Child { id, source: Box::new(source) });
+                Err(source) => {
+                    let id = t.slot(k).child.spec.id.clone();
+                    for &j in keys[..n].iter().rev() {
+                        if t.running(j) {
+                            t.stop_slot(j);
+                        }
+                    }
+                    t.exited = true;
+                    drop(t);
+                    let _ = host.terminate(&actor, ExitReason::Shutdown);
+                    return Err(StartError::Child { id, source: Box::new(source) });
+                }
             }
         }
         drop(t);
@@ -95,36 +162,56 @@ impl Supervisor {
         &self.actor
     }
 
-    /// The running actor of child `id`.
-    pub fn child(&self, id: &str) -> Option<AnyActor> {
+    /// The tree, if the supervisor has not exited.
+    fn live(&self) -> Option<parking_lot::MutexGuard<'_, Tree>> {
         let t = self.tree.lock();
-        t.children
-            .iter()
-            .find(|s| s.child.spec.id == id)
-            .and_then(|s| s.actor.clone())
-            .filter(|a| !a.is_exited())
+        (!t.exited && !self.actor.is_exited()).then_some(t)
+    }
+
+    /// The running actor of child `id` (none for `simple_one_for_one`
+    /// children: they have no ids).
+    pub fn child(&self, id: &str) -> Option<AnyActor> {
+        let t = self.live()?;
+        if t.template.is_some() {
+            return None;
+        }
+        let k = t.key_of(id)?;
+        t.slot(k).actor.clone().filter(|a| !a.is_exited())
     }
 
     /// Every child, in start order (OTP's `which_children`).
-    pub fn which_children(&self) -> Vec<ChildInfo> {
-        let t = self.tree.lock();
-        t.children
-            .iter()
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`].
+    pub fn which_children(&self) -> Result<Vec<ChildInfo>, ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let simple = t.template.is_some();
+        Ok(t.children
+            .values()
             .map(|s| ChildInfo {
-                id: s.child.spec.id.clone(),
-                actor: s.actor.as_ref().filter(|a| !a.is_exited()).map(AnyActor::id),
+                id: (!simple).then(|| s.child.spec.id.clone()),
+                state: match &s.actor {
+                    Some(a) if !a.is_exited() => ChildState::Running(a.id()),
+                    _ if s.restarting => ChildState::Restarting,
+                    _ => ChildState::NotRunning,
+                },
                 kind: s.child.spec.kind,
                 modules: s.child.spec.modules.clone(),
             })
-            .collect()
+            .collect())
     }
 
-    /// OTP's `count_children`.
-    pub fn count_children(&self) -> Counts {
-        let t = self.tree.lock();
-        let mut c = Counts { specs: t.children.len(), ..Counts::default() };
-        for (i, s) in t.children.iter().enumerate() {
-            if t.running(i) {
+    /// OTP's `count_children`: a child being restarted counts as a spec and
+    /// by its kind, not as active.
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`].
+    pub fn count_children(&self) -> Result<Counts, ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let specs = if t.template.is_some() { 1 } else { t.children.len() };
+        let mut c = Counts { specs, ..Counts::default() };
+        for s in t.children.values() {
+            if s.running() {
                 c.active += 1;
             }
             match s.child.spec.kind {
@@ -132,89 +219,171 @@ impl Supervisor {
                 ChildKind::Supervisor => c.supervisors += 1,
             }
         }
-        c
+        Ok(c)
     }
 
-    /// Add and start a child (for `simple_one_for_one`, its id may be empty:
-    /// one is generated).
+    /// Add and start a child. `Ok(None)`: its start returned `ignore`
+    /// (OTP's `{ok, undefined}`): the spec is kept, not running (a
+    /// temporary child's spec is not kept).
     ///
     /// # Errors
-    /// [`StartError`]: invalid or duplicate spec, or its start failed (then
-    /// it is not added), or the supervisor has exited.
-    pub fn start_child(&self, mut child: Child) -> Result<AnyActor, StartError> {
-        let mut t = self.tree.lock();
-        if t.exited {
-            return Err(StartError::SupervisorExited);
+    /// [`StartError`]: an invalid spec, an id already used
+    /// ([`StartError::AlreadyStarted`] when that child runs,
+    /// [`StartError::AlreadyPresent`] when not), its start failed (then it
+    /// is not added), a `simple_one_for_one` supervisor
+    /// ([`StartError::SimpleOneForOne`]: use
+    /// [`start_simple_child`](Self::start_simple_child)), or the supervisor
+    /// has exited.
+    pub fn start_child(&self, child: Child) -> Result<Option<AnyActor>, StartError> {
+        let mut t = self.live().ok_or(StartError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(StartError::SimpleOneForOne);
         }
-        if child.spec.id.is_empty() {
-            t.next_dynamic += 1;
-            child.spec.id = format!("child-{}", t.next_dynamic);
-        }
-        // The new spec alone, then its id against the others (a set, so
-        // that 100 k dynamic children start in linear time).
         validate(std::slice::from_ref(&child.spec))?;
-        if t.ids.contains(&child.spec.id) {
-            return Err(ChildSpecError::DuplicateId(child.spec.id).into());
+        if let Some(k) = t.key_of(&child.spec.id) {
+            let id = child.spec.id;
+            return Err(match t.slot(k).actor.as_ref().filter(|a| !a.is_exited()) {
+                Some(a) => StartError::AlreadyStarted { id, actor: a.id() },
+                None => StartError::AlreadyPresent(id),
+            });
         }
-        t.ids.insert(child.spec.id.clone());
-        t.children.push(Slot::new(child));
-        let i = t.children.len() - 1;
-        match t.start_slot(i) {
-            Ok(()) => Ok(t.children[i].actor.clone().expect("just started")),
+        let keep_ignored = child.spec.restart != Restart::Temporary;
+        Self::add(&mut t, child, keep_ignored)
+    }
+
+    /// Start a child of a `simple_one_for_one` supervisor from its template
+    /// with `extra` arguments (OTP's `start_child(Sup, ExtraArgs)`): a module
+    /// template's child takes `extra` as its init arguments, a
+    /// [`ChildStart::template`](crate::ChildStart::template) function is given them encoded. `Ok(None)`:
+    /// its start returned `ignore`, and it is not added.
+    ///
+    /// # Errors
+    /// [`StartError::NotSimpleOneForOne`] for other supervisors,
+    /// [`StartError::Child`] when its start failed (or `extra` does not
+    /// encode), [`StartError::SupervisorExited`].
+    pub fn start_simple_child<A: Serialize + Schema>(
+        &self,
+        extra: &A,
+    ) -> Result<Option<AnyActor>, StartError> {
+        let mut t = self.live().ok_or(StartError::SupervisorExited)?;
+        let template = t.template.clone().ok_or(StartError::NotSimpleOneForOne)?;
+        t.next_dynamic += 1;
+        let mut spec = template.spec.clone();
+        spec.id = format!("child-{}", t.next_dynamic);
+        let mut bytes = Vec::new();
+        if let Err(e) = relive_runtime::codec::encode_into(extra, &mut bytes) {
+            return Err(StartError::Child { id: spec.id, source: Box::new(SpawnError::Encode(e)) });
+        }
+        let start = template.start.with_extra(bytes, Fingerprint::of::<A>());
+        Self::add(&mut t, Child::new(spec, start), false)
+    }
+
+    /// Add `child` and start it; an ignored start keeps its spec if
+    /// `keep_ignored`.
+    fn add(t: &mut Tree, child: Child, keep_ignored: bool) -> Result<Option<AnyActor>, StartError> {
+        let k = t.insert(child);
+        match t.start_slot(k) {
+            Ok(Some(actor)) => Ok(Some(actor)),
+            Ok(None) => {
+                if !keep_ignored {
+                    t.remove(k);
+                }
+                Ok(None)
+            }
             Err(source) => {
-                let removed = t.children.remove(i);
-                t.ids.remove(&removed.child.spec.id);
-                Err(StartError::Child { id: removed.child.spec.id, source: Box::new(source) })
+                let id = t.remove(k).expect("just added").child.spec.id;
+                // Its name is another actor's (OTP's `{already_started, P}`).
+                if let SpawnError::NameTaken(name) = &source
+                    && let Some(holder) = t.host.whereis_any(name)
+                {
+                    return Err(StartError::AlreadyStarted { id, actor: holder.id() });
+                }
+                Err(StartError::Child { id, source: Box::new(source) })
             }
         }
     }
 
-    fn index(t: &Tree, id: &str) -> Result<usize, ChildError> {
-        t.children
-            .iter()
-            .position(|s| s.child.spec.id == id)
-            .ok_or_else(|| ChildError::NotFound(id.into()))
-    }
-
-    /// Stop child `id`, keeping its spec (OTP's `terminate_child`).
+    /// Stop child `id` (OTP's `terminate_child`). Its spec is kept, except
+    /// a temporary child's and a `simple_one_for_one` child's, which go. A
+    /// child being restarted is left plainly terminated; one not running is
+    /// left as it is.
     ///
     /// # Errors
-    /// [`ChildError::NotFound`].
+    /// [`ChildError::NotFound`], [`ChildError::SimpleOneForOne`] (its
+    /// children are terminated by actor), [`ChildError::SupervisorExited`].
     pub fn terminate_child(&self, id: &str) -> Result<(), ChildError> {
-        let mut t = self.tree.lock();
-        let i = Self::index(&t, id)?;
-        if t.running(i) {
-            t.stop_slot(i);
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
         }
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        Self::terminate_key(&mut t, k);
         Ok(())
     }
 
-    /// Start a terminated child again (OTP's `restart_child`).
+    /// Stop the child running as `actor` (OTP's `terminate_child` by pid,
+    /// the way to address a `simple_one_for_one` child).
     ///
     /// # Errors
-    /// [`ChildError::NotFound`], [`ChildError::Running`], or its start failed.
-    pub fn restart_child(&self, id: &str) -> Result<AnyActor, ChildError> {
-        let mut t = self.tree.lock();
-        let i = Self::index(&t, id)?;
-        if t.running(i) {
+    /// [`ChildError::NotFound`] when `actor` is no child of this supervisor,
+    /// [`ChildError::SupervisorExited`].
+    pub fn terminate_child_actor(&self, actor: ActorId) -> Result<(), ChildError> {
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let k = t.key_of_actor(actor).ok_or_else(|| ChildError::NotFound(actor.to_string()))?;
+        Self::terminate_key(&mut t, k);
+        Ok(())
+    }
+
+    fn terminate_key(t: &mut Tree, k: u64) {
+        t.stop_slot(k);
+        if t.slot(k).child.spec.restart == Restart::Temporary
+            || t.flags.strategy == Strategy::SimpleOneForOne
+        {
+            t.remove(k);
+        }
+    }
+
+    /// Start a terminated child again (OTP's `restart_child`); `Ok(None)`
+    /// when its start returned `ignore`.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`], [`ChildError::Running`],
+    /// [`ChildError::Restarting`], its start failed,
+    /// [`ChildError::SimpleOneForOne`], or [`ChildError::SupervisorExited`].
+    pub fn restart_child(&self, id: &str) -> Result<Option<AnyActor>, ChildError> {
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        if t.running(k) {
             return Err(ChildError::Running(id.into()));
         }
-        t.start_slot(i).map_err(|e| ChildError::Restart { id: id.into(), source: Box::new(e) })?;
-        Ok(t.children[i].actor.clone().expect("just started"))
+        if t.slot(k).restarting {
+            return Err(ChildError::Restarting(id.into()));
+        }
+        t.start_slot(k).map_err(|e| ChildError::Restart { id: id.into(), source: Box::new(e) })
     }
 
     /// Remove a terminated child's spec (OTP's `delete_child`).
     ///
     /// # Errors
-    /// [`ChildError::NotFound`], [`ChildError::Running`].
+    /// [`ChildError::NotFound`], [`ChildError::Running`],
+    /// [`ChildError::Restarting`], [`ChildError::SimpleOneForOne`],
+    /// [`ChildError::SupervisorExited`].
     pub fn delete_child(&self, id: &str) -> Result<(), ChildError> {
-        let mut t = self.tree.lock();
-        let i = Self::index(&t, id)?;
-        if t.running(i) {
+        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        if t.running(k) {
             return Err(ChildError::Running(id.into()));
         }
-        t.children.remove(i);
-        t.ids.remove(id);
+        if t.slot(k).restarting {
+            return Err(ChildError::Restarting(id.into()));
+        }
+        t.remove(k);
         Ok(())
     }
 
@@ -223,9 +392,15 @@ impl Supervisor {
         self.tree.lock().rollbacks.clone()
     }
 
-    /// Stop every child in reverse start order, then the supervisor.
-    pub fn stop(&self) {
+    /// Stop every child in reverse start order (each within its shutdown),
+    /// then the supervisor.
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`] when it had exited already.
+    pub fn stop(&self) -> Result<(), ChildError> {
         let host = self.tree.lock().host.clone();
-        host.terminate(&self.actor, ExitReason::Shutdown);
+        host.terminate(&self.actor, ExitReason::Shutdown)
+            .map(|_| ())
+            .map_err(|_| ChildError::SupervisorExited)
     }
 }

@@ -22,7 +22,7 @@ impl TreeSource for View {
             strategy: format!("{:?}", t.flags.strategy),
             children: t
                 .children
-                .iter()
+                .values()
                 .map(|s| ChildView {
                     id: s.child.spec.id.clone(),
                     actor: s.actor.as_ref().filter(|a| !a.is_exited()).map(AnyActor::id),

@@ -139,3 +139,25 @@ fn the_version_rolled_back_to_is_not_on_probation() {
     assert!(sup.rollbacks().is_empty());
     assert_eq!(host.code_server().current("counter").unwrap().version().to_string(), "1.0.0");
 }
+
+/// A new build whose `init` fails: children that crash cannot restart on it;
+/// each failed restart counts as a crash on probation, and the build is
+/// rolled back instead of the tree going down (the restart retries of
+/// supervisor_SUITE's hanging_restart_loop, with relive's probation).
+#[test]
+fn a_build_whose_init_fails_after_an_upgrade_is_rolled_back() {
+    let host = Host::builder().workers(2).build().unwrap();
+    let (sup, refs) = tree(&host);
+    refs[1].call(CounterMsg::Add(1)).unwrap();
+    host.code_server().upgrade("counter", fixtures().path("panics_in_init")).unwrap();
+    assert_eq!(refs[1].call(CounterMsg::Get).unwrap(), CounterReply { logic: 3, count: 21 });
+    let _ = refs[0].call(CounterMsg::Panic("one crash".into()));
+    eventually("a back on v1", || {
+        refs[0].call(CounterMsg::Get).is_ok_and(|r| r == CounterReply { logic: 1, count: 10 })
+    });
+    assert!(!sup.actor().is_exited(), "the tree did not go down");
+    let reports = sup.rollbacks();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].rollback.from.to_string(), "3.0.0");
+    assert_eq!(refs[1].call(CounterMsg::Get).unwrap(), CounterReply { logic: 1, count: 21 });
+}

@@ -41,8 +41,8 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 fn make_exit(host: &Host, child: &Counter, kind: &str) {
     let down = child.monitor();
     match kind {
-        "normal" => host.stop(child, ExitReason::Normal),
-        "shutdown" => host.stop(child, ExitReason::Shutdown),
+        "normal" => host.stop(child, ExitReason::Normal).unwrap(),
+        "shutdown" => host.stop(child, ExitReason::Shutdown).unwrap(),
         _ => {
             let _ = child.call(CounterMsg::Panic("abnormal".into()));
         }
@@ -70,7 +70,7 @@ fn restart_case(restart: Restart, kind: &str, restarted: bool) {
         assert!(c.is_exited(), "{restart:?} after {kind} must not restart");
         assert!(sup.child("c").is_none());
     }
-    let specs = sup.count_children().specs;
+    let specs = sup.count_children().unwrap().specs;
     assert_eq!(specs, usize::from(restart != Restart::Temporary), "temporary specs are removed");
 }
 
@@ -92,23 +92,29 @@ restart_tests! {
     restart_temporary_abnormal: Restart::Temporary, "abnormal", false;
 }
 
+/// Counters `ids` (starting at 0) under a supervisor with `flags`: its
+/// children, or for `simple_one_for_one` children of its template.
+fn three(host: &Host, flags: Flags, ids: &[&str]) -> (Supervisor, Vec<Counter>) {
+    if flags.strategy == Strategy::SimpleOneForOne {
+        let template = counter_child("counter", 0, Restart::Permanent);
+        let sup = Supervisor::start(host, flags, vec![template]).unwrap();
+        let refs =
+            ids.iter().map(|_| typed(&sup.start_simple_child(&0u64).unwrap().unwrap())).collect();
+        (sup, refs)
+    } else {
+        let children = ids.iter().map(|id| counter_child(id, 0, Restart::Permanent)).collect();
+        let sup = Supervisor::start(host, flags, children).unwrap();
+        let refs = ids.iter().map(|id| typed(&sup.child(id).unwrap())).collect();
+        (sup, refs)
+    }
+}
+
 /// Three counters a, b, c (starting at 0), each given a count of 100; b
 /// crashes. Returns which children came back with a fresh state.
 fn strategy_restart(strategy: Strategy) -> [bool; 3] {
     let host = host();
     let flags = Flags::new(strategy).intensity(5, Duration::from_secs(5));
-    let children = ["a", "b", "c"].map(|id| counter_child(id, 0, Restart::Permanent)).to_vec();
-    let sup = if strategy == Strategy::SimpleOneForOne {
-        let sup = Supervisor::start(&host, flags, vec![]).unwrap();
-        for c in children {
-            sup.start_child(c).unwrap();
-        }
-        sup
-    } else {
-        Supervisor::start(&host, flags, children).unwrap()
-    };
-    let refs: Vec<Counter> =
-        ["a", "b", "c"].iter().map(|id| typed(&sup.child(id).unwrap())).collect();
+    let (_sup, refs) = three(&host, flags, &["a", "b", "c"]);
     for r in &refs {
         r.call(CounterMsg::Add(100)).unwrap();
     }
@@ -149,20 +155,9 @@ fn simple_one_for_one_restart() {
 fn strategy_escalation(strategy: Strategy) {
     let host = host();
     let flags = Flags::new(strategy);
-    let children: Vec<Child> =
-        ["a", "b"].map(|id| counter_child(id, 0, Restart::Permanent)).to_vec();
-    let sup = if strategy == Strategy::SimpleOneForOne {
-        let sup = Supervisor::start(&host, flags, vec![]).unwrap();
-        for c in children {
-            sup.start_child(c).unwrap();
-        }
-        sup
-    } else {
-        Supervisor::start(&host, flags, children).unwrap()
-    };
+    let (sup, refs) = three(&host, flags, &["a", "b"]);
     let down = sup.actor().monitor();
-    let a = typed(&sup.child("a").unwrap());
-    let b = typed(&sup.child("b").unwrap());
+    let (a, b) = (refs[0].clone(), refs[1].clone());
     let _ = b.call(CounterMsg::Panic("first".into()));
     eventually("first restart", || b.call(CounterMsg::Get).is_ok());
     let _ = b.call(CounterMsg::Panic("second".into()));
@@ -269,25 +264,23 @@ impl relive_runtime::NativeActor for Logger {
 #[test]
 fn dynamic_api() {
     let host = host();
-    let sup = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![]).unwrap();
-    let a = sup.start_child(counter_child("", 1, Restart::Permanent)).unwrap();
-    let b = sup.start_child(counter_child("", 2, Restart::Permanent)).unwrap();
+    let template = counter_child("counter", 0, Restart::Permanent);
+    let sup =
+        Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![template]).unwrap();
+    let a = sup.start_simple_child(&1u64).unwrap().unwrap();
+    let b = sup.start_simple_child(&2u64).unwrap().unwrap();
     assert_ne!(a.id(), b.id());
-    let counts = sup.count_children();
-    assert_eq!((counts.specs, counts.active, counts.workers), (2, 2, 2));
-    let ids: Vec<String> = sup.which_children().into_iter().map(|c| c.id).collect();
-    assert_eq!(ids, ["child-1", "child-2"]);
-    sup.terminate_child("child-1").unwrap();
+    assert_eq!(typed(&b).call(CounterMsg::Get).unwrap().count, 2, "the extra args are init's");
+    let counts = sup.count_children().unwrap();
+    assert_eq!((counts.specs, counts.active, counts.workers), (1, 2, 2));
+    let which = sup.which_children().unwrap();
+    let actors: Vec<_> = which.iter().map(|c| (c.id.clone(), c.actor())).collect();
+    assert_eq!(actors, [(None, Some(a.id())), (None, Some(b.id()))]);
+    // A simple_one_for_one child is removed when terminated.
+    sup.terminate_child_actor(a.id()).unwrap();
     assert!(a.is_exited());
-    assert_eq!(sup.count_children().active, 1);
-    assert!(matches!(sup.delete_child("child-2"), Err(relive_supervisor::ChildError::Running(_))));
-    let again = sup.restart_child("child-1").unwrap();
-    assert_eq!(again.id(), a.id(), "a module child restarts in place");
-    assert_eq!(typed(&again).call(CounterMsg::Get).unwrap().count, 1);
-    sup.terminate_child("child-1").unwrap();
-    sup.delete_child("child-1").unwrap();
-    assert_eq!(sup.count_children().specs, 1);
-    sup.stop();
+    assert_eq!(sup.count_children().unwrap().active, 1);
+    sup.stop().unwrap();
     eventually("stopped", || b.is_exited());
 }
 
@@ -376,7 +369,7 @@ fn a_call_racing_a_restart_in_place_is_refused_or_answered() {
             }
         }
     }
-    sup.stop();
+    sup.stop().unwrap();
 }
 
 /// A restarted child that crashes on the very first message it takes is
@@ -412,5 +405,5 @@ fn a_child_that_crashes_on_its_first_message_after_a_restart_is_restarted_again(
             );
         }
     }
-    sup.stop();
+    sup.stop().unwrap();
 }

@@ -96,7 +96,7 @@ fn restart(host: &Host) {
     }
     samples.sort_by(f64::total_cmp);
     figure("relive", "restart_latency_us", samples[CRASHES / 2], "us");
-    sup.stop();
+    sup.stop().expect("the supervisor runs");
 }
 
 fn main() {

@@ -16,17 +16,20 @@ const CHILDREN: usize = 100_000;
 fn main() {
     eprintln!("machine: {}", machine());
     let (host, _) = counter_host();
-    let dynamic = Supervisor::start(&host, Flags::new(Strategy::SimpleOneForOne), vec![]).unwrap();
+    let template = Child::new(
+        ChildSpec::worker("counter", &["counter"]),
+        ChildStart::module("counter", &0u64),
+    );
+    let flags = Flags::new(Strategy::SimpleOneForOne);
+    let dynamic = Supervisor::start(&host, flags, vec![template]).unwrap();
     let start = Instant::now();
     for _ in 0..CHILDREN {
-        let child =
-            Child::new(ChildSpec::worker("", &["counter"]), ChildStart::module("counter", &0u64));
-        dynamic.start_child(child).unwrap();
+        dynamic.start_simple_child(&0u64).unwrap();
     }
     let us = start.elapsed().as_secs_f64() * 1e6 / CHILDREN as f64;
     figure("relive", "spawn_supervised_us_per_actor", us, "us");
     let start = Instant::now();
-    dynamic.stop();
+    dynamic.stop().expect("the supervisor runs");
     let us = start.elapsed().as_secs_f64() * 1e6 / CHILDREN as f64;
     figure("relive", "supervisor_shutdown_us_per_child", us, "us");
 }

@@ -36,9 +36,22 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
-    /// `Normal` and `Shutdown` are normal exits: links do not propagate them.
+    /// Only `Normal` is a normal exit: links do not propagate it. Every
+    /// other reason, `Shutdown` included, makes a linked actor that does
+    /// not trap exits exit too (OTP: only `normal` is not propagated).
     pub fn is_normal(&self) -> bool {
-        matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+        matches!(self, ExitReason::Normal)
+    }
+
+    /// A clean stop, reported without a crash report (OTP's `normal`,
+    /// `shutdown` and `{shutdown, Info}`), also when it reached this actor
+    /// through a link.
+    pub fn is_clean(&self) -> bool {
+        match self {
+            ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_) => true,
+            ExitReason::Linked { reason, .. } => reason.is_clean(),
+            _ => false,
+        }
     }
 }
 

@@ -379,7 +379,7 @@ pub(crate) fn exit(
         Gone::take(&mut c)
     };
     tell(system, cell, gone, &reason);
-    if !reason.is_normal() {
+    if !reason.is_clean() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
     }
 }

@@ -97,6 +97,31 @@ impl HostShared {
         doomed: impl FnOnce(&Body) -> bool,
     ) -> Killed {
         let deadline = Instant::now() + self.kill_timeout;
+        self.kill_by(cell, reason.clone(), deadline, reason, doomed)
+    }
+
+    /// Make `cell` exit with `reason` at its next message boundary if that
+    /// comes before `deadline`; past it, kill it with its handler running,
+    /// with `overrun` as its reason (a supervisor's shutdown timeout:
+    /// `shutdown`, then `killed`).
+    pub(crate) fn kill_within(
+        &self,
+        cell: &Arc<ActorCell>,
+        reason: ExitReason,
+        deadline: Instant,
+        overrun: ExitReason,
+    ) -> Killed {
+        self.kill_by(cell, reason, deadline, overrun, |_| true)
+    }
+
+    fn kill_by(
+        &self,
+        cell: &Arc<ActorCell>,
+        reason: ExitReason,
+        deadline: Instant,
+        overrun: ExitReason,
+        doomed: impl FnOnce(&Body) -> bool,
+    ) -> Killed {
         match cell.suspend_until(deadline) {
             Some(body) if !doomed(&body) => {
                 release(self, cell, body);
@@ -108,11 +133,11 @@ impl HostShared {
             // killed with `terminate` still running.
             Some(body) if has_terminate(&body, &reason) => {
                 let exited = link::monitor(cell);
-                send_system(self, cell, SystemMsg::Stop(reason.clone()));
+                send_system(self, cell, SystemMsg::Stop(reason));
                 release(self, cell, body);
                 match exited.recv_deadline(deadline) {
                     Ok(_) => Killed::AtBoundary,
-                    Err(_) => self.overrun(cell, reason),
+                    Err(_) => self.overrun(cell, overrun),
                 }
             }
             Some(mut body) => {
@@ -121,7 +146,7 @@ impl HostShared {
                 release(self, cell, body);
                 Killed::AtBoundary
             }
-            None => self.overrun(cell, reason),
+            None => self.overrun(cell, overrun),
         }
     }
 

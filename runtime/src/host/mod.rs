@@ -13,6 +13,7 @@
 mod code_server;
 mod kill;
 mod native;
+mod no_proc;
 mod registry;
 mod services;
 mod shared;
@@ -25,6 +26,7 @@ pub mod views;
 
 pub use code_server::CodeServer;
 pub use native::{NativeActor, NativeContext};
+pub use no_proc::NoProc;
 pub use spawn::{SpawnError, SpawnOptions};
 pub use sys::{DEFAULT_TRACE_EVENTS, Statistics, Sys, SysError};
 pub use upgrade::{
@@ -396,24 +398,28 @@ impl HostHandle {
         args: &[u8],
         args_schema: relive_codec::Fingerprint,
     ) -> Result<(), SpawnError> {
-        self.shared().respawn_linked(&actor.cell, args, args_schema, None)
+        self.shared().respawn_linked(&actor.cell, args, args_schema, None, None)
     }
 
     /// [`respawn`](Self::respawn), linked to `link` before the actor can
     /// run again (OTP's `spawn_link`): a supervisor restarting a child this
     /// way hears of its next exit even if it crashes on the very first
-    /// message, which linking after the restart could miss.
+    /// message, which linking after the restart could miss. With `name`,
+    /// it is registered under that name again before it can run (names are
+    /// freed when an actor exits).
     ///
     /// # Errors
-    /// As [`respawn`](Self::respawn).
+    /// As [`respawn`](Self::respawn); [`SpawnError::NameTaken`] (nothing
+    /// restarted) when another actor took the name meanwhile.
     pub fn respawn_linked(
         &self,
         actor: &AnyActor,
         args: &[u8],
         args_schema: relive_codec::Fingerprint,
         link: Option<&AnyActor>,
+        name: Option<&str>,
     ) -> Result<(), SpawnError> {
-        self.shared().respawn_linked(&actor.cell, args, args_schema, link.map(|l| &l.cell))
+        self.shared().respawn_linked(&actor.cell, args, args_schema, link.map(|l| &l.cell), name)
     }
 
     /// A reference to the actor with this id, untyped.
@@ -478,19 +484,68 @@ impl HostHandle {
     ///
     /// # Upgrade behaviour
     /// An actor suspended by an upgrade applies it when it resumes.
-    pub fn stop<M, R>(&self, actor: &ActorRef<M, R>, reason: ExitReason) {
-        send_system(&**self.shared(), actor.cell(), SystemMsg::Stop(reason));
+    ///
+    /// # Errors
+    /// [`NoProc`] when the actor had already exited (nothing is sent).
+    pub fn stop<M, R>(&self, actor: &ActorRef<M, R>, reason: ExitReason) -> Result<(), NoProc> {
+        let cell = actor.cell();
+        if cell.is_exited() {
+            return Err(NoProc(cell.id));
+        }
+        send_system(&**self.shared(), cell, SystemMsg::Stop(reason));
+        Ok(())
+    }
+
+    /// [`stop`](Self::stop), untyped.
+    ///
+    /// # Errors
+    /// [`NoProc`] when the actor had already exited (nothing is sent).
+    pub fn stop_any(&self, actor: &AnyActor, reason: ExitReason) -> Result<(), NoProc> {
+        if actor.cell.is_exited() {
+            return Err(NoProc(actor.cell.id));
+        }
+        send_system(&**self.shared(), &actor.cell, SystemMsg::Stop(reason));
+        Ok(())
     }
 
     /// Make the actor exit with `reason` now: it is suspended at its next
     /// message boundary and exits before this returns (its queued mail is
-    /// answered with the reason). A no-op if it already exited.
+    /// answered with the reason).
     ///
     /// Waits at most the kill timeout for the running handler (see
-    /// [`HostBuilder::kill_timeout`]); returns false if it had to kill the
+    /// [`HostBuilder::kill_timeout`]); `Ok(false)` if it had to kill the
     /// actor with its handler still running.
-    pub fn terminate(&self, actor: &AnyActor, reason: ExitReason) -> bool {
-        self.shared().kill(&actor.cell, reason)
+    ///
+    /// # Errors
+    /// [`NoProc`] when the actor had already exited (nothing is done).
+    pub fn terminate(&self, actor: &AnyActor, reason: ExitReason) -> Result<bool, NoProc> {
+        if actor.cell.is_exited() {
+            return Err(NoProc(actor.cell.id));
+        }
+        Ok(self.shared().kill(&actor.cell, reason))
+    }
+
+    /// [`terminate`](Self::terminate) within `timeout` instead of the kill
+    /// timeout, and past it with reason `Killed` (OTP's shutdown of a
+    /// supervisor's child: `exit(Child, shutdown)`, then `kill` after the
+    /// child's shutdown time). A handler still running past `timeout` is
+    /// treated as one that overran the kill timeout: the actor leaves at
+    /// once and the handler's result is discarded when it returns.
+    ///
+    /// # Errors
+    /// [`NoProc`] when the actor had already exited (nothing is done).
+    pub fn terminate_within(
+        &self,
+        actor: &AnyActor,
+        reason: ExitReason,
+        timeout: Duration,
+    ) -> Result<bool, NoProc> {
+        if actor.cell.is_exited() {
+            return Err(NoProc(actor.cell.id));
+        }
+        let deadline = Instant::now() + timeout;
+        let killed = self.shared().kill_within(&actor.cell, reason, deadline, ExitReason::Killed);
+        Ok(killed == kill::Killed::AtBoundary)
     }
 
     /// Messages cast to actors that exited before handling them.

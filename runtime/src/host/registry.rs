@@ -79,6 +79,25 @@ impl Registry {
         Ok(())
     }
 
+    /// Register `name` for `id` ahead of its restart in place (which then
+    /// inserts it without a name).
+    ///
+    /// # Errors
+    /// [`SpawnError::NameTaken`]; nothing is registered then.
+    pub(crate) fn claim(&self, name: &str, id: ActorId) -> Result<(), SpawnError> {
+        let mut names = self.names.write();
+        if names.contains_key(name) {
+            return Err(SpawnError::NameTaken(name.to_owned()));
+        }
+        names.insert(name.to_owned(), id);
+        Ok(())
+    }
+
+    /// Undo a [`claim`](Self::claim) whose restart failed.
+    pub(crate) fn unclaim(&self, name: &str) {
+        self.names.write().remove(name);
+    }
+
     /// Take an exiting actor out of every map.
     pub(crate) fn remove(&self, cell: &ActorCell, name: Option<String>) {
         if let Some(name) = name {

@@ -159,13 +159,15 @@ impl HostShared {
 
     /// Start an exited module actor again in place (same id, same mailbox,
     /// reopened) on its module's current version, linked to `link` before
-    /// it can run (ARCHITECTURE.md, invariant 16).
+    /// it can run (ARCHITECTURE.md, invariant 16), and registered under
+    /// `name` before it can run (a name taken: nothing restarts).
     pub(crate) fn respawn_linked(
         &self,
         cell: &Arc<ActorCell>,
         args: &[u8],
         args_schema: Fingerprint,
         link: Option<&Arc<ActorCell>>,
+        name: Option<&str>,
     ) -> Result<(), SpawnError> {
         let Some(module) = cell.module.clone() else {
             return Err(SpawnError::NotRespawnable(cell.id));
@@ -184,7 +186,19 @@ impl HostShared {
         // The actor keeps its message and reply types for life.
         Interface { args: args_schema, message: cell.msg_schema, reply: cell.reply_schema }
             .check(&version)?;
-        let instance = Instance::start(&version, args).map_err(init_error)?;
+        if let Some(name) = name {
+            self.registry.claim(name, cell.id)?;
+        }
+        let instance = match Instance::start(&version, args) {
+            Ok(instance) => instance,
+            Err(e) => {
+                if let Some(name) = name {
+                    self.registry.unclaim(name);
+                }
+                return Err(init_error(e));
+            }
+        };
+        cell.control.lock().name = name.map(str::to_owned);
         cell.set_version_serial(version.serial());
         *body = Body::Module(instance);
         // The body is held, so this actor cannot exit meanwhile; only the

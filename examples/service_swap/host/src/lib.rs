@@ -46,18 +46,23 @@ impl Service {
     /// # Errors
     /// An account could not start.
     pub fn start(host: &HostHandle, accounts: u64) -> Result<Arc<Self>, String> {
+        // One template: each account's init args are its id.
+        let template = Child::new(
+            ChildSpec::worker("account", &["billing"]),
+            ChildStart::module("billing", &0u64),
+        );
         let supervisor = Supervisor::start(
             host,
             Flags::new(Strategy::SimpleOneForOne).intensity(100, std::time::Duration::from_secs(1)),
-            vec![],
+            vec![template],
         )
         .map_err(|e| e.to_string())?;
         let mut refs = Vec::new();
         for id in 0..accounts {
-            let spec = ChildSpec::worker(format!("account-{id}"), &["billing"]);
             let child = supervisor
-                .start_child(Child::new(spec, ChildStart::module("billing", &id)))
-                .map_err(|e| e.to_string())?;
+                .start_simple_child(&id)
+                .map_err(|e| e.to_string())?
+                .ok_or("an account's init returned ignore")?;
             refs.push(child.typed().map_err(|e| e.to_string())?);
         }
         Ok(Arc::new(Service {
