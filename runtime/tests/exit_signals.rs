@@ -58,3 +58,32 @@ fn stop_of_an_exited_actor_is_noproc() {
     let within = host.terminate_within(&a.any(), ExitReason::Shutdown, Duration::from_millis(10));
     assert_eq!(within, Err(NoProc(a.id())));
 }
+
+// erts process_SUITE spawn_link: a child spawned linked cannot exit before
+// the link exists — its exit reaches the parent with its own reason, never
+// as a late link's `noproc`.
+#[test]
+fn spawn_link() {
+    let host = host_with_v1();
+    let parent: Counter = host.spawn("counter", &0u64).unwrap();
+    let opts = relive_runtime::SpawnOptions::new().link(&parent.any());
+    let child = host.spawn_encoded("counter", &encode(&5u64), schema(), opts).unwrap();
+    let custom = ExitReason::Custom("died".into());
+    host.stop_any(&child, custom.clone()).unwrap();
+    match parent.monitor().wait(Duration::from_secs(5)) {
+        Some(ExitReason::Linked { from, reason }) => {
+            assert_eq!((from, *reason), (child.id(), custom), "the child's own reason");
+        }
+        other => panic!("the parent did not die of the link: {other:?}"),
+    }
+}
+
+fn encode(v: &u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    relive_runtime::codec::encode_into(v, &mut out).unwrap();
+    out
+}
+
+fn schema() -> relive_runtime::codec::Fingerprint {
+    relive_runtime::codec::Fingerprint::of::<u64>()
+}

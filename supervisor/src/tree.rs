@@ -86,11 +86,17 @@ pub(crate) struct Tree {
     pub(crate) template: Option<Child>,
 }
 
-fn options(name: &Option<String>) -> SpawnOptions {
-    match name {
-        Some(n) => SpawnOptions::new().name(n.clone()),
-        None => SpawnOptions::new(),
+/// A module child's spawn: under its name, linked to the supervisor as it
+/// starts (so it cannot exit before the supervisor hears of it).
+fn options(name: &Option<String>, me: Option<&AnyActor>) -> SpawnOptions {
+    let mut opts = SpawnOptions::new();
+    if let Some(n) = name {
+        opts = opts.name(n.clone());
     }
+    if let Some(me) = me {
+        opts = opts.link(me);
+    }
+    opts
 }
 
 /// How the restart rules see an exit reason. A reason that reached the
@@ -207,16 +213,19 @@ impl Tree {
                     Ok(()) => return Ok(Some(old)),
                     // Killed with a handler still running: it cannot restart
                     // in place until that returns, so it starts anew.
-                    Err(SpawnError::Busy(_)) => {
-                        self.host.spawn_encoded(module, args, *args_schema, options(name))
-                    }
+                    Err(SpawnError::Busy(_)) => self.host.spawn_encoded(
+                        module,
+                        args,
+                        *args_schema,
+                        options(name, self.me.as_ref()),
+                    ),
                     // The reference is kept: a later restart is in place.
                     Err(SpawnError::Ignored) => return Ok(None),
                     Err(e) => return Err(e),
                 }
             }
             (ChildStart::Module { module, args, args_schema, name }, _) => {
-                self.host.spawn_encoded(module, args, *args_schema, options(name))
+                self.host.spawn_encoded(module, args, *args_schema, options(name, self.me.as_ref()))
             }
             (ChildStart::Native(f), _) => f(&self.host),
             (ChildStart::Template(f), _) => f(&self.host, &[]),

@@ -66,9 +66,8 @@ fn sup_start_ignore_child() {
         sup.start_child(server("child2", Restart::Permanent, &GsArgs::plain())).unwrap().is_some()
     );
     let children = sup.which_children().unwrap();
-    let state = |id: &str| {
-        children.iter().find(|c| c.id.as_deref() == Some(id)).map(|c| c.state.clone()).unwrap()
-    };
+    let state =
+        |id: &str| children.iter().find(|c| c.id.as_deref() == Some(id)).map(|c| c.state).unwrap();
     assert_eq!(state("child1"), ChildState::NotRunning);
     assert!(matches!(state("child2"), ChildState::Running(_)));
     assert_eq!(

@@ -4,8 +4,10 @@
 use super::HostShared;
 use super::native::{NativeActor, Typed};
 use crate::actor::{
-    ActorCell, ActorId, Body, DEFAULT_CAPACITY, ExitReason, Instance, NativeBody, SystemMsg,
-    link::link_cells, release, send_system,
+    ActorCell, ActorId, AnyActor, Body, DEFAULT_CAPACITY, ExitReason, Instance, NativeBody,
+    SystemMsg,
+    link::{self, link_cells},
+    release, send_system,
 };
 use crate::code_server::{Interface, ModuleCallError, Part, TypeMismatch};
 use relive_codec::Fingerprint;
@@ -64,6 +66,9 @@ pub struct SpawnOptions {
     /// capacity before they are refused; default as many as the capacity
     /// (2 × capacity in all). No effect on an unbounded mailbox.
     pub overdraft: Option<usize>,
+    /// Link the new actor to this one before anyone can reach it (OTP's
+    /// `spawn_link`: no window in which it could exit unheard).
+    pub link: Option<AnyActor>,
 }
 
 impl SpawnOptions {
@@ -88,6 +93,13 @@ impl SpawnOptions {
     /// Register under `name`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Link the new actor to `to` as it starts (module actors; a supervisor
+    /// starts its module children this way).
+    pub fn link(mut self, to: &AnyActor) -> Self {
+        self.link = Some(to.clone());
         self
     }
 }
@@ -130,7 +142,16 @@ impl HostShared {
         if let Some(allowance) = opts.overdraft {
             cell.mailbox.set_allowance(allowance);
         }
-        self.registry.insert(&cell, opts.name)?;
+        // Linked while nobody knows its id yet: it cannot exit unheard.
+        if let Some(to) = &opts.link {
+            link::link(self, &cell, &to.cell);
+        }
+        if let Err(e) = self.registry.insert(&cell, opts.name) {
+            if let Some(to) = &opts.link {
+                link::unlink(&cell, &to.cell);
+            }
+            return Err(e);
+        }
         Ok(cell)
     }
 
