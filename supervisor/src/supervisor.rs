@@ -387,6 +387,37 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The spec of child `id` (OTP's `get_childspec`); of a
+    /// `simple_one_for_one` supervisor, use
+    /// [`get_childspec_actor`](Self::get_childspec_actor).
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`], [`ChildError::SimpleOneForOne`],
+    /// [`ChildError::SupervisorExited`].
+    pub fn get_childspec(&self, id: &str) -> Result<ChildSpec, ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        Ok(t.slot(k).child.spec.clone())
+    }
+
+    /// The spec of the child running as `actor` (OTP's `get_childspec` by
+    /// pid; a `simple_one_for_one` child's is the template's).
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`] when `actor` is no child of this
+    /// supervisor, [`ChildError::SupervisorExited`].
+    pub fn get_childspec_actor(&self, actor: ActorId) -> Result<ChildSpec, ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        let k = t.key_of_actor(actor).ok_or_else(|| ChildError::NotFound(actor.to_string()))?;
+        Ok(match &t.template {
+            Some(template) => template.spec.clone(),
+            None => t.slot(k).child.spec.clone(),
+        })
+    }
+
     /// The crash-loop rollbacks this supervisor made, oldest first.
     pub fn rollbacks(&self) -> Vec<CrashLoopRollback> {
         self.tree.lock().rollbacks.clone()

@@ -377,6 +377,9 @@ fn child_adm() {
     assert!(matches!(sup.terminate_child("nope"), Err(ChildError::NotFound(_))));
     assert!(matches!(sup.restart_child("nope"), Err(ChildError::NotFound(_))));
     assert!(matches!(sup.delete_child("nope"), Err(ChildError::NotFound(_))));
+    // get_childspec (OTP 18+): by id, and not for an unknown one.
+    assert_eq!(sup.get_childspec("c1").unwrap().id, "c1");
+    assert!(matches!(sup.get_childspec("nope"), Err(ChildError::NotFound(_))));
     sup.restart_child("c1").unwrap().unwrap();
     sup.stop().unwrap();
     eventually("exited", || sup.actor().is_exited());
@@ -386,6 +389,7 @@ fn child_adm() {
     assert!(matches!(sup.restart_child("c1"), Err(ChildError::SupervisorExited)));
     assert!(matches!(sup.which_children(), Err(ChildError::SupervisorExited)));
     assert!(matches!(sup.count_children(), Err(ChildError::SupervisorExited)));
+    assert!(matches!(sup.get_childspec("c1"), Err(ChildError::SupervisorExited)));
     let e = sup.start_child(counter_child("c2", Restart::Permanent)).unwrap_err();
     assert!(matches!(e, StartError::SupervisorExited), "{e:?}");
     assert!(matches!(sup.stop(), Err(ChildError::SupervisorExited)));
@@ -407,6 +411,8 @@ fn child_adm_simple() {
     assert!(matches!(sup.terminate_child("c"), Err(ChildError::SimpleOneForOne)));
     assert!(matches!(sup.restart_child("c"), Err(ChildError::SimpleOneForOne)));
     assert!(matches!(sup.delete_child("c"), Err(ChildError::SimpleOneForOne)));
+    assert!(matches!(sup.get_childspec("c"), Err(ChildError::SimpleOneForOne)));
+    assert_eq!(sup.get_childspec_actor(a.id()).unwrap().id, "c", "the template's spec");
     let e = sup.start_child(counter_child("d", Restart::Permanent)).unwrap_err();
     assert!(matches!(e, StartError::SimpleOneForOne), "{e:?}");
     sup.terminate_child_actor(a.id()).unwrap();
