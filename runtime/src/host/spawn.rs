@@ -96,8 +96,8 @@ impl SpawnOptions {
         self
     }
 
-    /// Link the new actor to `to` as it starts (module actors; a supervisor
-    /// starts its module children this way).
+    /// Link the new actor to `to` as it starts (OTP's `spawn_link`; a
+    /// supervisor starts its module children this way).
     pub fn link(mut self, to: &AnyActor) -> Self {
         self.link = Some(to.clone());
         self
@@ -142,16 +142,7 @@ impl HostShared {
         if let Some(allowance) = opts.overdraft {
             cell.mailbox.set_allowance(allowance);
         }
-        // Linked while nobody knows its id yet: it cannot exit unheard.
-        if let Some(to) = &opts.link {
-            link::link(self, &cell, &to.cell);
-        }
-        if let Err(e) = self.registry.insert(&cell, opts.name) {
-            if let Some(to) = &opts.link {
-                link::unlink(&cell, &to.cell);
-            }
-            return Err(e);
-        }
+        self.register(&cell, opts)?;
         Ok(cell)
     }
 
@@ -174,8 +165,23 @@ impl HostShared {
             cell.mailbox.set_allowance(allowance);
         }
         cell.control.lock().trap_exit = trap;
-        self.registry.insert(&cell, opts.name)?;
+        self.register(&cell, opts)?;
         Ok(cell)
+    }
+
+    /// Make a new actor reachable: linked first (while nobody knows its id,
+    /// so it cannot exit unheard), then in the registry under its name.
+    fn register(&self, cell: &Arc<ActorCell>, opts: SpawnOptions) -> Result<(), SpawnError> {
+        if let Some(to) = &opts.link {
+            link::link(self, cell, &to.cell);
+        }
+        if let Err(e) = self.registry.insert(cell, opts.name) {
+            if let Some(to) = &opts.link {
+                link::unlink(cell, &to.cell);
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Start an exited module actor again in place (same id, same mailbox,
