@@ -501,3 +501,27 @@ fn sup_stop_timeout_on_host_shutdown() {
     assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
     assert!(stuck.is_exited());
 }
+
+// supervisor_SUITE sup_stop_timeout, with every worker busy: a stop whose
+// `terminate` no worker could start in time kills the actor there and then
+// (its state freed), and it restarts in place at once.
+#[test]
+fn a_stop_no_worker_could_take_up_kills_and_frees_the_actor() {
+    let host = host();
+    let target = spawn(&host, GsArgs::plain());
+    let busy: Vec<Gs> = (0..host.workers()).map(|_| spawn(&host, GsArgs::plain())).collect();
+    for b in &busy {
+        b.cast(GsMsg::DemonitorAfter { mref: 0, ms: 1_500 }).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let exited = target.monitor();
+    let stopped =
+        host.terminate_within(&target.any(), ExitReason::Shutdown, Duration::from_millis(200));
+    assert_eq!(stopped, Ok(true), "it exited at a boundary, killed");
+    assert_eq!(exited.wait(WAIT), Some(ExitReason::Killed));
+    let mut args = Vec::new();
+    relive_runtime::codec::encode_into(&GsArgs::plain(), &mut args).unwrap();
+    host.respawn(&target.any(), &args, relive_runtime::codec::Fingerprint::of::<GsArgs>())
+        .expect("restarts in place: nothing holds its old state");
+    assert_eq!(target.call(GsMsg::Echo(9)).unwrap(), GsReply::Value(9));
+}

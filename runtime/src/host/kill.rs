@@ -130,15 +130,31 @@ impl HostShared {
             // issue 14: gen_server
             // A module with a `terminate` runs it on its own turn (a worker),
             // so that this wait keeps its bound: past it, the actor is
-            // killed with `terminate` still running.
-            Some(body) if has_terminate(&body, &reason) => {
+            // killed with `terminate` still running. A stopper that is the
+            // only worker runs it itself: nobody else could.
+            Some(body) if has_terminate(&body, &reason) && !self.sole_worker() => {
                 let exited = link::monitor(cell);
                 send_system(self, cell, SystemMsg::Stop(reason));
                 release(self, cell, body);
                 match exited.recv_deadline(deadline) {
                     Ok(_) => Killed::AtBoundary,
-                    Err(_) => self.overrun(cell, overrun),
+                    // No turn took it up in time (every worker busy): its
+                    // `terminate` never started, so it exits here, killed,
+                    // and its state goes now.
+                    Err(_) => match cell.suspend_until(Instant::now()) {
+                        Some(mut body) => {
+                            turn::exit(self, cell, &mut body, overrun);
+                            release(self, cell, body);
+                            Killed::AtBoundary
+                        }
+                        None => self.overrun(cell, overrun),
+                    },
                 }
+            }
+            Some(mut body) if has_terminate(&body, &reason) => {
+                turn::stop(self, cell, &mut body, reason);
+                release(self, cell, body);
+                Killed::AtBoundary
             }
             Some(mut body) => {
                 turn::exit(self, cell, &mut body, reason);
@@ -148,6 +164,12 @@ impl HostShared {
             }
             None => self.overrun(cell, overrun),
         }
+    }
+
+    /// Whether the calling thread is a worker and the only one: a stop it
+    /// makes cannot hand the actor's `terminate` to another worker.
+    fn sole_worker(&self) -> bool {
+        crate::actor::System::on_worker(self) && self.worker_count() == 1
     }
 
     /// Kill `cell` with its handler running (see the module docs).
