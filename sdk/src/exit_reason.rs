@@ -36,9 +36,17 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
-    /// Whether this is a normal exit (`Normal`, `Shutdown`, `ShutdownWith`),
-    /// which does not take linked actors down.
+    /// Whether this is `Normal`, the one reason that does not take a linked
+    /// actor that does not trap exits down (OTP's `normal`).
     pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal)
+    }
+
+    /// Whether this is a clean stop (`Normal`, `Shutdown`, `ShutdownWith`):
+    /// no crash; a `transient` child is not restarted after it. `Shutdown`
+    /// and `ShutdownWith` still take linked actors that do not trap exits
+    /// down, as in OTP.
+    pub fn is_clean(&self) -> bool {
         matches!(self, ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_))
     }
 

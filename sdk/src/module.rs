@@ -271,9 +271,10 @@ impl Context<'_> {
     /// Reply, State}` from a call, `{stop, Reason, State}` from a cast): the
     /// reply of a call is sent first, then [`Module::terminate`] runs and the
     /// actor exits; mail still queued is answered with the reason. `Normal`,
-    /// `Shutdown` and `ShutdownWith` are normal exits (links do not
-    /// propagate them); `Custom` (and any other) is abnormal. `Killed` is a
-    /// custom reason here (the actor still runs `terminate`).
+    /// `Shutdown` and `ShutdownWith` are clean stops (a `transient` child is
+    /// not restarted); only `Normal` leaves linked actors that do not trap
+    /// exits alone, as in OTP. `Custom` (and any other) is abnormal.
+    /// `Killed` is a custom reason here (the actor still runs `terminate`).
     ///
     /// # Errors
     /// [`HostError::NotInActor`] outside a handler (in `init`, return an

@@ -51,6 +51,10 @@ pub(crate) struct Slot {
     pub(crate) actor: Option<AnyActor>,
     /// A restart of it failed and a retry is pending (OTP's `restarting`).
     pub(crate) restarting: bool,
+    /// The supervisor stopped it (terminate_child, a group restart, its
+    /// own stop) and has not started it since: an exit signal from it that
+    /// was already on its way when it was unlinked is no crash.
+    pub(crate) stopped: bool,
     /// Whether it was ever started.
     pub(crate) started: bool,
     /// Times this child was started again after its first start.
@@ -59,7 +63,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     pub(crate) fn new(child: Child) -> Self {
-        Slot { child, actor: None, restarting: false, started: false, restarts: 0 }
+        Slot { child, actor: None, restarting: false, stopped: false, started: false, restarts: 0 }
     }
 
     pub(crate) fn running(&self) -> bool {
@@ -200,6 +204,7 @@ impl Tree {
         }
         slot.started = true;
         slot.restarting = false;
+        slot.stopped = false;
         let start = slot.child.start.clone();
         let old = slot.actor.clone();
         let spawned = match (&start, old) {
@@ -253,6 +258,7 @@ impl Tree {
     fn stop_slot_by(&mut self, key: u64, started: Instant) {
         let slot = self.slot_mut(key);
         slot.restarting = false;
+        slot.stopped = true;
         let Some(actor) = slot.actor.clone() else { return };
         let shutdown = slot.child.spec.shutdown;
         let module = matches!(slot.child.start, ChildStart::Module { .. });
@@ -322,8 +328,9 @@ impl Tree {
             return;
         }
         let Some(key) = self.key_of_actor(from) else { return };
-        // A stale exit: the child was stopped and restarted in place since.
-        if self.running(key) {
+        // A stale exit: the child was stopped and restarted in place since,
+        // or stopped by this supervisor (the signal left before the unlink).
+        if self.running(key) || self.slot(key).stopped {
             return;
         }
         let spec = self.slot(key).child.spec.clone();

@@ -811,3 +811,32 @@ fn a_transient_child_killed_by_a_linked_shutdown_is_not_restarted() {
     assert!(t.is_exited(), "the transient child is not restarted");
     assert_eq!(sup.count_children().unwrap(), counts(2, 1, 0, 2));
 }
+
+// supervisor.erl's shutdown/2 (unlink, then flush the child's 'EXIT'): a
+// child whose crash signal is still queued at the supervisor when
+// terminate_child unlinks it is terminated, not restarted.
+#[test]
+fn an_exit_queued_when_terminate_child_unlinks_is_no_crash() {
+    let host = Host::builder().workers(1).build().unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let sup = Supervisor::start(
+        &host,
+        Flags::default().intensity(10, Duration::from_secs(5)),
+        vec![counter_child("c1", Restart::Permanent)],
+    )
+    .unwrap();
+    let c1 = sup.child("c1").unwrap();
+    // The one worker is busy: the supervisor cannot take up c1's exit yet.
+    let log = new_log();
+    let busy = host.spawn_native(Logger { name: "busy".into(), log }, Default::default()).unwrap();
+    busy.cast(400).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    // c1 is killed (on this thread: a kill runs no terminate) and its exit
+    // signal waits in the supervisor's queue; then it is terminated.
+    host.terminate(&c1, ExitReason::Killed).unwrap();
+    sup.terminate_child("c1").unwrap();
+    // Once the worker is free, nothing restarts it.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(sup.which_children().unwrap()[0].state, ChildState::NotRunning);
+    assert!(c1.is_exited(), "not restarted in place");
+}

@@ -42,10 +42,15 @@ pub(crate) fn link(system: &dyn System, a: &Arc<ActorCell>, b: &Arc<ActorCell>) 
     }
 }
 
-/// Remove a link between two actors.
+/// Remove a link between two actors. Once this returns, the link has no
+/// effect on either (OTP's `unlink/1`): an exit signal still queued from the
+/// other is dropped, and one on its way is not sent (see `turn::tell`).
 pub(crate) fn unlink(a: &ActorCell, b: &ActorCell) {
-    a.control.lock().links.remove(&b.id);
-    b.control.lock().links.remove(&a.id);
+    for (me, other) in [(a, b), (b, a)] {
+        let mut c = me.control.lock();
+        c.links.remove(&other.id);
+        c.system.retain(|m| !matches!(m, SystemMsg::LinkExit { from, .. } if *from == other.id));
+    }
 }
 
 /// A receiver of `cell`'s exit reason: at once if it has exited already.
@@ -94,6 +99,7 @@ pub(crate) fn monitor_actor(
             watcher.control.lock().monitoring.insert(mref, t.id);
         }
         None => {
+            watcher.control.lock().monitoring.insert(mref, who);
             send_system(system, watcher, SystemMsg::Down { mref, who, reason: ExitReason::NoProc })
         }
     }

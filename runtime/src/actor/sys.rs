@@ -149,6 +149,12 @@ pub(crate) fn is_suspended(cell: &ActorCell) -> bool {
 
 /// Apply one `sys` request on the actor's turn (`body` is its locked body).
 pub(crate) fn apply(cell: &ActorCell, body: &mut Body, req: SysRequest) {
+    // The caller gave up (its wait timed out): a request nobody waits for
+    // any more does nothing, so that a `suspend` or `replace_state` that
+    // answered `Timeout` does not take effect later.
+    if req.reply.is_closed() {
+        return;
+    }
     let answer = match req.op {
         SysOp::Suspend | SysOp::Resume => {
             // ORDERING: see `is_suspended`.

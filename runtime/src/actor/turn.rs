@@ -269,8 +269,11 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
                 }
             }
             SystemMsg::Down { mref, who, reason } => {
-                cell.control.lock().monitoring.remove(&mref);
-                if let Body::Module(inst) = body
+                // A monitor removed meanwhile (`demonitor`) delivers nothing,
+                // even when its down was already on its way.
+                let live = cell.control.lock().monitoring.remove(&mref).is_some();
+                if live
+                    && let Body::Module(inst) = body
                     && let Some(message) = callback_panic(inst.on_down(mref, who, &reason))
                 {
                     stop(system, cell, body, ExitReason::Panicked(message));
@@ -452,9 +455,13 @@ fn tell(system: &dyn System, cell: &Arc<ActorCell>, gone: Gone, reason: &ExitRea
     }
     for id in gone.links {
         if let Some(other) = system.lookup(id) {
-            other.control.lock().links.remove(&cell.id);
-            let msg = SystemMsg::LinkExit { from: cell.id, reason: reason.clone() };
-            send_system(system, &other, msg);
+            // An `unlink` that came first wins: once it returned, the link
+            // has no effect on its caller (OTP's `unlink/1` guarantee).
+            let linked = other.control.lock().links.remove(&cell.id);
+            if linked {
+                let msg = SystemMsg::LinkExit { from: cell.id, reason: reason.clone() };
+                send_system(system, &other, msg);
+            }
         }
     }
 }

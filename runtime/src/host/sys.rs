@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TRACE_EVENTS: usize = 10;
 
 /// Why a `sys` call did not happen. The actor keeps running and its state is
-/// unchanged.
+/// unchanged; after a [`Timeout`](SysError::Timeout) the request is dropped
+/// when the actor gets to it (only one the actor took up in the very instant
+/// the wait ended may still have taken effect).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SysError {
