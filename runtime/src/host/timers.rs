@@ -70,6 +70,10 @@ impl Ord for Entry {
     }
 }
 
+/// Heap entries kept past the armed timers before the heap is compacted
+/// (cancelled timers leave their entry until it is due or compacted).
+const SLACK: usize = 1024;
+
 #[derive(Debug, Default)]
 struct State {
     heap: BinaryHeap<Reverse<Entry>>,
@@ -78,6 +82,18 @@ struct State {
     shutdown: bool,
     /// Armed timers: reference → (due time, the actor it dies with).
     armed: HashMap<u64, (Instant, Option<ActorId>)>,
+}
+
+impl State {
+    /// Drop the entries of disarmed timers once they are more than the armed
+    /// ones plus [`SLACK`]: an actor re-arming an idle timeout on every
+    /// message keeps the heap bounded (amortised O(1) per timer).
+    fn compact(&mut self) {
+        if self.heap.len() > 2 * self.armed.len() + SLACK {
+            let armed = &self.armed;
+            self.heap.retain(|Reverse(e)| armed.contains_key(&e.seq));
+        }
+    }
 }
 
 /// The timers of one host.
@@ -108,6 +124,10 @@ impl Timers {
         };
         st.armed.insert(seq, (at, owner));
         st.heap.push(Reverse(Entry { at, seq, target, schema, msg }));
+        st.compact();
+        // The timer thread sleeps until the earliest timer: wake it only
+        // when this one is the new earliest.
+        let earliest = st.heap.peek().is_some_and(|Reverse(e)| e.seq == seq);
         if !st.started {
             st.started = true;
             let weak = Arc::downgrade(host);
@@ -118,7 +138,9 @@ impl Timers {
                 tracing::error!("cannot start the timer thread; send_after messages wait");
             }
         }
-        self.cond.notify_one();
+        if earliest {
+            self.cond.notify_one();
+        }
         seq
     }
 
@@ -284,5 +306,30 @@ fn run(host: &Weak<HostShared>) {
         if !had_waiting && !waiting.is_empty() {
             retry_at = Instant::now() + RETRY;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64) -> Reverse<Entry> {
+        let target = Target::Actor(ActorId(1));
+        let at = Instant::now() + Duration::from_secs(60);
+        Reverse(Entry { at, seq, target, schema: Fingerprint([0; 8]), msg: Vec::new() })
+    }
+
+    #[test]
+    fn an_idle_timeout_rearmed_on_every_message_keeps_the_heap_bounded() {
+        let mut st = State::default();
+        // 100 k re-arms, each cancelling the one before (as `idle_timeout`).
+        for seq in 1..=100_000 {
+            st.armed.remove(&(seq - 1));
+            st.armed.insert(seq, (Instant::now(), Some(ActorId(1))));
+            st.heap.push(entry(seq));
+            st.compact();
+        }
+        assert!(st.heap.len() <= 2 * st.armed.len() + SLACK + 1, "{} entries", st.heap.len());
+        assert!(st.heap.iter().any(|Reverse(e)| e.seq == 100_000), "the armed one stays");
     }
 }
