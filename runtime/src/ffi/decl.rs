@@ -443,6 +443,38 @@ mod tests {
     }
 
     #[test]
+    fn the_mirror_has_the_sdks_layout_field_by_field() {
+        use relive_sdk::abi::VTable as Sdk;
+        macro_rules! same {
+            ($($sdk:ident => $($raw:ident).+),+ $(,)?) => {$(
+                assert_eq!(
+                    offset_of!(Sdk, $sdk),
+                    offset_of!(RawVTableGen, $($raw).+),
+                    stringify!($sdk)
+                );
+            )+};
+        }
+        same!(
+            size => sys.v1.size,
+            install_host => sys.v1.install_host,
+            init => sys.v1.init,
+            handle => sys.v1.handle,
+            export_state => sys.v1.export_state,
+            code_change => sys.v1.code_change,
+            downgrade => sys.v1.downgrade,
+            drop_state => sys.v1.drop_state,
+            state_json => sys.state_json,
+            replace_state_json => sys.replace_state_json,
+            to_json => sys.to_json,
+            terminate => terminate,
+            on_exit => on_exit,
+            on_down => on_down,
+            on_timeout => on_timeout,
+        );
+        assert_eq!(size_of::<Sdk>(), size_of::<RawVTableGen>());
+    }
+
+    #[test]
     fn a_table_built_before_the_gen_server_entries_has_none_of_them() {
         let decl = relive_sdk::declaration!(Plain);
         let (_, full) = read_static(decl).unwrap();

@@ -382,3 +382,50 @@ unsafe extern "C" fn host_read_timer(tref: u64, left_ms_out: *mut u64) -> i32 {
 unsafe extern "C" fn host_idle_timeout(ms: u64) -> i32 {
     guarded(|s| s.idle_timeout(ms))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RawHostServices;
+    use relive_sdk::abi::HostServices as Sdk;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn the_mirror_has_the_sdks_layout_field_by_field() {
+        macro_rules! same {
+            ($($field:ident),+ $(,)?) => {$(
+                assert_eq!(
+                    offset_of!(Sdk, $field),
+                    offset_of!(RawHostServices, $field),
+                    stringify!($field)
+                );
+            )+};
+        }
+        same!(
+            size,
+            abi_version,
+            log,
+            log_max_level,
+            now_ns,
+            self_id,
+            send,
+            send_named,
+            spawn,
+            send_after,
+            defer_reply,
+            reply,
+            stop_self,
+            link,
+            unlink,
+            monitor,
+            monitor_named,
+            demonitor,
+            trap_exit,
+            send_after_ref,
+            send_after_named,
+            cancel_timer,
+            read_timer,
+            idle_timeout,
+        );
+        assert_eq!(size_of::<Sdk>(), size_of::<RawHostServices>());
+    }
+}
