@@ -525,3 +525,26 @@ fn a_stop_no_worker_could_take_up_kills_and_frees_the_actor() {
         .expect("restarts in place: nothing holds its old state");
     assert_eq!(target.call(GsMsg::Echo(9)).unwrap(), GsReply::Value(9));
 }
+
+// sys_SUITE suspend, for what OTP delivers as plain messages: a suspended
+// gen_server leaves a trapped 'EXIT' and a 'DOWN' queued; it sees both
+// once resumed.
+#[test]
+fn suspend_holds_trapped_exits_and_downs() {
+    let host = host();
+    let other = spawn(&host, GsArgs::plain());
+    let server = trapping_linked(&host, &other);
+    let mref = value(server.call(GsMsg::Monitor(other.id().get())).unwrap());
+    host.sys().suspend(&server.any()).unwrap();
+    host.stop(&other, ExitReason::Custom("gone".into())).expect("it was running");
+    other.monitor().wait(WAIT).expect("it exited");
+    std::thread::sleep(Duration::from_millis(100));
+    let state = host.sys().get_state(&server.any()).unwrap();
+    assert_eq!(state["events"], serde_json::json!([]), "nothing seen while suspended");
+    host.sys().resume(&server.any()).unwrap();
+    let id = other.id().get();
+    wait_for_event(&server, &format!("down {mref} {id} gone"));
+    let mut seen = events(&server);
+    seen.sort();
+    assert_eq!(seen, [format!("down {mref} {id} gone"), format!("exit {id} gone")]);
+}

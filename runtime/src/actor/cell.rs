@@ -17,6 +17,10 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub(crate) system: VecDeque<SystemMsg>,
+    /// What waits while `sys` has the actor suspended: trapped exits, downs
+    /// and idle timeouts (plain messages in OTP, which a suspended process
+    /// leaves queued); back in front of `system` on resume.
+    pub(crate) parked: VecDeque<SystemMsg>,
     pub(crate) links: BTreeSet<ActorId>,
     pub(crate) monitors: Vec<oneshot::Sender<super::ExitReason>>,
     pub(crate) trap_exit: bool,

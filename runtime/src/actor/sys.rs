@@ -157,8 +157,17 @@ pub(crate) fn apply(cell: &ActorCell, body: &mut Body, req: SysRequest) {
     }
     let answer = match req.op {
         SysOp::Suspend | SysOp::Resume => {
+            let suspend = matches!(req.op, SysOp::Suspend);
             // ORDERING: see `is_suspended`.
-            cell.suspended.store(matches!(req.op, SysOp::Suspend), Ordering::Relaxed);
+            cell.suspended.store(suspend, Ordering::Relaxed);
+            if !suspend {
+                // What waited goes back in front of the system queue, in
+                // order; the turn applying this request takes it up next.
+                let mut c = cell.control.lock();
+                while let Some(m) = c.parked.pop_back() {
+                    c.system.push_front(m);
+                }
+            }
             Ok(SysAnswer::Done)
         }
         SysOp::GetState => match body {

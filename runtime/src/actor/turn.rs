@@ -222,6 +222,10 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
             (c.system.pop_front(), c.trap_exit)
         };
         let Some(msg) = msg else { return false };
+        if sys::is_suspended(cell) && waits_while_suspended(&msg, trap) {
+            cell.control.lock().parked.push_back(msg);
+            continue;
+        }
         match msg {
             SystemMsg::Stop(reason) => {
                 stop(system, cell, body, reason);
@@ -306,6 +310,18 @@ fn abandoned(
     *body = Body::Exited(reason);
 }
 
+/// Whether `msg` waits while `sys` has the actor suspended: what OTP
+/// delivers as a plain message (a trapped exit, a down, a gen_server
+/// timeout), which a suspended process leaves in its queue. Stops, exit
+/// signals that kill, moves and `sys` requests are applied at once.
+fn waits_while_suspended(msg: &SystemMsg, trap: bool) -> bool {
+    match msg {
+        SystemMsg::Down { .. } | SystemMsg::Idle { .. } => true,
+        SystemMsg::LinkExit { .. } => trap,
+        _ => false,
+    }
+}
+
 // issue 14: gen_server
 /// The panic message of a failed module callback (`on_exit`, `on_down`);
 /// other failures are logged and ignored, as a cast's would be.
@@ -378,6 +394,7 @@ pub(crate) fn exit(
     let gone = {
         let mut c = cell.control.lock();
         c.system.clear();
+        c.parked.clear();
         c.exit_reason = Some(Box::new(reason.clone()));
         Gone::take(&mut c)
     };
@@ -399,6 +416,7 @@ pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: E
             return;
         }
         c.system.clear();
+        c.parked.clear();
         c.exit_reason = Some(Box::new(reason.clone()));
         cell.sched.mark_exited();
         Gone::take(&mut c)
