@@ -17,23 +17,43 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub(crate) system: VecDeque<SystemMsg>,
-    /// What waits while `sys` has the actor suspended: trapped exits, downs
-    /// and idle timeouts (plain messages in OTP, which a suspended process
-    /// leaves queued); back in front of `system` on resume.
-    pub(crate) parked: VecDeque<SystemMsg>,
     pub(crate) links: BTreeSet<ActorId>,
     pub(crate) monitors: Vec<oneshot::Sender<super::ExitReason>>,
     pub(crate) trap_exit: bool,
     pub(crate) name: Option<String>,
     /// Why it exited, once it has (monitors made later are told this).
     pub(crate) exit_reason: Option<Box<super::ExitReason>>,
-    // issue 14: gen_server
+    /// What modules' monitors, idle timeouts and `sys` suspension add
+    /// (issue 14); most actors never use it, so it is allocated on first
+    /// use and an idle actor stays small.
+    pub(crate) ext: Option<Box<ControlExt>>,
+}
+
+/// The rarely used part of [`Control`].
+#[derive(Debug, Default)]
+pub(crate) struct ControlExt {
     /// Actors monitoring this one: (monitor reference, watcher).
     pub(crate) watchers: Vec<(u64, ActorId)>,
     /// Monitors this actor made: reference → the actor watched.
     pub(crate) monitoring: std::collections::HashMap<u64, ActorId>,
     /// The reference of its idle timer, if one is set.
     pub(crate) idle_timer: Option<u64>,
+    /// What waits while `sys` has the actor suspended: trapped exits, downs
+    /// and idle timeouts (plain messages in OTP, which a suspended process
+    /// leaves queued); back in front of `system` on resume.
+    pub(crate) parked: VecDeque<SystemMsg>,
+}
+
+impl Control {
+    /// The rarely used part, allocated now if it was not.
+    pub(crate) fn ext(&mut self) -> &mut ControlExt {
+        self.ext.get_or_insert_with(Box::default)
+    }
+
+    /// The reference of its idle timer, if one is set.
+    pub(crate) fn idle_timer(&self) -> Option<u64> {
+        self.ext.as_ref().and_then(|e| e.idle_timer)
+    }
 }
 
 /// One actor.
@@ -66,7 +86,7 @@ pub(crate) struct ActorCell {
     /// Whether `trace` holds a ring (checked per message without the lock).
     pub(crate) tracing: AtomicBool,
     /// The trace ring, while tracing.
-    pub(crate) trace: Mutex<Option<super::sys::TraceRing>>,
+    pub(crate) trace: Mutex<Option<Box<super::sys::TraceRing>>>,
     // end issue 14: sys
     /// The serial of the version its body runs (0: none), kept by whoever
     /// changes the body's version, so that views need not lock the body.

@@ -89,17 +89,17 @@ pub(crate) fn monitor_actor(
         if c.exit_reason.is_some() || t.is_exited() {
             return false;
         }
-        c.watchers.push((mref, watcher.id));
+        c.ext().watchers.push((mref, watcher.id));
         true
     });
     match watching {
         // Lock by lock, never both: a down that comes first finds no entry
         // here and is delivered all the same.
         Some(t) => {
-            watcher.control.lock().monitoring.insert(mref, t.id);
+            watcher.control.lock().ext().monitoring.insert(mref, t.id);
         }
         None => {
-            watcher.control.lock().monitoring.insert(mref, who);
+            watcher.control.lock().ext().monitoring.insert(mref, who);
             send_system(system, watcher, SystemMsg::Down { mref, who, reason: ExitReason::NoProc })
         }
     }
@@ -112,9 +112,16 @@ pub(crate) fn demonitor(system: &dyn System, watcher: &ActorCell, mref: u64) {
     let target = {
         let mut c = watcher.control.lock();
         c.system.retain(|m| !matches!(m, SystemMsg::Down { mref: r, .. } if *r == mref));
-        c.monitoring.remove(&mref)
+        c.ext.as_mut().and_then(|e| e.monitoring.remove(&mref))
     };
     if let Some(t) = target.and_then(|id| system.lookup(id)) {
-        t.control.lock().watchers.retain(|(r, _)| *r != mref);
+        forget_watcher(&t, mref);
+    }
+}
+
+/// `target` is no longer watched through monitor `mref`.
+pub(crate) fn forget_watcher(target: &ActorCell, mref: u64) {
+    if let Some(e) = target.control.lock().ext.as_mut() {
+        e.watchers.retain(|(r, _)| *r != mref);
     }
 }

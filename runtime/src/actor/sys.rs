@@ -164,7 +164,8 @@ pub(crate) fn apply(cell: &ActorCell, body: &mut Body, req: SysRequest) {
                 // What waited goes back in front of the system queue, in
                 // order; the turn applying this request takes it up next.
                 let mut c = cell.control.lock();
-                while let Some(m) = c.parked.pop_back() {
+                let parked = c.ext.as_mut().map(|e| std::mem::take(&mut e.parked));
+                for m in parked.unwrap_or_default().into_iter().rev() {
                     c.system.push_front(m);
                 }
             }

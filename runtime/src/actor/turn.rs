@@ -223,7 +223,7 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
         };
         let Some(msg) = msg else { return false };
         if sys::is_suspended(cell) && waits_while_suspended(&msg, trap) {
-            cell.control.lock().parked.push_back(msg);
+            cell.control.lock().ext().parked.push_back(msg);
             continue;
         }
         match msg {
@@ -256,11 +256,11 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
                     let mut c = cell.control.lock();
                     // ORDERING: the counter is only written by this
                     // actor's turns, and this is one.
-                    let idle = c.idle_timer == Some(tref)
+                    let idle = c.idle_timer() == Some(tref)
                         && cell.handled.load(Ordering::Relaxed) == handled
                         && cell.mailbox.is_empty();
-                    if c.idle_timer == Some(tref) {
-                        c.idle_timer = None;
+                    if c.idle_timer() == Some(tref) {
+                        c.ext().idle_timer = None;
                     }
                     idle
                 };
@@ -275,7 +275,12 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
             SystemMsg::Down { mref, who, reason } => {
                 // A monitor removed meanwhile (`demonitor`) delivers nothing,
                 // even when its down was already on its way.
-                let live = cell.control.lock().monitoring.remove(&mref).is_some();
+                let live = cell
+                    .control
+                    .lock()
+                    .ext
+                    .as_mut()
+                    .is_some_and(|e| e.monitoring.remove(&mref).is_some());
                 if live
                     && let Body::Module(inst) = body
                     && let Some(message) = callback_panic(inst.on_down(mref, who, &reason))
@@ -394,7 +399,6 @@ pub(crate) fn exit(
     let gone = {
         let mut c = cell.control.lock();
         c.system.clear();
-        c.parked.clear();
         c.exit_reason = Some(Box::new(reason.clone()));
         Gone::take(&mut c)
     };
@@ -416,7 +420,6 @@ pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: E
             return;
         }
         c.system.clear();
-        c.parked.clear();
         c.exit_reason = Some(Box::new(reason.clone()));
         cell.sched.mark_exited();
         Gone::take(&mut c)
@@ -440,12 +443,14 @@ struct Gone {
 impl Gone {
     /// Take who to tell out of an exiting actor's control.
     fn take(c: &mut super::cell::Control) -> Gone {
+        let ext = c.ext.take().map(|e| *e).unwrap_or_default();
         Gone {
             links: std::mem::take(&mut c.links),
             monitors: std::mem::take(&mut c.monitors),
             name: c.name.take(),
-            watchers: std::mem::take(&mut c.watchers),
-            monitoring: std::mem::take(&mut c.monitoring),
+            // The parked callbacks and the idle timer go with it.
+            watchers: ext.watchers,
+            monitoring: ext.monitoring,
         }
     }
 }
@@ -468,7 +473,7 @@ fn tell(system: &dyn System, cell: &Arc<ActorCell>, gone: Gone, reason: &ExitRea
     // Its own monitors die with it.
     for (mref, target) in gone.monitoring {
         if let Some(t) = system.lookup(target) {
-            t.control.lock().watchers.retain(|(r, _)| *r != mref);
+            super::link::forget_watcher(&t, mref);
         }
     }
     for id in gone.links {

@@ -339,7 +339,7 @@ impl ffi::host::Services for HostServices {
 
     fn idle_timeout(&self, ms: u64) -> i32 {
         with_self(status::NOT_IN_ACTOR, |host, me| {
-            let old = me.control.lock().idle_timer.take();
+            let old = me.control.lock().ext.as_mut().and_then(|e| e.idle_timer.take());
             if let Some(old) = old {
                 host.timers.cancel(old);
             }
@@ -354,7 +354,7 @@ impl ffi::host::Services for HostServices {
             let target = Target::Idle { actor: me.id, handled };
             let tref =
                 host.timers.schedule(host, delay, target, Fingerprint::from_u64(0), Vec::new());
-            me.control.lock().idle_timer = Some(tref);
+            me.control.lock().ext().idle_timer = Some(tref);
             status::OK
         })
     }

@@ -228,7 +228,7 @@ impl Sys<'_> {
         let mut ring = cell.trace.lock();
         match ring.as_mut() {
             Some(r) => r.resize(events),
-            None => *ring = Some(TraceRing::new(events)),
+            None => *ring = Some(Box::new(TraceRing::new(events))),
         }
         // ORDERING: a switch read per message; the ring's lock orders events.
         cell.tracing.store(true, Ordering::Relaxed);
