@@ -343,14 +343,28 @@ pub mod exports {
 
     // issue 14: gen_server
 
-    /// The reason behind an ABI tag and text.
+    /// Run callback `f` on the state with the exit reason behind the ABI's
+    /// `tag` and `text`, catching its panic.
     ///
     /// # Safety
-    /// `text` is valid for the call (the host's contract).
-    unsafe fn reason(tag: u32, text: RBytes) -> ExitReason {
-        // SAFETY: the caller's contract.
-        let text = unsafe { text.as_slice() };
-        ExitReason::from_abi(tag, &String::from_utf8_lossy(text))
+    /// The [module contract](self): `state` is a live `M` of this library
+    /// the host lends for the call; `text` is valid for the call.
+    unsafe fn with_reason<M: Module>(
+        state: StatePtr,
+        tag: u32,
+        text: RBytes,
+        out: &Sink<'_>,
+        f: impl FnOnce(&mut M, &ExitReason, &mut Context<'_>),
+    ) -> i32 {
+        guard(out, || {
+            // SAFETY: the caller's contract.
+            let text = unsafe { text.as_slice() };
+            let reason = ExitReason::from_abi(tag, &String::from_utf8_lossy(text));
+            // SAFETY: the caller's contract, as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            f(m, &reason, &mut Context::new());
+            Ok(())
+        })
     }
 
     /// # Safety
@@ -361,14 +375,8 @@ pub mod exports {
         text: RBytes,
         out: Sink<'_>,
     ) -> i32 {
-        guard(&out, || {
-            // SAFETY: the host keeps `text` valid for this call.
-            let reason = unsafe { reason(tag, text) };
-            // SAFETY: as in `handle`.
-            let m = unsafe { &mut *state.cast::<M>() };
-            m.terminate(&reason, &mut Context::new());
-            Ok(())
-        })
+        // SAFETY: the module contract, passed on.
+        unsafe { with_reason::<M>(state, tag, text, &out, |m, r, ctx| m.terminate(r, ctx)) }
     }
 
     /// # Safety
@@ -380,14 +388,8 @@ pub mod exports {
         text: RBytes,
         out: Sink<'_>,
     ) -> i32 {
-        guard(&out, || {
-            // SAFETY: the host keeps `text` valid for this call.
-            let reason = unsafe { reason(tag, text) };
-            // SAFETY: as in `handle`.
-            let m = unsafe { &mut *state.cast::<M>() };
-            m.on_exit(from, &reason, &mut Context::new());
-            Ok(())
-        })
+        // SAFETY: the module contract, passed on.
+        unsafe { with_reason::<M>(state, tag, text, &out, |m, r, ctx| m.on_exit(from, r, ctx)) }
     }
 
     /// # Safety
@@ -400,14 +402,11 @@ pub mod exports {
         text: RBytes,
         out: Sink<'_>,
     ) -> i32 {
-        guard(&out, || {
-            // SAFETY: the host keeps `text` valid for this call.
-            let reason = unsafe { reason(tag, text) };
-            // SAFETY: as in `handle`.
-            let m = unsafe { &mut *state.cast::<M>() };
-            m.on_down(MonitorRef(mref), who, &reason, &mut Context::new());
-            Ok(())
-        })
+        let down = |m: &mut M, r: &ExitReason, ctx: &mut Context<'_>| {
+            m.on_down(MonitorRef(mref), who, r, ctx);
+        };
+        // SAFETY: the module contract, passed on.
+        unsafe { with_reason::<M>(state, tag, text, &out, down) }
     }
 
     /// # Safety
