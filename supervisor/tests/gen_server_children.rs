@@ -182,3 +182,45 @@ fn sup_stop_timeout_with_a_slow_terminate() {
     assert_eq!(down.wait(Duration::from_secs(1)), Some(ExitReason::Killed));
     eventually("terminate began", || events(&witness).iter().any(|e| e == "terminate shutdown"));
 }
+
+/// A native actor whose handler keeps its worker busy for `ms`.
+struct Busy;
+
+impl relive_runtime::NativeActor for Busy {
+    type Msg = u64;
+    type Reply = ();
+    fn handle(&mut self, ms: u64, _: &mut relive_runtime::NativeContext<'_>) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+// supervisor_SUITE one_for_all, with the other worker busy: the supervisor
+// waiting for a sibling's terminate hands its worker's place to a fresh
+// one, so that terminate runs at once instead of when a worker frees up
+// (or, every worker waiting so, never before the shutdown timeout).
+#[test]
+fn a_group_restart_does_not_wait_for_a_free_worker() {
+    let host = host();
+    let witness = witness(&host);
+    let flags =
+        Flags::new(relive_supervisor::Strategy::OneForAll).intensity(10, Duration::from_secs(5));
+    let sup = Supervisor::start(
+        &host,
+        flags,
+        vec![
+            server("c1", Restart::Permanent, &GsArgs::plain()),
+            server("c2", Restart::Permanent, &GsArgs::reporting_to("witness")),
+        ],
+    )
+    .unwrap();
+    let c1 = typed(&sup.child("c1").unwrap());
+    let busy = host.spawn_native(Busy, SpawnOptions::new()).unwrap();
+    busy.cast(3_000).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    assert!(c1.call(GsMsg::Crash).is_err());
+    eventually("c2's terminate", || events(&witness).iter().any(|e| e == "terminate shutdown"));
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(1_500), "terminate waited {took:?} for a free worker");
+    eventually("the group restarted", || sup.count_children().unwrap().active == 2);
+}

@@ -29,6 +29,15 @@ thread_local! {
     /// This worker's cell in its host's `Turns`, with the host it belongs to.
     static MINE: std::cell::RefCell<Option<(usize, Arc<AtomicU64>)>> =
         const { std::cell::RefCell::new(None) };
+    /// This worker handed its place to a fresh one ([`HostShared::compensate`])
+    /// and leaves after its turn.
+    static HANDED_OVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling worker handed its place over and leaves after its
+/// turn (its entry in `Turns` is then forgotten).
+pub(crate) fn handed_over() -> bool {
+    HANDED_OVER.with(std::cell::Cell::get)
 }
 
 impl Turns {
@@ -130,9 +139,9 @@ impl HostShared {
             // issue 14: gen_server
             // A module with a `terminate` runs it on its own turn (a worker),
             // so that this wait keeps its bound: past it, the actor is
-            // killed with `terminate` still running. A stopper that is the
-            // only worker runs it itself: nobody else could.
-            Some(body) if has_terminate(&body, &reason) && !self.sole_worker() => {
+            // killed with `terminate` still running.
+            Some(body) if has_terminate(&body, &reason) => {
+                self.compensate();
                 let exited = link::monitor(cell);
                 send_system(self, cell, SystemMsg::Stop(reason));
                 release(self, cell, body);
@@ -151,11 +160,6 @@ impl HostShared {
                     },
                 }
             }
-            Some(mut body) if has_terminate(&body, &reason) => {
-                turn::stop(self, cell, &mut body, reason);
-                release(self, cell, body);
-                Killed::AtBoundary
-            }
             Some(mut body) => {
                 turn::exit(self, cell, &mut body, reason);
                 // A turn that found the body locked meanwhile left it to us.
@@ -166,10 +170,18 @@ impl HostShared {
         }
     }
 
-    /// Whether the calling thread is a worker and the only one: a stop it
-    /// makes cannot hand the actor's `terminate` to another worker.
-    fn sole_worker(&self) -> bool {
-        crate::actor::System::on_worker(self) && self.worker_count() == 1
+    /// A worker about to wait for another actor's turn (its `terminate`)
+    /// would leave one worker fewer to run it — none, when every worker
+    /// waits so, or on a one-worker host. It hands its place to a fresh
+    /// worker first and leaves once its own turn ends (what tokio's
+    /// `block_in_place` does); a worker already leaving does not again.
+    fn compensate(&self) {
+        let scheduler = self.scheduler_shared();
+        let token = scheduler.current_worker();
+        if token != 0 && scheduler.replace(token) {
+            HANDED_OVER.with(|h| h.set(true));
+            tracing::debug!(worker = token, "a worker waiting on a stop handed its place over");
+        }
     }
 
     /// Kill `cell` with its handler running (see the module docs).

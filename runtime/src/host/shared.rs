@@ -184,6 +184,9 @@ fn run_one(host: &Arc<HostShared>, cell: &Arc<ActorCell>, _turn: services::Turn)
     });
     if worker != 0 {
         host.turns.record(host_id, worker, 0);
+        if super::kill::handed_over() {
+            host.turns.forget(worker);
+        }
     }
     // issue 14: sys — one add per turn, only when its handlers sent.
     let sent = services::take_sent();

@@ -212,6 +212,11 @@ impl<T: Send + 'static> Shared<T> {
         let mut slots: Vec<Arc<Slot<T>>> = self.slots.load().iter().cloned().collect();
         slots.push(Arc::clone(&slot));
         self.slots.store(Arc::new(slots));
+        // Workers that left are joined here at the latest (a replaced one
+        // may never be joined by whoever replaced it).
+        for (_, h) in threads.extract_if(.., |(_, h)| h.is_finished()) {
+            let _ = h.join();
+        }
         let shared = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name(format!("relive-worker-{token}"))
