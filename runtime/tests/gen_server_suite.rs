@@ -285,7 +285,8 @@ fn t_exit_1() {
         }
         other => panic!("{other:?}"),
     }
-    wait_for_event(&witness, &format!("terminate linked {} exited: garbage", server.id()));
+    // Its terminate sees the bare reason, as an OTP process would exit.
+    wait_for_event(&witness, "terminate garbage");
     // Trapping again off: the previous setting is answered.
     assert_eq!(value(trapping.call(GsMsg::TrapExit(false)).unwrap()), 1);
 }
@@ -547,4 +548,22 @@ fn suspend_holds_trapped_exits_and_downs() {
     let mut seen = events(&server);
     seen.sort();
     assert_eq!(seen, [format!("down {mref} {id} gone"), format!("exit {id} gone")]);
+}
+
+// process_SUITE t_exit_2_other, seen from the module: a gen_server taken
+// down by a linked `shutdown` runs terminate with `shutdown`, the bare
+// reason, as in OTP (the host's `Linked` wrapper stays on the host's side).
+#[test]
+fn terminate_sees_the_bare_reason_of_a_linked_exit() {
+    let host = host();
+    let witness = witness(&host);
+    let server = spawn(&host, GsArgs::reporting_to("witness"));
+    let other = spawn(&host, GsArgs::plain());
+    host.link(&server, &other);
+    host.stop(&other, ExitReason::Shutdown).expect("it was running");
+    match server.monitor().wait(WAIT) {
+        Some(ExitReason::Linked { reason, .. }) => assert_eq!(*reason, ExitReason::Shutdown),
+        other => panic!("not a linked exit: {other:?}"),
+    }
+    wait_for_event(&witness, "terminate shutdown");
 }

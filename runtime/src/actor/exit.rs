@@ -58,11 +58,14 @@ impl ExitReason {
 // issue 14: gen_server
 impl ExitReason {
     /// The reason as the module ABI carries it: a tag and a text
-    /// (`relive_sdk::abi::exit_tag`). Reasons the ABI has no tag for go as
-    /// `OTHER` with their description.
+    /// (`relive_sdk::abi::exit_tag`). A `Linked` reason goes as the reason
+    /// it wraps (OTP's bare reason: a module's `terminate` sees `shutdown`
+    /// for a linked shutdown); reasons the ABI has no tag for go as `OTHER`
+    /// with their description.
     pub(crate) fn to_abi(&self) -> (u32, String) {
         use relive_sdk::abi::exit_tag as t;
         match self {
+            ExitReason::Linked { reason, .. } => reason.to_abi(),
             ExitReason::Normal => (t::NORMAL, String::new()),
             ExitReason::Shutdown => (t::SHUTDOWN, String::new()),
             ExitReason::ShutdownWith(s) => (t::SHUTDOWN_WITH, s.clone()),

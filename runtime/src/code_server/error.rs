@@ -516,6 +516,14 @@ impl ModuleCallError {
             status::UNSUPPORTED => {
                 ModuleCallError::Unsupported { module, version: v, function, message }
             }
+            // `init` maps it to `Ignored` itself; anywhere else it is a
+            // module's mistake, and a failure of that call.
+            status::IGNORED => ModuleCallError::Failed {
+                module,
+                version: v,
+                function,
+                message: "it returned ModuleError::ignore(), which only init may".to_owned(),
+            },
             code => ModuleCallError::UnknownStatus { module, version: v, function, code },
         }
     }
