@@ -168,6 +168,21 @@ impl Supervisor {
         (!t.exited && !self.actor.is_exited()).then_some(t)
     }
 
+    /// The tree and the key of child `id`, for the calls that name a child
+    /// by id.
+    ///
+    /// # Errors
+    /// [`ChildError::SupervisorExited`], [`ChildError::SimpleOneForOne`]
+    /// (its children have no ids), [`ChildError::NotFound`].
+    fn live_child(&self, id: &str) -> Result<(parking_lot::MutexGuard<'_, Tree>, u64), ChildError> {
+        let t = self.live().ok_or(ChildError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(ChildError::SimpleOneForOne);
+        }
+        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        Ok((t, k))
+    }
+
     /// The running actor of child `id` (none for `simple_one_for_one`
     /// children: they have no ids).
     pub fn child(&self, id: &str) -> Option<AnyActor> {
@@ -312,11 +327,7 @@ impl Supervisor {
     /// [`ChildError::NotFound`], [`ChildError::SimpleOneForOne`] (its
     /// children are terminated by actor), [`ChildError::SupervisorExited`].
     pub fn terminate_child(&self, id: &str) -> Result<(), ChildError> {
-        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
-        if t.template.is_some() {
-            return Err(ChildError::SimpleOneForOne);
-        }
-        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        let (mut t, k) = self.live_child(id)?;
         Self::terminate_key(&mut t, k);
         Ok(())
     }
@@ -351,11 +362,7 @@ impl Supervisor {
     /// [`ChildError::Restarting`], its start failed,
     /// [`ChildError::SimpleOneForOne`], or [`ChildError::SupervisorExited`].
     pub fn restart_child(&self, id: &str) -> Result<Option<AnyActor>, ChildError> {
-        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
-        if t.template.is_some() {
-            return Err(ChildError::SimpleOneForOne);
-        }
-        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        let (mut t, k) = self.live_child(id)?;
         if t.running(k) {
             return Err(ChildError::Running(id.into()));
         }
@@ -372,11 +379,7 @@ impl Supervisor {
     /// [`ChildError::Restarting`], [`ChildError::SimpleOneForOne`],
     /// [`ChildError::SupervisorExited`].
     pub fn delete_child(&self, id: &str) -> Result<(), ChildError> {
-        let mut t = self.live().ok_or(ChildError::SupervisorExited)?;
-        if t.template.is_some() {
-            return Err(ChildError::SimpleOneForOne);
-        }
-        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        let (mut t, k) = self.live_child(id)?;
         if t.running(k) {
             return Err(ChildError::Running(id.into()));
         }
@@ -395,11 +398,7 @@ impl Supervisor {
     /// [`ChildError::NotFound`], [`ChildError::SimpleOneForOne`],
     /// [`ChildError::SupervisorExited`].
     pub fn get_childspec(&self, id: &str) -> Result<ChildSpec, ChildError> {
-        let t = self.live().ok_or(ChildError::SupervisorExited)?;
-        if t.template.is_some() {
-            return Err(ChildError::SimpleOneForOne);
-        }
-        let k = t.key_of(id).ok_or_else(|| ChildError::NotFound(id.into()))?;
+        let (t, k) = self.live_child(id)?;
         Ok(t.slot(k).child.spec.clone())
     }
 
