@@ -54,6 +54,12 @@ impl Control {
     pub(crate) fn idle_timer(&self) -> Option<u64> {
         self.ext.as_ref().and_then(|e| e.idle_timer)
     }
+
+    /// Remove monitor `mref` this actor made; the actor it watched, if the
+    /// monitor was still there.
+    pub(crate) fn take_monitor(&mut self, mref: u64) -> Option<ActorId> {
+        self.ext.as_mut().and_then(|e| e.monitoring.remove(&mref))
+    }
 }
 
 /// One actor.

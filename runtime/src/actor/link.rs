@@ -112,7 +112,7 @@ pub(crate) fn demonitor(system: &dyn System, watcher: &ActorCell, mref: u64) {
     let target = {
         let mut c = watcher.control.lock();
         c.system.retain(|m| !matches!(m, SystemMsg::Down { mref: r, .. } if *r == mref));
-        c.ext.as_mut().and_then(|e| e.monitoring.remove(&mref))
+        c.take_monitor(mref)
     };
     if let Some(t) = target.and_then(|id| system.lookup(id)) {
         forget_watcher(&t, mref);

@@ -275,12 +275,7 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
             SystemMsg::Down { mref, who, reason } => {
                 // A monitor removed meanwhile (`demonitor`) delivers nothing,
                 // even when its down was already on its way.
-                let live = cell
-                    .control
-                    .lock()
-                    .ext
-                    .as_mut()
-                    .is_some_and(|e| e.monitoring.remove(&mref).is_some());
+                let live = cell.control.lock().take_monitor(mref).is_some();
                 if live
                     && let Body::Module(inst) = body
                     && let Some(message) = callback_panic(inst.on_down(mref, who, &reason))

@@ -151,23 +151,27 @@ impl HostShared {
                     // `terminate` never started, so it exits here, killed,
                     // and its state goes now.
                     Err(_) => match cell.suspend_until(Instant::now()) {
-                        Some(mut body) => {
-                            turn::exit(self, cell, &mut body, overrun);
-                            release(self, cell, body);
-                            Killed::AtBoundary
-                        }
+                        Some(body) => self.exit_here(cell, body, overrun),
                         None => self.overrun(cell, overrun),
                     },
                 }
             }
-            Some(mut body) => {
-                turn::exit(self, cell, &mut body, reason);
-                // A turn that found the body locked meanwhile left it to us.
-                release(self, cell, body);
-                Killed::AtBoundary
-            }
+            Some(body) => self.exit_here(cell, body, reason),
             None => self.overrun(cell, overrun),
         }
+    }
+
+    /// Make `cell`, whose body the caller holds, exit with `reason` now.
+    fn exit_here(
+        &self,
+        cell: &Arc<ActorCell>,
+        mut body: parking_lot::MutexGuard<'_, Body>,
+        reason: ExitReason,
+    ) -> Killed {
+        turn::exit(self, cell, &mut body, reason);
+        // A turn that found the body locked meanwhile left it to us.
+        release(self, cell, body);
+        Killed::AtBoundary
     }
 
     /// A worker about to wait for another actor's turn (its `terminate`)
