@@ -3,7 +3,7 @@
 //! tracing events once recovery is done, so logging never slows it.
 
 use crate::GiveUp;
-use relive_runtime::{ActorId, ExitReason, RollbackReport, UpgradeError};
+use relive_runtime::{ActorId, EventKind, ExitReason, RollbackReport, UpgradeError};
 use std::fmt;
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ impl fmt::Display for CrashLoopRollback {
 /// What happened during one child exit, reported once recovery is done.
 pub(crate) enum Event {
     Crash { child: String, actor: ActorId, reason: ExitReason },
-    Restarted { child: String },
+    Restarted { child: String, actor: ActorId },
     Ignored { child: String },
     RestartFailed { child: String, error: relive_runtime::SpawnError },
     GiveUp { child: String, why: GiveUp },
@@ -43,13 +43,38 @@ pub(crate) enum Event {
     RollbackFailed { module: String, error: UpgradeError },
 }
 
-pub(crate) fn report(events: Vec<Event>) {
+/// Log each event, and put the crashes, restarts and escalations on the
+/// host's event stream (issue 15) as supervisor `me`'s.
+pub(crate) fn report(host: &relive_runtime::HostHandle, me: Option<ActorId>, events: Vec<Event>) {
+    let supervisor = me.map_or(0, ActorId::get);
     for e in events {
+        // issue 15: lifecycle
+        let on_stream = match &e {
+            Event::Crash { child, actor, reason } => Some(EventKind::Crashed {
+                supervisor,
+                child: child.clone(),
+                actor: actor.get(),
+                reason: reason.to_string(),
+            }),
+            Event::Restarted { child, actor } => {
+                Some(EventKind::Restarted { supervisor, child: child.clone(), actor: actor.get() })
+            }
+            Event::GiveUp { child, why } => Some(EventKind::Escalated {
+                supervisor,
+                child: child.clone(),
+                reason: why.to_string(),
+            }),
+            _ => None,
+        };
+        if let Some(kind) = on_stream {
+            // Only supervisor kinds are built above: this cannot be refused.
+            let _ = host.emit_supervisor_event(kind);
+        }
         match e {
             Event::Crash { child, actor, reason } => {
                 tracing::warn!(target: "relive::supervisor", child, %actor, %reason, "child crashed");
             }
-            Event::Restarted { child } => {
+            Event::Restarted { child, .. } => {
                 tracing::info!(target: "relive::supervisor", child, "child restarted");
             }
             Event::Ignored { child } => {

@@ -29,7 +29,7 @@
 //! `scale_start_stop_many_children`).
 
 use crate::child::{Child, ChildStart};
-use crate::probation::{Window, on_probation};
+use crate::probation::{Upgrades, Window};
 use crate::report::{CrashLoopRollback, Event, report};
 use crate::{Exit, Flags, Intensity, Restart, Shutdown, Strategy};
 use parking_lot::Mutex;
@@ -85,6 +85,8 @@ pub(crate) struct Tree {
     pub(crate) exited: bool,
     pub(crate) next_dynamic: u64,
     pub(crate) probation: HashMap<String, Window>,
+    /// Which modules were upgraded when, from the host's event stream.
+    upgrades: Upgrades,
     pub(crate) rollbacks: Vec<CrashLoopRollback>,
     /// A `simple_one_for_one`'s one spec, from which its children start.
     pub(crate) template: Option<Child>,
@@ -130,6 +132,7 @@ impl Tree {
             exited: false,
             next_dynamic: 0,
             probation: HashMap::new(),
+            upgrades: Upgrades::new(host),
             rollbacks: Vec::new(),
             template: None,
         };
@@ -314,7 +317,7 @@ impl Tree {
         let mut events = Vec::new();
         self.handle_exit(from, reason, ctx, &mut events);
         // Reports are formatted only now, after recovery.
-        report(events);
+        report(&self.host, self.me.as_ref().map(AnyActor::id), events);
     }
 
     fn handle_exit(
@@ -356,7 +359,7 @@ impl Tree {
         }
         let mut events = Vec::new();
         self.restart(key, true, ctx, &mut events);
-        report(events);
+        report(&self.host, self.me.as_ref().map(AnyActor::id), events);
     }
 
     /// Count a restart of `key` (probation or intensity), then restart it
@@ -399,7 +402,7 @@ impl Tree {
             }
             let child = self.slot(k).child.spec.id.clone();
             match self.start_slot(k) {
-                Ok(Some(_)) => events.push(Event::Restarted { child }),
+                Ok(Some(actor)) => events.push(Event::Restarted { child, actor: actor.id() }),
                 Ok(None) => {
                     events.push(Event::Ignored { child });
                     if self.template.is_some() {
@@ -430,7 +433,7 @@ impl Tree {
         let spec = self.slot(key).child.spec.clone();
         if abnormal && let Some(policy) = self.flags.probation {
             for m in &spec.modules {
-                if on_probation(&self.host, m, &policy) {
+                if self.upgrades.on_probation(&self.host, m, &policy) {
                     let window = self.probation.entry(m.clone()).or_default();
                     if window.crash(&policy, Instant::now()) {
                         let crashes = policy.max_crashes as usize + 1;
