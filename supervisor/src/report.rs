@@ -43,33 +43,36 @@ pub(crate) enum Event {
     RollbackFailed { module: String, error: UpgradeError },
 }
 
-/// Log each event, and put the crashes, restarts and escalations on the
-/// host's event stream (issue 15) as supervisor `me`'s.
-pub(crate) fn report(host: &relive_runtime::HostHandle, me: Option<ActorId>, events: Vec<Event>) {
-    let supervisor = me.map_or(0, ActorId::get);
-    for e in events {
-        // issue 15: lifecycle
-        let on_stream = match &e {
-            Event::Crash { child, actor, reason } => Some(EventKind::Crashed {
+impl Event {
+    /// Put a crash, a restart or an escalation on the host's event stream
+    /// (issue 15) as supervisor `me`'s, at once: the stream keeps the order
+    /// of what happened (a rollback the crash trips comes after it).
+    pub(crate) fn emit(&self, host: &relive_runtime::HostHandle, me: Option<ActorId>) {
+        let supervisor = me.map_or(0, ActorId::get);
+        let kind = match self {
+            Event::Crash { child, actor, reason } => EventKind::Crashed {
                 supervisor,
                 child: child.clone(),
                 actor: actor.get(),
                 reason: reason.to_string(),
-            }),
+            },
             Event::Restarted { child, actor } => {
-                Some(EventKind::Restarted { supervisor, child: child.clone(), actor: actor.get() })
+                EventKind::Restarted { supervisor, child: child.clone(), actor: actor.get() }
             }
-            Event::GiveUp { child, why } => Some(EventKind::Escalated {
+            Event::GiveUp { child, why } => EventKind::Escalated {
                 supervisor,
                 child: child.clone(),
                 reason: why.to_string(),
-            }),
-            _ => None,
+            },
+            _ => return,
         };
-        if let Some(kind) = on_stream {
-            // Only supervisor kinds are built above: this cannot be refused.
-            let _ = host.emit_supervisor_event(kind);
-        }
+        // Only supervisor kinds are built above: this cannot be refused.
+        let _ = host.emit_supervisor_event(kind);
+    }
+}
+
+pub(crate) fn report(events: Vec<Event>) {
+    for e in events {
         match e {
             Event::Crash { child, actor, reason } => {
                 tracing::warn!(target: "relive::supervisor", child, %actor, %reason, "child crashed");

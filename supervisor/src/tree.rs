@@ -317,7 +317,7 @@ impl Tree {
         let mut events = Vec::new();
         self.handle_exit(from, reason, ctx, &mut events);
         // Reports are formatted only now, after recovery.
-        report(&self.host, self.me.as_ref().map(AnyActor::id), events);
+        report(events);
     }
 
     fn handle_exit(
@@ -338,7 +338,7 @@ impl Tree {
         }
         let spec = self.slot(key).child.spec.clone();
         let exit = classify(reason);
-        events.push(Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() });
+        self.note(events, Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() });
         if !spec.restart.should_restart(exit) {
             // A simple_one_for_one child that is not restarted goes.
             if spec.restart == Restart::Temporary || self.template.is_some() {
@@ -359,7 +359,7 @@ impl Tree {
         }
         let mut events = Vec::new();
         self.restart(key, true, ctx, &mut events);
-        report(&self.host, self.me.as_ref().map(AnyActor::id), events);
+        report(events);
     }
 
     /// Count a restart of `key` (probation or intensity), then restart it
@@ -402,7 +402,7 @@ impl Tree {
             }
             let child = self.slot(k).child.spec.id.clone();
             match self.start_slot(k) {
-                Ok(Some(actor)) => events.push(Event::Restarted { child, actor: actor.id() }),
+                Ok(Some(actor)) => self.note(events, Event::Restarted { child, actor: actor.id() }),
                 Ok(None) => {
                     events.push(Event::Ignored { child });
                     if self.template.is_some() {
@@ -447,10 +447,17 @@ impl Tree {
         match self.intensity.add_restart(Instant::now()) {
             Ok(()) => false,
             Err(why) => {
-                events.push(Event::GiveUp { child: spec.id, why });
+                self.note(events, Event::GiveUp { child: spec.id, why });
                 true
             }
         }
+    }
+
+    /// Emit `e` on the host's event stream now (issue 15), and keep it for
+    /// the report after recovery.
+    fn note(&self, events: &mut Vec<Event>, e: Event) {
+        e.emit(&self.host, self.me.as_ref().map(AnyActor::id));
+        events.push(e);
     }
 
     /// Roll `module` back on the host, mark the crash-looping build bad and
