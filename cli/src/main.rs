@@ -362,9 +362,11 @@ fn main() -> ExitCode {
             if !more.is_empty() {
                 let timeout_ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
                 return match unit(name, path, &more, gradual) {
-                    Ok(modules) => {
-                        remote(socket, json, Command::UpgradeAll { modules, timeout_ms, force, purge })
-                    }
+                    Ok(modules) => remote(
+                        socket,
+                        json,
+                        Command::UpgradeAll { modules, timeout_ms, force, purge },
+                    ),
                     Err(e) => {
                         eprintln!("relive: {e}");
                         ExitCode::from(2)
@@ -469,7 +471,10 @@ fn unit(
         return Err("--gradual upgrades one module; several are upgraded atomically".into());
     }
     if more.len() % 2 != 0 {
-        return Err(format!("`{}` has no library path: give NAME PATH pairs", more[more.len() - 1]));
+        return Err(format!(
+            "`{}` has no library path: give NAME PATH pairs",
+            more[more.len() - 1]
+        ));
     }
     let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
     let mut pairs = vec![(name, absolute(path))];

@@ -9,7 +9,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn relive(socket: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relive")).arg("--host").arg(socket).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_relive"))
+        .arg("--host")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -33,7 +38,8 @@ fn relive_upgrade_with_two_pairs_moves_a_caller_and_its_callee_as_one_unit() {
     let dir = fixtures().scratch();
     let socket = dir.path().join("admin.sock");
     let _admin = host.serve_admin(&socket).unwrap();
-    let (caller_v2, callee_v2) = (fixtures().path("dep_caller_v2"), fixtures().path("dep_callee_v2"));
+    let (caller_v2, callee_v2) =
+        (fixtures().path("dep_caller_v2"), fixtures().path("dep_callee_v2"));
 
     // One pair alone breaks the dependant: refused, with the reason.
     let o = relive(&socket, &["upgrade", "dep_callee", callee_v2.to_str().unwrap()]);
@@ -44,11 +50,22 @@ fn relive_upgrade_with_two_pairs_moves_a_caller_and_its_callee_as_one_unit() {
     // Both, caller first on the command line: one unit, callee first.
     let o = relive(
         &socket,
-        &["--json", "upgrade", "dep_caller", caller_v2.to_str().unwrap(), "dep_callee", callee_v2.to_str().unwrap()],
+        &[
+            "--json",
+            "upgrade",
+            "dep_caller",
+            caller_v2.to_str().unwrap(),
+            "dep_callee",
+            callee_v2.to_str().unwrap(),
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(out["Migration"]["modules"], serde_json::json!(["dep_callee", "dep_caller"]), "{out}");
+    assert_eq!(
+        out["Migration"]["modules"],
+        serde_json::json!(["dep_callee", "dep_caller"]),
+        "{out}"
+    );
     for m in ["dep_callee", "dep_caller"] {
         assert_eq!(code.current(m).unwrap().version().to_string(), "2.0.0");
     }

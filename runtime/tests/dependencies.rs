@@ -54,13 +54,14 @@ fn a_module_whose_dependency_is_not_loaded_is_refused_naming_it() {
 #[test]
 fn upgrading_only_the_callee_is_refused_naming_the_dependant_it_would_break() {
     let (host, callee, caller) = host_with_v1();
-    let e =
-        host.code_server().upgrade("dep_callee", fixtures().path("dep_callee_v2")).unwrap_err();
+    let e = host.code_server().upgrade("dep_callee", fixtures().path("dep_callee_v2")).unwrap_err();
     let UpgradeError::Refused(LoadError::BreaksDependant { dependant, problem, .. }) = &e else {
         panic!("not a dependant refusal: {e:?}")
     };
     assert_eq!(dependant, "dep_caller");
-    assert!(matches!(problem, DependencyProblem::Version { requirement, .. } if requirement == "^1"));
+    assert!(
+        matches!(problem, DependencyProblem::Version { requirement, .. } if requirement == "^1")
+    );
     // Nothing changed: both 1.0.0s serve.
     assert_eq!(version(&host, "dep_callee"), "1.0.0");
     assert_eq!(callee.call(CalleeMsg::Ping(1)).unwrap(), 1001);
@@ -70,8 +71,7 @@ fn upgrading_only_the_callee_is_refused_naming_the_dependant_it_would_break() {
 #[test]
 fn upgrading_only_the_caller_is_refused_as_it_needs_the_newer_callee() {
     let (host, _callee, caller) = host_with_v1();
-    let e =
-        host.code_server().upgrade("dep_caller", fixtures().path("dep_caller_v2")).unwrap_err();
+    let e = host.code_server().upgrade("dep_caller", fixtures().path("dep_caller_v2")).unwrap_err();
     let UpgradeError::Refused(LoadError::Dependency { dependency, problem, .. }) = &e else {
         panic!("not a dependency refusal: {e:?}")
     };
@@ -98,7 +98,10 @@ fn upgrade_all_moves_both_in_one_unit_callee_first() {
     let order: Vec<&str> = report.modules.iter().map(|l| l.module.as_str()).collect();
     assert_eq!(order, ["dep_callee", "dep_caller"]);
     assert_eq!(report.migrated, 2);
-    assert_eq!((version(&host, "dep_callee"), version(&host, "dep_caller")), ("2.0.0".into(), "2.0.0".into()));
+    assert_eq!(
+        (version(&host, "dep_callee"), version(&host, "dep_caller")),
+        ("2.0.0".into(), "2.0.0".into())
+    );
     assert_eq!(callee.call(CalleeMsg::Ping(1)).unwrap(), 2001);
     assert!(caller.call(7).unwrap());
     // The event stream shows the same order.
@@ -122,7 +125,10 @@ fn a_failed_unit_changes_nothing() {
     ];
     let e = host.code_server().upgrade_all(unit, UpgradeOptions::default()).unwrap_err();
     assert!(matches!(e, UpgradeError::Refused(LoadError::NotFound { .. })), "{e:?}");
-    assert_eq!((version(&host, "dep_callee"), version(&host, "dep_caller")), ("1.0.0".into(), "1.0.0".into()));
+    assert_eq!(
+        (version(&host, "dep_callee"), version(&host, "dep_caller")),
+        ("1.0.0".into(), "1.0.0".into())
+    );
     assert_eq!(callee.call(CalleeMsg::Ping(1)).unwrap(), 1001);
 }
 
@@ -168,7 +174,8 @@ fn a_dependency_on_another_interface_is_refused_naming_the_type() {
         .code_server()
         .load("shouter", relive_sdk::declaration!(linked::Shouter, version = "1.0.0"))
         .unwrap_err();
-    let LoadError::Dependency { problem: DependencyProblem::Interface { part, .. }, .. } = &e else {
+    let LoadError::Dependency { problem: DependencyProblem::Interface { part, .. }, .. } = &e
+    else {
         panic!("not an interface refusal: {e:?}")
     };
     assert_eq!(*part, Part::Message);
@@ -177,7 +184,10 @@ fn a_dependency_on_another_interface_is_refused_naming_the_type() {
         .load("loose", relive_sdk::declaration!(linked::Loose, version = "1.0.0"))
         .unwrap_err();
     assert!(
-        matches!(&e, LoadError::Dependency { problem: DependencyProblem::BadRequirement { .. }, .. }),
+        matches!(
+            &e,
+            LoadError::Dependency { problem: DependencyProblem::BadRequirement { .. }, .. }
+        ),
         "{e:?}"
     );
 }

@@ -59,8 +59,7 @@ fn on_load_sees_a_first_load_then_an_upgrade_from_the_running_version() {
 }
 
 #[test]
-fn an_on_load_veto_refuses_the_upgrade_with_the_modules_reason_and_the_old_version_keeps_serving()
-{
+fn an_on_load_veto_refuses_the_upgrade_with_the_modules_reason_and_the_old_version_keeps_serving() {
     let host = host();
     let code = host.code_server();
     code.upgrade("lifecycle", fixtures().path("lifecycle_v1")).unwrap();

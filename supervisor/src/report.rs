@@ -59,11 +59,9 @@ impl Event {
             Event::Restarted { child, actor } => {
                 EventKind::Restarted { supervisor, child: child.clone(), actor: actor.get() }
             }
-            Event::GiveUp { child, why } => EventKind::Escalated {
-                supervisor,
-                child: child.clone(),
-                reason: why.to_string(),
-            },
+            Event::GiveUp { child, why } => {
+                EventKind::Escalated { supervisor, child: child.clone(), reason: why.to_string() }
+            }
             _ => return,
         };
         // Only supervisor kinds are built above: this cannot be refused.

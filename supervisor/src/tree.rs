@@ -338,7 +338,10 @@ impl Tree {
         }
         let spec = self.slot(key).child.spec.clone();
         let exit = classify(reason);
-        self.note(events, Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() });
+        self.note(
+            events,
+            Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() },
+        );
         if !spec.restart.should_restart(exit) {
             // A simple_one_for_one child that is not restarted goes.
             if spec.restart == Restart::Temporary || self.template.is_some() {

@@ -33,7 +33,8 @@ fn until(events: &mut Events, stop: impl Fn(&EventKind) -> bool) -> Vec<EventKin
 }
 
 fn one_counter(host: &Host, flags: Flags) -> (Supervisor, Counter) {
-    let child = Child::new(ChildSpec::worker("a", &["counter"]), ChildStart::module("counter", &5u64));
+    let child =
+        Child::new(ChildSpec::worker("a", &["counter"]), ChildStart::module("counter", &5u64));
     let sup = Supervisor::start(host, flags, vec![child]).unwrap();
     let a = sup.child("a").unwrap().typed().unwrap();
     (sup, a)
@@ -68,7 +69,9 @@ fn giving_up_is_an_escalated_event() {
     until(&mut events, |k| matches!(k, EventKind::Restarted { .. }));
     host.stop(&a, ExitReason::Custom("two".into())).unwrap();
     let seen = until(&mut events, |k| matches!(k, EventKind::Escalated { .. }));
-    let Some(EventKind::Escalated { supervisor, child, reason }) = seen.last() else { unreachable!() };
+    let Some(EventKind::Escalated { supervisor, child, reason }) = seen.last() else {
+        unreachable!()
+    };
     assert_eq!((*supervisor, child.as_str()), (sup.actor().id().get(), "a"));
     assert!(!reason.is_empty());
 }

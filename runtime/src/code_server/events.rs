@@ -179,9 +179,9 @@ impl EventKind {
             | EventKind::Resident { module, .. }
             | EventKind::MarkedBad { module, .. }
             | EventKind::Refused { module, .. } => Some(module),
-            EventKind::Crashed { .. } | EventKind::Restarted { .. } | EventKind::Escalated { .. } => {
-                None
-            }
+            EventKind::Crashed { .. }
+            | EventKind::Restarted { .. }
+            | EventKind::Escalated { .. } => None,
         }
     }
 
@@ -373,7 +373,6 @@ impl Events {
     pub fn is_closed(&self) -> bool {
         self.bus.ring.lock().closed
     }
-
 }
 
 /// The item at `*next` in `ring`, moving `*next` past it.

@@ -541,8 +541,12 @@ impl ModuleTable {
         let checked = {
             let unit: Vec<&Version> =
                 prepared.iter().filter(|p| !p.unchanged).map(|p| &*p.new).collect();
-            let current: HashMap<String, Arc<Version>> =
-                self.published.load().iter().map(|(n, (c, _))| (n.clone(), Arc::clone(c))).collect();
+            let current: HashMap<String, Arc<Version>> = self
+                .published
+                .load()
+                .iter()
+                .map(|(n, (c, _))| (n.clone(), Arc::clone(c)))
+                .collect();
             dependency::check_unit(&unit, &current)
         };
         if let Err(e) = checked {
@@ -689,7 +693,8 @@ impl ModuleTable {
         // issue 15: dependencies — once more under the lock: a load that
         // committed since `prepare` may have changed what the unit needs.
         {
-            let unit: Vec<&Version> = all.iter().filter(|p| !p.unchanged).map(|p| &*p.new).collect();
+            let unit: Vec<&Version> =
+                all.iter().filter(|p| !p.unchanged).map(|p| &*p.new).collect();
             let current: HashMap<String, Arc<Version>> =
                 inner.modules.iter().map(|(n, s)| (n.clone(), Arc::clone(&s.current))).collect();
             if let Err(e) = dependency::check_unit(&unit, &current) {

@@ -120,7 +120,11 @@ impl FreeHook {
     /// library the hook came from, still open (`None`: a module linked into
     /// the host, whose code is never unmapped). Consumes the hook: it runs
     /// at most once.
-    pub(crate) fn run(self, library: Option<&libloading::os::unix::Library>, out: &mut Vec<u8>) -> i32 {
+    pub(crate) fn run(
+        self,
+        library: Option<&libloading::os::unix::Library>,
+        out: &mut Vec<u8>,
+    ) -> i32 {
         let _open = library;
         // SAFETY: the function belongs to `library`, which the caller keeps
         // open for the call (it holds it), or to the host's own binary;

@@ -507,7 +507,9 @@ unsafe fn deps_at<'a>(ptr: *const RawDependency, len: usize) -> Option<&'a [RawD
     if len == 0 {
         return Some(&[]);
     }
-    if ptr.is_null() || len > MAX_DEPENDS || !(ptr as usize).is_multiple_of(align_of::<RawDependency>())
+    if ptr.is_null()
+        || len > MAX_DEPENDS
+        || !(ptr as usize).is_multiple_of(align_of::<RawDependency>())
     {
         return None;
     }
