@@ -212,13 +212,7 @@ impl HostShared {
         }
         // issue 15: lifecycle
         for ((name, target), actors) in steps_names.iter().zip(&targets).zip(moved) {
-            if !actors.is_empty() {
-                self.table.event_bus().emit(crate::code_server::EventKind::Migrated {
-                    module: name.clone(),
-                    to: target.version().clone(),
-                    actors,
-                });
-            }
+            self.emit_migrated(name, target, actors);
         }
         let snapshots: Snapshots =
             steps_names.into_iter().zip(snapshots).filter(|(_, s)| !s.is_empty()).collect();
