@@ -470,7 +470,7 @@ fn unit(
     if gradual {
         return Err("--gradual upgrades one module; several are upgraded atomically".into());
     }
-    if more.len() % 2 != 0 {
+    if !more.len().is_multiple_of(2) {
         return Err(format!(
             "`{}` has no library path: give NAME PATH pairs",
             more[more.len() - 1]

@@ -71,7 +71,7 @@ fn an_on_load_veto_refuses_the_upgrade_with_the_modules_reason_and_the_old_versi
         panic!("not a veto: {e:?}")
     };
     assert_eq!((module.as_str(), version.as_str()), ("lifecycle", "3.0.0"));
-    let ModuleCallError::Failed { function, message, .. } = source else {
+    let ModuleCallError::Failed { function, message, .. } = &**source else {
         panic!("not the module's reason: {source:?}")
     };
     assert_eq!(*function, "on_load");
@@ -98,7 +98,8 @@ fn a_panic_in_on_load_refuses_the_load() {
     let host = host();
     let code = host.code_server();
     let e = code.load("lifecycle", fixtures().path("veto_on_load")).unwrap_err();
-    let LoadError::Vetoed { source: ModuleCallError::Panicked { message, .. }, .. } = &e else {
+    let LoadError::Vetoed { source, .. } = &e else { panic!("not a veto: {e:?}") };
+    let ModuleCallError::Panicked { message, .. } = &**source else {
         panic!("not a panicking veto: {e:?}")
     };
     assert!(message.contains("on_load of a first load panics"), "{message}");

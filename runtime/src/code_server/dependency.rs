@@ -150,7 +150,7 @@ pub(crate) fn check_unit(
                     module: new.name().to_owned(),
                     version: new.version().to_string(),
                     dependency: dep.name.clone(),
-                    problem,
+                    problem: Box::new(problem),
                 });
             }
         }
@@ -167,8 +167,7 @@ pub(crate) fn check_unit(
                     module: new.name().to_owned(),
                     version: new.version().to_string(),
                     dependant: name.clone(),
-                    dependant_version: dependant.version().to_string(),
-                    problem,
+                    problem: Box::new(problem),
                 });
             }
         }

@@ -348,15 +348,12 @@ pub enum LoadError {
         dependency: String,
         /// How it is not met.
         #[source]
-        problem: super::dependency::DependencyProblem,
+        problem: Box<super::dependency::DependencyProblem>,
     },
     /// The new version would break a loaded module that depends on it
     /// (its version no longer matches the dependant's requirement, or its
     /// interface changed); upgrade both together with `upgrade_all`.
-    #[error(
-        "{file}: {module} {version} would break `{dependant}` {dependant_version}, which \
-         depends on it: {problem}"
-    )]
+    #[error("{file}: {module} {version} would break `{dependant}`, which depends on it: {problem}")]
     BreaksDependant {
         /// The file.
         file: String,
@@ -366,11 +363,9 @@ pub enum LoadError {
         version: String,
         /// The loaded module that depends on it.
         dependant: String,
-        /// The dependant's version.
-        dependant_version: String,
         /// What would break.
         #[source]
-        problem: super::dependency::DependencyProblem,
+        problem: Box<super::dependency::DependencyProblem>,
     },
     /// The modules of one `upgrade_all` depend on each other in a cycle:
     /// no order loads every callee before its callers.
@@ -392,7 +387,7 @@ pub enum LoadError {
         /// The version that vetoed its own load.
         version: String,
         /// The module's reason (`Failed`) or panic (`Panicked`).
-        source: ModuleCallError,
+        source: Box<ModuleCallError>,
     },
 }
 

@@ -579,7 +579,7 @@ impl ModuleTable {
                 file: p.new.source_name(),
                 module: p.name.clone(),
                 version: p.new.version_str().to_owned(),
-                source: ModuleCallError::from_status(&p.new, "on_load", code, &out),
+                source: Box::new(ModuleCallError::from_status(&p.new, "on_load", code, &out)),
             }),
         }
     }

@@ -15,7 +15,7 @@ use crate::code_server::{EventKind, Events};
 /// emits (a code server or upgrade event); nothing was emitted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("only supervisor events (crashed, restarted, escalated) may be emitted from outside")]
-pub struct NotASupervisorEvent(pub EventKind);
+pub struct NotASupervisorEvent(pub Box<EventKind>);
 
 impl HostHandle {
     /// Subscribe to everything this host does from now on: loads,
@@ -35,7 +35,7 @@ impl HostHandle {
     /// `Escalated`.
     pub fn emit_supervisor_event(&self, kind: EventKind) -> Result<(), NotASupervisorEvent> {
         if !kind.is_supervisor_event() {
-            return Err(NotASupervisorEvent(kind));
+            return Err(NotASupervisorEvent(Box::new(kind)));
         }
         self.shared().table.event_bus().emit(kind);
         Ok(())
