@@ -615,6 +615,45 @@ mod tests {
         assert_eq!(align_of::<Dependency>(), align_of::<super::RawDependency>());
     }
 
+    // issue 15: dependencies
+    #[test]
+    fn dependencies_are_read_and_a_declaration_built_before_them_has_none() {
+        use relive_sdk::abi::ModuleDecl;
+        use relive_sdk::{Dependency, dep};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Caller;
+        impl relive_sdk::Module for Caller {
+            const NAME: &'static str = "caller";
+            type Args = ();
+            type Msg = ();
+            type Reply = ();
+            const DEPENDS: &'static [Dependency] = &[dep!("callee", "^2", u32, bool)];
+            fn init(
+                (): (),
+                _: &mut relive_sdk::Context<'_>,
+            ) -> Result<Self, relive_sdk::ModuleError> {
+                Ok(Caller)
+            }
+            fn handle(&mut self, (): (), _: &mut relive_sdk::Context<'_>) {}
+        }
+        let decl = relive_sdk::declaration!(Caller);
+        let (d, _) = read_static(decl).unwrap();
+        assert_eq!(d.depends.len(), 1);
+        assert_eq!(
+            (d.depends[0].name.as_str(), d.depends[0].requirement.as_str()),
+            ("callee", "^2")
+        );
+        assert_eq!(d.depends[0].message_schema, relive_codec::Fingerprint::of::<u32>());
+        assert_eq!(d.depends[0].reply_schema, relive_codec::Fingerprint::of::<bool>());
+        // What a module built before issue 15 reports: a declaration that
+        // ends at `vtable`, whatever lies after it.
+        let older = ModuleDecl { decl_size: size_of::<super::RawDeclV1>() as u32, ..*decl };
+        // SAFETY: `older` lives for the call and holds at least the
+        // `decl_size` bytes it reports; its pointers are the static ones.
+        let (d, _) = unsafe { super::read((&older as *const ModuleDecl).cast()) }.unwrap();
+        assert!(d.depends.is_empty());
+    }
+
     // issue 15: lifecycle
     #[test]
     fn a_table_built_before_the_lifecycle_entries_has_no_hooks() {
