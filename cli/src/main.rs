@@ -46,12 +46,16 @@ fn default_socket() -> PathBuf {
 enum Cmd {
     /// Modules, versions and actors of the running host.
     Status,
-    /// Upgrade a module to a library, migrating its actors.
+    /// Upgrade a module to a library, migrating its actors; with more
+    /// `NAME PATH` pairs, upgrade them all as one unit, callees first.
     Upgrade {
         /// The module.
         name: String,
         /// The library (.so).
         path: PathBuf,
+        /// More modules of the same unit: `NAME PATH NAME PATH …`.
+        #[arg(value_names = ["NAME", "PATH"])]
+        more: Vec<String>,
         /// Move a canary share first; both versions serve until promote/abort.
         #[arg(long)]
         gradual: bool,
@@ -353,7 +357,22 @@ fn main() -> ExitCode {
     let (socket, json) = (cli.host.as_path(), cli.json);
     match cli.command {
         Cmd::Status => remote(socket, json, Command::Status),
-        Cmd::Upgrade { name, path, gradual, canary: share, timeout, force, purge } => {
+        Cmd::Upgrade { name, path, more, gradual, canary: share, timeout, force, purge } => {
+            // issue 15: dependencies — several pairs are one unit.
+            if !more.is_empty() {
+                let timeout_ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+                return match unit(name, path, &more, gradual) {
+                    Ok(modules) => remote(
+                        socket,
+                        json,
+                        Command::UpgradeAll { modules, timeout_ms, force, purge },
+                    ),
+                    Err(e) => {
+                        eprintln!("relive: {e}");
+                        ExitCode::from(2)
+                    }
+                };
+            }
             let mode = if gradual {
                 match canary(share.as_deref()) {
                     Ok(m) => m,
@@ -440,9 +459,47 @@ fn main() -> ExitCode {
     }
 }
 
+// issue 15: dependencies
+/// The `(module, absolute path)` pairs of `relive upgrade A a.so B b.so …`.
+fn unit(
+    name: String,
+    path: PathBuf,
+    more: &[String],
+    gradual: bool,
+) -> Result<Vec<(String, String)>, String> {
+    if gradual {
+        return Err("--gradual upgrades one module; several are upgraded atomically".into());
+    }
+    if !more.len().is_multiple_of(2) {
+        return Err(format!(
+            "`{}` has no library path: give NAME PATH pairs",
+            more[more.len() - 1]
+        ));
+    }
+    let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
+    let mut pairs = vec![(name, absolute(path))];
+    for pair in more.chunks(2) {
+        pairs.push((pair[0].clone(), absolute(PathBuf::from(&pair[1]))));
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upgrade_takes_one_pair_or_a_unit_of_pairs() {
+        let one = Cli::try_parse_from(["relive", "upgrade", "a", "/a.so"]).unwrap();
+        let Cmd::Upgrade { name, more, .. } = one.command else { unreachable!() };
+        assert_eq!((name.as_str(), more.len()), ("a", 0));
+        let two = Cli::try_parse_from(["relive", "upgrade", "a", "/a.so", "b", "/b.so"]).unwrap();
+        let Cmd::Upgrade { name, path, more, .. } = two.command else { unreachable!() };
+        let pairs = unit(name, path, &more, false).unwrap();
+        assert_eq!(pairs, [("a".into(), "/a.so".into()), ("b".into(), "/b.so".into())]);
+        assert!(unit("a".into(), "/a.so".into(), &["b".into()], false).is_err());
+        assert!(unit("a".into(), "/a.so".into(), &["b".into(), "/b".into()], true).is_err());
+    }
 
     fn timeout(arg: &str) -> Result<Option<Duration>, clap::Error> {
         let cli = Cli::try_parse_from(["relive", "upgrade", "m", "m.so", "--timeout", arg])?;

@@ -90,5 +90,8 @@ pub use host::{
     SpawnOptions, Statistics, Sys, SysError, UpgradeError, UpgradeMode, UpgradeOptions,
     UpgradeReport,
 };
+// issue 15: lifecycle and dependencies
+pub use code_server::{Dependency, DependencyProblem, Event, EventKind, Events, Lagged};
+pub use host::NotASupervisorEvent;
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

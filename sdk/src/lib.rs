@@ -71,10 +71,12 @@ mod module;
 pub mod record;
 
 pub use abi::decl_build_info::BuildInfo;
+// issue 15: dependencies
+pub use abi::Dependency;
 pub use exit_reason::ExitReason;
 pub use module::{
-    Context, HostError, Module, ModuleError, MonitorRef, OldState, ReplyToken, StateWriter,
-    TimerRef,
+    Context, HostError, LoadInfo, Module, ModuleError, MonitorRef, OldState, ReplyToken,
+    StateWriter, TimerRef,
 };
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;

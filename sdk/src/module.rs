@@ -141,6 +141,140 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     fn on_timeout(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
     }
+
+    // issue 15: lifecycle
+
+    /// Runs once when the host loads this version, after every check of the
+    /// loader has passed (file, ABI, name, semver, schemas, dependencies)
+    /// and before the code server changes anything (OTP's `-on_load`). An
+    /// error — or a panic — *vetoes* the load: the host refuses it with
+    /// `LoadError::Vetoed` carrying this message, and the running version
+    /// keeps serving. It runs on the thread that asked for the load, outside
+    /// any actor (the context-dependent services answer `NotInActor`).
+    /// The default accepts.
+    ///
+    /// ```
+    /// use relive_sdk::{Context, LoadInfo, Module, ModuleError};
+    /// # use serde::{Deserialize, Serialize};
+    /// # use postcard_schema::Schema;
+    /// # #[derive(Serialize, Deserialize, Schema)] pub struct Cache;
+    /// impl Module for Cache {
+    ///     const NAME: &'static str = "cache";
+    ///     # type Args = (); type Msg = (); type Reply = ();
+    ///     # fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Cache) }
+    ///     # fn handle(&mut self, (): (), _: &mut Context<'_>) {}
+    ///     fn on_load(info: &LoadInfo<'_>) -> Result<(), ModuleError> {
+    ///         // Refuse to replace a 1.x directly: its state must go through 2.0 first.
+    ///         match info.previous() {
+    ///             Some(v) if v.starts_with("1.") => {
+    ///                 Err(ModuleError::new(format!("upgrade {v} to 2.0 first")))
+    ///             }
+    ///             _ => Ok(()),
+    ///         }
+    ///     }
+    /// }
+    /// let info = relive_sdk::LoadInfo::new("3.0.0", Some("1.4.0"));
+    /// assert!(Cache::on_load(&info).is_err());
+    /// assert!(Cache::on_load(&relive_sdk::LoadInfo::new("3.0.0", None)).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// Why this version must not be loaded (the host's refusal keeps it).
+    fn on_load(info: &LoadInfo<'_>) -> Result<(), ModuleError> {
+        let _ = info;
+        Ok(())
+    }
+
+    /// Runs exactly once per loaded version, just before the host unloads
+    /// its library: after the last instance of it ended and the code server
+    /// let go of it (a purge, a replaced `old`, an upgrade that was rolled
+    /// back, the host dropped). It runs on a host thread (`relive-unloader`),
+    /// never on a worker in the middle of a turn, and never while any call
+    /// into this version is in flight. A panic is caught and logged by the
+    /// host. It does not run for a version that was refused at load (its
+    /// [`on_load`](Module::on_load) never ran or vetoed). The default does
+    /// nothing.
+    ///
+    /// ```
+    /// use relive_sdk::{Context, Module, ModuleError};
+    /// # use serde::{Deserialize, Serialize};
+    /// # use postcard_schema::Schema;
+    /// # #[derive(Serialize, Deserialize, Schema)] pub struct Pool;
+    /// impl Module for Pool {
+    ///     const NAME: &'static str = "pool";
+    ///     # type Args = (); type Msg = (); type Reply = ();
+    ///     # fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Pool) }
+    ///     # fn handle(&mut self, (): (), _: &mut Context<'_>) {}
+    ///     fn on_free() {
+    ///         relive_sdk::tracing::info!("pool code unloading: flush what this version cached");
+    ///     }
+    /// }
+    /// Pool::on_free();
+    /// ```
+    fn on_free() {}
+
+    // issue 15: dependencies
+
+    /// The modules this one calls: for each, its name, a semver requirement
+    /// on its version and the fingerprints of the message and reply types
+    /// this module sends it ([`dep!`](crate::dep)). The host refuses to load
+    /// this version while a dependency is not loaded, its version does not
+    /// match, or its interface differs (`LoadError::Dependency`); and it
+    /// refuses an upgrade of a dependency that would break this module
+    /// (`LoadError::BreaksDependant`). Upgrade both together with
+    /// `CodeServer::upgrade_all`, which orders them callee first.
+    ///
+    /// ```
+    /// use relive_sdk::{Context, Dependency, Module, ModuleError, dep};
+    /// # use serde::{Deserialize, Serialize};
+    /// # use postcard_schema::Schema;
+    /// # #[derive(Serialize, Deserialize, Schema)] pub enum StockMsg { Take(u32) }
+    /// # #[derive(Serialize, Deserialize, Schema)] pub struct Cart;
+    /// impl Module for Cart {
+    ///     const NAME: &'static str = "cart";
+    ///     # type Args = (); type Msg = (); type Reply = ();
+    ///     # fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Cart) }
+    ///     # fn handle(&mut self, (): (), _: &mut Context<'_>) {}
+    ///     // Cart sends `StockMsg` to any 1.x of `stock`, and reads `u32` replies.
+    ///     const DEPENDS: &'static [Dependency] = &[dep!("stock", "^1", StockMsg, u32)];
+    /// }
+    /// assert_eq!(Cart::DEPENDS[0].name(), "stock");
+    /// assert_eq!(Cart::DEPENDS[0].requirement(), "^1");
+    /// ```
+    const DEPENDS: &'static [crate::Dependency] = &[];
+}
+
+// issue 15: lifecycle
+/// What [`Module::on_load`] is told about the load it may veto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadInfo<'a> {
+    version: &'a str,
+    previous: Option<&'a str>,
+}
+
+impl<'a> LoadInfo<'a> {
+    /// A load of `version`, replacing `previous` (the running version) if
+    /// any. The host builds it; tests of `on_load` may too.
+    pub fn new(version: &'a str, previous: Option<&'a str>) -> Self {
+        LoadInfo { version, previous }
+    }
+
+    /// The version being loaded (this one), as semver text.
+    pub fn version(&self) -> &'a str {
+        self.version
+    }
+
+    /// The version running now, which this one would replace; `None` on a
+    /// first load.
+    pub fn previous(&self) -> Option<&'a str> {
+        self.previous
+    }
+
+    /// Whether this load replaces a running version (an upgrade), rather
+    /// than loading the module for the first time.
+    pub fn is_upgrade(&self) -> bool {
+        self.previous.is_some()
+    }
 }
 
 /// What a module can ask of the host while it runs a callback.

@@ -13,10 +13,10 @@
 //! marks the build bad (loading it again is refused unless forced), and
 //! restarts the crashed children on the old version.
 
-use relive_runtime::HostHandle;
-use relive_runtime::code_server::Action;
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use relive_runtime::code_server::EventKind;
+use relive_runtime::{Events, HostHandle};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The probation policy after an upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,20 +58,67 @@ impl Window {
     }
 }
 
-/// Whether `module` is on probation: its current version became current
-/// through an upgrade (not a first load, not a rollback) less than
-/// `after_upgrade` ago, and the version it replaced is still loaded.
-pub(crate) fn on_probation(host: &HostHandle, module: &str, policy: &Probation) -> bool {
-    let code = host.code_server();
-    if code.old(module).is_none() {
-        return false;
+/// How each module's current version became current, as the host's event
+/// stream (issue 15) tells: through an upgrade (`true`) or a first load or
+/// a rollback (`false`), and when.
+///
+/// The supervisor reads the stream when it needs to know (a child crashed),
+/// never blocking. A module it has heard nothing about since it subscribed
+/// — the upgrade came before the supervisor started, or the stream ran past
+/// it while it was not looking ([`Lagged`](relive_runtime::Lagged)) — is
+/// judged from the slots instead: on probation when its current version was
+/// loaded less than `after_upgrade` ago and is newer than `old`.
+#[derive(Debug)]
+pub(crate) struct Upgrades {
+    events: Events,
+    became_current: HashMap<String, (bool, SystemTime)>,
+}
+
+impl Upgrades {
+    pub(crate) fn new(host: &HostHandle) -> Self {
+        Upgrades { events: host.events(), became_current: HashMap::new() }
     }
-    let last = code.history(Some(module)).into_iter().rev().find(|h| {
-        h.refused.is_none() && matches!(h.action, Action::Load | Action::Upgrade | Action::Rollback)
-    });
-    last.is_some_and(|h| {
-        h.action == Action::Upgrade && h.at.elapsed().is_ok_and(|age| age < policy.after_upgrade)
-    })
+
+    /// Read what the stream has now.
+    fn catch_up(&mut self) {
+        while let Some(item) = self.events.try_recv() {
+            let Ok(e) = item else {
+                // Missed events: forget, and judge from the slots until
+                // the stream says more.
+                self.became_current.clear();
+                continue;
+            };
+            let (module, upgrade) = match e.kind {
+                EventKind::Upgraded { module, .. } => (module, true),
+                EventKind::Loaded { module, .. } | EventKind::RolledBack { module, .. } => {
+                    (module, false)
+                }
+                _ => continue,
+            };
+            self.became_current.insert(module, (upgrade, e.at));
+        }
+    }
+
+    /// Whether `module` is on probation: its current version became current
+    /// through an upgrade (not a first load, not a rollback) less than
+    /// `after_upgrade` ago, and the version it replaced is still loaded.
+    pub(crate) fn on_probation(
+        &mut self,
+        host: &HostHandle,
+        module: &str,
+        policy: &Probation,
+    ) -> bool {
+        let code = host.code_server();
+        let Some(old) = code.old(module) else { return false };
+        self.catch_up();
+        let recent = |at: SystemTime| at.elapsed().is_ok_and(|age| age < policy.after_upgrade);
+        match self.became_current.get(module) {
+            Some(&(upgrade, at)) => upgrade && recent(at),
+            None => code
+                .current(module)
+                .is_some_and(|c| c.version() > old.version() && recent(c.loaded_at())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! tracing events once recovery is done, so logging never slows it.
 
 use crate::GiveUp;
-use relive_runtime::{ActorId, ExitReason, RollbackReport, UpgradeError};
+use relive_runtime::{ActorId, EventKind, ExitReason, RollbackReport, UpgradeError};
 use std::fmt;
 use std::time::Duration;
 
@@ -35,12 +35,38 @@ impl fmt::Display for CrashLoopRollback {
 /// What happened during one child exit, reported once recovery is done.
 pub(crate) enum Event {
     Crash { child: String, actor: ActorId, reason: ExitReason },
-    Restarted { child: String },
+    Restarted { child: String, actor: ActorId },
     Ignored { child: String },
     RestartFailed { child: String, error: relive_runtime::SpawnError },
     GiveUp { child: String, why: GiveUp },
     Rollback(CrashLoopRollback),
     RollbackFailed { module: String, error: UpgradeError },
+}
+
+impl Event {
+    /// Put a crash, a restart or an escalation on the host's event stream
+    /// (issue 15) as supervisor `me`'s, at once: the stream keeps the order
+    /// of what happened (a rollback the crash trips comes after it).
+    pub(crate) fn emit(&self, host: &relive_runtime::HostHandle, me: Option<ActorId>) {
+        let supervisor = me.map_or(0, ActorId::get);
+        let kind = match self {
+            Event::Crash { child, actor, reason } => EventKind::Crashed {
+                supervisor,
+                child: child.clone(),
+                actor: actor.get(),
+                reason: reason.to_string(),
+            },
+            Event::Restarted { child, actor } => {
+                EventKind::Restarted { supervisor, child: child.clone(), actor: actor.get() }
+            }
+            Event::GiveUp { child, why } => {
+                EventKind::Escalated { supervisor, child: child.clone(), reason: why.to_string() }
+            }
+            _ => return,
+        };
+        // Only supervisor kinds are built above: this cannot be refused.
+        let _ = host.emit_supervisor_event(kind);
+    }
 }
 
 pub(crate) fn report(events: Vec<Event>) {
@@ -49,7 +75,7 @@ pub(crate) fn report(events: Vec<Event>) {
             Event::Crash { child, actor, reason } => {
                 tracing::warn!(target: "relive::supervisor", child, %actor, %reason, "child crashed");
             }
-            Event::Restarted { child } => {
+            Event::Restarted { child, .. } => {
                 tracing::info!(target: "relive::supervisor", child, "child restarted");
             }
             Event::Ignored { child } => {

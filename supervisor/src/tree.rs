@@ -29,7 +29,7 @@
 //! `scale_start_stop_many_children`).
 
 use crate::child::{Child, ChildStart};
-use crate::probation::{Window, on_probation};
+use crate::probation::{Upgrades, Window};
 use crate::report::{CrashLoopRollback, Event, report};
 use crate::{Exit, Flags, Intensity, Restart, Shutdown, Strategy};
 use parking_lot::Mutex;
@@ -85,6 +85,8 @@ pub(crate) struct Tree {
     pub(crate) exited: bool,
     pub(crate) next_dynamic: u64,
     pub(crate) probation: HashMap<String, Window>,
+    /// Which modules were upgraded when, from the host's event stream.
+    upgrades: Upgrades,
     pub(crate) rollbacks: Vec<CrashLoopRollback>,
     /// A `simple_one_for_one`'s one spec, from which its children start.
     pub(crate) template: Option<Child>,
@@ -130,6 +132,7 @@ impl Tree {
             exited: false,
             next_dynamic: 0,
             probation: HashMap::new(),
+            upgrades: Upgrades::new(host),
             rollbacks: Vec::new(),
             template: None,
         };
@@ -335,7 +338,10 @@ impl Tree {
         }
         let spec = self.slot(key).child.spec.clone();
         let exit = classify(reason);
-        events.push(Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() });
+        self.note(
+            events,
+            Event::Crash { child: spec.id.clone(), actor: from, reason: reason.clone() },
+        );
         if !spec.restart.should_restart(exit) {
             // A simple_one_for_one child that is not restarted goes.
             if spec.restart == Restart::Temporary || self.template.is_some() {
@@ -399,7 +405,7 @@ impl Tree {
             }
             let child = self.slot(k).child.spec.id.clone();
             match self.start_slot(k) {
-                Ok(Some(_)) => events.push(Event::Restarted { child }),
+                Ok(Some(actor)) => self.note(events, Event::Restarted { child, actor: actor.id() }),
                 Ok(None) => {
                     events.push(Event::Ignored { child });
                     if self.template.is_some() {
@@ -430,7 +436,7 @@ impl Tree {
         let spec = self.slot(key).child.spec.clone();
         if abnormal && let Some(policy) = self.flags.probation {
             for m in &spec.modules {
-                if on_probation(&self.host, m, &policy) {
+                if self.upgrades.on_probation(&self.host, m, &policy) {
                     let window = self.probation.entry(m.clone()).or_default();
                     if window.crash(&policy, Instant::now()) {
                         let crashes = policy.max_crashes as usize + 1;
@@ -444,10 +450,17 @@ impl Tree {
         match self.intensity.add_restart(Instant::now()) {
             Ok(()) => false,
             Err(why) => {
-                events.push(Event::GiveUp { child: spec.id, why });
+                self.note(events, Event::GiveUp { child: spec.id, why });
                 true
             }
         }
+    }
+
+    /// Emit `e` on the host's event stream now (issue 15), and keep it for
+    /// the report after recovery.
+    fn note(&self, events: &mut Vec<Event>, e: Event) {
+        e.emit(&self.host, self.me.as_ref().map(AnyActor::id));
+        events.push(e);
     }
 
     /// Roll `module` back on the host, mark the crash-looping build bad and

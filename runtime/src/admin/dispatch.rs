@@ -308,6 +308,27 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
                 Err(e) => upgrade_error(&e),
             }
         }
+        // issue 15: dependencies
+        Command::UpgradeAll { modules, timeout_ms, force, purge } => {
+            let opts = UpgradeOptions::new()
+                .suspend_timeout(Duration::from_millis(timeout_ms.unwrap_or(5000)))
+                .force(force)
+                .purge(purge);
+            let names: Vec<String> = modules.iter().map(|(m, _)| m.clone()).collect();
+            let unit = modules
+                .into_iter()
+                .map(|(m, p)| (m, crate::code_server::Source::from(p)))
+                .collect();
+            match code.upgrade_all(unit, opts) {
+                Ok(r) => {
+                    // The modules in the order they were loaded (callees first).
+                    let order: Vec<String> = r.modules.iter().map(|l| l.module.clone()).collect();
+                    let order = if order.is_empty() { names } else { order };
+                    Response::Done(upgraded(&r, None, order))
+                }
+                Err(e) => upgrade_error(&e),
+            }
+        }
         Command::Promote { module } => match code.promote(&module) {
             Ok(r) => Response::Done(upgraded(&r, current(&module), vec![module])),
             Err(e) => upgrade_error(&e),

@@ -122,6 +122,20 @@ pub enum Command {
         off: bool,
     },
     // end issue 14: sys
+    // issue 15: dependencies
+    /// Upgrade several modules as one unit (`CodeServer::upgrade_all`):
+    /// ordered callees first, every actor of every module migrates or none.
+    UpgradeAll {
+        /// `(module, library path)` pairs.
+        modules: Vec<(String, String)>,
+        /// The suspend timeout in milliseconds (default 5000).
+        timeout_ms: Option<u64>,
+        /// Load a bad or same-version build anyway.
+        force: bool,
+        /// Stop actors still on `old`.
+        purge: bool,
+    },
+    // end issue 15: dependencies
 }
 
 /// One version as the admin protocol shows it.

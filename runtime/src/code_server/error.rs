@@ -332,6 +332,63 @@ pub enum LoadError {
         /// The module.
         module: String,
     },
+
+    // issue 15: dependencies (after step 6, before `on_load`)
+    /// A dependency the new version declares (`Module::DEPENDS`) is not
+    /// loaded, or its version or interface does not match.
+    #[error("{file}: {module} {version} depends on `{dependency}`: {problem}")]
+    Dependency {
+        /// The file.
+        file: String,
+        /// The module being loaded.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The dependency not met.
+        dependency: String,
+        /// How it is not met.
+        #[source]
+        problem: Box<super::dependency::DependencyProblem>,
+    },
+    /// The new version would break a loaded module that depends on it
+    /// (its version no longer matches the dependant's requirement, or its
+    /// interface changed); upgrade both together with `upgrade_all`.
+    #[error("{file}: {module} {version} would break `{dependant}`, which depends on it: {problem}")]
+    BreaksDependant {
+        /// The file.
+        file: String,
+        /// The module being loaded.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The loaded module that depends on it.
+        dependant: String,
+        /// What would break.
+        #[source]
+        problem: Box<super::dependency::DependencyProblem>,
+    },
+    /// The modules of one `upgrade_all` depend on each other in a cycle:
+    /// no order loads every callee before its callers.
+    #[error("modules {modules:?} depend on each other in a cycle")]
+    DependencyCycle {
+        /// The modules of the cycle, each depending on the next.
+        modules: Vec<String>,
+    },
+
+    // issue 15: lifecycle (the last check, before anything changes)
+    /// The new version's `on_load` refused the load: it returned an error
+    /// or panicked (the reason is the module's, in `source`).
+    #[error("{file}: on_load of {module} {version} vetoed the load: {source}")]
+    Vetoed {
+        /// The file.
+        file: String,
+        /// The module.
+        module: String,
+        /// The version that vetoed its own load.
+        version: String,
+        /// The module's reason (`Failed`) or panic (`Panicked`).
+        source: Box<ModuleCallError>,
+    },
 }
 
 /// The dynamic loader's own message in a libloading error. libloading's
@@ -375,8 +432,11 @@ impl LoadError {
             | BadVersion { file, .. }
             | SameVersionDifferentBuild { file, .. }
             | InterfaceMismatch { file, .. }
-            | StateUnreadable { file, .. } => file,
-            NotPurged { .. } | Concurrent { .. } => return None,
+            | StateUnreadable { file, .. }
+            | Dependency { file, .. }
+            | BreaksDependant { file, .. }
+            | Vetoed { file, .. } => file,
+            NotPurged { .. } | Concurrent { .. } | DependencyCycle { .. } => return None,
         })
     }
 }

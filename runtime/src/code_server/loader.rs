@@ -26,6 +26,10 @@
 //!    against the running version: a no-op; another build is refused unless
 //!    forced).
 //! 6. Schemas, against the running version (in the code server).
+//! 7. Dependencies (issue 15), against the versions that would be current
+//!    (in the code server, `dependency.rs`).
+//! 8. The new version's `on_load` (issue 15; in the code server): it may
+//!    veto. Only then does the code server change anything.
 //!
 //! A static source (a `declaration!` linked into the host) skips the file
 //! steps and runs 3 to 6 through exactly the same code.

@@ -27,7 +27,11 @@
 //!
 //! [`CodeServer`]: crate::CodeServer
 
+// issue 15: dependencies
+mod dependency;
 mod error;
+// issue 15: lifecycle
+mod events;
 mod history;
 mod interface;
 pub mod loader;
@@ -36,6 +40,10 @@ mod unload;
 mod version;
 
 pub use error::{LoadError, ModuleCallError, PurgeError, RollbackError};
+// issue 15: lifecycle and dependencies
+pub use dependency::{Dependency, DependencyProblem};
+pub(crate) use events::EventBus;
+pub use events::{DEFAULT_EVENT_CAPACITY, Event, EventKind, Events, Lagged};
 
 pub use history::{Action, HistoryEntry};
 pub use interface::{Interface, Part, TypeMismatch};
@@ -242,6 +250,9 @@ struct Inner {
     bad: BTreeMap<BuildHash, String>,
     /// Where `history` and `bad` are saved, if the table has a state dir.
     state: Option<StateDir>,
+    // issue 15: lifecycle
+    /// The table's event stream, for refusals.
+    events: Option<Arc<EventBus>>,
 }
 
 /// Builds a [`ModuleTable`].
@@ -251,9 +262,20 @@ pub struct ModuleTableBuilder {
     state_dir: Option<PathBuf>,
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
     max_library_size: Option<u64>,
+    // issue 15: lifecycle
+    event_capacity: Option<usize>,
 }
 
 impl ModuleTableBuilder {
+    // issue 15: lifecycle
+    /// Keep the last `n` events for subscribers that fall behind (at least
+    /// one); a subscriber further behind is told how many it missed
+    /// ([`Lagged`]). Default: [`DEFAULT_EVENT_CAPACITY`].
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.event_capacity = Some(n);
+        self
+    }
+
     /// Keep private copies of libraries in `dir` (created 0700 if missing;
     /// must be on a file system that allows executable mappings). Default:
     /// `<state_dir>/lib` with a [`state_dir`](Self::state_dir); without one, a
@@ -340,7 +362,14 @@ impl ModuleTableBuilder {
         while history.len() > HISTORY_LIMIT {
             history.pop_front();
         }
-        let inner = Inner { modules: BTreeMap::new(), history, bad: stored.bad, state };
+        let events = EventBus::new(self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY));
+        let inner = Inner {
+            modules: BTreeMap::new(),
+            history,
+            bad: stored.bad,
+            state,
+            events: Some(Arc::clone(&events)),
+        };
         Ok(ModuleTable {
             loader: Loader::new(
                 dir,
@@ -348,6 +377,7 @@ impl ModuleTableBuilder {
                 self.max_library_size.unwrap_or(loader::DEFAULT_MAX_LIBRARY_SIZE),
             ),
             inner: Mutex::new(inner),
+            events,
             published: ArcSwap::from_pointee(HashMap::new()),
             _temp: temp,
             _lock: lock,
@@ -362,13 +392,36 @@ pub struct ModuleTable {
     inner: Mutex<Inner>,
     /// What readers see; republished by every slot change, under `inner`.
     published: ArcSwap<Published>,
+    // issue 15: lifecycle
+    /// The host's event stream.
+    events: Arc<EventBus>,
     _temp: Option<tempfile::TempDir>,
     /// The state directory's lock. Declared last, so released last: after
     /// the versions the table holds (and their private copies) are gone.
     _lock: Option<StateLock>,
 }
 
+// issue 15: lifecycle
+impl Drop for ModuleTable {
+    fn drop(&mut self) {
+        // Subscribers get what was emitted, then the end of the stream.
+        self.events.close();
+    }
+}
+
 impl ModuleTable {
+    // issue 15: lifecycle
+    /// Subscribe to this table's events (and, in a host, the host's and its
+    /// supervisors'): those emitted from now on.
+    pub fn events(&self) -> Events {
+        self.events.subscribe()
+    }
+
+    /// The stream itself, for the layers above that emit on it.
+    pub(crate) fn event_bus(&self) -> &Arc<EventBus> {
+        &self.events
+    }
+
     /// A table with a fresh private directory and no signature policy.
     ///
     /// # Errors
@@ -435,11 +488,114 @@ impl ModuleTable {
         self.commit(prepared).map_err(|e| LoadError::Concurrent { module: e.0 })
     }
 
-    /// Steps 1–6 and the `not_purged` check, without changing anything: the
-    /// validated version, ready to [`commit`](Self::commit). Dropping it
-    /// unloads it. Its host services are installed, so its code may run
+    /// Steps 1–6, the `not_purged` check, the dependencies and `on_load`,
+    /// without changing anything: the validated version, ready to
+    /// [`commit`](Self::commit). Dropping it unloads it (after its
+    /// `on_free`). Its host services are installed, so its code may run
     /// (migrations) before the commit.
     pub(crate) fn prepare(
+        &self,
+        name: &str,
+        source: Source,
+        opts: LoadOptions,
+    ) -> Result<Prepared, LoadError> {
+        Ok(self.prepare_unit(vec![(name.to_owned(), source)], opts)?.remove(0))
+    }
+
+    // issue 15: lifecycle and dependencies
+    /// [`prepare`](Self::prepare) for several modules as one unit: each is
+    /// validated (steps 1–6), then they are ordered callees first
+    /// ([`LoadError::DependencyCycle`]), their dependencies are checked
+    /// against the versions that would be current with the whole unit, and
+    /// each new version's `on_load` runs, in that order. The first refusal
+    /// wins and nothing of the unit is kept. Returned in load order.
+    pub(crate) fn prepare_unit(
+        &self,
+        modules: Vec<(String, Source)>,
+        opts: LoadOptions,
+    ) -> Result<Vec<Prepared>, LoadError> {
+        let mut prepared = Vec::with_capacity(modules.len());
+        for (name, source) in modules {
+            match self.validate(&name, source, opts) {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    for p in prepared {
+                        self.abandon(p, &e);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Callees first.
+        let order = {
+            let versions: Vec<&Version> = prepared.iter().map(|p| &*p.new).collect();
+            dependency::order(&versions)
+        };
+        let order = match order {
+            Ok(o) => o,
+            Err(e) => return Err(self.abandon_all(prepared, e)),
+        };
+        let mut slots: Vec<Option<Prepared>> = prepared.into_iter().map(Some).collect();
+        let prepared: Vec<Prepared> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        // Dependencies, against what would be current with the unit.
+        let checked = {
+            let unit: Vec<&Version> =
+                prepared.iter().filter(|p| !p.unchanged).map(|p| &*p.new).collect();
+            let current: HashMap<String, Arc<Version>> = self
+                .published
+                .load()
+                .iter()
+                .map(|(n, (c, _))| (n.clone(), Arc::clone(c)))
+                .collect();
+            dependency::check_unit(&unit, &current)
+        };
+        if let Err(e) = checked {
+            return Err(self.abandon_all(prepared, e));
+        }
+        // `on_load`, callees first: the last word before anything changes.
+        for i in 0..prepared.len() {
+            let p = &prepared[i];
+            if p.unchanged {
+                continue;
+            }
+            if let Err(e) = self.on_load(p) {
+                return Err(self.abandon_all(prepared, e));
+            }
+        }
+        for p in prepared.iter().filter(|p| !p.unchanged) {
+            p.new.accept(&self.events);
+        }
+        Ok(prepared)
+    }
+
+    /// Run the new version's `on_load`, if it has one.
+    fn on_load(&self, p: &Prepared) -> Result<(), LoadError> {
+        let previous = p.running.as_ref().map(|r| r.version_str().to_owned());
+        let mut out = Vec::new();
+        match ffi::calls::on_load(p.new.table(), p.new.version_str(), previous.as_deref(), &mut out)
+        {
+            None | Some(relive_sdk::abi::status::OK) => Ok(()),
+            Some(code) => Err(LoadError::Vetoed {
+                file: p.new.source_name(),
+                module: p.name.clone(),
+                version: p.new.version_str().to_owned(),
+                source: Box::new(ModuleCallError::from_status(&p.new, "on_load", code, &out)),
+            }),
+        }
+    }
+
+    /// Record the refusal `e` of a whole unit (one history entry per module)
+    /// and hand `e` back.
+    fn abandon_all(&self, prepared: Vec<Prepared>, e: LoadError) -> LoadError {
+        for p in prepared {
+            self.abandon(p, &e);
+        }
+        e
+    }
+
+    /// Steps 1–6 and the `not_purged` check of one module (see
+    /// [`prepare_unit`](Self::prepare_unit) for the rest).
+    fn validate(
         &self,
         name: &str,
         source: Source,
@@ -534,6 +690,19 @@ impl ModuleTable {
                 return Err(CommitError(p.name.clone()));
             }
         }
+        // issue 15: dependencies — once more under the lock: a load that
+        // committed since `prepare` may have changed what the unit needs.
+        {
+            let unit: Vec<&Version> =
+                all.iter().filter(|p| !p.unchanged).map(|p| &*p.new).collect();
+            let current: HashMap<String, Arc<Version>> =
+                inner.modules.iter().map(|(n, s)| (n.clone(), Arc::clone(&s.current))).collect();
+            if let Err(e) = dependency::check_unit(&unit, &current) {
+                tracing::warn!(error = %e, "dependencies changed since the unit was validated");
+                return Err(CommitError(all[0].name.clone()));
+            }
+        }
+        let mut events = Vec::with_capacity(all.len());
         let mut reports = Vec::with_capacity(all.len());
         let mut dropped_versions = Vec::new();
         for p in all {
@@ -562,6 +731,21 @@ impl ModuleTable {
                 dropped_versions.push(d);
                 watch
             });
+            // issue 15: lifecycle
+            match (&outcome, &from) {
+                (LoadOutcome::Loaded, _) => events.push(EventKind::Loaded {
+                    module: p.name.clone(),
+                    version: p.new.version().clone(),
+                    hash: p.new.hash(),
+                }),
+                (LoadOutcome::Upgraded, Some(from)) => events.push(EventKind::Upgraded {
+                    module: p.name.clone(),
+                    from: from.clone(),
+                    to: p.new.version().clone(),
+                    hash: p.new.hash(),
+                }),
+                _ => {}
+            }
             if outcome != LoadOutcome::Unchanged {
                 tracing::info!(
                     module = %p.name, to = %p.new.version(), hash = %p.new.hash().short(),
@@ -580,6 +764,9 @@ impl ModuleTable {
         }
         self.publish(&inner);
         drop(inner);
+        for e in events {
+            self.events.emit(e);
+        }
         // Unload dropped versions outside the lock.
         drop(dropped_versions);
         Ok(reports)
@@ -615,7 +802,14 @@ impl ModuleTable {
         let hash = Some(old.hash());
         Self::push(&mut inner, name, Action::Rollback, from, to, hash, None, started);
         self.publish(&inner);
+        drop(inner);
         tracing::info!(module = name, from = %newer.version(), to = %old.version(), "module rolled back");
+        // issue 15: lifecycle
+        self.events.emit(EventKind::RolledBack {
+            module: name.to_owned(),
+            from: newer.version().clone(),
+            to: old.version().clone(),
+        });
         Ok((old, newer))
     }
 
@@ -641,6 +835,12 @@ impl ModuleTable {
         Self::push(&mut inner, name, Action::Purge, None, to, Some(old.hash()), None, started);
         self.publish(&inner);
         drop(inner);
+        // issue 15: lifecycle
+        self.events.emit(EventKind::Purged {
+            module: name.to_owned(),
+            version: old.version().clone(),
+            instances,
+        });
         let dropped = Dropped {
             version: Some(old.version().clone()),
             instances,
@@ -746,6 +946,9 @@ impl ModuleTable {
             );
         }
         Self::push(&mut inner, module, Action::MarkBad, None, None, Some(hash), None, started);
+        drop(inner);
+        // issue 15: lifecycle
+        self.events.emit(EventKind::MarkedBad { module: module.to_owned(), hash });
         saved
     }
 
@@ -767,6 +970,15 @@ impl ModuleTable {
     ) {
         if let Some(reason) = refused {
             tracing::warn!(module = name, ?action, %reason, "code server refused");
+            // issue 15: lifecycle
+            if let Some(events) = &inner.events {
+                events.emit(EventKind::Refused {
+                    module: name.to_owned(),
+                    action,
+                    to: to.clone(),
+                    reason: reason.to_string(),
+                });
+            }
         }
         if inner.history.len() == HISTORY_LIMIT {
             inner.history.pop_front();

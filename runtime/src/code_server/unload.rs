@@ -112,8 +112,44 @@ pub(crate) trait RetireThreads: Send + Sync {
     fn retire_threads(&self, deadline: Instant);
 }
 
+// issue 15: lifecycle
+/// What goes with a version whose last `Arc` dropped: its `on_free` (if it
+/// lived and has one) and where its unload is reported.
+pub(crate) struct Gone {
+    pub(crate) module: String,
+    pub(crate) version: String,
+    pub(crate) on_free: Option<crate::ffi::calls::FreeHook>,
+    pub(crate) events: Option<Weak<super::events::EventBus>>,
+}
+
+impl Gone {
+    /// Run `on_free` once (a panic in it is caught by the module and
+    /// logged here); `library` is the version's library, still open.
+    fn free(&mut self, library: Option<&Library>) {
+        let Some(hook) = self.on_free.take() else { return };
+        let mut out = Vec::new();
+        let code = hook.run(library, &mut out);
+        if code != relive_sdk::abi::status::OK {
+            tracing::warn!(
+                module = self.module, version = self.version, code,
+                message = %String::from_utf8_lossy(&out), "on_free failed (ignored)"
+            );
+        }
+    }
+
+    fn emit(&self, kind: impl FnOnce(String, String) -> super::events::EventKind) {
+        if let Some(bus) = self.events.as_ref().and_then(Weak::upgrade) {
+            bus.emit(kind(self.module.clone(), self.version.clone()));
+        }
+    }
+}
+
 /// A library whose last version is gone.
 struct Retired {
+    // issue 15: lifecycle
+    gone: Gone,
+    /// The residency last reported as an event.
+    reported: Option<Residency>,
     /// `None` once closed.
     library: Option<Library>,
     copy: PathBuf,
@@ -134,6 +170,9 @@ struct State {
     kept: Vec<Library>,
     started: bool,
     retirers: Vec<Weak<dyn RetireThreads>>,
+    // issue 15: lifecycle
+    /// Statically linked versions whose `on_free` is still to run.
+    frees: Vec<Gone>,
 }
 
 struct Unloader {
@@ -164,6 +203,10 @@ enum Look {
 }
 
 fn look(r: &mut Retired) -> Look {
+    // issue 15: lifecycle — first thing, while the library is surely open.
+    if let Some(library) = r.library.as_ref() {
+        r.gone.free(Some(library));
+    }
     let Some(library) = r.library.take() else {
         // Closed before, pinned by thread-local destructors.
         return if hazard::collect(&r.copy) {
@@ -200,13 +243,15 @@ fn look(r: &mut Retired) -> Look {
     }
 }
 
-/// Hand over the library of the last `Version` of `module`, whose private
+/// Hand over the library of the last `Version` of a module, whose private
 /// copy is `copy` (see the module docs).
-pub(crate) fn retire(library: Library, copy: PathBuf, module: &str) {
+pub(crate) fn retire(library: Library, copy: PathBuf, gone: Gone) {
     let r = Retired {
         library: Some(library),
         copy,
-        module: module.to_owned(),
+        module: gone.module.clone(),
+        gone,
+        reported: None,
         next: Instant::now(),
         pause: FIRST_PAUSE,
     };
@@ -214,6 +259,26 @@ pub(crate) fn retire(library: Library, copy: PathBuf, module: &str) {
     let mut st = u.state.lock();
     st.closing.insert(r.copy.clone());
     st.queue.push(r);
+    start(&mut st);
+    u.wake.notify_one();
+}
+
+// issue 15: lifecycle
+/// A statically linked version is gone: run its `on_free` on the unloader
+/// thread (never on the thread that dropped it, which may be a worker).
+pub(crate) fn free_static(gone: Gone) {
+    if gone.on_free.is_none() {
+        return;
+    }
+    let u = unloader();
+    let mut st = u.state.lock();
+    st.frees.push(gone);
+    start(&mut st);
+    u.wake.notify_one();
+}
+
+/// Start the unloader thread if it is not running.
+fn start(st: &mut State) {
     if !st.started {
         st.started = true;
         if std::thread::Builder::new().name("relive-unloader".into()).spawn(run).is_err() {
@@ -221,16 +286,30 @@ pub(crate) fn retire(library: Library, copy: PathBuf, module: &str) {
             tracing::error!("cannot start the unloader thread; retired libraries stay mapped");
         }
     }
-    u.wake.notify_one();
 }
 
 fn keep(mut r: Retired, why: Residency) {
+    report_residency(&mut r, &why);
     tracing::warn!(module = r.module, copy = %r.copy.display(), reason = %why,
         "library kept mapped for the life of the process");
     let mut st = unloader().state.lock();
     st.resident.insert(r.copy.clone(), why);
     if let Some(lib) = r.library.take() {
         st.kept.push(lib);
+    }
+}
+
+// issue 15: lifecycle
+/// Report a residency as an event, once per reason.
+fn report_residency(r: &mut Retired, why: &Residency) {
+    if r.reported.as_ref() != Some(why) {
+        r.reported = Some(why.clone());
+        let reason = why.clone();
+        r.gone.emit(|module, version| super::events::EventKind::Resident {
+            module,
+            version,
+            reason,
+        });
     }
 }
 
@@ -242,6 +321,16 @@ fn run() {
         let due: Vec<Retired> = {
             let mut st = u.state.lock();
             loop {
+                // issue 15: lifecycle
+                let frees = std::mem::take(&mut st.frees);
+                if !frees.is_empty() {
+                    drop(st);
+                    for mut g in frees {
+                        g.free(None);
+                    }
+                    st = u.state.lock();
+                    continue;
+                }
                 let now = Instant::now();
                 if st.queue.iter().any(|r| r.next <= now) {
                     break;
@@ -272,12 +361,18 @@ fn run() {
                     let _ = std::fs::remove_file(&r.copy);
                     u.state.lock().resident.remove(&r.copy);
                     tracing::info!(module = r.module, "retired library unmapped");
+                    // issue 15: lifecycle
+                    r.gone.emit(|module, version| super::events::EventKind::Unloaded {
+                        module,
+                        version,
+                    });
                 }
                 Look::Keep(why) => keep(r, why),
                 Look::Again(why) => {
                     retire_threads |= why == Residency::ThreadLocalDestructors;
                     r.pause = (r.pause * 2).min(LONGEST_PAUSE);
                     r.next = Instant::now() + r.pause;
+                    report_residency(&mut r, &why);
                     u.state.lock().resident.insert(r.copy.clone(), why);
                     again.push(r);
                 }

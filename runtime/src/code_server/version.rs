@@ -68,6 +68,15 @@ pub struct Version {
     instances: AtomicUsize,
     table: Table,
     library: Option<Library>,
+    // issue 15: dependencies
+    depends: Vec<super::dependency::Dependency>,
+    // issue 15: lifecycle
+    /// Its `on_load` accepted it (or it has none): its `on_free` runs when
+    /// it goes. A version refused at load never lived.
+    lived: std::sync::atomic::AtomicBool,
+    /// The stream its unload is reported on (set when the code server
+    /// accepts it).
+    events: std::sync::OnceLock<Weak<super::events::EventBus>>,
 }
 
 impl Version {
@@ -81,6 +90,9 @@ impl Version {
     ) -> Self {
         static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
         Version {
+            depends: decl.depends.iter().map(Into::into).collect(),
+            lived: std::sync::atomic::AtomicBool::new(false),
+            events: std::sync::OnceLock::new(),
             shared_name: Arc::from(decl.name.as_str()),
             version_str: semver.to_string(),
             decl,
@@ -197,6 +209,23 @@ impl Version {
         &self.table
     }
 
+    // issue 15: dependencies
+    /// The modules this version says it calls (`Module::DEPENDS`).
+    pub fn depends(&self) -> &[super::dependency::Dependency] {
+        &self.depends
+    }
+
+    // issue 15: lifecycle
+    /// The code server accepted this version (its `on_load` passed): from
+    /// now on its `on_free` runs when it goes, and its unload is reported
+    /// on `events`.
+    pub(crate) fn accept(&self, events: &Arc<super::events::EventBus>) {
+        let _ = self.events.set(Arc::downgrade(events));
+        // ORDERING: read in `drop`, after the last `Arc` was released, which
+        // synchronises with every earlier use of the version.
+        self.lived.store(true, Ordering::Relaxed);
+    }
+
     pub(crate) fn private_copy(&self) -> Option<&Path> {
         match &self.origin {
             Origin::Dylib { copy, .. } => Some(copy),
@@ -243,8 +272,25 @@ impl Drop for Version {
         // any more. It is closed only once nothing can run its code either
         // (threads it started, signal handlers, thread-local destructors):
         // see `unload.rs`.
-        if let (Some(library), Origin::Dylib { copy, .. }) = (self.library.take(), &self.origin) {
-            super::unload::retire(library, copy.clone(), &self.decl.name);
+        // issue 15: lifecycle — `on_free` runs on the unloader thread, just
+        // before the library closes, for a version that was accepted.
+        // ORDERING: see `accept`.
+        let hook = if self.lived.load(Ordering::Relaxed) {
+            crate::ffi::calls::FreeHook::of(&self.table)
+        } else {
+            None
+        };
+        let gone = super::unload::Gone {
+            module: self.decl.name.clone(),
+            version: self.version_str.clone(),
+            on_free: hook,
+            events: self.events.get().cloned(),
+        };
+        match (self.library.take(), &self.origin) {
+            (Some(library), Origin::Dylib { copy, .. }) => {
+                super::unload::retire(library, copy.clone(), gone);
+            }
+            _ => super::unload::free_static(gone),
         }
     }
 }

@@ -76,6 +76,64 @@ pub(crate) fn to_json(table: &Table, what: u32, bytes: &[u8], out: &mut Vec<u8>)
 }
 // end issue 14: sys
 
+// issue 15: lifecycle
+/// Run `on_load` of `table` for the load of `version` replacing `previous`;
+/// `None` when the module has none. The reason of a veto (or the panic
+/// message) is left in `out`. The caller holds the table's owner, so the
+/// library is open.
+pub(crate) fn on_load(
+    table: &Table,
+    version: &str,
+    previous: Option<&str>,
+    out: &mut Vec<u8>,
+) -> Option<i32> {
+    let f = table.on_load?;
+    let flags = if previous.is_some() { relive_sdk::abi::load_flags::UPGRADE } else { 0 };
+    let previous = previous.unwrap_or("");
+    // SAFETY: the caller borrowed `table` from its owner, so the library is
+    // open; both strings and `out` are valid for the call; `on_load`
+    // touches no state.
+    Some(unsafe {
+        f(RawBytes::new(version.as_bytes()), RawBytes::new(previous.as_bytes()), flags, sink(out))
+    })
+}
+
+/// A version's `on_free`, taken out of its table when the version's last
+/// `Arc` drops, to be run once on the unloader thread before its library
+/// closes.
+#[derive(Clone, Copy)]
+pub(crate) struct FreeHook(super::decl::OnFreeFn);
+
+impl std::fmt::Debug for FreeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FreeHook")
+    }
+}
+
+impl FreeHook {
+    /// The hook of `table`, if the module has one.
+    pub(crate) fn of(table: &Table) -> Option<Self> {
+        table.on_free.map(FreeHook)
+    }
+
+    /// Run the hook; a panic's message is left in `out`. `library` is the
+    /// library the hook came from, still open (`None`: a module linked into
+    /// the host, whose code is never unmapped). Consumes the hook: it runs
+    /// at most once.
+    pub(crate) fn run(
+        self,
+        library: Option<&libloading::os::unix::Library>,
+        out: &mut Vec<u8>,
+    ) -> i32 {
+        let _open = library;
+        // SAFETY: the function belongs to `library`, which the caller keeps
+        // open for the call (it holds it), or to the host's own binary;
+        // `on_free` takes no state and `out` is valid for the call.
+        unsafe { (self.0)(sink(out)) }
+    }
+}
+// end issue 15: lifecycle
+
 /// The state of one live instance, owned together with the code that made it.
 #[derive(Debug)]
 pub(crate) struct LiveState<C: Code> {

@@ -133,6 +133,12 @@ pub(crate) type OnDownFn = unsafe extern "C" fn(
     out: RawSink,
 ) -> i32;
 
+// issue 15: lifecycle
+pub(crate) type OnLoadFn =
+    unsafe extern "C" fn(version: RawBytes, previous: RawBytes, flags: u32, out: RawSink) -> i32;
+pub(crate) type OnFreeFn = unsafe extern "C" fn(out: RawSink) -> i32;
+// end issue 15: lifecycle
+
 /// Mirror of `relive_sdk::abi::VTable`, ABI version 1.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -182,6 +188,52 @@ struct RawVTableGen {
     on_timeout: Option<OnTimeoutFn>,
 }
 
+// issue 15: lifecycle
+/// Mirror of the lifecycle entries appended after the `gen_server` ones;
+/// each read only when the table's `size` covers it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVTableLife {
+    base: RawVTableGen,
+    on_load: Option<OnLoadFn>,
+    on_free: Option<OnFreeFn>,
+}
+// end issue 15: lifecycle
+
+// issue 15: dependencies
+/// Mirror of `relive_sdk::abi::Dependency`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDependency {
+    name: RawBytes,
+    requirement: RawBytes,
+    message_schema: [u8; 8],
+    reply_schema: [u8; 8],
+}
+
+/// Mirror of the declaration with the dependency list appended (read only
+/// when `decl_size` covers it).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclDeps {
+    v1: RawDeclV1,
+    depends_ptr: *const RawDependency,
+    depends_len: usize,
+}
+
+/// Largest dependency list accepted from a declaration.
+const MAX_DEPENDS: usize = 256;
+
+/// One module a declaration says it calls, copied into host memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeclaredDependency {
+    pub(crate) name: String,
+    pub(crate) requirement: String,
+    pub(crate) message_schema: Fingerprint,
+    pub(crate) reply_schema: Fingerprint,
+}
+// end issue 15: dependencies
+
 /// The function table, checked: every required function is present.
 ///
 /// Valid only while the library that owns these functions is open, which is
@@ -202,6 +254,9 @@ pub(crate) struct Table {
     pub(crate) on_exit: Option<OnExitFn>,
     pub(crate) on_down: Option<OnDownFn>,
     pub(crate) on_timeout: Option<OnTimeoutFn>,
+    // issue 15: lifecycle
+    pub(crate) on_load: Option<OnLoadFn>,
+    pub(crate) on_free: Option<OnFreeFn>,
 }
 
 impl std::fmt::Debug for Table {
@@ -228,6 +283,8 @@ pub(crate) struct Declaration {
     pub(crate) state_schema: Fingerprint,
     pub(crate) reads_states: Vec<Fingerprint>,
     pub(crate) downgrades_to: Vec<Fingerprint>,
+    // issue 15: dependencies
+    pub(crate) depends: Vec<DeclaredDependency>,
 }
 
 /// Why a declaration could not be read (loader step 3).
@@ -328,11 +385,16 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         on_exit: None,
         on_down: None,
         on_timeout: None,
+        on_load: None,
+        on_free: None,
     };
     // issue 14: gen_server
     // SAFETY: each optional entry is read only when the module reports a
     // table at least that long; null is `None`.
     let table = unsafe { read_gen(vt.cast::<RawVTableGen>(), table_size as usize, table) };
+    // issue 15: lifecycle
+    // SAFETY: as for `read_gen`.
+    let table = unsafe { read_life(vt.cast::<RawVTableLife>(), table_size as usize, table) };
     let string = |field: &str, b: RawBytes| -> Result<String, DeclError> {
         // SAFETY: the caller's contract covers the strings a declaration
         // points to; the length is bounded and a null pointer refused first.
@@ -361,6 +423,30 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         state_schema: Fingerprint(raw.state_schema),
         reads_states: list("reads_states", raw.reads_states)?,
         downgrades_to: list("downgrades_to", raw.downgrades_to)?,
+        depends: Vec::new(),
+    };
+    // issue 15: dependencies
+    let decl = if (header.decl_size as usize) >= size_of::<RawDeclDeps>() {
+        // SAFETY: the module reports `decl_size` readable bytes, which cover
+        // a `RawDeclDeps` (checked just now); the list is bounds-checked
+        // before it is read, as the fingerprint lists are.
+        let deps = unsafe { ptr.cast::<RawDeclDeps>().read() };
+        // SAFETY: as for `items_at`: non-null and bounded before the read;
+        // validity is the caller's contract.
+        let items = unsafe { deps_at(deps.depends_ptr, deps.depends_len) }
+            .ok_or_else(|| DeclError::Malformed("depends: bad pointer or length".into()))?;
+        let mut depends = Vec::with_capacity(items.len());
+        for d in items {
+            depends.push(DeclaredDependency {
+                name: string("depends.name", d.name)?,
+                requirement: string("depends.requirement", d.requirement)?,
+                message_schema: Fingerprint(d.message_schema),
+                reply_schema: Fingerprint(d.reply_schema),
+            });
+        }
+        Declaration { depends, ..decl }
+    } else {
+        decl
     };
     Ok((decl, table))
 }
@@ -388,6 +474,47 @@ unsafe fn read_gen(vt: *const RawVTableGen, size: usize, mut table: Table) -> Ta
     entry!(on_down);
     entry!(on_timeout);
     table
+}
+
+// issue 15: lifecycle
+/// `table` with the lifecycle entries of [`RawVTableLife`] the module's
+/// table (of `size` bytes) covers.
+///
+/// # Safety
+/// `vt` is aligned and valid for reads of `size` bytes.
+unsafe fn read_life(vt: *const RawVTableLife, size: usize, mut table: Table) -> Table {
+    use std::mem::offset_of;
+    macro_rules! entry {
+        ($field:ident) => {
+            if size >= offset_of!(RawVTableLife, $field) + size_of::<Option<fn()>>() {
+                // SAFETY: covered by `size` (checked just now), aligned as
+                // the table is; null is `None`.
+                table.$field = unsafe { std::ptr::addr_of!((*vt).$field).read() };
+            }
+        };
+    }
+    entry!(on_load);
+    entry!(on_free);
+    table
+}
+
+// issue 15: dependencies
+/// `len` dependencies at `ptr`, or `None` when the pair is not plausible.
+///
+/// # Safety
+/// As [`bytes_at`], for `len` items of [`RawDependency`].
+unsafe fn deps_at<'a>(ptr: *const RawDependency, len: usize) -> Option<&'a [RawDependency]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    if ptr.is_null()
+        || len > MAX_DEPENDS
+        || !(ptr as usize).is_multiple_of(align_of::<RawDependency>())
+    {
+        return None;
+    }
+    // SAFETY: non-null, aligned, bounded; validity is the caller's contract.
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// `len` bytes at `ptr`, or `None` when the pair is not plausible.
@@ -471,7 +598,77 @@ mod tests {
             on_down => on_down,
             on_timeout => on_timeout,
         );
-        assert_eq!(size_of::<Sdk>(), size_of::<RawVTableGen>());
+        // issue 15: lifecycle
+        assert_eq!(offset_of!(Sdk, on_load), offset_of!(super::RawVTableLife, on_load));
+        assert_eq!(offset_of!(Sdk, on_free), offset_of!(super::RawVTableLife, on_free));
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawVTableLife>());
+    }
+
+    // issue 15: dependencies
+    #[test]
+    fn the_declaration_mirror_has_the_sdks_layout_with_dependencies() {
+        use relive_sdk::abi::{Dependency, ModuleDecl};
+        assert_eq!(offset_of!(ModuleDecl, vtable), offset_of!(super::RawDeclV1, vtable));
+        assert_eq!(offset_of!(ModuleDecl, depends), offset_of!(super::RawDeclDeps, depends_ptr));
+        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclDeps>());
+        assert_eq!(size_of::<Dependency>(), size_of::<super::RawDependency>());
+        assert_eq!(align_of::<Dependency>(), align_of::<super::RawDependency>());
+    }
+
+    // issue 15: dependencies
+    #[test]
+    fn dependencies_are_read_and_a_declaration_built_before_them_has_none() {
+        use relive_sdk::abi::ModuleDecl;
+        use relive_sdk::{Dependency, dep};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Caller;
+        impl relive_sdk::Module for Caller {
+            const NAME: &'static str = "caller";
+            type Args = ();
+            type Msg = ();
+            type Reply = ();
+            const DEPENDS: &'static [Dependency] = &[dep!("callee", "^2", u32, bool)];
+            fn init(
+                (): (),
+                _: &mut relive_sdk::Context<'_>,
+            ) -> Result<Self, relive_sdk::ModuleError> {
+                Ok(Caller)
+            }
+            fn handle(&mut self, (): (), _: &mut relive_sdk::Context<'_>) {}
+        }
+        let decl = relive_sdk::declaration!(Caller);
+        let (d, _) = read_static(decl).unwrap();
+        assert_eq!(d.depends.len(), 1);
+        assert_eq!(
+            (d.depends[0].name.as_str(), d.depends[0].requirement.as_str()),
+            ("callee", "^2")
+        );
+        assert_eq!(d.depends[0].message_schema, relive_codec::Fingerprint::of::<u32>());
+        assert_eq!(d.depends[0].reply_schema, relive_codec::Fingerprint::of::<bool>());
+        // What a module built before issue 15 reports: a declaration that
+        // ends at `vtable`, whatever lies after it.
+        let older = ModuleDecl { decl_size: size_of::<super::RawDeclV1>() as u32, ..*decl };
+        // SAFETY: `older` lives for the call and holds at least the
+        // `decl_size` bytes it reports; its pointers are the static ones.
+        let (d, _) = unsafe { super::read((&older as *const ModuleDecl).cast()) }.unwrap();
+        assert!(d.depends.is_empty());
+    }
+
+    // issue 15: lifecycle
+    #[test]
+    fn a_table_built_before_the_lifecycle_entries_has_no_hooks() {
+        let decl = relive_sdk::declaration!(Plain);
+        let (d, full) = read_static(decl).unwrap();
+        assert!(full.on_load.is_some() && full.on_free.is_some());
+        assert!(d.depends.is_empty());
+        let mut bare = full;
+        (bare.on_load, bare.on_free) = (None, None);
+        let vt = decl.vtable.cast::<super::RawVTableLife>();
+        // What a module built before issue 15 reports: up to `on_timeout`.
+        let old_size = size_of::<RawVTableGen>();
+        // SAFETY: the table is this static declaration's, longer than asked.
+        let old = unsafe { super::read_life(vt, old_size, bare) };
+        assert!(old.on_load.is_none() && old.on_free.is_none());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! (`actor::System`, `scheduler::Run`, `ffi::host::Services`).
 
 mod code_server;
+// issue 15: lifecycle
+mod events;
 mod kill;
 mod native;
 mod no_proc;
@@ -25,6 +27,8 @@ pub(crate) mod upgrade;
 pub mod views;
 
 pub use code_server::CodeServer;
+// issue 15: lifecycle
+pub use events::NotASupervisorEvent;
 pub use native::{NativeActor, NativeContext};
 pub use no_proc::NoProc;
 pub use spawn::{SpawnError, SpawnOptions};

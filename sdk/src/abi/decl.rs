@@ -1,6 +1,6 @@
 //! The module declaration: the `&'static` struct the exported symbol returns.
 
-use super::{ABI_VERSION, MAGIC, RBytes, RFingerprint, RFingerprints, VTable};
+use super::{ABI_VERSION, MAGIC, RBytes, RDependencies, RFingerprint, RFingerprints, VTable};
 use crate::Module;
 use relive_codec::Fingerprint;
 
@@ -55,6 +55,11 @@ pub struct ModuleDecl {
     pub downgrades_to: RFingerprints,
     /// The function table.
     pub vtable: *const VTable,
+    // issue 15: dependencies
+    /// The modules this one calls (`Module::DEPENDS`). Read by the host only
+    /// when `decl_size` covers it: an older module declares none.
+    pub depends: RDependencies,
+    // end issue 15: dependencies
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -107,6 +112,8 @@ impl ModuleDecl {
             reads_states: fingerprints(M::READS),
             downgrades_to: fingerprints(M::DOWNGRADES_TO),
             vtable,
+            // issue 15: dependencies
+            depends: RDependencies::new(M::DEPENDS),
         }
     }
 }

@@ -12,11 +12,15 @@
 
 mod catch_panic;
 mod decl;
+// issue 15: dependencies
+mod dependency;
 mod host_services;
 mod record;
 mod vtable;
 
 pub use decl::{ModuleDecl, flags};
+// issue 15: dependencies
+pub use dependency::{Dependency, RDependencies};
 #[doc(hidden)]
 pub mod decl_build_info {
     pub use super::decl::BuildInfo;
@@ -27,6 +31,8 @@ pub use host_services::{
     SendFn, SendNamedFn, SpawnFn, StopSelfFn, TimerFn, TrapExitFn, install_flags, service_status,
 };
 pub use vtable::{VTable, exports, json_kinds};
+// issue 15: lifecycle
+pub use vtable::load_flags;
 
 pub(crate) use host_services::{
     UNSUPPORTED, cancel_timer, defer_reply, demonitor, forward_log, idle_timeout, link,

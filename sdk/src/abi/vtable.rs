@@ -92,6 +92,25 @@ pub struct VTable {
     /// with no message.
     pub on_timeout: Option<unsafe extern "C" fn(state: StatePtr, out: Sink<'_>) -> i32>,
     // end issue 14: gen_server
+    // issue 15: lifecycle
+    /// Run `Module::on_load` for the load of `version` replacing `previous`
+    /// (empty and no [`load_flags::UPGRADE`] on a first load). `FAILED` or
+    /// `PANICKED` vetoes the load; the sink holds the reason. Null in a
+    /// module built before it: nothing runs, the load goes on.
+    pub on_load: Option<
+        unsafe extern "C" fn(version: RBytes, previous: RBytes, flags: u32, out: Sink<'_>) -> i32,
+    >,
+    /// Run `Module::on_free`, once, just before the library is unloaded.
+    /// Null in a module built before it.
+    pub on_free: Option<unsafe extern "C" fn(out: Sink<'_>) -> i32>,
+    // end issue 15: lifecycle
+}
+
+// issue 15: lifecycle
+/// Bits of `on_load`'s `flags`.
+pub mod load_flags {
+    /// The load replaces a running version (`previous` is its version).
+    pub const UPGRADE: u32 = 1 << 0;
 }
 
 /// What [`VTable::to_json`] is asked to render (issue 14: sys).
@@ -126,6 +145,9 @@ impl VTable {
             on_exit: Some(exports::on_exit::<M>),
             on_down: Some(exports::on_down::<M>),
             on_timeout: Some(exports::on_timeout::<M>),
+            // issue 15: lifecycle
+            on_load: Some(exports::on_load::<M>),
+            on_free: Some(exports::on_free::<M>),
         }
     }
 }
@@ -420,6 +442,36 @@ pub mod exports {
         })
     }
     // end issue 14: gen_server
+
+    // issue 15: lifecycle
+    /// # Safety
+    /// See the [module contract](self) (no state is involved).
+    pub unsafe extern "C" fn on_load<M: Module>(
+        version: RBytes,
+        previous: RBytes,
+        flags: u32,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps both slices valid for this call.
+            let (version, previous) = unsafe { (version.as_slice(), previous.as_slice()) };
+            let version = std::str::from_utf8(version).unwrap_or("?");
+            let previous = (flags & super::load_flags::UPGRADE != 0)
+                .then(|| std::str::from_utf8(previous).unwrap_or("?"));
+            M::on_load(&crate::LoadInfo::new(version, previous))?;
+            Ok(())
+        })
+    }
+
+    /// # Safety
+    /// See the [module contract](self) (no state is involved).
+    pub unsafe extern "C" fn on_free<M: Module>(out: Sink<'_>) -> i32 {
+        guard(&out, || {
+            M::on_free();
+            Ok(())
+        })
+    }
+    // end issue 15: lifecycle
 
     /// # Safety
     /// See the [module contract](self); `state` is not used after this call.

@@ -40,6 +40,15 @@ pub const FIXTURES: &[&str] = &[
     "inventory",
     // issue 14: gen_server
     "gen_server",
+    // issue 15: lifecycle
+    "lifecycle_v1",
+    "lifecycle_v2",
+    "veto_on_load",
+    // issue 15: dependencies
+    "dep_callee_v1",
+    "dep_callee_v2",
+    "dep_caller_v1",
+    "dep_caller_v2",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

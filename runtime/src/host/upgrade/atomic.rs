@@ -41,10 +41,12 @@ impl HostShared {
     ) -> Result<UpgradeReport, UpgradeError> {
         let _one_at_a_time = self.upgrades.lock.lock();
         let started = Instant::now();
-        // 1. Validate everything.
-        let mut steps = Vec::with_capacity(modules.len());
-        for (name, source) in modules {
-            let p = self.table.prepare(&name, source, opts.load())?;
+        // 1. Validate everything: each module, then the unit (ordered
+        //    callees first, dependencies checked together, `on_load`s).
+        let prepared = self.table.prepare_unit(modules, opts.load())?;
+        let mut steps = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            let name = p.name.clone();
             // The build already current: its actors still on an older
             // version migrate to it; nothing is loaded.
             let target = match (&p.running, p.unchanged) {
@@ -184,6 +186,13 @@ impl HostShared {
         let mut snapshots: Vec<HashMap<crate::actor::ActorId, StateSnapshot>> =
             targets.iter().map(|_| HashMap::with_capacity(held.len() / targets.len())).collect();
         // The index learns every move under one lock.
+        // issue 15: lifecycle — who moved where, for the event stream.
+        let mut moved: Vec<Vec<u64>> = targets.iter().map(|_| Vec::new()).collect();
+        for ((i, cell, _, _), done) in held.iter().zip(&next) {
+            if done.is_some() {
+                moved[*i].push(cell.id.get());
+            }
+        }
         let moves: Vec<(&ActorCell, u64)> = held
             .iter()
             .zip(&next)
@@ -200,6 +209,10 @@ impl HostShared {
             }
             report.longest_pause = report.longest_pause.max(paused.elapsed());
             release(self, cell, body);
+        }
+        // issue 15: lifecycle
+        for ((name, target), actors) in steps_names.iter().zip(&targets).zip(moved) {
+            self.emit_migrated(name, target, actors);
         }
         let snapshots: Snapshots =
             steps_names.into_iter().zip(snapshots).filter(|(_, s)| !s.is_empty()).collect();

@@ -58,6 +58,8 @@ impl HostShared {
             }
         }
         report.remaining = actors.len() - report.migrated;
+        // issue 15: lifecycle
+        self.emit_migrated(module, &to, canaries.iter().map(|id| id.get()).collect());
         self.upgrades.gradual.lock().insert(module.to_owned(), Gradual { canaries });
         report.duration = started.elapsed();
         Ok(report)
@@ -74,9 +76,11 @@ impl HostShared {
         };
         let mut report = UpgradeReport::new(Vec::new());
         let deadline = Instant::now() + PROMOTE_TIMEOUT;
+        let mut moved = Vec::new();
         for cell in self.registry.actors_of(module) {
             match self.migrate_one(&cell, &from, &to, &[], deadline, PROMOTE_TIMEOUT) {
                 Ok(Some(pause)) => {
+                    moved.push(cell.id.get());
                     report.migrated += 1;
                     report.longest_pause = report.longest_pause.max(pause);
                 }
@@ -85,8 +89,27 @@ impl HostShared {
             }
         }
         report.remaining = report.failed.len();
+        // issue 15: lifecycle
+        self.emit_migrated(module, &to, moved);
         report.duration = started.elapsed();
         Ok(report)
+    }
+
+    // issue 15: lifecycle
+    /// A `Migrated` event for `actors` (none: no event).
+    pub(super) fn emit_migrated(
+        &self,
+        module: &str,
+        to: &crate::code_server::Version,
+        actors: Vec<u64>,
+    ) {
+        if !actors.is_empty() {
+            self.table.event_bus().emit(crate::code_server::EventKind::Migrated {
+                module: module.to_owned(),
+                to: to.version().clone(),
+                actors,
+            });
+        }
     }
 
     pub(crate) fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
