@@ -136,6 +136,103 @@ pub const fn index(bytes: &[u8]) -> Option<u32> {
     None
 }
 
+/// A type's variants held as a list: what a module's declaration carries,
+/// copied into host memory, or what [`VariantList::of`] computes for a type
+/// the host knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantList {
+    prefixes: Vec<Fingerprint>,
+    names: Vec<String>,
+}
+
+impl VariantList {
+    /// A list from its prefix fingerprints and the names of the variants
+    /// (a missing name is empty). `None` when `prefixes` is empty.
+    pub fn new(prefixes: Vec<Fingerprint>, mut names: Vec<String>) -> Option<Self> {
+        if prefixes.is_empty() {
+            return None;
+        }
+        names.resize(prefixes.len(), String::new());
+        Some(VariantList { prefixes, names })
+    }
+
+    /// The list of `T`.
+    pub fn of<T: Schema + ?Sized>() -> Self {
+        Self::of_schema(T::SCHEMA)
+    }
+
+    /// The list of the type `schema` describes.
+    pub fn of_schema(schema: &NamedType) -> Self {
+        let n = count_of(schema);
+        let mut prefixes = Vec::with_capacity(n);
+        let mut names = Vec::with_capacity(n);
+        match schema.ty {
+            DataModelType::Enum(vs) if !vs.is_empty() => {
+                let mut state = hash(hash(BASIS, PATH.as_bytes()), &[0xE9]);
+                for v in vs.iter() {
+                    state = named_variant(state, v);
+                    prefixes.push(Fingerprint(state.to_le_bytes()));
+                    names.push(v.name.to_owned());
+                }
+            }
+            _ => {
+                prefixes.push(prefix_of(schema, 0));
+                names.push(schema.name.to_owned());
+            }
+        }
+        VariantList { prefixes, names }
+    }
+
+    /// How many variants.
+    pub fn len(&self) -> usize {
+        self.prefixes.len()
+    }
+
+    /// Never: a list has at least one entry.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The fingerprint of the type cut after variant `i`.
+    pub fn prefix(&self, i: usize) -> Option<Fingerprint> {
+        self.prefixes.get(i).copied()
+    }
+
+    /// The prefix fingerprints, in order.
+    pub fn prefixes(&self) -> &[Fingerprint] {
+        &self.prefixes
+    }
+
+    /// The name of variant `i`.
+    pub fn name(&self, i: usize) -> Option<&str> {
+        self.names.get(i).map(String::as_str)
+    }
+
+    /// The fingerprint of the whole type (its last prefix).
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.prefixes[self.prefixes.len() - 1]
+    }
+
+    /// Whether a type with whole fingerprint `whole` is this one cut after
+    /// one of its variants (or this one): a value of it reads as this type.
+    pub fn has_prefix(&self, whole: Fingerprint) -> bool {
+        self.prefixes.contains(&whole)
+    }
+
+    /// Whether every variant of `self` is in `other`, unchanged and at the
+    /// same index (`other` may append more).
+    pub fn is_prefix_of(&self, other: &VariantList) -> bool {
+        other.prefix(self.len() - 1) == Some(self.fingerprint())
+    }
+
+    /// The first index at which `self` and `other` differ: a variant that
+    /// changed, or the end of the shorter list. `None` when they are equal.
+    pub fn first_difference(&self, other: &VariantList) -> Option<usize> {
+        let i = self.prefixes.iter().zip(&other.prefixes).take_while(|(a, b)| a == b).count();
+        if i == self.len() && i == other.len() { None } else { Some(i) }
+    }
+}
+
 const fn hash(mut state: u64, bytes: &[u8]) -> u64 {
     let mut i = 0;
     while i < bytes.len() {
@@ -293,5 +390,24 @@ mod tests {
         assert_eq!(index(&[]), None);
         assert_eq!(index(&[0x80]), None);
         assert_eq!(index(&[0xff, 0xff, 0xff, 0xff, 0x7f]), None, "past u32");
+    }
+
+    #[test]
+    fn a_list_knows_its_prefixes_and_where_another_differs() {
+        let every = VariantList::of::<Every>();
+        let cut = VariantList::of::<Cut>();
+        let renamed = VariantList::of::<Renamed>();
+        assert_eq!(every.prefixes(), &prefixes::<Every, 5>());
+        assert_eq!(every.fingerprint(), Fingerprint::of::<Every>());
+        assert!(cut.is_prefix_of(&every) && !every.is_prefix_of(&cut));
+        assert!(every.has_prefix(Fingerprint::of::<Cut>()));
+        assert!(!renamed.is_prefix_of(&every));
+        assert_eq!(renamed.first_difference(&every), Some(1));
+        assert_eq!(cut.first_difference(&every), Some(2));
+        assert_eq!(every.first_difference(&every), None);
+        assert_eq!(every.name(3), Some("Struct"));
+        let inner = VariantList::of::<Inner>();
+        assert_eq!((inner.len(), inner.name(0)), (1, Some("Inner")));
+        assert_eq!(VariantList::new(Vec::new(), Vec::new()), None);
     }
 }

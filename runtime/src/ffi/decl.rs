@@ -8,6 +8,7 @@
 //! the library, and the table is kept only inside its `Version`.
 
 use relive_codec::Fingerprint;
+use relive_codec::variants::VariantList;
 use std::ffi::c_void;
 
 /// Largest string accepted from a declaration (a sanity bound, not a format limit).
@@ -75,6 +76,27 @@ struct RawDeclV1 {
     downgrades_to: RawFingerprints,
     vtable: *const c_void,
 }
+
+// issue 15: interfaces that grow
+/// Mirror of `relive_sdk::abi::RVariants`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVariants {
+    prefixes: *const [u8; 8],
+    names: *const RawBytes,
+    len: usize,
+}
+
+/// The declaration with the fields appended after ABI version 1's (read
+/// only when the module's `decl_size` covers them).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclGrow {
+    v1: RawDeclV1,
+    message_variants: RawVariants,
+    reply_variants: RawVariants,
+}
+// end issue 15: interfaces that grow
 
 /// The sink a module writes its output through (mirror of `abi::Sink`).
 #[repr(C)]
@@ -228,6 +250,11 @@ pub(crate) struct Declaration {
     pub(crate) state_schema: Fingerprint,
     pub(crate) reads_states: Vec<Fingerprint>,
     pub(crate) downgrades_to: Vec<Fingerprint>,
+    // issue 15: interfaces that grow
+    /// The message type's variants (`None`: a declaration without them).
+    pub(crate) message_variants: Option<VariantList>,
+    /// The reply type's variants.
+    pub(crate) reply_variants: Option<VariantList>,
 }
 
 /// Why a declaration could not be read (loader step 3).
@@ -361,8 +388,55 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         state_schema: Fingerprint(raw.state_schema),
         reads_states: list("reads_states", raw.reads_states)?,
         downgrades_to: list("downgrades_to", raw.downgrades_to)?,
+        message_variants: None,
+        reply_variants: None,
+    };
+    // issue 15: interfaces that grow
+    let decl = if (header.decl_size as usize) >= size_of::<RawDeclGrow>() {
+        // SAFETY: the module reports `decl_size` readable bytes, which cover
+        // a `RawDeclGrow` (checked just above); its extra fields are raw
+        // pointers and lengths, checked before use by `read_variants`.
+        let grow = unsafe { ptr.cast::<RawDeclGrow>().read() };
+        Declaration {
+            // SAFETY: the caller's contract covers the tables a declaration
+            // points to; lengths are bounded and null pointers refused.
+            message_variants: unsafe { read_variants("message_variants", grow.message_variants) }?,
+            // SAFETY: as above.
+            reply_variants: unsafe { read_variants("reply_variants", grow.reply_variants) }?,
+            ..decl
+        }
+    } else {
+        decl
     };
     Ok((decl, table))
+}
+
+// issue 15: interfaces that grow
+/// A variant table copied into host memory; `None` when it is empty (a
+/// declaration built without one).
+///
+/// # Safety
+/// When `v.len` is at most [`MAX_LIST`] and its pointers are non-null, they
+/// are valid for reads of `v.len` entries, and each name for its length.
+unsafe fn read_variants(field: &str, v: RawVariants) -> Result<Option<VariantList>, DeclError> {
+    if v.len == 0 {
+        return Ok(None);
+    }
+    let bad = || DeclError::Malformed(format!("{field}: bad pointer or length"));
+    // SAFETY: bounded, null refused; validity is the caller's contract.
+    let prefixes = unsafe { items_at(v.prefixes, v.len, MAX_LIST) }.ok_or_else(bad)?;
+    if v.names.is_null() || !(v.names as usize).is_multiple_of(align_of::<RawBytes>()) {
+        return Err(bad());
+    }
+    // SAFETY: non-null, aligned, `len` bounded above; the caller's contract.
+    let names = unsafe { std::slice::from_raw_parts(v.names, v.len) };
+    let mut owned = Vec::with_capacity(v.len);
+    for n in names {
+        // SAFETY: as for the declaration's strings.
+        let bytes = unsafe { bytes_at(n.ptr, n.len, MAX_STR) }.ok_or_else(bad)?;
+        owned.push(String::from_utf8_lossy(bytes).into_owned());
+    }
+    Ok(VariantList::new(prefixes.iter().map(|b| Fingerprint(*b)).collect(), owned))
 }
 
 // issue 14: gen_server
@@ -472,6 +546,80 @@ mod tests {
             on_timeout => on_timeout,
         );
         assert_eq!(size_of::<Sdk>(), size_of::<RawVTableGen>());
+    }
+
+    // issue 15: interfaces that grow
+    #[test]
+    fn the_declaration_mirror_has_the_sdks_layout_field_by_field() {
+        use super::RawDeclGrow;
+        use relive_sdk::abi::ModuleDecl as Sdk;
+        macro_rules! same {
+            ($($sdk:ident => $($raw:ident).+),+ $(,)?) => {$(
+                assert_eq!(
+                    offset_of!(Sdk, $sdk),
+                    offset_of!(RawDeclGrow, $($raw).+),
+                    stringify!($sdk)
+                );
+            )+};
+        }
+        same!(
+            magic => v1.header.magic,
+            abi_version => v1.header.abi_version,
+            decl_size => v1.header.decl_size,
+            name => v1.name,
+            target => v1.target,
+            flags => v1.flags,
+            args_schema => v1.args_schema,
+            message_schema => v1.message_schema,
+            reply_schema => v1.reply_schema,
+            state_schema => v1.state_schema,
+            reads_states => v1.reads_states,
+            downgrades_to => v1.downgrades_to,
+            vtable => v1.vtable,
+            message_variants => message_variants,
+            reply_variants => reply_variants,
+        );
+        assert_eq!(size_of::<Sdk>(), size_of::<RawDeclGrow>());
+    }
+
+    #[test]
+    fn a_declaration_carries_its_variants_and_an_older_one_has_none() {
+        use super::{RawDeclV1, read};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        enum Msg {
+            Add(u64),
+            Reset,
+        }
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Grows;
+        impl relive_sdk::Module for Grows {
+            const NAME: &'static str = "grows";
+            type Args = ();
+            type Msg = Msg;
+            type Reply = u64;
+            fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+                Ok(Grows)
+            }
+            fn handle(&mut self, _: Msg, _: &mut relive_sdk::Context<'_>) -> u64 {
+                0
+            }
+        }
+        let decl = relive_sdk::declaration!(Grows);
+        let (full, _) = read_static(decl).unwrap();
+        let msg = full.message_variants.unwrap();
+        assert_eq!(msg, relive_codec::variants::VariantList::of::<Msg>());
+        assert_eq!((msg.len(), msg.name(1)), (2, Some("Reset")));
+        assert_eq!(full.reply_variants.unwrap().name(0), Some("u64"));
+        // What an older module reports: a version-1 declaration only.
+        let mut older = std::mem::ManuallyDrop::new(
+            // SAFETY: a bitwise copy of a `'static` declaration of plain data.
+            unsafe { std::ptr::read(decl) },
+        );
+        older.decl_size = size_of::<RawDeclV1>() as u32;
+        // SAFETY: the copy lives on this stack frame for the call, and
+        // everything it points to is `'static`.
+        let (old, _) = unsafe { read((&*older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
+        assert!(old.message_variants.is_none() && old.reply_variants.is_none());
     }
 
     #[test]

@@ -55,6 +55,14 @@ pub struct ModuleDecl {
     pub downgrades_to: RFingerprints,
     /// The function table.
     pub vtable: *const VTable,
+    // issue 15: interfaces that grow
+    /// The variants of `Module::Msg`, in order (see [`RVariants`]); empty in
+    /// a declaration built without them: the host then checks the message
+    /// type by equality only.
+    pub message_variants: RVariants,
+    /// The variants of `Module::Reply`, likewise.
+    pub reply_variants: RVariants,
+    // end issue 15: interfaces that grow
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -107,6 +115,80 @@ impl ModuleDecl {
             reads_states: fingerprints(M::READS),
             downgrades_to: fingerprints(M::DOWNGRADES_TO),
             vtable,
+            // issue 15: interfaces that grow
+            message_variants: RVariants::NONE,
+            reply_variants: RVariants::NONE,
         }
+    }
+
+    // issue 15: interfaces that grow
+    /// This declaration with the variant tables of its message and reply
+    /// types ([`declaration!`](crate::declaration) builds both).
+    pub const fn with_variants(mut self, message: RVariants, reply: RVariants) -> Self {
+        self.message_variants = message;
+        self.reply_variants = reply;
+        self
+    }
+}
+
+// issue 15: interfaces that grow
+/// The variants of one of a module's types, as the declaration carries them:
+/// `len` entries of `prefixes` and `names`. Entry `i` of `prefixes` is the
+/// fingerprint of the type cut after variant `i` (postcard encodes a variant
+/// by its index, so a newer type that only appends variants reads every
+/// older value); the last one is the type's own fingerprint. A type that is
+/// not an enum has one entry, its fingerprint and its name. `len == 0`: no
+/// table (a declaration built without it).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RVariants {
+    /// `len` variant-prefix fingerprints (see `relive_codec::variants`).
+    pub prefixes: *const RFingerprint,
+    /// `len` variant names (UTF-8).
+    pub names: *const RBytes,
+    /// Number of variants; 0 when the declaration has no table.
+    pub len: usize,
+}
+
+impl RVariants {
+    /// No table.
+    pub const NONE: RVariants =
+        RVariants { prefixes: std::ptr::null(), names: std::ptr::null(), len: 0 };
+}
+
+/// The variant table of a type with `N` variants, built at compile time
+/// into a `static` by [`declaration!`](crate::declaration).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VariantTable<const N: usize> {
+    prefixes: [RFingerprint; N],
+    names: [RBytes; N],
+}
+
+// SAFETY: the names point to `&'static str` variant names (immutable data
+// compiled into the library), so sharing a table between threads cannot race.
+unsafe impl<const N: usize> Sync for VariantTable<N> {}
+
+impl<const N: usize> VariantTable<N> {
+    /// The table of `T`; `N` must be `relive_codec::variants::count::<T>()`.
+    ///
+    /// # Panics
+    /// At compile time when `N` is not `T`'s variant count.
+    pub const fn of<T: postcard_schema::Schema + ?Sized>() -> Self {
+        let fps = relive_codec::variants::prefixes::<T, N>();
+        let mut prefixes = [[0u8; 8]; N];
+        let mut names = [RBytes::from_str(""); N];
+        let mut i = 0;
+        while i < N {
+            prefixes[i] = fps[i].0;
+            names[i] = RBytes::from_str(relive_codec::variants::name(T::SCHEMA, i));
+            i += 1;
+        }
+        VariantTable { prefixes, names }
+    }
+
+    /// The table as the declaration points to it.
+    pub const fn as_variants(&'static self) -> RVariants {
+        RVariants { prefixes: self.prefixes.as_ptr(), names: self.names.as_ptr(), len: N }
     }
 }

@@ -17,6 +17,8 @@ mod record;
 mod vtable;
 
 pub use decl::{ModuleDecl, flags};
+// issue 15: interfaces that grow
+pub use decl::{RVariants, VariantTable};
 #[doc(hidden)]
 pub mod decl_build_info {
     pub use super::decl::BuildInfo;
