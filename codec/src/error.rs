@@ -24,14 +24,4 @@ pub enum CodecError {
         /// The schema the bytes were written with.
         found: Fingerprint,
     },
-    // issue 15: interfaces that grow
-    /// The bytes start with a variant index the reading type does not have:
-    /// they were written by a newer type that appended variants.
-    #[error("decode failed: variant {index} is unknown to this type, which has {known} variant(s)")]
-    UnknownVariant {
-        /// The variant index the bytes start with.
-        index: u32,
-        /// How many variants the reading type has.
-        known: usize,
-    },
 }
