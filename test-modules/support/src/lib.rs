@@ -40,6 +40,10 @@ pub const FIXTURES: &[&str] = &[
     "inventory",
     // issue 14: gen_server
     "gen_server",
+    // issue 15: interfaces that grow
+    "grow_v1",
+    "grow_v2",
+    "grow_bad",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
