@@ -409,7 +409,8 @@ pub enum RollbackError {
     /// been handed (callers use it); refused unless forced.
     #[error(
         "module `{module}`: version {to} has {known} message variant(s), but version {from} has \
-         been handed variant {variant} (`{name}`); roll back with force to refuse such messages"
+         been handed variant {variant} (`{name}`), which callers use; force the rollback to go back \
+         anyway (such messages are then refused)"
     )]
     VariantInUse {
         /// The module.
