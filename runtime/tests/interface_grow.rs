@@ -189,3 +189,106 @@ fn a_gradual_abort_after_a_canary_took_a_new_variant_is_refused_unless_forced() 
     host.code_server().abort_with("grow", true).unwrap();
     assert!(matches!(canary.call(v2::Msg::Reset).unwrap_err(), CallError::UnknownVariant(_)));
 }
+
+/// The `grow_caller` module, which sends `grow` messages of both releases.
+fn caller(host: &Host) -> ActorRef<grow_caller::CallerMsg, String> {
+    host.code_server().upgrade("grow_caller", fixtures().path("grow_caller")).unwrap();
+    host.spawn("grow_caller", &()).unwrap()
+}
+
+#[test]
+fn a_module_sending_an_older_release_reaches_an_actor_spawned_on_a_newer_one() {
+    let host = Host::builder().workers(2).build().unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    let target: New = host.spawn("grow", &1u64).unwrap();
+    let sender = caller(&host);
+    let to = target.id().get();
+    assert_eq!(sender.call(grow_caller::CallerMsg::AddV1 { to, n: 2 }).unwrap(), "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while target.handled() < 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(target.call(v2::Msg::Get).unwrap(), v2::Reply::Count { count: 3, release: 2 });
+}
+
+#[test]
+fn a_module_sending_a_newer_release_is_refused_until_the_module_has_it() {
+    let (host, refs) = host_with_v1(1);
+    let sender = caller(&host);
+    let to = refs[0].id().get();
+    // Only a fingerprint crosses the boundary: no loaded version of `grow`
+    // has release 2's type yet, so the send is refused, typed, at once.
+    let refused = sender.call(grow_caller::CallerMsg::ResetV2 { to }).unwrap();
+    assert!(refused.contains("not the target's"), "{refused}");
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    refs[0].call(v1::Msg::Add(4)).unwrap();
+    assert_eq!(sender.call(grow_caller::CallerMsg::ResetV2 { to }).unwrap(), "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&refs[0].call(v1::Msg::Get).unwrap()).0 != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(count(&refs[0].call(v1::Msg::Get).unwrap()), (0, 2));
+}
+
+/// A `grow` release built before variant tables existed: its declaration
+/// ends before them (a fixed interface, checked by fingerprint).
+mod before_tables {
+    use grow_api::{GrowState, v1::{Msg, Reply}};
+    use relive_sdk::abi::{ModuleDecl, VTable};
+    use relive_sdk::{Context, Module, ModuleError};
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    pub(crate) struct Grow(GrowState);
+
+    impl Module for Grow {
+        const NAME: &'static str = "grow";
+        type Args = u64;
+        type Msg = Msg;
+        type Reply = Reply;
+
+        fn init(count: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> {
+            Ok(Grow(GrowState { count }))
+        }
+
+        fn handle(&mut self, msg: Msg, _: &mut Context<'_>) -> Reply {
+            if let Msg::Add(n) = msg {
+                self.0.count += n;
+            }
+            Reply::Count { count: self.0.count, release: 0 }
+        }
+    }
+
+    static TABLE: VTable = VTable::new::<Grow>();
+
+    pub(crate) static DECL: ModuleDecl = ModuleDecl {
+        decl_size: std::mem::offset_of!(ModuleDecl, message_variants) as u32,
+        ..ModuleDecl::new::<Grow>(
+            &TABLE,
+            relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true },
+        )
+    };
+}
+
+#[test]
+fn a_release_built_before_variant_tables_is_fixed_and_a_listed_release_may_extend_it() {
+    let host = Host::builder().workers(1).build().unwrap();
+    host.code_server().upgrade("grow", &before_tables::DECL).unwrap();
+    assert!(host.code_server().current("grow").unwrap().message_variants().is_none());
+    let old: Old = host.spawn("grow", &2u64).unwrap();
+    assert_eq!(count(&old.call(v1::Msg::Get).unwrap()), (2, 0));
+    // Its fingerprint is release 2's first two variants: release 2 extends it.
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    assert_eq!(count(&old.call(v1::Msg::Add(1)).unwrap()), (3, 2));
+}
+
+#[test]
+fn a_fixed_release_that_changes_the_type_is_refused_without_a_variant_to_name() {
+    let host = Host::builder().workers(1).build().unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    // Release 2 lists three variants; the fixed release has two: not an extension.
+    let e = host.code_server().upgrade("grow", &before_tables::DECL).unwrap_err();
+    let UpgradeError::Refused(LoadError::InterfaceMismatch { what, variant, .. }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((*what, variant), (Part::Message, &None), "{e}");
+}

@@ -213,13 +213,14 @@ impl Shape<'_> {
 /// index in `new`, which may append more).
 ///
 /// # Errors
-/// The first variant that differs, with the names on both sides.
+/// The first variant that differs, with the names on both sides (`None`
+/// when a side lists no variants).
 pub(crate) fn extends(
     part: Part,
     old: &Shape<'_>,
     new: &Shape<'_>,
     sides: (&str, &str),
-) -> Result<(), VariantMismatch> {
+) -> Result<(), Option<VariantMismatch>> {
     if old.fingerprint() == new.fingerprint() || old.is_prefix_of(new) {
         return Ok(());
     }
@@ -229,29 +230,37 @@ pub(crate) fn extends(
 /// Check that `a` and `b` are compatible: one is a prefix of the other.
 ///
 /// # Errors
-/// The first variant that differs.
+/// The first variant that differs (`None` when a side lists no variants).
 pub(crate) fn compatible(
     part: Part,
     a: &Shape<'_>,
     b: &Shape<'_>,
     sides: (&str, &str),
-) -> Result<(), VariantMismatch> {
+) -> Result<(), Option<VariantMismatch>> {
     if a.fingerprint() == b.fingerprint() || a.is_prefix_of(b) || b.is_prefix_of(a) {
         return Ok(());
     }
     Err(mismatch(part, a, b, sides))
 }
 
-fn mismatch(part: Part, a: &Shape<'_>, b: &Shape<'_>, sides: (&str, &str)) -> VariantMismatch {
+fn mismatch(
+    part: Part,
+    a: &Shape<'_>,
+    b: &Shape<'_>,
+    sides: (&str, &str),
+) -> Option<VariantMismatch> {
+    if part == Part::Args || matches!(a, Shape::Fixed(_)) || matches!(b, Shape::Fixed(_)) {
+        return None;
+    }
     let index = a.difference(b);
-    VariantMismatch {
+    Some(VariantMismatch {
         part,
         index,
         expected: a.name(index).filter(|_| index < a.len()),
         found: b.name(index).filter(|_| index < b.len()),
         expected_in: sides.0.to_owned(),
         found_in: sides.1.to_owned(),
-    }
+    })
 }
 
 impl Interface {
@@ -320,8 +329,7 @@ impl Interface {
         let target = format!("{} {}", version.name(), version.version());
         for part in [Part::Message, Part::Reply, Part::Args] {
             let (own, theirs) = (Shape::of_version(version, part), self.shape(part));
-            if let Err(v) = compatible(part, &own, &theirs, (&target, "the caller's type")) {
-                let variant = (part != Part::Args).then_some(v);
+            if let Err(variant) = compatible(part, &own, &theirs, (&target, "the caller's type")) {
                 let (e, f) = (own.fingerprint(), theirs.fingerprint());
                 return Err(TypeMismatch::new(version, part, e, f, variant));
             }
@@ -368,9 +376,8 @@ impl Interface {
         }
         let theirs = Shape::of_schema(schema);
         let target = format!("{} {}", version.name(), version.version());
-        compatible(part, &own, &theirs, (&target, "the caller's type")).map_err(|v| {
-            TypeMismatch::new(version, part, own.fingerprint(), found, Some(v))
-        })
+        compatible(part, &own, &theirs, (&target, "the caller's type"))
+            .map_err(|v| TypeMismatch::new(version, part, own.fingerprint(), found, v))
     }
 
     /// `self` with the message and reply types of `other` where they are
@@ -393,14 +400,15 @@ impl Interface {
     pub(crate) fn check_callers(&self, other: &Interface, module: &str) -> Result<(), TypeMismatch> {
         for part in [Part::Message, Part::Reply] {
             let (mine, theirs) = (self.shape(part), other.shape(part));
-            if let Err(v) = compatible(part, &mine, &theirs, ("other callers' type", "this caller's"))
+            if let Err(variant) =
+                compatible(part, &mine, &theirs, ("other callers' type", "this caller's"))
             {
                 return Err(TypeMismatch {
                     target: format!("callers of `{module}`"),
                     part,
                     expected: mine.fingerprint(),
                     found: theirs.fingerprint(),
-                    variant: Some(v),
+                    variant,
                 });
             }
         }

@@ -669,8 +669,7 @@ pub(crate) fn check_against(
         let sides = (format!("running version {}", running.version()), format!("new version {}", new.version()));
         for part in [Part::Message, Part::Reply, Part::Args] {
             let (old, now) = (Shape::of_version(running, part), Shape::of_version(new, part));
-            if let Err(v) = extends(part, &old, &now, (&sides.0, &sides.1)) {
-                let variant = (part != Part::Args).then_some(v);
+            if let Err(variant) = extends(part, &old, &now, (&sides.0, &sides.1)) {
                 let (expected, found) = (old.fingerprint(), now.fingerprint());
                 return Err(LoadError::InterfaceMismatch { file, what: part, expected, found, variant });
             }
@@ -681,8 +680,8 @@ pub(crate) fn check_against(
         for part in [Part::Message, Part::Reply, Part::Args] {
             let (theirs, now) = (callers.shape(part), Shape::of_version(new, part));
             // Init args have no variants: compatible is equal for them.
-            if let Err(v) = compatible(part, &theirs, &now, ("the callers' type", &new_side)) {
-                let variant = (part != Part::Args).then_some(v);
+            if let Err(variant) = compatible(part, &theirs, &now, ("the callers' type", &new_side))
+            {
                 let (expected, found) = (theirs.fingerprint(), now.fingerprint());
                 return Err(LoadError::InterfaceMismatch { file, what: part, expected, found, variant });
             }

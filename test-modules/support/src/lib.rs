@@ -44,6 +44,7 @@ pub const FIXTURES: &[&str] = &[
     "grow_v1",
     "grow_v2",
     "grow_bad",
+    "grow_caller",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
