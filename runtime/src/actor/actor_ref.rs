@@ -91,8 +91,12 @@ pub enum CallError<M> {
 /// # Upgrade behaviour
 /// Mail sent during an upgrade waits in the mailbox and is handled, in order,
 /// by whichever version the actor runs when it gets to it; nothing is lost or
-/// reordered per sender. The types were checked against the module at spawn,
-/// and every later version must keep them (loader step 6).
+/// reordered per sender. The types were checked against the module when the
+/// reference was typed; every later version must extend them or be extended
+/// by them (loader step 6, interfaces that grow). A message of a variant the
+/// version handling it lacks (the reference is typed on a newer interface)
+/// is refused before the module sees it: [`CallError::UnknownVariant`], or a
+/// dead letter for a cast.
 pub struct ActorRef<M, R> {
     cell: Arc<ActorCell>,
     system: Arc<dyn System>,
@@ -217,11 +221,15 @@ impl AnyActor {
     }
 
     /// A typed reference, once `M` and `R` are checked against the actor's
-    /// message and reply types (fixed for its life).
+    /// message and reply types: for a module actor, compatible with its
+    /// module's current version (one a prefix of the other: older and newer
+    /// callers of an interface that grows), and recorded among the types
+    /// callers use, which every later version is checked against.
     ///
     /// # Errors
-    /// [`TypeMismatch`]: `M` or `R` is not the actor's type; nothing can
-    /// then be sent with the wrong type.
+    /// [`TypeMismatch`]: `M` or `R` is not the actor's type (or differs in
+    /// a variant, named in its `variant`, from the module's or from what
+    /// other callers use); nothing can then be sent with the wrong type.
     pub fn typed<M: Schema, R: Schema>(&self) -> Result<ActorRef<M, R>, TypeMismatch> {
         check_types::<M, R>(&*self.system, &self.cell)?;
         Ok(ActorRef::new_unchecked(Arc::clone(&self.cell), Arc::clone(&self.system)))

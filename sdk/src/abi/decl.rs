@@ -158,6 +158,20 @@ impl RVariants {
 
 /// The variant table of a type with `N` variants, built at compile time
 /// into a `static` by [`declaration!`](crate::declaration).
+///
+/// ```
+/// use relive_sdk::abi::VariantTable;
+///
+/// #[derive(postcard_schema::Schema)]
+/// enum Msg { Add(u64), Get, Reset }
+///
+/// static MSG: VariantTable<3> = VariantTable::of::<Msg>();
+/// let v = MSG.as_variants();
+/// assert_eq!(v.len, 3);
+/// // SAFETY: the table's arrays are `'static` and hold `len` entries.
+/// let last = unsafe { *v.prefixes.add(2) };
+/// assert_eq!(last, relive_sdk::Fingerprint::of::<Msg>().0);
+/// ```
 #[repr(C)]
 #[derive(Debug)]
 pub struct VariantTable<const N: usize> {
