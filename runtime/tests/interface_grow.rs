@@ -79,7 +79,7 @@ fn a_release_that_drops_a_variant_is_refused_naming_it() {
     let UpgradeError::Refused(LoadError::InterfaceMismatch { variant: Some(v), .. }) = &e else {
         panic!("{e:?}")
     };
-    let VariantMismatch { part, index, expected, found, .. } = v;
+    let VariantMismatch { part, index, expected, found, .. } = &**v;
     assert_eq!((*part, *index), (Part::Message, 2));
     assert_eq!((expected.as_deref(), found.as_deref()), (Some("Reset"), None), "{v}");
     assert!(e.to_string().contains("absent"), "{e}");
@@ -233,7 +233,10 @@ fn a_module_sending_a_newer_release_is_refused_until_the_module_has_it() {
 /// A `grow` release built before variant tables existed: its declaration
 /// ends before them (a fixed interface, checked by fingerprint).
 mod before_tables {
-    use grow_api::{GrowState, v1::{Msg, Reply}};
+    use grow_api::{
+        GrowState,
+        v1::{Msg, Reply},
+    };
     use relive_sdk::abi::{ModuleDecl, VTable};
     use relive_sdk::{Context, Module, ModuleError};
 

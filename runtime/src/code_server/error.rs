@@ -300,7 +300,7 @@ pub enum LoadError {
         /// The first variant that differs (index and names on both sides),
         /// when both types list variants.
         #[source]
-        variant: Option<VariantMismatch>,
+        variant: Option<Box<VariantMismatch>>,
     },
     /// The new version cannot read the running version's state.
     #[error(
@@ -390,7 +390,7 @@ impl LoadError {
 }
 
 // issue 15: interfaces that grow
-fn variant_note(v: &Option<VariantMismatch>) -> String {
+fn variant_note(v: &Option<Box<VariantMismatch>>) -> String {
     v.as_ref().map(|v| format!(": {v}")).unwrap_or_default()
 }
 

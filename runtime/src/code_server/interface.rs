@@ -80,10 +80,10 @@ pub struct TypeMismatch {
     // issue 15: interfaces that grow
     /// The first variant in which the two differ, when both list variants.
     #[source]
-    pub variant: Option<VariantMismatch>,
+    pub variant: Option<Box<VariantMismatch>>,
 }
 
-fn note(v: &Option<VariantMismatch>) -> String {
+fn note(v: &Option<Box<VariantMismatch>>) -> String {
     v.as_ref().map(|v| format!(" ({v})")).unwrap_or_default()
 }
 
@@ -220,7 +220,7 @@ pub(crate) fn extends(
     old: &Shape<'_>,
     new: &Shape<'_>,
     sides: (&str, &str),
-) -> Result<(), Option<VariantMismatch>> {
+) -> Result<(), Option<Box<VariantMismatch>>> {
     if old.fingerprint() == new.fingerprint() || old.is_prefix_of(new) {
         return Ok(());
     }
@@ -236,7 +236,7 @@ pub(crate) fn compatible(
     a: &Shape<'_>,
     b: &Shape<'_>,
     sides: (&str, &str),
-) -> Result<(), Option<VariantMismatch>> {
+) -> Result<(), Option<Box<VariantMismatch>>> {
     if a.fingerprint() == b.fingerprint() || a.is_prefix_of(b) || b.is_prefix_of(a) {
         return Ok(());
     }
@@ -248,19 +248,19 @@ fn mismatch(
     a: &Shape<'_>,
     b: &Shape<'_>,
     sides: (&str, &str),
-) -> Option<VariantMismatch> {
+) -> Option<Box<VariantMismatch>> {
     if part == Part::Args || matches!(a, Shape::Fixed(_)) || matches!(b, Shape::Fixed(_)) {
         return None;
     }
     let index = a.difference(b);
-    Some(VariantMismatch {
+    Some(Box::new(VariantMismatch {
         part,
         index,
         expected: a.name(index).filter(|_| index < a.len()),
         found: b.name(index).filter(|_| index < b.len()),
         expected_in: sides.0.to_owned(),
         found_in: sides.1.to_owned(),
-    })
+    }))
 }
 
 impl Interface {
@@ -383,10 +383,14 @@ impl Interface {
     /// `self` with the message and reply types of `other` where they are
     /// longer (both compatible already): the widest types callers use.
     pub(crate) fn widen(mut self, other: &Interface) -> Interface {
-        if other.message_schema.is_some() && self.shape(Part::Message).len() < other.shape(Part::Message).len() {
+        if other.message_schema.is_some()
+            && self.shape(Part::Message).len() < other.shape(Part::Message).len()
+        {
             (self.message, self.message_schema) = (other.message, other.message_schema);
         }
-        if other.reply_schema.is_some() && self.shape(Part::Reply).len() < other.shape(Part::Reply).len() {
+        if other.reply_schema.is_some()
+            && self.shape(Part::Reply).len() < other.shape(Part::Reply).len()
+        {
             (self.reply, self.reply_schema) = (other.reply, other.reply_schema);
         }
         self
@@ -397,7 +401,11 @@ impl Interface {
     ///
     /// # Errors
     /// The first variant in which they differ.
-    pub(crate) fn check_callers(&self, other: &Interface, module: &str) -> Result<(), TypeMismatch> {
+    pub(crate) fn check_callers(
+        &self,
+        other: &Interface,
+        module: &str,
+    ) -> Result<(), TypeMismatch> {
         for part in [Part::Message, Part::Reply] {
             let (mine, theirs) = (self.shape(part), other.shape(part));
             if let Err(variant) =
@@ -422,7 +430,7 @@ impl TypeMismatch {
         part: Part,
         expected: Fingerprint,
         found: Fingerprint,
-        variant: Option<VariantMismatch>,
+        variant: Option<Box<VariantMismatch>>,
     ) -> Self {
         TypeMismatch {
             target: format!("{} {}", version.name(), version.version()),

@@ -666,12 +666,21 @@ pub(crate) fn check_against(
     // issue 15: interfaces that grow — the new version extends the running
     // one, and is compatible with the types callers use; init args equal.
     if let Some(running) = running {
-        let sides = (format!("running version {}", running.version()), format!("new version {}", new.version()));
+        let sides = (
+            format!("running version {}", running.version()),
+            format!("new version {}", new.version()),
+        );
         for part in [Part::Message, Part::Reply, Part::Args] {
             let (old, now) = (Shape::of_version(running, part), Shape::of_version(new, part));
             if let Err(variant) = extends(part, &old, &now, (&sides.0, &sides.1)) {
                 let (expected, found) = (old.fingerprint(), now.fingerprint());
-                return Err(LoadError::InterfaceMismatch { file, what: part, expected, found, variant });
+                return Err(LoadError::InterfaceMismatch {
+                    file,
+                    what: part,
+                    expected,
+                    found,
+                    variant,
+                });
             }
         }
     }
@@ -683,7 +692,13 @@ pub(crate) fn check_against(
             if let Err(variant) = compatible(part, &theirs, &now, ("the callers' type", &new_side))
             {
                 let (expected, found) = (theirs.fingerprint(), now.fingerprint());
-                return Err(LoadError::InterfaceMismatch { file, what: part, expected, found, variant });
+                return Err(LoadError::InterfaceMismatch {
+                    file,
+                    what: part,
+                    expected,
+                    found,
+                    variant,
+                });
             }
         }
     }

@@ -65,8 +65,10 @@ pub struct LoadOptions {
     pub force: bool,
     /// Drop `old` even if instances still run it (the actor layer stops them).
     pub purge: bool,
-    /// The types callers use, checked against the new version (by default,
-    /// the running version's types, or those pinned by the first typed spawn).
+    /// Types callers use, checked against the new version besides the
+    /// running version's types (which the new ones must extend) and the
+    /// widest types typed spawns and references have used (with which they
+    /// must be compatible: one a prefix of the other).
     pub interface: Option<Interface>,
 }
 
@@ -720,7 +722,11 @@ impl ModuleTable {
     /// `interface` is not compatible with what other callers use (issue 15:
     /// two callers would give one variant index two meanings); nothing is
     /// recorded then.
-    pub(crate) fn pin_interface(&self, name: &str, interface: Interface) -> Result<(), TypeMismatch> {
+    pub(crate) fn pin_interface(
+        &self,
+        name: &str,
+        interface: Interface,
+    ) -> Result<(), TypeMismatch> {
         if let Some(s) = self.inner.lock().modules.get_mut(name) {
             match s.interface {
                 None => s.interface = Some(interface),

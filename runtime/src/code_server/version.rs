@@ -3,9 +3,9 @@
 use crate::ffi::decl::{Declaration, Table};
 use libloading::os::unix::Library;
 use relive_codec::Fingerprint;
+use relive_codec::variants::VariantList;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use relive_codec::variants::VariantList;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;

@@ -597,7 +597,10 @@ mod tests {
             type Args = ();
             type Msg = Msg;
             type Reply = u64;
-            fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+            fn init(
+                (): (),
+                _: &mut relive_sdk::Context<'_>,
+            ) -> Result<Self, relive_sdk::ModuleError> {
                 Ok(Grows)
             }
             fn handle(&mut self, _: Msg, _: &mut relive_sdk::Context<'_>) -> u64 {
@@ -618,7 +621,8 @@ mod tests {
         older.decl_size = size_of::<RawDeclV1>() as u32;
         // SAFETY: the copy lives on this stack frame for the call, and
         // everything it points to is `'static`.
-        let (old, _) = unsafe { read((&*older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
+        let (old, _) =
+            unsafe { read((&*older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
         assert!(old.message_variants.is_none() && old.reply_variants.is_none());
     }
 

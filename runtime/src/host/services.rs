@@ -148,7 +148,8 @@ pub(crate) fn deliver(
     origin: Origin,
 ) -> i32 {
     let Some(cell) = host.registry.lookup(to) else { return status::NO_ACTOR };
-    if cell.msg_schema != schema && !host.grown_types(cell.module.as_deref(), false, cell.msg_schema, schema)
+    if cell.msg_schema != schema
+        && !host.grown_types(cell.module.as_deref(), false, cell.msg_schema, schema)
     {
         return status::SCHEMA_MISMATCH;
     }
@@ -190,7 +191,8 @@ impl HostShared {
         [self.table.current(module), self.table.old(module)].into_iter().flatten().any(|v| {
             let list = if reply { v.reply_variants() } else { v.message_variants() };
             list.is_some_and(|l| {
-                (l.fingerprint() == a && l.has_prefix(b)) || (l.fingerprint() == b && l.has_prefix(a))
+                (l.fingerprint() == a && l.has_prefix(b))
+                    || (l.fingerprint() == b && l.has_prefix(a))
             })
         })
     }
@@ -208,7 +210,12 @@ impl HostServices {
             None => status::NO_ACTOR,
             Some(cell)
                 if cell.msg_schema != schema
-                    && !host.grown_types(cell.module.as_deref(), false, cell.msg_schema, schema) =>
+                    && !host.grown_types(
+                        cell.module.as_deref(),
+                        false,
+                        cell.msg_schema,
+                        schema,
+                    ) =>
             {
                 status::SCHEMA_MISMATCH
             }
@@ -272,7 +279,10 @@ impl ffi::host::Services for HostServices {
                 Some(p)
                     if p.schema != Fingerprint::from_u64(schema)
                         && !host.grown_types(
-                            host.registry.lookup(p.owner).as_deref().and_then(|c| c.module.as_deref()),
+                            host.registry
+                                .lookup(p.owner)
+                                .as_deref()
+                                .and_then(|c| c.module.as_deref()),
                             true,
                             p.schema,
                             Fingerprint::from_u64(schema),

@@ -132,7 +132,8 @@ impl System for HostShared {
         let module = cell.module.as_deref().unwrap_or("");
         if let Some(version) = self.table.current(module) {
             // The init args are the version's own: a typed reference has none.
-            let interface = crate::code_server::Interface { args: version.schemas().args, ..interface };
+            let interface =
+                crate::code_server::Interface { args: version.schemas().args, ..interface };
             interface.check(&version)?;
             self.table.pin_interface(module, interface)?;
         }

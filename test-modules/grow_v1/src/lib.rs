@@ -1,6 +1,9 @@
 //! The `grow` module, release 1: `Add` and `Get` (test fixture).
 
-use grow_api::{GrowState, v1::{Msg, Reply}};
+use grow_api::{
+    GrowState,
+    v1::{Msg, Reply},
+};
 use relive_sdk::{Context, Module, ModuleError};
 
 /// The module (its state is `GrowState`'s shape).

@@ -1,7 +1,10 @@
 //! The `grow` module, release 2: appends `Reset` (and the reply `Cleared`)
 //! to release 1's interface (test fixture).
 
-use grow_api::{GrowState, v2::{Msg, Reply}};
+use grow_api::{
+    GrowState,
+    v2::{Msg, Reply},
+};
 use relive_sdk::{Context, Module, ModuleError};
 
 /// The module (the same state as release 1: it migrates as it is).

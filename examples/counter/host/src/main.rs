@@ -189,8 +189,7 @@ fn main() {
             "rolled back to v1 (forced): {} actors through downgrade in {:?}",
             down.migrated, down.duration
         );
-        let refused_again =
-            matches!(fresh.call(MsgV2::Reset), Err(CallError::UnknownVariant(_)));
+        let refused_again = matches!(fresh.call(MsgV2::Reset), Err(CallError::UnknownVariant(_)));
         let grown = refused_on_v1 && reset_on_v2 && rollback_refused && refused_again;
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);

@@ -30,7 +30,11 @@ fn every_snippet_of_adding_a_message_is_the_examples_code() {
         let found = source_lines
             .iter()
             .any(|src| src.windows(snippet.len()).any(|w| w == snippet.as_slice()));
-        assert!(found, "this snippet of docs/guide.md is not in the example:\n{}", snippet.join("\n"));
+        assert!(
+            found,
+            "this snippet of docs/guide.md is not in the example:\n{}",
+            snippet.join("\n")
+        );
         checked += 1;
     }
     assert_eq!(checked, 6, "the section's snippets");

@@ -26,7 +26,11 @@ pub(crate) const ROLLBACK_WAIT: Duration = Duration::from_millis(100);
 const SPAWN_WAIT: Duration = Duration::from_secs(5);
 
 impl HostShared {
-    pub(crate) fn rollback(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
+    pub(crate) fn rollback(
+        &self,
+        module: &str,
+        force: bool,
+    ) -> Result<RollbackReport, UpgradeError> {
         let _one_at_a_time = self.upgrades.lock.lock();
         let started = Instant::now();
         // No spawn may start on the newer version after the actors on it are
