@@ -295,3 +295,26 @@ fn a_fixed_release_that_changes_the_type_is_refused_without_a_variant_to_name() 
     };
     assert_eq!((*what, variant), (Part::Message, &None), "{e}");
 }
+
+#[test]
+fn a_variant_index_keeps_its_meaning_after_a_forced_rollback() {
+    let host = Host::builder().workers(1).build().unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v1")).unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    // An untyped spawn on release 2: nothing but the version knows its type.
+    let args = relive_runtime::SpawnOptions::new();
+    let _on_v2 =
+        host.spawn_encoded("grow", &[0], relive_codec::Fingerprint::of::<u64>(), args).unwrap();
+    host.code_server().rollback_with("grow", true).unwrap();
+    host.code_server().purge("grow").unwrap();
+    // Release 1 plus `Clear` extends the running release 1, but index 2 was
+    // release 2's `Reset`: refused, naming it.
+    let e = host.code_server().upgrade("grow", fixtures().path("grow_fork")).unwrap_err();
+    let UpgradeError::Refused(LoadError::InterfaceMismatch { variant: Some(v), .. }) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        (v.index, v.expected.as_deref(), v.found.as_deref()),
+        (2, Some("Reset"), Some("Clear"))
+    );
+}

@@ -137,6 +137,42 @@ pub struct UnknownVariant {
     pub known: usize,
 }
 
+/// The longest message and reply variant lists any version of a module has
+/// had: a variant index once given a meaning keeps it, even after a forced
+/// rollback to a version without it (actors spawned on the newer version,
+/// and module senders, may still use it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Widest {
+    message: Option<VariantList>,
+    reply: Option<VariantList>,
+}
+
+impl Widest {
+    /// Take `version`'s lists where they are longer.
+    pub(crate) fn widen(&mut self, version: &Version) {
+        for (mine, theirs) in [
+            (&mut self.message, version.message_variants()),
+            (&mut self.reply, version.reply_variants()),
+        ] {
+            if let Some(l) = theirs
+                && mine.as_ref().is_none_or(|m| m.len() < l.len())
+            {
+                *mine = Some(l.clone());
+            }
+        }
+    }
+
+    /// The widest list of `part` seen, as a check sees it.
+    pub(crate) fn shape(&self, part: Part) -> Option<Shape<'_>> {
+        let list = match part {
+            Part::Args => None,
+            Part::Message => self.message.as_ref(),
+            Part::Reply => self.reply.as_ref(),
+        };
+        list.map(|l| Shape::Listed(Cow::Borrowed(l)))
+    }
+}
+
 /// One type as a check sees it: a variant list, or only a fingerprint.
 #[derive(Debug, Clone)]
 pub(crate) enum Shape<'a> {

@@ -31,7 +31,7 @@
 //! steps and runs 3 to 6 through exactly the same code.
 
 use super::error::LoadError;
-use super::interface::{Interface, Part, Shape, compatible, extends};
+use super::interface::{Interface, Part, Shape, Widest, compatible, extends};
 use super::version::{BuildHash, Origin, Version};
 use crate::ffi;
 use crate::ffi::decl::{DeclError, Declaration, Table};
@@ -645,6 +645,7 @@ pub(crate) fn check_against(
     new: &Version,
     running: Option<&Version>,
     interface: Option<Interface>,
+    widest: Option<&Widest>,
     force: bool,
 ) -> Result<Against, LoadError> {
     let file = new.source_name();
@@ -674,6 +675,25 @@ pub(crate) fn check_against(
             let (old, now) = (Shape::of_version(running, part), Shape::of_version(new, part));
             if let Err(variant) = extends(part, &old, &now, (&sides.0, &sides.1)) {
                 let (expected, found) = (old.fingerprint(), now.fingerprint());
+                return Err(LoadError::InterfaceMismatch {
+                    file,
+                    what: part,
+                    expected,
+                    found,
+                    variant,
+                });
+            }
+        }
+    }
+    if let Some(widest) = widest {
+        let new_side = format!("new version {}", new.version());
+        for part in [Part::Message, Part::Reply] {
+            let (Some(before), now) = (widest.shape(part), Shape::of_version(new, part)) else {
+                continue;
+            };
+            if let Err(variant) = compatible(part, &before, &now, ("an earlier version", &new_side))
+            {
+                let (expected, found) = (before.fingerprint(), now.fingerprint());
                 return Err(LoadError::InterfaceMismatch {
                     file,
                     what: part,

@@ -226,6 +226,9 @@ struct Slots {
     current: Arc<Version>,
     old: Option<Arc<Version>>,
     interface: Option<Interface>,
+    // issue 15: interfaces that grow
+    /// The longest variant lists any version of the module has had.
+    widest: interface::Widest,
 }
 
 /// The slots as readers see them: replaced whole on every change.
@@ -476,7 +479,9 @@ impl ModuleTable {
         let interface = opts.interface.or(slots.and_then(|s| s.interface));
         let from_s = running.as_ref().map(|r| r.version().to_string());
         let (to, hash) = (Some(new.version().to_string()), Some(new.hash()));
-        let unchanged = match check_against(&new, running.as_deref(), interface, opts.force) {
+        let widest = slots.map(|s| &s.widest);
+        let unchanged = match check_against(&new, running.as_deref(), interface, widest, opts.force)
+        {
             Err(e) => {
                 Self::push(&mut inner, name, Action::Upgrade, from_s, to, hash, Some(&e), started);
                 return Err(e);
@@ -546,10 +551,17 @@ impl ModuleTable {
                 (LoadOutcome::Unchanged, None)
             } else if let Some(slots) = inner.modules.get_mut(&p.name) {
                 let previous = std::mem::replace(&mut slots.current, Arc::clone(&p.new));
+                slots.widest.widen(&p.new);
                 (LoadOutcome::Upgraded, slots.old.replace(previous))
             } else {
-                let slots =
-                    Slots { current: Arc::clone(&p.new), old: None, interface: p.interface };
+                let mut widest = interface::Widest::default();
+                widest.widen(&p.new);
+                let slots = Slots {
+                    current: Arc::clone(&p.new),
+                    old: None,
+                    interface: p.interface,
+                    widest,
+                };
                 inner.modules.insert(p.name.clone(), slots);
                 (LoadOutcome::Loaded, None)
             };

@@ -87,3 +87,20 @@ pub mod bad {
         Get,
     }
 }
+
+/// A forked release 2: release 1 plus `Clear`, where release 2 put `Reset`
+/// (it extends release 1, but gives index 2 another meaning).
+pub mod fork {
+    use super::*;
+
+    /// A message.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
+    pub enum Msg {
+        /// Add to the count.
+        Add(u64),
+        /// Read the count.
+        Get,
+        /// Not release 2's `Reset`.
+        Clear,
+    }
+}

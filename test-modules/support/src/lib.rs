@@ -45,6 +45,7 @@ pub const FIXTURES: &[&str] = &[
     "grow_v2",
     "grow_bad",
     "grow_caller",
+    "grow_fork",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
