@@ -742,6 +742,8 @@ impl ModuleTable {
         if let Some(s) = self.inner.lock().modules.get_mut(name) {
             match s.interface {
                 None => s.interface = Some(interface),
+                Some(pinned)
+                    if (pinned.message, pinned.reply) == (interface.message, interface.reply) => {}
                 Some(pinned) => {
                     pinned.check_callers(&interface, name)?;
                     s.interface = Some(pinned.widen(&interface));
