@@ -81,11 +81,19 @@ enum Cmd {
     Abort {
         /// The module.
         name: String,
+        /// Even when the canaries were handed a message the old version
+        /// lacks (such messages are then refused).
+        #[arg(long)]
+        force: bool,
     },
     /// Make the old version current again.
     Rollback {
         /// The module.
         name: String,
+        /// Even to a version lacking a message variant callers used (such
+        /// messages are then refused).
+        #[arg(long)]
+        force: bool,
     },
     /// Drop the old version (stopping actors still on it, unless --soft).
     Purge {
@@ -398,8 +406,10 @@ fn main() -> ExitCode {
             remote(socket, json, command)
         }
         Cmd::Promote { name } => remote(socket, json, Command::Promote { module: name }),
-        Cmd::Abort { name } => remote(socket, json, Command::Abort { module: name }),
-        Cmd::Rollback { name } => remote(socket, json, Command::Rollback { module: name }),
+        Cmd::Abort { name, force } => remote(socket, json, Command::Abort { module: name, force }),
+        Cmd::Rollback { name, force } => {
+            remote(socket, json, Command::Rollback { module: name, force })
+        }
         Cmd::Purge { name, soft } => remote(socket, json, Command::Purge { module: name, soft }),
         Cmd::Which { name } => remote(socket, json, Command::Which { module: name }),
         Cmd::History { name } => remote(socket, json, Command::History { module: name }),

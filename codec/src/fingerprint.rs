@@ -16,7 +16,7 @@ use std::fmt;
 pub struct Fingerprint(pub [u8; 8]);
 
 /// The path every relive fingerprint is keyed under (part of the hash input).
-const PATH: &str = "relive/v1";
+pub(crate) const PATH: &str = "relive/v1";
 
 impl Fingerprint {
     /// The fingerprint of `T`'s schema.

@@ -87,6 +87,10 @@ fuzz_target!(|input: Input| {
         reads_states: list(&input.reads_states, r.reads_states),
         downgrades_to: list(&input.downgrades_to, r.downgrades_to),
         vtable: if input.table_size.is_some() { &table } else { std::ptr::null() },
+        // issue 15: interfaces that grow (the real tables; `decl_size`
+        // above decides whether the host reads them)
+        message_variants: r.message_variants,
+        reply_variants: r.reply_variants,
     };
     // SAFETY: `inspect` reads the declaration (and copies what it keeps)
     // before it returns and keeps no reference to it, so `decl`, `table` and

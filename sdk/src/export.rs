@@ -23,7 +23,15 @@ macro_rules! declaration {
                 },
                 panic_unwind: cfg!(panic = "unwind"),
             },
-        );
+        )
+        // issue 15: interfaces that grow
+        .with_variants(MESSAGE_VARIANTS.as_variants(), REPLY_VARIANTS.as_variants());
+        static MESSAGE_VARIANTS: $crate::abi::VariantTable<
+            { $crate::__variant_count::<<$ty as $crate::Module>::Msg>() },
+        > = $crate::abi::VariantTable::of::<<$ty as $crate::Module>::Msg>();
+        static REPLY_VARIANTS: $crate::abi::VariantTable<
+            { $crate::__variant_count::<<$ty as $crate::Module>::Reply>() },
+        > = $crate::abi::VariantTable::of::<<$ty as $crate::Module>::Reply>();
         &DECL
     }};
 }

@@ -82,6 +82,10 @@ pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;
 pub use tracing;
 
+// issue 15: interfaces that grow
+#[doc(hidden)]
+pub use relive_codec::variants::count as __variant_count;
+
 /// This SDK's version, recorded in every declaration.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The compiler that built this SDK (and so the module that uses it).

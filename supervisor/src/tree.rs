@@ -476,7 +476,9 @@ impl Tree {
         let Some(bad) = code.current(module) else { return };
         let hash = bad.hash();
         drop(bad);
-        match code.rollback(module) {
+        // issue 15: forced — a crash-looping version serves nobody; callers of a
+        // variant only it had get typed refusals (`UnknownVariant`) instead.
+        match code.rollback_with(module, true) {
             Ok(rollback) => {
                 // A mark that could not be saved still holds in memory; the
                 // code server has logged it.

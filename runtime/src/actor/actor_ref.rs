@@ -5,7 +5,7 @@ use super::envelope::{Envelope, Payload, ReplyError, ReplyTo};
 use super::mailbox::{Refused, Wait};
 use super::sched::Notified;
 use super::{ActorId, ExitReason, System};
-use crate::code_server::{ModuleCallError, Part, TypeMismatch};
+use crate::code_server::{Interface, ModuleCallError, Part, TypeMismatch, UnknownVariant};
 use relive_codec::{CodecError, Fingerprint, Schema};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt;
@@ -75,6 +75,12 @@ pub enum CallError<M> {
     /// (for instance a deferred reply that was never sent).
     #[error("the call was dropped without a reply")]
     ReplyDropped,
+    // issue 15: interfaces that grow
+    /// The message's variant is one the version the actor runs does not
+    /// have (the caller is typed on a newer interface, say during a gradual
+    /// upgrade): refused before the module saw it.
+    #[error(transparent)]
+    UnknownVariant(UnknownVariant),
 }
 
 /// A typed reference to an actor.
@@ -85,8 +91,12 @@ pub enum CallError<M> {
 /// # Upgrade behaviour
 /// Mail sent during an upgrade waits in the mailbox and is handled, in order,
 /// by whichever version the actor runs when it gets to it; nothing is lost or
-/// reordered per sender. The types were checked against the module at spawn,
-/// and every later version must keep them (loader step 6).
+/// reordered per sender. The types were checked against the module when the
+/// reference was typed; every later version must extend them or be extended
+/// by them (loader step 6, interfaces that grow). A message of a variant the
+/// version handling it lacks (the reference is typed on a newer interface)
+/// is refused before the module sees it: [`CallError::UnknownVariant`], or a
+/// dead letter for a cast.
 pub struct ActorRef<M, R> {
     cell: Arc<ActorCell>,
     system: Arc<dyn System>,
@@ -211,13 +221,17 @@ impl AnyActor {
     }
 
     /// A typed reference, once `M` and `R` are checked against the actor's
-    /// message and reply types (fixed for its life).
+    /// message and reply types: for a module actor, compatible with its
+    /// module's current version (one a prefix of the other: older and newer
+    /// callers of an interface that grows), and recorded among the types
+    /// callers use, which every later version is checked against.
     ///
     /// # Errors
-    /// [`TypeMismatch`]: `M` or `R` is not the actor's type; nothing can
-    /// then be sent with the wrong type.
+    /// [`TypeMismatch`]: `M` or `R` is not the actor's type (or differs in
+    /// a variant, named in its `variant`, from the module's or from what
+    /// other callers use); nothing can then be sent with the wrong type.
     pub fn typed<M: Schema, R: Schema>(&self) -> Result<ActorRef<M, R>, TypeMismatch> {
-        check_types::<M, R>(&self.cell)?;
+        check_types::<M, R>(&*self.system, &self.cell)?;
         Ok(ActorRef::new_unchecked(Arc::clone(&self.cell), Arc::clone(&self.system)))
     }
 
@@ -227,18 +241,27 @@ impl AnyActor {
     }
 }
 
-/// Check the caller's `M` and `R` against `cell`'s message and reply types.
-pub(crate) fn check_types<M: Schema, R: Schema>(cell: &ActorCell) -> Result<(), TypeMismatch> {
-    let target = || match &cell.module {
-        Some(m) => format!("actor {} of `{m}`", cell.id),
-        None => format!("native actor {}", cell.id),
-    };
-    for (part, expected, found) in [
-        (Part::Message, cell.msg_schema, Fingerprint::of::<M>()),
-        (Part::Reply, cell.reply_schema, Fingerprint::of::<R>()),
-    ] {
+/// Check the caller's `M` and `R` against `cell`'s message and reply types:
+/// equal, or (issue 15, a module actor) compatible with its module's current
+/// version — one a prefix of the other — and then recorded among the types
+/// callers use.
+pub(crate) fn check_types<M: Schema, R: Schema>(
+    system: &dyn System,
+    cell: &ActorCell,
+) -> Result<(), TypeMismatch> {
+    let (m, r) = (Fingerprint::of::<M>(), Fingerprint::of::<R>());
+    if cell.msg_schema == m && cell.reply_schema == r {
+        return Ok(());
+    }
+    if cell.module.is_some() {
+        return system.caller_types(cell, Interface::of::<(), M, R>());
+    }
+    for (part, expected, found) in
+        [(Part::Message, cell.msg_schema, m), (Part::Reply, cell.reply_schema, r)]
+    {
         if expected != found {
-            return Err(TypeMismatch { target: target(), part, expected, found });
+            let target = format!("native actor {}", cell.id);
+            return Err(TypeMismatch { target, part, expected, found, variant: None });
         }
     }
     Ok(())
@@ -422,7 +445,12 @@ fn decode_reply<M, R: DeserializeOwned>(
     result: Result<Vec<u8>, ReplyError>,
 ) -> Result<R, CallError<M>> {
     match result {
+        // issue 15: a reply variant `R` does not have (the actor's version
+        // appended it) fails to decode: `CallError::Decode`, never a guess.
         Ok(bytes) => relive_codec::decode(&bytes).map_err(CallError::Decode),
+        Err(ReplyError::Handler(ModuleCallError::UnknownVariant(u))) => {
+            Err(CallError::UnknownVariant(u))
+        }
         Err(ReplyError::Exited(reason)) => Err(CallError::Exited(reason)),
         Err(ReplyError::Handler(e)) => Err(CallError::Handler(e)),
     }

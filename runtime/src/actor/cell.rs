@@ -68,10 +68,10 @@ pub(crate) struct ActorCell {
     pub(crate) id: ActorId,
     /// The module it runs (`None` for host-native actors).
     pub(crate) module: Option<Arc<str>>,
-    /// The schema of the messages it takes (fixed for its life: every
-    /// version of its module must keep it).
+    /// The schema of the messages it took when it started (every later
+    /// version of its module extends it: issue 15, interfaces that grow).
     pub(crate) msg_schema: Fingerprint,
-    /// The schema of its replies (fixed likewise).
+    /// The schema of its replies when it started (likewise).
     pub(crate) reply_schema: Fingerprint,
     pub(crate) sched: Sched,
     pub(crate) mailbox: Mailbox,

@@ -5,7 +5,7 @@
 //! if rolled back → drop. An actor's body holds one instance; an instance can
 //! also be run on its own (tests, debuggers), without any actor.
 
-use crate::code_server::{Interface, ModuleCallError, Part, Version};
+use crate::code_server::{Interface, ModuleCallError, Part, UnknownVariant, Version};
 use crate::ffi::calls::LiveState;
 use relive_codec::{Fingerprint, Schema, StateSnapshot};
 use relive_sdk::abi::status;
@@ -99,6 +99,7 @@ impl Instance {
     /// The handler panicked (the instance should be dropped: it crashed) or
     /// the message did not decode (the instance is unchanged).
     pub fn handle(&mut self, msg: &[u8]) -> Result<&[u8], ModuleCallError> {
+        self.check_variant(msg)?;
         match self.state.handle(msg, &mut self.buf) {
             status::OK => Ok(&self.buf),
             code => {
@@ -113,12 +114,37 @@ impl Instance {
     /// # Errors
     /// As [`handle`](Self::handle).
     pub fn handle_cast(&mut self, msg: &[u8]) -> Result<(), ModuleCallError> {
+        self.check_variant(msg)?;
         match self.state.handle_cast(msg, &mut self.buf) {
             status::OK => Ok(()),
             code => {
                 Err(ModuleCallError::from_status(self.state.version(), "handle", code, &self.buf))
             }
         }
+    }
+
+    // issue 15: interfaces that grow
+    /// Refuse a message whose variant index (postcard's leading varint) is
+    /// past the variants this version's message type has, before the module
+    /// sees it; record the index otherwise (what a rollback must keep).
+    /// Types with one variant (or none listed) are not checked here: the
+    /// module's decode refuses what it cannot read.
+    fn check_variant(&self, msg: &[u8]) -> Result<(), ModuleCallError> {
+        let version = self.state.version();
+        let Some(known) = version.message_variants().map(|l| l.len()).filter(|&n| n > 1) else {
+            return Ok(());
+        };
+        let Some(index) = relive_codec::variants::index(msg) else { return Ok(()) };
+        if index as usize >= known {
+            return Err(ModuleCallError::UnknownVariant(UnknownVariant {
+                module: version.name().to_owned(),
+                version: version.version_str().to_owned(),
+                variant: index,
+                known,
+            }));
+        }
+        version.note_variant(index);
+        Ok(())
     }
 
     /// Send a typed message and decode the typed reply; both types are
@@ -132,9 +158,11 @@ impl Instance {
         R: DeserializeOwned + Schema,
     {
         let version = self.state.version();
-        Interface::check_part(version, Part::Message, Fingerprint::of::<M>())?;
-        Interface::check_part(version, Part::Reply, Fingerprint::of::<R>())?;
+        // issue 15: compatible types (one a prefix of the other) will do.
+        Interface::check_type(version, Part::Message, M::SCHEMA)?;
+        Interface::check_type(version, Part::Reply, R::SCHEMA)?;
         relive_codec::encode_into(msg, &mut self.msg)?;
+        self.check_variant(&self.msg)?;
         match self.state.handle(&self.msg, &mut self.buf) {
             status::OK => Ok(relive_codec::decode(&self.buf)?),
             code => {

@@ -7,6 +7,7 @@
 //! (events, metrics) goes through here.
 
 use super::{ActorCell, ActorId, ExitReason};
+use crate::code_server::{Interface, TypeMismatch};
 use std::sync::Arc;
 
 /// The services an actor needs from the system it runs in.
@@ -41,4 +42,11 @@ pub(crate) trait System: Send + Sync + 'static {
     /// another version at its next message boundary, which is now (`body`
     /// is its locked body).
     fn deferred_move(&self, cell: &Arc<ActorCell>, body: &mut super::Body);
+
+    // issue 15: interfaces that grow
+    /// A caller types module actor `cell` with the message and reply types
+    /// of `interface`: check them against its module's current version
+    /// (compatible: one a prefix of the other) and record them among the
+    /// types callers use, which every later version is checked against.
+    fn caller_types(&self, cell: &ActorCell, interface: Interface) -> Result<(), TypeMismatch>;
 }

@@ -182,6 +182,11 @@ pub(crate) fn run(
             Err(e) => {
                 if let Some(tx) = reply_to {
                     let _ = tx.send(Err(ReplyError::Handler(e)));
+                } else if let ModuleCallError::UnknownVariant(u) = &e {
+                    // issue 15: a cast nobody can be told about: a dead
+                    // letter, never handed to a version that cannot read it.
+                    tracing::warn!(actor = %cell.id, error = %u, "cast refused: unknown variant");
+                    system.dead_letters(1);
                 }
             }
         }

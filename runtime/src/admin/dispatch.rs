@@ -333,11 +333,11 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
             Ok(r) => Response::Done(upgraded(&r, current(&module), vec![module])),
             Err(e) => upgrade_error(&e),
         },
-        Command::Abort { module } => match code.abort(&module) {
+        Command::Abort { module, force } => match code.abort_with(&module, force) {
             Ok(r) => Response::Done(rolled_back(&r)),
             Err(e) => upgrade_error(&e),
         },
-        Command::Rollback { module } => match code.rollback(&module) {
+        Command::Rollback { module, force } => match code.rollback_with(&module, force) {
             Ok(r) => Response::Done(rolled_back(&r)),
             Err(e) => upgrade_error(&e),
         },

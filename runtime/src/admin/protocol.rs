@@ -63,11 +63,21 @@ pub enum Command {
     Abort {
         /// The module.
         module: String,
+        // issue 15: interfaces that grow
+        /// Even when the canaries were handed a message variant the old
+        /// version lacks (absent in an older client's request: `false`).
+        #[serde(default)]
+        force: bool,
     },
     /// Make `old` current again.
     Rollback {
         /// The module.
         module: String,
+        // issue 15: interfaces that grow
+        /// Even to a version lacking a message variant callers used
+        /// (absent in an older client's request: `false`).
+        #[serde(default)]
+        force: bool,
     },
     /// Drop `old` (`soft`: only if no actor runs it).
     Purge {
@@ -363,4 +373,21 @@ pub enum Response {
         /// The reason, in words.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+
+    // issue 15: interfaces that grow
+    #[test]
+    fn a_rollback_request_from_an_older_client_is_not_forced() {
+        let old: Command = serde_json::from_str(r#"{"Rollback":{"module":"counter"}}"#).unwrap();
+        assert_eq!(old, Command::Rollback { module: "counter".into(), force: false });
+        let old: Command = serde_json::from_str(r#"{"Abort":{"module":"counter"}}"#).unwrap();
+        assert_eq!(old, Command::Abort { module: "counter".into(), force: false });
+        let forced = Command::Rollback { module: "counter".into(), force: true };
+        let back: Command = serde_json::from_str(&serde_json::to_string(&forced).unwrap()).unwrap();
+        assert_eq!(back, forced);
+    }
 }

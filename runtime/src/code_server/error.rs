@@ -3,7 +3,7 @@
 //! One `#[non_exhaustive]` enum per operation, one variant per reason (the
 //! table in `docs/errors.md`). Every reason about a build names its file.
 
-use super::interface::{Part, TypeMismatch};
+use super::interface::{Part, TypeMismatch, UnknownVariant, VariantMismatch};
 use super::version::{BuildHash, Version};
 use relive_codec::Fingerprint;
 use relive_sdk::abi::status;
@@ -282,17 +282,25 @@ pub enum LoadError {
     },
 
     // Step 6: schemas.
-    /// A message, reply or init-argument type differs from what callers use.
-    #[error("{file}: {what} schema {found} differs from the callers' {expected}")]
+    /// A message, reply or init-argument type differs from what callers
+    /// use: the message and reply types must extend the running version's
+    /// (append variants only) and stay compatible with the callers' types;
+    /// init arguments must be equal.
+    #[error("{file}: {what} schema {found} differs from the callers' {expected}{}", variant_note(.variant))]
     InterfaceMismatch {
         /// The file.
         file: String,
         /// Which type.
         what: Part,
-        /// What callers use.
+        /// What callers use (or the running version declares).
         expected: Fingerprint,
         /// What the module declares.
         found: Fingerprint,
+        // issue 15: interfaces that grow
+        /// The first variant that differs (index and names on both sides),
+        /// when both types list variants.
+        #[source]
+        variant: Option<Box<VariantMismatch>>,
     },
     /// The new version cannot read the running version's state.
     #[error(
@@ -441,6 +449,11 @@ impl LoadError {
     }
 }
 
+// issue 15: interfaces that grow
+fn variant_note(v: &Option<Box<VariantMismatch>>) -> String {
+    v.as_ref().map(|v| format!(": {v}")).unwrap_or_default()
+}
+
 /// Why a rollback was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -451,6 +464,28 @@ pub enum RollbackError {
     /// There is no old version to go back to.
     #[error("module `{0}` has no old version to roll back to")]
     NoOldVersion(String),
+    // issue 15: interfaces that grow
+    /// The version to go back to lacks a message variant the newer one has
+    /// been handed (callers use it); refused unless forced.
+    #[error(
+        "module `{module}`: version {to} has {known} message variant(s), but version {from} has \
+         been handed variant {variant} (`{name}`), which callers use; force the rollback to go back \
+         anyway (such messages are then refused)"
+    )]
+    VariantInUse {
+        /// The module.
+        module: String,
+        /// The version rolled back from.
+        from: String,
+        /// The version rolled back to.
+        to: String,
+        /// The highest variant index handled by `from`.
+        variant: usize,
+        /// Its name.
+        name: String,
+        /// How many message variants `to` has.
+        known: usize,
+    },
 }
 
 /// Why a purge was refused.
@@ -550,6 +585,11 @@ pub enum ModuleCallError {
     /// A typed call used a type whose schema is not the module's.
     #[error(transparent)]
     Types(#[from] TypeMismatch),
+    // issue 15: interfaces that grow
+    /// The message's variant is one the version does not have (its sender
+    /// is typed on a newer interface): the module never saw it.
+    #[error(transparent)]
+    UnknownVariant(#[from] UnknownVariant),
     /// The caller's value could not be encoded, or the reply decoded.
     #[error("codec: {0}")]
     Codec(#[from] relive_codec::CodecError),

@@ -35,7 +35,7 @@
 //! steps and runs 3 to 6 through exactly the same code.
 
 use super::error::LoadError;
-use super::interface::Interface;
+use super::interface::{Interface, Part, Shape, Widest, compatible, extends};
 use super::version::{BuildHash, Origin, Version};
 use crate::ffi;
 use crate::ffi::decl::{DeclError, Declaration, Table};
@@ -649,6 +649,7 @@ pub(crate) fn check_against(
     new: &Version,
     running: Option<&Version>,
     interface: Option<Interface>,
+    widest: Option<&Widest>,
     force: bool,
 ) -> Result<Against, LoadError> {
     let file = new.source_name();
@@ -667,11 +668,63 @@ pub(crate) fn check_against(
             });
         }
     }
-    let expected = interface.or_else(|| running.map(Interface::of_version));
-    if let Some((what, expected, found)) =
-        expected.and_then(|e| e.first_difference(&Interface::of_version(new)))
-    {
-        return Err(LoadError::InterfaceMismatch { file, what, expected, found });
+    // issue 15: interfaces that grow — the new version extends the running
+    // one, and is compatible with the types callers use; init args equal.
+    if let Some(running) = running {
+        let sides = (
+            format!("running version {}", running.version()),
+            format!("new version {}", new.version()),
+        );
+        for part in [Part::Message, Part::Reply, Part::Args] {
+            let (old, now) = (Shape::of_version(running, part), Shape::of_version(new, part));
+            if let Err(variant) = extends(part, &old, &now, (&sides.0, &sides.1)) {
+                let (expected, found) = (old.fingerprint(), now.fingerprint());
+                return Err(LoadError::InterfaceMismatch {
+                    file,
+                    what: part,
+                    expected,
+                    found,
+                    variant,
+                });
+            }
+        }
+    }
+    if let Some(widest) = widest {
+        let new_side = format!("new version {}", new.version());
+        for part in [Part::Message, Part::Reply] {
+            let (Some(before), now) = (widest.shape(part), Shape::of_version(new, part)) else {
+                continue;
+            };
+            if let Err(variant) = compatible(part, &before, &now, ("an earlier version", &new_side))
+            {
+                let (expected, found) = (before.fingerprint(), now.fingerprint());
+                return Err(LoadError::InterfaceMismatch {
+                    file,
+                    what: part,
+                    expected,
+                    found,
+                    variant,
+                });
+            }
+        }
+    }
+    if let Some(callers) = interface {
+        let new_side = format!("new version {}", new.version());
+        for part in [Part::Message, Part::Reply, Part::Args] {
+            let (theirs, now) = (callers.shape(part), Shape::of_version(new, part));
+            // Init args have no variants: compatible is equal for them.
+            if let Err(variant) = compatible(part, &theirs, &now, ("the callers' type", &new_side))
+            {
+                let (expected, found) = (theirs.fingerprint(), now.fingerprint());
+                return Err(LoadError::InterfaceMismatch {
+                    file,
+                    what: part,
+                    expected,
+                    found,
+                    variant,
+                });
+            }
+        }
     }
     if let Some(running) = running {
         let from = running.schemas().state;

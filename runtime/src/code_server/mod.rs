@@ -46,7 +46,7 @@ pub(crate) use events::EventBus;
 pub use events::{DEFAULT_EVENT_CAPACITY, Event, EventKind, Events, Lagged};
 
 pub use history::{Action, HistoryEntry};
-pub use interface::{Interface, Part, TypeMismatch};
+pub use interface::{Interface, Part, TypeMismatch, UnknownVariant, VariantMismatch};
 pub use loader::Source;
 pub use state::{STATE_FORMAT, StateError};
 pub use unload::Residency;
@@ -73,8 +73,10 @@ pub struct LoadOptions {
     pub force: bool,
     /// Drop `old` even if instances still run it (the actor layer stops them).
     pub purge: bool,
-    /// The types callers use, checked against the new version (by default,
-    /// the running version's types, or those pinned by the first typed spawn).
+    /// Types callers use, checked against the new version besides the
+    /// running version's types (which the new ones must extend) and the
+    /// widest types typed spawns and references have used (with which they
+    /// must be compatible: one a prefix of the other).
     pub interface: Option<Interface>,
 }
 
@@ -232,6 +234,9 @@ struct Slots {
     current: Arc<Version>,
     old: Option<Arc<Version>>,
     interface: Option<Interface>,
+    // issue 15: interfaces that grow
+    /// The longest variant lists any version of the module has had.
+    widest: interface::Widest,
 }
 
 /// The slots as readers see them: replaced whole on every change.
@@ -630,7 +635,9 @@ impl ModuleTable {
         let interface = opts.interface.or(slots.and_then(|s| s.interface));
         let from_s = running.as_ref().map(|r| r.version().to_string());
         let (to, hash) = (Some(new.version().to_string()), Some(new.hash()));
-        let unchanged = match check_against(&new, running.as_deref(), interface, opts.force) {
+        let widest = slots.map(|s| &s.widest);
+        let unchanged = match check_against(&new, running.as_deref(), interface, widest, opts.force)
+        {
             Err(e) => {
                 Self::push(&mut inner, name, Action::Upgrade, from_s, to, hash, Some(&e), started);
                 return Err(e);
@@ -713,10 +720,17 @@ impl ModuleTable {
                 (LoadOutcome::Unchanged, None)
             } else if let Some(slots) = inner.modules.get_mut(&p.name) {
                 let previous = std::mem::replace(&mut slots.current, Arc::clone(&p.new));
+                slots.widest.widen(&p.new);
                 (LoadOutcome::Upgraded, slots.old.replace(previous))
             } else {
-                let slots =
-                    Slots { current: Arc::clone(&p.new), old: None, interface: p.interface };
+                let mut widest = interface::Widest::default();
+                widest.widen(&p.new);
+                let slots = Slots {
+                    current: Arc::clone(&p.new),
+                    old: None,
+                    interface: p.interface,
+                    widest,
+                };
                 inner.modules.insert(p.name.clone(), slots);
                 (LoadOutcome::Loaded, None)
             };
@@ -788,6 +802,7 @@ impl ModuleTable {
     pub(crate) fn make_old_current(
         &self,
         name: &str,
+        force: bool,
     ) -> Result<(Arc<Version>, Arc<Version>), RollbackError> {
         let started = Instant::now();
         let mut inner = self.inner.lock();
@@ -796,6 +811,13 @@ impl ModuleTable {
         let Some(old) = slots.old.take() else {
             return Err(RollbackError::NoOldVersion(name.into()));
         };
+        // issue 15: not back to a version lacking a variant callers use.
+        if let Err(e) = variants_kept(name, &slots.current, &old, force) {
+            slots.old = Some(old);
+            let (from, to) = (Some(slots.current.version().to_string()), None);
+            Self::push(&mut inner, name, Action::Rollback, from, to, None, Some(&e), started);
+            return Err(e);
+        }
         let newer = std::mem::replace(&mut slots.current, Arc::clone(&old));
         slots.old = Some(Arc::clone(&newer));
         let (from, to) = (Some(newer.version().to_string()), Some(old.version().to_string()));
@@ -811,6 +833,20 @@ impl ModuleTable {
             to: old.version().clone(),
         });
         Ok((old, newer))
+    }
+
+    // issue 15: interfaces that grow
+    /// Whether a rollback of `name` to its old version would keep every
+    /// message variant its current version has been handed (see
+    /// [`RollbackError::VariantInUse`]); always, with `force`.
+    ///
+    /// # Errors
+    /// As [`make_old_current`](Self::make_old_current), without changing anything.
+    pub(crate) fn check_rollback(&self, name: &str, force: bool) -> Result<(), RollbackError> {
+        let inner = self.inner.lock();
+        let slots = inner.modules.get(name).ok_or_else(|| RollbackError::NotLoaded(name.into()))?;
+        let old = slots.old.as_ref().ok_or_else(|| RollbackError::NoOldVersion(name.into()))?;
+        variants_kept(name, &slots.current, old, force)
     }
 
     /// Drop `old` (the slot half of a purge); with `soft`, only if no
@@ -891,12 +927,30 @@ impl ModuleTable {
         self.inner.lock().modules.keys().cloned().collect()
     }
 
-    /// Pin `interface` for `name` unless one is pinned already: every later
-    /// version is checked against it (loader step 6).
-    pub(crate) fn pin_interface(&self, name: &str, interface: Interface) {
+    /// Record that callers use `interface` with `name`: every later version
+    /// is checked against the widest types callers use (loader step 6).
+    ///
+    /// # Errors
+    /// `interface` is not compatible with what other callers use (issue 15:
+    /// two callers would give one variant index two meanings); nothing is
+    /// recorded then.
+    pub(crate) fn pin_interface(
+        &self,
+        name: &str,
+        interface: Interface,
+    ) -> Result<(), TypeMismatch> {
         if let Some(s) = self.inner.lock().modules.get_mut(name) {
-            s.interface.get_or_insert(interface);
+            match s.interface {
+                None => s.interface = Some(interface),
+                Some(pinned)
+                    if (pinned.message, pinned.reply) == (interface.message, interface.reply) => {}
+                Some(pinned) => {
+                    pinned.check_callers(&interface, name)?;
+                    s.interface = Some(pinned.widen(&interface));
+                }
+            }
         }
+        Ok(())
     }
 
     /// The history, oldest first, of one module or of all (the last
@@ -1001,4 +1055,37 @@ impl ModuleTable {
             tracing::error!(module = name, ?action, %error, "history entry not saved");
         }
     }
+}
+
+// issue 15: interfaces that grow
+/// Whether `older` has every message variant `newer`'s instances have been
+/// handed ([`Version::variants_used`]); `force` skips the check.
+fn variants_kept(
+    module: &str,
+    newer: &Version,
+    older: &Version,
+    force: bool,
+) -> Result<(), RollbackError> {
+    let used = newer.variants_used();
+    let Some(list) = newer.message_variants() else { return Ok(()) };
+    // How many variants the older version has: its own list, or where its
+    // (fixed) type sits among the newer version's prefixes.
+    let known = match older.message_variants() {
+        Some(l) => l.len(),
+        None => match list.prefixes().iter().position(|p| *p == older.schemas().message) {
+            Some(i) => i + 1,
+            None => return Ok(()),
+        },
+    };
+    if force || used <= known {
+        return Ok(());
+    }
+    Err(RollbackError::VariantInUse {
+        module: module.to_owned(),
+        from: newer.version().to_string(),
+        to: older.version().to_string(),
+        variant: used - 1,
+        name: list.name(used - 1).unwrap_or_default().to_owned(),
+        known,
+    })
 }

@@ -3,9 +3,10 @@
 use crate::ffi::decl::{Declaration, Table};
 use libloading::os::unix::Library;
 use relive_codec::Fingerprint;
+use relive_codec::variants::VariantList;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
@@ -77,6 +78,10 @@ pub struct Version {
     /// The stream its unload is reported on (set when the code server
     /// accepts it).
     events: std::sync::OnceLock<Weak<super::events::EventBus>>,
+    // issue 15: interfaces that grow
+    /// One more than the highest message variant index this version's
+    /// instances were handed (0: none yet): what a rollback must keep.
+    variants_used: AtomicU32,
 }
 
 impl Version {
@@ -105,6 +110,7 @@ impl Version {
             instances: AtomicUsize::new(0),
             table,
             library,
+            variants_used: AtomicU32::new(0),
         }
     }
 
@@ -180,6 +186,36 @@ impl Version {
             message: self.decl.message_schema,
             reply: self.decl.reply_schema,
             state: self.decl.state_schema,
+        }
+    }
+
+    // issue 15: interfaces that grow
+    /// The variants of the module's message type, as its declaration lists
+    /// them (`None`: a module built without the table, checked by equality).
+    pub fn message_variants(&self) -> Option<&VariantList> {
+        self.decl.message_variants.as_ref()
+    }
+
+    /// The variants of the module's reply type, likewise.
+    pub fn reply_variants(&self) -> Option<&VariantList> {
+        self.decl.reply_variants.as_ref()
+    }
+
+    /// How many message variants this version's instances have been handed
+    /// so far: one more than the highest variant index handled (0: none).
+    /// A rollback to a version with fewer variants is refused unless forced.
+    pub fn variants_used(&self) -> usize {
+        // ORDERING: a high-water mark; nothing else is published through it.
+        self.variants_used.load(Ordering::Relaxed) as usize
+    }
+
+    /// Record that an instance of this version is handling variant `index`.
+    pub(crate) fn note_variant(&self, index: u32) {
+        let used = index.saturating_add(1);
+        // ORDERING: as `variants_used`; the load first keeps the cache line
+        // shared in the common case (no new high-water mark).
+        if used > self.variants_used.load(Ordering::Relaxed) {
+            self.variants_used.fetch_max(used, Ordering::Relaxed);
         }
     }
 

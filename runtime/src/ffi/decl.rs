@@ -8,6 +8,7 @@
 //! the library, and the table is kept only inside its `Version`.
 
 use relive_codec::Fingerprint;
+use relive_codec::variants::VariantList;
 use std::ffi::c_void;
 
 /// Largest string accepted from a declaration (a sanity bound, not a format limit).
@@ -75,6 +76,27 @@ struct RawDeclV1 {
     downgrades_to: RawFingerprints,
     vtable: *const c_void,
 }
+
+// issue 15: interfaces that grow
+/// Mirror of `relive_sdk::abi::RVariants`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVariants {
+    prefixes: *const [u8; 8],
+    names: *const RawBytes,
+    len: usize,
+}
+
+/// The declaration with the fields appended after ABI version 1's (read
+/// only when the module's `decl_size` covers them).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclGrow {
+    deps: RawDeclDeps,
+    message_variants: RawVariants,
+    reply_variants: RawVariants,
+}
+// end issue 15: interfaces that grow
 
 /// The sink a module writes its output through (mirror of `abi::Sink`).
 #[repr(C)]
@@ -285,6 +307,11 @@ pub(crate) struct Declaration {
     pub(crate) downgrades_to: Vec<Fingerprint>,
     // issue 15: dependencies
     pub(crate) depends: Vec<DeclaredDependency>,
+    // issue 15: interfaces that grow
+    /// The message type's variants (`None`: a declaration without them).
+    pub(crate) message_variants: Option<VariantList>,
+    /// The reply type's variants.
+    pub(crate) reply_variants: Option<VariantList>,
 }
 
 /// Why a declaration could not be read (loader step 3).
@@ -424,6 +451,8 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         reads_states: list("reads_states", raw.reads_states)?,
         downgrades_to: list("downgrades_to", raw.downgrades_to)?,
         depends: Vec::new(),
+        message_variants: None,
+        reply_variants: None,
     };
     // issue 15: dependencies
     let decl = if (header.decl_size as usize) >= size_of::<RawDeclDeps>() {
@@ -448,7 +477,52 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     } else {
         decl
     };
+    // issue 15: interfaces that grow
+    let decl = if (header.decl_size as usize) >= size_of::<RawDeclGrow>() {
+        // SAFETY: the module reports `decl_size` readable bytes, which cover
+        // a `RawDeclGrow` (checked just above); its extra fields are raw
+        // pointers and lengths, checked before use by `read_variants`.
+        let grow = unsafe { ptr.cast::<RawDeclGrow>().read() };
+        Declaration {
+            // SAFETY: the caller's contract covers the tables a declaration
+            // points to; lengths are bounded and null pointers refused.
+            message_variants: unsafe { read_variants("message_variants", grow.message_variants) }?,
+            // SAFETY: as above.
+            reply_variants: unsafe { read_variants("reply_variants", grow.reply_variants) }?,
+            ..decl
+        }
+    } else {
+        decl
+    };
     Ok((decl, table))
+}
+
+// issue 15: interfaces that grow
+/// A variant table copied into host memory; `None` when it is empty (a
+/// declaration built without one).
+///
+/// # Safety
+/// When `v.len` is at most [`MAX_LIST`] and its pointers are non-null, they
+/// are valid for reads of `v.len` entries, and each name for its length.
+unsafe fn read_variants(field: &str, v: RawVariants) -> Result<Option<VariantList>, DeclError> {
+    if v.len == 0 {
+        return Ok(None);
+    }
+    let bad = || DeclError::Malformed(format!("{field}: bad pointer or length"));
+    // SAFETY: bounded, null refused; validity is the caller's contract.
+    let prefixes = unsafe { items_at(v.prefixes, v.len, MAX_LIST) }.ok_or_else(bad)?;
+    if v.names.is_null() || !(v.names as usize).is_multiple_of(align_of::<RawBytes>()) {
+        return Err(bad());
+    }
+    // SAFETY: non-null, aligned, `len` bounded above; the caller's contract.
+    let names = unsafe { std::slice::from_raw_parts(v.names, v.len) };
+    let mut owned = Vec::with_capacity(v.len);
+    for n in names {
+        // SAFETY: as for the declaration's strings.
+        let bytes = unsafe { bytes_at(n.ptr, n.len, MAX_STR) }.ok_or_else(bad)?;
+        owned.push(String::from_utf8_lossy(bytes).into_owned());
+    }
+    Ok(VariantList::new(prefixes.iter().map(|b| Fingerprint(*b)).collect(), owned))
 }
 
 // issue 14: gen_server
@@ -610,7 +684,6 @@ mod tests {
         use relive_sdk::abi::{Dependency, ModuleDecl};
         assert_eq!(offset_of!(ModuleDecl, vtable), offset_of!(super::RawDeclV1, vtable));
         assert_eq!(offset_of!(ModuleDecl, depends), offset_of!(super::RawDeclDeps, depends_ptr));
-        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclDeps>());
         assert_eq!(size_of::<Dependency>(), size_of::<super::RawDependency>());
         assert_eq!(align_of::<Dependency>(), align_of::<super::RawDependency>());
     }
@@ -669,6 +742,85 @@ mod tests {
         // SAFETY: the table is this static declaration's, longer than asked.
         let old = unsafe { super::read_life(vt, old_size, bare) };
         assert!(old.on_load.is_none() && old.on_free.is_none());
+    }
+
+    // issue 15: interfaces that grow
+    #[test]
+    fn the_declaration_mirror_has_the_sdks_layout_field_by_field() {
+        use super::RawDeclGrow;
+        use relive_sdk::abi::ModuleDecl as Sdk;
+        macro_rules! same {
+            ($($sdk:ident => $($raw:ident).+),+ $(,)?) => {$(
+                assert_eq!(
+                    offset_of!(Sdk, $sdk),
+                    offset_of!(RawDeclGrow, $($raw).+),
+                    stringify!($sdk)
+                );
+            )+};
+        }
+        same!(
+            magic => deps.v1.header.magic,
+            abi_version => deps.v1.header.abi_version,
+            decl_size => deps.v1.header.decl_size,
+            name => deps.v1.name,
+            target => deps.v1.target,
+            flags => deps.v1.flags,
+            args_schema => deps.v1.args_schema,
+            message_schema => deps.v1.message_schema,
+            reply_schema => deps.v1.reply_schema,
+            state_schema => deps.v1.state_schema,
+            reads_states => deps.v1.reads_states,
+            downgrades_to => deps.v1.downgrades_to,
+            vtable => deps.v1.vtable,
+            depends => deps.depends_ptr,
+            message_variants => message_variants,
+            reply_variants => reply_variants,
+        );
+        assert_eq!(size_of::<Sdk>(), size_of::<RawDeclGrow>());
+    }
+
+    #[test]
+    fn a_declaration_carries_its_variants_and_an_older_one_has_none() {
+        use super::{RawDeclV1, read};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        enum Msg {
+            Add(u64),
+            Reset,
+        }
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Grows;
+        impl relive_sdk::Module for Grows {
+            const NAME: &'static str = "grows";
+            type Args = ();
+            type Msg = Msg;
+            type Reply = u64;
+            fn init(
+                (): (),
+                _: &mut relive_sdk::Context<'_>,
+            ) -> Result<Self, relive_sdk::ModuleError> {
+                Ok(Grows)
+            }
+            fn handle(&mut self, _: Msg, _: &mut relive_sdk::Context<'_>) -> u64 {
+                0
+            }
+        }
+        let decl = relive_sdk::declaration!(Grows);
+        let (full, _) = read_static(decl).unwrap();
+        let msg = full.message_variants.unwrap();
+        assert_eq!(msg, relive_codec::variants::VariantList::of::<Msg>());
+        assert_eq!((msg.len(), msg.name(1)), (2, Some("Reset")));
+        assert_eq!(full.reply_variants.unwrap().name(0), Some("u64"));
+        // What an older module reports: a version-1 declaration only.
+        let mut older = std::mem::ManuallyDrop::new(
+            // SAFETY: a bitwise copy of a `'static` declaration of plain data.
+            unsafe { std::ptr::read(decl) },
+        );
+        older.decl_size = size_of::<RawDeclV1>() as u32;
+        // SAFETY: the copy lives on this stack frame for the call, and
+        // everything it points to is `'static`.
+        let (old, _) =
+            unsafe { read((&*older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
+        assert!(old.message_variants.is_none() && old.reply_variants.is_none());
     }
 
     #[test]

@@ -136,7 +136,19 @@ impl CodeServer {
     /// As [`rollback`](Self::rollback), for the canaries (and any actor
     /// spawned on the new version meanwhile).
     pub fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
-        self.shared.abort(module)
+        self.shared.abort(module, false)
+    }
+
+    // issue 15: interfaces that grow
+    /// [`abort`](Self::abort), with `force`: even when the canaries were
+    /// handed a message variant the old version lacks (such messages are
+    /// then refused, [`CallError::UnknownVariant`](crate::CallError)).
+    ///
+    /// # Errors
+    /// As [`abort`](Self::abort); without `force`, also
+    /// [`RollbackError::VariantInUse`](crate::code_server::RollbackError).
+    pub fn abort_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
+        self.shared.abort(module, force)
     }
 
     /// Make `old` current again and move every actor back to it (through
@@ -144,12 +156,28 @@ impl CodeServer {
     /// upgrade snapshot, in that order).
     ///
     /// # Errors
-    /// [`UpgradeError::Rollback`]: not loaded, or no old version.
+    /// [`UpgradeError::Rollback`]: not loaded, no old version, or (issue 15)
+    /// the old version lacks a message variant the current one has been
+    /// handed ([`RollbackError::VariantInUse`](crate::code_server::RollbackError);
+    /// see [`rollback_with`](Self::rollback_with)).
     ///
     /// # Upgrade behaviour
     /// Each actor pauses only for its own migration back.
     pub fn rollback(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
-        self.shared.rollback(module)
+        self.shared.rollback(module, false)
+    }
+
+    // issue 15: interfaces that grow
+    /// [`rollback`](Self::rollback), with `force`: even to a version that
+    /// lacks a message variant callers have used; such messages are then
+    /// refused before any module sees them
+    /// ([`CallError::UnknownVariant`](crate::CallError), a dead letter for
+    /// a cast).
+    ///
+    /// # Errors
+    /// As [`rollback`](Self::rollback), but for `VariantInUse` when forced.
+    pub fn rollback_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
+        self.shared.rollback(module, force)
     }
 
     /// Stop the actors still on `old` (`killed`) and drop `old` (OTP's

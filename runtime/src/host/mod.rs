@@ -441,7 +441,7 @@ impl HostHandle {
         id: crate::actor::ActorId,
     ) -> Result<Option<ActorRef<M, R>>, TypeMismatch> {
         let Some(cell) = self.shared().registry.lookup(id) else { return Ok(None) };
-        check_types::<M, R>(&cell)?;
+        check_types::<M, R>(&*self.system(), &cell)?;
         Ok(Some(ActorRef::new_unchecked(cell, self.system())))
     }
 

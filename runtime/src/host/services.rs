@@ -148,7 +148,9 @@ pub(crate) fn deliver(
     origin: Origin,
 ) -> i32 {
     let Some(cell) = host.registry.lookup(to) else { return status::NO_ACTOR };
-    if cell.msg_schema != schema {
+    if cell.msg_schema != schema
+        && !host.grown_types(cell.module.as_deref(), false, cell.msg_schema, schema)
+    {
         return status::SCHEMA_MISMATCH;
     }
     let env = Envelope { bytes: Payload::copy_from(msg), reply: None };
@@ -171,6 +173,31 @@ pub(crate) fn deliver(
     }
 }
 
+// issue 15: interfaces that grow
+impl HostShared {
+    /// Whether two message (or, with `reply`, reply) fingerprints of
+    /// `module` are one type and a grown version of it: a loaded version's
+    /// type is one of them and lists the other among its prefixes. Module
+    /// senders name their type by fingerprint only, so a sender on a type
+    /// newer than every loaded version is refused.
+    pub(crate) fn grown_types(
+        &self,
+        module: Option<&str>,
+        reply: bool,
+        a: Fingerprint,
+        b: Fingerprint,
+    ) -> bool {
+        let Some(module) = module else { return false };
+        [self.table.current(module), self.table.old(module)].into_iter().flatten().any(|v| {
+            let list = if reply { v.reply_variants() } else { v.message_variants() };
+            list.is_some_and(|l| {
+                (l.fingerprint() == a && l.has_prefix(b))
+                    || (l.fingerprint() == b && l.has_prefix(a))
+            })
+        })
+    }
+}
+
 /// The services, as `ffi::host` calls them.
 struct HostServices;
 
@@ -181,7 +208,17 @@ impl HostServices {
     fn send_after_check(&self, host: &HostShared, to: ActorId, schema: Fingerprint) -> i32 {
         match host.registry.lookup(to) {
             None => status::NO_ACTOR,
-            Some(cell) if cell.msg_schema != schema => status::SCHEMA_MISMATCH,
+            Some(cell)
+                if cell.msg_schema != schema
+                    && !host.grown_types(
+                        cell.module.as_deref(),
+                        false,
+                        cell.msg_schema,
+                        schema,
+                    ) =>
+            {
+                status::SCHEMA_MISMATCH
+            }
             Some(cell) if cell.mailbox.refuse_if_overdrawn() => status::MAILBOX_FULL,
             Some(_) => status::OK,
         }
@@ -239,7 +276,20 @@ impl ffi::host::Services for HostServices {
             let mut calls = host.pending.calls.lock();
             match calls.get(&token) {
                 None => status::NO_CALL,
-                Some(p) if p.schema != Fingerprint::from_u64(schema) => status::SCHEMA_MISMATCH,
+                Some(p)
+                    if p.schema != Fingerprint::from_u64(schema)
+                        && !host.grown_types(
+                            host.registry
+                                .lookup(p.owner)
+                                .as_deref()
+                                .and_then(|c| c.module.as_deref()),
+                            true,
+                            p.schema,
+                            Fingerprint::from_u64(schema),
+                        ) =>
+                {
+                    status::SCHEMA_MISMATCH
+                }
                 Some(_) => {
                     let p = calls.remove(&token).expect("present");
                     drop(calls);

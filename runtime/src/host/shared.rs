@@ -122,6 +122,23 @@ impl System for HostShared {
     fn deferred_move(&self, cell: &Arc<ActorCell>, body: &mut crate::actor::Body) {
         self.apply_deferred_move(cell, body);
     }
+
+    // issue 15: interfaces that grow
+    fn caller_types(
+        &self,
+        cell: &ActorCell,
+        interface: crate::code_server::Interface,
+    ) -> Result<(), crate::code_server::TypeMismatch> {
+        let module = cell.module.as_deref().unwrap_or("");
+        if let Some(version) = self.table.current(module) {
+            // The init args are the version's own: a typed reference has none.
+            let interface =
+                crate::code_server::Interface { args: version.schemas().args, ..interface };
+            interface.check(&version)?;
+            self.table.pin_interface(module, interface)?;
+        }
+        Ok(())
+    }
 }
 
 impl crate::code_server::RetireThreads for HostShared {

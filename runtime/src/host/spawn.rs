@@ -127,7 +127,7 @@ impl HostShared {
         match interface {
             Some(wanted) => {
                 wanted.check(&version)?;
-                self.table.pin_interface(module, wanted);
+                self.table.pin_interface(module, wanted)?;
             }
             None => Interface::check_part(&version, Part::Args, args_schema)?,
         }
@@ -211,8 +211,15 @@ impl HostShared {
         let version =
             self.table.current(&module).ok_or_else(|| SpawnError::NotLoaded(module.to_string()))?;
         // The actor keeps its message and reply types for life.
-        Interface { args: args_schema, message: cell.msg_schema, reply: cell.reply_schema }
-            .check(&version)?;
+        // issue 15: or types its module's current version extends.
+        Interface {
+            args: args_schema,
+            message: cell.msg_schema,
+            reply: cell.reply_schema,
+            message_schema: None,
+            reply_schema: None,
+        }
+        .check(&version)?;
         if let Some(name) = name {
             self.registry.claim(name, cell.id)?;
         }

@@ -60,6 +60,14 @@ pub struct ModuleDecl {
     /// when `decl_size` covers it: an older module declares none.
     pub depends: RDependencies,
     // end issue 15: dependencies
+    // issue 15: interfaces that grow
+    /// The variants of `Module::Msg`, in order (see [`RVariants`]); empty in
+    /// a declaration built without them: the host then checks the message
+    /// type by equality only.
+    pub message_variants: RVariants,
+    /// The variants of `Module::Reply`, likewise.
+    pub reply_variants: RVariants,
+    // end issue 15: interfaces that grow
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -114,6 +122,94 @@ impl ModuleDecl {
             vtable,
             // issue 15: dependencies
             depends: RDependencies::new(M::DEPENDS),
+            // issue 15: interfaces that grow
+            message_variants: RVariants::NONE,
+            reply_variants: RVariants::NONE,
         }
+    }
+
+    // issue 15: interfaces that grow
+    /// This declaration with the variant tables of its message and reply
+    /// types ([`declaration!`](crate::declaration) builds both).
+    pub const fn with_variants(mut self, message: RVariants, reply: RVariants) -> Self {
+        self.message_variants = message;
+        self.reply_variants = reply;
+        self
+    }
+}
+
+// issue 15: interfaces that grow
+/// The variants of one of a module's types, as the declaration carries them:
+/// `len` entries of `prefixes` and `names`. Entry `i` of `prefixes` is the
+/// fingerprint of the type cut after variant `i` (postcard encodes a variant
+/// by its index, so a newer type that only appends variants reads every
+/// older value); the last one is the type's own fingerprint. A type that is
+/// not an enum has one entry, its fingerprint and its name. `len == 0`: no
+/// table (a declaration built without it).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RVariants {
+    /// `len` variant-prefix fingerprints (see `relive_codec::variants`).
+    pub prefixes: *const RFingerprint,
+    /// `len` variant names (UTF-8).
+    pub names: *const RBytes,
+    /// Number of variants; 0 when the declaration has no table.
+    pub len: usize,
+}
+
+impl RVariants {
+    /// No table.
+    pub const NONE: RVariants =
+        RVariants { prefixes: std::ptr::null(), names: std::ptr::null(), len: 0 };
+}
+
+/// The variant table of a type with `N` variants, built at compile time
+/// into a `static` by [`declaration!`](crate::declaration).
+///
+/// ```
+/// use relive_sdk::abi::VariantTable;
+///
+/// #[derive(postcard_schema::Schema)]
+/// enum Msg { Add(u64), Get, Reset }
+///
+/// static MSG: VariantTable<3> = VariantTable::of::<Msg>();
+/// let v = MSG.as_variants();
+/// assert_eq!(v.len, 3);
+/// // SAFETY: the table's arrays are `'static` and hold `len` entries.
+/// let last = unsafe { *v.prefixes.add(2) };
+/// assert_eq!(last, relive_sdk::Fingerprint::of::<Msg>().0);
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct VariantTable<const N: usize> {
+    prefixes: [RFingerprint; N],
+    names: [RBytes; N],
+}
+
+// SAFETY: the names point to `&'static str` variant names (immutable data
+// compiled into the library), so sharing a table between threads cannot race.
+unsafe impl<const N: usize> Sync for VariantTable<N> {}
+
+impl<const N: usize> VariantTable<N> {
+    /// The table of `T`; `N` must be `relive_codec::variants::count::<T>()`.
+    ///
+    /// # Panics
+    /// At compile time when `N` is not `T`'s variant count.
+    pub const fn of<T: postcard_schema::Schema + ?Sized>() -> Self {
+        let fps = relive_codec::variants::prefixes::<T, N>();
+        let mut prefixes = [[0u8; 8]; N];
+        let mut names = [RBytes::from_str(""); N];
+        let mut i = 0;
+        while i < N {
+            prefixes[i] = fps[i].0;
+            names[i] = RBytes::from_str(relive_codec::variants::name(T::SCHEMA, i));
+            i += 1;
+        }
+        VariantTable { prefixes, names }
+    }
+
+    /// The table as the declaration points to it.
+    pub const fn as_variants(&'static self) -> RVariants {
+        RVariants { prefixes: self.prefixes.as_ptr(), names: self.names.as_ptr(), len: N }
     }
 }

@@ -21,6 +21,8 @@ mod vtable;
 pub use decl::{ModuleDecl, flags};
 // issue 15: dependencies
 pub use dependency::{Dependency, RDependencies};
+// issue 15: interfaces that grow
+pub use decl::{RVariants, VariantTable};
 #[doc(hidden)]
 pub mod decl_build_info {
     pub use super::decl::BuildInfo;

@@ -49,6 +49,12 @@ pub const FIXTURES: &[&str] = &[
     "dep_callee_v2",
     "dep_caller_v1",
     "dep_caller_v2",
+    // issue 15: interfaces that grow
+    "grow_v1",
+    "grow_v2",
+    "grow_bad",
+    "grow_caller",
+    "grow_fork",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

@@ -3,13 +3,39 @@
 use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 
-/// A message to a counter.
+/// A message to a counter, as release 1 defines it. Kept as it is for as
+/// long as anyone may be built against it: v1's module and every caller
+/// typed on it keep working through every later release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
 pub enum Msg {
     /// Add to the count.
     Add(u64),
     /// Read the count.
     Get,
+}
+
+/// A message to a counter, as release 2 defines it: release 1's variants,
+/// unchanged and in order, then `Reset`. A shared crate is compiled once,
+/// so one enum cannot be both releases' type; the release that adds a
+/// message adds a new enum that *appends* to the old one, and keeps the old
+/// one for whoever is still built against it (docs/guide.md, "Adding a
+/// message in a release").
+///
+/// ```
+/// use counter_example_api::{Msg, MsgV2};
+/// use relive_codec::{Fingerprint, variants};
+///
+/// // Release 1's type is release 2's cut after `Get`: it reads as release 2.
+/// assert_eq!(variants::prefixes::<MsgV2, 3>()[1], Fingerprint::of::<Msg>());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+pub enum MsgV2 {
+    /// Add to the count.
+    Add(u64),
+    /// Read the count.
+    Get,
+    /// Set the count to zero (new in release 2).
+    Reset,
 }
 
 /// A counter's answer: which version answered, and the count.

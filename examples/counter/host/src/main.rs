@@ -6,14 +6,18 @@
 //! migrates its state), shows that v2's logic answers and that no count was
 //! lost, rolls back to v1 through `downgrade`; then upgrades to a v3 that
 //! crash-loops on some messages and lets the counters' supervisor roll it
-//! back automatically. It prints one summary line computed from what it
-//! measured.
+//! back automatically. Along the way it shows an interface that grows: v2
+//! adds a `Reset` message (`MsgV2` appends it to release 1's `Msg`), which a
+//! caller typed on `MsgV2` gets a typed refusal for from v1, is served by v2,
+//! keeps a plain rollback from removing it, and is refused typed again after
+//! a forced one — while the traffic typed on `Msg` never notices. It prints
+//! one summary line computed from what it measured.
 //!
 //! Run: `cargo run -p counter-example-host`
 
-use counter_example_api::{Msg, Reply};
+use counter_example_api::{Msg, MsgV2, Reply};
 use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
-use relive::{ActorRef, Host};
+use relive::{ActorRef, CallError, Host};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -142,9 +146,16 @@ fn main() {
         "{COUNTERS} counter actors on v1, {SENDERS} threads sending, {} workers",
         host.workers()
     );
+    // One more counter, reached by a caller built against release 2's
+    // messages: v1 does not have `Reset` and refuses it, typed, before the
+    // module sees it; the variants both know are served.
+    let fresh: ActorRef<MsgV2, Reply> = host.spawn("counter", &0u64).expect("spawn");
+    let refused_on_v1 = matches!(fresh.call(MsgV2::Reset), Err(CallError::UnknownVariant(_)))
+        && fresh.call(MsgV2::Add(5)).is_ok_and(|r| r.version == 1 && r.count == 5);
+    println!("v1 refuses Reset from a caller typed on release 2: {refused_on_v1}");
 
     let stop = AtomicBool::new(false);
-    let (seen, up, down) = std::thread::scope(|s| {
+    let (seen, up, down, grown) = std::thread::scope(|s| {
         let senders: Vec<_> = (0..SENDERS)
             .map(|t| {
                 s.spawn({
@@ -163,16 +174,27 @@ fn main() {
             up.duration,
             up.longest_pause
         );
+        let reset_on_v2 = fresh.call(MsgV2::Reset).is_ok_and(|r| r.version == 2 && r.count == 0);
+        println!("v2 takes Reset: {reset_on_v2}");
         std::thread::sleep(Duration::from_millis(300));
-        let down = host.code_server().rollback("counter").expect("rollback");
+        // A caller used `Reset`, which v1 lacks: a plain rollback is refused…
+        let refused = host.code_server().rollback("counter");
+        let rollback_refused = refused.is_err();
+        if let Err(e) = &refused {
+            println!("rollback refused: {e}");
+        }
+        // …and forced, it goes through; `Reset` is refused typed again.
+        let down = host.code_server().rollback_with("counter", true).expect("rollback");
         println!(
-            "rolled back to v1: {} actors through downgrade in {:?}",
+            "rolled back to v1 (forced): {} actors through downgrade in {:?}",
             down.migrated, down.duration
         );
+        let refused_again = matches!(fresh.call(MsgV2::Reset), Err(CallError::UnknownVariant(_)));
+        let grown = refused_on_v1 && reset_on_v2 && rollback_refused && refused_again;
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);
         let seen: Vec<Seen> = senders.into_iter().map(|h| h.join().unwrap()).collect();
-        (seen, up, down)
+        (seen, up, down, grown)
     });
 
     let sent: u64 = seen.iter().map(|s| s.sent).sum();
@@ -184,9 +206,10 @@ fn main() {
     let on_v1 = replies.iter().all(|r| r.version == 1);
     println!("sent {sent} messages; counters hold {held}; v2 answered {from_v2} calls");
 
-    let upgraded = up.migrated == COUNTERS && up.failed.is_empty() && from_v2 > 0;
+    // Every counter migrates, the one the release-2 caller uses included.
+    let upgraded = up.migrated == COUNTERS + 1 && up.failed.is_empty() && from_v2 > 0;
     let state_kept = mismatches == 0 && lost == 0;
-    let rolled_back = down.migrated == COUNTERS && on_v1;
+    let rolled_back = down.migrated == COUNTERS + 1 && on_v1;
 
     // Part two: a bad upgrade. v3 panics on Add(13); counter 0 gets three of
     // them, the supervisor sees a crash loop on a freshly upgraded module and
@@ -221,13 +244,15 @@ fn main() {
         after[0].count == 0 && (1..COUNTERS).all(|i| after[i].count == before[i]);
 
     println!(
-        "summary: upgraded={} state_kept={state_kept} rolled_back={rolled_back} lost_messages={lost} \
+        "summary: upgraded={} state_kept={state_kept} rolled_back={rolled_back} \
+         reset_added={grown} lost_messages={lost} \
          crash_loop_rolled_back={crash_loop_rolled_back} state_kept={state_kept_after_crash_loop}",
         if upgraded { "v1->v2" } else { "failed" }
     );
     let ok = upgraded
         && state_kept
         && rolled_back
+        && grown
         && crash_loop_rolled_back
         && state_kept_after_crash_loop;
     std::process::exit(if ok { 0 } else { 1 });

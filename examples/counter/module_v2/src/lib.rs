@@ -1,8 +1,10 @@
-//! Counter, version 2: the state also counts how many `Add`s it handled.
+//! Counter, version 2: the state also counts how many `Add`s it handled,
+//! and it takes a new message, `Reset` (its message type is `MsgV2`, which
+//! appends `Reset` to release 1's `Msg`).
 //! `code_change` derives the new field from v1's state; `downgrade` writes
 //! v1's state back for a rollback.
 
-use counter_example_api::{Msg, Reply, StateV1};
+use counter_example_api::{MsgV2, Reply, StateV1};
 use postcard_schema::Schema;
 use relive_sdk::{Context, Fingerprint, Module, ModuleError, OldState, StateWriter};
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ pub struct Counter {
 impl Module for Counter {
     const NAME: &'static str = "counter";
     type Args = u64;
-    type Msg = Msg;
+    type Msg = MsgV2;
     type Reply = Reply;
     const READS: &'static [Fingerprint] = &[Fingerprint::of::<StateV1>()];
     const DOWNGRADES_TO: &'static [Fingerprint] = &[Fingerprint::of::<StateV1>()];
@@ -26,10 +28,14 @@ impl Module for Counter {
         Ok(Counter { count: start, adds: 0 })
     }
 
-    fn handle(&mut self, msg: Msg, _: &mut Context<'_>) -> Reply {
-        if let Msg::Add(n) = msg {
-            self.count += n;
-            self.adds += 1;
+    fn handle(&mut self, msg: MsgV2, _: &mut Context<'_>) -> Reply {
+        match msg {
+            MsgV2::Add(n) => {
+                self.count += n;
+                self.adds += 1;
+            }
+            MsgV2::Get => {}
+            MsgV2::Reset => self.count = 0,
         }
         Reply { version: 2, count: self.count }
     }

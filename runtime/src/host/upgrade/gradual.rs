@@ -112,11 +112,17 @@ impl HostShared {
         }
     }
 
-    pub(crate) fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
+    pub(crate) fn abort(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
+        if !self.upgrades.gradual.lock().contains_key(module) {
+            return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
+        }
+        // issue 15: refused (the gradual upgrade going on) when the canaries
+        // were handed a variant the old version lacks, unless forced.
+        self.table.check_rollback(module, force)?;
         if self.upgrades.gradual.lock().remove(module).is_none() {
             return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
         }
-        let report = self.rollback(module)?;
+        let report = self.rollback(module, force)?;
         let _ = self.table.drop_old(module, false);
         Ok(report)
     }

@@ -26,7 +26,11 @@ pub(crate) const ROLLBACK_WAIT: Duration = Duration::from_millis(100);
 const SPAWN_WAIT: Duration = Duration::from_secs(5);
 
 impl HostShared {
-    pub(crate) fn rollback(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
+    pub(crate) fn rollback(
+        &self,
+        module: &str,
+        force: bool,
+    ) -> Result<RollbackReport, UpgradeError> {
         let _one_at_a_time = self.upgrades.lock.lock();
         let started = Instant::now();
         // No spawn may start on the newer version after the actors on it are
@@ -34,7 +38,7 @@ impl HostShared {
         let gate = self.spawn_gate.close_until(Instant::now() + SPAWN_WAIT).ok_or_else(|| {
             UpgradeError::SpawnsInFlight { module: module.to_owned(), timeout: SPAWN_WAIT }
         })?;
-        let (older, newer) = self.table.make_old_current(module)?;
+        let (older, newer) = self.table.make_old_current(module, force)?;
         self.upgrades.gradual.lock().remove(module);
         let actors = self.registry.actors_of_where(module, |s| s != newer.serial());
         drop(gate);
