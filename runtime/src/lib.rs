@@ -90,5 +90,7 @@ pub use host::{
     SpawnOptions, Statistics, Sys, SysError, UpgradeError, UpgradeMode, UpgradeOptions,
     UpgradeReport,
 };
+// issue 15: port
+pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -133,6 +133,16 @@ pub(crate) type OnDownFn = unsafe extern "C" fn(
     out: RawSink,
 ) -> i32;
 
+// issue 15: port
+pub(crate) type OnReplyFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    id: u64,
+    outcome: u32,
+    schema: u64,
+    bytes: RawBytes,
+    out: RawSink,
+) -> i32;
+
 /// Mirror of `relive_sdk::abi::VTable`, ABI version 1.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -180,6 +190,8 @@ struct RawVTableGen {
     on_exit: Option<OnExitFn>,
     on_down: Option<OnDownFn>,
     on_timeout: Option<OnTimeoutFn>,
+    // issue 15: port
+    on_reply: Option<OnReplyFn>,
 }
 
 /// The function table, checked: every required function is present.
@@ -202,6 +214,8 @@ pub(crate) struct Table {
     pub(crate) on_exit: Option<OnExitFn>,
     pub(crate) on_down: Option<OnDownFn>,
     pub(crate) on_timeout: Option<OnTimeoutFn>,
+    // issue 15: port
+    pub(crate) on_reply: Option<OnReplyFn>,
 }
 
 impl std::fmt::Debug for Table {
@@ -328,6 +342,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         on_exit: None,
         on_down: None,
         on_timeout: None,
+        on_reply: None,
     };
     // issue 14: gen_server
     // SAFETY: each optional entry is read only when the module reports a
@@ -387,6 +402,8 @@ unsafe fn read_gen(vt: *const RawVTableGen, size: usize, mut table: Table) -> Ta
     entry!(on_exit);
     entry!(on_down);
     entry!(on_timeout);
+    // issue 15: port
+    entry!(on_reply);
     table
 }
 
@@ -470,6 +487,7 @@ mod tests {
             on_exit => on_exit,
             on_down => on_down,
             on_timeout => on_timeout,
+            on_reply => on_reply,
         );
         assert_eq!(size_of::<Sdk>(), size_of::<RawVTableGen>());
     }
@@ -493,5 +511,21 @@ mod tests {
         // SAFETY: as above.
         let partial = unsafe { read_gen(vt, end, bare) };
         assert!(partial.terminate.is_some() && partial.on_exit.is_none());
+    }
+
+    // issue 15: port
+    #[test]
+    fn a_table_built_before_ports_has_no_on_reply() {
+        let decl = relive_sdk::declaration!(Plain);
+        let (_, full) = read_static(decl).unwrap();
+        assert!(full.on_reply.is_some());
+        let mut bare = full;
+        bare.on_reply = None;
+        let vt = decl.vtable.cast::<RawVTableGen>();
+        // What a module built with the issue 14 SDK reports: up to `on_timeout`.
+        let end = offset_of!(RawVTableGen, on_timeout) + size_of::<Option<fn()>>();
+        // SAFETY: the table is this static declaration's, longer than asked.
+        let old = unsafe { read_gen(vt, end, bare) };
+        assert!(old.on_timeout.is_some() && old.on_reply.is_none());
     }
 }

@@ -26,6 +26,8 @@ pub use host_services::{
     MonitorNamedFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendAfterNamedFn, SendAfterRefFn,
     SendFn, SendNamedFn, SpawnFn, StopSelfFn, TimerFn, TrapExitFn, install_flags, service_status,
 };
+// issue 15: port
+pub use host_services::{RequestFn, port_outcome};
 pub use vtable::{VTable, exports, json_kinds};
 
 pub(crate) use host_services::{
@@ -33,6 +35,8 @@ pub(crate) use host_services::{
     log_max_level, monitor, monitor_named, now_ns, read_timer, reply, self_id, send, send_after,
     send_after_named, send_after_ref, send_named, spawn, stop_self, trap_exit, unlink,
 };
+// issue 15: port
+pub(crate) use host_services::request;
 
 use std::ffi::c_void;
 

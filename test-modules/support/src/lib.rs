@@ -40,6 +40,9 @@ pub const FIXTURES: &[&str] = &[
     "inventory",
     // issue 14: gen_server
     "gen_server",
+    // issue 15: port
+    "port_user",
+    "port_user_v2",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
