@@ -106,6 +106,7 @@ fn run(rt: &tokio::runtime::Runtime, ledger: Ledger, upgrades: usize) -> serde_j
     let check = json(&body);
     assert_eq!(check["ledger_total"], books["total_balance"], "{body}");
     assert_eq!(check["total_balance"], books["total_balance"], "{body}");
+    eprintln!("{} charges over {upgrades} upgrades; ledger check: {check}", ok.load(Ordering::Relaxed));
     check
 }
 
