@@ -15,6 +15,39 @@
 //! (the reply token, the request's purpose) in the state, keyed by
 //! [`RequestId`], so a new version finds it; [`PortResult::decode`] checks
 //! the response's schema against the type the running version asks for.
+//!
+//! ```
+//! use relive_sdk::{Context, Module, ModuleError, PortResult, RequestId};
+//! use postcard_schema::Schema;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Fetcher { last: Option<String>, failures: u64 }
+//!
+//! impl Module for Fetcher {
+//!     const NAME: &'static str = "fetcher";
+//!     type Args = ();
+//!     type Msg = String; // a URL
+//!     type Reply = bool; // sent?
+//!     fn init(_: (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
+//!         Ok(Fetcher { last: None, failures: 0 })
+//!     }
+//!     fn handle(&mut self, url: String, ctx: &mut Context<'_>) -> bool {
+//!         // The host registered `http_get: String -> String`.
+//!         ctx.request::<String, String>("http_get", &url).is_ok()
+//!     }
+//!     fn on_reply(&mut self, _: RequestId, result: PortResult<'_>, _: &mut Context<'_>) {
+//!         match result.decode::<String>() {
+//!             Ok(body) => self.last = Some(body),
+//!             Err(_timeout_failed_or_panicked) => self.failures += 1,
+//!         }
+//!     }
+//! }
+//! # let _ = relive_sdk::declaration!(Fetcher);
+//! ```
+//!
+//! A host runs this round trip in the `relive` crate's doctest ("Doing I/O:
+//! ports") and in docs/guide.md.
 
 use crate::Context;
 use crate::abi::port_outcome;
