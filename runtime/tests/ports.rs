@@ -350,11 +350,8 @@ fn a_request_beyond_the_hosts_bound_in_flight_is_refused() {
 
 #[test]
 fn a_port_on_a_runtime_that_shuts_down_is_cancelled_to_the_module() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let host = host();
     host.port_on(rt.handle().clone(), "dying", echo).unwrap();
     let u = user(&host);

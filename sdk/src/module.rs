@@ -151,7 +151,12 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     /// whichever version the actor runs when the reply arrives. A call whose
     /// reply was deferred can be answered here ([`Context::reply`]). The
     /// default drops the reply.
-    fn on_reply(&mut self, id: crate::RequestId, result: crate::PortResult<'_>, ctx: &mut Context<'_>) {
+    fn on_reply(
+        &mut self,
+        id: crate::RequestId,
+        result: crate::PortResult<'_>,
+        ctx: &mut Context<'_>,
+    ) {
         let _ = (id, result, ctx);
     }
 }

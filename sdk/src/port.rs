@@ -66,7 +66,9 @@ pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A port request's id, unique in its host: plain data, so a module can keep
 /// it in its state (across upgrades, too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, Schema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, Schema,
+)]
 pub struct RequestId(pub u64);
 
 /// Why [`Context::request`] did not send a request (nothing was queued; no

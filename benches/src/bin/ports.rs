@@ -24,7 +24,8 @@ const REPS: usize = 5;
 
 fn relive_round_trip(user: &ActorRef<PortMsg, PortReply>) -> f64 {
     let start = Instant::now();
-    let done = user.call_timeout(PortMsg::Chain { port: "noop".into(), n: ROUNDS }, Duration::from_secs(120));
+    let done = user
+        .call_timeout(PortMsg::Chain { port: "noop".into(), n: ROUNDS }, Duration::from_secs(120));
     assert!(matches!(done, Ok(PortReply::Done(_))), "{done:?}");
     start.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
 }

@@ -252,7 +252,9 @@ impl Ports {
             let ran = tokio::time::timeout(timeout, AssertUnwindSafe(future).catch_unwind()).await;
             let (outcome, schema, bytes) = match ran {
                 Ok(Ok(Ok(out))) => (port_outcome::OK, resp_schema, out),
-                Ok(Ok(Err(message))) => (port_outcome::FAILED, Fingerprint::from_u64(0), message.into_bytes()),
+                Ok(Ok(Err(message))) => {
+                    (port_outcome::FAILED, Fingerprint::from_u64(0), message.into_bytes())
+                }
                 Ok(Err(payload)) => {
                     let message = panic_message(&*payload);
                     (port_outcome::PANICKED, Fingerprint::from_u64(0), message.into_bytes())

@@ -79,7 +79,12 @@ impl Module for PortUser {
     type Reply = PortReply;
 
     fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
-        Ok(PortUser { records: Vec::new(), waiting: Vec::new(), decode_wrong: Vec::new(), chain: None })
+        Ok(PortUser {
+            records: Vec::new(),
+            waiting: Vec::new(),
+            decode_wrong: Vec::new(),
+            chain: None,
+        })
     }
 
     fn handle(&mut self, msg: PortMsg, ctx: &mut Context<'_>) -> PortReply {
@@ -98,13 +103,15 @@ impl Module for PortUser {
             PortMsg::AskWrongType { port } => ctx
                 .request::<Ask, WrongAnswer>(&port, &Ask::answer(0, 0))
                 .map_or_else(|e| refused(&e), |id| PortReply::Sent(id.0)),
-            PortMsg::AskDecodeWrong { port, ask } => match ctx.request::<Ask, Answer>(&port, &ask) {
-                Ok(id) => {
-                    self.decode_wrong.push(id.0);
-                    PortReply::Sent(id.0)
+            PortMsg::AskDecodeWrong { port, ask } => {
+                match ctx.request::<Ask, Answer>(&port, &ask) {
+                    Ok(id) => {
+                        self.decode_wrong.push(id.0);
+                        PortReply::Sent(id.0)
+                    }
+                    Err(e) => refused(&e),
                 }
-                Err(e) => refused(&e),
-            },
+            }
             PortMsg::AskAndWait { port, ask } => match ctx.request::<Ask, Answer>(&port, &ask) {
                 Ok(id) => match ctx.defer_reply() {
                     Some(token) => {

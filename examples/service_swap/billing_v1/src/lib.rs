@@ -49,7 +49,12 @@ impl Module for Account {
                 ) {
                     Ok(id) => {
                         let token = ctx.defer_reply().map_or(0, |t| t.0);
-                        self.pending.push(PendingCharge { request: id.0, token, amount, price: amount });
+                        self.pending.push(PendingCharge {
+                            request: id.0,
+                            token,
+                            amount,
+                            price: amount,
+                        });
                         self.reply(0, false)
                     }
                     Err(e) => {

@@ -133,7 +133,12 @@ impl Ledger {
                     .query_one(
                         "INSERT INTO ledger (account, amount, price, version) \
                          VALUES ($1, $2, $3, $4) RETURNING id",
-                        &[&to_i64(w.account), &to_i64(w.amount), &to_i64(w.price), &(w.version as i32)],
+                        &[
+                            &to_i64(w.account),
+                            &to_i64(w.amount),
+                            &to_i64(w.price),
+                            &(w.version as i32),
+                        ],
                     )
                     .await
                     .map_err(|e| error_chain(&e))?;
@@ -186,7 +191,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 fn sqlite_balances(path: &Path) -> Result<HashMap<u64, u64>, LedgerError> {
     let conn = rusqlite::Connection::open(path)?;
     let mut stmt = conn.prepare("SELECT account, SUM(price) FROM ledger GROUP BY account")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -200,7 +200,9 @@ async fn books(State(svc): State<Arc<Service>>) -> Result<Json<Value>, (StatusCo
     }
 }
 
-async fn ledger_check(State(svc): State<Arc<Service>>) -> Result<Json<Value>, (StatusCode, String)> {
+async fn ledger_check(
+    State(svc): State<Arc<Service>>,
+) -> Result<Json<Value>, (StatusCode, String)> {
     let unavailable = |e: String| (StatusCode::SERVICE_UNAVAILABLE, e);
     // Compared once no write is in flight (bounded: 10 s), so that a row
     // committed but not yet answered is not counted as a mismatch.

@@ -26,7 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = arg(&args, "--state")
         .map_or_else(|| std::path::Path::new(&admin).with_extension("state"), Into::into);
 
-    let ledger_file = arg(&args, "--ledger").map_or_else(|| state.join("ledger.sqlite3"), Into::into);
+    let ledger_file =
+        arg(&args, "--ledger").map_or_else(|| state.join("ledger.sqlite3"), Into::into);
 
     let host = Host::builder().state_dir(&state).build()?;
     host.code_server().upgrade("billing", module.as_str())?;

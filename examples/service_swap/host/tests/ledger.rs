@@ -66,7 +66,8 @@ fn run(rt: &tokio::runtime::Runtime, ledger: Ledger, upgrades: usize) -> serde_j
                 let mut i = t;
                 while !stop.load(Ordering::Relaxed) {
                     let amount = 1 + (i * 37) % 250; // some over 100: v2's discount
-                    let (status, _) = http(addr, "POST", &format!("/charge/{}?amount={amount}", i % 40));
+                    let (status, _) =
+                        http(addr, "POST", &format!("/charge/{}?amount={amount}", i % 40));
                     let n = if status == 200 { ok } else { failed };
                     n.fetch_add(1, Ordering::Relaxed);
                     i += 3;
@@ -80,7 +81,8 @@ fn run(rt: &tokio::runtime::Runtime, ledger: Ledger, upgrades: usize) -> serde_j
                     code.upgrade("billing", &b.v2).unwrap();
                 }
                 2 => {
-                    let gradual = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(10)));
+                    let gradual =
+                        UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(10)));
                     code.upgrade_with("billing", &b.v2, gradual).unwrap();
                     std::thread::sleep(Duration::from_millis(20));
                     code.promote("billing").unwrap();
@@ -106,13 +108,17 @@ fn run(rt: &tokio::runtime::Runtime, ledger: Ledger, upgrades: usize) -> serde_j
     let check = json(&body);
     assert_eq!(check["ledger_total"], books["total_balance"], "{body}");
     assert_eq!(check["total_balance"], books["total_balance"], "{body}");
-    eprintln!("{} charges over {upgrades} upgrades; ledger check: {check}", ok.load(Ordering::Relaxed));
+    eprintln!(
+        "{} charges over {upgrades} upgrades; ledger check: {check}",
+        ok.load(Ordering::Relaxed)
+    );
     check
 }
 
 #[test]
 fn every_charge_is_in_the_sqlite_ledger_across_upgrades() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let db = tempfile::tempdir().unwrap();
     let ledger = Ledger::sqlite(db.path().join("ledger.sqlite3")).unwrap();
     let check = run(&rt, ledger, 6);
@@ -126,7 +132,8 @@ fn every_charge_is_in_the_postgres_ledger_across_upgrades() {
         eprintln!("DATABASE_URL is not set: skipping the PostgreSQL ledger (SQLite runs always)");
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let ledger = rt.block_on(Ledger::postgres(&url)).unwrap();
     let check = run(&rt, ledger, 6);
     assert_eq!(check["database"], "postgres");
@@ -136,7 +143,8 @@ fn every_charge_is_in_the_postgres_ledger_across_upgrades() {
 #[test]
 fn a_charge_the_ledger_cannot_commit_is_refused_and_charged_nowhere() {
     let b = builds();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let db = tempfile::tempdir().unwrap();
     let path = db.path().join("ledger.sqlite3");
     let ledger = Ledger::sqlite(&path).unwrap();
