@@ -32,24 +32,8 @@ need curl curl
 
 PG_STARTED=""
 if [ -n "${DATABASE_URL:-}" ] || [ "${LEDGER:-}" = postgres ]; then
-    if command -v pg_lsclusters >/dev/null; then
-        read -r PG_VER PG_CLUSTER _ PG_STATUS _ < <(pg_lsclusters --no-header | head -1)
-        if [ "$PG_STATUS" != online ]; then
-            pg_ctlcluster "$PG_VER" "$PG_CLUSTER" start
-            PG_STARTED="$PG_VER $PG_CLUSTER"
-        fi
-        if [ -z "${DATABASE_URL:-}" ]; then
-            su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='relive'\"" | grep -q 1 \
-                || su postgres -c "psql -qc \"CREATE ROLE relive LOGIN PASSWORD 'relive'\""
-            su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='relive'\"" | grep -q 1 \
-                || su postgres -c "createdb -O relive relive"
-            export DATABASE_URL=postgres://relive:relive@127.0.0.1/relive
-        fi
-        echo "ledger: PostgreSQL at $DATABASE_URL" >&2
-    else
-        echo "ledger: PostgreSQL requested but not installed (Debian: apt-get install postgresql): skipping it, using SQLite" >&2
-        unset DATABASE_URL
-    fi
+    # shellcheck source=postgres-env.sh
+    . examples/service_swap/postgres-env.sh
 else
     echo "ledger: SQLite (set DATABASE_URL or LEDGER=postgres for PostgreSQL)" >&2
 fi
