@@ -9,7 +9,10 @@
 #    <unit>` and `ratio <figure> relive/<system>: <x>` lines and writes the
 #    plot to docs/benchmarks.svg;
 # 3. relive's own figures that have no peer: the dylib boundary and the
-#    supervisor's spawn and shutdown.
+#    supervisor's spawn and shutdown;
+# 4. ports: a module's request to a no-op async port and its reply handled
+#    (`relive port_round_trip_us`) beside the same hand-off on tokio alone
+#    (`tokio oneshot_round_trip_us`), same run.
 #
 # Record the results, with the machine, this command and the commit, in
 # docs/benchmarks.md.
@@ -39,7 +42,7 @@ cargo build --release -q -p counter_v1 -p counter_v2
 
 echo "== compare"
 target/release/compare --svg docs/benchmarks.svg "${erlang_args[@]}" "$@"
-for bench in boundary supervisor; do
+for bench in boundary supervisor ports; do
     echo "== $bench"
     target/release/$bench
 done

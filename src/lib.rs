@@ -42,6 +42,54 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Doing I/O: ports
+//!
+//! A module owns no runtime; the host registers named async services,
+//! *ports*, and a handler asks one with `ctx.request`. The answer comes back
+//! to the same actor's `on_reply`, which can answer a call deferred with
+//! `defer_reply` (docs/guide.md, "Doing I/O: ports"):
+//!
+//! ```
+//! use relive::{ActorRef, Host};
+//! use relive::sdk::{Context, Module, ModuleError, PortResult, ReplyToken, RequestId};
+//! use serde::{Deserialize, Serialize};
+//! use postcard_schema::Schema;
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Doubler { waiting: Vec<(RequestId, ReplyToken)> }
+//!
+//! impl Module for Doubler {
+//!     const NAME: &'static str = "doubler";
+//!     type Args = ();
+//!     type Msg = u64;
+//!     type Reply = Result<u64, String>;
+//!     fn init(_: (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
+//!         Ok(Doubler { waiting: Vec::new() })
+//!     }
+//!     fn handle(&mut self, n: u64, ctx: &mut Context<'_>) -> Result<u64, String> {
+//!         // Returns at once; the port works on the host's runtime.
+//!         let id = ctx.request::<u64, u64>("double", &n).map_err(|e| e.to_string())?;
+//!         let token = ctx.defer_reply().ok_or("a cast has no caller")?;
+//!         self.waiting.push((id, token));
+//!         Ok(0) // not sent: the reply was deferred
+//!     }
+//!     fn on_reply(&mut self, id: RequestId, result: PortResult<'_>, ctx: &mut Context<'_>) {
+//!         if let Some(i) = self.waiting.iter().position(|(w, _)| *w == id) {
+//!             let (_, token) = self.waiting.swap_remove(i);
+//!             let answer = result.decode::<u64>().map_err(|e| e.to_string());
+//!             let _ = ctx.reply(token, &answer);
+//!         }
+//!     }
+//! }
+//!
+//! let host = Host::new()?;
+//! host.port("double", |n: u64| async move { Ok::<u64, String>(n * 2) })?;
+//! host.code_server().upgrade("doubler", relive::sdk::declaration!(Doubler, version = "1.0.0"))?;
+//! let d: ActorRef<u64, Result<u64, String>> = host.spawn("doubler", &())?;
+//! assert_eq!(d.call(21)?, Ok(42));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! See the repository's `README.md` for the tour and `docs/` for the guide,
 //! the semantics, the ABI and every error reason.
 #![forbid(unsafe_code)]

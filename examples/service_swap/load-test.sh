@@ -10,6 +10,14 @@
 # an upgrade to a build that crash-loops under this traffic, rolled back by
 # the supervisor while the load goes on. Talks to 127.0.0.1 only; stops
 # everything it started. Exits non-zero on any failed request or lost state.
+#
+# Every charge is written through the host's `ledger` port to a database:
+# SQLite (a file in the run's directory) by default; PostgreSQL when
+# DATABASE_URL is set, or LEDGER=postgres (then Debian's postgresql cluster
+# is started if it is installed and down, with a `relive` role and database;
+# without PostgreSQL installed it says so and uses SQLite). After the run it
+# prints `ledger_mismatches: N`: the accounts whose balance differs from the
+# sum of their rows in the database (0 when every charge is in both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 UPGRADES=${UPGRADES:-100}
@@ -22,6 +30,14 @@ need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -
 need wrk wrk
 need curl curl
 
+PG_STARTED=""
+if [ -n "${DATABASE_URL:-}" ] || [ "${LEDGER:-}" = postgres ]; then
+    # shellcheck source=postgres-env.sh
+    . examples/service_swap/postgres-env.sh
+else
+    echo "ledger: SQLite (set DATABASE_URL or LEDGER=postgres for PostgreSQL)" >&2
+fi
+
 echo "building (release) …" >&2
 cargo build --release -q -p service-swap-host -p relive-cli -p billing-v1 -p billing-v2 -p billing-v3
 T=target/release
@@ -30,10 +46,17 @@ WORK=$(mktemp -d)
 SOCK=$WORK/run/admin.sock
 URL=http://127.0.0.1:$PORT
 HOST_PID=""
-cleanup() { [ -n "$HOST_PID" ] && kill "$HOST_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+    [ -n "$HOST_PID" ] && kill "$HOST_PID" 2>/dev/null
+    wait 2>/dev/null
+    # shellcheck disable=SC2086 # "VERSION CLUSTER"
+    [ -n "$PG_STARTED" ] && pg_ctlcluster $PG_STARTED stop
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 $T/service-swap-host --listen 127.0.0.1:$PORT --admin "$SOCK" --module "$V1" --accounts "$ACCOUNTS" \
+    --ledger "$WORK/ledger.sqlite3" \
     >"$WORK/host.out" 2>"$WORK/host.err" &
 HOST_PID=$!
 for _ in $(seq 100); do grep -q listening "$WORK/host.out" 2>/dev/null && break; sleep 0.1; done
@@ -111,6 +134,10 @@ ROLLED_BACK=false
 [ "$ROLLBACKS" = 1 ] && [ "$AFTER_VERSION" = "$BEFORE_VERSION" ] && ROLLED_BACK=true
 F_LOST=$(lost)
 OK_AFTER=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/charge/1")
+sleep 0.5
+LEDGER_CHECK=$(curl -s "$URL/ledger")
+LEDGER_DB=$(echo "$LEDGER_CHECK" | sed -E 's/.*"database":"([a-z]+)".*/\1/')
+LEDGER_MISMATCHES=$(echo "$LEDGER_CHECK" | sed -E 's/.*"mismatches":([0-9]+).*/\1/')
 
 echo "requests: $((S_REQ + U_REQ))"
 echo "failed_requests: $((S_BAD + U_BAD))"
@@ -123,8 +150,10 @@ echo "crash_phase_failed_requests: $((F_BAD + POISON_FAILED)) (of which $POISON_
 echo "crash_phase_rolled_back: $ROLLED_BACK"
 echo "crash_phase_state_lost: $F_LOST"
 echo "after_crash_phase_status: $OK_AFTER on $AFTER_VERSION"
+echo "ledger_database: $LEDGER_DB"
+echo "ledger_mismatches: $LEDGER_MISMATCHES"
 if [ "$((S_BAD + U_BAD))" = 0 ] && [ "$LOST" = 0 ] && [ "$F_BAD" = 0 ] && [ "$F_LOST" = 0 ] \
-    && [ "$ROLLED_BACK" = true ] && [ "$OK_AFTER" = 200 ]; then
+    && [ "$ROLLED_BACK" = true ] && [ "$OK_AFTER" = 200 ] && [ "$LEDGER_MISMATCHES" = 0 ]; then
     echo "result: ok"
 else
     echo "result: FAILED"

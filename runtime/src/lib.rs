@@ -93,5 +93,7 @@ pub use host::{
 // issue 15: lifecycle and dependencies
 pub use code_server::{Dependency, DependencyProblem, Event, EventKind, Events, Lagged};
 pub use host::NotASupervisorEvent;
+// issue 15: port
+pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

@@ -68,6 +68,8 @@ mod exit_reason;
 mod export;
 mod log;
 mod module;
+// issue 15: port
+mod port;
 pub mod record;
 
 pub use abi::decl_build_info::BuildInfo;
@@ -77,6 +79,10 @@ pub use exit_reason::ExitReason;
 pub use module::{
     Context, HostError, LoadInfo, Module, ModuleError, MonitorRef, OldState, ReplyToken,
     StateWriter, TimerRef,
+};
+// issue 15: port
+pub use port::{
+    DEFAULT_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT, PortError, PortResult, RequestError, RequestId,
 };
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;

@@ -213,6 +213,24 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     /// ```
     fn on_free() {}
 
+    // issue 15: port
+
+    /// The port request `id` ([`Context::request`]) ended: `result` holds
+    /// the port's response ([`PortResult::decode`](crate::PortResult::decode)
+    /// it with the response type) or how it failed (timeout, error, panic).
+    /// Called exactly once per request sent, on this actor's own turn, by
+    /// whichever version the actor runs when the reply arrives. A call whose
+    /// reply was deferred can be answered here ([`Context::reply`]). The
+    /// default drops the reply.
+    fn on_reply(
+        &mut self,
+        id: crate::RequestId,
+        result: crate::PortResult<'_>,
+        ctx: &mut Context<'_>,
+    ) {
+        let _ = (id, result, ctx);
+    }
+
     // issue 15: dependencies
 
     /// The modules this one calls: for each, its name, a semver requirement

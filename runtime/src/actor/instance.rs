@@ -285,6 +285,19 @@ impl Instance {
         self.done("on_timeout", code)
     }
 
+    // issue 15: port
+    /// Run the module's `on_reply` with a port's answer; `Ok(false)` when
+    /// this version has none (a module built before ports).
+    ///
+    /// # Errors
+    /// As [`terminate`](Self::terminate).
+    pub(crate) fn on_reply(&mut self, r: &super::PortReply) -> Result<bool, ModuleCallError> {
+        let code =
+            self.state.on_reply(r.id, (r.outcome, r.schema.to_u64()), &r.bytes, &mut self.buf);
+        let ran = code.is_some();
+        self.done("on_reply", code).map(|()| ran)
+    }
+
     fn done(&self, function: &'static str, code: Option<i32>) -> Result<(), ModuleCallError> {
         match code {
             None | Some(status::OK) => Ok(()),

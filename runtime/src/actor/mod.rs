@@ -60,6 +60,8 @@ mod id;
 mod instance;
 pub(crate) mod link;
 pub(crate) mod mailbox;
+// issue 15: port
+mod port_reply;
 pub(crate) mod sched;
 pub(crate) mod sys;
 mod system;
@@ -77,6 +79,8 @@ pub use exit::ExitReason;
 pub use id::ActorId;
 pub use instance::{Instance, MigrateFailed};
 pub use mailbox::DEFAULT_CAPACITY;
+// issue 15: port
+pub(crate) use port_reply::PortReply;
 pub use sys::{TraceEvent, TraceKind};
 pub(crate) use system::System;
 pub(crate) use turn::SystemMsg;

@@ -49,6 +49,10 @@ pub(crate) enum SystemMsg {
     /// messages, fired: if it is still the actor's and no message came
     /// since, the module's `on_timeout` runs.
     Idle { tref: u64, handled: u64 },
+    // issue 15: port
+    /// A port answered a request this actor made: the module's `on_reply`
+    /// runs (a version without one drops it, as a dead letter).
+    PortReply(super::PortReply),
 }
 
 thread_local! {
@@ -277,6 +281,22 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
                     return true;
                 }
             }
+            // issue 15: port
+            SystemMsg::PortReply(r) => {
+                let handled = match body {
+                    Body::Module(inst) => inst.on_reply(&r),
+                    _ => Ok(false),
+                };
+                match handled {
+                    Ok(true) => {}
+                    Ok(false) => system.dead_letters(1),
+                    Err(ModuleCallError::Panicked { message, .. }) => {
+                        stop(system, cell, body, ExitReason::Panicked(message));
+                        return true;
+                    }
+                    Err(e) => tracing::warn!(actor = %cell.id, error = %e, "on_reply failed"),
+                }
+            }
             SystemMsg::Down { mref, who, reason } => {
                 // A monitor removed meanwhile (`demonitor`) delivers nothing,
                 // even when its down was already on its way.
@@ -322,6 +342,8 @@ fn abandoned(
 fn waits_while_suspended(msg: &SystemMsg, trap: bool) -> bool {
     match msg {
         SystemMsg::Down { .. } | SystemMsg::Idle { .. } => true,
+        // issue 15: port — a reply is mail in OTP (a port's message).
+        SystemMsg::PortReply(_) => true,
         SystemMsg::LinkExit { .. } => trap,
         _ => false,
     }
@@ -398,7 +420,7 @@ pub(crate) fn exit(
     answer_undelivered(system, cell.mailbox.close(), &reason);
     let gone = {
         let mut c = cell.control.lock();
-        c.system.clear();
+        clear_system(system, &mut c);
         c.exit_reason = Some(Box::new(reason.clone()));
         Gone::take(&mut c)
     };
@@ -419,7 +441,7 @@ pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: E
         if c.exit_reason.is_some() || cell.is_exited() {
             return;
         }
-        c.system.clear();
+        clear_system(system, &mut c);
         c.exit_reason = Some(Box::new(reason.clone()));
         cell.sched.mark_exited();
         Gone::take(&mut c)
@@ -428,6 +450,15 @@ pub(crate) fn exit_overrun(system: &dyn System, cell: &Arc<ActorCell>, reason: E
     tell(system, cell, gone, &reason);
     tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason,
         "actor killed while its handler overran the kill; the handler's result will be discarded");
+}
+
+/// Drop an exiting actor's pending system messages; port replies among
+/// them (issue 15: port) are counted as dead letters.
+fn clear_system(system: &dyn System, c: &mut super::cell::Control) {
+    let replies = c.system.drain(..).filter(|m| matches!(m, SystemMsg::PortReply(_))).count();
+    if replies > 0 {
+        system.dead_letters(replies as u64);
+    }
 }
 
 /// What an exiting actor took out of its control: who to tell, and its name.

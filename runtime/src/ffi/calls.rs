@@ -316,6 +316,21 @@ impl<C: Code> LiveState<C> {
         Some(unsafe { f(self.ptr.as_ptr(), sink(out)) })
     }
 
+    // issue 15: port
+    /// Run `on_reply(id, outcome, schema, bytes)`, or `None` when the
+    /// version has none (a module built before ports).
+    pub(crate) fn on_reply(
+        &mut self,
+        id: u64,
+        (outcome, schema): (u32, u64),
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<i32> {
+        let f = self.version.table().on_reply?;
+        // SAFETY: as in `terminate`; `bytes` is valid for the call.
+        Some(unsafe { f(self.ptr.as_ptr(), id, outcome, schema, RawBytes::new(bytes), sink(out)) })
+    }
+
     /// The code that owns this state.
     pub(crate) fn version(&self) -> &Arc<C> {
         &self.version

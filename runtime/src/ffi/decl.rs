@@ -155,6 +155,15 @@ pub(crate) type OnDownFn = unsafe extern "C" fn(
     out: RawSink,
 ) -> i32;
 
+// issue 15: port
+pub(crate) type OnReplyFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    id: u64,
+    outcome: u32,
+    schema: u64,
+    bytes: RawBytes,
+    out: RawSink,
+) -> i32;
 // issue 15: lifecycle
 pub(crate) type OnLoadFn =
     unsafe extern "C" fn(version: RawBytes, previous: RawBytes, flags: u32, out: RawSink) -> i32;
@@ -208,6 +217,8 @@ struct RawVTableGen {
     on_exit: Option<OnExitFn>,
     on_down: Option<OnDownFn>,
     on_timeout: Option<OnTimeoutFn>,
+    // issue 15: port
+    on_reply: Option<OnReplyFn>,
 }
 
 // issue 15: lifecycle
@@ -276,6 +287,8 @@ pub(crate) struct Table {
     pub(crate) on_exit: Option<OnExitFn>,
     pub(crate) on_down: Option<OnDownFn>,
     pub(crate) on_timeout: Option<OnTimeoutFn>,
+    // issue 15: port
+    pub(crate) on_reply: Option<OnReplyFn>,
     // issue 15: lifecycle
     pub(crate) on_load: Option<OnLoadFn>,
     pub(crate) on_free: Option<OnFreeFn>,
@@ -412,6 +425,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         on_exit: None,
         on_down: None,
         on_timeout: None,
+        on_reply: None,
         on_load: None,
         on_free: None,
     };
@@ -547,6 +561,8 @@ unsafe fn read_gen(vt: *const RawVTableGen, size: usize, mut table: Table) -> Ta
     entry!(on_exit);
     entry!(on_down);
     entry!(on_timeout);
+    // issue 15: port
+    entry!(on_reply);
     table
 }
 
@@ -671,6 +687,7 @@ mod tests {
             on_exit => on_exit,
             on_down => on_down,
             on_timeout => on_timeout,
+            on_reply => on_reply,
         );
         // issue 15: lifecycle
         assert_eq!(offset_of!(Sdk, on_load), offset_of!(super::RawVTableLife, on_load));
@@ -842,5 +859,21 @@ mod tests {
         // SAFETY: as above.
         let partial = unsafe { read_gen(vt, end, bare) };
         assert!(partial.terminate.is_some() && partial.on_exit.is_none());
+    }
+
+    // issue 15: port
+    #[test]
+    fn a_table_built_before_ports_has_no_on_reply() {
+        let decl = relive_sdk::declaration!(Plain);
+        let (_, full) = read_static(decl).unwrap();
+        assert!(full.on_reply.is_some());
+        let mut bare = full;
+        bare.on_reply = None;
+        let vt = decl.vtable.cast::<RawVTableGen>();
+        // What a module built with the issue 14 SDK reports: up to `on_timeout`.
+        let end = offset_of!(RawVTableGen, on_timeout) + size_of::<Option<fn()>>();
+        // SAFETY: the table is this static declaration's, longer than asked.
+        let old = unsafe { read_gen(vt, end, bare) };
+        assert!(old.on_timeout.is_some() && old.on_reply.is_none());
     }
 }

@@ -52,6 +52,9 @@ pub(crate) trait Services: Send + Sync {
     fn timer(&self, tref: u64, cancel: bool) -> (i32, u64);
     /// Set the running actor's idle timeout (`u64::MAX`: none).
     fn idle_timeout(&self, ms: u64) -> i32;
+    // issue 15: port
+    /// Send a request to a port; its id.
+    fn request(&self, port: &str, schemas: (u64, u64), req: &[u8], timeout_ms: u64) -> (i32, u64);
 }
 
 static SERVICES: OnceLock<&'static dyn Services> = OnceLock::new();
@@ -102,6 +105,15 @@ type SendAfterNamedFn = unsafe extern "C" fn(
 ) -> i32;
 type TimerFn = unsafe extern "C" fn(tref: u64, left_ms_out: *mut u64) -> i32;
 type IdleTimeoutFn = unsafe extern "C" fn(ms: u64) -> i32;
+// issue 15: port
+type RequestFn = unsafe extern "C" fn(
+    port: RawBytes,
+    req_schema: u64,
+    resp_schema: u64,
+    req: RawBytes,
+    timeout_ms: u64,
+    id_out: *mut u64,
+) -> i32;
 
 /// Mirror of `relive_sdk::abi::HostServices`.
 #[repr(C)]
@@ -132,6 +144,8 @@ pub(crate) struct RawHostServices {
     cancel_timer: Option<TimerFn>,
     read_timer: Option<TimerFn>,
     idle_timeout: Option<IdleTimeoutFn>,
+    // issue 15: port
+    request: Option<RequestFn>,
 }
 
 const fn table(level: u32) -> RawHostServices {
@@ -161,6 +175,8 @@ const fn table(level: u32) -> RawHostServices {
         cancel_timer: Some(host_cancel_timer),
         read_timer: Some(host_read_timer),
         idle_timeout: Some(host_idle_timeout),
+        // issue 15: port
+        request: Some(host_request),
     }
 }
 
@@ -383,6 +399,26 @@ unsafe extern "C" fn host_idle_timeout(ms: u64) -> i32 {
     guarded(|s| s.idle_timeout(ms))
 }
 
+// issue 15: port
+unsafe extern "C" fn host_request(
+    port: RawBytes,
+    req_schema: u64,
+    resp_schema: u64,
+    req: RawBytes,
+    timeout_ms: u64,
+    id_out: *mut u64,
+) -> i32 {
+    // SAFETY: as in `host_send`, for both slices.
+    let (port, req) = unsafe { (port.as_slice(), req.as_slice()) };
+    guarded(|s| {
+        let port = String::from_utf8_lossy(port);
+        let (status, id) = s.request(&port, (req_schema, resp_schema), req, timeout_ms);
+        // SAFETY: the SDK passes a pointer to a local `u64`.
+        unsafe { write_out(id_out, id) };
+        status
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::RawHostServices;
@@ -425,6 +461,7 @@ mod tests {
             cancel_timer,
             read_timer,
             idle_timeout,
+            request,
         );
         assert_eq!(size_of::<Sdk>(), size_of::<RawHostServices>());
     }

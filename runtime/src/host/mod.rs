@@ -16,6 +16,8 @@ mod events;
 mod kill;
 mod native;
 mod no_proc;
+// issue 15: port
+mod port;
 mod registry;
 mod services;
 mod shared;
@@ -31,6 +33,8 @@ pub use code_server::CodeServer;
 pub use events::NotASupervisorEvent;
 pub use native::{NativeActor, NativeContext};
 pub use no_proc::NoProc;
+// issue 15: port
+pub use port::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
 pub use spawn::{SpawnError, SpawnOptions};
 pub use sys::{DEFAULT_TRACE_EVENTS, Statistics, Sys, SysError};
 pub use upgrade::{
@@ -113,6 +117,9 @@ pub struct HostBuilder {
     table: ModuleTableBuilder,
     no_inline_calls: bool,
     kill_timeout: Option<Duration>,
+    // issue 15: port
+    port_runtime: Option<tokio::runtime::Handle>,
+    max_port_requests: Option<usize>,
 }
 
 impl HostBuilder {
@@ -181,6 +188,24 @@ impl HostBuilder {
         self
     }
 
+    // issue 15: port
+    /// Run the ports registered without a runtime of their own
+    /// ([`HostHandle::port`]) on this tokio runtime instead of one the host
+    /// creates. It must have its timer enabled (`enable_time`, or
+    /// `enable_all`): a request's timeout runs on it.
+    pub fn port_runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.port_runtime = Some(handle);
+        self
+    }
+
+    /// At most `n` port requests in flight in this host at once (default
+    /// [`DEFAULT_MAX_PORT_REQUESTS`]); a request beyond is refused with
+    /// `RequestError::TooManyRequests`, never queued without bound.
+    pub fn max_port_requests(mut self, n: usize) -> Self {
+        self.max_port_requests = Some(n);
+        self
+    }
+
     /// Start the host.
     ///
     /// # Errors
@@ -190,7 +215,9 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host, HostStartError> {
         let table = self.table.build()?;
         let kill = self.kill_timeout.unwrap_or(DEFAULT_KILL_TIMEOUT);
-        Host::start(table, self.workers, !self.no_inline_calls, kill)
+        let max = self.max_port_requests.unwrap_or(DEFAULT_MAX_PORT_REQUESTS);
+        let ports = port::Ports::new(self.port_runtime, max);
+        Host::start(table, self.workers, !self.no_inline_calls, kill, ports)
             .map_err(HostStartError::Threads)
     }
 }
@@ -214,8 +241,9 @@ impl Host {
         workers: Option<usize>,
         inline: bool,
         kill: Duration,
+        ports: port::Ports,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new_cyclic(|me| HostShared::new(table, inline, kill, me.clone()));
+        let shared = Arc::new_cyclic(|me| HostShared::new(table, inline, kill, me.clone(), ports));
         let workers =
             workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let runner = Arc::new(shared::Runner(Arc::clone(&shared)));
@@ -268,6 +296,8 @@ impl Host {
             }
         }
         shared.timers.shutdown();
+        // issue 15: port — the actors are gone; so is what would answer them.
+        shared.ports.shutdown();
         self.scheduler.lock().shutdown(shared.kill_timeout);
         // A tree's view holds a reference to its supervisor, which holds the
         // host: let go of them, or the host (its module table, the lock of
@@ -297,6 +327,80 @@ impl HostHandle {
 
     fn any(&self, cell: Arc<ActorCell>) -> AnyActor {
         AnyActor { cell, system: self.system() }
+    }
+
+    // issue 15: port
+    /// Register a port: a named async service that modules do I/O through
+    /// (`ctx.request(name, &req)` in a module; the answer comes back to the
+    /// asking actor's `on_reply`). `call` runs on the runtime given to
+    /// [`HostBuilder::port_runtime`], else on a small tokio runtime the host
+    /// creates for its ports (threads named `relive-port`) and shuts down
+    /// with it. `Req` and `Resp` are checked against the types a module's
+    /// request names; `call`'s error is sent to the module as its message
+    /// (`PortError::Failed`), a panic in it as `PortError::Panicked`, and a
+    /// request that outlives its timeout is cancelled (`PortError::Timeout`)
+    /// — never a crash of the host.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let host = relive_runtime::Host::new()?;
+    /// host.port("double", |n: u64| async move { Ok::<u64, String>(n * 2) })?;
+    /// assert_eq!(host.port_names(), ["double"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RegisterPortError::Exists`] when `name` is taken (ports are never
+    /// replaced behind a module's back: [`remove_port`](Self::remove_port)
+    /// first); [`RegisterPortError::Runtime`] when the host's own runtime
+    /// cannot start.
+    pub fn port<Req, Resp, E, F, Fut>(&self, name: &str, call: F) -> Result<(), RegisterPortError>
+    where
+        Req: DeserializeOwned + Schema + Send + 'static,
+        Resp: Serialize + Schema + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Resp, E>> + Send + 'static,
+    {
+        self.shared().ports.register(name, None, call)
+    }
+
+    /// [`port`](Self::port) on the tokio runtime `handle` (which must have
+    /// its timer enabled); the caller keeps the runtime alive.
+    ///
+    /// # Errors
+    /// As [`port`](Self::port).
+    pub fn port_on<Req, Resp, E, F, Fut>(
+        &self,
+        handle: tokio::runtime::Handle,
+        name: &str,
+        call: F,
+    ) -> Result<(), RegisterPortError>
+    where
+        Req: DeserializeOwned + Schema + Send + 'static,
+        Resp: Serialize + Schema + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Resp, E>> + Send + 'static,
+    {
+        self.shared().ports.register(name, Some(handle), call)
+    }
+
+    /// Take port `name` away: later requests to it are refused
+    /// (`RequestError::NoSuchPort`), requests already sent run to their end
+    /// and are answered. Whether there was such a port.
+    pub fn remove_port(&self, name: &str) -> bool {
+        self.shared().ports.remove(name)
+    }
+
+    /// The names of the registered ports, sorted.
+    pub fn port_names(&self) -> Vec<String> {
+        self.shared().ports.names()
+    }
+
+    /// How many port requests are in flight (sent, not yet answered) now.
+    pub fn port_requests_in_flight(&self) -> usize {
+        self.shared().ports.in_flight()
     }
 
     /// The code server: upgrade, roll back, purge, and what is loaded.

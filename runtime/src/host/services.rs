@@ -409,6 +409,23 @@ impl ffi::host::Services for HostServices {
         })
     }
 
+    // issue 15: port
+    fn request(
+        &self,
+        port: &str,
+        (req, resp): (u64, u64),
+        bytes: &[u8],
+        timeout_ms: u64,
+    ) -> (i32, u64) {
+        with_self((status::NOT_IN_ACTOR, 0), |host, me| {
+            let schemas = (Fingerprint::from_u64(req), Fingerprint::from_u64(resp));
+            // Bounded always: the SDK clamps it, a foreign caller is clamped here.
+            let max = relive_sdk::MAX_REQUEST_TIMEOUT;
+            let timeout = std::time::Duration::from_millis(timeout_ms.max(1)).min(max);
+            host.ports.request(host, me.id, port, schemas, bytes, timeout)
+        })
+    }
+
     fn trap_exit(&self, on: bool) -> (i32, bool) {
         with_self((status::NOT_IN_ACTOR, false), |_, me| {
             let old = std::mem::replace(&mut me.control.lock().trap_exit, on);

@@ -43,6 +43,9 @@ pub(crate) struct HostShared {
     pub(crate) turns: Turns,
     /// How long a stop waits for a handler to return (`HostBuilder::kill_timeout`).
     pub(crate) kill_timeout: std::time::Duration,
+    // issue 15: port
+    /// The ports modules do I/O through.
+    pub(crate) ports: super::port::Ports,
 }
 
 impl HostShared {
@@ -51,6 +54,7 @@ impl HostShared {
         inline_calls: bool,
         kill_timeout: std::time::Duration,
         me: Weak<HostShared>,
+        ports: super::port::Ports,
     ) -> Self {
         services::install();
         HostShared {
@@ -67,6 +71,7 @@ impl HostShared {
             me,
             turns: Turns::default(),
             kill_timeout,
+            ports,
         }
     }
 

@@ -69,6 +69,21 @@ pub type TimerFn = unsafe extern "C" fn(tref: u64, left_ms_out: *mut u64) -> i32
 /// after this handler (`u64::MAX`: no idle timeout).
 pub type IdleTimeoutFn = unsafe extern "C" fn(ms: u64) -> i32;
 
+// issue 15: port
+/// `request(port, request schema, response schema, request, timeout_ms,
+/// *id_out)`: send an encoded request to the host's port named `port`; it
+/// returns at once with the request's id in `id_out`, and the answer comes
+/// later to the running actor through the table's `on_reply`.
+pub type RequestFn = unsafe extern "C" fn(
+    port: RBytes,
+    req_schema: u64,
+    resp_schema: u64,
+    req: RBytes,
+    timeout_ms: u64,
+    id_out: *mut u64,
+) -> i32;
+// end issue 15: port
+
 /// Status codes of the host's services.
 pub mod service_status {
     /// Done.
@@ -94,7 +109,33 @@ pub mod service_status {
     /// No armed timer with that reference (it fired, was cancelled, its
     /// actor exited, or it never existed).
     pub const NO_TIMER: i32 = 7;
+    // issue 15: port
+    /// No port registered under that name.
+    pub const NO_PORT: i32 = 8;
+    /// The host has as many port requests in flight as it allows: the
+    /// request was not sent (retry it later, or fail the work).
+    pub const TOO_MANY_REQUESTS: i32 = 9;
+    // end issue 15: port
 }
+
+// issue 15: port
+/// How a port request ended, as `on_reply` receives it (a `u32`; the bytes
+/// that come with it are said per code). Append-only.
+pub mod port_outcome {
+    /// The port answered: the bytes are its encoded response, the schema is
+    /// the port's response fingerprint.
+    pub const OK: u32 = 0;
+    /// The port returned an error: the bytes are its message (UTF-8).
+    pub const FAILED: u32 = 1;
+    /// The port's future panicked: the bytes are the panic message.
+    pub const PANICKED: u32 = 2;
+    /// The port did not answer within the request's timeout.
+    pub const TIMEOUT: u32 = 3;
+    /// The port's task was dropped before it answered (its runtime shut
+    /// down): the bytes say why.
+    pub const CANCELLED: u32 = 4;
+}
+// end issue 15: port
 
 /// Services the host offers a module, passed once per loaded version through
 /// the table's `install_host`. The host keeps the table alive (it is a
@@ -153,6 +194,10 @@ pub struct HostServices {
     pub read_timer: Option<TimerFn>,
     /// Set the running actor's idle timeout.
     pub idle_timeout: Option<IdleTimeoutFn>,
+    // issue 15: port
+    /// Send a request to a host port; the answer comes through `on_reply`.
+    pub request: Option<RequestFn>,
+    // end issue 15: port
 }
 
 /// Bits of the `flags` argument of `install_host`.
@@ -371,3 +416,20 @@ pub(crate) fn idle_timeout(ms: u64) -> i32 {
     // SAFETY: the host's `idle_timeout` takes a plain integer.
     service!(idle_timeout).map_or(UNSUPPORTED, |f| unsafe { f(ms) })
 }
+
+// issue 15: port
+/// Send an encoded request to port `port`; its id goes to `id`.
+pub(crate) fn request(
+    port: &str,
+    (req_schema, resp_schema): (u64, u64),
+    req: &[u8],
+    timeout_ms: u64,
+    id: &mut u64,
+) -> i32 {
+    // SAFETY: both slices are valid for the call (the host copies them) and
+    // `id` for one write.
+    service!(request).map_or(UNSUPPORTED, |f| unsafe {
+        f(RBytes::from_str(port), req_schema, resp_schema, RBytes::new(req), timeout_ms, id)
+    })
+}
+// end issue 15: port

@@ -32,6 +32,8 @@ pub use host_services::{
     MonitorNamedFn, NowFn, ReplyFn, SelfIdFn, SendAfterFn, SendAfterNamedFn, SendAfterRefFn,
     SendFn, SendNamedFn, SpawnFn, StopSelfFn, TimerFn, TrapExitFn, install_flags, service_status,
 };
+// issue 15: port
+pub use host_services::{RequestFn, port_outcome};
 pub use vtable::{VTable, exports, json_kinds};
 // issue 15: lifecycle
 pub use vtable::load_flags;
@@ -41,6 +43,8 @@ pub(crate) use host_services::{
     log_max_level, monitor, monitor_named, now_ns, read_timer, reply, self_id, send, send_after,
     send_after_named, send_after_ref, send_named, spawn, stop_self, trap_exit, unlink,
 };
+// issue 15: port
+pub(crate) use host_services::request;
 
 use std::ffi::c_void;
 

@@ -3,6 +3,8 @@
 use super::catch_panic::{Failure, guard};
 use super::{HostServices, RBytes, Sink, StatePtr, host_services, install_flags};
 use crate::{Context, ExitReason, Module, MonitorRef, OldState, StateWriter};
+// issue 15: port
+use crate::{PortResult, RequestId};
 use relive_codec::{Fingerprint, compat};
 
 /// The functions a module exports, all `unsafe extern "C"`, all catching
@@ -92,6 +94,22 @@ pub struct VTable {
     /// with no message.
     pub on_timeout: Option<unsafe extern "C" fn(state: StatePtr, out: Sink<'_>) -> i32>,
     // end issue 14: gen_server
+    // issue 15: port
+    /// Run `Module::on_reply`: port request `id` ended with `outcome`
+    /// ([`port_outcome`](super::port_outcome)); `schema` and `bytes` as that
+    /// code says. Null in a module built before ports: such a module never
+    /// made a request, and a reply to it is dropped.
+    pub on_reply: Option<
+        unsafe extern "C" fn(
+            state: StatePtr,
+            id: u64,
+            outcome: u32,
+            schema: u64,
+            bytes: RBytes,
+            out: Sink<'_>,
+        ) -> i32,
+    >,
+    // end issue 15: port
     // issue 15: lifecycle
     /// Run `Module::on_load` for the load of `version` replacing `previous`
     /// (empty and no [`load_flags::UPGRADE`] on a first load). `FAILED` or
@@ -145,6 +163,8 @@ impl VTable {
             on_exit: Some(exports::on_exit::<M>),
             on_down: Some(exports::on_down::<M>),
             on_timeout: Some(exports::on_timeout::<M>),
+            // issue 15: port
+            on_reply: Some(exports::on_reply::<M>),
             // issue 15: lifecycle
             on_load: Some(exports::on_load::<M>),
             on_free: Some(exports::on_free::<M>),
@@ -443,6 +463,28 @@ pub mod exports {
     }
     // end issue 14: gen_server
 
+    // issue 15: port
+    /// # Safety
+    /// See the [module contract](self).
+    pub unsafe extern "C" fn on_reply<M: Module>(
+        state: StatePtr,
+        id: u64,
+        outcome: u32,
+        schema: u64,
+        bytes: RBytes,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `bytes` valid for this call.
+            let bytes = unsafe { bytes.as_slice() };
+            let result = PortResult::from_abi(outcome, Fingerprint::from_u64(schema), bytes);
+            // SAFETY: as in `handle`.
+            let m = unsafe { &mut *state.cast::<M>() };
+            m.on_reply(RequestId(id), result, &mut Context::new());
+            Ok(())
+        })
+    }
+    // end issue 15: port
     // issue 15: lifecycle
     /// # Safety
     /// See the [module contract](self) (no state is involved).

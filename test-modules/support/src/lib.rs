@@ -55,6 +55,9 @@ pub const FIXTURES: &[&str] = &[
     "grow_bad",
     "grow_caller",
     "grow_fork",
+    // issue 15: port
+    "port_user",
+    "port_user_v2",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

@@ -11,7 +11,16 @@
 //! - `GET /account/{account}` — the account, as the running version sees it;
 //! - `GET /version` — the module's current and old versions;
 //! - `GET /books` — the sum of every account's balance, and the cents the
-//!   service acknowledged with a 200: equal when no state was lost.
+//!   service acknowledged with a 200: equal when no state was lost;
+//! - `GET /ledger` — every account's balance against the sum of its rows in
+//!   the ledger database: `mismatches` counts the accounts where they differ.
+//!
+//! Every charge is written to the ledger database through the host's
+//! `ledger` port ([`ledger`]; SQLite by default, PostgreSQL on request): the
+//! account's handler sends the write and defers its reply; the port's answer
+//! comes back to the account (whichever version it runs by then), which
+//! adds the charge to its balance and answers the HTTP handler. A charge the
+//! ledger did not commit is answered 503 and charged nowhere.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -25,6 +34,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod ledger;
+pub use ledger::{Ledger, LedgerError};
+
 /// An account's actor.
 pub type Account = ActorRef<BillingMsg, BillingReply>;
 
@@ -37,15 +49,23 @@ pub struct Service {
     /// Cents the service has acknowledged (a 200 to a charge): what the
     /// balances must add up to.
     acknowledged: AtomicU64,
+    ledger: Ledger,
 }
 
 impl Service {
-    /// Start `accounts` account actors of the loaded `billing` module under a
-    /// dynamic supervisor (crash-loop probation on).
+    /// Register the `ledger` port on `ledger`, then start `accounts` account
+    /// actors of the loaded `billing` module under a dynamic supervisor
+    /// (crash-loop probation on).
     ///
     /// # Errors
-    /// An account could not start.
-    pub fn start(host: &HostHandle, accounts: u64) -> Result<Arc<Self>, String> {
+    /// The port could not be registered, or an account could not start.
+    pub fn start(host: &HostHandle, accounts: u64, ledger: Ledger) -> Result<Arc<Self>, String> {
+        let port = ledger.clone();
+        host.port(billing_api::LEDGER_PORT, move |w: billing_api::LedgerWrite| {
+            let ledger = port.clone();
+            async move { ledger.write(w).await }
+        })
+        .map_err(|e| e.to_string())?;
         // One template: each account's init args are its id.
         let template = Child::new(
             ChildSpec::worker("account", &["billing"]),
@@ -70,6 +90,7 @@ impl Service {
             accounts: refs,
             supervisor,
             acknowledged: AtomicU64::new(0),
+            ledger,
         }))
     }
 
@@ -85,6 +106,7 @@ impl Service {
             .route("/account/{account}", get(account))
             .route("/version", get(version))
             .route("/books", get(books))
+            .route("/ledger", get(ledger_check))
             .with_state(Arc::clone(self))
     }
 }
@@ -95,13 +117,22 @@ struct ChargeQuery {
 }
 
 fn reply_json(r: &BillingReply) -> Value {
-    json!({ "version": r.version, "balance": r.balance, "added": r.added, "orders": r.orders })
+    json!({
+        "version": r.version,
+        "balance": r.balance,
+        "added": r.added,
+        "orders": r.orders,
+        "charged": r.charged,
+    })
 }
 
 async fn ask(svc: &Service, id: u64, msg: BillingMsg) -> Result<Json<Value>, (StatusCode, String)> {
     let account =
         svc.accounts.get(id as usize).ok_or((StatusCode::NOT_FOUND, format!("no account {id}")))?;
     match account.call_async(msg).await {
+        Ok(r) if matches!(msg, BillingMsg::Charge { .. }) && !r.charged => {
+            Err((StatusCode::SERVICE_UNAVAILABLE, "the ledger did not commit the charge".into()))
+        }
         Ok(r) => Ok(Json(reply_json(&r))),
         Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
@@ -167,4 +198,35 @@ async fn books(State(svc): State<Arc<Service>>) -> Result<Json<Value>, (StatusCo
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+async fn ledger_check(
+    State(svc): State<Arc<Service>>,
+) -> Result<Json<Value>, (StatusCode, String)> {
+    let unavailable = |e: String| (StatusCode::SERVICE_UNAVAILABLE, e);
+    // Compared once no write is in flight (bounded: 10 s), so that a row
+    // committed but not yet answered is not counted as a mismatch.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while svc.host.port_requests_in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let rows = svc.ledger.balances().await.map_err(|e| unavailable(e.to_string()))?;
+    let mut mismatches = 0u64;
+    let (mut balances, mut ledger_total) = (0u64, 0u64);
+    for (id, a) in svc.accounts.iter().enumerate() {
+        let r = a.call_async(BillingMsg::Balance).await.map_err(|e| unavailable(e.to_string()))?;
+        let written = rows.get(&(id as u64)).copied().unwrap_or(0);
+        if written != r.balance {
+            mismatches += 1;
+        }
+        balances += r.balance;
+        ledger_total += written;
+    }
+    Ok(Json(json!({
+        "database": svc.ledger.kind(),
+        "accounts": svc.accounts.len(),
+        "mismatches": mismatches,
+        "total_balance": balances,
+        "ledger_total": ledger_total,
+    })))
 }

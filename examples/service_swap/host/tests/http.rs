@@ -2,7 +2,7 @@
 //! books balanced; a crash-looping build rolled back by the supervisor.
 
 use relive::Host;
-use service_swap_host::Service;
+use service_swap_host::{Ledger, Service};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +33,9 @@ fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back()
     let v3 = relive_test_support::build_library("billing-v3", false);
     let host = Host::builder().workers(2).build().unwrap();
     host.code_server().upgrade("billing", &v1).unwrap();
-    let service = Service::start(&host, 50).unwrap();
+    let db = tempfile::tempdir().unwrap();
+    let ledger = Ledger::sqlite(db.path().join("ledger.sqlite3")).unwrap();
+    let service = Service::start(&host, 50, ledger).unwrap();
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
