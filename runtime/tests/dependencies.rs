@@ -165,6 +165,10 @@ mod linked {
     linked!(Ping, "ping", [dep!("pong", "*", (), ())]);
     linked!(Pong, "pong", [dep!("ping", "*", (), ())]);
     linked!(Loose, "loose", [dep!("dep_callee", "not semver", CalleeMsg, u32)]);
+    // Built against release 1 of `grow`'s types (`grow_api::v1`).
+    linked!(GrowUser, "grow_user", [dep!("grow", "*", grow_api::v1::Msg, grow_api::v1::Reply)]);
+    // Built against a fork whose third variant is not release 2's.
+    linked!(ForkUser, "fork_user", [dep!("grow", "*", grow_api::fork::Msg, grow_api::v1::Reply)]);
 }
 
 #[test]
@@ -203,4 +207,30 @@ fn a_dependency_cycle_in_a_unit_is_a_typed_error() {
     };
     assert_eq!(modules, &["ping", "pong"]);
     assert!(host.code_server().modules().is_empty());
+}
+
+#[test]
+fn a_callee_that_appends_variants_keeps_its_dependant_and_one_that_changes_them_breaks_it() {
+    let host = Host::new().unwrap();
+    let code = host.code_server();
+    code.upgrade("grow", fixtures().path("grow_v1")).unwrap();
+    code.load("grow_user", relive_sdk::declaration!(linked::GrowUser, version = "1.0.0")).unwrap();
+    // Release 2 appends `Reset` (and a reply variant): the dependant, which
+    // sends release 1's messages, is still served.
+    code.upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    assert_eq!(version(&host, "grow"), "2.0.0");
+    // A build that inserts a variant among release 1's is refused (its own
+    // growth check comes first).
+    let e = code.upgrade("grow", fixtures().path("grow_bad")).unwrap_err();
+    assert!(matches!(&e, UpgradeError::Refused(LoadError::InterfaceMismatch { .. })), "{e:?}");
+    assert_eq!(version(&host, "grow"), "2.0.0");
+    // A dependant sending a forked third variant is refused against release 2.
+    let e = code
+        .load("fork_user", relive_sdk::declaration!(linked::ForkUser, version = "1.0.0"))
+        .unwrap_err();
+    let LoadError::Dependency { problem, .. } = &e else { panic!("not a dependency: {e:?}") };
+    assert!(
+        matches!(&**problem, DependencyProblem::Interface { part: Part::Message, .. }),
+        "{e:?}"
+    );
 }

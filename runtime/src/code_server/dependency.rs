@@ -19,7 +19,7 @@
 //! way out of a bad upgrade), and actors still on an `old` version.
 
 use super::error::LoadError;
-use super::interface::Part;
+use super::interface::{Part, Shape, extends};
 use super::version::Version;
 use crate::ffi::decl::DeclaredDependency;
 use relive_codec::Fingerprint;
@@ -92,10 +92,10 @@ impl From<&DeclaredDependency> for Dependency {
 }
 
 /// Whether `callee` satisfies `dep`: its version matches the requirement
-/// and its message and reply schemas are exactly the dependant's.
+/// and its message and reply types extend the dependant's (the same types,
+/// or the same variants with more appended: interfaces that grow).
 ///
-/// The one place the interface rule lives: when interfaces may grow
-/// (appended variants), this is where "equal" becomes "extends".
+/// The one place the interface rule of dependencies lives.
 pub(crate) fn dependency_satisfied(
     dep: &Dependency,
     callee: &Version,
@@ -113,17 +113,18 @@ pub(crate) fn dependency_satisfied(
             found: callee.version().clone(),
         });
     }
-    let schemas = callee.schemas();
-    for (part, expected, found) in
-        [(Part::Message, dep.message, schemas.message), (Part::Reply, dep.reply, schemas.reply)]
-    {
-        if expected != found {
+    for (part, expected) in [(Part::Message, dep.message), (Part::Reply, dep.reply)] {
+        let theirs = Shape::of_version(callee, part);
+        // The callee may have appended variants to what the dependant sends
+        // (and to the replies it reads: one it does not know is a typed
+        // decode error on its side, never a mis-decode).
+        if extends(part, &Shape::Fixed(expected), &theirs, ("dependant", callee.name())).is_err() {
             return Err(DependencyProblem::Interface {
                 callee: dep.name.clone(),
                 version: callee.version().clone(),
                 part,
                 expected,
-                found,
+                found: theirs.fingerprint(),
             });
         }
     }
