@@ -234,3 +234,40 @@ fn a_callee_that_appends_variants_keeps_its_dependant_and_one_that_changes_them_
         "{e:?}"
     );
 }
+
+#[test]
+fn rolling_back_only_the_callee_of_a_pair_is_refused_unless_forced() {
+    let (host, callee, caller) = host_with_v1();
+    let unit: Vec<(String, Source)> = vec![
+        ("dep_callee".into(), fixtures().path("dep_callee_v2").into()),
+        ("dep_caller".into(), fixtures().path("dep_caller_v2").into()),
+    ];
+    host.code_server().upgrade_all(unit, UpgradeOptions::default()).unwrap();
+    // Callee 1.x under caller 2.x (which needs `^2`) never ran together.
+    let e = host.code_server().rollback("dep_callee").unwrap_err();
+    let UpgradeError::Rollback(relive_runtime::RollbackError::Dependency { dependant, on, .. }) = &e
+    else {
+        panic!("not a dependency refusal: {e:?}")
+    };
+    assert_eq!((dependant.as_str(), on.as_str()), ("dep_caller", "dep_callee"));
+    assert_eq!(version(&host, "dep_callee"), "2.0.0");
+    assert_eq!(callee.call(CalleeMsg::Ping(1)).unwrap(), 2001);
+    // Nor the caller alone: caller 1.x needs callee `^1`. A pair that moved
+    // together goes back together (`upgrade_all` of the older files) or
+    // by force.
+    let e = host.code_server().rollback("dep_caller").unwrap_err();
+    assert!(
+        matches!(&e, UpgradeError::Rollback(relive_runtime::RollbackError::Dependency { .. })),
+        "{e:?}"
+    );
+    assert!(caller.call(7).unwrap());
+    // Forced, a rollback goes back whatever it breaks (a supervisor's way out).
+    let (host, _callee, _caller) = host_with_v1();
+    let unit: Vec<(String, Source)> = vec![
+        ("dep_callee".into(), fixtures().path("dep_callee_v2").into()),
+        ("dep_caller".into(), fixtures().path("dep_caller_v2").into()),
+    ];
+    host.code_server().upgrade_all(unit, UpgradeOptions::default()).unwrap();
+    host.code_server().rollback_with("dep_callee", true).unwrap();
+    assert_eq!(version(&host, "dep_callee"), "1.0.0");
+}

@@ -15,8 +15,13 @@
 //! validation (before `on_load`) and again under the code server's lock at
 //! commit, so a concurrent load cannot slip a broken pair in between.
 //!
-//! Not checked: a rollback (it restores a pair that ran before, and is the
-//! way out of a bad upgrade), and actors still on an `old` version.
+//! A rollback is checked the same way (the version it goes back to, over
+//! the other current versions): rolling back only the callee of a pair
+//! upgraded together would leave a pair that never ran, so it is refused
+//! with `RollbackError::Dependency` unless forced — a supervisor's
+//! crash-loop rollback, the way out of a bad upgrade, is forced.
+//!
+//! Not checked: actors still on an `old` version.
 
 use super::error::LoadError;
 use super::interface::{Part, Shape, extends};

@@ -486,6 +486,27 @@ pub enum RollbackError {
         /// How many message variants `to` has.
         known: usize,
     },
+    // issue 15: dependencies
+    /// With the version to go back to current, a declared dependency would
+    /// not hold: the older version needs a callee version that is not
+    /// current, or a current module needs what only the newer version
+    /// offers (`dependant` is the module whose dependency breaks, `on` the
+    /// one it needs). Refused unless forced; move a pair that was upgraded
+    /// together back together (`upgrade_all` of the older files).
+    #[error("rolling back `{module}` to {to} breaks `{dependant}`'s dependency on `{on}`: {problem}")]
+    Dependency {
+        /// The module rolled back.
+        module: String,
+        /// The version it would go back to.
+        to: String,
+        /// The module whose dependency would break.
+        dependant: String,
+        /// The module it depends on.
+        on: String,
+        /// How it would break.
+        #[source]
+        problem: Box<super::dependency::DependencyProblem>,
+    },
 }
 
 /// Why a purge was refused.

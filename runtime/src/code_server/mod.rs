@@ -818,6 +818,26 @@ impl ModuleTable {
             Self::push(&mut inner, name, Action::Rollback, from, to, None, Some(&e), started);
             return Err(e);
         }
+        // issue 15: dependencies hold among the versions that would be
+        // current (a forced rollback — a supervisor's way out of a crash
+        // loop — goes back anyway).
+        if !force {
+            let current: HashMap<String, Arc<Version>> = inner
+                .modules
+                .iter()
+                .filter(|(n, _)| n.as_str() != name)
+                .map(|(n, s)| (n.clone(), Arc::clone(&s.current)))
+                .collect();
+            if let Err(e) = dependency::check_unit(&[&*old], &current) {
+                let e = rollback_dependency(name, &old, e);
+                let slots = inner.modules.get_mut(name).expect("looked up under this lock");
+                let from = Some(slots.current.version().to_string());
+                slots.old = Some(old);
+                Self::push(&mut inner, name, Action::Rollback, from, None, None, Some(&e), started);
+                return Err(e);
+            }
+        }
+        let slots = inner.modules.get_mut(name).expect("looked up under this lock");
         let newer = std::mem::replace(&mut slots.current, Arc::clone(&old));
         slots.old = Some(Arc::clone(&newer));
         let (from, to) = (Some(newer.version().to_string()), Some(old.version().to_string()));
@@ -833,20 +853,6 @@ impl ModuleTable {
             to: old.version().clone(),
         });
         Ok((old, newer))
-    }
-
-    // issue 15: interfaces that grow
-    /// Whether a rollback of `name` to its old version would keep every
-    /// message variant its current version has been handed (see
-    /// [`RollbackError::VariantInUse`]); always, with `force`.
-    ///
-    /// # Errors
-    /// As [`make_old_current`](Self::make_old_current), without changing anything.
-    pub(crate) fn check_rollback(&self, name: &str, force: bool) -> Result<(), RollbackError> {
-        let inner = self.inner.lock();
-        let slots = inner.modules.get(name).ok_or_else(|| RollbackError::NotLoaded(name.into()))?;
-        let old = slots.old.as_ref().ok_or_else(|| RollbackError::NoOldVersion(name.into()))?;
-        variants_kept(name, &slots.current, old, force)
     }
 
     /// Drop `old` (the slot half of a purge); with `soft`, only if no
@@ -1088,4 +1094,25 @@ fn variants_kept(
         name: list.name(used - 1).unwrap_or_default().to_owned(),
         known,
     })
+}
+
+// issue 15: dependencies
+/// A dependency refusal of the load check, as a rollback's refusal.
+fn rollback_dependency(module: &str, to: &Version, e: LoadError) -> RollbackError {
+    let (dependant, on, problem) = match e {
+        LoadError::Dependency { module, dependency, problem, .. } => (module, dependency, problem),
+        LoadError::BreaksDependant { module, dependant, problem, .. } => (dependant, module, problem),
+        other => (
+            module.to_owned(),
+            module.to_owned(),
+            Box::new(dependency::DependencyProblem::NotLoaded(other.to_string())),
+        ),
+    };
+    RollbackError::Dependency {
+        module: module.to_owned(),
+        to: to.version().to_string(),
+        dependant,
+        on,
+        problem,
+    }
 }

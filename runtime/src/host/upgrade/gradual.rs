@@ -113,16 +113,20 @@ impl HostShared {
     }
 
     pub(crate) fn abort(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
-        if !self.upgrades.gradual.lock().contains_key(module) {
+        let Some(gradual) = self.upgrades.gradual.lock().remove(module) else {
             return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
-        }
-        // issue 15: refused (the gradual upgrade going on) when the canaries
-        // were handed a variant the old version lacks, unless forced.
-        self.table.check_rollback(module, force)?;
-        if self.upgrades.gradual.lock().remove(module).is_none() {
-            return Err(UpgradeError::NoGradualUpgrade(module.to_owned()));
-        }
-        let report = self.rollback(module, force)?;
+        };
+        // issue 15: a rollback refused (the canaries were handed a variant
+        // the old version lacks, and no force) changes nothing: the gradual
+        // upgrade goes on, and the refusal is in the history and the events
+        // like any refused rollback.
+        let report = match self.rollback(module, force) {
+            Ok(report) => report,
+            Err(e) => {
+                self.upgrades.gradual.lock().insert(module.to_owned(), gradual);
+                return Err(e);
+            }
+        };
         let _ = self.table.drop_old(module, false);
         Ok(report)
     }
