@@ -218,3 +218,96 @@ fn a_vetoed_version_never_runs_on_free_and_an_accepted_one_runs_it_once_off_the_
     assert_eq!(FREED.load(Ordering::SeqCst), 1, "v1 freed once");
     assert_eq!(*FREED_ON.lock().unwrap(), ["relive-unloader"]);
 }
+
+/// Two modules linked into the test for one `upgrade_all` unit: `keeper`
+/// accepts its load, `vetoer` (which calls it, so it loads second) refuses.
+pub(crate) mod unit {
+    use relive_sdk::{Context, Dependency, LoadInfo, Module, ModuleError, dep};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub(crate) static KEEPER_LOADED: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static KEEPER_FREED: AtomicUsize = AtomicUsize::new(0);
+    pub(crate) static VETOER_FREED: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    pub(crate) struct Keeper;
+
+    impl Module for Keeper {
+        const NAME: &'static str = "keeper";
+        type Args = ();
+        type Msg = ();
+        type Reply = ();
+        fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
+            Ok(Keeper)
+        }
+        fn handle(&mut self, (): (), _: &mut Context<'_>) {}
+        fn on_load(_: &LoadInfo<'_>) -> Result<(), ModuleError> {
+            KEEPER_LOADED.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn on_free() {
+            KEEPER_FREED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    pub(crate) struct Vetoer;
+
+    impl Module for Vetoer {
+        const NAME: &'static str = "vetoer";
+        type Args = ();
+        type Msg = ();
+        type Reply = ();
+        const DEPENDS: &'static [Dependency] = &[dep!("keeper", "*", (), ())];
+        fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
+            Ok(Vetoer)
+        }
+        fn handle(&mut self, (): (), _: &mut Context<'_>) {}
+        fn on_load(_: &LoadInfo<'_>) -> Result<(), ModuleError> {
+            Err(ModuleError::new("not today"))
+        }
+        fn on_free() {
+            VETOER_FREED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn a_version_its_on_load_accepted_runs_on_free_when_a_later_module_of_its_unit_vetoes() {
+    use std::sync::atomic::Ordering;
+    use unit::{KEEPER_FREED, KEEPER_LOADED, Keeper, VETOER_FREED, Vetoer};
+    let host = host();
+    let modules: Vec<(String, relive_runtime::Source)> = vec![
+        ("vetoer".into(), relive_sdk::declaration!(Vetoer, version = "1.0.0").into()),
+        ("keeper".into(), relive_sdk::declaration!(Keeper, version = "1.0.0").into()),
+    ];
+    let e = host.code_server().upgrade_all(modules, Default::default()).unwrap_err();
+    assert!(format!("{e:?}").contains("Vetoed"), "{e:?}");
+    assert_eq!(KEEPER_LOADED.load(Ordering::SeqCst), 1, "keeper (the callee) loads first");
+    assert!(host.code_server().modules().is_empty(), "nothing of the unit was kept");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while KEEPER_FREED.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(KEEPER_FREED.load(Ordering::SeqCst), 1, "what keeper's on_load set up is released");
+    assert_eq!(VETOER_FREED.load(Ordering::SeqCst), 0, "a vetoed version never lived");
+}
+
+#[test]
+fn a_unit_naming_a_module_twice_is_refused() {
+    let host = host();
+    let modules: Vec<(String, relive_runtime::Source)> = vec![
+        ("lifecycle".into(), fixtures().path("lifecycle_v1").into()),
+        ("lifecycle".into(), fixtures().path("lifecycle_v2").into()),
+    ];
+    let e = host.code_server().upgrade_all(modules, Default::default()).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            relive_runtime::UpgradeError::Refused(LoadError::DuplicateInUnit { module })
+                if module == "lifecycle"
+        ),
+        "{e:?}"
+    );
+    assert!(host.code_server().modules().is_empty());
+}

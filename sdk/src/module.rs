@@ -191,9 +191,10 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     /// back, the host dropped). It runs on a host thread (`relive-unloader`),
     /// never on a worker in the middle of a turn, and never while any call
     /// into this version is in flight. A panic is caught and logged by the
-    /// host. It does not run for a version that was refused at load (its
-    /// [`on_load`](Module::on_load) never ran or vetoed). The default does
-    /// nothing.
+    /// host. It runs for every version whose [`on_load`](Module::on_load)
+    /// accepted it — also when a later module of the same `upgrade_all`
+    /// unit vetoed and the unit was refused — and never for one whose
+    /// `on_load` did not run or vetoed. The default does nothing.
     ///
     /// ```
     /// use relive_sdk::{Context, Module, ModuleError};

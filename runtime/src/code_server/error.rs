@@ -375,6 +375,12 @@ pub enum LoadError {
         #[source]
         problem: Box<super::dependency::DependencyProblem>,
     },
+    /// One `upgrade_all` names the same module twice.
+    #[error("module `{module}` appears more than once in one upgrade unit")]
+    DuplicateInUnit {
+        /// The module.
+        module: String,
+    },
     /// The modules of one `upgrade_all` depend on each other in a cycle:
     /// no order loads every callee before its callers.
     #[error("modules {modules:?} depend on each other in a cycle")]
@@ -444,7 +450,9 @@ impl LoadError {
             | Dependency { file, .. }
             | BreaksDependant { file, .. }
             | Vetoed { file, .. } => file,
-            NotPurged { .. } | Concurrent { .. } | DependencyCycle { .. } => return None,
+            NotPurged { .. } | Concurrent { .. } | DependencyCycle { .. } | DuplicateInUnit { .. } => {
+                return None;
+            }
         })
     }
 }

@@ -519,6 +519,13 @@ impl ModuleTable {
         modules: Vec<(String, Source)>,
         opts: LoadOptions,
     ) -> Result<Vec<Prepared>, LoadError> {
+        // One version per module in a unit: two for the same module would
+        // both be checked against the same running version.
+        let mut names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(LoadError::DuplicateInUnit { module: w[0].to_owned() });
+        }
         let mut prepared = Vec::with_capacity(modules.len());
         for (name, source) in modules {
             match self.validate(&name, source, opts) {
@@ -566,8 +573,9 @@ impl ModuleTable {
             if let Err(e) = self.on_load(p) {
                 return Err(self.abandon_all(prepared, e));
             }
-        }
-        for p in prepared.iter().filter(|p| !p.unchanged) {
+            // Accepted by its own hook: its `on_free` runs when it goes,
+            // even if a later module of the unit vetoes (what `on_load`
+            // set up is released either way).
             p.new.accept(&self.events);
         }
         Ok(prepared)
