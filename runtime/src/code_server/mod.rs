@@ -224,10 +224,27 @@ pub(crate) struct Prepared {
     started: Instant,
 }
 
-/// The slots changed between `prepare` and `commit`.
+/// Why a prepared load was not committed.
 #[derive(Debug, thiserror::Error)]
-#[error("module `{0}` changed while an upgrade of it was being prepared")]
-pub(crate) struct CommitError(pub(crate) String);
+pub(crate) enum CommitError {
+    /// The slots of this module changed between `prepare` and `commit`.
+    #[error("module `{0}` changed while an upgrade of it was being prepared")]
+    Changed(String),
+    // issue 15: dependencies
+    /// A load that committed since `prepare` broke a dependency of the unit
+    /// (recorded in the history like any refusal).
+    #[error(transparent)]
+    Refused(LoadError),
+}
+
+impl From<CommitError> for LoadError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Changed(module) => LoadError::Concurrent { module },
+            CommitError::Refused(e) => e,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Slots {
@@ -490,7 +507,7 @@ impl ModuleTable {
         opts: LoadOptions,
     ) -> Result<LoadReport, LoadError> {
         let prepared = self.prepare(name, source.into(), opts)?;
-        self.commit(prepared).map_err(|e| LoadError::Concurrent { module: e.0 })
+        self.commit(prepared).map_err(LoadError::from)
     }
 
     /// Steps 1–6, the `not_purged` check, the dependencies and `on_load`,
@@ -702,7 +719,7 @@ impl ModuleTable {
                 _ => false,
             };
             if !same {
-                return Err(CommitError(p.name.clone()));
+                return Err(CommitError::Changed(p.name.clone()));
             }
         }
         // issue 15: dependencies — once more under the lock: a load that
@@ -714,7 +731,8 @@ impl ModuleTable {
                 inner.modules.iter().map(|(n, s)| (n.clone(), Arc::clone(&s.current))).collect();
             if let Err(e) = dependency::check_unit(&unit, &current) {
                 tracing::warn!(error = %e, "dependencies changed since the unit was validated");
-                return Err(CommitError(all[0].name.clone()));
+                drop(inner);
+                return Err(CommitError::Refused(self.abandon_all(all, e)));
             }
         }
         let mut events = Vec::with_capacity(all.len());

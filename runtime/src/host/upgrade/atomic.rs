@@ -179,7 +179,7 @@ impl HostShared {
                 for (_, c, g, _) in held {
                     release(self, c, g);
                 }
-                return Err(LoadError::Concurrent { module: e.0 }.into());
+                return Err(LoadError::from(e).into());
             }
         };
         let mut report = UpgradeReport::new(loaded);

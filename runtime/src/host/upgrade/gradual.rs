@@ -31,7 +31,7 @@ impl HostShared {
         let loaded = self
             .table
             .commit(prepared)
-            .map_err(|e| crate::code_server::LoadError::Concurrent { module: e.0 })?;
+            .map_err(crate::code_server::LoadError::from)?;
         let mut report = UpgradeReport::new(vec![loaded]);
         let Some(from) = from else {
             report.duration = started.elapsed();
