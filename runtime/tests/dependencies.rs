@@ -245,7 +245,8 @@ fn rolling_back_only_the_callee_of_a_pair_is_refused_unless_forced() {
     host.code_server().upgrade_all(unit, UpgradeOptions::default()).unwrap();
     // Callee 1.x under caller 2.x (which needs `^2`) never ran together.
     let e = host.code_server().rollback("dep_callee").unwrap_err();
-    let UpgradeError::Rollback(relive_runtime::RollbackError::Dependency { dependant, on, .. }) = &e
+    let UpgradeError::Rollback(relive_runtime::RollbackError::Dependency { dependant, on, .. }) =
+        &e
     else {
         panic!("not a dependency refusal: {e:?}")
     };

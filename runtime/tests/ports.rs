@@ -362,3 +362,29 @@ fn a_port_on_a_runtime_that_shuts_down_is_cancelled_to_the_module() {
         other => panic!("not cancelled: {other:?}"),
     }
 }
+
+#[test]
+fn a_reply_meant_for_a_crashed_incarnation_never_reaches_its_restart() {
+    let host = host();
+    let u = user(&host);
+    let before = host.dead_letters();
+    // A slow request, then the actor exits and is started again in place
+    // (same id, as a supervisor restarts it) before the port answers.
+    sent(u.call(ask("echo", Ask::answer(1, 300), None)).unwrap());
+    let exited = u.monitor();
+    host.stop(&u, relive_runtime::ExitReason::Shutdown).unwrap();
+    assert!(exited.wait(WAIT).is_some());
+    // `()` encodes to no bytes.
+    host.respawn(&u.any(), &[], relive_runtime::codec::Fingerprint::of::<()>()).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while host.port_requests_in_flight() > 0 {
+        assert!(Instant::now() < deadline, "the port never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(replies(&u).is_empty(), "the restarted actor saw its predecessor's reply");
+    assert_eq!(host.dead_letters(), before + 1, "the reply is a dead letter");
+    // Its own requests are answered as usual.
+    let id = sent(u.call(ask("echo", Ask::answer(7, 0), None)).unwrap());
+    assert_eq!(reply_to(&u, id).outcome, Outcome::Answered(8));
+}

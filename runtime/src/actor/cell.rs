@@ -97,6 +97,11 @@ pub(crate) struct ActorCell {
     /// The serial of the version its body runs (0: none), kept by whoever
     /// changes the body's version, so that views need not lock the body.
     pub(crate) version: AtomicU64,
+    // issue 15: port
+    /// Which incarnation of the actor this is: a restart in place keeps the
+    /// id and bumps this, so that a port reply meant for the crashed
+    /// incarnation is not handed to the new one.
+    pub(crate) incarnation: AtomicU64,
 }
 
 impl ActorCell {
@@ -128,6 +133,7 @@ impl ActorCell {
             tracing: AtomicBool::new(false),
             trace: Mutex::new(None),
             version: AtomicU64::new(version),
+            incarnation: AtomicU64::new(0),
         }
     }
 

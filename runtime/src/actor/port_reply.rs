@@ -13,6 +13,9 @@ use relive_codec::Fingerprint;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PortReply {
     pub(crate) id: u64,
+    /// The incarnation of the actor that asked (`ActorCell::incarnation`):
+    /// a restarted actor never sees its predecessor's replies.
+    pub(crate) incarnation: u64,
     pub(crate) outcome: u32,
     pub(crate) schema: Fingerprint,
     pub(crate) bytes: Vec<u8>,

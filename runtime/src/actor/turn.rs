@@ -283,13 +283,26 @@ fn apply_system(system: &dyn System, cell: &Arc<ActorCell>, body: &mut Body) -> 
             }
             // issue 15: port
             SystemMsg::PortReply(r) => {
+                // ORDERING: see `ActorCell::incarnation`.
+                if r.incarnation != cell.incarnation.load(Ordering::Relaxed) {
+                    tracing::debug!(actor = %cell.id, request = r.id, "port reply to an earlier incarnation dropped");
+                    system.dead_letters(1);
+                    continue;
+                }
                 let handled = match body {
                     Body::Module(inst) => inst.on_reply(&r),
                     _ => Ok(false),
                 };
                 match handled {
                     Ok(true) => {}
-                    Ok(false) => system.dead_letters(1),
+                    Ok(false) => {
+                        tracing::warn!(
+                            actor = %cell.id,
+                            request = r.id,
+                            "port reply dropped: the actor's version has no on_reply (built before ports)"
+                        );
+                        system.dead_letters(1);
+                    }
                     Err(ModuleCallError::Panicked { message, .. }) => {
                         stop(system, cell, body, ExitReason::Panicked(message));
                         return true;

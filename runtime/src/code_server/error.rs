@@ -450,7 +450,10 @@ impl LoadError {
             | Dependency { file, .. }
             | BreaksDependant { file, .. }
             | Vetoed { file, .. } => file,
-            NotPurged { .. } | Concurrent { .. } | DependencyCycle { .. } | DuplicateInUnit { .. } => {
+            NotPurged { .. }
+            | Concurrent { .. }
+            | DependencyCycle { .. }
+            | DuplicateInUnit { .. } => {
                 return None;
             }
         })
@@ -501,7 +504,9 @@ pub enum RollbackError {
     /// offers (`dependant` is the module whose dependency breaks, `on` the
     /// one it needs). Refused unless forced; move a pair that was upgraded
     /// together back together (`upgrade_all` of the older files).
-    #[error("rolling back `{module}` to {to} breaks `{dependant}`'s dependency on `{on}`: {problem}")]
+    #[error(
+        "rolling back `{module}` to {to} breaks `{dependant}`'s dependency on `{on}`: {problem}"
+    )]
     Dependency {
         /// The module rolled back.
         module: String,

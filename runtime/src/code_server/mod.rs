@@ -1127,7 +1127,9 @@ fn variants_kept(
 fn rollback_dependency(module: &str, to: &Version, e: LoadError) -> RollbackError {
     let (dependant, on, problem) = match e {
         LoadError::Dependency { module, dependency, problem, .. } => (module, dependency, problem),
-        LoadError::BreaksDependant { module, dependant, problem, .. } => (dependant, module, problem),
+        LoadError::BreaksDependant { module, dependant, problem, .. } => {
+            (dependant, module, problem)
+        }
         other => (
             module.to_owned(),
             module.to_owned(),

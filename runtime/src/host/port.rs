@@ -217,7 +217,7 @@ impl Ports {
     pub(crate) fn request(
         &self,
         host: &Arc<HostShared>,
-        actor: ActorId,
+        (actor, incarnation): (ActorId, u64),
         name: &str,
         (req, resp): (Fingerprint, Fingerprint),
         bytes: &[u8],
@@ -240,6 +240,7 @@ impl Ports {
         let delivery = Delivery {
             host: Arc::downgrade(host),
             actor,
+            incarnation,
             id,
             in_flight: Arc::clone(&self.in_flight),
             done: false,
@@ -288,6 +289,7 @@ impl Drop for Ports {
 struct Delivery {
     host: Weak<HostShared>,
     actor: ActorId,
+    incarnation: u64,
     id: u64,
     in_flight: Arc<AtomicUsize>,
     done: bool,
@@ -301,9 +303,15 @@ impl Delivery {
         // ORDERING: a count (see `Ports::request`).
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(host) = self.host.upgrade() else { return };
-        let reply = PortReply { id: self.id, outcome, schema, bytes };
+        let reply =
+            PortReply { id: self.id, incarnation: self.incarnation, outcome, schema, bytes };
         match host.registry.lookup(self.actor) {
-            Some(cell) if !cell.is_exited() => {
+            // ORDERING: see `ActorCell::incarnation`; the actor's turn checks
+            // again (a restart may come between this and the push).
+            Some(cell)
+                if !cell.is_exited()
+                    && cell.incarnation.load(Ordering::Relaxed) == self.incarnation =>
+            {
                 send_system(&*host, &cell, SystemMsg::PortReply(reply));
             }
             _ => {

@@ -422,7 +422,9 @@ impl ffi::host::Services for HostServices {
             // Bounded always: the SDK clamps it, a foreign caller is clamped here.
             let max = relive_sdk::MAX_REQUEST_TIMEOUT;
             let timeout = std::time::Duration::from_millis(timeout_ms.max(1)).min(max);
-            host.ports.request(host, me.id, port, schemas, bytes, timeout)
+            // ORDERING: written by a respawn, which this turn comes after.
+            let incarnation = me.incarnation.load(crate::sync::Ordering::Relaxed);
+            host.ports.request(host, (me.id, incarnation), port, schemas, bytes, timeout)
         })
     }
 

@@ -238,6 +238,10 @@ impl HostShared {
         // The body is held, so this actor cannot exit meanwhile; only the
         // other side is checked.
         let dead_link = link.filter(|other| !link_cells(other, cell, false));
+        // issue 15: port — replies meant for the incarnation that exited
+        // are not this one's (ORDERING: read by the port's delivery and the
+        // actor's own turn, which the respawn's locks order after this).
+        cell.incarnation.fetch_add(1, crate::sync::Ordering::Relaxed);
         cell.control.lock().exit_reason = None;
         // issue 14: sys — a restart is a new process in OTP: not suspended.
         // ORDERING: the body is held, which orders this with the next turn.

@@ -28,10 +28,7 @@ impl HostShared {
             self.kill_others(module, prepared.running.as_ref());
         }
         let (from, to) = (prepared.running.clone(), std::sync::Arc::clone(&prepared.new));
-        let loaded = self
-            .table
-            .commit(prepared)
-            .map_err(crate::code_server::LoadError::from)?;
+        let loaded = self.table.commit(prepared).map_err(crate::code_server::LoadError::from)?;
         let mut report = UpgradeReport::new(vec![loaded]);
         let Some(from) = from else {
             report.duration = started.elapsed();
