@@ -91,7 +91,9 @@ pub use host::{
     UpgradeReport,
 };
 // issue 15: lifecycle and dependencies
-pub use code_server::{Dependency, DependencyProblem, Event, EventKind, Events, Lagged};
+pub use code_server::{
+    Dependency, DependencyProblem, Event, EventKind, Events, Lagged, ON_LOAD_TIMEOUT,
+};
 pub use host::NotASupervisorEvent;
 // issue 15: port
 pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};

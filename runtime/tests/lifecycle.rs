@@ -311,3 +311,47 @@ fn a_unit_naming_a_module_twice_is_refused() {
     );
     assert!(host.code_server().modules().is_empty());
 }
+
+/// A module linked into the test whose `on_load` blocks far past its bound.
+pub(crate) mod sleeper {
+    use relive_sdk::{Context, LoadInfo, Module, ModuleError};
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    pub(crate) struct Sleeper;
+
+    impl Module for Sleeper {
+        const NAME: &'static str = "sleeper";
+        type Args = ();
+        type Msg = ();
+        type Reply = ();
+        fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
+            Ok(Sleeper)
+        }
+        fn handle(&mut self, (): (), _: &mut Context<'_>) {}
+        fn on_load(_: &LoadInfo<'_>) -> Result<(), ModuleError> {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn an_on_load_that_blocks_is_refused_at_its_bound_and_holds_no_later_load() {
+    let host = host();
+    let code = host.code_server();
+    let started = Instant::now();
+    let e = code.load("sleeper", relive_sdk::declaration!(sleeper::Sleeper, version = "1.0.0"));
+    let took = started.elapsed();
+    let Err(LoadError::Vetoed { source, .. }) = &e else { panic!("not a veto: {e:?}") };
+    assert!(
+        matches!(&**source, ModuleCallError::TimedOut { function: "on_load", .. }),
+        "{source:?}"
+    );
+    assert!(took >= relive_runtime::ON_LOAD_TIMEOUT, "refused before its bound: {took:?}");
+    assert!(took < relive_runtime::ON_LOAD_TIMEOUT + Duration::from_secs(5), "{took:?}");
+    // The hook still sleeps on its own thread; other loads go on at once.
+    let started = Instant::now();
+    code.upgrade("lifecycle", fixtures().path("lifecycle_v1")).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(code.current("sleeper").is_none());
+}

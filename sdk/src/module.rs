@@ -149,9 +149,10 @@ pub trait Module: Serialize + DeserializeOwned + Schema + Send + Sized + 'static
     /// and before the code server changes anything (OTP's `-on_load`). An
     /// error — or a panic — *vetoes* the load: the host refuses it with
     /// `LoadError::Vetoed` carrying this message, and the running version
-    /// keeps serving. It runs on the thread that asked for the load, outside
-    /// any actor (the context-dependent services answer `NotInActor`).
-    /// The default accepts.
+    /// keeps serving. It runs on a host thread of its own, outside any
+    /// actor (the context-dependent services answer `NotInActor`), for at
+    /// most 5 s: past that the load is refused as timed out. It must not
+    /// block on anything slow. The default accepts.
     ///
     /// ```
     /// use relive_sdk::{Context, LoadInfo, Module, ModuleError};

@@ -400,7 +400,8 @@ pub enum LoadError {
         module: String,
         /// The version that vetoed its own load.
         version: String,
-        /// The module's reason (`Failed`) or panic (`Panicked`).
+        /// The module's reason (`Failed`), panic (`Panicked`), or a hook
+        /// that did not return in time (`TimedOut`).
         source: Box<ModuleCallError>,
     },
 }
@@ -615,6 +616,21 @@ pub enum ModuleCallError {
         function: &'static str,
         /// The code.
         code: i32,
+    },
+    // issue 15: lifecycle
+    /// The function did not return within its bound. It goes on running on
+    /// its own thread, which keeps the version (and its library) loaded
+    /// until it returns; nothing else waits for it.
+    #[error("{module} {version}: {function} did not return within {after:?}")]
+    TimedOut {
+        /// The module.
+        module: String,
+        /// Its version.
+        version: String,
+        /// The function.
+        function: &'static str,
+        /// The bound it overran.
+        after: std::time::Duration,
     },
     /// A typed call used a type whose schema is not the module's.
     #[error(transparent)]

@@ -224,6 +224,11 @@ pub(crate) struct Prepared {
     started: Instant,
 }
 
+// issue 15: lifecycle
+/// How long a version's `on_load` may run before its load is refused
+/// (`LoadError::Vetoed` with `ModuleCallError::TimedOut`).
+pub const ON_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a prepared load was not committed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CommitError {
@@ -598,19 +603,49 @@ impl ModuleTable {
         Ok(prepared)
     }
 
-    /// Run the new version's `on_load`, if it has one.
+    /// Run the new version's `on_load`, if it has one, on a thread of its
+    /// own (`relive-on-load`), for at most [`ON_LOAD_TIMEOUT`]: the caller
+    /// holds the upgrade lock, so a hook that blocks must not hold every
+    /// upgrade and rollback with it. One that overruns vetoes its load
+    /// (`TimedOut`) and keeps only its thread and its version.
     fn on_load(&self, p: &Prepared) -> Result<(), LoadError> {
+        if p.new.table().on_load.is_none() {
+            return Ok(());
+        }
         let previous = p.running.as_ref().map(|r| r.version_str().to_owned());
-        let mut out = Vec::new();
-        match ffi::calls::on_load(p.new.table(), p.new.version_str(), previous.as_deref(), &mut out)
-        {
-            None | Some(relive_sdk::abi::status::OK) => Ok(()),
-            Some(code) => Err(LoadError::Vetoed {
-                file: p.new.source_name(),
+        let new = Arc::clone(&p.new);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new().name("relive-on-load".into()).spawn(move || {
+            let mut out = Vec::new();
+            let code =
+                ffi::calls::on_load(new.table(), new.version_str(), previous.as_deref(), &mut out);
+            let _ = tx.send((code, out));
+        });
+        let veto = |source: ModuleCallError| LoadError::Vetoed {
+            file: p.new.source_name(),
+            module: p.name.clone(),
+            version: p.new.version_str().to_owned(),
+            source: Box::new(source),
+        };
+        if let Err(e) = spawned {
+            return Err(veto(ModuleCallError::Failed {
                 module: p.name.clone(),
                 version: p.new.version_str().to_owned(),
-                source: Box::new(ModuleCallError::from_status(&p.new, "on_load", code, &out)),
-            }),
+                function: "on_load",
+                message: format!("cannot start a thread for it: {e}"),
+            }));
+        }
+        match rx.recv_timeout(ON_LOAD_TIMEOUT) {
+            Ok((None | Some(relive_sdk::abi::status::OK), _)) => Ok(()),
+            Ok((Some(code), out)) => {
+                Err(veto(ModuleCallError::from_status(&p.new, "on_load", code, &out)))
+            }
+            Err(_) => Err(veto(ModuleCallError::TimedOut {
+                module: p.name.clone(),
+                version: p.new.version_str().to_owned(),
+                function: "on_load",
+                after: ON_LOAD_TIMEOUT,
+            })),
         }
     }
 
