@@ -11,7 +11,10 @@
 //!   emission order (one sequence number per host, [`Event::seq`]).
 //! - Events are emitted after the change they report took effect (a
 //!   `Loaded` after the slots changed, an `Unloaded` after the library was
-//!   unmapped), outside the code server's lock.
+//!   unmapped). The code server's events are emitted while it still holds
+//!   its lock, so their order is the order of the changes (a concurrent
+//!   load and rollback never show up swapped); emitting takes only the
+//!   ring's own lock, innermost, and never calls back.
 //!
 //! Not promised: an event of a host dropped meanwhile; events from before
 //! the subscription (read [`ModuleTable::history`](super::ModuleTable::history)

@@ -838,10 +838,12 @@ impl ModuleTable {
             });
         }
         self.publish(&inner);
-        drop(inner);
+        // issue 15: under the lock, so that the stream's order is the order
+        // of the changes (the bus never calls back).
         for e in events {
             self.events.emit(e);
         }
+        drop(inner);
         // Unload dropped versions outside the lock.
         drop(dropped_versions);
         Ok(reports)
@@ -905,14 +907,14 @@ impl ModuleTable {
         let hash = Some(old.hash());
         Self::push(&mut inner, name, Action::Rollback, from, to, hash, None, started);
         self.publish(&inner);
-        drop(inner);
-        tracing::info!(module = name, from = %newer.version(), to = %old.version(), "module rolled back");
-        // issue 15: lifecycle
+        // issue 15: lifecycle (under the lock: see `commit_all`)
         self.events.emit(EventKind::RolledBack {
             module: name.to_owned(),
             from: newer.version().clone(),
             to: old.version().clone(),
         });
+        drop(inner);
+        tracing::info!(module = name, from = %newer.version(), to = %old.version(), "module rolled back");
         Ok((old, newer))
     }
 
@@ -937,13 +939,13 @@ impl ModuleTable {
         let to = Some(old.version().to_string());
         Self::push(&mut inner, name, Action::Purge, None, to, Some(old.hash()), None, started);
         self.publish(&inner);
-        drop(inner);
-        // issue 15: lifecycle
+        // issue 15: lifecycle (under the lock: see `commit_all`)
         self.events.emit(EventKind::Purged {
             module: name.to_owned(),
             version: old.version().clone(),
             instances,
         });
+        drop(inner);
         let dropped = Dropped {
             version: Some(old.version().clone()),
             instances,
@@ -1067,9 +1069,9 @@ impl ModuleTable {
             );
         }
         Self::push(&mut inner, module, Action::MarkBad, None, None, Some(hash), None, started);
-        drop(inner);
-        // issue 15: lifecycle
+        // issue 15: lifecycle (under the lock: see `commit_all`)
         self.events.emit(EventKind::MarkedBad { module: module.to_owned(), hash });
+        drop(inner);
         saved
     }
 
