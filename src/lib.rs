@@ -39,6 +39,10 @@
 //! code.upgrade("greeter", relive::sdk::declaration!(Greeter, version = "1.0.0"))?;
 //! let g: ActorRef<String, String> = host.spawn("greeter", &())?;
 //! assert_eq!(g.call("otp".into())?, "hello otp (#1)");
+//! // A call's error is `relive::CallError`, holding the message if it was
+//! // not delivered.
+//! let again: Result<String, relive::CallError<String>> = g.call("again".into());
+//! assert_eq!(again?, "hello again (#2)");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -97,3 +101,29 @@
 pub use relive_runtime::*;
 /// Supervision trees with OTP's semantics, and crash-loop rollback.
 pub use relive_supervisor as supervisor;
+
+/// The Rust snippets of `README.md` and `docs/*.md` (but `docs/guide.md`,
+/// checked by `examples/counter/host/tests/guide_snippets.rs`), compiled by
+/// `cargo test --doc -p relive`: a name the docs use and the code lost fails
+/// this crate's doctests. Host snippets that load a library from a path are
+/// `no_run` (compiled, not run).
+#[cfg(doctest)]
+mod doc_snippets {
+    macro_rules! doc_file {
+        ($name:ident, $path:literal) => {
+            #[doc = include_str!($path)]
+            #[allow(dead_code)]
+            struct $name;
+        };
+    }
+    doc_file!(Readme, "../README.md");
+    doc_file!(Abi, "../docs/abi.md");
+    doc_file!(Benchmarks, "../docs/benchmarks.md");
+    doc_file!(Cli, "../docs/cli.md");
+    doc_file!(Errors, "../docs/errors.md");
+    doc_file!(OtpMapping, "../docs/otp-mapping.md");
+    doc_file!(Semantics, "../docs/semantics.md");
+    doc_file!(ServiceSwap, "../docs/service-swap.md");
+    doc_file!(Testing, "../docs/testing.md");
+    doc_file!(StateDir, "../docs/decisions/0004-state-dir.md");
+}

@@ -17,6 +17,7 @@ use crate::code_server::{
     BuildHash, HistoryEntry, Inspected, LoadError, LoadOptions, LoadReport, ModuleStatus,
     ModuleTable, PurgeError, Source, StateError, Version, Which,
 };
+use super::off_thread::OffThread;
 use std::sync::Arc;
 
 /// The code server of a running host. Cheap to clone.
@@ -178,6 +179,83 @@ impl CodeServer {
     /// As [`rollback`](Self::rollback), but for `VariantInUse` when forced.
     pub fn rollback_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
         self.shared.rollback(module, force)
+    }
+
+    // issue 20: async forms
+    /// [`upgrade`](Self::upgrade), awaited: the upgrade runs on a thread of
+    /// its own, so the awaiting executor thread is never blocked (no
+    /// `spawn_blocking` needed under tokio).
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// As [`upgrade`](Self::upgrade). Dropping the future does not cancel
+    /// the upgrade: it completes (or restores everything) and its report is
+    /// dropped.
+    pub fn upgrade_async(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+    ) -> OffThread<Result<UpgradeReport, UpgradeError>> {
+        self.upgrade_with_async(module, source, UpgradeOptions::default())
+    }
+
+    /// [`upgrade_with`](Self::upgrade_with), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// As [`upgrade_with`](Self::upgrade_with).
+    pub fn upgrade_with_async(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+        opts: UpgradeOptions,
+    ) -> OffThread<Result<UpgradeReport, UpgradeError>> {
+        let (this, module, source) = (self.clone(), module.to_owned(), source.into());
+        OffThread::spawn(move || this.upgrade_with(&module, source, opts))
+    }
+
+    /// [`promote`](Self::promote), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`promote`](Self::promote).
+    ///
+    /// # Upgrade behaviour
+    /// As [`promote`](Self::promote).
+    pub fn promote_async(&self, module: &str) -> OffThread<Result<UpgradeReport, UpgradeError>> {
+        let (this, module) = (self.clone(), module.to_owned());
+        OffThread::spawn(move || this.promote(&module))
+    }
+
+    /// [`abort`](Self::abort), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`abort`](Self::abort).
+    ///
+    /// # Upgrade behaviour
+    /// As [`abort`](Self::abort).
+    pub fn abort_async(&self, module: &str) -> OffThread<Result<RollbackReport, UpgradeError>> {
+        let (this, module) = (self.clone(), module.to_owned());
+        OffThread::spawn(move || this.abort(&module))
+    }
+
+    /// [`rollback`](Self::rollback), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`rollback`](Self::rollback).
+    ///
+    /// # Upgrade behaviour
+    /// As [`rollback`](Self::rollback).
+    pub fn rollback_async(&self, module: &str) -> OffThread<Result<RollbackReport, UpgradeError>> {
+        let (this, module) = (self.clone(), module.to_owned());
+        OffThread::spawn(move || this.rollback(&module))
     }
 
     /// Stop the actors still on `old` (`killed`) and drop `old` (OTP's
