@@ -94,6 +94,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Supervising what already runs
+//!
+//! A supervisor can adopt a running actor without restarting it: its state
+//! is kept, and from then on a crash restarts it by the child spec given
+//! ([`supervisor::Supervisor::adopt`]):
+//!
+//! ```
+//! use relive::{ActorRef, Host};
+//! use relive::sdk::{Context, Module, ModuleError};
+//! use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
+//! use serde::{Deserialize, Serialize};
+//! use postcard_schema::Schema;
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Tally { n: u64 }
+//!
+//! impl Module for Tally {
+//!     const NAME: &'static str = "tally";
+//!     type Args = u64;
+//!     type Msg = u64;
+//!     type Reply = u64;
+//!     fn init(n: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Tally { n }) }
+//!     fn handle(&mut self, add: u64, _: &mut Context<'_>) -> u64 { self.n += add; self.n }
+//! }
+//!
+//! let host = Host::new()?;
+//! host.code_server().upgrade("tally", relive::sdk::declaration!(Tally, version = "1.0.0"))?;
+//! let t: ActorRef<u64, u64> = host.spawn("tally", &0u64)?;
+//! t.call(41)?;
+//! let sup = Supervisor::start(&host.handle(), Flags::default(), vec![])?;
+//! let child = Child::new(ChildSpec::worker("tally", &["tally"]), ChildStart::module("tally", &0u64));
+//! sup.adopt(&t.any(), child)?;               // no restart: the count is kept
+//! assert_eq!(t.call(1)?, 42);
+//! assert_eq!(sup.which_children()?.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! See the repository's `README.md` for the tour and `docs/` for the guide,
 //! the semantics, the ABI and every error reason.
 #![forbid(unsafe_code)]

@@ -186,6 +186,31 @@ impl CodeServer {
     /// its own, so the awaiting executor thread is never blocked (no
     /// `spawn_blocking` needed under tokio).
     ///
+    /// ```
+    /// use relive_runtime::{ActorRef, Host};
+    /// use relive_runtime::sdk::{Context, Module, ModuleError, declaration};
+    /// # #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    /// # pub struct Echo;
+    /// # impl Module for Echo {
+    /// #     const NAME: &'static str = "echo";
+    /// #     type Args = ();
+    /// #     type Msg = u32;
+    /// #     type Reply = u32;
+    /// #     fn init(_: (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Echo) }
+    /// #     fn handle(&mut self, n: u32, _: &mut Context<'_>) -> u32 { n }
+    /// # }
+    /// let host = Host::new()?;
+    /// let code = host.code_server().clone();
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// rt.block_on(async {
+    ///     code.upgrade_async("echo", declaration!(Echo, version = "1.0.0")).await?;
+    ///     let echo: ActorRef<u32, u32> = host.spawn("echo", &())?;
+    ///     assert_eq!(echo.call_async(7).await?, 7); // 5 s default, as `call`
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`upgrade`](Self::upgrade).
     ///
