@@ -147,3 +147,34 @@ fn promote_abort_and_rollback_are_awaitable() {
         assert!(code.upgrade_async("nonesuch", "/nonexistent.so").await.is_err());
     });
 }
+
+#[test]
+fn an_awaited_call_to_a_mailbox_full_until_the_deadline_hands_the_message_back() {
+    let host = host_on_v1();
+    let opts = relive_runtime::SpawnOptions::new().capacity(1);
+    let c: Counter = host.spawn_with("counter", &0u64, opts).unwrap();
+    c.cast(CounterMsg::Sleep(600)).unwrap();
+    // Wait until the sleep is running, then fill the one slot.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.mailbox_len() > 0 {
+        assert!(Instant::now() < deadline, "the sleep never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    c.try_cast(CounterMsg::Add(1)).unwrap();
+    current_thread().block_on(async {
+        let (ticks, task) = ticker();
+        tokio::task::yield_now().await;
+        let before = ticks.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let r = c.call_async_timeout(CounterMsg::Add(5), Duration::from_millis(100)).await;
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        match r {
+            Err(CallError::NotDelivered(e)) => assert_eq!(e.into_inner(), CounterMsg::Add(5)),
+            other => panic!("expected the message back, got {other:?}"),
+        }
+        assert!(ticks.load(Ordering::Relaxed) - before >= 10, "the executor was blocked");
+        task.abort();
+    });
+    // Not delivered means not handled: only the queued add counted.
+    assert_eq!(c.call(CounterMsg::Get).unwrap().count, 1);
+}

@@ -1,7 +1,7 @@
 //! `ActorRef<Msg, Reply>`: how the host and other actors reach an actor.
 
 use super::cell::{ActorCell, wake};
-use super::deadline;
+use super::deadline::Deadline;
 use super::envelope::{Envelope, Payload, ReplyError, ReplyTo};
 use super::mailbox::{Refused, Wait};
 use super::sched::Notified;
@@ -470,6 +470,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
             rx: None,
             sent: false,
             deadline: Instant::now() + timeout,
+            timer: Deadline::default(),
         }
     }
 }
@@ -570,6 +571,7 @@ pub struct CallFuture<M, R> {
     sent: bool,
     // issue 20: async forms
     deadline: Instant,
+    timer: Deadline,
 }
 
 impl<M: Serialize + Unpin, R: DeserializeOwned> Future for CallFuture<M, R> {
@@ -589,30 +591,34 @@ impl<M: Serialize + Unpin, R: DeserializeOwned> Future for CallFuture<M, R> {
             match poll_push(&this.actor, &mut this.msg, &mut this.env, cx) {
                 Poll::Pending if Instant::now() >= this.deadline => {
                     // As a blocking call whose wait for room timed out.
+                    this.timer.disarm();
                     this.env = None;
                     let msg = this.msg.take().expect("message kept until sent");
                     return Poll::Ready(Err(CallError::NotDelivered(SendError::Full(msg))));
                 }
                 Poll::Pending => {
-                    deadline::wake_at(this.deadline, cx.waker());
+                    this.timer.arm(this.deadline, cx.waker());
                     return Poll::Pending;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(CallError::NotDelivered(e))),
+                Poll::Ready(Err(e)) => {
+                    this.timer.disarm();
+                    return Poll::Ready(Err(CallError::NotDelivered(e)));
+                }
                 Poll::Ready(Ok(())) => this.sent = true,
             }
         }
         let rx = this.rx.as_mut().expect("receiver made with the envelope");
-        match Pin::new(rx).poll(cx) {
-            Poll::Ready(Ok(result)) => Poll::Ready(decode_reply(result)),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(CallError::ReplyDropped)),
+        let answer = match Pin::new(rx).poll(cx) {
+            Poll::Ready(Ok(result)) => decode_reply(result),
+            Poll::Ready(Err(_)) => Err(CallError::ReplyDropped),
             // The reply is dropped when it comes: the receiver goes with us.
-            Poll::Pending if Instant::now() >= this.deadline => {
-                Poll::Ready(Err(CallError::Timeout))
-            }
+            Poll::Pending if Instant::now() >= this.deadline => Err(CallError::Timeout),
             Poll::Pending => {
-                deadline::wake_at(this.deadline, cx.waker());
-                Poll::Pending
+                this.timer.arm(this.deadline, cx.waker());
+                return Poll::Pending;
             }
-        }
+        };
+        this.timer.disarm();
+        Poll::Ready(answer)
     }
 }

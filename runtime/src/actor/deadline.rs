@@ -1,48 +1,33 @@
 //! Deadlines for futures, without an executor's timer: one lazily started
-//! thread (`relive-deadlines`) sleeps until the earliest registered instant
-//! and wakes the wakers that are due. [`ActorRef::call_async`] uses it so an
+//! thread (`relive-deadlines`) sleeps until the earliest armed instant and
+//! wakes the wakers that are due. [`ActorRef::call_async`] uses it so an
 //! awaited call has the same bounded wait as a blocking one while the
 //! runtime depends on no async runtime.
 //!
-//! A future registers its waker each time it returns `Pending` with a
-//! deadline; an entry that fires for a future that already completed is a
-//! harmless spurious wake-up, and at most one entry per pending poll exists.
+//! A future holds one [`Deadline`]: armed when it returns `Pending` (again
+//! only if its waker changed), disarmed when it completes or is dropped.
+//! So the set holds one entry per pending future, and a reply that comes
+//! in time leaves nothing behind.
 //!
 //! [`ActorRef::call_async`]: super::ActorRef::call_async
 
 use parking_lot::{Condvar, Mutex};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::Instant;
 
-struct Entry {
-    at: Instant,
-    seq: u64,
-    waker: Waker,
-}
+type Key = (Instant, u64);
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
+#[derive(Default)]
+struct Armed {
+    wakers: BTreeMap<Key, Waker>,
+    next: u64,
 }
 
 #[derive(Default)]
 struct Deadlines {
-    heap: Mutex<(BinaryHeap<Reverse<Entry>>, u64)>,
+    armed: Mutex<Armed>,
     changed: Condvar,
 }
 
@@ -59,32 +44,64 @@ fn deadlines() -> &'static Deadlines {
 }
 
 fn run(d: &'static Deadlines) {
-    let mut guard = d.heap.lock();
+    let mut armed = d.armed.lock();
     loop {
         let now = Instant::now();
-        while guard.0.peek().is_some_and(|Reverse(e)| e.at <= now) {
-            let Reverse(e) = guard.0.pop().expect("peeked");
-            e.waker.wake();
-        }
-        match guard.0.peek().map(|Reverse(e)| e.at) {
-            Some(at) => {
-                d.changed.wait_until(&mut guard, at);
+        while let Some(entry) = armed.wakers.first_entry() {
+            if entry.key().0 > now {
+                break;
             }
-            None => d.changed.wait(&mut guard),
+            entry.remove().wake();
+        }
+        match armed.wakers.keys().next().map(|k| k.0) {
+            Some(at) => {
+                d.changed.wait_until(&mut armed, at);
+            }
+            None => d.changed.wait(&mut armed),
         }
     }
 }
 
-/// Wake `waker` at `at` (or soon after).
-pub(crate) fn wake_at(at: Instant, waker: &Waker) {
-    let d = deadlines();
-    let mut guard = d.heap.lock();
-    let seq = guard.1;
-    guard.1 += 1;
-    let earliest = guard.0.peek().is_none_or(|Reverse(e)| at < e.at);
-    guard.0.push(Reverse(Entry { at, seq, waker: waker.clone() }));
-    drop(guard);
-    if earliest {
-        d.changed.notify_one();
+/// One future's deadline: wakes its task at the instant it was armed for.
+#[derive(Debug, Default)]
+pub(crate) struct Deadline {
+    armed: Option<(Key, Waker)>,
+}
+
+impl Deadline {
+    /// Wake `waker` at `at` (or soon after); a no-op when already armed
+    /// for `at` with a waker that wakes the same task.
+    pub(crate) fn arm(&mut self, at: Instant, waker: &Waker) {
+        if let Some((key, w)) = &self.armed
+            && key.0 == at
+            && w.will_wake(waker)
+        {
+            return;
+        }
+        self.disarm();
+        let d = deadlines();
+        let mut armed = d.armed.lock();
+        let key = (at, armed.next);
+        armed.next += 1;
+        let earliest = armed.wakers.keys().next().is_none_or(|k| key < *k);
+        armed.wakers.insert(key, waker.clone());
+        drop(armed);
+        if earliest {
+            d.changed.notify_one();
+        }
+        self.armed = Some((key, waker.clone()));
+    }
+
+    /// Forget the deadline (the future is done).
+    pub(crate) fn disarm(&mut self) {
+        if let Some((key, _)) = self.armed.take() {
+            deadlines().armed.lock().wakers.remove(&key);
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.disarm();
     }
 }
