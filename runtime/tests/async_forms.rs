@@ -118,18 +118,14 @@ fn promote_abort_and_rollback_are_awaitable() {
     let gradual = || UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Count(1)));
     current_thread().block_on(async {
         // Gradual, then abort: everyone back on v1.
-        code.upgrade_with_async("counter", fixtures().path("counter_v2"), gradual())
-            .await
-            .unwrap();
+        code.upgrade_with_async("counter", fixtures().path("counter_v2"), gradual()).await.unwrap();
         let aborted = code.abort_async("counter").await.unwrap();
         assert_eq!(aborted.migrated, 1, "the one canary went back");
         for a in &actors {
             assert_eq!(a.call_async(CounterMsg::Get).await.unwrap().logic, 1);
         }
         // Gradual, then promote: everyone on v2.
-        code.upgrade_with_async("counter", fixtures().path("counter_v2"), gradual())
-            .await
-            .unwrap();
+        code.upgrade_with_async("counter", fixtures().path("counter_v2"), gradual()).await.unwrap();
         let promoted = code.promote_async("counter").await.unwrap();
         assert_eq!(promoted.migrated, 3, "the three others followed the canary");
         for a in &actors {

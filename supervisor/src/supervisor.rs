@@ -3,8 +3,8 @@
 //! `which_children`, `count_children`).
 
 use crate::child::Child;
-use crate::error::{AdoptError, ChildError, StartError};
 use crate::child::ChildStart;
+use crate::error::{AdoptError, ChildError, StartError};
 use crate::report::CrashLoopRollback;
 use crate::tree::{Shell, Tree};
 use crate::view::View;
@@ -309,7 +309,10 @@ impl Supervisor {
         }
         validate(std::slice::from_ref(&child.spec))?;
         if let Some(k) = t.key_of_actor(id) {
-            return Err(AdoptError::AlreadyChild { actor: id, id: t.slot(k).child.spec.id.clone() });
+            return Err(AdoptError::AlreadyChild {
+                actor: id,
+                id: t.slot(k).child.spec.id.clone(),
+            });
         }
         if t.key_of(&child.spec.id).is_some() {
             return Err(AdoptError::IdTaken(child.spec.id));

@@ -145,11 +145,17 @@ fn adopt_refuses_with_typed_reasons_and_changes_nothing() {
     )
     .unwrap();
     let f = running_counter(&host, 2);
-    assert!(matches!(simple.adopt(&f.any(), counter_child("f", 0)), Err(AdoptError::SimpleOneForOne)));
+    assert!(matches!(
+        simple.adopt(&f.any(), counter_child("f", 0)),
+        Err(AdoptError::SimpleOneForOne)
+    ));
     // An exited supervisor.
     host.handle().stop_any(other.actor(), ExitReason::Shutdown).unwrap();
     eventually("other exited", || other.actor().is_exited());
-    assert!(matches!(other.adopt(&f.any(), counter_child("f", 0)), Err(AdoptError::SupervisorExited)));
+    assert!(matches!(
+        other.adopt(&f.any(), counter_child("f", 0)),
+        Err(AdoptError::SupervisorExited)
+    ));
     // Nothing changed: one child, still its count, f still unsupervised.
     assert_eq!(sup.which_children().unwrap().len(), 1);
     assert_eq!(c.call(CounterMsg::Get).unwrap().count, 9);

@@ -462,22 +462,6 @@ pub(crate) fn split_location(text: &str) -> (&str, Option<&str>) {
     }
 }
 
-#[cfg(test)]
-mod split_location_tests {
-    use super::split_location;
-
-    #[test]
-    fn a_panic_text_splits_into_payload_and_location() {
-        assert_eq!(
-            split_location("boom (at src/lib.rs:57:36)"),
-            ("boom", Some("src/lib.rs:57:36"))
-        );
-        assert_eq!(split_location("a (at b) (at x.rs:1:2)"), ("a (at b)", Some("x.rs:1:2")));
-        assert_eq!(split_location("no place (at noon)"), ("no place (at noon)", None));
-        assert_eq!(split_location("plain"), ("plain", None));
-    }
-}
-
 /// The actor exits with `reason` *without* its body: a handler holds it and
 /// overran the kill. It is marked exited, its mailbox is answered, it leaves
 /// the system's indexes, its monitors and links are told — everything
@@ -586,5 +570,21 @@ pub(crate) fn answer_undelivered(
     }
     if dead > 0 {
         system.dead_letters(dead);
+    }
+}
+
+#[cfg(test)]
+mod split_location_tests {
+    use super::split_location;
+
+    #[test]
+    fn a_panic_text_splits_into_payload_and_location() {
+        assert_eq!(
+            split_location("boom (at src/lib.rs:57:36)"),
+            ("boom", Some("src/lib.rs:57:36"))
+        );
+        assert_eq!(split_location("a (at b) (at x.rs:1:2)"), ("a (at b)", Some("x.rs:1:2")));
+        assert_eq!(split_location("no place (at noon)"), ("no place (at noon)", None));
+        assert_eq!(split_location("plain"), ("plain", None));
     }
 }

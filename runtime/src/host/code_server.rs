@@ -9,6 +9,7 @@
 //! to the upgrade protocols (`upgrade/`).
 
 use super::HostShared;
+use super::off_thread::OffThread;
 use super::upgrade::{
     PurgeReport, RollbackReport, UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
 };
@@ -17,7 +18,6 @@ use crate::code_server::{
     BuildHash, HistoryEntry, Inspected, LoadError, LoadOptions, LoadReport, ModuleStatus,
     ModuleTable, PurgeError, Source, StateError, Version, Which,
 };
-use super::off_thread::OffThread;
 use std::sync::Arc;
 
 /// The code server of a running host. Cheap to clone.

@@ -52,7 +52,9 @@ impl<T> Future for OffThread<T> {
             Ok(Ok(value)) => value,
             Ok(Err(payload)) => panic::resume_unwind(payload),
             // The thread always sends before it ends (catch_unwind above).
-            Err(oneshot::RecvError) => unreachable!("the operation's thread ended without a result"),
+            Err(oneshot::RecvError) => {
+                unreachable!("the operation's thread ended without a result")
+            }
         })
     }
 }
