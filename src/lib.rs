@@ -39,6 +39,10 @@
 //! code.upgrade("greeter", relive::sdk::declaration!(Greeter, version = "1.0.0"))?;
 //! let g: ActorRef<String, String> = host.spawn("greeter", &())?;
 //! assert_eq!(g.call("otp".into())?, "hello otp (#1)");
+//! // A call's error is `relive::CallError`, holding the message if it was
+//! // not delivered.
+//! let again: Result<String, relive::CallError<String>> = g.call("again".into());
+//! assert_eq!(again?, "hello again (#2)");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -90,6 +94,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Supervising what already runs
+//!
+//! A supervisor can adopt a running actor without restarting it: its state
+//! is kept, and from then on a crash restarts it by the child spec given
+//! ([`supervisor::Supervisor::adopt`]):
+//!
+//! ```
+//! use relive::{ActorRef, Host};
+//! use relive::sdk::{Context, Module, ModuleError};
+//! use relive::supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
+//! use serde::{Deserialize, Serialize};
+//! use postcard_schema::Schema;
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Tally { n: u64 }
+//!
+//! impl Module for Tally {
+//!     const NAME: &'static str = "tally";
+//!     type Args = u64;
+//!     type Msg = u64;
+//!     type Reply = u64;
+//!     fn init(n: u64, _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Tally { n }) }
+//!     fn handle(&mut self, add: u64, _: &mut Context<'_>) -> u64 { self.n += add; self.n }
+//! }
+//!
+//! let host = Host::new()?;
+//! host.code_server().upgrade("tally", relive::sdk::declaration!(Tally, version = "1.0.0"))?;
+//! let t: ActorRef<u64, u64> = host.spawn("tally", &0u64)?;
+//! t.call(41)?;
+//! let sup = Supervisor::start(&host.handle(), Flags::default(), vec![])?;
+//! let child = Child::new(ChildSpec::worker("tally", &["tally"]), ChildStart::module("tally", &0u64));
+//! sup.adopt(&t.any(), child)?;               // no restart: the count is kept
+//! assert_eq!(t.call(1)?, 42);
+//! assert_eq!(sup.which_children()?.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! See the repository's `README.md` for the tour and `docs/` for the guide,
 //! the semantics, the ABI and every error reason.
 #![forbid(unsafe_code)]
@@ -97,3 +138,29 @@
 pub use relive_runtime::*;
 /// Supervision trees with OTP's semantics, and crash-loop rollback.
 pub use relive_supervisor as supervisor;
+
+/// The Rust snippets of `README.md` and `docs/*.md` (but `docs/guide.md`,
+/// checked by `examples/counter/host/tests/guide_snippets.rs`), compiled by
+/// `cargo test --doc -p relive`: a name the docs use and the code lost fails
+/// this crate's doctests. Host snippets that load a library from a path are
+/// `no_run` (compiled, not run).
+#[cfg(doctest)]
+mod doc_snippets {
+    macro_rules! doc_file {
+        ($name:ident, $path:literal) => {
+            #[doc = include_str!($path)]
+            #[allow(dead_code)]
+            struct $name;
+        };
+    }
+    doc_file!(Readme, "../README.md");
+    doc_file!(Abi, "../docs/abi.md");
+    doc_file!(Benchmarks, "../docs/benchmarks.md");
+    doc_file!(Cli, "../docs/cli.md");
+    doc_file!(Errors, "../docs/errors.md");
+    doc_file!(OtpMapping, "../docs/otp-mapping.md");
+    doc_file!(Semantics, "../docs/semantics.md");
+    doc_file!(ServiceSwap, "../docs/service-swap.md");
+    doc_file!(Testing, "../docs/testing.md");
+    doc_file!(StateDir, "../docs/decisions/0004-state-dir.md");
+}

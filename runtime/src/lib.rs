@@ -95,6 +95,8 @@ pub use code_server::{
     Dependency, DependencyProblem, Event, EventKind, Events, Lagged, ON_LOAD_TIMEOUT,
 };
 pub use host::NotASupervisorEvent;
+// issue 20: async forms
+pub use host::OffThread;
 // issue 15: port
 pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
 pub use relive_codec as codec;

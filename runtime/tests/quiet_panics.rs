@@ -87,3 +87,60 @@ fn a_module_library_panic_writes_nothing_to_stderr() {
     assert!(stderr.contains("linked boom"), "the host's hook did not run:\n{stderr}");
     assert!(stderr.contains("host boom"), "the host's hook did not run:\n{stderr}");
 }
+
+// issue 20: module panics are log events
+const HOST_CHILD: &str = "RELIVE_TEST_PANIC_EVENT_CHILD";
+
+/// Not a test of its own: with `RELIVE_TEST_PANIC_EVENT_CHILD` set, run a
+/// host that logs with `tracing_subscriber::fmt` to stderr, whose actor (a
+/// module library) panics in a handler (run by
+/// `a_handler_panic_is_one_structured_event_of_the_host`).
+#[test]
+fn child_host_whose_actor_panics() {
+    if std::env::var_os(HOST_CHILD).is_none() {
+        return;
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).init();
+    let host = relive_runtime::Host::new().unwrap();
+    host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let c: relive_runtime::ActorRef<CounterMsg, CounterReply> =
+        host.spawn("counter", &0u64).unwrap();
+    let gone = c.monitor();
+    c.cast(CounterMsg::Panic("handler boom".into())).unwrap();
+    let reason = gone.wait(std::time::Duration::from_secs(10)).expect("the actor exited");
+    println!("exit: {reason} of {}", c.id());
+}
+
+#[test]
+fn a_handler_panic_is_one_structured_event_of_the_host() {
+    let _ = fixtures();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_host_whose_actor_panics", "--nocapture", "--test-threads=1"])
+        .env(HOST_CHILD, "1")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("exit: panicked: handler boom"), "{stdout}");
+    let actor = stdout.split(" of ").nth(1).unwrap().lines().next().unwrap().trim();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("handler boom")).collect();
+    assert_eq!(lines.len(), 1, "the panic is reported exactly once:\n{stderr}");
+    let event = lines[0];
+    for field in [
+        "ERROR",
+        "relive::panic",
+        "handler boom",
+        "module=\"counter\"",
+        "version=\"1.0.0\"",
+        &format!("actor={actor}"),
+        "location=\"",
+        "counter_api",
+    ] {
+        assert!(event.contains(field), "{field:?} missing from the event: {event}");
+    }
+    assert!(!event.contains("(at "), "the location is a field, not in the message: {event}");
+    assert!(!stderr.contains("panicked at"), "std's panic output on stderr:\n{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "a backtrace on stderr:\n{stderr}");
+}

@@ -87,3 +87,57 @@ pub enum ChildError {
     #[error("the supervisor has exited")]
     SupervisorExited,
 }
+
+// issue 20: supervisors adopt
+/// Why [`Supervisor::adopt`](crate::Supervisor::adopt) refused an actor.
+/// In every case nothing changed: the actor runs on, unsupervised (or
+/// under the supervisor it had), its state untouched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdoptError {
+    /// The child spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] ChildSpecError),
+    /// The actor has exited: there is nothing to adopt (start it as a
+    /// child with `start_child` instead).
+    #[error("actor {0} has exited")]
+    NotAlive(ActorId),
+    /// Another child of this supervisor has that id.
+    #[error("child id `{0}` is taken in this supervisor")]
+    IdTaken(String),
+    /// The actor is a child of this supervisor already (under `id`).
+    #[error("actor {actor} is already child `{id}` of this supervisor")]
+    AlreadyChild {
+        /// The actor.
+        actor: ActorId,
+        /// Its child id here.
+        id: String,
+    },
+    /// The actor is a child of another supervisor (one actor, one
+    /// supervisor: two would both restart it).
+    #[error("actor {actor} is supervised by {supervisor}")]
+    Supervised {
+        /// The actor.
+        actor: ActorId,
+        /// The supervisor it is a child of.
+        supervisor: ActorId,
+    },
+    /// The child's start runs another module than the actor: a restart
+    /// would replace it with something else.
+    #[error("actor {actor} runs {actual}, the child starts {start}")]
+    OtherModule {
+        /// The actor.
+        actor: ActorId,
+        /// The module the actor runs (`host-native` for a native actor).
+        actual: String,
+        /// The module the child's start spawns.
+        start: String,
+    },
+    /// A `simple_one_for_one` supervisor's children all start from its
+    /// template (use `start_simple_child`).
+    #[error("a simple_one_for_one supervisor adopts no actor")]
+    SimpleOneForOne,
+    /// The supervisor has exited: nothing was done.
+    #[error("the supervisor has exited")]
+    SupervisorExited,
+}

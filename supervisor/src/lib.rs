@@ -54,7 +54,7 @@ mod view;
 
 pub use child::{Child, ChildStart, StartFn, TemplateFn};
 pub use child_spec::{ChildKind, ChildSpec, ChildSpecError, Restart, Shutdown, validate};
-pub use error::{ChildError, StartError};
+pub use error::{AdoptError, ChildError, StartError};
 pub use flags::{Flags, FlagsError};
 pub use intensity::{GiveUp, Intensity};
 pub use probation::Probation;

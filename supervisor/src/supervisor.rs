@@ -3,7 +3,8 @@
 //! `which_children`, `count_children`).
 
 use crate::child::Child;
-use crate::error::{ChildError, StartError};
+use crate::child::ChildStart;
+use crate::error::{AdoptError, ChildError, StartError};
 use crate::report::CrashLoopRollback;
 use crate::tree::{Shell, Tree};
 use crate::view::View;
@@ -264,6 +265,72 @@ impl Supervisor {
         }
         let keep_ignored = child.spec.restart != Restart::Temporary;
         Self::add(&mut t, child, keep_ignored)
+    }
+
+    // issue 20: supervisors adopt
+    /// Put a running `actor` under this supervisor as a new child (after
+    /// the others), **without restarting it**: its state, mailbox and id
+    /// stay as they are. The supervisor links to it and records `child`'s
+    /// spec, so from now on it is a child like any other: an exit is
+    /// handled by the spec's restart type and the strategy (a restart
+    /// starts it from `child`'s start — for a module child, in place with
+    /// the start's init arguments; the adopted incarnation's state lives
+    /// until then), `terminate_child` stops it by the spec's shutdown, and
+    /// `which_children` lists it. OTP has no exact counterpart (a process
+    /// is a child only from its start function); see docs/otp-mapping.md.
+    ///
+    /// # Errors
+    /// [`AdoptError`], and nothing changed: an invalid spec, an exited
+    /// actor ([`AdoptError::NotAlive`]), an id taken here, an actor already
+    /// a child here or of another supervisor of the host, a module child
+    /// whose start runs another module than the actor, a
+    /// `simple_one_for_one` supervisor, or an exited supervisor. An actor
+    /// that exits while being adopted is no refusal: its exit reaches the
+    /// supervisor as a child's (`noproc`) and is handled by the spec.
+    ///
+    /// The check against other supervisors reads the host's registered
+    /// trees before this one's lock is taken: two supervisors adopting the
+    /// same actor at the same instant can both succeed (do not race them).
+    pub fn adopt(&self, actor: &AnyActor, child: Child) -> Result<(), AdoptError> {
+        let id = actor.id();
+        // Before our lock: our own view locks our tree.
+        let host = self.live().ok_or(AdoptError::SupervisorExited)?.host.clone();
+        let others = host.tree_views();
+        if let Some(other) = others
+            .iter()
+            .filter(|t| t.actor != self.actor.id())
+            .find(|t| t.children.iter().any(|c| c.actor == Some(id)))
+        {
+            return Err(AdoptError::Supervised { actor: id, supervisor: other.actor });
+        }
+        let mut t = self.live().ok_or(AdoptError::SupervisorExited)?;
+        if t.template.is_some() {
+            return Err(AdoptError::SimpleOneForOne);
+        }
+        validate(std::slice::from_ref(&child.spec))?;
+        if let Some(k) = t.key_of_actor(id) {
+            return Err(AdoptError::AlreadyChild {
+                actor: id,
+                id: t.slot(k).child.spec.id.clone(),
+            });
+        }
+        if t.key_of(&child.spec.id).is_some() {
+            return Err(AdoptError::IdTaken(child.spec.id));
+        }
+        if actor.is_exited() {
+            return Err(AdoptError::NotAlive(id));
+        }
+        if let ChildStart::Module { module, .. } = &child.start
+            && actor.module() != Some(module.as_str())
+        {
+            return Err(AdoptError::OtherModule {
+                actor: id,
+                actual: actor.module().unwrap_or("host-native").to_owned(),
+                start: module.clone(),
+            });
+        }
+        t.adopt(child, actor);
+        Ok(())
     }
 
     /// Start a child of a `simple_one_for_one` supervisor from its template

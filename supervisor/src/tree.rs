@@ -255,6 +255,22 @@ impl Tree {
         Ok(Some(actor))
     }
 
+    // issue 20: supervisors adopt
+    /// Take a running `actor` as a new child (after the others) without
+    /// restarting it: recorded as started once, then linked. If it exits
+    /// before the link, the link sends this supervisor a `noproc` exit from
+    /// it, handled (once this lock is released) as any crash of a child:
+    /// by the spec's restart type.
+    pub(crate) fn adopt(&mut self, child: Child, actor: &AnyActor) -> u64 {
+        let key = self.insert(child);
+        self.slot_mut(key).started = true;
+        self.set_actor(key, Some(actor.clone()));
+        if let Some(me) = &self.me {
+            self.host.link_any(me, actor);
+        }
+        key
+    }
+
     /// Stop a child by its shutdown, unlinked first (its exit is no crash).
     /// Its shutdown timeout counts from `started` (all of a
     /// `simple_one_for_one`'s children under one timer).

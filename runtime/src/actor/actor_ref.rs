@@ -1,6 +1,7 @@
 //! `ActorRef<Msg, Reply>`: how the host and other actors reach an actor.
 
 use super::cell::{ActorCell, wake};
+use super::deadline::Deadline;
 use super::envelope::{Envelope, Payload, ReplyError, ReplyTo};
 use super::mailbox::{Refused, Wait};
 use super::sched::Notified;
@@ -434,10 +435,43 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         }
     }
 
-    /// Send `msg` and await the reply, on any executor. No timeout of its
-    /// own: wrap it in your executor's timeout.
+    /// Send `msg` and await the reply, on any executor, for up to
+    /// [`DEFAULT_CALL_TIMEOUT`] (as [`call`](Self::call)). Never blocks the
+    /// thread that polls it: a full mailbox and the reply are both awaited
+    /// (the timeout is kept by a runtime thread that wakes the task, not by
+    /// an executor's timer).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call): [`CallError::NotDelivered`] with the message
+    /// (also when the mailbox stayed full until the deadline),
+    /// [`CallError::Timeout`] when the reply did not come in time (a late
+    /// reply is dropped), and the others.
+    ///
+    /// # Upgrade behaviour
+    /// As [`call`](Self::call): a call made during an upgrade waits for it.
     pub fn call_async(&self, msg: M) -> CallFuture<M, R> {
-        CallFuture { actor: self.clone(), msg: Some(msg), env: None, rx: None, sent: false }
+        self.call_async_timeout(msg, DEFAULT_CALL_TIMEOUT)
+    }
+
+    // issue 20: async forms
+    /// [`call_async`](Self::call_async) with its own timeout, counted from
+    /// this call (for room and for the reply).
+    ///
+    /// # Errors
+    /// As [`call_async`](Self::call_async).
+    ///
+    /// # Upgrade behaviour
+    /// As [`call`](Self::call).
+    pub fn call_async_timeout(&self, msg: M, timeout: Duration) -> CallFuture<M, R> {
+        CallFuture {
+            actor: self.clone(),
+            msg: Some(msg),
+            env: None,
+            rx: None,
+            sent: false,
+            deadline: Instant::now() + timeout,
+            timer: Deadline::default(),
+        }
     }
 }
 
@@ -535,6 +569,9 @@ pub struct CallFuture<M, R> {
     env: Option<Envelope>,
     rx: Option<oneshot::AsyncReceiver<Result<Vec<u8>, ReplyError>>>,
     sent: bool,
+    // issue 20: async forms
+    deadline: Instant,
+    timer: Deadline,
 }
 
 impl<M: Serialize + Unpin, R: DeserializeOwned> Future for CallFuture<M, R> {
@@ -552,15 +589,36 @@ impl<M: Serialize + Unpin, R: DeserializeOwned> Future for CallFuture<M, R> {
                 this.rx = Some(std::future::IntoFuture::into_future(rx));
             }
             match poll_push(&this.actor, &mut this.msg, &mut this.env, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(CallError::NotDelivered(e))),
+                Poll::Pending if Instant::now() >= this.deadline => {
+                    // As a blocking call whose wait for room timed out.
+                    this.timer.disarm();
+                    this.env = None;
+                    let msg = this.msg.take().expect("message kept until sent");
+                    return Poll::Ready(Err(CallError::NotDelivered(SendError::Full(msg))));
+                }
+                Poll::Pending => {
+                    this.timer.arm(this.deadline, cx.waker());
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => {
+                    this.timer.disarm();
+                    return Poll::Ready(Err(CallError::NotDelivered(e)));
+                }
                 Poll::Ready(Ok(())) => this.sent = true,
             }
         }
         let rx = this.rx.as_mut().expect("receiver made with the envelope");
-        Pin::new(rx).poll(cx).map(|r| match r {
-            Ok(result) => decode_reply(result),
-            Err(_) => Err(CallError::ReplyDropped),
-        })
+        let answer = match Pin::new(rx).poll(cx) {
+            Poll::Ready(Ok(result)) => decode_reply(result),
+            Poll::Ready(Err(_)) => Err(CallError::ReplyDropped),
+            // The reply is dropped when it comes: the receiver goes with us.
+            Poll::Pending if Instant::now() >= this.deadline => Err(CallError::Timeout),
+            Poll::Pending => {
+                this.timer.arm(this.deadline, cx.waker());
+                return Poll::Pending;
+            }
+        };
+        this.timer.disarm();
+        Poll::Ready(answer)
     }
 }

@@ -54,6 +54,8 @@
 mod actor_ref;
 pub(crate) mod body;
 pub(crate) mod cell;
+// issue 20: async forms
+mod deadline;
 mod envelope;
 mod exit;
 mod id;

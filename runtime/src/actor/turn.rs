@@ -427,6 +427,11 @@ pub(crate) fn exit(
     {
         tracing::error!(actor = %cell.id, panic = %message, "a native actor's on_stop panicked");
     }
+    // issue 20: module panics are log events
+    let version = match &*body {
+        Body::Module(inst) => Some(inst.version().version().to_string()),
+        _ => None,
+    };
     // Dropping the instance frees its state with its own library.
     *body = Body::Exited(reason.clone());
     cell.sched.mark_exited();
@@ -438,8 +443,35 @@ pub(crate) fn exit(
         Gone::take(&mut c)
     };
     tell(system, cell, gone, &reason);
-    if !reason.is_clean() {
+    if let ExitReason::Panicked(text) = &reason {
+        // issue 20: the one report of a module's panic (a module library's
+        // own hook printed nothing): the module, the version it ran, the
+        // actor, the payload and where it panicked, as fields.
+        let (message, location) = split_location(text);
+        // The payload is the event's message; the target names the event.
+        tracing::error!(
+            target: "relive::panic",
+            module = cell.module.as_deref(),
+            version = version.as_deref(),
+            actor = %cell.id,
+            location,
+            "{message}"
+        );
+    } else if !reason.is_clean() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
+    }
+}
+
+// issue 20: module panics are log events
+/// A panic's text as the SDK's guard reports it, `payload (at file:line:col)`,
+/// split into the payload and the location (none when the module noted none:
+/// a module linked into the host, whose panics the host's own hook reports).
+pub(crate) fn split_location(text: &str) -> (&str, Option<&str>) {
+    match text.strip_suffix(')').and_then(|t| t.rsplit_once(" (at ")) {
+        Some((message, at)) if at.rsplit(':').nth(1).is_some_and(|l| l.parse::<u32>().is_ok()) => {
+            (message, Some(at))
+        }
+        _ => (text, None),
     }
 }
 
@@ -551,5 +583,21 @@ pub(crate) fn answer_undelivered(
     }
     if dead > 0 {
         system.dead_letters(dead);
+    }
+}
+
+#[cfg(test)]
+mod split_location_tests {
+    use super::split_location;
+
+    #[test]
+    fn a_panic_text_splits_into_payload_and_location() {
+        assert_eq!(
+            split_location("boom (at src/lib.rs:57:36)"),
+            ("boom", Some("src/lib.rs:57:36"))
+        );
+        assert_eq!(split_location("a (at b) (at x.rs:1:2)"), ("a (at b)", Some("x.rs:1:2")));
+        assert_eq!(split_location("no place (at noon)"), ("no place (at noon)", None));
+        assert_eq!(split_location("plain"), ("plain", None));
     }
 }

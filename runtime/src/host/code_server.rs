@@ -9,6 +9,7 @@
 //! to the upgrade protocols (`upgrade/`).
 
 use super::HostShared;
+use super::off_thread::OffThread;
 use super::upgrade::{
     PurgeReport, RollbackReport, UpgradeError, UpgradeMode, UpgradeOptions, UpgradeReport,
 };
@@ -178,6 +179,108 @@ impl CodeServer {
     /// As [`rollback`](Self::rollback), but for `VariantInUse` when forced.
     pub fn rollback_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
         self.shared.rollback(module, force)
+    }
+
+    // issue 20: async forms
+    /// [`upgrade`](Self::upgrade), awaited: the upgrade runs on a thread of
+    /// its own, so the awaiting executor thread is never blocked (no
+    /// `spawn_blocking` needed under tokio).
+    ///
+    /// ```
+    /// use relive_runtime::{ActorRef, Host};
+    /// use relive_runtime::sdk::{Context, Module, ModuleError, declaration};
+    /// # #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    /// # pub struct Echo;
+    /// # impl Module for Echo {
+    /// #     const NAME: &'static str = "echo";
+    /// #     type Args = ();
+    /// #     type Msg = u32;
+    /// #     type Reply = u32;
+    /// #     fn init(_: (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Echo) }
+    /// #     fn handle(&mut self, n: u32, _: &mut Context<'_>) -> u32 { n }
+    /// # }
+    /// let host = Host::new()?;
+    /// let code = host.code_server().clone();
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// rt.block_on(async {
+    ///     code.upgrade_async("echo", declaration!(Echo, version = "1.0.0")).await?;
+    ///     let echo: ActorRef<u32, u32> = host.spawn("echo", &())?;
+    ///     assert_eq!(echo.call_async(7).await?, 7); // 5 s default, as `call`
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// As [`upgrade`](Self::upgrade). Dropping the future does not cancel
+    /// the upgrade: it completes (or restores everything) and its report is
+    /// dropped.
+    pub fn upgrade_async(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+    ) -> OffThread<Result<UpgradeReport, UpgradeError>> {
+        self.upgrade_with_async(module, source, UpgradeOptions::default())
+    }
+
+    /// [`upgrade_with`](Self::upgrade_with), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`upgrade`](Self::upgrade).
+    ///
+    /// # Upgrade behaviour
+    /// As [`upgrade_with`](Self::upgrade_with).
+    pub fn upgrade_with_async(
+        &self,
+        module: &str,
+        source: impl Into<Source>,
+        opts: UpgradeOptions,
+    ) -> OffThread<Result<UpgradeReport, UpgradeError>> {
+        let (this, module, source) = (self.clone(), module.to_owned(), source.into());
+        OffThread::spawn(move || this.upgrade_with(&module, source, opts))
+    }
+
+    /// [`promote`](Self::promote), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`promote`](Self::promote).
+    ///
+    /// # Upgrade behaviour
+    /// As [`promote`](Self::promote).
+    pub fn promote_async(&self, module: &str) -> OffThread<Result<UpgradeReport, UpgradeError>> {
+        let (this, module) = (self.clone(), module.to_owned());
+        OffThread::spawn(move || this.promote(&module))
+    }
+
+    /// [`abort`](Self::abort), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`abort`](Self::abort).
+    ///
+    /// # Upgrade behaviour
+    /// As [`abort`](Self::abort).
+    pub fn abort_async(&self, module: &str) -> OffThread<Result<RollbackReport, UpgradeError>> {
+        let (this, module) = (self.clone(), module.to_owned());
+        OffThread::spawn(move || this.abort(&module))
+    }
+
+    /// [`rollback`](Self::rollback), awaited (see
+    /// [`upgrade_async`](Self::upgrade_async)).
+    ///
+    /// # Errors
+    /// As [`rollback`](Self::rollback).
+    ///
+    /// # Upgrade behaviour
+    /// As [`rollback`](Self::rollback).
+    pub fn rollback_async(&self, module: &str) -> OffThread<Result<RollbackReport, UpgradeError>> {
+        let (this, module) = (self.clone(), module.to_owned());
+        OffThread::spawn(move || this.rollback(&module))
     }
 
     /// Stop the actors still on `old` (`killed`) and drop `old` (OTP's

@@ -16,6 +16,8 @@ mod events;
 mod kill;
 mod native;
 mod no_proc;
+// issue 20: async forms
+mod off_thread;
 // issue 15: port
 mod port;
 mod registry;
@@ -33,6 +35,8 @@ pub use code_server::CodeServer;
 pub use events::NotASupervisorEvent;
 pub use native::{NativeActor, NativeContext};
 pub use no_proc::NoProc;
+// issue 20: async forms
+pub use off_thread::OffThread;
 // issue 15: port
 pub use port::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
 pub use spawn::{SpawnError, SpawnOptions};
