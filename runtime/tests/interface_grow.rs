@@ -6,7 +6,7 @@
 //! reply `Cleared`), `grow_v3` (appends `Double`), `grow_bad` (inserts
 //! `Reset` before `Get`).
 
-use grow_api::{bad, v1, v2};
+use grow_api::{bad, v1, v2, v3};
 use relive_runtime::code_server::{LoadError, Part, RollbackError, TypeMismatch, VariantMismatch};
 use relive_runtime::host::{Canary, UpgradeError, UpgradeMode, UpgradeOptions};
 use relive_runtime::{ActorRef, CallError, ExitReason, Host};
@@ -361,4 +361,35 @@ fn a_restart_in_place_with_init_arguments_of_another_type_is_still_refused() {
         matches!(&e, relive_runtime::SpawnError::Types(TypeMismatch { part: Part::Args, .. })),
         "{e:?}"
     );
+}
+
+#[test]
+fn a_module_sender_on_a_middle_release_reaches_an_actor_started_on_the_first_once_the_third_runs()
+{
+    // The actor's type is release 1's, for life.
+    let (host, refs) = host_with_v1(1);
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v3")).unwrap();
+    host.code_server().purge("grow").unwrap();
+    assert!(host.code_server().old("grow").is_none(), "release 2 is gone");
+    refs[0].call(v1::Msg::Add(4)).unwrap();
+    // A module sends release 2's `Reset`: neither the actor's type nor
+    // release 3's, but both are prefixes of release 3's list.
+    let sender = caller(&host);
+    let to = refs[0].id().get();
+    assert_eq!(sender.call(grow_caller::CallerMsg::ResetV2 { to }).unwrap(), "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&refs[0].call(v1::Msg::Get).unwrap()).0 != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(count(&refs[0].call(v1::Msg::Get).unwrap()), (0, 3));
+    // And release 1's `Add` still reaches it, as does a caller on release 3.
+    assert_eq!(sender.call(grow_caller::CallerMsg::AddV1 { to, n: 3 }).unwrap(), "ok");
+    let newest = refs[0].any().typed::<v3::Msg, v3::Reply>().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&refs[0].call(v1::Msg::Get).unwrap()).0 != 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    newest.call(v3::Msg::Double).unwrap();
+    assert_eq!(newest.call(v3::Msg::Get).unwrap(), v3::Reply::Count { count: 6, release: 3 });
 }
