@@ -364,8 +364,7 @@ fn a_restart_in_place_with_init_arguments_of_another_type_is_still_refused() {
 }
 
 #[test]
-fn a_module_sender_on_a_middle_release_reaches_an_actor_started_on_the_first_once_the_third_runs()
-{
+fn a_module_sender_on_a_middle_release_reaches_an_actor_started_on_the_first_once_the_third_runs() {
     // The actor's type is release 1's, for life.
     let (host, refs) = host_with_v1(1);
     host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();

@@ -904,8 +904,7 @@ mod tests {
         (bad.message_variants, bad.reply_variants) = (message, reply);
         // SAFETY: the copy lives on this stack frame for the call; the
         // tables it points to outlive it (the callers' locals or statics).
-        unsafe { super::read((&*bad as *const relive_sdk::abi::ModuleDecl).cast()) }
-            .map(|(d, _)| d)
+        unsafe { super::read((&*bad as *const relive_sdk::abi::ModuleDecl).cast()) }.map(|(d, _)| d)
     }
 
     #[test]

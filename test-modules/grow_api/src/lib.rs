@@ -75,8 +75,8 @@ pub mod v2 {
 /// Release 3: appends `Double` to release 2's messages (replies as in
 /// release 2), so three releases are loaded in turn.
 pub mod v3 {
-    use super::*;
     pub use super::v2::Reply;
+    use super::*;
 
     /// A message.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
