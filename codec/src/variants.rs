@@ -219,6 +219,17 @@ impl VariantList {
         self.prefixes.contains(&whole)
     }
 
+    /// This list cut after the variant whose prefix fingerprint is `whole`:
+    /// the list of the older type a bare fingerprint names, when it is one
+    /// of this type's prefixes (`None` otherwise).
+    pub fn cut_at(&self, whole: Fingerprint) -> Option<VariantList> {
+        let end = self.prefixes.iter().position(|p| *p == whole)? + 1;
+        Some(VariantList {
+            prefixes: self.prefixes[..end].to_vec(),
+            names: self.names[..end].to_vec(),
+        })
+    }
+
     /// Whether every variant of `self` is in `other`, unchanged and at the
     /// same index (`other` may append more).
     pub fn is_prefix_of(&self, other: &VariantList) -> bool {
@@ -409,5 +420,13 @@ mod tests {
         let inner = VariantList::of::<Inner>();
         assert_eq!((inner.len(), inner.name(0)), (1, Some("Inner")));
         assert_eq!(VariantList::new(Vec::new(), Vec::new()), None);
+    }
+
+    #[test]
+    fn a_list_cut_at_one_of_its_prefixes_is_the_older_types_list() {
+        let every = VariantList::of::<Every>();
+        assert_eq!(every.cut_at(Fingerprint::of::<Cut>()), Some(VariantList::of::<Cut>()));
+        assert_eq!(every.cut_at(every.fingerprint()), Some(every.clone()));
+        assert_eq!(every.cut_at(Fingerprint::of::<Renamed>()), None, "not a prefix");
     }
 }

@@ -3,12 +3,13 @@
 //! older types keep working, callers on newer types are refused typed by an
 //! actor still on an older version; a rollback keeps the variants in use.
 //! All on real libraries: `grow_v1`, `grow_v2` (appends `Reset` and the
-//! reply `Cleared`), `grow_bad` (inserts `Reset` before `Get`).
+//! reply `Cleared`), `grow_v3` (appends `Double`), `grow_bad` (inserts
+//! `Reset` before `Get`).
 
-use grow_api::{bad, v1, v2};
+use grow_api::{bad, v1, v2, v3};
 use relive_runtime::code_server::{LoadError, Part, RollbackError, TypeMismatch, VariantMismatch};
 use relive_runtime::host::{Canary, UpgradeError, UpgradeMode, UpgradeOptions};
-use relive_runtime::{ActorRef, CallError, Host};
+use relive_runtime::{ActorRef, CallError, ExitReason, Host};
 use relive_test_support::fixtures;
 use std::time::{Duration, Instant};
 
@@ -317,4 +318,77 @@ fn a_variant_index_keeps_its_meaning_after_a_forced_rollback() {
         (v.index, v.expected.as_deref(), v.found.as_deref()),
         (2, Some("Reset"), Some("Clear"))
     );
+}
+
+#[test]
+fn an_actor_started_on_a_release_a_forced_rollback_left_restarts_in_place_on_the_older_one() {
+    let host = Host::builder().workers(2).build().unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v1")).unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    // A child started on release 2 (as a supervisor's would be): its saved
+    // message type is release 2's, newer than release 1.
+    let child: New = host.spawn("grow", &5u64).unwrap();
+    // Release 2 crash-loops; the supervisor forces the rollback.
+    host.code_server().rollback_with("grow", true).unwrap();
+    assert_eq!(child.call(v2::Msg::Get).unwrap(), v2::Reply::Count { count: 5, release: 1 });
+    // Then the child crashes and is restarted in place, on release 1.
+    host.terminate(&child.any(), ExitReason::Shutdown).unwrap();
+    let mut args = Vec::new();
+    relive_codec::encode_into(&7u64, &mut args).unwrap();
+    host.respawn(&child.any(), &args, relive_codec::Fingerprint::of::<u64>())
+        .expect("release 1 is a prefix of the child's type: it restarts");
+    assert_eq!(child.call(v2::Msg::Get).unwrap(), v2::Reply::Count { count: 7, release: 1 });
+    // The variant release 1 lacks is refused typed, never mis-decoded.
+    let e = child.call(v2::Msg::Reset).unwrap_err();
+    let CallError::UnknownVariant(u) = &e else { panic!("{e:?}") };
+    assert_eq!((u.variant, u.known), (2, 2), "{u}");
+    // Upgraded again, the restarted child takes it.
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    assert_eq!(child.call(v2::Msg::Reset).unwrap(), v2::Reply::Cleared { was: 7 });
+}
+
+#[test]
+fn a_restart_in_place_with_init_arguments_of_another_type_is_still_refused() {
+    let host = Host::builder().workers(1).build().unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    let child: New = host.spawn("grow", &1u64).unwrap();
+    host.terminate(&child.any(), ExitReason::Shutdown).unwrap();
+    // Init arguments of another type stay refused: equality, not growth.
+    let mut args = Vec::new();
+    relive_codec::encode_into(&1u32, &mut args).unwrap();
+    let e = host.respawn(&child.any(), &args, relive_codec::Fingerprint::of::<u32>()).unwrap_err();
+    assert!(
+        matches!(&e, relive_runtime::SpawnError::Types(TypeMismatch { part: Part::Args, .. })),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_module_sender_on_a_middle_release_reaches_an_actor_started_on_the_first_once_the_third_runs() {
+    // The actor's type is release 1's, for life.
+    let (host, refs) = host_with_v1(1);
+    host.code_server().upgrade("grow", fixtures().path("grow_v2")).unwrap();
+    host.code_server().upgrade("grow", fixtures().path("grow_v3")).unwrap();
+    host.code_server().purge("grow").unwrap();
+    assert!(host.code_server().old("grow").is_none(), "release 2 is gone");
+    refs[0].call(v1::Msg::Add(4)).unwrap();
+    // A module sends release 2's `Reset`: neither the actor's type nor
+    // release 3's, but both are prefixes of release 3's list.
+    let sender = caller(&host);
+    let to = refs[0].id().get();
+    assert_eq!(sender.call(grow_caller::CallerMsg::ResetV2 { to }).unwrap(), "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&refs[0].call(v1::Msg::Get).unwrap()).0 != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(count(&refs[0].call(v1::Msg::Get).unwrap()), (0, 3));
+    // And release 1's `Add` still reaches it, as does a caller on release 3.
+    assert_eq!(sender.call(grow_caller::CallerMsg::AddV1 { to, n: 3 }).unwrap(), "ok");
+    let newest = refs[0].any().typed::<v3::Msg, v3::Reply>().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&refs[0].call(v1::Msg::Get).unwrap()).0 != 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    newest.call(v3::Msg::Double).unwrap();
+    assert_eq!(newest.call(v3::Msg::Get).unwrap(), v3::Reply::Count { count: 6, release: 3 });
 }

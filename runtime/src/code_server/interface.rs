@@ -171,6 +171,35 @@ impl Widest {
         };
         list.map(|l| Shape::Listed(Cow::Borrowed(l)))
     }
+
+    /// The widest list of `part` seen.
+    pub(crate) fn list(&self, part: Part) -> Option<&VariantList> {
+        match part {
+            Part::Args => None,
+            Part::Message => self.message.as_ref(),
+            Part::Reply => self.reply.as_ref(),
+        }
+    }
+
+    /// A type of `part` known only by its fingerprint `whole`, as a check
+    /// sees it: the widest list cut there when `whole` is one of its
+    /// prefixes (a type some version of the module had, even one newer than
+    /// the running version after a forced rollback), else fixed.
+    pub(crate) fn resolve(&self, part: Part, whole: Fingerprint) -> Shape<'static> {
+        match self.list(part).and_then(|l| l.cut_at(whole)) {
+            Some(cut) => Shape::Listed(Cow::Owned(cut)),
+            None => Shape::Fixed(whole),
+        }
+    }
+}
+
+impl super::ModuleTable {
+    /// The widest variant lists any version of `name` has had (`None`: not
+    /// loaded). Here beside [`Widest`] because it reads the table's slots,
+    /// which this module, a child of the code server's, may see.
+    pub(crate) fn widest(&self, name: &str) -> Option<Widest> {
+        self.inner.lock().modules.get(name).map(|s| s.widest.clone())
+    }
 }
 
 /// One type as a check sees it: a variant list, or only a fingerprint.
@@ -372,6 +401,40 @@ impl Interface {
             if let Err(variant) = compatible(part, &own, &theirs, (&target, "the caller's type")) {
                 let (e, f) = (own.fingerprint(), theirs.fingerprint());
                 return Err(TypeMismatch::new(version, part, e, f, variant));
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the types an actor keeps for life (`args`, `message`, `reply`:
+    /// fingerprints only, saved when it started) against `version`, the one
+    /// it is to restart on: the same init arguments; message and reply types
+    /// compatible with the version's. A saved type newer than `version` (an
+    /// actor started on a release a forced rollback left) is known by the
+    /// `widest` lists of its module: resolved there, it is compared variant
+    /// by variant, so the actor restarts on the older version, which refuses
+    /// the variants it lacks typed ([`UnknownVariant`]).
+    ///
+    /// # Errors
+    /// The first type that is not compatible.
+    pub(crate) fn check_kept(
+        version: &Version,
+        widest: Option<&Widest>,
+        (args, message, reply): (Fingerprint, Fingerprint, Fingerprint),
+    ) -> Result<(), TypeMismatch> {
+        let own = version.schemas();
+        if (own.args, own.message, own.reply) == (args, message, reply) {
+            return Ok(());
+        }
+        let target = format!("{} {}", version.name(), version.version());
+        for (part, whole) in [(Part::Message, message), (Part::Reply, reply), (Part::Args, args)] {
+            let mine = Shape::of_version(version, part);
+            let theirs = match widest {
+                Some(w) if part != Part::Args => w.resolve(part, whole),
+                _ => Shape::Fixed(whole),
+            };
+            if let Err(variant) = compatible(part, &mine, &theirs, (&target, "the actor's type")) {
+                return Err(TypeMismatch::new(version, part, mine.fingerprint(), whole, variant));
             }
         }
         Ok(())

@@ -500,9 +500,21 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         Declaration {
             // SAFETY: the caller's contract covers the tables a declaration
             // points to; lengths are bounded and null pointers refused.
-            message_variants: unsafe { read_variants("message_variants", grow.message_variants) }?,
+            message_variants: unsafe {
+                read_variants(
+                    ("message_variants", "message_schema"),
+                    grow.message_variants,
+                    decl.message_schema,
+                )
+            }?,
             // SAFETY: as above.
-            reply_variants: unsafe { read_variants("reply_variants", grow.reply_variants) }?,
+            reply_variants: unsafe {
+                read_variants(
+                    ("reply_variants", "reply_schema"),
+                    grow.reply_variants,
+                    decl.reply_schema,
+                )
+            }?,
             ..decl
         }
     } else {
@@ -513,28 +525,42 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
 
 // issue 15: interfaces that grow
 /// A variant table copied into host memory; `None` when it is empty (a
-/// declaration built without one).
+/// declaration built without one). Checked as strictly as the rest of the
+/// declaration: its last prefix must be the type's declared fingerprint
+/// `whole` (the field named `fields.1`: a table of another type would make
+/// every growth check answer for the wrong type), and its names UTF-8.
 ///
 /// # Safety
 /// When `v.len` is at most [`MAX_LIST`] and its pointers are non-null, they
 /// are valid for reads of `v.len` entries, and each name for its length.
-unsafe fn read_variants(field: &str, v: RawVariants) -> Result<Option<VariantList>, DeclError> {
+unsafe fn read_variants(
+    (field, schema_field): (&str, &str),
+    v: RawVariants,
+    whole: Fingerprint,
+) -> Result<Option<VariantList>, DeclError> {
     if v.len == 0 {
         return Ok(None);
     }
     let bad = || DeclError::Malformed(format!("{field}: bad pointer or length"));
     // SAFETY: bounded, null refused; validity is the caller's contract.
     let prefixes = unsafe { items_at(v.prefixes, v.len, MAX_LIST) }.ok_or_else(bad)?;
+    if prefixes.last().map(|b| Fingerprint(*b)) != Some(whole) {
+        return Err(DeclError::Malformed(format!(
+            "{field}: the last prefix is not the declared {schema_field} {whole}"
+        )));
+    }
     if v.names.is_null() || !(v.names as usize).is_multiple_of(align_of::<RawBytes>()) {
         return Err(bad());
     }
     // SAFETY: non-null, aligned, `len` bounded above; the caller's contract.
     let names = unsafe { std::slice::from_raw_parts(v.names, v.len) };
     let mut owned = Vec::with_capacity(v.len);
-    for n in names {
+    for (i, n) in names.iter().enumerate() {
         // SAFETY: as for the declaration's strings.
         let bytes = unsafe { bytes_at(n.ptr, n.len, MAX_STR) }.ok_or_else(bad)?;
-        owned.push(String::from_utf8_lossy(bytes).into_owned());
+        let name = String::from_utf8(bytes.to_vec())
+            .map_err(|_| DeclError::Malformed(format!("{field}: name {i} is not UTF-8")))?;
+        owned.push(name);
     }
     Ok(VariantList::new(prefixes.iter().map(|b| Fingerprint(*b)).collect(), owned))
 }
@@ -838,6 +864,99 @@ mod tests {
         let (old, _) =
             unsafe { read((&*older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
         assert!(old.message_variants.is_none() && old.reply_variants.is_none());
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    enum GrowMsg {
+        Add(u64),
+        Reset,
+    }
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    enum OtherMsg {
+        Add(u64),
+        Clear,
+    }
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    struct Grower;
+    impl relive_sdk::Module for Grower {
+        const NAME: &'static str = "grower";
+        type Args = ();
+        type Msg = GrowMsg;
+        type Reply = u64;
+        fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+            Ok(Grower)
+        }
+        fn handle(&mut self, _: GrowMsg, _: &mut relive_sdk::Context<'_>) -> u64 {
+            0
+        }
+    }
+
+    /// Read `Grower`'s declaration with its variant tables replaced.
+    fn read_with(
+        message: relive_sdk::abi::RVariants,
+        reply: relive_sdk::abi::RVariants,
+    ) -> Result<super::Declaration, super::DeclError> {
+        let decl = relive_sdk::declaration!(Grower);
+        let mut bad = std::mem::ManuallyDrop::new(
+            // SAFETY: a bitwise copy of a `'static` declaration of plain data.
+            unsafe { std::ptr::read(decl) },
+        );
+        (bad.message_variants, bad.reply_variants) = (message, reply);
+        // SAFETY: the copy lives on this stack frame for the call; the
+        // tables it points to outlive it (the callers' locals or statics).
+        unsafe { super::read((&*bad as *const relive_sdk::abi::ModuleDecl).cast()) }.map(|(d, _)| d)
+    }
+
+    #[test]
+    fn a_variant_table_of_another_type_than_the_declared_one_is_malformed() {
+        use relive_sdk::abi::{RVariants, VariantTable};
+        static GROW: VariantTable<2> = VariantTable::of::<GrowMsg>();
+        static OTHER: VariantTable<2> = VariantTable::of::<OtherMsg>();
+        static REPLY: VariantTable<1> = VariantTable::of::<u64>();
+        // The tables the SDK builds pass.
+        let good = read_with(GROW.as_variants(), REPLY.as_variants()).unwrap();
+        assert_eq!(good.message_variants.unwrap().name(1), Some("Reset"));
+        // A message table whose last prefix is not `message_schema`.
+        let Err(super::DeclError::Malformed(why)) =
+            read_with(OTHER.as_variants(), REPLY.as_variants())
+        else {
+            panic!("a table of another type was accepted")
+        };
+        assert!(why.contains("message_variants") && why.contains("message_schema"), "{why}");
+        // Likewise the reply table (here: the message type's, for `u64`).
+        let Err(super::DeclError::Malformed(why)) =
+            read_with(GROW.as_variants(), GROW.as_variants())
+        else {
+            panic!("a reply table of another type was accepted")
+        };
+        assert!(why.contains("reply_variants") && why.contains("reply_schema"), "{why}");
+        // A table cut short (its last entry is only a prefix) is refused too.
+        let cut = RVariants { len: 1, ..GROW.as_variants() };
+        assert!(matches!(
+            read_with(cut, REPLY.as_variants()),
+            Err(super::DeclError::Malformed(why)) if why.contains("message_variants")
+        ));
+    }
+
+    #[test]
+    fn a_variant_name_that_is_not_utf8_is_malformed() {
+        use relive_sdk::abi::{RBytes, RVariants, VariantTable};
+        static REPLY: VariantTable<1> = VariantTable::of::<u64>();
+        let prefixes: Vec<[u8; 8]> = relive_codec::variants::VariantList::of::<GrowMsg>()
+            .prefixes()
+            .iter()
+            .map(|f| f.0)
+            .collect();
+        let (add, reset) = (b"Add", b"Res\xffet");
+        let names = [
+            RBytes { ptr: add.as_ptr(), len: add.len() },
+            RBytes { ptr: reset.as_ptr(), len: reset.len() },
+        ];
+        let table = RVariants { prefixes: prefixes.as_ptr(), names: names.as_ptr(), len: 2 };
+        let Err(super::DeclError::Malformed(why)) = read_with(table, REPLY.as_variants()) else {
+            panic!("a name that is not UTF-8 was accepted")
+        };
+        assert!(why.contains("message_variants") && why.contains("name 1"), "{why}");
     }
 
     #[test]

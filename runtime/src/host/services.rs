@@ -15,9 +15,11 @@ use crate::actor::{
     ActorCell, ActorId, Envelope, ExitReason, Payload, ReplyError, ReplyTo, SystemMsg, link,
     send_system, turn, wake,
 };
+use crate::code_server::Part;
 use crate::ffi;
 use parking_lot::Mutex;
 use relive_codec::Fingerprint;
+use relive_codec::variants::VariantList;
 use relive_sdk::abi::service_status as status;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -176,10 +178,12 @@ pub(crate) fn deliver(
 // issue 15: interfaces that grow
 impl HostShared {
     /// Whether two message (or, with `reply`, reply) fingerprints of
-    /// `module` are one type and a grown version of it: a loaded version's
-    /// type is one of them and lists the other among its prefixes. Module
-    /// senders name their type by fingerprint only, so a sender on a type
-    /// newer than every loaded version is refused.
+    /// `module` are versions of one type: both are prefixes of one variant
+    /// list the module knows — its current version's, its old version's,
+    /// or the widest it has had (so an actor started on release 1 still
+    /// takes release 2's messages once release 3 runs and release 2 is
+    /// purged). Module senders name their type by fingerprint only, so a
+    /// sender on a type newer than every version loaded so far is refused.
     pub(crate) fn grown_types(
         &self,
         module: Option<&str>,
@@ -188,13 +192,15 @@ impl HostShared {
         b: Fingerprint,
     ) -> bool {
         let Some(module) = module else { return false };
-        [self.table.current(module), self.table.old(module)].into_iter().flatten().any(|v| {
-            let list = if reply { v.reply_variants() } else { v.message_variants() };
-            list.is_some_and(|l| {
-                (l.fingerprint() == a && l.has_prefix(b))
-                    || (l.fingerprint() == b && l.has_prefix(a))
-            })
-        })
+        let both = |l: &VariantList| l.has_prefix(a) && l.has_prefix(b);
+        let loaded = [self.table.current(module), self.table.old(module)];
+        if loaded.iter().flatten().any(|v| {
+            if reply { v.reply_variants() } else { v.message_variants() }.is_some_and(both)
+        }) {
+            return true;
+        }
+        let part = if reply { Part::Reply } else { Part::Message };
+        self.table.widest(module).is_some_and(|w| w.list(part).is_some_and(both))
     }
 }
 

@@ -211,15 +211,15 @@ impl HostShared {
         let version =
             self.table.current(&module).ok_or_else(|| SpawnError::NotLoaded(module.to_string()))?;
         // The actor keeps its message and reply types for life.
-        // issue 15: or types its module's current version extends.
-        Interface {
-            args: args_schema,
-            message: cell.msg_schema,
-            reply: cell.reply_schema,
-            message_schema: None,
-            reply_schema: None,
-        }
-        .check(&version)?;
+        // issue 15: or types compatible with its module's current version,
+        // a type newer than it (after a forced rollback) included: resolved
+        // against the widest lists the module has had.
+        let widest = self.table.widest(&module);
+        Interface::check_kept(
+            &version,
+            widest.as_ref(),
+            (args_schema, cell.msg_schema, cell.reply_schema),
+        )?;
         if let Some(name) = name {
             self.registry.claim(name, cell.id)?;
         }

@@ -1,4 +1,4 @@
-//! The `grow` module's message and reply types as three releases define
+//! The `grow` module's message and reply types as the releases define
 //! them (issue 15, interfaces that grow). Each release is its own module
 //! here, as each would be its own copy of an api crate: a caller built
 //! against release 1 keeps `v1::Msg` while the module moves on.
@@ -69,6 +69,26 @@ pub mod v2 {
             /// The count before the reset.
             was: u64,
         },
+    }
+}
+
+/// Release 3: appends `Double` to release 2's messages (replies as in
+/// release 2), so three releases are loaded in turn.
+pub mod v3 {
+    pub use super::v2::Reply;
+    use super::*;
+
+    /// A message.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
+    pub enum Msg {
+        /// Add to the count.
+        Add(u64),
+        /// Read the count.
+        Get,
+        /// Set the count to zero (new in release 2).
+        Reset,
+        /// Double the count (new in release 3).
+        Double,
     }
 }
 

@@ -55,6 +55,7 @@ pub const FIXTURES: &[&str] = &[
     "grow_bad",
     "grow_caller",
     "grow_fork",
+    "grow_v3",
     // issue 15: port
     "port_user",
     "port_user_v2",
