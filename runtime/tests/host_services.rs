@@ -83,10 +83,16 @@ fn a_module_defers_a_reply_and_answers_it_later() {
 
 #[test]
 fn a_held_caller_hears_when_the_actor_exits() {
-    let (_host, relay, _counter) = host();
+    let (host, relay, _counter) = host();
     std::thread::scope(|s| {
         let held = s.spawn(|| relay.call(RelayMsg::Hold));
-        std::thread::sleep(Duration::from_millis(50));
+        // Crash only once the relay took `Hold` (a fixed sleep lost the race
+        // on a loaded machine: `Crash` first, and `Hold` found it exited).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while host.sys().statistics(&relay.any()).unwrap().messages_in == 0 {
+            assert!(Instant::now() < deadline, "the relay never took Hold");
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let _ = relay.call(RelayMsg::Crash);
         let e = held.join().unwrap().unwrap_err();
         assert!(
