@@ -87,6 +87,24 @@ pub use port::{
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;
 pub use tracing;
+// issue 20: one dependency
+/// serde's traits and derive macros, re-exported so that a module needs no
+/// `serde` dependency of its own. The derives name `::serde` unless told
+/// otherwise: use [`data`] (which adds `#[serde(crate = "::relive_sdk::serde")]`),
+/// or write that attribute yourself.
+pub use serde::{Deserialize, Serialize};
+pub use relive_sdk_derive::data;
+
+// issue 20: one dependency
+/// What most modules and interface crates use: `use relive_sdk::prelude::*;`.
+///
+/// The [`Module`] trait and what its methods see, the [`data`] attribute, and
+/// the traits it derives (so that bounds such as `T: Serialize` read as usual).
+pub mod prelude {
+    pub use crate::{
+        Context, Deserialize, ExitReason, Module, ModuleError, OldState, Schema, Serialize, data,
+    };
+}
 
 // issue 15: interfaces that grow
 #[doc(hidden)]
