@@ -187,3 +187,71 @@ fn relive_new_to_a_first_live_upgrade() {
     assert!(total > 6, "{now}");
     println!("relive new -> first live upgrade: {:.1} s", elapsed.as_secs_f64());
 }
+
+/// The lines of `text`, trimmed, without empty ones.
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+}
+
+/// docs/guide.md's first pages (sections 0 to 2 up to "gen_server
+/// behaviour": `relive new`, v2, the interface crate, the module crate): every `toml` and `rust` snippet is,
+/// verbatim up to indentation, what `relive new billing` writes (with this
+/// checkout's path shown as `/path/to/relive`), and every `sh` command is a
+/// `cd`, a `cargo` command, or a `relive` command line the CLI parses.
+#[test]
+fn every_snippet_of_the_guides_first_pages_is_what_relive_new_writes() {
+    let guide = std::fs::read_to_string(checkout().join("docs/guide.md")).unwrap();
+    let start = guide.find("## 0. Start: `relive new`").expect("the section");
+    let end = guide.find("### gen_server behaviour").expect("the gen_server section");
+    let pages = &guide[start..end];
+
+    let parent = tempfile::tempdir().unwrap();
+    let root = scaffold(parent.path(), "billing");
+    let shown = checkout().display().to_string();
+    let files: Vec<String> = [
+        "Cargo.toml",
+        "api/Cargo.toml",
+        "api/src/lib.rs",
+        "module/Cargo.toml",
+        "module/src/lib.rs",
+        "host/src/main.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(root.join(f)).unwrap().replace(&shown, "/path/to/relive"))
+    .collect();
+    let file_lines: Vec<Vec<&str>> = files.iter().map(|f| lines(f)).collect();
+
+    let mut checked = 0;
+    for block in pages.split("```").skip(1).step_by(2) {
+        let (lang, body) = block.split_once('\n').unwrap();
+        let snippet = lines(body);
+        assert!(!snippet.is_empty());
+        match lang {
+            "toml" | "rust" => {
+                let found = file_lines
+                    .iter()
+                    .any(|f| f.windows(snippet.len()).any(|w| w == snippet.as_slice()));
+                assert!(found, "not what relive new writes:\n{}", snippet.join("\n"));
+            }
+            "sh" => {
+                for command in snippet.iter().flat_map(|l| l.split("&&")).map(str::trim) {
+                    let words: Vec<&str> = command.split_whitespace().collect();
+                    match words.first() {
+                        Some(&"cd") | Some(&"cargo") => {}
+                        Some(&"relive") => {
+                            let mut args = words[1..].to_vec();
+                            args.push("--help");
+                            let out = relive(parent.path(), &args);
+                            assert!(out.status.success(), "`{command}`: {}", text(&out));
+                        }
+                        _ => panic!("a shell line the guide should not have: `{command}`"),
+                    }
+                }
+            }
+            "text" => continue,
+            other => panic!("a `{other}` snippet in the guide's first pages"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "the first pages' snippets");
+}
