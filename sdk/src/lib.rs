@@ -8,14 +8,14 @@
 //! `extern`, no threads or runtimes of its own.
 //!
 //! ```
-//! use relive_sdk::{Context, Module, ModuleError};
-//! use serde::{Deserialize, Serialize};
-//! use postcard_schema::Schema;
+//! use relive_sdk::prelude::*;
 //!
-//! #[derive(Serialize, Deserialize, Schema)]
+//! // `#[data]`: Serialize, Deserialize and Schema, derived through this
+//! // crate's re-exports, so `relive-sdk` is a module's one dependency.
+//! #[data]
 //! pub struct Counter { count: u64 }
 //!
-//! #[derive(Serialize, Deserialize, Schema)]
+//! #[data]
 //! pub enum Msg { Add(u64), Get }
 //!
 //! impl Module for Counter {
@@ -39,6 +39,27 @@
 //! // Linked into a host (as here): a declaration the host can load statically.
 //! let decl = relive_sdk::declaration!(Counter);
 //! assert_eq!(decl.magic, relive_sdk::abi::MAGIC);
+//! ```
+//!
+//! ## One dependency
+//! A module's or interface crate's `[dependencies]` is `relive-sdk` alone:
+//! [`data`] derives the wire traits through [`serde`] and [`codec`]'s
+//! re-exports. Written out, it is
+//! `#[derive(Serialize, Deserialize, Schema)]` plus
+//! `#[serde(crate = "::relive_sdk::serde")]` and
+//! `#[postcard(crate = ::relive_sdk::codec::postcard_schema)]`, which also
+//! works by hand with `use relive_sdk::{Serialize, Deserialize, Schema};`:
+//!
+//! ```
+//! use relive_sdk::{Deserialize, Schema, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+//! #[serde(crate = "relive_sdk::serde")]
+//! #[postcard(crate = relive_sdk::codec::postcard_schema)]
+//! pub struct Charge { account: u64, cents: i64 }
+//!
+//! let fp = relive_sdk::Fingerprint::of::<Charge>();
+//! assert_eq!(fp, relive_sdk::Fingerprint::of::<Charge>());
 //! ```
 //!
 //! ## What crosses the boundary
