@@ -468,7 +468,10 @@ fn main() -> ExitCode {
             let source = match (relive_git, relive_path.or_else(new::ReliveSource::this_checkout)) {
                 (Some(url), _) => Ok(new::ReliveSource::Git(url)),
                 (None, Some(dir)) => Ok(new::ReliveSource::Path(dir)),
-                (None, None) => Err("no relive checkout found: pass --relive-path DIR or --relive-git URL".to_owned()),
+                (None, None) => {
+                    Err("no relive checkout found: pass --relive-path DIR or --relive-git URL"
+                        .to_owned())
+                }
             };
             let r = source.and_then(|source| {
                 let root = new::new(Path::new("."), &name, &source).map_err(|e| e.to_string())?;
@@ -476,7 +479,9 @@ fn main() -> ExitCode {
             });
             local_result(json, r, |v| {
                 let dir = v["dir"].as_str().unwrap_or("");
-                format!("wrote {dir}\n  next: cd {dir} && cargo run   (README.md: write v2, upgrade live)")
+                format!(
+                    "wrote {dir}\n  next: cd {dir} && cargo run   (README.md: write v2, upgrade live)"
+                )
             })
         }
         Cmd::Watch { dir, max_upgrades } => watch(socket, json, &dir, max_upgrades),

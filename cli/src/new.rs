@@ -83,7 +83,9 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// Write the workspace `name` into `parent/name`. Returns its directory.
 pub(crate) fn new(parent: &Path, name: &str, source: &ReliveSource) -> Result<PathBuf, NewError> {
     let ok_name = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !ok_name {
         return Err(NewError::BadName(name.to_owned()));
     }

@@ -49,7 +49,8 @@ fn scaffold(parent: &Path, name: &str) -> PathBuf {
     let out = relive(parent, &["new", name, "--relive-path", &path]);
     assert!(out.status.success(), "{}", text(&out));
     let root = parent.join(name);
-    for f in ["Cargo.toml", "README.md", "api/Cargo.toml", "module/src/lib.rs", "host/src/main.rs"] {
+    for f in ["Cargo.toml", "README.md", "api/Cargo.toml", "module/src/lib.rs", "host/src/main.rs"]
+    {
         assert!(root.join(f).is_file(), "relive new wrote no {f}");
     }
     root
@@ -91,7 +92,10 @@ fn a_new_workspace_runs_at_once_and_exits_zero() {
     let manifest = std::fs::read_to_string(root.join("module/Cargo.toml")).unwrap();
     let deps = manifest.split("[dependencies]").nth(1).unwrap();
     assert_eq!(
-        deps.lines().filter(|l| l.contains('=')).map(|l| l.split('=').next().unwrap().trim()).collect::<Vec<_>>(),
+        deps.lines()
+            .filter(|l| l.contains('='))
+            .map(|l| l.split('=').next().unwrap().trim())
+            .collect::<Vec<_>>(),
         ["relive-sdk", "billing-api"],
         "a module depends on relive-sdk and its interface only"
     );
@@ -114,7 +118,11 @@ fn relive_new_refuses_an_existing_directory_and_a_bad_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a usable name"), "{}", text(&out));
     let out = relive(parent.path(), &["new", "fine", "--relive-path", "/nonexistent"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a relive checkout"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a relive checkout"),
+        "{}",
+        text(&out)
+    );
     assert!(!parent.path().join("fine").exists(), "a refused new wrote nothing");
 }
 
@@ -253,5 +261,5 @@ fn every_snippet_of_the_guides_first_pages_is_what_relive_new_writes() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7, "the first pages' snippets");
+    assert_eq!(checked, 8, "the first pages' snippets");
 }

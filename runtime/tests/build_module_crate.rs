@@ -49,7 +49,8 @@ fn a_crate_that_is_no_cdylib_is_a_typed_error() {
 #[test]
 fn a_failed_build_keeps_cargos_diagnostics() {
     let dir = scratch_crate("pub fn broken() -> u32 { \"not a number\" }\n", "cdylib");
-    let err = ModuleCrate::at(dir.path()).target_dir(dir.path().join("target")).build().unwrap_err();
+    let err =
+        ModuleCrate::at(dir.path()).target_dir(dir.path().join("target")).build().unwrap_err();
     match &err {
         BuildError::Failed { stderr, .. } => {
             assert!(stderr.contains("mismatched types"), "{stderr}");
@@ -61,17 +62,15 @@ fn a_failed_build_keeps_cargos_diagnostics() {
 #[test]
 fn a_cdylib_without_a_module_is_not_a_module() {
     let dir = scratch_crate("pub fn nothing() {}\n", "cdylib");
-    let err = ModuleCrate::at(dir.path()).target_dir(dir.path().join("target")).build().unwrap_err();
+    let err =
+        ModuleCrate::at(dir.path()).target_dir(dir.path().join("target")).build().unwrap_err();
     assert!(matches!(err, BuildError::NotAModule { .. }), "{err:?}");
     assert!(std::error::Error::source(&err).is_some(), "the cause is kept");
 }
 
 #[test]
 fn a_missing_cargo_is_a_typed_error() {
-    let err = ModuleCrate::at(fixture("one_dep"))
-        .cargo("/nonexistent/cargo")
-        .build()
-        .unwrap_err();
+    let err = ModuleCrate::at(fixture("one_dep")).cargo("/nonexistent/cargo").build().unwrap_err();
     assert!(matches!(err, BuildError::CargoMissing { .. }), "{err:?}");
     assert!(std::error::Error::source(&err).is_some(), "the cause is kept");
 }

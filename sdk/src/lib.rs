@@ -109,12 +109,12 @@ pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;
 pub use tracing;
 // issue 20: one dependency
+pub use relive_sdk_derive::data;
 /// serde's traits and derive macros, re-exported so that a module needs no
 /// `serde` dependency of its own. The derives name `::serde` unless told
 /// otherwise: use [`data`] (which adds `#[serde(crate = "::relive_sdk::serde")]`),
 /// or write that attribute yourself.
 pub use serde::{Deserialize, Serialize};
-pub use relive_sdk_derive::data;
 
 // issue 20: one dependency
 /// What most modules and interface crates use: `use relive_sdk::prelude::*;`.

@@ -110,9 +110,9 @@ pub enum BuildError {
     Refused {
         /// The library.
         path: PathBuf,
-        /// The loader's reason.
+        /// The loader's reason (boxed: it is large).
         #[source]
-        source: LoadError,
+        source: Box<LoadError>,
     },
     /// No code server could be made to check the library with.
     #[error("cannot check {}: {source}", path.display())]
@@ -245,7 +245,7 @@ fn validate(path: PathBuf) -> Result<BuiltModule, BuildError> {
         .map_err(|source| BuildError::NoChecker { path: path.clone(), source })?;
     let info = table
         .inspect(Source::Dylib(path.clone()))
-        .map_err(|source| BuildError::Refused { path: path.clone(), source })?;
+        .map_err(|source| BuildError::Refused { path: path.clone(), source: Box::new(source) })?;
     if (info.name.as_str(), info.version.to_string())
         != (record.name.as_str(), record.version.clone())
     {

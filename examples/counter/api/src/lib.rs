@@ -1,6 +1,5 @@
 //! What the counter's callers and every version of the counter module share.
 
-
 /// A message to a counter, as release 1 defines it. Kept as it is for as
 /// long as anyone may be built against it: v1's module and every caller
 /// typed on it keep working through every later release.

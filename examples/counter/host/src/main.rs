@@ -75,9 +75,7 @@ fn serve(args: &[String]) -> ! {
     let arg =
         |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let socket = arg("--serve").expect("--serve SOCKET");
-    let module = arg("--module")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| build("module_v1"));
+    let module = arg("--module").map(PathBuf::from).unwrap_or_else(|| build("module_v1"));
     let state =
         arg("--state").map_or_else(|| Path::new(&socket).with_extension("state"), PathBuf::from);
     let mut builder = Host::builder().state_dir(state);

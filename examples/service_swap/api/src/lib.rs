@@ -1,6 +1,5 @@
 //! What the billing service's HTTP host and every billing module share.
 
-
 /// A message to one account.
 #[relive_sdk::data]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
