@@ -114,6 +114,14 @@ pub(crate) fn new(parent: &Path, name: &str, source: &ReliveSource) -> Result<Pa
         }
         std::fs::write(&path, fill(text)).map_err(|source| NewError::Write { path, source })?;
     }
+    // A checkout's lock file pins the versions relive was tested with; cargo
+    // keeps those the new workspace uses and adds its own crates.
+    if let ReliveSource::Path(dir) = source
+        && let Ok(lock) = std::fs::read(dir.join("Cargo.lock"))
+    {
+        let path = root.join("Cargo.lock");
+        std::fs::write(&path, lock).map_err(|source| NewError::Write { path, source })?;
+    }
     Ok(root)
 }
 
