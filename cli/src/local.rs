@@ -2,12 +2,11 @@
 //! side of watch.
 
 use ed25519_dalek::{Signer, SigningKey};
-use relive_runtime::ModuleTable;
+use relive_runtime::build::ModuleCrate;
 use relive_runtime::code_server::loader::signature_path;
 use relive_sdk::record::{ModuleRecord, RecordError};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A freshly generated key pair, written as `<out>` (secret, 0600) and
 /// `<out>.pub`, both as hex. Returns the public key's hex.
@@ -61,65 +60,16 @@ pub(crate) struct Built {
 }
 
 /// Run cargo for the module crate at `dir`, find its cdylib, and validate
-/// it as a host would (which refuses `panic = "abort"`).
+/// it as a host would (which refuses `panic = "abort"`): the one
+/// implementation, `relive_runtime::build::ModuleCrate`, that hosts use too.
 pub(crate) fn build(dir: &Path, release: bool) -> Result<Built, String> {
-    let manifest = dir.join("Cargo.toml");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"])
-        .arg(&manifest);
-    if release {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("cargo build failed:\n{}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let mut found = None;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if msg["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let kinds = msg["target"]["kind"].as_array().cloned().unwrap_or_default();
-        let manifest_path = msg["manifest_path"].as_str().unwrap_or("");
-        let ours = Path::new(manifest_path).canonicalize().ok() == manifest.canonicalize().ok();
-        if ours && !kinds.iter().any(|k| k == "cdylib") {
-            return Err(format!(
-                "{}: not a cdylib crate (add crate-type = [\"cdylib\"])",
-                dir.display()
-            ));
-        }
-        if ours {
-            found = msg["filenames"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.as_str())
-                .find(|f| f.ends_with(".so"))
-                .map(PathBuf::from);
-        }
-    }
-    let path = found.ok_or_else(|| format!("{}: cargo built no shared library", dir.display()))?;
-    let record = module_of(&path).map_err(|e| e.to_string())?;
-    // Full validation loads the library (`dlopen`) in this process, running
-    // its constructors: acceptable for the user's own fresh build, which
-    // cargo just ran the build scripts of; `watch` never does this.
-    let code = ModuleTable::new().map_err(|e| e.to_string())?;
-    let info = code.inspect(&path).map_err(|e| e.to_string())?;
-    if (info.name.as_str(), info.version.to_string())
-        != (record.name.as_str(), record.version.clone())
-    {
-        return Err(format!(
-            "{}: its module record says {} {}, its declaration {} {}",
-            path.display(),
-            record.name,
-            record.version,
-            info.name,
-            info.version
-        ));
-    }
-    Ok(Built { path, module: record.name, version: record.version, hash: info.hash.to_string() })
+    let built = ModuleCrate::at(dir).release(release).build().map_err(|e| e.to_string())?;
+    Ok(Built {
+        path: built.path,
+        module: built.name,
+        version: built.version.to_string(),
+        hash: built.hash.to_string(),
+    })
 }
 
 /// Why a library's module could not be told from its file.

@@ -8,6 +8,8 @@
 
 mod client;
 mod local;
+// issue 20: relive new
+mod new;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -182,6 +184,20 @@ enum Cmd {
         /// The secret key.
         #[arg(long)]
         key: PathBuf,
+    },
+    // issue 20: relive new
+    /// Write a new workspace NAME/: an interface crate, a module (v1) and a
+    /// host that builds, loads and runs it (`cd NAME && cargo run`).
+    New {
+        /// The service's name (also the module's and the directory's).
+        name: String,
+        /// Point at the relive checkout in DIR (default: the one this CLI was
+        /// built from).
+        #[arg(long, conflicts_with = "relive_git")]
+        relive_path: Option<PathBuf>,
+        /// Point at relive's git repository at URL instead of a checkout.
+        #[arg(long)]
+        relive_git: Option<String>,
     },
 }
 
@@ -444,6 +460,27 @@ fn main() -> ExitCode {
                     v["version"].as_str().unwrap_or(""),
                     v["hash"].as_str().unwrap_or(""),
                     v["signature"].as_str().map(|s| format!("\n  signed: {s}")).unwrap_or_default()
+                )
+            })
+        }
+        // issue 20: relive new
+        Cmd::New { name, relive_path, relive_git } => {
+            let source = match (relive_git, relive_path.or_else(new::ReliveSource::this_checkout)) {
+                (Some(url), _) => Ok(new::ReliveSource::Git(url)),
+                (None, Some(dir)) => Ok(new::ReliveSource::Path(dir)),
+                (None, None) => {
+                    Err("no relive checkout found: pass --relive-path DIR or --relive-git URL"
+                        .to_owned())
+                }
+            };
+            let r = source.and_then(|source| {
+                let root = new::new(Path::new("."), &name, &source).map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({ "dir": root.display().to_string(), "name": name }))
+            });
+            local_result(json, r, |v| {
+                let dir = v["dir"].as_str().unwrap_or("");
+                format!(
+                    "wrote {dir}\n  next: cd {dir} && cargo run   (README.md: write v2, upgrade live)"
                 )
             })
         }

@@ -52,6 +52,8 @@
 
 pub mod actor;
 pub mod admin;
+// issue 20: build and locate
+pub mod build;
 pub mod code_server;
 pub mod host;
 mod scheduler;

@@ -8,14 +8,14 @@
 //! `extern`, no threads or runtimes of its own.
 //!
 //! ```
-//! use relive_sdk::{Context, Module, ModuleError};
-//! use serde::{Deserialize, Serialize};
-//! use postcard_schema::Schema;
+//! use relive_sdk::prelude::*;
 //!
-//! #[derive(Serialize, Deserialize, Schema)]
+//! // `#[data]`: Serialize, Deserialize and Schema, derived through this
+//! // crate's re-exports, so `relive-sdk` is a module's one dependency.
+//! #[data]
 //! pub struct Counter { count: u64 }
 //!
-//! #[derive(Serialize, Deserialize, Schema)]
+//! #[data]
 //! pub enum Msg { Add(u64), Get }
 //!
 //! impl Module for Counter {
@@ -39,6 +39,27 @@
 //! // Linked into a host (as here): a declaration the host can load statically.
 //! let decl = relive_sdk::declaration!(Counter);
 //! assert_eq!(decl.magic, relive_sdk::abi::MAGIC);
+//! ```
+//!
+//! ## One dependency
+//! A module's or interface crate's `[dependencies]` is `relive-sdk` alone:
+//! [`data`] derives the wire traits through [`serde`] and [`codec`]'s
+//! re-exports. Written out, it is
+//! `#[derive(Serialize, Deserialize, Schema)]` plus
+//! `#[serde(crate = "::relive_sdk::serde")]` and
+//! `#[postcard(crate = ::relive_sdk::codec::postcard_schema)]`, which also
+//! works by hand with `use relive_sdk::{Serialize, Deserialize, Schema};`:
+//!
+//! ```
+//! use relive_sdk::{Deserialize, Schema, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+//! #[serde(crate = "relive_sdk::serde")]
+//! #[postcard(crate = relive_sdk::codec::postcard_schema)]
+//! pub struct Charge { account: u64, cents: i64 }
+//!
+//! let fp = relive_sdk::Fingerprint::of::<Charge>();
+//! assert_eq!(fp, relive_sdk::Fingerprint::of::<Charge>());
 //! ```
 //!
 //! ## What crosses the boundary
@@ -87,6 +108,24 @@ pub use port::{
 pub use relive_codec::{self as codec, Fingerprint, Schema};
 pub use serde;
 pub use tracing;
+// issue 20: one dependency
+pub use relive_sdk_derive::data;
+/// serde's traits and derive macros, re-exported so that a module needs no
+/// `serde` dependency of its own. The derives name `::serde` unless told
+/// otherwise: use [`data`] (which adds `#[serde(crate = "::relive_sdk::serde")]`),
+/// or write that attribute yourself.
+pub use serde::{Deserialize, Serialize};
+
+// issue 20: one dependency
+/// What most modules and interface crates use: `use relive_sdk::prelude::*;`.
+///
+/// The [`Module`] trait and what its methods see, the [`data`] attribute, and
+/// the traits it derives (so that bounds such as `T: Serialize` read as usual).
+pub mod prelude {
+    pub use crate::{
+        Context, Deserialize, ExitReason, Module, ModuleError, OldState, Schema, Serialize, data,
+    };
+}
 
 // issue 15: interfaces that grow
 #[doc(hidden)]

@@ -59,6 +59,8 @@ pub const FIXTURES: &[&str] = &[
     // issue 15: port
     "port_user",
     "port_user_v2",
+    // issue 20: one dependency
+    "one_dep",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

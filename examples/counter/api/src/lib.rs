@@ -1,12 +1,10 @@
 //! What the counter's callers and every version of the counter module share.
 
-use postcard_schema::Schema;
-use serde::{Deserialize, Serialize};
-
 /// A message to a counter, as release 1 defines it. Kept as it is for as
 /// long as anyone may be built against it: v1's module and every caller
 /// typed on it keep working through every later release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Msg {
     /// Add to the count.
     Add(u64),
@@ -28,7 +26,8 @@ pub enum Msg {
 /// // Release 1's type is release 2's cut after `Get`: it reads as release 2.
 /// assert_eq!(variants::prefixes::<MsgV2, 3>()[1], Fingerprint::of::<Msg>());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgV2 {
     /// Add to the count.
     Add(u64),
@@ -39,7 +38,8 @@ pub enum MsgV2 {
 }
 
 /// A counter's answer: which version answered, and the count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reply {
     /// 1 for v1, 2 for v2.
     pub version: u32,
@@ -48,7 +48,8 @@ pub struct Reply {
 }
 
 /// v1's state. v2 keeps this copy to migrate from it and back to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateV1 {
     /// The count.
     pub count: u64,

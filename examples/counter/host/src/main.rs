@@ -75,9 +75,7 @@ fn serve(args: &[String]) -> ! {
     let arg =
         |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let socket = arg("--serve").expect("--serve SOCKET");
-    let module = arg("--module")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| relive_test_support::build_library("counter-example-v1", false));
+    let module = arg("--module").map(PathBuf::from).unwrap_or_else(|| build("module_v1"));
     let state =
         arg("--state").map_or_else(|| Path::new(&socket).with_extension("state"), PathBuf::from);
     let mut builder = Host::builder().state_dir(state);
@@ -117,6 +115,20 @@ fn serve(args: &[String]) -> ! {
     }
 }
 
+/// Build the module crate in `examples/counter/<dir>` with cargo and return
+/// its library (issue 20: the public helper `relive build` uses, not a
+/// guessed `target/debug/lib….so`).
+fn build(dir: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    match relive::build::ModuleCrate::at(&dir).build() {
+        Ok(built) => built.path,
+        Err(e) => {
+            eprintln!("cannot build {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt().with_target(false).with_writer(std::io::stderr).init();
     let args: Vec<String> = std::env::args().collect();
@@ -124,9 +136,9 @@ fn main() {
         serve(&args);
     }
     println!("building counter v1, v2 and v3 …");
-    let v1 = relive_test_support::build_library("counter-example-v1", false);
-    let v2 = relive_test_support::build_library("counter-example-v2", false);
-    let v3 = relive_test_support::build_library("counter-example-v3", false);
+    let v1 = build("module_v1");
+    let v2 = build("module_v2");
+    let v3 = build("module_v3");
 
     let host = Host::new().expect("host");
     host.code_server().upgrade("counter", &v1).expect("load v1");

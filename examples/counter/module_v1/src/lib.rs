@@ -1,12 +1,11 @@
 //! Counter, version 1: a count.
 
 use counter_example_api::{Msg, Reply};
-use postcard_schema::Schema;
 use relive_sdk::{Context, Module, ModuleError};
-use serde::{Deserialize, Serialize};
 
 /// The state of v1.
-#[derive(Debug, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug)]
 pub struct Counter {
     count: u64,
 }

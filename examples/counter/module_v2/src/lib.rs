@@ -5,12 +5,11 @@
 //! v1's state back for a rollback.
 
 use counter_example_api::{MsgV2, Reply, StateV1};
-use postcard_schema::Schema;
 use relive_sdk::{Context, Fingerprint, Module, ModuleError, OldState, StateWriter};
-use serde::{Deserialize, Serialize};
 
 /// The state of v2.
-#[derive(Debug, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug)]
 pub struct Counter {
     count: u64,
     adds: u64,

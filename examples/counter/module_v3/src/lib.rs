@@ -3,12 +3,11 @@
 //! supervisor rolls the module back to the previous version.
 
 use counter_example_api::{Msg, Reply, StateV1};
-use postcard_schema::Schema;
 use relive_sdk::{Context, Fingerprint, Module, ModuleError, OldState, StateWriter};
-use serde::{Deserialize, Serialize};
 
 /// The state of v3 (v2's shape).
-#[derive(Debug, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug)]
 pub struct Counter {
     count: u64,
     adds: u64,

@@ -1,10 +1,8 @@
 //! What the billing service's HTTP host and every billing module share.
 
-use postcard_schema::Schema;
-use serde::{Deserialize, Serialize};
-
 /// A message to one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BillingMsg {
     /// Charge an order of `amount` cents to the account: priced, written to
     /// the ledger through the `ledger` port, and answered once the write
@@ -18,7 +16,8 @@ pub enum BillingMsg {
 }
 
 /// An account's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BillingReply {
     /// The version of the pricing code that answered (1, 2, 3).
     pub version: u32,
@@ -37,7 +36,8 @@ pub struct BillingReply {
 pub const LEDGER_PORT: &str = "ledger";
 
 /// One charge, as written to the ledger (the `ledger` port's request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerWrite {
     /// The account id.
     pub account: u64,
@@ -50,7 +50,8 @@ pub struct LedgerWrite {
 }
 
 /// The ledger's receipt: the row the charge was written as, committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerReceipt {
     /// The row's id.
     pub row: i64,
@@ -58,7 +59,8 @@ pub struct LedgerReceipt {
 
 /// A charge written to the ledger whose receipt has not come back yet: kept
 /// in the account's state (so it survives an upgrade) until it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingCharge {
     /// The port request's id.
     pub request: u64,
@@ -71,7 +73,8 @@ pub struct PendingCharge {
 }
 
 /// v1's per-account state; later versions keep a copy to migrate from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountV1 {
     /// The account id.
     pub id: u64,

@@ -5,16 +5,15 @@
 use billing_api::{
     BillingMsg, BillingReply, LEDGER_PORT, LedgerReceipt, LedgerWrite, PendingCharge,
 };
-use postcard_schema::Schema;
 use relive_sdk::{Context, Module, ModuleError, PortResult, ReplyToken, RequestId};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// How long a ledger write may take before the charge fails.
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One account.
-#[derive(Debug, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug)]
 pub struct Account {
     id: u64,
     balance: u64,

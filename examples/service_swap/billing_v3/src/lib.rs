@@ -7,19 +7,18 @@
 use billing_api::{
     AccountV1, BillingMsg, BillingReply, LEDGER_PORT, LedgerReceipt, LedgerWrite, PendingCharge,
 };
-use postcard_schema::Schema;
 use relive_sdk::{
     Context, Fingerprint, Module, ModuleError, OldState, PortResult, ReplyToken, RequestId,
     StateWriter,
 };
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// How long a ledger write may take before the charge fails.
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One account, v3.
-#[derive(Debug, Serialize, Deserialize, Schema)]
+#[relive_sdk::data]
+#[derive(Debug)]
 pub struct Account {
     id: u64,
     balance: u64,

@@ -28,9 +28,9 @@ fn json(body: &str) -> serde_json::Value {
 
 #[test]
 fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back() {
-    let v1 = relive_test_support::build_library("billing-v1", false);
-    let v2 = relive_test_support::build_library("billing-v2", false);
-    let v3 = relive_test_support::build_library("billing-v3", false);
+    let v1 = built(concat!(env!("CARGO_MANIFEST_DIR"), "/../billing_v1"));
+    let v2 = built(concat!(env!("CARGO_MANIFEST_DIR"), "/../billing_v2"));
+    let v3 = built(concat!(env!("CARGO_MANIFEST_DIR"), "/../billing_v3"));
     let host = Host::builder().workers(2).build().unwrap();
     host.code_server().upgrade("billing", &v1).unwrap();
     let db = tempfile::tempdir().unwrap();
@@ -106,4 +106,10 @@ fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back()
     let after = json(&http(addr, "GET", "/books").1)["total_balance"].as_u64().unwrap();
     assert_eq!(after, before, "the crash loop lost no state");
     assert_eq!(http(addr, "POST", "/charge/1").0, 200, "serving normally on the old version");
+}
+
+/// Build a billing module crate with the public helper (what `relive build`
+/// does) and return its library.
+fn built(dir: &str) -> std::path::PathBuf {
+    relive::build::ModuleCrate::at(dir).build().unwrap_or_else(|e| panic!("{e}")).path
 }
