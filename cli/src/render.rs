@@ -73,10 +73,8 @@ fn status(
     show: &Show,
 ) -> String {
     let mut s = format!("host: {workers} workers, {} actors\n\nmodules:\n", actors.len());
-    let shown: Vec<&ModuleView> = modules
-        .iter()
-        .filter(|m| show.module.as_deref().is_none_or(|n| n == m.name))
-        .collect();
+    let shown: Vec<&ModuleView> =
+        modules.iter().filter(|m| show.module.as_deref().is_none_or(|n| n == m.name)).collect();
     if shown.is_empty() {
         match &show.module {
             Some(n) => {

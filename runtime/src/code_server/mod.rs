@@ -615,7 +615,16 @@ impl ModuleTable {
                 Err(e) => {
                     let mut inner = self.inner.lock();
                     let build = Build::file(&source);
-                    Self::push(&mut inner, name, Action::Upgrade, None, None, build, Some(&e), started);
+                    Self::push(
+                        &mut inner,
+                        name,
+                        Action::Upgrade,
+                        None,
+                        None,
+                        build,
+                        Some(&e),
+                        started,
+                    );
                     return Err(e);
                 }
             };
