@@ -134,6 +134,11 @@ fn status(
             None => states.push((a.state.as_str(), 1)),
         }
     }
+    // Busy first: what a person looks for.
+    let rank = |st: &str| {
+        ["running", "suspended", "idle", "exited"].iter().position(|r| *r == st).unwrap_or(4)
+    };
+    states.sort_by_key(|(st, _)| (rank(st), *st));
     let matched: usize = states.iter().map(|(_, n)| n).sum();
     let states = states.iter().map(|(st, n)| format!("{n} {st}")).collect::<Vec<_>>().join(", ");
     let whose = show.module.as_deref().map(|m| format!(" of {m}")).unwrap_or_default();
@@ -164,8 +169,7 @@ fn status(
             (None, Some((sup, child))) => format!("({child} of <{sup}>)"),
             (None, None) => String::new(),
         };
-        let _ = writeln!(
-            s,
+        let row = format!(
             "  {:<7} {:<11} {:<8} {:<10} {:<8} {:<8} {}",
             format!("<{}>", a.id),
             a.module.as_deref().unwrap_or("(native)"),
@@ -175,6 +179,7 @@ fn status(
             a.handled,
             name
         );
+        let _ = writeln!(s, "{}", row.trim_end());
     }
     if matched > limit {
         let _ = writeln!(
@@ -188,11 +193,11 @@ fn status(
 
 /// An entry's time, in the system's local time zone (`TZ`, else
 /// `/etc/localtime`), with its offset; the raw seconds if it has none.
-pub(crate) fn local_time(at: u64) -> String {
+fn local_time(at: u64, zone: &jiff::tz::TimeZone) -> String {
     let Ok(secs) = i64::try_from(at) else { return at.to_string() };
     match jiff::Timestamp::from_second(secs) {
         Ok(t) => t
-            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .to_zoned_datetime(zone.clone())
             .strftime("%Y-%m-%d %H:%M:%S %:z")
             .to_string(),
         Err(_) => at.to_string(),
@@ -202,7 +207,7 @@ pub(crate) fn local_time(at: u64) -> String {
 /// `relive history`: one row per entry in aligned columns (local time,
 /// module, action, versions, build, file); a refused entry says so and
 /// gives its reason on the next line.
-fn history(entries: &[HistoryView]) -> String {
+fn history(entries: &[HistoryView], zone: &jiff::tz::TimeZone) -> String {
     if entries.is_empty() {
         return "no history\n".to_owned();
     }
@@ -223,7 +228,7 @@ fn history(entries: &[HistoryView]) -> String {
             };
             let build = e.hash.as_deref().map_or("-".to_owned(), |h| h[..16.min(h.len())].into());
             [
-                local_time(e.at),
+                local_time(e.at, zone),
                 e.module.clone(),
                 if e.refused.is_some() { format!("{action} REFUSED") } else { action },
                 versions,
@@ -347,6 +352,162 @@ pub(crate) fn human(out: &Output, show: &Show) -> String {
             }
             s
         }
-        Output::History { entries } => history(entries),
+        Output::History { entries } => history(entries, &jiff::tz::TimeZone::system()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relive_runtime::admin::protocol::VersionView;
+
+    fn version(v: &str, hash: char, actors: usize) -> VersionView {
+        VersionView {
+            version: v.into(),
+            hash: hash.to_string().repeat(64),
+            source: format!("/srv/billing/libbilling-{v}.so"),
+            actors,
+        }
+    }
+
+    /// A host in the middle of a gradual upgrade: 1,000 accounts, 3 of them
+    /// under a supervisor, one in a slow handler.
+    fn status_example() -> Output {
+        let mut actors: Vec<ActorView> = (2..=1001)
+            .map(|id| ActorView {
+                id,
+                module: Some("billing".into()),
+                version: Some(if id <= 101 { "1.1.0" } else { "1.0.0" }.into()),
+                state: if id == 2 { "running" } else { "idle" }.into(),
+                mailbox: usize::from(id == 2) * 3,
+                handled: 12,
+                name: None,
+            })
+            .collect();
+        actors.insert(
+            0,
+            ActorView {
+                id: 1,
+                module: None,
+                version: None,
+                state: "idle".into(),
+                mailbox: 0,
+                handled: 0,
+                name: None,
+            },
+        );
+        let children = (0..3)
+            .map(|i| ChildView {
+                id: format!("ledger-{i}"),
+                actor: Some(999 + i),
+                kind: "worker".into(),
+                modules: vec!["billing".into()],
+                restarts: [0, 2, 0][i as usize],
+            })
+            .collect();
+        Output::Status {
+            modules: vec![ModuleView {
+                name: "billing".into(),
+                current: version("1.1.0", 'b', 100),
+                old: Some(version("1.0.0", 'a', 900)),
+                file_changed: false,
+                canaries: Some(100),
+            }],
+            actors,
+            trees: vec![TreeView { actor: 1, strategy: "OneForOne".into(), children }],
+            workers: 2,
+        }
+    }
+
+    fn history_example() -> Output {
+        let entry = |at, action: &str, from: Option<&str>, to: Option<&str>| HistoryView {
+            at,
+            module: "billing".into(),
+            action: action.into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            hash: Some("a".repeat(64)),
+            source: Some("/srv/billing/libbilling-1.0.0.so".into()),
+            refused: None,
+            duration_us: 900,
+        };
+        let mut refused = entry(1_796_000_100, "upgrade", None, None);
+        refused.hash = None;
+        refused.source = Some("/srv/billing/libbilling-next.so".into());
+        refused.refused = Some(
+            "/srv/billing/libbilling-next.so: built for module ABI 2, this host speaks 3".into(),
+        );
+        let mut upgrade = entry(1_796_000_160, "upgrade", Some("1.0.0"), Some("1.1.0"));
+        upgrade.hash = Some("b".repeat(64));
+        upgrade.source = Some("/srv/billing/libbilling-1.1.0.so".into());
+        let mut bad = entry(1_796_000_400, "markbad", None, Some("1.1.0"));
+        bad.hash = upgrade.hash.clone();
+        bad.source = upgrade.source.clone();
+        Output::History {
+            entries: vec![
+                entry(1_796_000_000, "load", None, Some("1.0.0")),
+                refused,
+                upgrade,
+                bad,
+            ],
+        }
+    }
+
+    /// The examples docs/cli.md shows, rendered as the CLI renders them.
+    fn examples() -> Vec<(String, String)> {
+        let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+        let status = status_example();
+        let Output::History { entries } = history_example() else { unreachable!() };
+        let show = |actors, module: Option<&str>, limit| Show {
+            actors,
+            module: module.map(Into::into),
+            limit,
+        };
+        vec![
+            ("$ relive status".into(), human(&status, &Show::default())),
+            (
+                "$ relive status --module billing --limit 3".into(),
+                human(&status, &show(true, Some("billing"), Some(3))),
+            ),
+            ("$ relive history".into(), history(&entries, &zone)),
+        ]
+    }
+
+    #[test]
+    fn the_examples_in_docs_cli_md_are_what_the_cli_prints() {
+        let doc = include_str!("../../docs/cli.md");
+        for (command, out) in examples() {
+            let block = format!("{command}\n{out}");
+            assert!(doc.contains(&block), "docs/cli.md lacks, verbatim:\n{block}");
+        }
+    }
+
+    #[test]
+    fn a_summary_at_1000_actors_is_short() {
+        let out = human(&status_example(), &Show::default());
+        assert!(out.lines().count() < 20, "{out}");
+        assert!(out.contains("actors: 1001 (1 running, 1000 idle);"), "{out}");
+        assert!(out.contains("3 children, 3 running, 2 restarts (most: ledger-1 2)"), "{out}");
+    }
+
+    #[test]
+    fn history_times_are_local_with_their_offset() {
+        let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(-7));
+        let Output::History { entries } = history_example() else { unreachable!() };
+        let out = history(&entries, &zone);
+        // 1_796_000_000 is 2026-11-30 00:53:20 UTC.
+        assert!(out.contains("2026-11-29 17:53:20 -07:00  billing"), "{out}");
+        assert!(out.contains("upgrade REFUSED"), "{out}");
+        assert!(out.contains("    reason: /srv/billing/libbilling-next.so: built for"), "{out}");
+    }
+
+    /// Not a check: prints the examples for pasting into docs/cli.md
+    /// (`cargo test -p relive-cli --bin relive print_examples -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn print_examples() {
+        for (command, out) in examples() {
+            println!("```text\n{command}\n{out}```\n");
+        }
     }
 }
