@@ -196,10 +196,7 @@ fn status(
 fn local_time(at: u64, zone: &jiff::tz::TimeZone) -> String {
     let Ok(secs) = i64::try_from(at) else { return at.to_string() };
     match jiff::Timestamp::from_second(secs) {
-        Ok(t) => t
-            .to_zoned_datetime(zone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S %:z")
-            .to_string(),
+        Ok(t) => t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S %:z").to_string(),
         Err(_) => at.to_string(),
     }
 }
@@ -444,12 +441,7 @@ mod tests {
         bad.hash = upgrade.hash.clone();
         bad.source = upgrade.source.clone();
         Output::History {
-            entries: vec![
-                entry(1_796_000_000, "load", None, Some("1.0.0")),
-                refused,
-                upgrade,
-                bad,
-            ],
+            entries: vec![entry(1_796_000_000, "load", None, Some("1.0.0")), refused, upgrade, bad],
         }
     }
 
