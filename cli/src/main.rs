@@ -46,8 +46,19 @@ fn default_socket() -> PathBuf {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Modules, versions and actors of the running host.
-    Status,
+    /// A summary of the running host: modules, versions with their actor
+    /// counts, gradual upgrades, supervisors; actors only when asked.
+    Status {
+        /// List actors too (the first 50 without --limit).
+        #[arg(long)]
+        actors: bool,
+        /// Only this module, and list its actors.
+        #[arg(long, value_name = "NAME")]
+        module: Option<String>,
+        /// List at most N actors (with --json: print at most N).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
     /// Upgrade a module to a library, migrating its actors; with more
     /// `NAME PATH` pairs, upgrade them all as one unit, callees first.
     Upgrade {
@@ -110,7 +121,8 @@ enum Cmd {
         /// The module.
         name: String,
     },
-    /// The upgrade history.
+    /// The upgrade history, in local time: every load, upgrade, rollback,
+    /// purge and mark-bad, with its build and file; refusals with their reason.
     History {
         /// Only this module.
         name: Option<String>,
@@ -219,6 +231,11 @@ fn canary(s: Option<&str>) -> Result<Mode, String> {
 
 /// Send one command and print its answer.
 fn remote(socket: &Path, json: bool, command: Command) -> ExitCode {
+    remote_showing(socket, json, command, &render::Show::default())
+}
+
+/// Send one command and print its answer, `status` listing what `show` asks.
+fn remote_showing(socket: &Path, json: bool, command: Command, show: &render::Show) -> ExitCode {
     let mut client = match client::Client::connect(socket) {
         Ok(c) => c,
         Err(client::ConnectError::Untrusted(e)) => {
@@ -246,9 +263,10 @@ fn remote(socket: &Path, json: bool, command: Command) -> ExitCode {
     match answer {
         Ok(Response::Done(out)) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                let value = render::json(&out, show);
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
             } else {
-                print!("{}", render::human(&out));
+                print!("{}", render::human(&out, show));
             }
             ExitCode::SUCCESS
         }
@@ -380,7 +398,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (socket, json) = (cli.host.as_path(), cli.json);
     match cli.command {
-        Cmd::Status => remote(socket, json, Command::Status),
+        Cmd::Status { actors, module, limit } => {
+            let actors = actors || module.is_some() || limit.is_some();
+            let show = render::Show { actors, module, limit };
+            remote_showing(socket, json, Command::Status, &show)
+        }
         Cmd::Upgrade { name, path, more, gradual, canary: share, timeout, force, purge } => {
             // issue 15: dependencies — several pairs are one unit.
             if !more.is_empty() {

@@ -1,6 +1,9 @@
 //! Human output for each answer.
 
-use relive_runtime::admin::protocol::{ModuleView, Output, VersionView};
+use relive_runtime::admin::protocol::{
+    ActorView, ChildView, HistoryView, ModuleView, Output, TreeView, VersionView,
+};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 fn version(v: &VersionView) -> String {
@@ -27,53 +30,263 @@ fn module(m: &ModuleView) -> String {
     s
 }
 
-/// Render an answer for a person.
-pub(crate) fn human(out: &Output) -> String {
+/// What `relive status` lists besides its summary (issue 20).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Show {
+    /// List actors (`--actors`, or implied by `module` or `limit`).
+    pub(crate) actors: bool,
+    /// Only this module's actors and module (`--module NAME`).
+    pub(crate) module: Option<String>,
+    /// List at most this many actors (`--limit N`; [`DEFAULT_LIMIT`]).
+    pub(crate) limit: Option<usize>,
+}
+
+/// Actors listed by `--actors` without `--limit`.
+pub(crate) const DEFAULT_LIMIT: usize = 50;
+
+/// Supervisors named in the summary; the rest are counted.
+const SUPERVISORS_SHOWN: usize = 10;
+
+/// The most-restarted children named on a supervisor's line.
+const RESTARTED_SHOWN: usize = 3;
+
+impl Show {
+    /// Whether `a` is one of the actors asked for.
+    pub(crate) fn matches(&self, a: &ActorView) -> bool {
+        self.module.as_deref().is_none_or(|m| a.module.as_deref() == Some(m))
+    }
+
+    /// How many actors to list.
+    fn limit(&self) -> usize {
+        if self.actors { self.limit.unwrap_or(DEFAULT_LIMIT) } else { 0 }
+    }
+}
+
+/// `relive status`: a summary whose length does not grow with the number
+/// of actors (modules, versions with their actor counts, gradual upgrades,
+/// supervisors, actor states), then the actors asked for.
+fn status(
+    modules: &[ModuleView],
+    actors: &[ActorView],
+    trees: &[TreeView],
+    workers: usize,
+    show: &Show,
+) -> String {
+    let mut s = format!("host: {workers} workers, {} actors\n\nmodules:\n", actors.len());
+    let shown: Vec<&ModuleView> =
+        modules.iter().filter(|m| show.module.as_deref().is_none_or(|n| n == m.name)).collect();
+    if shown.is_empty() {
+        match &show.module {
+            Some(n) => {
+                let _ = writeln!(s, "  no module `{n}` is loaded");
+            }
+            None => s.push_str("  none\n"),
+        }
+    }
+    for m in shown {
+        s.push_str(&module(m));
+        if let Some(canaries) = m.canaries {
+            let _ = writeln!(
+                s,
+                "  gradual upgrade in progress: {canaries} canar{} moved first, {} on {}, {} on {}; \
+                 `relive promote {}` or `relive abort {}`",
+                if canaries == 1 { "y" } else { "ies" },
+                m.current.actors,
+                m.current.version,
+                m.old.as_ref().map_or(0, |o| o.actors),
+                m.old.as_ref().map_or("-", |o| o.version.as_str()),
+                m.name,
+                m.name,
+            );
+        }
+    }
+    if !trees.is_empty() {
+        let _ = writeln!(s, "\nsupervisors: {}", trees.len());
+    }
+    for t in trees.iter().take(SUPERVISORS_SHOWN) {
+        let running = t.children.iter().filter(|c| c.actor.is_some()).count();
+        let restarts: u64 = t.children.iter().map(|c| u64::from(c.restarts)).sum();
+        let mut restarted: Vec<&ChildView> = t.children.iter().filter(|c| c.restarts > 0).collect();
+        restarted.sort_by(|a, b| b.restarts.cmp(&a.restarts).then_with(|| a.id.cmp(&b.id)));
+        let most = restarted
+            .iter()
+            .take(RESTARTED_SHOWN)
+            .map(|c| format!("{} {}", c.id, c.restarts))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            s,
+            "  <{}> {}: {} children, {running} running, {restarts} restarts{}",
+            t.actor,
+            t.strategy,
+            t.children.len(),
+            if most.is_empty() { String::new() } else { format!(" (most: {most})") }
+        );
+    }
+    if trees.len() > SUPERVISORS_SHOWN {
+        let _ = writeln!(s, "  … and {} more supervisors", trees.len() - SUPERVISORS_SHOWN);
+    }
+    // Actor states, counted.
+    let mut states: Vec<(&str, usize)> = Vec::new();
+    for a in actors.iter().filter(|a| show.matches(a)) {
+        match states.iter_mut().find(|(st, _)| *st == a.state) {
+            Some((_, n)) => *n += 1,
+            None => states.push((a.state.as_str(), 1)),
+        }
+    }
+    // Busy first: what a person looks for.
+    let rank = |st: &str| {
+        ["running", "suspended", "idle", "exited"].iter().position(|r| *r == st).unwrap_or(4)
+    };
+    states.sort_by_key(|(st, _)| (rank(st), *st));
+    let matched: usize = states.iter().map(|(_, n)| n).sum();
+    let states = states.iter().map(|(st, n)| format!("{n} {st}")).collect::<Vec<_>>().join(", ");
+    let whose = show.module.as_deref().map(|m| format!(" of {m}")).unwrap_or_default();
+    let _ = write!(s, "\nactors{whose}: {matched}");
+    if !states.is_empty() {
+        let _ = write!(s, " ({states})");
+    }
+    let limit = show.limit();
+    if !show.actors {
+        s.push_str("; list them with --actors, --module NAME or --limit N\n");
+        return s;
+    }
+    s.push('\n');
+    // The child each actor is, in which supervisor.
+    let children: HashMap<u64, (u64, &str)> = trees
+        .iter()
+        .flat_map(|t| {
+            t.children.iter().filter_map(|c| c.actor.map(|a| (a, (t.actor, c.id.as_str()))))
+        })
+        .collect();
+    if limit > 0 && matched > 0 {
+        s.push_str("  id      module      version  state      mailbox  handled  name\n");
+    }
+    for a in actors.iter().filter(|a| show.matches(a)).take(limit) {
+        let name = match (&a.name, children.get(&a.id)) {
+            (Some(n), Some((sup, child))) => format!("{n} ({child} of <{sup}>)"),
+            (Some(n), None) => n.clone(),
+            (None, Some((sup, child))) => format!("({child} of <{sup}>)"),
+            (None, None) => String::new(),
+        };
+        let row = format!(
+            "  {:<7} {:<11} {:<8} {:<10} {:<8} {:<8} {}",
+            format!("<{}>", a.id),
+            a.module.as_deref().unwrap_or("(native)"),
+            a.version.as_deref().unwrap_or("-"),
+            a.state,
+            a.mailbox,
+            a.handled,
+            name
+        );
+        let _ = writeln!(s, "{}", row.trim_end());
+    }
+    if matched > limit {
+        let _ = writeln!(
+            s,
+            "  … and {} more (--limit N lists more, --json prints all)",
+            matched - limit
+        );
+    }
+    s
+}
+
+/// An entry's time, in the system's local time zone (`TZ`, else
+/// `/etc/localtime`), with its offset; the raw seconds if it has none.
+fn local_time(at: u64, zone: &jiff::tz::TimeZone) -> String {
+    let Ok(secs) = i64::try_from(at) else { return at.to_string() };
+    match jiff::Timestamp::from_second(secs) {
+        Ok(t) => t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// `relive history`: one row per entry in aligned columns (local time,
+/// module, action, versions, build, file); a refused entry says so and
+/// gives its reason on the next line.
+fn history(entries: &[HistoryView], zone: &jiff::tz::TimeZone) -> String {
+    if entries.is_empty() {
+        return "no history\n".to_owned();
+    }
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            let action = match e.action.as_str() {
+                "markbad" => "mark-bad".to_owned(),
+                a => a.to_owned(),
+            };
+            let versions = match (e.action.as_str(), &e.from, &e.to) {
+                ("markbad" | "purge", _, Some(to)) => to.clone(),
+                (_, from, to) => format!(
+                    "{} -> {}",
+                    from.as_deref().unwrap_or("-"),
+                    to.as_deref().unwrap_or("-")
+                ),
+            };
+            let build = e.hash.as_deref().map_or("-".to_owned(), |h| h[..16.min(h.len())].into());
+            [
+                local_time(e.at, zone),
+                e.module.clone(),
+                if e.refused.is_some() { format!("{action} REFUSED") } else { action },
+                versions,
+                build,
+                e.source.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["time", "module", "action", "versions", "build", "file"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
+            }
+        }
+        l.trim_end().to_owned()
+    };
+    let mut s = line(header);
+    s.push('\n');
+    for (r, e) in rows.iter().zip(entries) {
+        s.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        s.push('\n');
+        if let Some(reason) = &e.refused {
+            let _ = writeln!(s, "    reason: {reason}");
+        }
+    }
+    s
+}
+
+/// An answer as `--json` prints it: complete — every actor of a status —
+/// unless `--module` or `--limit` was given: then `actors` holds the first
+/// `limit` actors of that module, and `actors_matched` says how many
+/// there are in all.
+pub(crate) fn json(out: &Output, show: &Show) -> serde_json::Value {
+    let mut value = serde_json::to_value(out).unwrap_or_default();
+    if let Output::Status { actors, .. } = out
+        && (show.module.is_some() || show.limit.is_some())
+    {
+        let matched: Vec<&ActorView> = actors.iter().filter(|a| show.matches(a)).collect();
+        let listed: Vec<&ActorView> =
+            matched.iter().copied().take(show.limit.unwrap_or(usize::MAX)).collect();
+        value["Status"]["actors_matched"] = matched.len().into();
+        value["Status"]["actors"] = serde_json::to_value(listed).unwrap_or_default();
+    }
+    value
+}
+
+/// Render an answer for a person (`show`: what `status` lists).
+pub(crate) fn human(out: &Output, show: &Show) -> String {
     match out {
         Output::Status { modules, actors, trees, workers } => {
-            let mut s = format!("host: {workers} workers, {} actors\n\nmodules:\n", actors.len());
-            for m in modules {
-                s.push_str(&module(m));
-            }
-            let by_id: std::collections::HashMap<u64, &relive_runtime::admin::protocol::ActorView> =
-                actors.iter().map(|a| (a.id, a)).collect();
-            if !trees.is_empty() {
-                s.push_str("\nsupervision trees:\n");
-            }
-            for t in trees {
-                let _ = writeln!(s, "  supervisor <{}> {}", t.actor, t.strategy);
-                for c in &t.children {
-                    let a = c.actor.and_then(|id| by_id.get(&id));
-                    let _ = writeln!(
-                        s,
-                        "    {:<12} {:<8} {:<10} {:<8} {:<10} mailbox {:<5} restarts {}",
-                        c.id,
-                        c.actor.map_or("-".to_owned(), |id| format!("<{id}>")),
-                        c.modules.join(","),
-                        a.and_then(|a| a.version.as_deref()).unwrap_or("-"),
-                        a.map_or("exited", |a| a.state.as_str()),
-                        a.map_or(0, |a| a.mailbox),
-                        c.restarts
-                    );
-                }
-            }
-            s.push_str(
-                "\nactors:\n  id      module      version  state      mailbox  handled  name\n",
-            );
-            for a in actors {
-                let _ = writeln!(
-                    s,
-                    "  {:<7} {:<11} {:<8} {:<10} {:<8} {:<8} {}",
-                    a.id,
-                    a.module.as_deref().unwrap_or("(native)"),
-                    a.version.as_deref().unwrap_or("-"),
-                    a.state,
-                    a.mailbox,
-                    a.handled,
-                    a.name.as_deref().unwrap_or("")
-                );
-            }
-            s
+            status(modules, actors, trees, *workers, show)
         }
         Output::Migration {
             modules,
@@ -136,21 +349,157 @@ pub(crate) fn human(out: &Output) -> String {
             }
             s
         }
-        Output::History { entries } => {
-            let mut s = String::new();
-            for e in entries {
-                let _ = writeln!(
-                    s,
-                    "{}  {:<10} {:<9} {} -> {}{}",
-                    e.at,
-                    e.module,
-                    e.action,
-                    e.from.as_deref().unwrap_or("-"),
-                    e.to.as_deref().unwrap_or("-"),
-                    e.refused.as_deref().map(|r| format!("  REFUSED: {r}")).unwrap_or_default()
-                );
-            }
-            s
+        Output::History { entries } => history(entries, &jiff::tz::TimeZone::system()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relive_runtime::admin::protocol::VersionView;
+
+    fn version(v: &str, hash: char, actors: usize) -> VersionView {
+        VersionView {
+            version: v.into(),
+            hash: hash.to_string().repeat(64),
+            source: format!("/srv/billing/libbilling-{v}.so"),
+            actors,
+        }
+    }
+
+    /// A host in the middle of a gradual upgrade: 1,000 accounts, 3 of them
+    /// under a supervisor, one in a slow handler.
+    fn status_example() -> Output {
+        let mut actors: Vec<ActorView> = (2..=1001)
+            .map(|id| ActorView {
+                id,
+                module: Some("billing".into()),
+                version: Some(if id <= 101 { "1.1.0" } else { "1.0.0" }.into()),
+                state: if id == 2 { "running" } else { "idle" }.into(),
+                mailbox: usize::from(id == 2) * 3,
+                handled: 12,
+                name: None,
+            })
+            .collect();
+        actors.insert(
+            0,
+            ActorView {
+                id: 1,
+                module: None,
+                version: None,
+                state: "idle".into(),
+                mailbox: 0,
+                handled: 0,
+                name: None,
+            },
+        );
+        let children = (0..3)
+            .map(|i| ChildView {
+                id: format!("ledger-{i}"),
+                actor: Some(999 + i),
+                kind: "worker".into(),
+                modules: vec!["billing".into()],
+                restarts: [0, 2, 0][i as usize],
+            })
+            .collect();
+        Output::Status {
+            modules: vec![ModuleView {
+                name: "billing".into(),
+                current: version("1.1.0", 'b', 100),
+                old: Some(version("1.0.0", 'a', 900)),
+                file_changed: false,
+                canaries: Some(100),
+            }],
+            actors,
+            trees: vec![TreeView { actor: 1, strategy: "OneForOne".into(), children }],
+            workers: 2,
+        }
+    }
+
+    fn history_example() -> Output {
+        let entry = |at, action: &str, from: Option<&str>, to: Option<&str>| HistoryView {
+            at,
+            module: "billing".into(),
+            action: action.into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            hash: Some("a".repeat(64)),
+            source: Some("/srv/billing/libbilling-1.0.0.so".into()),
+            refused: None,
+            duration_us: 900,
+        };
+        let mut refused = entry(1_796_000_100, "upgrade", None, None);
+        refused.hash = None;
+        refused.source = Some("/srv/billing/libbilling-next.so".into());
+        refused.refused = Some(
+            "/srv/billing/libbilling-next.so: built for module ABI 2, this host speaks 3".into(),
+        );
+        let mut upgrade = entry(1_796_000_160, "upgrade", Some("1.0.0"), Some("1.1.0"));
+        upgrade.hash = Some("b".repeat(64));
+        upgrade.source = Some("/srv/billing/libbilling-1.1.0.so".into());
+        let mut bad = entry(1_796_000_400, "markbad", None, Some("1.1.0"));
+        bad.hash = upgrade.hash.clone();
+        bad.source = upgrade.source.clone();
+        Output::History {
+            entries: vec![entry(1_796_000_000, "load", None, Some("1.0.0")), refused, upgrade, bad],
+        }
+    }
+
+    /// The examples docs/cli.md shows, rendered as the CLI renders them.
+    fn examples() -> Vec<(String, String)> {
+        let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+        let status = status_example();
+        let Output::History { entries } = history_example() else { unreachable!() };
+        let show = |actors, module: Option<&str>, limit| Show {
+            actors,
+            module: module.map(Into::into),
+            limit,
+        };
+        vec![
+            ("$ relive status".into(), human(&status, &Show::default())),
+            (
+                "$ relive status --module billing --limit 3".into(),
+                human(&status, &show(true, Some("billing"), Some(3))),
+            ),
+            ("$ relive history".into(), history(&entries, &zone)),
+        ]
+    }
+
+    #[test]
+    fn the_examples_in_docs_cli_md_are_what_the_cli_prints() {
+        let doc = include_str!("../../docs/cli.md");
+        for (command, out) in examples() {
+            let block = format!("{command}\n{out}");
+            assert!(doc.contains(&block), "docs/cli.md lacks, verbatim:\n{block}");
+        }
+    }
+
+    #[test]
+    fn a_summary_at_1000_actors_is_short() {
+        let out = human(&status_example(), &Show::default());
+        assert!(out.lines().count() < 20, "{out}");
+        assert!(out.contains("actors: 1001 (1 running, 1000 idle);"), "{out}");
+        assert!(out.contains("3 children, 3 running, 2 restarts (most: ledger-1 2)"), "{out}");
+    }
+
+    #[test]
+    fn history_times_are_local_with_their_offset() {
+        let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(-7));
+        let Output::History { entries } = history_example() else { unreachable!() };
+        let out = history(&entries, &zone);
+        // 1_796_000_000 is 2026-11-30 00:53:20 UTC.
+        assert!(out.contains("2026-11-29 17:53:20 -07:00  billing"), "{out}");
+        assert!(out.contains("upgrade REFUSED"), "{out}");
+        assert!(out.contains("    reason: /srv/billing/libbilling-next.so: built for"), "{out}");
+    }
+
+    /// Not a check: prints the examples for pasting into docs/cli.md
+    /// (`cargo test -p relive-cli --bin relive print_examples -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn print_examples() {
+        for (command, out) in examples() {
+            println!("```text\n{command}\n{out}```\n");
         }
     }
 }

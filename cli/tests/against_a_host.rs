@@ -610,9 +610,12 @@ fn status_shows_the_supervision_tree_with_restarts() {
     assert_eq!(children.len(), 4);
     assert_eq!(children[0]["id"], "counter-0");
     assert_eq!(children[0]["restarts"], 0);
+    // issue 20: the summary gives the supervisor's counts; the actor list
+    // says whose child each actor is.
     let o = relive(&host, &["status"]);
-    assert!(text(&o).contains("supervisor <1> OneForOne"), "{}", text(&o));
-    assert!(text(&o).contains("counter-3"), "{}", text(&o));
+    assert!(text(&o).contains("<1> OneForOne: 4 children, 4 running, 0 restarts"), "{}", text(&o));
+    let o = relive(&host, &["status", "--actors"]);
+    assert!(text(&o).contains("(counter-3 of <1>)"), "{}", text(&o));
 }
 
 // issue 14: sys — `relive state / suspend / resume / stats / trace` against a

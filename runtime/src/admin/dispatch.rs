@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-fn version_view(v: &crate::code_server::VersionInfo) -> VersionView {
+fn version_view(
+    v: &crate::code_server::VersionInfo,
+    counts: &std::collections::HashMap<crate::code_server::BuildHash, usize>,
+) -> VersionView {
     let source = match &v.origin {
         crate::code_server::Origin::Dylib { path, .. } => path.display().to_string(),
         crate::code_server::Origin::Static => "static".into(),
@@ -26,7 +29,9 @@ fn version_view(v: &crate::code_server::VersionInfo) -> VersionView {
         version: v.version.to_string(),
         hash: v.hash.to_string(),
         source,
-        actors: v.instances,
+        // issue 20: cli — counted from the index, not from the instances
+        // (an upgrade's new instance that is not installed yet is no actor).
+        actors: counts.get(&v.hash).copied().unwrap_or(0),
     }
 }
 
@@ -35,11 +40,13 @@ fn module_view(host: &HostHandle, name: &str) -> Option<ModuleView> {
     let which = code.which(name)?;
     let file_changed =
         matches!(code.module_status(name), Some(crate::code_server::ModuleStatus::Modified { .. }));
+    let counts = host.actors_by_build(name);
     Some(ModuleView {
         name: name.to_owned(),
-        current: version_view(&which.current),
-        old: which.old.as_ref().map(version_view),
+        current: version_view(&which.current, &counts),
+        old: which.old.as_ref().map(|o| version_view(o, &counts)),
         file_changed,
+        canaries: code.canaries(name).map(|c| c.len()),
     })
 }
 
@@ -258,6 +265,8 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
                     action: format!("{:?}", h.action).to_lowercase(),
                     from: h.from,
                     to: h.to,
+                    hash: h.hash.map(|b| b.to_string()),
+                    source: h.source,
                     refused: h.refused,
                     duration_us: h.duration.as_micros() as u64,
                 })

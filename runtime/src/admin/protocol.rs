@@ -157,7 +157,8 @@ pub struct VersionView {
     pub hash: String,
     /// The file it was loaded from (or `static:<module>`).
     pub source: String,
-    /// Live actors on it.
+    /// Live actors on it, from the host's index of actors by version (no
+    /// actor is locked to count them).
     pub actors: usize,
 }
 
@@ -172,6 +173,11 @@ pub struct ModuleView {
     pub old: Option<VersionView>,
     /// Whether the file on disk differs from the current build.
     pub file_changed: bool,
+    // issue 20: cli
+    /// A gradual upgrade to `current` in progress: how many canaries went
+    /// first (`None`: no gradual upgrade; absent from an older host: `None`).
+    #[serde(default)]
+    pub canaries: Option<usize>,
 }
 
 /// One actor in a status answer.
@@ -227,7 +233,8 @@ pub enum Output {
     Status {
         /// Loaded modules.
         modules: Vec<ModuleView>,
-        /// Live actors.
+        /// Every live actor, in id order (`relive status` shows a summary
+        /// and lists them only when asked; `--json` prints them all).
         actors: Vec<ActorView>,
         /// Supervision trees.
         trees: Vec<TreeView>,
@@ -335,6 +342,14 @@ pub struct HistoryView {
     pub from: Option<String>,
     /// Version concerned.
     pub to: Option<String>,
+    // issue 20: cli — absent from an older host: `None`.
+    /// The build concerned (hex hash), when known.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The file concerned (`static` for a module linked into the host),
+    /// when known.
+    #[serde(default)]
+    pub source: Option<String>,
     /// Why it was refused, if it was.
     pub refused: Option<String>,
     /// Duration in microseconds.

@@ -36,6 +36,11 @@ pub struct HistoryEntry {
     pub to: Option<String>,
     /// The build concerned, when known.
     pub hash: Option<BuildHash>,
+    // issue 20: cli
+    /// The file concerned (`static` for a module linked into the host),
+    /// when known: the library a load or a refused load was asked for, the
+    /// file of the version rolled back to, purged or marked bad.
+    pub source: Option<String>,
     /// `None` on success, else why it was refused.
     pub refused: Option<String>,
     /// How long it took.

@@ -674,13 +674,14 @@ impl ModuleTable {
                 Ok(c) => c,
                 Err(e) => {
                     let mut inner = self.inner.lock();
+                    let build = Build::file(&source);
                     Self::push(
                         &mut inner,
                         name,
                         Action::Upgrade,
                         None,
                         None,
-                        None,
+                        build,
                         Some(&e),
                         started,
                     );
@@ -694,7 +695,7 @@ impl ModuleTable {
         let running = slots.map(|s| Arc::clone(&s.current));
         let interface = opts.interface.or(slots.and_then(|s| s.interface));
         let from_s = running.as_ref().map(|r| r.version().to_string());
-        let (to, hash) = (Some(new.version().to_string()), Some(new.hash()));
+        let (to, hash) = (Some(new.version().to_string()), Build::of(&new));
         let widest = slots.map(|s| &s.widest);
         let unchanged = match check_against(&new, running.as_deref(), interface, widest, opts.force)
         {
@@ -776,7 +777,7 @@ impl ModuleTable {
         for p in all {
             let from = p.running.as_ref().map(|r| r.version().clone());
             let from_s = from.as_ref().map(ToString::to_string);
-            let (to, hash) = (Some(p.new.version().to_string()), Some(p.new.hash()));
+            let (to, hash) = (Some(p.new.version().to_string()), Build::of(&p.new));
             let (outcome, dropped) = if p.unchanged {
                 (LoadOutcome::Unchanged, None)
             } else if let Some(slots) = inner.modules.get_mut(&p.name) {
@@ -852,7 +853,7 @@ impl ModuleTable {
     /// Record a prepared version that was abandoned (its migration failed).
     pub(crate) fn abandon(&self, p: Prepared, reason: &dyn std::fmt::Display) {
         let from = p.running.as_ref().map(|r| r.version().to_string());
-        let (to, hash) = (Some(p.new.version().to_string()), Some(p.new.hash()));
+        let (to, hash) = (Some(p.new.version().to_string()), Build::of(&p.new));
         let mut inner = self.inner.lock();
         Self::push(&mut inner, &p.name, Action::Upgrade, from, to, hash, Some(reason), p.started);
     }
@@ -876,9 +877,10 @@ impl ModuleTable {
         };
         // issue 15: not back to a version lacking a variant callers use.
         if let Err(e) = variants_kept(name, &slots.current, &old, force) {
+            let build = Build::of(&old);
             slots.old = Some(old);
             let (from, to) = (Some(slots.current.version().to_string()), None);
-            Self::push(&mut inner, name, Action::Rollback, from, to, None, Some(&e), started);
+            Self::push(&mut inner, name, Action::Rollback, from, to, build, Some(&e), started);
             return Err(e);
         }
         // issue 15: dependencies hold among the versions that would be
@@ -893,10 +895,11 @@ impl ModuleTable {
                 .collect();
             if let Err(e) = dependency::check_unit(&[&*old], &current) {
                 let e = rollback_dependency(name, &old, e);
+                let build = Build::of(&old);
                 let slots = inner.modules.get_mut(name).expect("looked up under this lock");
                 let from = Some(slots.current.version().to_string());
                 slots.old = Some(old);
-                Self::push(&mut inner, name, Action::Rollback, from, None, None, Some(&e), started);
+                Self::push(&mut inner, name, Action::Rollback, from, None, build, Some(&e), started);
                 return Err(e);
             }
         }
@@ -904,7 +907,7 @@ impl ModuleTable {
         let newer = std::mem::replace(&mut slots.current, Arc::clone(&old));
         slots.old = Some(Arc::clone(&newer));
         let (from, to) = (Some(newer.version().to_string()), Some(old.version().to_string()));
-        let hash = Some(old.hash());
+        let hash = Build::of(&old);
         Self::push(&mut inner, name, Action::Rollback, from, to, hash, None, started);
         self.publish(&inner);
         // issue 15: lifecycle (under the lock: see `commit_all`)
@@ -937,7 +940,7 @@ impl ModuleTable {
             return Ok(Dropped { version: None, instances: 0, unload: None });
         };
         let to = Some(old.version().to_string());
-        Self::push(&mut inner, name, Action::Purge, None, to, Some(old.hash()), None, started);
+        Self::push(&mut inner, name, Action::Purge, None, to, Build::of(&old), None, started);
         self.publish(&inner);
         // issue 15: lifecycle (under the lock: see `commit_all`)
         self.events.emit(EventKind::Purged {
@@ -1068,7 +1071,17 @@ impl ModuleTable {
                 "build marked bad in memory only: the mark will not survive a restart"
             );
         }
-        Self::push(&mut inner, module, Action::MarkBad, None, None, Some(hash), None, started);
+        // issue 20: cli — which version and file the mark is about, when
+        // that build is loaded (the history then says what was marked).
+        let marked = inner.modules.get(module).and_then(|s| {
+            std::iter::once(&s.current).chain(s.old.as_ref()).find(|v| v.hash() == hash).cloned()
+        });
+        let to = marked.as_ref().map(|v| v.version().to_string());
+        let build = match &marked {
+            Some(v) => Build::of(v),
+            None => Build { hash: Some(hash), source: None },
+        };
+        Self::push(&mut inner, module, Action::MarkBad, None, to, build, None, started);
         // issue 15: lifecycle (under the lock: see `commit_all`)
         self.events.emit(EventKind::MarkedBad { module: module.to_owned(), hash });
         drop(inner);
@@ -1087,7 +1100,7 @@ impl ModuleTable {
         action: Action,
         from: Option<String>,
         to: Option<String>,
-        hash: Option<BuildHash>,
+        build: Build,
         refused: Option<&dyn std::fmt::Display>,
         started: Instant,
     ) {
@@ -1112,7 +1125,8 @@ impl ModuleTable {
             action,
             from,
             to,
-            hash,
+            hash: build.hash,
+            source: build.source,
             refused: refused.map(ToString::to_string),
             duration: started.elapsed(),
         });
@@ -1179,5 +1193,34 @@ fn rollback_dependency(module: &str, to: &Version, e: LoadError) -> RollbackErro
         dependant,
         on,
         problem,
+    }
+}
+
+// issue 20: cli
+/// The build a history entry is about: its hash and the file it came from,
+/// as far as they are known (a file the loader could not read has no hash).
+#[derive(Debug, Default)]
+struct Build {
+    hash: Option<BuildHash>,
+    source: Option<String>,
+}
+
+impl Build {
+    /// A version that was read: its hash and its file.
+    fn of(v: &Version) -> Self {
+        let source = match v.origin() {
+            Origin::Dylib { path, .. } => path.display().to_string(),
+            Origin::Static => "static".to_owned(),
+        };
+        Build { hash: Some(v.hash()), source: Some(source) }
+    }
+
+    /// Only the file asked for (the loader refused before it had a build).
+    fn file(source: &Source) -> Self {
+        let source = match source {
+            Source::Dylib(path) => path.display().to_string(),
+            Source::Static(_) => "static".to_owned(),
+        };
+        Build { hash: None, source: Some(source) }
     }
 }

@@ -397,6 +397,9 @@ struct StoredEntry<'a> {
     from: Option<Cow<'a, str>>,
     to: Option<Cow<'a, str>>,
     hash: Option<Hash>,
+    // issue 20: cli — absent in a history written before it: `None`.
+    #[serde(default)]
+    source: Option<Cow<'a, str>>,
     refused: Option<Cow<'a, str>>,
     duration_ns: u64,
 }
@@ -419,6 +422,7 @@ impl<'a> StoredEntry<'a> {
             from: h.from.as_deref().map(Cow::Borrowed),
             to: h.to.as_deref().map(Cow::Borrowed),
             hash: h.hash.map(Hash),
+            source: h.source.as_deref().map(Cow::Borrowed),
             refused: h.refused.as_deref().map(Cow::Borrowed),
             duration_ns: u64::try_from(h.duration.as_nanos()).unwrap_or(u64::MAX),
         }
@@ -439,6 +443,7 @@ impl<'a> StoredEntry<'a> {
             from: self.from.map(Cow::into_owned),
             to: self.to.map(Cow::into_owned),
             hash: self.hash.map(|h| h.0),
+            source: self.source.map(Cow::into_owned),
             refused: self.refused.map(Cow::into_owned),
             duration: Duration::from_nanos(self.duration_ns),
         }

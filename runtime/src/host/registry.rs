@@ -234,6 +234,17 @@ impl Registry {
         self.index.lock().get(module).map_or(0, |v| v.values().map(HashSet::len).sum())
     }
 
+    // issue 20: cli
+    /// How many actors of `module` run each version (by serial), from the
+    /// index alone: one lock, no actor touched.
+    pub(crate) fn counts_by_version(&self, module: &str) -> HashMap<u64, usize> {
+        self.index
+            .lock()
+            .get(module)
+            .map(|v| v.iter().map(|(serial, ids)| (*serial, ids.len())).collect())
+            .unwrap_or_default()
+    }
+
     /// Live actors.
     pub(crate) fn count(&self) -> usize {
         self.actors.read().len()

@@ -4,6 +4,7 @@
 
 use super::HostHandle;
 use crate::actor::ActorId;
+use crate::code_server::BuildHash;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -137,6 +138,22 @@ impl HostHandle {
                     name: c.control.lock().name.clone(),
                 }
             })
+            .collect()
+    }
+
+    // issue 20: cli
+    /// How many actors run each build of `module` (its current and old
+    /// versions), counted from the registry's index of actors by version:
+    /// one lock, no actor's body or control lock taken, so it is cheap at
+    /// any number of actors and answers while handlers run. A build no
+    /// actor runs is absent.
+    pub fn actors_by_build(&self, module: &str) -> HashMap<BuildHash, usize> {
+        let shared = self.shared();
+        let counts = shared.registry.counts_by_version(module);
+        [shared.table.current(module), shared.table.old(module)]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| counts.get(&v.serial()).map(|n| (v.hash(), *n)))
             .collect()
     }
 
