@@ -19,6 +19,9 @@ const MAX_LINE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct AdminServer {
     path: PathBuf,
+    /// The listening socket, to wake the accept loop without its path (the
+    /// file may be gone).
+    listener: UnixListener,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,7 +37,11 @@ impl Drop for AdminServer {
     fn drop(&mut self) {
         // ORDERING: SeqCst; the accept loop checks it after each connection.
         self.stop.store(true, Ordering::SeqCst);
-        let _ = UnixStream::connect(&self.path);
+        // Wake the blocked `accept` through the socket itself: on Linux a
+        // listening socket shut down for reading fails every `accept` at
+        // once. Connecting to the path would hang the join below forever if
+        // someone removed the socket file.
+        let _ = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -95,6 +102,7 @@ impl HostHandle {
         prepare(&path)?;
         let listener = UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let waker = listener.try_clone()?;
         let stop = Arc::new(AtomicBool::new(false));
         let host = self.clone();
         let flag = Arc::clone(&stop);
@@ -112,7 +120,7 @@ impl HostHandle {
             }
         })?;
         tracing::info!(socket = %path.display(), "admin socket open");
-        Ok(AdminServer { path, stop, thread: Some(thread) })
+        Ok(AdminServer { path, listener: waker, stop, thread: Some(thread) })
     }
 }
 
@@ -184,5 +192,27 @@ fn serve_connection(host: &HostHandle, stream: UnixStream) {
         if send(&mut out, &answer).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::host::Host;
+    use std::time::Duration;
+
+    #[test]
+    fn dropping_the_server_after_its_socket_file_was_removed_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory of our own (the listener wants it 0700; it makes it).
+        let path = dir.path().join("admin").join("admin.sock");
+        let host = Host::builder().workers(1).build().unwrap();
+        let server = host.handle().serve_admin(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(server);
+            let _ = tx.send(());
+        });
+        assert!(rx.recv_timeout(Duration::from_secs(10)).is_ok(), "drop hung");
     }
 }

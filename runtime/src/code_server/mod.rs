@@ -899,7 +899,16 @@ impl ModuleTable {
                 let slots = inner.modules.get_mut(name).expect("looked up under this lock");
                 let from = Some(slots.current.version().to_string());
                 slots.old = Some(old);
-                Self::push(&mut inner, name, Action::Rollback, from, None, build, Some(&e), started);
+                Self::push(
+                    &mut inner,
+                    name,
+                    Action::Rollback,
+                    from,
+                    None,
+                    build,
+                    Some(&e),
+                    started,
+                );
                 return Err(e);
             }
         }
