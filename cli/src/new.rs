@@ -94,6 +94,14 @@ pub(crate) fn new(parent: &Path, name: &str, source: &ReliveSource) -> Result<Pa
     {
         return Err(NewError::NotACheckout(dir.clone()));
     }
+    // Cargo reads a path dependency from the manifest that names it, not
+    // from where `relive new` ran: the checkout must be written absolute.
+    let source = &match source {
+        ReliveSource::Path(dir) => {
+            ReliveSource::Path(dir.canonicalize().map_err(|_| NewError::NotACheckout(dir.clone()))?)
+        }
+        other => other.clone(),
+    };
     let root = parent.join(name);
     if root.exists() {
         return Err(NewError::Exists(root));
@@ -138,4 +146,22 @@ fn toml_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReliveSource, new};
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_relative_checkout_path_is_written_absolute() {
+        let parent = tempfile::tempdir().unwrap();
+        // Tests run in `cli/`: `..` is this checkout, relative to here only.
+        let root = new(parent.path(), "billing", &ReliveSource::Path(PathBuf::from(".."))).unwrap();
+        let api = std::fs::read_to_string(root.join("api").join("Cargo.toml")).unwrap();
+        let checkout = std::path::Path::new("..").canonicalize().unwrap();
+        let sdk = checkout.join("sdk").display().to_string();
+        assert!(api.contains(&sdk), "not the absolute checkout: {api}");
+        assert!(!api.contains("\"../sdk\""), "{api}");
+    }
 }

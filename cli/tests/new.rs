@@ -243,6 +243,12 @@ fn every_snippet_of_the_guides_first_pages_is_what_relive_new_writes() {
             }
             "sh" => {
                 for command in snippet.iter().flat_map(|l| l.split("&&")).map(str::trim) {
+                    // `lib=$(relive build … | head -1)`: the relive command inside.
+                    let command =
+                        match command.strip_prefix("lib=$(").and_then(|c| c.strip_suffix(')')) {
+                            Some(inner) => inner.split('|').next().unwrap_or("").trim(),
+                            None => command,
+                        };
                     let words: Vec<&str> = command.split_whitespace().collect();
                     match words.first() {
                         Some(&"cd") | Some(&"cargo") => {}

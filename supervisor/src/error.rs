@@ -102,6 +102,11 @@ pub enum AdoptError {
     /// child with `start_child` instead).
     #[error("actor {0} has exited")]
     NotAlive(ActorId),
+    /// The actor is a supervisor (this one or any other): a supervisor joins
+    /// a tree by being started in it, never adopted (an ancestor adopted as
+    /// a descendant would make both wait for each other at shutdown).
+    #[error("actor {0} is a supervisor: start it in the tree instead of adopting it")]
+    IsSupervisor(ActorId),
     /// Another child of this supervisor has that id.
     #[error("child id `{0}` is taken in this supervisor")]
     IdTaken(String),

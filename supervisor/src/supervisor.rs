@@ -291,11 +291,17 @@ impl Supervisor {
     /// The check against other supervisors reads the host's registered
     /// trees before this one's lock is taken: two supervisors adopting the
     /// same actor at the same instant can both succeed (do not race them).
-    pub fn adopt(&self, actor: &AnyActor, child: Child) -> Result<(), AdoptError> {
+    pub fn adopt(&self, actor: &AnyActor, mut child: Child) -> Result<(), AdoptError> {
         let id = actor.id();
         // Before our lock: our own view locks our tree.
         let host = self.live().ok_or(AdoptError::SupervisorExited)?.host.clone();
         let others = host.tree_views();
+        // A supervisor (this one, or an ancestor) as its own descendant would
+        // make two trees wait for each other's shutdown: supervisors join a
+        // tree by being started in it.
+        if others.iter().any(|t| t.actor == id) {
+            return Err(AdoptError::IsSupervisor(id));
+        }
         if let Some(other) = others
             .iter()
             .filter(|t| t.actor != self.actor.id())
@@ -328,6 +334,11 @@ impl Supervisor {
                 actual: actor.module().unwrap_or("host-native").to_owned(),
                 start: module.clone(),
             });
+        }
+        // A module child keeps the name it runs under across restarts (a
+        // restart in place registers the start's name again).
+        if let ChildStart::Module { name: name @ None, .. } = &mut child.start {
+            *name = actor.name();
         }
         t.adopt(child, actor);
         Ok(())

@@ -112,6 +112,12 @@ fn adopt_refuses_with_typed_reasons_and_changes_nothing() {
     let c = running_counter(&host, 9);
     sup.adopt(&c.any(), counter_child("acct", 0)).unwrap();
 
+    // A supervisor: itself, or another one (an ancestor adopted as a
+    // descendant would deadlock both trees' shutdowns).
+    let e = sup.adopt(sup.actor(), counter_child("me", 0)).unwrap_err();
+    assert!(matches!(e, AdoptError::IsSupervisor(id) if id == sup.actor().id()), "{e}");
+    let e = sup.adopt(other.actor(), counter_child("other", 0)).unwrap_err();
+    assert!(matches!(e, AdoptError::IsSupervisor(id) if id == other.actor().id()), "{e}");
     // Already a child here.
     let e = sup.adopt(&c.any(), counter_child("again", 0)).unwrap_err();
     assert!(matches!(e, AdoptError::AlreadyChild { ref id, .. } if id == "acct"), "{e}");
@@ -160,4 +166,17 @@ fn adopt_refuses_with_typed_reasons_and_changes_nothing() {
     assert_eq!(sup.which_children().unwrap().len(), 1);
     assert_eq!(c.call(CounterMsg::Get).unwrap().count, 9);
     assert_eq!(f.call(CounterMsg::Get).unwrap().count, 2);
+}
+
+#[test]
+fn an_adopted_named_actor_keeps_its_name_across_a_restart() {
+    let host = host();
+    let sup = Supervisor::start(&host.handle(), Flags::default(), vec![]).unwrap();
+    let c: Counter = host
+        .spawn_with("counter", &5u64, relive_runtime::host::SpawnOptions::new().name("acct-42"))
+        .unwrap();
+    sup.adopt(&c.any(), counter_child("acct", 0)).unwrap();
+    c.cast(CounterMsg::Panic("crash after adoption".into())).unwrap();
+    eventually("the restart", || c.call(CounterMsg::Get).is_ok_and(|r| r.count == 0));
+    assert_eq!(host.whereis_any("acct-42").map(|a| a.id()), Some(c.id()), "the name went");
 }

@@ -216,6 +216,11 @@ impl AnyActor {
         self.cell.module.as_deref()
     }
 
+    /// The name it is registered under now, if any.
+    pub fn name(&self) -> Option<String> {
+        self.cell.control.lock().name.clone()
+    }
+
     /// Whether it has exited.
     pub fn is_exited(&self) -> bool {
         self.cell.is_exited()
@@ -400,7 +405,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
         if self.system.on_worker() {
             return Err(CallError::FromHandler(msg));
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let (tx, rx) = oneshot::channel();
         self.send_as(msg, Some(tx), Wait::Until(Some(deadline)), true)
             .map_err(CallError::NotDelivered)?;
@@ -469,10 +474,19 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
             env: None,
             rx: None,
             sent: false,
-            deadline: Instant::now() + timeout,
+            deadline: deadline_after(timeout),
             timer: Deadline::default(),
         }
     }
+}
+
+/// `now + timeout`, or a century from now for a timeout too long to add
+/// (`Duration::MAX` means "as long as it takes", not a panic).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 fn decode_reply<M, R: DeserializeOwned>(

@@ -47,11 +47,22 @@ fn run(d: &'static Deadlines) {
     let mut armed = d.armed.lock();
     loop {
         let now = Instant::now();
+        let mut due = Vec::new();
         while let Some(entry) = armed.wakers.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            entry.remove().wake();
+            due.push(entry.remove());
+        }
+        if !due.is_empty() {
+            // Wake outside the lock: a waker may run executor code that arms
+            // or disarms a deadline, which takes this lock.
+            drop(armed);
+            for w in due {
+                w.wake();
+            }
+            armed = d.armed.lock();
+            continue;
         }
         match armed.wakers.keys().next().map(|k| k.0) {
             Some(at) => {
