@@ -193,6 +193,15 @@ fn main() {
     let libs = libraries(scratch.path());
 
     let host = Host::builder().workers(2).build().expect("host");
+    // Every billing version writes each charge through the `ledger` port
+    // (issue 15) and counts it once the receipt comes: an in-memory ledger
+    // here, one row per charge.
+    let rows = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    host.port(billing_api::LEDGER_PORT, move |_: billing_api::LedgerWrite| {
+        let row = rows.fetch_add(1, Ordering::Relaxed) + 1;
+        async move { Ok::<_, String>(billing_api::LedgerReceipt { row }) }
+    })
+    .expect("the ledger port");
     host.code_server().upgrade("counter", &libs.counter[0]).unwrap();
     host.code_server().upgrade("billing", &libs.billing[0]).unwrap();
     // Traffic actors and chaos actors live under separate supervisors: the
