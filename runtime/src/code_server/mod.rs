@@ -619,6 +619,7 @@ impl ModuleTable {
             let mut out = Vec::new();
             let code =
                 ffi::calls::on_load(new.table(), new.version_str(), previous.as_deref(), &mut out);
+            drop(new);
             let _ = tx.send((code, out));
         });
         let veto = |source: ModuleCallError| LoadError::Vetoed {
@@ -627,15 +628,25 @@ impl ModuleTable {
             version: p.new.version_str().to_owned(),
             source: Box::new(source),
         };
-        if let Err(e) = spawned {
-            return Err(veto(ModuleCallError::Failed {
-                module: p.name.clone(),
-                version: p.new.version_str().to_owned(),
-                function: "on_load",
-                message: format!("cannot start a thread for it: {e}"),
-            }));
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(veto(ModuleCallError::Failed {
+                    module: p.name.clone(),
+                    version: p.new.version_str().to_owned(),
+                    function: "on_load",
+                    message: format!("cannot start a thread for it: {e}"),
+                }));
+            }
+        };
+        let answer = rx.recv_timeout(ON_LOAD_TIMEOUT);
+        if answer.is_ok() {
+            // The hook returned: the thread only has to end. Join it, so no
+            // thread of ours is left half-gone when the unloader inspects
+            // threads for this version's library.
+            let _ = thread.join();
         }
-        match rx.recv_timeout(ON_LOAD_TIMEOUT) {
+        match answer {
             Ok((None | Some(relive_sdk::abi::status::OK), _)) => Ok(()),
             Ok((Some(code), out)) => {
                 Err(veto(ModuleCallError::from_status(&p.new, "on_load", code, &out)))
