@@ -465,6 +465,7 @@ mod tests {
         ]
     }
 
+    /// On a mismatch it prints the block docs/cli.md should hold, verbatim.
     #[test]
     fn the_examples_in_docs_cli_md_are_what_the_cli_prints() {
         let doc = include_str!("../../docs/cli.md");
@@ -491,15 +492,5 @@ mod tests {
         assert!(out.contains("2026-11-29 17:53:20 -07:00  billing"), "{out}");
         assert!(out.contains("upgrade REFUSED"), "{out}");
         assert!(out.contains("    reason: /srv/billing/libbilling-next.so: built for"), "{out}");
-    }
-
-    /// Not a check: prints the examples for pasting into docs/cli.md
-    /// (`cargo test -p relive-cli --bin relive print_examples -- --ignored --nocapture`).
-    #[test]
-    #[ignore]
-    fn print_examples() {
-        for (command, out) in examples() {
-            println!("```text\n{command}\n{out}```\n");
-        }
     }
 }
