@@ -282,6 +282,16 @@ struct Inner {
     events: Option<Arc<EventBus>>,
 }
 
+impl Inner {
+    // issue 15: dependencies
+    /// Every module's current version: what a dependency check of a unit
+    /// weighs the unit's new versions against (a module of the unit is
+    /// taken from the unit, not from here).
+    fn current_versions(&self) -> HashMap<String, Arc<Version>> {
+        self.modules.iter().map(|(n, s)| (n.clone(), Arc::clone(&s.current))).collect()
+    }
+}
+
 /// Builds a [`ModuleTable`].
 #[derive(Debug, Default)]
 pub struct ModuleTableBuilder {
@@ -774,9 +784,7 @@ impl ModuleTable {
         {
             let unit: Vec<&Version> =
                 all.iter().filter(|p| !p.unchanged).map(|p| &*p.new).collect();
-            let current: HashMap<String, Arc<Version>> =
-                inner.modules.iter().map(|(n, s)| (n.clone(), Arc::clone(&s.current))).collect();
-            if let Err(e) = dependency::check_unit(&unit, &current) {
+            if let Err(e) = dependency::check_unit(&unit, &inner.current_versions()) {
                 tracing::warn!(error = %e, "dependencies changed since the unit was validated");
                 drop(inner);
                 return Err(CommitError::Refused(self.abandon_all(all, e)));
@@ -897,31 +905,14 @@ impl ModuleTable {
         // issue 15: dependencies hold among the versions that would be
         // current (a forced rollback — a supervisor's way out of a crash
         // loop — goes back anyway).
-        if !force {
-            let current: HashMap<String, Arc<Version>> = inner
-                .modules
-                .iter()
-                .filter(|(n, _)| n.as_str() != name)
-                .map(|(n, s)| (n.clone(), Arc::clone(&s.current)))
-                .collect();
-            if let Err(e) = dependency::check_unit(&[&*old], &current) {
-                let e = rollback_dependency(name, &old, e);
-                let build = Build::of(&old);
-                let slots = inner.modules.get_mut(name).expect("looked up under this lock");
-                let from = Some(slots.current.version().to_string());
-                slots.old = Some(old);
-                Self::push(
-                    &mut inner,
-                    name,
-                    Action::Rollback,
-                    from,
-                    None,
-                    build,
-                    Some(&e),
-                    started,
-                );
-                return Err(e);
-            }
+        if !force && let Err(e) = dependency::check_unit(&[&*old], &inner.current_versions()) {
+            let e = rollback_dependency(name, &old, e);
+            let build = Build::of(&old);
+            let slots = inner.modules.get_mut(name).expect("looked up under this lock");
+            let from = Some(slots.current.version().to_string());
+            slots.old = Some(old);
+            Self::push(&mut inner, name, Action::Rollback, from, None, build, Some(&e), started);
+            return Err(e);
         }
         let slots = inner.modules.get_mut(name).expect("looked up under this lock");
         let newer = std::mem::replace(&mut slots.current, Arc::clone(&old));
