@@ -1,30 +1,12 @@
 //! The billing service over real HTTP on loopback: upgraded under requests,
 //! books balanced; a crash-looping build rolled back by the supervisor.
 
+mod common;
+
+use common::{http, json};
 use relive::Host;
 use service_swap_host::{Ledger, Service};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-/// One HTTP/1.1 request on a fresh connection: (status, body).
-fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
-}
 
 #[test]
 fn upgraded_under_requests_with_the_books_balanced_and_a_bad_build_rolled_back() {

@@ -4,32 +4,14 @@
 //! check `load-test.sh` prints as `ledger_mismatches`. SQLite always;
 //! PostgreSQL too when `DATABASE_URL` is set.
 
+mod common;
+
+use common::{http, json};
 use relive::{Canary, Host, UpgradeMode, UpgradeOptions};
 use service_swap_host::{Ledger, Service};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-
-/// One HTTP/1.1 request on a fresh connection: (status, body).
-fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
-}
 
 struct Builds {
     v1: PathBuf,
