@@ -139,8 +139,10 @@ pub use relive_runtime::*;
 /// Supervision trees with OTP's semantics, and crash-loop rollback.
 pub use relive_supervisor as supervisor;
 
-/// The Rust snippets of `README.md` and `docs/*.md` (but `docs/guide.md`,
-/// checked by `examples/counter/host/tests/guide_snippets.rs`), compiled by
+/// The Rust snippets of `README.md` and `docs/*.md` (but `docs/guide.md`:
+/// its first pages are checked against what `relive new` writes by
+/// `cli/tests/new.rs`, the rest are excerpts of compiled code, checked by
+/// `examples/guide/tests/guide.rs`), compiled by
 /// `cargo test --doc -p relive`: a name the docs use and the code lost fails
 /// this crate's doctests. Host snippets that load a library from a path are
 /// `no_run` (compiled, not run).
