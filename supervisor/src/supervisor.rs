@@ -15,6 +15,14 @@ use relive_runtime::{ActorId, AnyActor, ExitReason, HostHandle, SpawnError, Spaw
 use serde::Serialize;
 use std::sync::Arc;
 
+// issue 20: supervisors adopt
+/// Serializes [`Supervisor::adopt`]: checking that no other supervisor of
+/// the host has the actor and adding it to this one's tree must be one
+/// step, or two supervisors could each check before the other added it. A
+/// process-wide lock (adoptions are rare) rather than one per host, which
+/// the runtime would have to carry for the supervisors.
+static ADOPTION: Mutex<()> = Mutex::new(());
+
 /// Whether a child runs (OTP's pid, `restarting` or `undefined` in
 /// `which_children`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,10 +296,17 @@ impl Supervisor {
     /// that exits while being adopted is no refusal: its exit reaches the
     /// supervisor as a child's (`noproc`) and is handled by the spec.
     ///
-    /// The check against other supervisors reads the host's registered
-    /// trees before this one's lock is taken: two supervisors adopting the
-    /// same actor at the same instant can both succeed (do not race them).
+    /// Adoptions are serialized (one at a time in the process): the check
+    /// against the other supervisors and the adding are one step, so of two
+    /// supervisors adopting the same actor at once exactly one succeeds and
+    /// the other is refused with [`AdoptError::Supervised`]. An adoption may
+    /// therefore wait for another one, which waits at most for its own
+    /// supervisor's lock (held, say, while a child shuts down within its
+    /// `shutdown` bound).
     pub fn adopt(&self, actor: &AnyActor, mut child: Child) -> Result<(), AdoptError> {
+        // Held from the check of the other trees until the actor is ours
+        // (taken before any tree lock; no tree lock holder takes it).
+        let _one_at_a_time = ADOPTION.lock();
         let id = actor.id();
         // Before our lock: our own view locks our tree.
         let host = self.live().ok_or(AdoptError::SupervisorExited)?.host.clone();

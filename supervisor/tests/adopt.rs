@@ -180,3 +180,63 @@ fn an_adopted_named_actor_keeps_its_name_across_a_restart() {
     eventually("the restart", || c.call(CounterMsg::Get).is_ok_and(|r| r.count == 0));
     assert_eq!(host.whereis_any("acct-42").map(|a| a.id()), Some(c.id()), "the name went");
 }
+
+/// Two supervisors adopt one actor while the first one's tree is busy (a
+/// child's terminate takes 400 ms inside `terminate_child`): the second
+/// adoption's check of the other trees must not be taken before the first
+/// one's is done. Both succeeded, in about one run of four, before
+/// adoptions were serialized: each had read the other's tree before either
+/// added the actor. Three rounds.
+#[test]
+fn two_supervisors_adopting_one_actor_at_once_never_both_succeed() {
+    for round in 0..3 {
+        adopt_race(round);
+    }
+}
+
+fn adopt_race(round: u64) {
+    use gen_server::{GsArgs, GsMsg, GsReply, TermMode};
+    let host = host();
+    host.code_server().upgrade("gen_server", fixtures().path("gen_server")).unwrap();
+    let witness: ActorRef<GsMsg, GsReply> = host
+        .spawn_with(
+            "gen_server",
+            &GsArgs::plain(),
+            relive_runtime::SpawnOptions::new().name("witness"),
+        )
+        .unwrap();
+    let terminating = || match witness.call(GsMsg::Events).unwrap() {
+        GsReply::Events(e) => e.iter().any(|e| e == "terminate shutdown"),
+        other => panic!("not events: {other:?}"),
+    };
+    // `b` first: the host lists trees in the order they started.
+    let b = Supervisor::start(&host.handle(), Flags::default(), vec![]).unwrap();
+    let slow = GsArgs { term: TermMode::Sleep(400), ..GsArgs::reporting_to("witness") };
+    let spec = ChildSpec::worker("slow", &["gen_server"])
+        .shutdown(relive_supervisor::Shutdown::Timeout(Duration::from_secs(5)));
+    let a = Supervisor::start(
+        &host.handle(),
+        Flags::default(),
+        vec![Child::new(spec, ChildStart::module("gen_server", &slow))],
+    )
+    .unwrap();
+    let c = running_counter(&host, round);
+    let (ra, rb) = std::thread::scope(|s| {
+        let stop = s.spawn(|| a.terminate_child("slow"));
+        eventually("the slow terminate began", terminating);
+        let ta = s.spawn(|| a.adopt(&c.any(), counter_child("acct", 0)));
+        std::thread::sleep(Duration::from_millis(100));
+        let tb = s.spawn(|| b.adopt(&c.any(), counter_child("acct", 0)));
+        stop.join().unwrap().unwrap();
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    match (&ra, &rb) {
+        (Ok(()), Err(AdoptError::Supervised { actor, supervisor }))
+        | (Err(AdoptError::Supervised { actor, supervisor }), Ok(())) => {
+            assert_eq!(*actor, c.id());
+            let winner = if ra.is_ok() { a.actor().id() } else { b.actor().id() };
+            assert_eq!(*supervisor, winner);
+        }
+        _ => panic!("round {round}: exactly one adoption succeeds, got {ra:?} and {rb:?}"),
+    }
+}
