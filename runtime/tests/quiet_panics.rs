@@ -144,3 +144,82 @@ fn a_handler_panic_is_one_structured_event_of_the_host() {
     assert!(!stderr.contains("panicked at"), "std's panic output on stderr:\n{stderr}");
     assert!(!stderr.contains("stack backtrace"), "a backtrace on stderr:\n{stderr}");
 }
+
+const LATE_CHILD: &str = "RELIVE_TEST_LATE_PANIC_CHILD";
+
+/// A module (linked into the host) whose handler stays 400 ms, then panics.
+#[derive(Debug, serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+pub struct Late;
+
+impl relive_sdk::Module for Late {
+    const NAME: &'static str = "late";
+    type Args = ();
+    type Msg = String;
+    type Reply = ();
+
+    fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+        Ok(Late)
+    }
+
+    fn handle(&mut self, text: String, _: &mut relive_sdk::Context<'_>) {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        panic!("{text}");
+    }
+}
+
+/// Not a test of its own: with `RELIVE_TEST_LATE_PANIC_CHILD` set, kill an
+/// actor within 50 ms while its handler runs, and let the handler panic
+/// after the kill (run by `a_handler_panic_after_its_kill_is_still_one_event`).
+#[test]
+fn child_host_whose_killed_actor_panics_late() {
+    if std::env::var_os(LATE_CHILD).is_none() {
+        return;
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).init();
+    let host = relive_runtime::Host::new().unwrap();
+    host.code_server().upgrade("late", relive_sdk::declaration!(Late, version = "0.1.0")).unwrap();
+    let a: relive_runtime::ActorRef<String, ()> = host.spawn("late", &()).unwrap();
+    a.cast("late boom".to_owned()).unwrap();
+    // In its handler (400 ms), then killed 50 ms into the shutdown.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let gone = a.monitor();
+    host.handle()
+        .terminate_within(
+            &a.any(),
+            relive_runtime::ExitReason::Shutdown,
+            std::time::Duration::from_millis(50),
+        )
+        .unwrap();
+    let reason = gone.wait(std::time::Duration::from_secs(1)).expect("it left at the deadline");
+    println!("exit: {reason} of {}", a.id());
+    // The handler panics ~250 ms after the kill.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+}
+
+// issue 20: module panics are log events
+#[test]
+fn a_handler_panic_after_its_kill_is_still_one_event() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_host_whose_killed_actor_panics_late",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LATE_CHILD, "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("exit: killed of "),
+        "the actor was not killed at its deadline:\n{stdout}"
+    );
+    let actor = stdout.split(" of ").nth(1).unwrap().lines().next().unwrap().trim();
+    let events: Vec<&str> = stderr.lines().filter(|l| l.contains("relive::panic")).collect();
+    assert_eq!(events.len(), 1, "the late panic is reported once:\n{stderr}");
+    for field in ["ERROR", "late boom", "module=\"late\"", &format!("actor={actor}")] {
+        assert!(events[0].contains(field), "{field:?} missing from the event: {}", events[0]);
+    }
+}

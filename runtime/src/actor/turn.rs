@@ -160,7 +160,13 @@ pub(crate) fn run(
         cell.handled.fetch_add(1, Ordering::Relaxed);
         if cell.is_exited() {
             // Killed while the handler overran the kill: the actor already
-            // left (its mail was answered); this result is discarded.
+            // left (its mail was answered); this result is discarded. A
+            // panic is still reported: nothing else reports it.
+            if let (Err(ModuleCallError::Panicked { message, .. }), Body::Module(inst)) =
+                (&handled, &*body)
+            {
+                report_panic(cell, Some(&inst.version().version().to_string()), message);
+            }
             abandoned(system, cell, &mut body, reply_to, batch);
             return false;
         }
@@ -444,22 +450,28 @@ pub(crate) fn exit(
     };
     tell(system, cell, gone, &reason);
     if let ExitReason::Panicked(text) = &reason {
-        // issue 20: the one report of a module's panic (a module library's
-        // own hook printed nothing): the module, the version it ran, the
-        // actor, the payload and where it panicked, as fields.
-        let (message, location) = split_location(text);
-        // The payload is the event's message; the target names the event.
-        tracing::error!(
-            target: "relive::panic",
-            module = cell.module.as_deref(),
-            version = version.as_deref(),
-            actor = %cell.id,
-            location,
-            "{message}"
-        );
+        report_panic(cell, version.as_deref(), text);
     } else if !reason.is_clean() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
     }
+}
+
+// issue 20: module panics are log events
+/// The one report of a module's panic (a module library's own hook printed
+/// nothing): the module, the version it ran, the actor, the payload and
+/// where it panicked, as fields of one `ERROR` event, target
+/// `relive::panic`.
+fn report_panic(cell: &ActorCell, version: Option<&str>, text: &str) {
+    let (message, location) = split_location(text);
+    // The payload is the event's message; the target names the event.
+    tracing::error!(
+        target: "relive::panic",
+        module = cell.module.as_deref(),
+        version,
+        actor = %cell.id,
+        location,
+        "{message}"
+    );
 }
 
 // issue 20: module panics are log events
