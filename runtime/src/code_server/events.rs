@@ -276,6 +276,17 @@ impl EventBus {
         let next = ring.first + ring.events.len() as u64;
         Events { bus: Arc::clone(self), next }
     }
+
+    // issue 16: observer
+    /// A subscription that starts at event `seq`: the events still kept
+    /// from `seq` on first (a [`Lagged`] first when some of them are gone),
+    /// then everything emitted later. A `seq` past the last event emitted
+    /// starts after it, as [`subscribe`](Self::subscribe) does.
+    pub(crate) fn subscribe_from(self: &Arc<Self>, seq: u64) -> Events {
+        let ring = self.ring.lock();
+        let end = ring.first + ring.events.len() as u64;
+        Events { bus: Arc::clone(self), next: seq.min(end) }
+    }
 }
 
 /// A subscription to a host's events (`host.events()`): a blocking
