@@ -72,7 +72,8 @@ async function act(what, module) {
     const r = await fetch(q("/api/" + what + "/" + encodeURIComponent(module)), {
       method: "POST", headers: { "X-Relive-Token": TOKEN } });
     const body = await r.json();
-    text = r.ok ? what + "d" : what + " refused: " + body.message;
+    const past = { promote: "promoted", abort: "aborted" }[what];
+    text = r.ok ? past : what + " refused: " + body.message;
   } catch (e) {
     text = what + " failed: " + e;
   }
@@ -95,11 +96,15 @@ function chart(id, points) {
 function renderRates(snap) {
   const s = snap.samples || [];
   const msgs = [], crashes = [];
+  // Each rate over the last second at least (snapshots after events come
+  // closer together than that).
+  let j = 0;
   for (let i = 1; i < s.length; i++) {
-    const dt = Math.max((s[i].at_ms - s[i - 1].at_ms) / 1000, 0.001);
+    while (j + 1 < i && s[i].at_ms - s[j + 1].at_ms >= 1000) j++;
+    const dt = Math.max((s[i].at_ms - s[j].at_ms) / 1000, 1);
     // Handled counts belong to live actors: a restart can lower the sum.
-    msgs.push(Math.max(0, s[i].handled - s[i - 1].handled) / dt);
-    crashes.push(Math.max(0, s[i].crashes - s[i - 1].crashes) / dt);
+    msgs.push(Math.max(0, s[i].handled - s[j].handled) / dt);
+    crashes.push(Math.max(0, s[i].crashes - s[j].crashes) / dt);
   }
   chart("chart-messages", msgs);
   chart("chart-crashes", crashes);
