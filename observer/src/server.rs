@@ -273,18 +273,9 @@ fn unauthorized() -> HttpResponse {
         .into_response()
 }
 
-/// `Err(401)` unless the request carries the token.
-fn check(
-    state: &AppState,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    cookie_ok: bool,
-) -> Result<(), HttpResponse> {
-    if token::offered(&state.token, query, headers, cookie_ok) {
-        Ok(())
-    } else {
-        Err(unauthorized())
-    }
+/// Whether the request carries the token.
+fn check(state: &AppState, query: Option<&str>, headers: &HeaderMap, cookie_ok: bool) -> bool {
+    token::offered(&state.token, query, headers, cookie_ok)
 }
 
 async fn index(
@@ -292,8 +283,8 @@ async fn index(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResponse {
-    if let Err(r) = check(&state, query.as_deref(), &headers, true) {
-        return r;
+    if !check(&state, query.as_deref(), &headers, true) {
+        return unauthorized();
     }
     let cookie =
         format!("{}={}; Path=/; HttpOnly; SameSite=Strict", token::COOKIE_NAME, state.token);
@@ -314,8 +305,8 @@ async fn snapshot(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResponse {
-    if let Err(r) = check(&state, query.as_deref(), &headers, true) {
-        return r;
+    if !check(&state, query.as_deref(), &headers, true) {
+        return unauthorized();
     }
     let body = state.snapshots.borrow().as_str().to_owned();
     json_response(StatusCode::OK, body)
@@ -328,8 +319,8 @@ async fn events(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResponse {
-    if let Err(r) = check(&state, query.as_deref(), &headers, true) {
-        return r;
+    if !check(&state, query.as_deref(), &headers, true) {
+        return unauthorized();
     }
     let mut rx = state.snapshots.clone();
     rx.mark_changed();
@@ -341,37 +332,48 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-/// A refusal or a failure, as the page and scripts read it:
-/// `{"error": kind, "message": text}`.
-fn refusal(kind: ErrorKind, message: String) -> HttpResponse {
-    let status = match kind {
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Refused => StatusCode::CONFLICT,
-        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-    };
-    json_response(status, json!({ "error": format!("{kind:?}"), "message": message }).to_string())
+/// Why an action or a detail did not happen, as the page and scripts read
+/// it: `{"error": kind, "message": text}` with a status that says who
+/// refused (409 the host, 404 no such module or actor, 502 the source).
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    error: String,
+    message: String,
+}
+
+impl Failure {
+    fn refused(kind: ErrorKind, message: String) -> Failure {
+        let status = match kind {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Refused => StatusCode::CONFLICT,
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        };
+        Failure { status, error: format!("{kind:?}"), message }
+    }
+
+    fn response(self) -> HttpResponse {
+        let body = json!({ "error": self.error, "message": self.message });
+        json_response(self.status, body.to_string())
+    }
 }
 
 /// Ask the source on a blocking thread.
-async fn ask(state: &AppState, command: Command) -> Result<Output, HttpResponse> {
+async fn ask(state: &AppState, command: Command) -> Result<Output, Failure> {
     let source = Arc::clone(&state.source);
     let answer = tokio::task::spawn_blocking(move || source.request(command)).await;
+    let failure = |status, error: &str, message: String| {
+        Err(Failure { status, error: error.into(), message })
+    };
     match answer {
         Ok(Ok(Response::Done(out))) => Ok(out),
-        Ok(Ok(Response::Error { kind, message })) => Err(refusal(kind, message)),
-        Ok(Ok(Response::Progress { .. })) => Err(json_response(
-            StatusCode::BAD_GATEWAY,
-            json!({ "error": "Protocol", "message": "a progress line as an answer" }).to_string(),
-        )),
-        Ok(Err(e)) => Err(json_response(
-            StatusCode::BAD_GATEWAY,
-            json!({ "error": "Source", "message": feed::error_chain(&e) }).to_string(),
-        )),
-        Err(e) => Err(json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({ "error": "Internal", "message": e.to_string() }).to_string(),
-        )),
+        Ok(Ok(Response::Error { kind, message })) => Err(Failure::refused(kind, message)),
+        Ok(Ok(Response::Progress { .. })) => {
+            failure(StatusCode::BAD_GATEWAY, "Protocol", "a progress line as an answer".into())
+        }
+        Ok(Err(e)) => failure(StatusCode::BAD_GATEWAY, "Source", feed::error_chain(&e)),
+        Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, "Internal", e.to_string()),
     }
 }
 
@@ -387,23 +389,19 @@ async fn actor(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResponse {
-    if let Err(r) = check(&state, query.as_deref(), &headers, true) {
-        return r;
+    if !check(&state, query.as_deref(), &headers, true) {
+        return unauthorized();
     }
     let stats = match ask(&state, Command::Stats { actor: id.clone() }).await {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(f) => return f.response(),
     };
     let (st, state_error) = match ask(&state, Command::State { actor: id, replace: None }).await {
         Ok(Output::State { state, .. }) => {
             (serde_json::from_str::<serde_json::Value>(&state).unwrap_or(json!(state)), None)
         }
         Ok(other) => (serde_json::Value::Null, Some(format!("unexpected answer {other:?}"))),
-        Err(r) => {
-            let body = axum::body::to_bytes(r.into_body(), 64 * 1024).await.unwrap_or_default();
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            (serde_json::Value::Null, Some(v["message"].as_str().unwrap_or("refused").to_owned()))
-        }
+        Err(f) => (serde_json::Value::Null, Some(f.message)),
     };
     let body = json!({ "stats": stats, "state": st, "state_error": state_error });
     json_response(StatusCode::OK, body.to_string())
@@ -415,12 +413,12 @@ async fn promote(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResponse {
-    if let Err(r) = check(&state, query.as_deref(), &headers, false) {
-        return r;
+    if !check(&state, query.as_deref(), &headers, false) {
+        return unauthorized();
     }
     match ask(&state, Command::Promote { module }).await {
         Ok(o) => done(&o),
-        Err(r) => r,
+        Err(f) => f.response(),
     }
 }
 
@@ -430,11 +428,11 @@ async fn abort(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> HttpResponse {
-    if let Err(r) = check(&state, query.as_deref(), &headers, false) {
-        return r;
+    if !check(&state, query.as_deref(), &headers, false) {
+        return unauthorized();
     }
     match ask(&state, Command::Abort { module, force: false }).await {
         Ok(o) => done(&o),
-        Err(r) => r,
+        Err(f) => f.response(),
     }
 }

@@ -130,10 +130,10 @@ impl Sse {
             let line = line.trim_end();
             if let Some(e) = line.strip_prefix("event:") {
                 event = e.trim().to_owned();
-            } else if let Some(d) = line.strip_prefix("data:") {
-                if event == "snapshot" {
-                    return serde_json::from_str(d.trim()).expect("a JSON snapshot");
-                }
+            } else if let Some(d) = line.strip_prefix("data:")
+                && event == "snapshot"
+            {
+                return serde_json::from_str(d.trim()).expect("a JSON snapshot");
             }
         }
     }
