@@ -21,8 +21,9 @@ const SAMPLES: usize = 120;
 const LISTED_ACTORS: usize = 500;
 /// History entries listed in a snapshot.
 const LISTED_HISTORY: usize = 200;
-/// How long one `Events` request waits for an event: the idle snapshot rate.
-const IDLE_WAIT: Duration = Duration::from_millis(1000);
+/// How long one `Events` request waits for an event by default: the idle
+/// snapshot rate.
+pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(1000);
 /// The shortest time between two snapshots (a burst of events is one).
 const MIN_GAP: Duration = Duration::from_millis(100);
 
@@ -41,7 +42,13 @@ struct Memory {
 
 /// Publish snapshots of `source` on `tx` until `stop` is set or every
 /// receiver is gone.
-pub(crate) fn run(source: Arc<dyn Source>, tx: watch::Sender<Arc<String>>, stop: Arc<AtomicBool>) {
+/// `idle`: how long to wait for an event before a snapshot for the counters.
+pub(crate) fn run(
+    source: Arc<dyn Source>,
+    tx: watch::Sender<Arc<String>>,
+    stop: Arc<AtomicBool>,
+    idle: Duration,
+) {
     let mut mem = Memory {
         after: 1,
         events: VecDeque::new(),
@@ -50,11 +57,11 @@ pub(crate) fn run(source: Arc<dyn Source>, tx: watch::Sender<Arc<String>>, stop:
         missed: 0,
     };
     let mut first = true;
-    // ORDERING: a stop flag; the thread reads it again within a second.
+    // ORDERING: a stop flag; the thread reads it again within `idle`.
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         // The first request replays what the host still keeps, at once.
-        let wait = if first { 0 } else { IDLE_WAIT.as_millis() as u64 };
+        let wait = if first { 0 } else { idle.as_millis() as u64 };
         first = false;
         let error = match source.request(Command::Events { after: mem.after, wait_ms: Some(wait) })
         {
@@ -81,7 +88,7 @@ pub(crate) fn run(source: Arc<dyn Source>, tx: watch::Sender<Arc<String>>, stop:
             return;
         }
         // An error answers at once: wait as an idle poll would.
-        let gap = if error.is_some() { IDLE_WAIT } else { MIN_GAP };
+        let gap = if error.is_some() { idle } else { MIN_GAP };
         if let Some(rest) = gap.checked_sub(started.elapsed()) {
             std::thread::sleep(rest);
         }

@@ -30,6 +30,7 @@ pub struct ObserverOptions {
     port: u16,
     token: Option<String>,
     allow_non_loopback: bool,
+    idle: Duration,
 }
 
 impl Default for ObserverOptions {
@@ -40,6 +41,7 @@ impl Default for ObserverOptions {
             port: 0,
             token: None,
             allow_non_loopback: false,
+            idle: feed::IDLE_WAIT,
         }
     }
 }
@@ -63,6 +65,15 @@ impl ObserverOptions {
     /// unencrypted.
     pub fn allow_non_loopback(mut self, allow: bool) -> Self {
         self.allow_non_loopback = allow;
+        self
+    }
+
+    /// How often a snapshot goes out when nothing happens, for the counters
+    /// (default 1 s; kept within 100 ms and the admin protocol's longest
+    /// events wait, 5 s). Events are pushed as they happen regardless.
+    pub fn idle_refresh(mut self, every: Duration) -> Self {
+        let max = Duration::from_millis(relive_runtime::admin::protocol::MAX_EVENTS_WAIT_MS);
+        self.idle = every.clamp(Duration::from_millis(100), max);
         self
     }
 
@@ -140,10 +151,10 @@ impl Observer {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = watch::channel(Arc::new(String::from("null")));
         let feed = {
-            let (source, stop) = (Arc::clone(&source), Arc::clone(&stop));
+            let (source, stop, idle) = (Arc::clone(&source), Arc::clone(&stop), options.idle);
             std::thread::Builder::new()
                 .name("relive-observer-feed".into())
-                .spawn(move || feed::run(source, tx, stop))
+                .spawn(move || feed::run(source, tx, stop, idle))
                 .map_err(bind)?
         };
         let state = AppState { source, token: Arc::from(token.as_str()), snapshots: rx };
@@ -227,7 +238,7 @@ impl ObserverServer {
 
 impl Drop for ObserverServer {
     fn drop(&mut self) {
-        // ORDERING: the feed reads it within a second; joining orders the rest.
+        // ORDERING: the feed reads it within its idle period; joining orders the rest.
         self.stop.store(true, Ordering::Relaxed);
         if let Some(q) = self.quit.take() {
             let _ = q.send(());

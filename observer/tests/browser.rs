@@ -27,8 +27,8 @@ fn text(css: &str) -> String {
 fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
     let Some(chromium) = cdp::chromium() else {
         eprintln!(
-            "\n*** SKIP: observer browser test — no Chromium at /usr/bin/chromium \
-             (apt-get install chromium, or set RELIVE_CHROMIUM). The HTTP/SSE tests ran. ***\n"
+            "\n*** SKIP: observer browser test — no Chromium (RELIVE_CHROMIUM, else \
+             /usr/bin/chromium: apt-get install chromium). The HTTP/SSE tests ran. ***\n"
         );
         return;
     };
