@@ -41,15 +41,15 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
 
     // The tree as it starts: v1, three children, the page live.
     page.wait_for("v1 shown", 20, &format!("{} === '1.0.0'", text("#module-counter .current")));
-    page.wait_for("live", 5, &format!("{} === 'live'", text("#connection")));
-    page.wait_for("three children", 5, "document.querySelectorAll('.tree tr.child').length === 3");
+    page.wait_for("live", 10, &format!("{} === 'live'", text("#connection")));
+    page.wait_for("three children", 10, "document.querySelectorAll('.tree tr.child').length === 3");
     for r in &refs {
         r.call(CounterMsg::Add(2)).unwrap();
     }
-    page.wait_for("counts", 5, &format!("{} === '3'", text("#module-counter .current-actors")));
+    page.wait_for("counts", 10, &format!("{} === '3'", text("#module-counter .current-actors")));
     page.wait_for(
         "load in the timeline",
-        5,
+        10,
         "!!document.querySelector('#timeline li[data-action=load]')",
     );
 
@@ -58,7 +58,7 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
         |force| UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Count(1))).force(force);
     let v2 = fixtures().path("counter_v2");
     host.code_server().upgrade_with("counter", v2, gradual(false)).unwrap();
-    page.wait_for("canary panel", 5, &format!("{} === '1'", text("#canary-counter .canaries")));
+    page.wait_for("canary panel", 10, &format!("{} === '1'", text("#canary-counter .canaries")));
     assert_eq!(page.eval(&text("#module-counter .current")), "2.0.0");
     assert_eq!(page.eval(&text("#module-counter .old-actors")), "2");
     page.screenshot(&shots.join("1-canary.png"));
@@ -66,16 +66,16 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
     // Abort from the page: everyone back on v1.
     page.eval("document.querySelector('#abort-counter').click()");
     page.wait_for("aborted", 10, &format!("{}.includes('aborted')", text("#last-action")));
-    page.wait_for("v1 again", 5, &format!("{} === '1.0.0'", text("#module-counter .current")));
-    page.wait_for("panel gone", 5, "document.querySelector('#gradual-section').hidden");
+    page.wait_for("v1 again", 10, &format!("{} === '1.0.0'", text("#module-counter .current")));
+    page.wait_for("panel gone", 10, "document.querySelector('#gradual-section').hidden");
     assert!(host.code_server().canaries("counter").is_none());
 
     // Again, and promote from the page: everyone on v2.
     host.code_server().upgrade_with("counter", v2, gradual(true)).unwrap();
-    page.wait_for("canary panel again", 5, "!!document.querySelector('#promote-counter')");
+    page.wait_for("canary panel again", 10, "!!document.querySelector('#promote-counter')");
     page.eval("document.querySelector('#promote-counter').click()");
     page.wait_for("promoted", 10, &format!("{}.includes('promoted')", text("#last-action")));
-    page.wait_for("all on v2", 5, &format!("{} === '3'", text("#module-counter .current-actors")));
+    page.wait_for("all on v2", 10, &format!("{} === '3'", text("#module-counter .current-actors")));
     assert_eq!(page.eval(&text("#module-counter .current")), "2.0.0");
     assert_eq!(page.eval(&text("#module-counter .old-actors")), "0");
     assert!(host.code_server().canaries("counter").is_none());
@@ -87,14 +87,14 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
     // An actor's detail: its counters and its state through sys get_state.
     let b = refs[1].id().get();
     page.eval(&format!("document.querySelector('#actor-{b}').click()"));
-    page.wait_for("detail", 5, &format!("{}.includes('22')", text("#detail-state")));
+    page.wait_for("detail", 10, &format!("{}.includes('22')", text("#detail-state")));
     assert_eq!(page.eval(&text("#detail-mailbox")), "0");
 
     // Back to v1, then the crashy v3; Add(7) crash-loops child a.
     host.code_server().rollback("counter").unwrap();
-    page.wait_for("rolled back", 5, &format!("{} === '1.0.0'", text("#module-counter .current")));
+    page.wait_for("rolled back", 10, &format!("{} === '1.0.0'", text("#module-counter .current")));
     host.code_server().upgrade("counter", fixtures().path("counter_v3_crashy")).unwrap();
-    page.wait_for("v3 shown", 5, &format!("{} === '3.0.0'", text("#module-counter .current")));
+    page.wait_for("v3 shown", 10, &format!("{} === '3.0.0'", text("#module-counter .current")));
     for k in 0..3 {
         let _ = refs[0].call(CounterMsg::Add(7));
         eventually(&format!("a back after crash {k}"), 10, || {
@@ -110,18 +110,18 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
     );
     page.wait_for(
         "v1 after the rollback",
-        5,
+        10,
         &format!("{} === '1.0.0'", text("#module-counter .current")),
     );
-    page.wait_for("three crashes", 5, &format!("Number({}) >= 3", text("#crash-count")));
+    page.wait_for("three crashes", 10, &format!("Number({}) >= 3", text("#crash-count")));
     let reasons = page.eval(
         "[...document.querySelectorAll('#crashes li.crash .reason')].map(e => e.textContent).join('\\n')",
     );
     assert!(reasons.as_str().unwrap().contains("v3 bug: cannot add 7"), "{reasons}");
-    page.wait_for("markbad", 5, "!!document.querySelector('#timeline li[data-action=markbad]')");
+    page.wait_for("markbad", 10, "!!document.querySelector('#timeline li[data-action=markbad]')");
     page.wait_for(
         "a's restarts",
-        5,
+        10,
         &format!(
             "Number({}) >= 2",
             text(&format!("#child-{}-a .restarts", sup.actor().id().get()))
@@ -129,7 +129,7 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
     );
     page.wait_for(
         "a message rate drawn",
-        5,
+        10,
         "!!document.querySelector('#chart-messages polyline')",
     );
     page.screenshot(&shots.join("3-rolled-back.png"));
