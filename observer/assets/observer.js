@@ -155,6 +155,23 @@ function renderCrashes(snap) {
       el("span", { class: "reason" }, e.reason))));
 }
 
+// Every event the observer saw (the host's kept ones from before it
+// attached included), newest first.
+function renderEventLog(snap) {
+  const describe = (e) => [
+    e.module, e.child ? "child " + e.child : null,
+    e.from && e.to ? e.from + " → " + e.to : e.to || e.from,
+    e.count !== null && e.count !== undefined ? e.count + (e.kind === "purged" ? " instance(s)" : " actor(s)") : null,
+    e.actor !== null && e.actor !== undefined ? "<" + e.actor + ">" : null,
+    e.hash ? short(e.hash) : null, e.reason,
+  ].filter((x) => x !== null && x !== undefined && x !== "").join(" · ");
+  replace("event-log", snap.events.slice(-60).reverse().map((e) =>
+    el("li", { class: "event " + e.kind, "data-kind": e.kind, "data-seq": e.seq },
+      "#", e.seq, " ", time(e.at_ms), " ", el("b", {}, e.kind), " ", describe(e))));
+  document.getElementById("events-note").textContent = snap.events_missed
+    ? `(${snap.events_missed} let go by the host before the observer read them)` : "";
+}
+
 function renderActors(status) {
   document.getElementById("actor-count").textContent = status.actor_count;
   document.getElementById("workers").textContent = status.workers;
@@ -208,6 +225,7 @@ function render(snap) {
   renderRates(snap);
   renderTimeline(snap);
   renderCrashes(snap);
+  renderEventLog(snap);
   document.body.setAttribute("data-seq", snap.events.length ? snap.events.at(-1).seq : 0);
   document.body.setAttribute("data-rendered", (Number(document.body.getAttribute("data-rendered")) || 0) + 1);
 }

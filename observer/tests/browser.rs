@@ -127,6 +127,22 @@ fn the_page_follows_upgrades_canaries_and_a_crash_loop_rollback() {
             text(&format!("#child-{}-a .restarts", sup.actor().id().get()))
         ),
     );
+    // The event log has the rollback and the restarts, in the host's order.
+    let log = page.eval(
+        "[...document.querySelectorAll('#event-log li')].map(li => li.dataset.kind + ':' + li.dataset.seq)",
+    );
+    let log: Vec<(String, u64)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let (k, s) = v.as_str().unwrap().split_once(':').unwrap();
+            (k.to_owned(), s.parse().unwrap())
+        })
+        .collect();
+    assert!(log.iter().any(|(k, _)| k == "rolled_back"), "{log:?}");
+    assert!(log.iter().filter(|(k, _)| k == "restarted").count() >= 2, "{log:?}");
+    assert!(log.windows(2).all(|w| w[0].1 > w[1].1), "newest first: {log:?}");
     page.wait_for(
         "a message rate drawn",
         10,

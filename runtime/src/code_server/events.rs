@@ -18,7 +18,9 @@
 //!
 //! Not promised: an event of a host dropped meanwhile; events from before
 //! the subscription (read [`ModuleTable::history`](super::ModuleTable::history)
-//! for those).
+//! for those) — except, since issue 16, the ones the ring still keeps, for a
+//! subscription made with [`ModuleTable::events_from`](super::ModuleTable::events_from)
+//! (an observer that attaches late replays them).
 //!
 //! The ring is a mutex-guarded `VecDeque` with a condition variable for
 //! blocking receivers and a waker list for async ones: events are rare
