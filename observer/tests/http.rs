@@ -191,3 +191,50 @@ fn an_admin_socket_source_shows_a_host_in_another_place() {
     // The events came through the socket's long poll too.
     assert!(snap["events"].as_array().unwrap().iter().any(|e| e["kind"] == "upgraded"));
 }
+
+/// A host from before the `Events` command: it answers `BadRequest`.
+#[derive(Clone)]
+struct OlderHost(relive_runtime::HostHandle);
+
+impl relive_observer::Source for OlderHost {
+    fn request(
+        &self,
+        command: relive_runtime::admin::protocol::Command,
+    ) -> Result<relive_runtime::admin::protocol::Response, relive_observer::SourceError> {
+        use relive_runtime::admin::protocol::{Command, ErrorKind, Response};
+        match command {
+            Command::Events { .. } => Ok(Response::Error {
+                kind: ErrorKind::BadRequest,
+                message: "garbled request: unknown variant `Events`".into(),
+            }),
+            other => Ok(self.0.answer_admin(other)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        "an older host".into()
+    }
+}
+
+#[test]
+fn a_host_without_events_still_shows_its_status_and_says_why_nothing_is_live() {
+    let (host, _sup, _refs) = counter_tree();
+    let obs = Observer::serve(&OlderHost(host.handle()), ObserverOptions::default()).unwrap();
+    let (_, sse) = Sse::open(obs.addr(), &format!("/api/events?token={}", obs.token()));
+    let mut sse = sse.unwrap();
+    let mut snap = sse.next_snapshot();
+    while snap["status"].is_null() {
+        snap = sse.next_snapshot();
+    }
+    assert_eq!(current(&snap, "counter").as_deref(), Some("1.0.0"));
+    assert!(snap["events"].as_array().unwrap().is_empty());
+    let errors = snap["errors"].to_string();
+    assert!(errors.contains("events refused") && errors.contains("Events"), "{errors}");
+    // The counters still refresh at the idle rate, and an upgrade shows up there.
+    host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    let started = Instant::now();
+    while current(&snap, "counter").as_deref() != Some("2.0.0") {
+        assert!(started.elapsed() < Duration::from_secs(10), "{snap}");
+        snap = sse.next_snapshot();
+    }
+}
