@@ -266,8 +266,8 @@ fn router(state: AppState) -> Router {
         .route("/api/actor/{id}", get(actor))
         .route("/api/promote/{module}", post(promote))
         .route("/api/abort/{module}", post(abort))
-        // issue 16 §2 (merge): the integrator mounts `HostHandle::metrics_text()` at
-        // `/metrics` here, token-checked like the routes above.
+        // issue 16 §2: the source's metrics (`Source::metrics`), token-checked.
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -416,6 +416,41 @@ async fn actor(
     };
     let body = json!({ "stats": stats, "state": st, "state_error": state_error });
     json_response(StatusCode::OK, body.to_string())
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> HttpResponse {
+    if !check(&state, query.as_deref(), &headers, true) {
+        return unauthorized();
+    }
+    let source = Arc::clone(&state.source);
+    match tokio::task::spawn_blocking(move || source.metrics()).await {
+        Ok(Some(Ok(text))) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+                .into_response()
+        }
+        Ok(None) => Failure {
+            status: StatusCode::NOT_FOUND,
+            error: "NotFound".into(),
+            message: "this observer's source has no metrics".into(),
+        }
+        .response(),
+        Ok(Some(Err(e))) => Failure {
+            status: StatusCode::BAD_GATEWAY,
+            error: "Source".into(),
+            message: feed::error_chain(&e),
+        }
+        .response(),
+        Err(e) => Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "Internal".into(),
+            message: e.to_string(),
+        }
+        .response(),
+    }
 }
 
 async fn promote(

@@ -50,6 +50,18 @@ pub trait Source: Send + Sync + 'static {
 
     /// What the page names as its host (e.g. `in-process host`, a socket path).
     fn describe(&self) -> String;
+
+    /// The host's metrics in the Prometheus text format, served at
+    /// `/metrics` (token-checked); `None` (the default): this source has
+    /// none, and `/metrics` answers 404.
+    ///
+    /// # Errors
+    /// [`SourceError`] when the host could not be asked.
+    // issue 16 §2 (merge): `HostHandle`'s impl below returns
+    // `Some(Ok(self.metrics_text()))` once the metrics land.
+    fn metrics(&self) -> Option<Result<String, SourceError>> {
+        None
+    }
 }
 
 impl Source for HostHandle {

@@ -27,7 +27,7 @@ fn every_data_and_action_route_wants_the_token() {
     let addr = obs.addr();
     let token = obs.token().to_owned();
     let wrong = "0".repeat(token.len());
-    for path in ["/", "/api/snapshot", "/api/events", "/api/actor/1"] {
+    for path in ["/", "/api/snapshot", "/api/events", "/api/actor/1", "/metrics"] {
         assert_eq!(http(addr, "GET", path, &[]).status, 401, "{path} without a token");
         let bad = format!("{path}?token={wrong}");
         assert_eq!(http(addr, "GET", &bad, &[]).status, 401, "{path} with a wrong token");
@@ -53,6 +53,9 @@ fn every_data_and_action_route_wants_the_token() {
     // …but never its actions: a cookie is sent by any page linking here.
     let post = http(addr, "POST", "/api/promote/counter", &[("Cookie", &cookie)]);
     assert_eq!(post.status, 401);
+    // A source without metrics: `/metrics` is there, and says so.
+    let m = http(addr, "GET", &format!("/metrics?token={token}"), &[]);
+    assert_eq!((m.status, m.json()["error"].as_str()), (404, Some("NotFound")), "{}", m.body);
     // Static assets hold no data.
     assert_eq!(http(addr, "GET", "/assets/observer.js", &[]).status, 200);
 }
