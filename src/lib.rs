@@ -164,5 +164,7 @@ mod doc_snippets {
     doc_file!(Semantics, "../docs/semantics.md");
     doc_file!(ServiceSwap, "../docs/service-swap.md");
     doc_file!(Testing, "../docs/testing.md");
+    // issue 16: observer
+    doc_file!(Observer, "../docs/observer.md");
     doc_file!(StateDir, "../docs/decisions/0004-state-dir.md");
 }

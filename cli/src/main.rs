@@ -10,6 +10,8 @@ mod client;
 mod local;
 // issue 20: relive new
 mod new;
+// issue 16: observer
+mod observe;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -165,6 +167,23 @@ enum Cmd {
         off: bool,
     },
     // end issue 14: sys
+    // issue 16: observer
+    /// Serve the observer page for the host: a live web page of its trees,
+    /// versions, upgrades, crashes and canaries (docs/observer.md). Prints
+    /// its URL, token included, and serves until stopped.
+    Observe {
+        /// The port on 127.0.0.1 (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The address to listen on; anything but loopback also needs
+        /// --allow-non-loopback.
+        #[arg(long, default_value = "127.0.0.1")]
+        addr: std::net::IpAddr,
+        /// Serve on a non-loopback address (unencrypted: whoever has the
+        /// token can promote and abort).
+        #[arg(long)]
+        allow_non_loopback: bool,
+    },
     /// Build a module crate and check it loads as a host would.
     Build {
         /// The crate's directory.
@@ -505,6 +524,10 @@ fn main() -> ExitCode {
                     "wrote {dir}\n  next: cd {dir} && cargo run   (README.md: write v2, upgrade live)"
                 )
             })
+        }
+        // issue 16: observer
+        Cmd::Observe { port, addr, allow_non_loopback } => {
+            observe::run(socket, port, addr, allow_non_loopback)
         }
         Cmd::Watch { dir, max_upgrades } => watch(socket, json, &dir, max_upgrades),
         Cmd::Keygen { out } => local_result(

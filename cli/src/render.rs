@@ -350,6 +350,23 @@ pub(crate) fn human(out: &Output, show: &Show) -> String {
             s
         }
         Output::History { entries } => history(entries, &jiff::tz::TimeZone::system()),
+        // issue 16: observer (the CLI never sends `Events`; a line per event all the same)
+        Output::Events { events, missed, .. } => {
+            let mut s = String::new();
+            if *missed > 0 {
+                let _ = writeln!(s, "({missed} event(s) no longer kept)");
+            }
+            for e in events {
+                let what =
+                    [e.module.as_deref(), e.child.as_deref(), e.to.as_deref(), e.reason.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                let _ = writeln!(s, "{:>6} {:<11} {what}", e.seq, e.kind);
+            }
+            s
+        }
     }
 }
 

@@ -726,3 +726,80 @@ fn cli_trace() {
     let o = relive(&host, &["trace", "tally", "--count", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+// issue 16: observer
+/// `GET path` on `addr`, the body of the answer (status line checked 200).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// A `relive observe` process; killed on drop.
+struct Observing(Child);
+
+impl Drop for Observing {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn observe_serves_the_page_for_a_host_process_as_docs_cli_md_shows() {
+    let host = start_host(&[]);
+    let mut child = Observing(
+        Command::new(env!("CARGO_BIN_EXE_relive"))
+            .arg("--host")
+            .arg(&host.socket)
+            .args(["observe", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let url = first.strip_prefix("observer: ").unwrap_or_else(|| panic!("{first:?}")).trim();
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, query) = rest.split_once('/').unwrap();
+    let token = query.strip_prefix("?token=").unwrap();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert_eq!(token.len(), 32);
+
+    // The page, and a snapshot of the host through its socket.
+    assert!(http_get(addr, &format!("/?token={token}")).contains("relive observer"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let snap = loop {
+        let s: serde_json::Value =
+            serde_json::from_str(&http_get(addr, &format!("/api/snapshot?token={token}"))).unwrap();
+        if !s["status"].is_null() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no snapshot: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(snap["host"], host.socket.display().to_string());
+    assert_eq!(snap["status"]["modules"][0]["current"]["version"], current_version(&host));
+
+    // What docs/cli.md shows, with its port, token and socket.
+    let port = addr.strip_prefix("127.0.0.1:").unwrap();
+    let shown = format!("$ relive observe --port 7878\n{first}{second}")
+        .replace(&format!(":{port}/"), ":7878/")
+        .replace(token, "5f0c2a…")
+        .replace(&host.socket.display().to_string(), "/run/user/1000/relive/admin.sock");
+    let doc = include_str!("../../docs/cli.md");
+    assert!(doc.contains(&shown), "docs/cli.md lacks, verbatim:\n{shown}");
+
+    // No host at the socket: refused at once, with the connect exit code.
+    let o = relive_at(&host.socket.with_file_name("none.sock"), &["observe"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}

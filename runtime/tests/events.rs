@@ -174,3 +174,61 @@ fn only_supervisor_kinds_may_be_emitted_from_outside_and_the_stream_ends_with_th
     assert!(events.recv_timeout(wait).is_none(), "the stream ends with its host");
     assert!(events.is_closed(), "it ended, not timed out");
 }
+
+// issue 16: observer
+#[test]
+fn a_late_subscriber_replays_what_is_kept_and_the_admin_long_poll_sees_each_event_once() {
+    use relive_runtime::admin::protocol::{Command, Output, Response};
+    let host = Host::builder().workers(2).event_capacity(3).build().unwrap();
+    let code = host.code_server();
+    let mut watch = host.events();
+    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    code.rollback("counter").unwrap();
+    code.purge("counter").unwrap();
+    wait_for(&mut watch, |k| matches!(k, EventKind::Unloaded { .. }));
+    // Five events so far (v2's unload the last), three kept: replaying
+    // from 1 says two were let go.
+    let mut late = host.handle().events_from(1);
+    assert_eq!(late.try_recv(), Some(Err(Lagged(2))));
+    let kept: Vec<u64> = std::iter::from_fn(|| late.try_recv()).map(|e| e.unwrap().seq).collect();
+    assert_eq!(kept, [3, 4, 5]);
+    // From the future: after the last one, like `events()`.
+    assert!(host.handle().events_from(1000).try_recv().is_none());
+
+    let ask = |after, wait_ms| match host.handle().answer_admin(Command::Events { after, wait_ms })
+    {
+        Response::Done(Output::Events { events, next, missed }) => (events, next, missed),
+        other => panic!("{other:?}"),
+    };
+    let (events, next, missed) = ask(0, None);
+    assert_eq!(missed, 2);
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["rolled_back", "purged", "unloaded"]);
+    let rolled = (events[0].from.as_deref(), events[0].to.as_deref());
+    assert_eq!(rolled, (Some("2.0.0"), Some("1.0.0")));
+    assert_eq!(next, 6);
+    // Nothing new: an empty answer within the wait, same `next`.
+    let started = std::time::Instant::now();
+    let (events, again, _) = ask(next, Some(100));
+    assert!(events.is_empty() && again == next, "{events:?}");
+    assert!(started.elapsed() >= Duration::from_millis(90), "{:?}", started.elapsed());
+    // An event during the wait ends it.
+    let waiter = {
+        let handle = host.handle();
+        std::thread::spawn(move || {
+            handle.answer_admin(Command::Events { after: 6, wait_ms: Some(5000) })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    code.upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    let Response::Done(Output::Events { events, next, .. }) = waiter.join().unwrap() else {
+        panic!()
+    };
+    assert_eq!(events[0].seq, 6);
+    assert_eq!(events[0].kind, "upgraded");
+    assert!(next > 6);
+    // An older client's request without the fields: all that is kept.
+    let old: Command = serde_json::from_str(r#"{"Events":{}}"#).unwrap();
+    assert_eq!(old, Command::Events { after: 0, wait_ms: None });
+}

@@ -3,8 +3,8 @@
 
 use super::listener::{error, send};
 use super::protocol::{
-    ActorView, ChildView, Command, ErrorKind, HistoryView, Mode, ModuleView, Output, Response,
-    TraceEventView, TreeView, VersionView,
+    ActorView, ChildView, Command, ErrorKind, EventView, HistoryView, MAX_EVENTS_PER_ANSWER,
+    MAX_EVENTS_WAIT_MS, Mode, ModuleView, Output, Response, TraceEventView, TreeView, VersionView,
 };
 use crate::actor::TraceKind;
 use crate::host::views::{self, ActorState};
@@ -231,7 +231,118 @@ fn sys_command(host: &HostHandle, command: Command) -> Result<Output, Refusal> {
 }
 // end issue 14: sys
 
-pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream) -> Response {
+// issue 16: observer
+/// One event as the protocol shows it.
+fn event_view(e: &crate::code_server::Event) -> EventView {
+    use crate::code_server::EventKind as K;
+    let mut v = EventView {
+        seq: e.seq,
+        at_ms: e.at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        kind: String::new(),
+        module: e.kind.module().map(str::to_owned),
+        from: None,
+        to: None,
+        hash: None,
+        supervisor: None,
+        child: None,
+        actor: None,
+        count: None,
+        reason: None,
+    };
+    let kind = match &e.kind {
+        K::Loaded { version, hash, .. } => {
+            (v.to, v.hash) = (Some(version.to_string()), Some(hash.to_string()));
+            "loaded"
+        }
+        K::Upgraded { from, to, hash, .. } => {
+            (v.from, v.to) = (Some(from.to_string()), Some(to.to_string()));
+            v.hash = Some(hash.to_string());
+            "upgraded"
+        }
+        K::Migrated { to, actors, .. } => {
+            (v.to, v.count) = (Some(to.to_string()), Some(actors.len()));
+            "migrated"
+        }
+        K::RolledBack { from, to, .. } => {
+            (v.from, v.to) = (Some(from.to_string()), Some(to.to_string()));
+            "rolled_back"
+        }
+        K::Purged { version, instances, .. } => {
+            (v.from, v.count) = (Some(version.to_string()), Some(*instances));
+            "purged"
+        }
+        K::Unloaded { version, .. } => {
+            v.from = Some(version.clone());
+            "unloaded"
+        }
+        K::Resident { version, reason, .. } => {
+            (v.from, v.reason) = (Some(version.clone()), Some(format!("{reason:?}")));
+            "resident"
+        }
+        K::MarkedBad { hash, .. } => {
+            v.hash = Some(hash.to_string());
+            "marked_bad"
+        }
+        K::Refused { action, to, reason, .. } => {
+            v.to = to.clone();
+            v.reason = Some(format!("{}: {reason}", format!("{action:?}").to_lowercase()));
+            "refused"
+        }
+        K::Crashed { supervisor, child, actor, reason } => {
+            (v.supervisor, v.child) = (Some(*supervisor), Some(child.clone()));
+            (v.actor, v.reason) = (Some(*actor), Some(reason.clone()));
+            "crashed"
+        }
+        K::Restarted { supervisor, child, actor } => {
+            (v.supervisor, v.child, v.actor) =
+                (Some(*supervisor), Some(child.clone()), Some(*actor));
+            "restarted"
+        }
+        K::Escalated { supervisor, child, reason } => {
+            (v.supervisor, v.child) = (Some(*supervisor), Some(child.clone()));
+            v.reason = Some(reason.clone());
+            "escalated"
+        }
+    };
+    v.kind = kind.to_owned();
+    v
+}
+
+/// `Events`: what is kept from `after` on, or the next event within the wait.
+fn events(host: &HostHandle, after: u64, wait_ms: Option<u64>) -> Output {
+    let mut sub = host.events_from(after.max(1));
+    let (mut events, mut missed) = (Vec::new(), 0);
+    let wait = Duration::from_millis(wait_ms.unwrap_or(0).min(MAX_EVENTS_WAIT_MS));
+    let mut first = if wait.is_zero() { sub.try_recv() } else { sub.recv_timeout(wait) };
+    while let Some(item) = first.take() {
+        match item {
+            Ok(e) => events.push(event_view(&e)),
+            Err(crate::code_server::Lagged(n)) => missed += n,
+        }
+        if events.len() >= MAX_EVENTS_PER_ANSWER {
+            break;
+        }
+        first = sub.try_recv();
+    }
+    let next = events.last().map_or(after.max(1) + missed, |e: &EventView| e.seq + 1);
+    Output::Events { events, next, missed }
+}
+
+impl HostHandle {
+    /// Answer one admin command in this process, as the admin socket would
+    /// (an observer's data source; an upgrade's progress lines are not
+    /// reported this way).
+    pub fn answer_admin(&self, command: Command) -> Response {
+        dispatch(self, command, None)
+    }
+}
+// end issue 16: observer
+
+pub(super) fn dispatch(
+    host: &HostHandle,
+    command: Command,
+    out: Option<&mut UnixStream>,
+) -> Response {
     let code = host.code_server();
     let current = |m: &str| code.current(m).map(|v| v.version().to_string());
     match command {
@@ -245,6 +356,8 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
             Err((kind, message)) => error(kind, message),
         },
         // end issue 14: sys
+        // issue 16: observer
+        Command::Events { after, wait_ms } => Response::Done(events(host, after, wait_ms)),
         Command::Status => Response::Done(Output::Status {
             modules: code.modules().iter().filter_map(|m| module_view(host, m)).collect(),
             actors: host.actor_views().into_iter().map(actor_view).collect(),
@@ -291,7 +404,7 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
                 .progress(Arc::clone(&done));
             // Report progress every 50 ms while the upgrade runs.
             let finished = Arc::new(AtomicBool::new(false));
-            let reporter = out.try_clone().ok().map(|mut w| {
+            let reporter = out.and_then(|o| o.try_clone().ok()).map(|mut w| {
                 let (done, finished) = (Arc::clone(&done), Arc::clone(&finished));
                 std::thread::spawn(move || {
                     // ORDERING: display counters.

@@ -186,7 +186,7 @@ fn serve_connection(host: &HostHandle, stream: UnixStream) {
             ),
             Ok(r) => {
                 tracing::info!(command = ?r.command, "admin request");
-                dispatch(host, r.command, &mut out)
+                dispatch(host, r.command, Some(&mut out))
             }
         };
         if send(&mut out, &answer).is_err() {

@@ -146,7 +146,73 @@ pub enum Command {
         purge: bool,
     },
     // end issue 15: dependencies
+    // issue 16: observer — absent from an older host (it answers
+    // `BadRequest`); `after` absent: from the oldest event kept.
+    /// The host's events from number `after` on, those it still keeps
+    /// first; when there are none yet, wait up to `wait_ms` (default 0, at
+    /// most [`MAX_EVENTS_WAIT_MS`]) for the next one. A viewer long-polls
+    /// with the `next` of each answer as the next `after`.
+    Events {
+        /// The first event number wanted (`0` or `1`: all kept).
+        #[serde(default)]
+        after: u64,
+        /// How long to wait for an event when none is there, in ms.
+        #[serde(default)]
+        wait_ms: Option<u64>,
+    },
+    // end issue 16: observer
 }
+
+// issue 16: observer
+/// The longest an [`Command::Events`] request waits for an event (it holds
+/// the connection's thread meanwhile).
+pub const MAX_EVENTS_WAIT_MS: u64 = 5_000;
+
+/// Events returned by one [`Command::Events`] answer, at most.
+pub const MAX_EVENTS_PER_ANSWER: usize = 512;
+
+/// One host event as the admin protocol shows it (the fields a kind does
+/// not have are `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// Its number in the host's order.
+    pub seq: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `loaded`, `upgraded`, `migrated`, `rolled_back`, `purged`,
+    /// `unloaded`, `resident`, `marked_bad`, `refused`, `crashed`,
+    /// `restarted` or `escalated`.
+    pub kind: String,
+    /// The module concerned.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// The version before.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The version concerned (after).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The build concerned (hex hash).
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The supervisor's actor (supervisor events).
+    #[serde(default)]
+    pub supervisor: Option<u64>,
+    /// The child's id in its supervisor's spec.
+    #[serde(default)]
+    pub child: Option<String>,
+    /// The actor concerned (crashed, restarted).
+    #[serde(default)]
+    pub actor: Option<u64>,
+    /// Actors concerned (migrated), or instances (purged).
+    #[serde(default)]
+    pub count: Option<usize>,
+    /// Why (crash reasons, refusals, escalations, residencies), or what was
+    /// refused.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+// end issue 16: observer
 
 /// One version as the admin protocol shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +381,16 @@ pub enum Output {
         events: Vec<TraceEventView>,
     },
     // end issue 14: sys
+    // issue 16: observer
+    /// For `Events`.
+    Events {
+        /// The events, oldest first.
+        events: Vec<EventView>,
+        /// The `after` to ask with next.
+        next: u64,
+        /// Events wanted that the host no longer kept.
+        missed: u64,
+    },
 }
 
 // issue 14: sys

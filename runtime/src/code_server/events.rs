@@ -18,7 +18,9 @@
 //!
 //! Not promised: an event of a host dropped meanwhile; events from before
 //! the subscription (read [`ModuleTable::history`](super::ModuleTable::history)
-//! for those).
+//! for those) — except, since issue 16, the ones the ring still keeps, for a
+//! subscription made with [`ModuleTable::events_from`](super::ModuleTable::events_from)
+//! (an observer that attaches late replays them).
 //!
 //! The ring is a mutex-guarded `VecDeque` with a condition variable for
 //! blocking receivers and a waker list for async ones: events are rare
@@ -275,6 +277,17 @@ impl EventBus {
         let ring = self.ring.lock();
         let next = ring.first + ring.events.len() as u64;
         Events { bus: Arc::clone(self), next }
+    }
+
+    // issue 16: observer
+    /// A subscription that starts at event `seq`: the events still kept
+    /// from `seq` on first (a [`Lagged`] first when some of them are gone),
+    /// then everything emitted later. A `seq` past the last event emitted
+    /// starts after it, as [`subscribe`](Self::subscribe) does.
+    pub(crate) fn subscribe_from(self: &Arc<Self>, seq: u64) -> Events {
+        let ring = self.ring.lock();
+        let end = ring.first + ring.events.len() as u64;
+        Events { bus: Arc::clone(self), next: seq.min(end) }
     }
 }
 

@@ -454,6 +454,15 @@ impl ModuleTable {
         self.events.subscribe()
     }
 
+    // issue 16: observer
+    /// As [`events`](Self::events), but starting at event number `seq`: the
+    /// events the table still keeps from `seq` on come first (a [`Lagged`]
+    /// first when some were let go), so a viewer that attaches late sees
+    /// the recent past; a `seq` past the last event starts after it.
+    pub fn events_from(&self, seq: u64) -> Events {
+        self.events.subscribe_from(seq)
+    }
+
     /// The stream itself, for the layers above that emit on it.
     pub(crate) fn event_bus(&self) -> &Arc<EventBus> {
         &self.events

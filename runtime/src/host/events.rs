@@ -27,6 +27,15 @@ impl HostHandle {
         self.shared().table.events()
     }
 
+    // issue 16: observer
+    /// As [`events`](Self::events), but starting at event number `seq`,
+    /// with the events the host still keeps from there on first (see
+    /// [`ModuleTable::events_from`](crate::code_server::ModuleTable::events_from)):
+    /// `events_from(1)` replays the whole buffer.
+    pub fn events_from(&self, seq: u64) -> Events {
+        self.shared().table.events_from(seq)
+    }
+
     /// Emit a supervisor's event (a supervisor crate calls this; the
     /// runtime emits every other kind itself).
     ///
