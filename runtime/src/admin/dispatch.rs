@@ -3,8 +3,8 @@
 
 use super::listener::{error, send};
 use super::protocol::{
-    ActorView, ChildView, Command, ErrorKind, HistoryView, Mode, ModuleView, Output, Response,
-    TraceEventView, TreeView, VersionView,
+    ActorView, ChildView, Command, ConfigView, ErrorKind, HistoryView, Mode, ModuleView, Output,
+    Response, TraceEventView, TreeView, VersionView,
 };
 use crate::actor::TraceKind;
 use crate::host::views::{self, ActorState};
@@ -120,6 +120,24 @@ fn tree_view(t: views::TreeView) -> TreeView {
             })
             .collect(),
     }
+}
+
+// issue 17: typed configuration, hot-reloaded
+fn config_views(host: &HostHandle) -> Vec<ConfigView> {
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    };
+    host.configs()
+        .into_iter()
+        .map(|c| ConfigView {
+            path: c.path.display().to_string(),
+            format: c.format.name().to_owned(),
+            revision: c.revision,
+            applied_at: secs(c.applied_at),
+            last_error: c.last_error,
+            last_error_at: c.last_error_at.map(secs),
+        })
+        .collect()
 }
 
 // issue 14: sys
@@ -250,7 +268,10 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
             actors: host.actor_views().into_iter().map(actor_view).collect(),
             trees: host.tree_views().into_iter().map(tree_view).collect(),
             workers: host.worker_count(),
+            configs: config_views(host),
         }),
+        // issue 17: typed configuration, hot-reloaded
+        Command::Config => Response::Done(Output::Config { configs: config_views(host) }),
         Command::Which { module } => match module_view(host, &module) {
             Some(m) => Response::Done(Output::Which { module: m }),
             None => error(ErrorKind::NotFound, format!("module `{module}` is not loaded")),

@@ -146,6 +146,27 @@ pub enum Command {
         purge: bool,
     },
     // end issue 15: dependencies
+    // issue 17: typed configuration, hot-reloaded
+    /// The host's configurations: file, revision, last error.
+    Config,
+}
+
+// issue 17: typed configuration, hot-reloaded
+/// One configuration as the admin protocol shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// The file (absolute).
+    pub path: String,
+    /// `toml`, `json` or `yaml`.
+    pub format: String,
+    /// Configurations applied so far (1: the one read at start).
+    pub revision: u64,
+    /// When the one in force was applied, in seconds since the Unix epoch.
+    pub applied_at: u64,
+    /// The last refusal since then (the old configuration stayed in force).
+    pub last_error: Option<String>,
+    /// When, in seconds since the Unix epoch.
+    pub last_error_at: Option<u64>,
 }
 
 /// One version as the admin protocol shows it.
@@ -240,6 +261,10 @@ pub enum Output {
         trees: Vec<TreeView>,
         /// Worker threads.
         workers: usize,
+        // issue 17: typed configuration, hot-reloaded
+        /// The host's configurations (absent from an older host: none).
+        #[serde(default)]
+        configs: Vec<ConfigView>,
     },
     /// For `Upgrade`, `Promote`, `Abort`, `Rollback`.
     Migration {
@@ -315,6 +340,12 @@ pub enum Output {
         events: Vec<TraceEventView>,
     },
     // end issue 14: sys
+    // issue 17: typed configuration, hot-reloaded
+    /// For `Config`.
+    Config {
+        /// Every configuration of the host, in the order they were opened.
+        configs: Vec<ConfigView>,
+    },
 }
 
 // issue 14: sys
