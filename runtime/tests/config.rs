@@ -367,3 +367,158 @@ fn a_config_change_during_an_upgrade_is_applied_and_the_upgrade_completes() {
     }
     assert_eq!(host.configs()[0].last_error, None);
 }
+
+// Modules receive their section: the `tuner` fixture (`Configured`), whose
+// 1.0.0 accepts a limit up to 100 and 2.0.0 up to 50.
+
+use relive_runtime::code_server::{LoadError, SectionError};
+use tuner_api::{TunerMsg, TunerReply, TunerSection};
+
+#[derive(Debug, Deserialize)]
+struct HostConfig {
+    tuner: TunerSection,
+}
+
+fn tuner_toml(limit: u32, label: &str) -> String {
+    format!("[tuner]\nlimit = {limit}\nlabel = \"{label}\"\n")
+}
+
+fn section_of(reply: &TunerReply) -> Option<(u32, &str)> {
+    reply.section.as_ref().map(|s| (s.limit, s.label.as_str()))
+}
+
+struct Tuned {
+    host: Host,
+    config: relive_runtime::Config<HostConfig>,
+    actor: relive_runtime::ActorRef<TunerMsg, TunerReply>,
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tuned {
+    fn get(&self) -> TunerReply {
+        self.actor.call(TunerMsg::Get).unwrap()
+    }
+}
+
+fn tuned(limit: u32) -> Tuned {
+    let host = host();
+    host.code_server().upgrade("tuner", fixtures().path("tuner_v1")).unwrap();
+    let actor = host.spawn("tuner", &()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("host.toml");
+    std::fs::write(&path, tuner_toml(limit, "a")).unwrap();
+    let config = host.config::<HostConfig>(&path).unwrap();
+    assert_eq!(section_of(&actor.call(TunerMsg::Get).unwrap()), None, "nothing delivered yet");
+    config.deliver("tuner", |c: &HostConfig| c.tuner.clone()).unwrap();
+    Tuned { host, config, actor, path, _dir: dir }
+}
+
+#[test]
+fn a_module_receives_its_section_and_its_actors_read_it_on_their_turn() {
+    let t = tuned(10);
+    assert_eq!(section_of(&t.get()), Some((10, "a")));
+    std::fs::write(&t.path, tuner_toml(20, "b")).unwrap();
+    until("revision 2", || t.config.revision() == 2);
+    assert_eq!(section_of(&t.get()), Some((20, "b")), "applied before the swap");
+}
+
+#[test]
+fn a_module_that_refuses_a_config_vetoes_it_for_everyone() {
+    let t = tuned(10);
+    let mut events = t.host.events();
+    std::fs::write(&t.path, tuner_toml(200, "x")).unwrap();
+    let reason = refused(&mut events);
+    assert!(
+        reason.contains("on_config of tuner 1.0.0 vetoed the configuration")
+            && reason.contains("limit 200 is over 100"),
+        "{reason}"
+    );
+    assert_eq!(t.config.load().tuner.limit, 10, "the host's readers keep the old config");
+    assert_eq!(section_of(&t.get()), Some((10, "a")), "and so does the module");
+    let last = t.config.last_error().unwrap();
+    let ConfigError::Section { source: SectionError::Vetoed { module, version, .. }, .. } =
+        &*last.error
+    else {
+        panic!("{:?}", last.error)
+    };
+    assert_eq!((module.as_str(), version.as_str()), ("tuner", "1.0.0"));
+
+    // A hook that panics is a veto too, and the host goes on.
+    std::fs::write(&t.path, tuner_toml(5, "panic")).unwrap();
+    assert!(refused(&mut events).contains("panicked"));
+    std::fs::write(&t.path, tuner_toml(30, "c")).unwrap();
+    assert_eq!(applied(&mut events), 2);
+    assert_eq!(section_of(&t.get()), Some((30, "c")));
+}
+
+#[test]
+fn a_section_of_another_schema_is_refused_and_never_delivered() {
+    #[derive(serde::Serialize, postcard_schema::Schema)]
+    struct NotTheSection {
+        limit: u64,
+    }
+    let t = tuned(10);
+    let e =
+        t.config.deliver("tuner", |c: &HostConfig| NotTheSection { limit: c.tuner.limit.into() });
+    let e = e.unwrap_err();
+    assert!(
+        matches!(&*e, ConfigError::Section { source: SectionError::Schema { .. }, .. }),
+        "{e:?}"
+    );
+    // The rejected delivery is not kept: the next change goes through.
+    std::fs::write(&t.path, tuner_toml(11, "a")).unwrap();
+    until("revision 2", || t.config.revision() == 2);
+    assert_eq!(section_of(&t.get()), Some((11, "a")));
+}
+
+#[test]
+fn a_new_version_gets_the_section_in_force_or_its_upgrade_is_refused() {
+    let t = tuned(80);
+    let code = t.host.code_server();
+    // 2.0.0 accepts at most 50: refusing the section in force refuses the upgrade.
+    let e = code.upgrade("tuner", fixtures().path("tuner_v2")).unwrap_err();
+    let relive_runtime::UpgradeError::Refused(LoadError::Section { source, .. }) = &e else {
+        panic!("{e:?}")
+    };
+    let SectionError::Vetoed { version, source, .. } = source else { panic!("{source:?}") };
+    assert_eq!(version, "2.0.0");
+    assert!(source.to_string().contains("limit 80 is over 50"), "{source}");
+    assert_eq!(code.current("tuner").unwrap().version().major, 1, "1.0.0 keeps serving");
+    assert_eq!(t.get().version, 1);
+
+    std::fs::write(&t.path, tuner_toml(30, "b")).unwrap();
+    until("revision 2", || t.config.revision() == 2);
+    code.upgrade("tuner", fixtures().path("tuner_v2")).unwrap();
+    let reply = t.get();
+    assert_eq!((reply.version, section_of(&reply)), (2, Some((30, "b"))), "given at its load");
+
+    // Now 2.0.0 is current (and 1.0.0 old): 2.0.0 vetoes what 1.0.0 would take.
+    let mut events = t.host.events();
+    std::fs::write(&t.path, tuner_toml(70, "c")).unwrap();
+    assert!(refused(&mut events).contains("on_config of tuner 2.0.0 vetoed"));
+    assert_eq!(section_of(&t.get()), Some((30, "b")));
+}
+
+#[test]
+fn config_changes_during_an_upgrade_leave_the_new_version_with_the_last_section() {
+    let t = tuned(1);
+    let writer = {
+        let path = t.path.clone();
+        std::thread::spawn(move || {
+            for i in 2..=40 {
+                atomic_write(&path, &tuner_toml(i, "burst"));
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        })
+    };
+    let report = t.host.code_server().upgrade("tuner", fixtures().path("tuner_v2")).unwrap();
+    assert_eq!(report.migrated, 1);
+    writer.join().unwrap();
+    // The modules' sections are applied just before the host's value is
+    // swapped (two steps, not one): wait for both.
+    until("the last config", || t.config.load().tuner.limit == 40);
+    let reply = t.get();
+    assert_eq!((reply.version, section_of(&reply)), (2, Some((40, "burst"))));
+    assert!(t.config.last_error().is_none(), "{:?}", t.config.last_error());
+}

@@ -58,6 +58,17 @@ pub enum ConfigError {
         #[source]
         source: BoxError,
     },
+    /// A module cannot take its section of the configuration: it reads
+    /// another schema, or its `on_config` vetoed it (for every module: no
+    /// module's section changed).
+    #[error("{path}: {source}", path = path.display())]
+    Section {
+        /// The file.
+        path: PathBuf,
+        /// Which module, and why.
+        #[source]
+        source: crate::code_server::SectionError,
+    },
     /// The file's directory cannot be watched.
     #[error("{path}: cannot watch the directory for changes: {source}", path = path.display())]
     Watch {
@@ -78,6 +89,7 @@ impl ConfigError {
             | ConfigError::Unreadable { path, .. }
             | ConfigError::Parse { path, .. }
             | ConfigError::Invalid { path, .. }
+            | ConfigError::Section { path, .. }
             | ConfigError::Watch { path, .. } => path,
         }
     }

@@ -36,6 +36,16 @@ use std::time::SystemTime;
 
 type Validator<T> = dyn Fn(&T) -> Result<(), BoxError> + Send + Sync;
 
+/// Cuts a module's section out of a configuration and encodes it.
+type Encoder<T> = dyn Fn(&T) -> Result<Vec<u8>, relive_codec::CodecError> + Send + Sync;
+
+/// One module's section of a configuration.
+struct Extract<T> {
+    module: String,
+    schema: relive_codec::Fingerprint,
+    encode: Box<Encoder<T>>,
+}
+
 /// A configuration a host keeps current: the value of the last good
 /// content of its file. Cheap to clone (all clones share one value); the
 /// file stops being watched when the last clone is dropped.
@@ -127,6 +137,11 @@ struct Inner<T> {
     format: ConfigFormat,
     validate: Box<Validator<T>>,
     events: Arc<EventBus>,
+    /// The host, for its module table and upgrade lock (weak: a
+    /// configuration does not keep a host alive).
+    host: Weak<super::HostShared>,
+    /// The modules' sections, delivered with every change.
+    extracts: Mutex<Vec<Extract<T>>>,
     /// One reload at a time (the watcher's and [`Config::reload`]).
     state: Mutex<State>,
     /// The watcher; dropping it ends the watching thread.
@@ -185,6 +200,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Inner<T> {
                 Ok(Outcome::Unchanged(revision))
             }
             Ok((bytes, value)) => {
+                if let Err(e) = self.deliver(&value, &self.extracts.lock()) {
+                    return Err(self.refuse(&mut state, e));
+                }
                 self.value.store(Arc::new(value));
                 // ORDERING: published after the value, so a reader that
                 // sees revision n sees value n (or newer).
@@ -194,16 +212,46 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Inner<T> {
                 self.events.emit(EventKind::ConfigApplied { path: self.path_text(), revision });
                 Ok(Outcome::Applied(revision))
             }
-            Err(e) => {
-                let e = Arc::new(e);
-                let reason = error_chain(&*e);
-                tracing::warn!(path = %self.path.display(), reason = %reason, "configuration refused; the previous one stays in force");
-                state.last_error =
-                    Some(ConfigRefusal { at: SystemTime::now(), error: Arc::clone(&e) });
-                self.events.emit(EventKind::ConfigRefused { path: self.path_text(), reason });
-                Err(e)
-            }
+            Err(e) => Err(self.refuse(&mut state, e)),
         }
+    }
+
+    /// Report a refusal (the configuration in force stays).
+    fn refuse(&self, state: &mut State, e: ConfigError) -> Arc<ConfigError> {
+        let e = Arc::new(e);
+        let reason = error_chain(&*e);
+        tracing::warn!(path = %self.path.display(), reason = %reason, "configuration refused; the previous one stays in force");
+        state.last_error = Some(ConfigRefusal { at: SystemTime::now(), error: Arc::clone(&e) });
+        self.events.emit(EventKind::ConfigRefused { path: self.path_text(), reason });
+        e
+    }
+
+    /// Deliver `value`'s sections to their modules, all or none, holding
+    /// the host's upgrade lock (an upgrade and a configuration change never
+    /// interleave: a version loaded meanwhile is checked against one
+    /// section or the other, never neither).
+    fn deliver(&self, value: &T, extracts: &[Extract<T>]) -> Result<(), ConfigError> {
+        if extracts.is_empty() {
+            return Ok(());
+        }
+        let Some(host) = self.host.upgrade() else { return Ok(()) };
+        let mut all = Vec::with_capacity(extracts.len());
+        for x in extracts {
+            let bytes = (x.encode)(value).map_err(|e| ConfigError::Invalid {
+                path: self.path.clone(),
+                source: format!("the section of module `{}` cannot be encoded: {e}", x.module)
+                    .into(),
+            })?;
+            all.push(crate::code_server::Delivery {
+                module: x.module.clone(),
+                schema: x.schema,
+                bytes,
+            });
+        }
+        let _one_at_a_time = host.upgrades.lock.lock();
+        host.table
+            .deliver_sections(all)
+            .map_err(|source| ConfigError::Section { path: self.path.clone(), source })
     }
 
     fn path_text(&self) -> String {
@@ -281,6 +329,42 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Config<T> {
         self.inner.status()
     }
 
+    /// Deliver a section of this configuration to module `module` from now
+    /// on: `section` cuts it out of each new configuration, and the
+    /// module's `on_config` (`relive_sdk::Configured`) checks it — for every
+    /// resident version of the module, and for every version loaded later
+    /// (at its load) — before it is applied; its actors read it with
+    /// `ctx.config::<S>()`. `S` must be the module's `Configured::Section`
+    /// (same schema fingerprint). A refusal by any module vetoes a new
+    /// configuration for everyone.
+    ///
+    /// # Errors
+    /// [`ConfigError::Section`]: a resident version reads another schema,
+    /// or its `on_config` refused the section of the configuration in
+    /// force (nothing is delivered then, now or later).
+    pub fn deliver<S, F>(&self, module: &str, section: F) -> Result<(), Arc<ConfigError>>
+    where
+        S: serde::Serialize + relive_codec::Schema + 'static,
+        F: Fn(&T) -> S + Send + Sync + 'static,
+    {
+        let inner = &self.inner;
+        let mut state = inner.state.lock();
+        let x = Extract {
+            module: module.to_owned(),
+            schema: relive_codec::Fingerprint::of::<S>(),
+            encode: Box::new(move |t: &T| {
+                let mut buf = Vec::new();
+                relive_codec::encode_into(&section(t), &mut buf).map(|()| buf)
+            }),
+        };
+        let current = inner.value.load_full();
+        if let Err(e) = inner.deliver(&current, std::slice::from_ref(&x)) {
+            return Err(inner.refuse(&mut state, e));
+        }
+        inner.extracts.lock().push(x);
+        Ok(())
+    }
+
     /// Read the file now (as the watcher does after a change) and return
     /// the revision in force afterwards.
     ///
@@ -347,6 +431,8 @@ impl HostHandle {
             format,
             validate,
             events: Arc::clone(self.shared().table.event_bus()),
+            host: Arc::downgrade(self.shared()),
+            extracts: Mutex::new(Vec::new()),
             state: Mutex::new(State { bytes, applied_at: SystemTime::now(), last_error: None }),
             _watcher: Mutex::new(watcher),
         });
