@@ -13,7 +13,7 @@
 //! read-lock and an `Arc` clone, no call into the host.
 
 use crate::{Context, Module, ModuleError};
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::{Arc, RwLock};
 
 /// A module that receives a section of the host's configuration.
@@ -81,13 +81,20 @@ pub trait Configured: Module {
     }
 }
 
-/// The section applied in this library (one per loaded version).
-static APPLIED: RwLock<Option<Arc<dyn Any + Send + Sync>>> = RwLock::new(None);
+/// The sections applied in this library (one library per loaded version;
+/// a host that links modules statically shares one SDK, so the slot is
+/// keyed by the section's type: modules with distinct section types keep
+/// theirs apart).
+static APPLIED: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>> = RwLock::new(Vec::new());
 
-/// Make `section` the one [`Context::config`] returns.
+/// Make `section` the one [`Context::config`] returns for its type.
 pub(crate) fn apply<S: Send + Sync + 'static>(section: S) {
     let mut slot = APPLIED.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    *slot = Some(Arc::new(section));
+    let section: Arc<dyn Any + Send + Sync> = Arc::new(section);
+    match slot.iter_mut().find(|(t, _)| *t == TypeId::of::<S>()) {
+        Some((_, s)) => *s = section,
+        None => slot.push((TypeId::of::<S>(), section)),
+    }
 }
 
 impl Context<'_> {
@@ -97,6 +104,7 @@ impl Context<'_> {
     /// the module's `Configured::Section`.
     pub fn config<S: Send + Sync + 'static>(&self) -> Option<Arc<S>> {
         let slot = APPLIED.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.clone().and_then(|s| s.downcast::<S>().ok())
+        let (_, s) = slot.iter().find(|(t, _)| *t == TypeId::of::<S>())?;
+        Arc::clone(s).downcast::<S>().ok()
     }
 }

@@ -15,6 +15,73 @@
 //! is read once it has been quiet that long, and a read during which the
 //! file changed again is thrown away, so the content a burst of writes
 //! ends with is the one that wins. See docs/decisions/0022-config-reload.md.
+//!
+//! # A module's section
+//!
+//! A module that reads a section implements `relive_sdk::Configured`; the
+//! host says which part of its configuration that is
+//! ([`Config::deliver`]). The module's `on_config` may refuse a change
+//! (for everyone), and its actors read the applied section on their turn:
+//!
+//! ```
+//! use relive_runtime::Host;
+//! use relive_sdk::{Configured, Context, Module, ModuleError};
+//! use serde::{Deserialize, Serialize};
+//! use postcard_schema::Schema;
+//!
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Pricing;
+//!
+//! #[derive(Serialize, Deserialize, Schema, Clone)]
+//! pub struct PricingSection { margin_percent: u32 }
+//!
+//! impl Module for Pricing {
+//!     const NAME: &'static str = "pricing";
+//!     type Args = ();
+//!     type Msg = u64;
+//!     type Reply = u64;
+//!     fn init((): (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Pricing) }
+//!     fn handle(&mut self, cost: u64, ctx: &mut Context<'_>) -> u64 {
+//!         let margin = ctx.config::<PricingSection>().map_or(0, |s| s.margin_percent);
+//!         cost + cost * u64::from(margin) / 100
+//!     }
+//! }
+//!
+//! impl Configured for Pricing {
+//!     type Section = PricingSection;
+//!     fn on_config(s: &PricingSection) -> Result<(), ModuleError> {
+//!         if s.margin_percent > 50 { Err(ModuleError::new("a margin over 50% is a typo")) } else { Ok(()) }
+//!     }
+//! }
+//!
+//! // The host's whole configuration; `pricing` is the module's section.
+//! #[derive(Deserialize)]
+//! struct Settings { pricing: PricingSection }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("settings.toml");
+//! std::fs::write(&path, "[pricing]\nmargin_percent = 10\n")?;
+//!
+//! let host = Host::builder().workers(1).build()?;
+//! // In a cdylib: `relive_sdk::export_module!(Pricing, configured);`
+//! host.code_server().upgrade("pricing", relive_sdk::declaration!(Pricing, configured))?;
+//! let quote: relive_runtime::ActorRef<u64, u64> = host.spawn("pricing", &())?;
+//! let settings = host.config::<Settings>(&path)?;
+//! settings.deliver("pricing", |s: &Settings| s.pricing.clone())?;
+//! assert_eq!(quote.call(200)?, 220);
+//!
+//! // The module refuses 80 %: the configuration in force stays, for everyone.
+//! std::fs::write(&path, "[pricing]\nmargin_percent = 80\n")?;
+//! let refused = settings.reload().unwrap_err();
+//! assert!(refused.to_string().contains("a margin over 50% is a typo"));
+//! assert_eq!((settings.load().pricing.margin_percent, quote.call(200)?), (10, 220));
+//!
+//! // 20 % is accepted by the module, then swapped in for the host's readers.
+//! std::fs::write(&path, "[pricing]\nmargin_percent = 20\n")?;
+//! assert_eq!(settings.reload()?, 2);
+//! assert_eq!(quote.call(200)?, 240);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error;
 mod format;
