@@ -453,6 +453,20 @@ fn a_module_that_refuses_a_config_vetoes_it_for_everyone() {
 }
 
 #[test]
+fn an_on_config_that_does_not_answer_in_time_is_a_veto_and_the_host_goes_on() {
+    let t = tuned(10);
+    let mut events = t.host.events();
+    let started = Instant::now();
+    std::fs::write(&t.path, tuner_toml(12, "slow")).unwrap();
+    let reason = refused(&mut events);
+    assert!(reason.contains("on_config did not return within 5s"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(7), "bounded by ON_CONFIG_TIMEOUT");
+    assert_eq!(t.config.load().tuner.limit, 10);
+    // The actor answers meanwhile (the hook runs on a thread of its own).
+    assert_eq!(section_of(&t.get()), Some((10, "a")));
+}
+
+#[test]
 fn a_section_of_another_schema_is_refused_and_never_delivered() {
     #[derive(serde::Serialize, postcard_schema::Schema)]
     struct NotTheSection {

@@ -38,6 +38,10 @@ impl Configured for Tuner {
         if section.label == "panic" {
             panic!("on_config was told to panic");
         }
+        if section.label == "slow" {
+            // Past the host's bound (`ON_CONFIG_TIMEOUT`, 5 s).
+            std::thread::sleep(std::time::Duration::from_secs(7));
+        }
         if section.limit > MAX_LIMIT {
             return Err(ModuleError::new(format!(
                 "limit {} is over {MAX_LIMIT}",

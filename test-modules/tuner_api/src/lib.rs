@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct TunerSection {
     /// A limit each version bounds differently in its `on_config`.
     pub limit: u32,
-    /// `"panic"`: `on_config` panics.
+    /// `"panic"`: `on_config` panics; `"slow"`: it sleeps past the host's
+    /// bound.
     pub label: String,
 }
 

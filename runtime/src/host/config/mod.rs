@@ -12,9 +12,10 @@
 //! The file's *directory* is watched (`notify`, non-recursive), so a file
 //! replaced by an atomic rename, rewritten in place, or deleted and
 //! recreated is seen alike. Changes are debounced ([`DEBOUNCE`]): the file
-//! is read once it has been quiet that long, and a read during which the
-//! file changed again is thrown away, so the content a burst of writes
-//! ends with is the one that wins. See docs/decisions/0022-config-reload.md.
+//! is read once it has been quiet that long (a file written in place and
+//! not yet closed gets up to a second more), and a change during a read
+//! makes another read, so the content a burst of writes ends with is the
+//! one that wins. See docs/decisions/0022-config-reload.md.
 //!
 //! # A module's section
 //!
