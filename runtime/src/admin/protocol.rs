@@ -425,6 +425,25 @@ pub enum Response {
 mod tests {
     use super::Command;
 
+    // issue 17: typed configuration, hot-reloaded
+    #[test]
+    fn a_status_from_an_older_host_has_no_configs_and_config_round_trips() {
+        let old = r#"{"Status":{"modules":[],"actors":[],"trees":[],"workers":2}}"#;
+        let out: super::Output = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            out,
+            super::Output::Status {
+                modules: vec![],
+                actors: vec![],
+                trees: vec![],
+                workers: 2,
+                configs: vec![]
+            }
+        );
+        let c: Command = serde_json::from_str(r#""Config""#).unwrap();
+        assert_eq!(c, Command::Config);
+    }
+
     // issue 15: interfaces that grow
     #[test]
     fn a_rollback_request_from_an_older_client_is_not_forced() {
