@@ -184,6 +184,10 @@ enum Cmd {
         #[arg(long)]
         allow_non_loopback: bool,
     },
+    // issue 17: typed configuration, hot-reloaded
+    /// The host's configuration files: format, revision in force, when it
+    /// was applied, and the last refusal (the old configuration stayed).
+    Config,
     /// Build a module crate and check it loads as a host would.
     Build {
         /// The crate's directory.
@@ -479,6 +483,8 @@ fn main() -> ExitCode {
             let count = count.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
             remote(socket, json, Command::Trace { actor, count, off })
         }
+        // issue 17: typed configuration, hot-reloaded
+        Cmd::Config => remote(socket, json, Command::Config),
         Cmd::Build { crate_dir, release, sign } => {
             let r = local::build(&crate_dir, release).and_then(|b| {
                 let sig = match &sign {

@@ -1,7 +1,7 @@
 //! Human output for each answer.
 
 use relive_runtime::admin::protocol::{
-    ActorView, ChildView, HistoryView, ModuleView, Output, TreeView, VersionView,
+    ActorView, ChildView, ConfigView, HistoryView, ModuleView, Output, TreeView, VersionView,
 };
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -264,6 +264,31 @@ fn history(entries: &[HistoryView], zone: &jiff::tz::TimeZone) -> String {
     s
 }
 
+// issue 17: typed configuration, hot-reloaded
+/// `relive config`: each file with its format, the revision in force and
+/// when it was applied; the last refusal, with its time and reason, or
+/// that the file on disk is the configuration in force.
+fn config(configs: &[ConfigView], zone: &jiff::tz::TimeZone) -> String {
+    if configs.is_empty() {
+        return "no configuration\n".to_owned();
+    }
+    let mut s = String::new();
+    for c in configs {
+        let _ = writeln!(s, "{} ({})", c.path, c.format);
+        let _ =
+            writeln!(s, "  revision:   {}, applied {}", c.revision, local_time(c.applied_at, zone));
+        match (&c.last_error, c.last_error_at) {
+            (Some(e), at) => {
+                let at = at.map_or_else(|| "?".to_owned(), |t| local_time(t, zone));
+                let _ = writeln!(s, "  last error: {at}, the old configuration stays in force");
+                let _ = writeln!(s, "    reason: {e}");
+            }
+            (None, _) => s.push_str("  last error: none (the file on disk is in force)\n"),
+        }
+    }
+    s
+}
+
 /// An answer as `--json` prints it: complete — every actor of a status —
 /// unless `--module` or `--limit` was given: then `actors` holds the first
 /// `limit` actors of that module, and `actors_matched` says how many
@@ -285,9 +310,25 @@ pub(crate) fn json(out: &Output, show: &Show) -> serde_json::Value {
 /// Render an answer for a person (`show`: what `status` lists).
 pub(crate) fn human(out: &Output, show: &Show) -> String {
     match out {
-        Output::Status { modules, actors, trees, workers } => {
-            status(modules, actors, trees, *workers, show)
+        Output::Status { modules, actors, trees, workers, configs } => {
+            let mut s = status(modules, actors, trees, *workers, show);
+            // issue 17: only a host that has configurations shows them.
+            if !configs.is_empty() {
+                s.push_str("\nconfigs:\n");
+                for c in configs {
+                    let _ = write!(s, "  {} ({}): revision {}", c.path, c.format, c.revision);
+                    match &c.last_error {
+                        Some(e) => {
+                            let _ = writeln!(s, ", last change REFUSED: {e}");
+                        }
+                        None => s.push('\n'),
+                    }
+                }
+            }
+            s
         }
+        // issue 17: typed configuration, hot-reloaded
+        Output::Config { configs } => config(configs, &jiff::tz::TimeZone::system()),
         Output::Migration {
             modules,
             to,
@@ -430,6 +471,7 @@ mod tests {
             actors,
             trees: vec![TreeView { actor: 1, strategy: "OneForOne".into(), children }],
             workers: 2,
+            configs: vec![],
         }
     }
 
@@ -462,6 +504,31 @@ mod tests {
         }
     }
 
+    // issue 17: typed configuration, hot-reloaded
+    fn config_example() -> Vec<ConfigView> {
+        vec![
+            ConfigView {
+                path: "/srv/billing/limits.toml".into(),
+                format: "toml".into(),
+                revision: 3,
+                applied_at: 1_796_000_000,
+                last_error: Some(
+                    "/srv/billing/limits.toml: refused by validation: max_sessions must be at least 1"
+                        .into(),
+                ),
+                last_error_at: Some(1_796_000_160),
+            },
+            ConfigView {
+                path: "/srv/billing/prices.yaml".into(),
+                format: "yaml".into(),
+                revision: 1,
+                applied_at: 1_796_000_000,
+                last_error: None,
+                last_error_at: None,
+            },
+        ]
+    }
+
     /// The examples docs/cli.md shows, rendered as the CLI renders them.
     fn examples() -> Vec<(String, String)> {
         let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
@@ -479,6 +546,7 @@ mod tests {
                 human(&status, &show(true, Some("billing"), Some(3))),
             ),
             ("$ relive history".into(), history(&entries, &zone)),
+            ("$ relive config".into(), config(&config_example(), &zone)),
         ]
     }
 

@@ -111,7 +111,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 fn snapshot(source: &dyn Source, mem: &mut Memory, error: Option<&str>) -> String {
     let mut errors: Vec<String> = error.into_iter().map(str::to_owned).collect();
     let status = match source.request(Command::Status) {
-        Ok(Response::Done(Output::Status { modules, actors, trees, workers })) => {
+        Ok(Response::Done(Output::Status { modules, actors, trees, workers, .. })) => {
             let handled: u64 = actors.iter().map(|a| a.handled).sum();
             let mailbox: usize = actors.iter().map(|a| a.mailbox).sum();
             let at = now_ms();

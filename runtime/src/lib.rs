@@ -101,5 +101,7 @@ pub use host::NotASupervisorEvent;
 pub use host::OffThread;
 // issue 15: port
 pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
+// issue 17: typed configuration, hot-reloaded
+pub use host::{Config, ConfigError, ConfigFormat, ConfigRefusal, ConfigStatus};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

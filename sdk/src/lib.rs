@@ -85,6 +85,8 @@
 // The C ABI and everything that touches raw pointers.
 #[allow(unsafe_code)]
 pub mod abi;
+// issue 17: typed configuration, hot-reloaded
+mod config;
 mod exit_reason;
 mod export;
 mod log;
@@ -96,6 +98,8 @@ pub mod record;
 pub use abi::decl_build_info::BuildInfo;
 // issue 15: dependencies
 pub use abi::Dependency;
+// issue 17: typed configuration, hot-reloaded
+pub use config::Configured;
 pub use exit_reason::ExitReason;
 pub use module::{
     Context, HostError, LoadInfo, Module, ModuleError, MonitorRef, OldState, ReplyToken,

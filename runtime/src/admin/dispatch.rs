@@ -3,8 +3,9 @@
 
 use super::listener::{error, send};
 use super::protocol::{
-    ActorView, ChildView, Command, ErrorKind, EventView, HistoryView, MAX_EVENTS_PER_ANSWER,
-    MAX_EVENTS_WAIT_MS, Mode, ModuleView, Output, Response, TraceEventView, TreeView, VersionView,
+    ActorView, ChildView, Command, ConfigView, ErrorKind, EventView, HistoryView,
+    MAX_EVENTS_PER_ANSWER, MAX_EVENTS_WAIT_MS, Mode, ModuleView, Output, Response, TraceEventView,
+    TreeView, VersionView,
 };
 use crate::actor::TraceKind;
 use crate::host::views::{self, ActorState};
@@ -120,6 +121,24 @@ fn tree_view(t: views::TreeView) -> TreeView {
             })
             .collect(),
     }
+}
+
+// issue 17: typed configuration, hot-reloaded
+fn config_views(host: &HostHandle) -> Vec<ConfigView> {
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    };
+    host.configs()
+        .into_iter()
+        .map(|c| ConfigView {
+            path: c.path.display().to_string(),
+            format: c.format.name().to_owned(),
+            revision: c.revision,
+            applied_at: secs(c.applied_at),
+            last_error: c.last_error,
+            last_error_at: c.last_error_at.map(secs),
+        })
+        .collect()
 }
 
 // issue 14: sys
@@ -303,6 +322,14 @@ fn event_view(e: &crate::code_server::Event) -> EventView {
             v.reason = Some(reason.clone());
             "escalated"
         }
+        K::ConfigApplied { path, revision } => {
+            (v.count, v.reason) = (Some(*revision as usize), Some(path.clone()));
+            "config_applied"
+        }
+        K::ConfigRefused { path, reason } => {
+            v.reason = Some(format!("{path}: {reason}"));
+            "config_refused"
+        }
     };
     v.kind = kind.to_owned();
     v
@@ -363,7 +390,10 @@ pub(super) fn dispatch(
             actors: host.actor_views().into_iter().map(actor_view).collect(),
             trees: host.tree_views().into_iter().map(tree_view).collect(),
             workers: host.worker_count(),
+            configs: config_views(host),
         }),
+        // issue 17: typed configuration, hot-reloaded
+        Command::Config => Response::Done(Output::Config { configs: config_views(host) }),
         Command::Which { module } => match module_view(host, &module) {
             Some(m) => Response::Done(Output::Which { module: m }),
             None => error(ErrorKind::NotFound, format!("module `{module}` is not loaded")),

@@ -161,6 +161,27 @@ pub enum Command {
         wait_ms: Option<u64>,
     },
     // end issue 16: observer
+    // issue 17: typed configuration, hot-reloaded
+    /// The host's configurations: file, revision, last error.
+    Config,
+}
+
+// issue 17: typed configuration, hot-reloaded
+/// One configuration as the admin protocol shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// The file (absolute).
+    pub path: String,
+    /// `toml`, `json` or `yaml`.
+    pub format: String,
+    /// Configurations applied so far (1: the one read at start).
+    pub revision: u64,
+    /// When the one in force was applied, in seconds since the Unix epoch.
+    pub applied_at: u64,
+    /// The last refusal since then (the old configuration stayed in force).
+    pub last_error: Option<String>,
+    /// When, in seconds since the Unix epoch.
+    pub last_error_at: Option<u64>,
 }
 
 // issue 16: observer
@@ -204,11 +225,12 @@ pub struct EventView {
     /// The actor concerned (crashed, restarted).
     #[serde(default)]
     pub actor: Option<u64>,
-    /// Actors concerned (migrated), or instances (purged).
+    /// Actors concerned (migrated), instances (purged), or the revision
+    /// applied (config_applied).
     #[serde(default)]
     pub count: Option<usize>,
     /// Why (crash reasons, refusals, escalations, residencies), or what was
-    /// refused.
+    /// refused; for a configuration, its file (and why it was refused).
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -306,6 +328,10 @@ pub enum Output {
         trees: Vec<TreeView>,
         /// Worker threads.
         workers: usize,
+        // issue 17: typed configuration, hot-reloaded
+        /// The host's configurations (absent from an older host: none).
+        #[serde(default)]
+        configs: Vec<ConfigView>,
     },
     /// For `Upgrade`, `Promote`, `Abort`, `Rollback`.
     Migration {
@@ -391,6 +417,12 @@ pub enum Output {
         /// Events wanted that the host no longer kept.
         missed: u64,
     },
+    // issue 17: typed configuration, hot-reloaded
+    /// For `Config`.
+    Config {
+        /// Every configuration of the host, in the order they were opened.
+        configs: Vec<ConfigView>,
+    },
 }
 
 // issue 14: sys
@@ -469,6 +501,25 @@ pub enum Response {
 #[cfg(test)]
 mod tests {
     use super::Command;
+
+    // issue 17: typed configuration, hot-reloaded
+    #[test]
+    fn a_status_from_an_older_host_has_no_configs_and_config_round_trips() {
+        let old = r#"{"Status":{"modules":[],"actors":[],"trees":[],"workers":2}}"#;
+        let out: super::Output = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            out,
+            super::Output::Status {
+                modules: vec![],
+                actors: vec![],
+                trees: vec![],
+                workers: 2,
+                configs: vec![]
+            }
+        );
+        let c: Command = serde_json::from_str(r#""Config""#).unwrap();
+        assert_eq!(c, Command::Config);
+    }
 
     // issue 15: interfaces that grow
     #[test]

@@ -404,6 +404,17 @@ pub enum LoadError {
         /// that did not return in time (`TimedOut`).
         source: Box<ModuleCallError>,
     },
+    // issue 17: typed configuration, hot-reloaded
+    /// The new version cannot take its module's configuration section in
+    /// force: it reads another schema, or its `on_config` refused it.
+    #[error("{file}: {source}")]
+    Section {
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        source: super::config_section::SectionError,
+    },
 }
 
 /// The dynamic loader's own message in a libloading error. libloading's
@@ -450,7 +461,8 @@ impl LoadError {
             | StateUnreadable { file, .. }
             | Dependency { file, .. }
             | BreaksDependant { file, .. }
-            | Vetoed { file, .. } => file,
+            | Vetoed { file, .. }
+            | Section { file, .. } => file,
             NotPurged { .. }
             | Concurrent { .. }
             | DependencyCycle { .. }

@@ -168,6 +168,24 @@ pub enum EventKind {
         /// Why it gave up.
         reason: String,
     },
+    // issue 17: typed configuration, hot-reloaded
+    /// A configuration file's content was applied: every reader sees it now
+    /// (also when a refused file became good again unchanged: the revision
+    /// is then the one already in force).
+    ConfigApplied {
+        /// The file.
+        path: String,
+        /// The configuration's revision (1: the first).
+        revision: u64,
+    },
+    /// A configuration file was refused (unparsable, invalid, unreadable,
+    /// deleted); the previous configuration stays in force.
+    ConfigRefused {
+        /// The file.
+        path: String,
+        /// Why (the error and its causes).
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -186,7 +204,9 @@ impl EventKind {
             | EventKind::Refused { module, .. } => Some(module),
             EventKind::Crashed { .. }
             | EventKind::Restarted { .. }
-            | EventKind::Escalated { .. } => None,
+            | EventKind::Escalated { .. }
+            | EventKind::ConfigApplied { .. }
+            | EventKind::ConfigRefused { .. } => None,
         }
     }
 

@@ -28,6 +28,8 @@
 //! [`CodeServer`]: crate::CodeServer
 
 // issue 15: dependencies
+// issue 17: typed configuration, hot-reloaded
+mod config_section;
 mod dependency;
 mod error;
 // issue 15: lifecycle
@@ -40,6 +42,9 @@ mod unload;
 mod version;
 
 pub use error::{LoadError, ModuleCallError, PurgeError, RollbackError};
+// issue 17: typed configuration, hot-reloaded
+pub(crate) use config_section::Delivery;
+pub use config_section::{ON_CONFIG_TIMEOUT, SectionError};
 // issue 15: lifecycle and dependencies
 pub use dependency::{Dependency, DependencyProblem};
 pub(crate) use events::EventBus;
@@ -222,6 +227,9 @@ pub(crate) struct Prepared {
     pub(crate) unchanged: bool,
     interface: Option<Interface>,
     started: Instant,
+    // issue 17: typed configuration, hot-reloaded
+    /// The generation of the configuration section it was given, if any.
+    section_generation: Option<u64>,
 }
 
 // issue 15: lifecycle
@@ -416,6 +424,7 @@ impl ModuleTableBuilder {
             inner: Mutex::new(inner),
             events,
             published: ArcSwap::from_pointee(HashMap::new()),
+            sections: config_section::Sections::default(),
             _temp: temp,
             _lock: lock,
         })
@@ -432,6 +441,9 @@ pub struct ModuleTable {
     // issue 15: lifecycle
     /// The host's event stream.
     events: Arc<EventBus>,
+    // issue 17: typed configuration, hot-reloaded
+    /// The configuration sections in force, by module.
+    sections: config_section::Sections,
     _temp: Option<tempfile::TempDir>,
     /// The state directory's lock. Declared last, so released last: after
     /// the versions the table holds (and their private copies) are gone.
@@ -589,7 +601,8 @@ impl ModuleTable {
             Err(e) => return Err(self.abandon_all(prepared, e)),
         };
         let mut slots: Vec<Option<Prepared>> = prepared.into_iter().map(Some).collect();
-        let prepared: Vec<Prepared> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        let mut prepared: Vec<Prepared> =
+            order.into_iter().filter_map(|i| slots[i].take()).collect();
         // Dependencies, against what would be current with the unit.
         let checked = {
             let unit: Vec<&Version> =
@@ -618,6 +631,15 @@ impl ModuleTable {
             // even if a later module of the unit vetoes (what `on_load`
             // set up is released either way).
             p.new.accept(&self.events);
+        }
+        // issue 17: the configuration section in force, after `on_load`.
+        for i in 0..prepared.len() {
+            if prepared[i].unchanged {
+                continue;
+            }
+            if let Err(e) = self.on_config_at_load(&mut prepared[i]) {
+                return Err(self.abandon_all(prepared, e));
+            }
         }
         Ok(prepared)
     }
@@ -761,6 +783,7 @@ impl ModuleTable {
             unchanged,
             interface: opts.interface,
             started,
+            section_generation: None,
         })
     }
 
@@ -785,6 +808,10 @@ impl ModuleTable {
                 _ => false,
             };
             if !same {
+                return Err(CommitError::Changed(p.name.clone()));
+            }
+            // issue 17: a configuration delivered since `prepare`.
+            if !self.section_current(p) {
                 return Err(CommitError::Changed(p.name.clone()));
             }
         }

@@ -241,6 +241,13 @@ impl Version {
         self.instances.load(Ordering::Relaxed)
     }
 
+    // issue 17: typed configuration, hot-reloaded
+    /// The schema of the configuration section this version receives
+    /// (`None`: it receives none).
+    pub fn config_schema(&self) -> Option<Fingerprint> {
+        self.decl.config_schema
+    }
+
     pub(crate) fn table(&self) -> &Table {
         &self.table
     }

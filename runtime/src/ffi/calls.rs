@@ -98,6 +98,23 @@ pub(crate) fn on_load(
     })
 }
 
+// issue 17: typed configuration, hot-reloaded
+/// Run `on_config` of `table` with an encoded configuration section and
+/// [`config_flags`](relive_sdk::abi::config_flags); `None` when the module
+/// has no such entry.
+pub(crate) fn on_config(
+    table: &Table,
+    section: &[u8],
+    flags: u32,
+    out: &mut Vec<u8>,
+) -> Option<i32> {
+    let f = table.on_config?;
+    // SAFETY: the caller borrowed `table` from its owner, so the library is
+    // open; `section` and `out` are valid for the call; `on_config` touches
+    // no state.
+    Some(unsafe { f(RawBytes::new(section), flags, sink(out)) })
+}
+
 /// A version's `on_free`, taken out of its table when the version's last
 /// `Arc` drops, to be run once on the unloader thread before its library
 /// closes.

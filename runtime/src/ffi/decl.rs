@@ -168,6 +168,9 @@ pub(crate) type OnReplyFn = unsafe extern "C" fn(
 pub(crate) type OnLoadFn =
     unsafe extern "C" fn(version: RawBytes, previous: RawBytes, flags: u32, out: RawSink) -> i32;
 pub(crate) type OnFreeFn = unsafe extern "C" fn(out: RawSink) -> i32;
+// issue 17: typed configuration, hot-reloaded
+pub(crate) type OnConfigFn =
+    unsafe extern "C" fn(section: RawBytes, flags: u32, out: RawSink) -> i32;
 // end issue 15: lifecycle
 
 /// Mirror of `relive_sdk::abi::VTable`, ABI version 1.
@@ -233,6 +236,26 @@ struct RawVTableLife {
 }
 // end issue 15: lifecycle
 
+// issue 17: typed configuration, hot-reloaded
+/// Mirror of the table with `on_config` appended after the lifecycle
+/// entries; read only when the table's `size` covers it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawVTableConfig {
+    life: RawVTableLife,
+    on_config: Option<OnConfigFn>,
+}
+
+/// Mirror of the declaration with `config_schema` appended after the
+/// variant tables; read only when `decl_size` covers it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclConfig {
+    grow: RawDeclGrow,
+    config_schema: [u8; 8],
+}
+// end issue 17
+
 // issue 15: dependencies
 /// Mirror of `relive_sdk::abi::Dependency`.
 #[repr(C)]
@@ -292,6 +315,8 @@ pub(crate) struct Table {
     // issue 15: lifecycle
     pub(crate) on_load: Option<OnLoadFn>,
     pub(crate) on_free: Option<OnFreeFn>,
+    // issue 17: typed configuration, hot-reloaded
+    pub(crate) on_config: Option<OnConfigFn>,
 }
 
 impl std::fmt::Debug for Table {
@@ -325,6 +350,10 @@ pub(crate) struct Declaration {
     pub(crate) message_variants: Option<VariantList>,
     /// The reply type's variants.
     pub(crate) reply_variants: Option<VariantList>,
+    // issue 17: typed configuration, hot-reloaded
+    /// The schema of the configuration section it receives (`None`: it
+    /// receives none, or was built before sections).
+    pub(crate) config_schema: Option<Fingerprint>,
 }
 
 /// Why a declaration could not be read (loader step 3).
@@ -428,6 +457,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         on_reply: None,
         on_load: None,
         on_free: None,
+        on_config: None,
     };
     // issue 14: gen_server
     // SAFETY: each optional entry is read only when the module reports a
@@ -436,6 +466,16 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     // issue 15: lifecycle
     // SAFETY: as for `read_gen`.
     let table = unsafe { read_life(vt.cast::<RawVTableLife>(), table_size as usize, table) };
+    // issue 17: typed configuration, hot-reloaded
+    let table = if (table_size as usize) >= size_of::<RawVTableConfig>() {
+        // SAFETY: the module reports `table_size` readable bytes, which
+        // cover a `RawVTableConfig` (checked just now); null is `None`.
+        let on_config =
+            unsafe { std::ptr::addr_of!((*vt.cast::<RawVTableConfig>()).on_config).read() };
+        Table { on_config, ..table }
+    } else {
+        table
+    };
     let string = |field: &str, b: RawBytes| -> Result<String, DeclError> {
         // SAFETY: the caller's contract covers the strings a declaration
         // points to; the length is bounded and a null pointer refused first.
@@ -467,6 +507,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         depends: Vec::new(),
         message_variants: None,
         reply_variants: None,
+        config_schema: None,
     };
     // issue 15: dependencies
     let decl = if (header.decl_size as usize) >= size_of::<RawDeclDeps>() {
@@ -517,6 +558,23 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
             }?,
             ..decl
         }
+    } else {
+        decl
+    };
+    // issue 17: typed configuration, hot-reloaded
+    let decl = if (header.decl_size as usize) >= size_of::<RawDeclConfig>()
+        && decl.flags & relive_sdk::abi::flags::HAS_CONFIG != 0
+    {
+        // SAFETY: the module reports `decl_size` readable bytes, which cover
+        // a `RawDeclConfig` (checked just now); the field is plain bytes.
+        let config = unsafe { ptr.cast::<RawDeclConfig>().read() };
+        if table.on_config.is_none() {
+            return Err(DeclError::Malformed(
+                "flags say it receives a configuration section, but its table has no on_config"
+                    .into(),
+            ));
+        }
+        Declaration { config_schema: Some(Fingerprint(config.config_schema)), ..decl }
     } else {
         decl
     };
@@ -718,7 +776,9 @@ mod tests {
         // issue 15: lifecycle
         assert_eq!(offset_of!(Sdk, on_load), offset_of!(super::RawVTableLife, on_load));
         assert_eq!(offset_of!(Sdk, on_free), offset_of!(super::RawVTableLife, on_free));
-        assert_eq!(size_of::<Sdk>(), size_of::<super::RawVTableLife>());
+        // issue 17: typed configuration, hot-reloaded
+        assert_eq!(offset_of!(Sdk, on_config), offset_of!(super::RawVTableConfig, on_config));
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawVTableConfig>());
     }
 
     // issue 15: dependencies
@@ -819,7 +879,9 @@ mod tests {
             message_variants => message_variants,
             reply_variants => reply_variants,
         );
-        assert_eq!(size_of::<Sdk>(), size_of::<RawDeclGrow>());
+        // issue 17: typed configuration, hot-reloaded
+        assert_eq!(offset_of!(Sdk, config_schema), offset_of!(super::RawDeclConfig, config_schema));
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclConfig>());
     }
 
     #[test]
@@ -994,5 +1056,77 @@ mod tests {
         // SAFETY: the table is this static declaration's, longer than asked.
         let old = unsafe { read_gen(vt, end, bare) };
         assert!(old.on_timeout.is_some() && old.on_reply.is_none());
+    }
+
+    // issue 17: typed configuration, hot-reloaded
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    struct Tuned;
+
+    #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+    struct TunedSection {
+        limit: u32,
+    }
+
+    impl relive_sdk::Module for Tuned {
+        const NAME: &'static str = "tuned";
+        type Args = ();
+        type Msg = ();
+        type Reply = ();
+        fn init((): (), _: &mut relive_sdk::Context<'_>) -> Result<Self, relive_sdk::ModuleError> {
+            Ok(Tuned)
+        }
+        fn handle(&mut self, (): (), _: &mut relive_sdk::Context<'_>) {}
+    }
+
+    impl relive_sdk::Configured for Tuned {
+        type Section = TunedSection;
+    }
+
+    #[test]
+    fn a_configured_declaration_carries_its_section_schema_and_an_older_one_none() {
+        use relive_sdk::abi::ModuleDecl;
+        let decl = relive_sdk::declaration!(Tuned, configured);
+        let (d, table) = read_static(decl).unwrap();
+        assert_eq!(d.config_schema, Some(relive_codec::Fingerprint::of::<TunedSection>()));
+        assert!(table.on_config.is_some());
+        // A module that receives no section declares none.
+        let (d, table) = read_static(relive_sdk::declaration!(Plain)).unwrap();
+        assert!(d.config_schema.is_none() && table.on_config.is_none());
+        // A declaration built before issue 17 ends at the variant tables:
+        // whatever its flags say, it receives no section.
+        let older = ModuleDecl { decl_size: size_of::<super::RawDeclGrow>() as u32, ..*decl };
+        // SAFETY: `older` lives for the call and holds at least the
+        // `decl_size` bytes it reports; its pointers are the static ones.
+        let (d, _) = unsafe { super::read((&older as *const ModuleDecl).cast()) }.unwrap();
+        assert!(d.config_schema.is_none());
+    }
+
+    #[test]
+    fn a_table_built_before_on_config_has_none_and_a_flag_without_it_is_malformed() {
+        use relive_sdk::abi::{ModuleDecl, VTable};
+        let decl = relive_sdk::declaration!(Tuned, configured);
+        // SAFETY: `decl.vtable` is the static table `declaration!` built.
+        let full = unsafe { &*decl.vtable };
+        static OLD: std::sync::OnceLock<VTable> = std::sync::OnceLock::new();
+        let old = OLD.get_or_init(|| VTable {
+            size: size_of::<super::RawVTableLife>() as u32,
+            on_config: full.on_config,
+            ..VTable::new::<Tuned>()
+        });
+        let with_old = ModuleDecl { vtable: old, ..*decl };
+        // SAFETY: `with_old` lives for the call; its table is a static.
+        let e = unsafe { super::read((&with_old as *const ModuleDecl).cast()) }.unwrap_err();
+        assert!(
+            matches!(&e, super::DeclError::Malformed(m) if m.contains("no on_config")),
+            "a HAS_CONFIG flag with a table too short for on_config: {e:?}"
+        );
+        let plain = ModuleDecl {
+            flags: decl.flags & !relive_sdk::abi::flags::HAS_CONFIG,
+            vtable: old,
+            ..*decl
+        };
+        // SAFETY: as above.
+        let (d, table) = unsafe { super::read((&plain as *const ModuleDecl).cast()) }.unwrap();
+        assert!(d.config_schema.is_none() && table.on_config.is_none(), "the entry was not read");
     }
 }

@@ -11,6 +11,8 @@
 //! (`actor::System`, `scheduler::Run`, `ffi::host::Services`).
 
 mod code_server;
+// issue 17: typed configuration, hot-reloaded
+pub mod config;
 // issue 15: lifecycle
 mod events;
 mod kill;
@@ -31,6 +33,8 @@ pub(crate) mod upgrade;
 pub mod views;
 
 pub use code_server::CodeServer;
+// issue 17: typed configuration, hot-reloaded
+pub use config::{Config, ConfigError, ConfigFormat, ConfigRefusal, ConfigStatus};
 // issue 15: lifecycle
 pub use events::NotASupervisorEvent;
 pub use native::{NativeActor, NativeContext};

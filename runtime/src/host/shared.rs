@@ -46,6 +46,9 @@ pub(crate) struct HostShared {
     // issue 15: port
     /// The ports modules do I/O through.
     pub(crate) ports: super::port::Ports,
+    // issue 17: typed configuration, hot-reloaded
+    /// The configurations opened on this host (for `relive config`).
+    pub(crate) configs: Mutex<Vec<Weak<dyn super::config::ConfigSource>>>,
 }
 
 impl HostShared {
@@ -72,6 +75,7 @@ impl HostShared {
             turns: Turns::default(),
             kill_timeout,
             ports,
+            configs: Mutex::new(Vec::new()),
         }
     }
 

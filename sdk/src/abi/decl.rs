@@ -11,6 +11,10 @@ pub mod flags {
     pub const PANIC_UNWIND: u64 = 1 << 0;
     /// The module provides `downgrade` (its table's `downgrade` is non-null).
     pub const HAS_DOWNGRADE: u64 = 1 << 1;
+    // issue 17: typed configuration, hot-reloaded
+    /// The module receives a configuration section (`Configured`): its
+    /// schema is `config_schema`, and its table's `on_config` is non-null.
+    pub const HAS_CONFIG: u64 = 1 << 2;
 }
 
 /// Everything a host needs to know about a module version before running any
@@ -68,6 +72,12 @@ pub struct ModuleDecl {
     /// The variants of `Module::Reply`, likewise.
     pub reply_variants: RVariants,
     // end issue 15: interfaces that grow
+    // issue 17: typed configuration, hot-reloaded
+    /// Fingerprint of `Configured::Section`; meaningful only with
+    /// [`flags::HAS_CONFIG`] (zero otherwise). Read by the host only when
+    /// `decl_size` covers it: an older module receives no section.
+    pub config_schema: RFingerprint,
+    // end issue 17
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -125,7 +135,18 @@ impl ModuleDecl {
             // issue 15: interfaces that grow
             message_variants: RVariants::NONE,
             reply_variants: RVariants::NONE,
+            // issue 17: typed configuration, hot-reloaded
+            config_schema: [0; 8],
         }
+    }
+
+    // issue 17: typed configuration, hot-reloaded
+    /// This declaration for a module that receives a configuration section
+    /// ([`declaration!`](crate::declaration)`(M, configured)` builds it).
+    pub const fn with_config<M: crate::Configured>(mut self) -> Self {
+        self.flags |= flags::HAS_CONFIG;
+        self.config_schema = Fingerprint::of::<M::Section>().0;
+        self
     }
 
     // issue 15: interfaces that grow

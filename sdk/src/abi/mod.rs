@@ -37,6 +37,8 @@ pub use host_services::{RequestFn, port_outcome};
 pub use vtable::{VTable, exports, json_kinds};
 // issue 15: lifecycle
 pub use vtable::load_flags;
+// issue 17: typed configuration, hot-reloaded
+pub use vtable::config_flags;
 
 pub(crate) use host_services::{
     UNSUPPORTED, cancel_timer, defer_reply, demonitor, forward_log, idle_timeout, link,

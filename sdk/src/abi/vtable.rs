@@ -122,6 +122,23 @@ pub struct VTable {
     /// Null in a module built before it.
     pub on_free: Option<unsafe extern "C" fn(out: Sink<'_>) -> i32>,
     // end issue 15: lifecycle
+    // issue 17: typed configuration, hot-reloaded
+    /// Decode `section` (a `Configured::Section`, postcard) and, with
+    /// [`config_flags::CHECK`], run `Configured::on_config` on it (`FAILED`
+    /// or `PANICKED` vetoes it; the sink holds the reason); with
+    /// [`config_flags::APPLY`], make it what `Context::config` returns.
+    /// Null in a module that receives no section, or built before it.
+    pub on_config: Option<unsafe extern "C" fn(section: RBytes, flags: u32, out: Sink<'_>) -> i32>,
+    // end issue 17
+}
+
+// issue 17: typed configuration, hot-reloaded
+/// Bits of `on_config`'s `flags` (both may be given: check, then apply).
+pub mod config_flags {
+    /// Run `Configured::on_config`: may the section be applied?
+    pub const CHECK: u32 = 1 << 0;
+    /// Apply it: `Context::config` returns it from now on.
+    pub const APPLY: u32 = 1 << 1;
 }
 
 // issue 15: lifecycle
@@ -168,7 +185,16 @@ impl VTable {
             // issue 15: lifecycle
             on_load: Some(exports::on_load::<M>),
             on_free: Some(exports::on_free::<M>),
+            // issue 17: typed configuration, hot-reloaded
+            on_config: None,
         }
+    }
+
+    // issue 17: typed configuration, hot-reloaded
+    /// This table with `on_config` for a module that receives a section.
+    pub const fn with_config<M: crate::Configured>(mut self) -> Self {
+        self.on_config = Some(exports::on_config::<M>);
+        self
     }
 }
 
@@ -514,6 +540,28 @@ pub mod exports {
         })
     }
     // end issue 15: lifecycle
+
+    // issue 17: typed configuration, hot-reloaded
+    /// # Safety
+    /// See the [module contract](self) (no state is involved).
+    pub unsafe extern "C" fn on_config<M: crate::Configured>(
+        section: RBytes,
+        flags: u32,
+        out: Sink<'_>,
+    ) -> i32 {
+        guard(&out, || {
+            // SAFETY: the host keeps `section` valid for this call.
+            let bytes = unsafe { section.as_slice() };
+            let section = decode::<M::Section>("configuration section", bytes)?;
+            if flags & super::config_flags::CHECK != 0 {
+                M::on_config(&section)?;
+            }
+            if flags & super::config_flags::APPLY != 0 {
+                crate::config::apply(section);
+            }
+            Ok(())
+        })
+    }
 
     /// # Safety
     /// See the [module contract](self); `state` is not used after this call.

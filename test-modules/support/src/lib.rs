@@ -61,6 +61,9 @@ pub const FIXTURES: &[&str] = &[
     "port_user_v2",
     // issue 20: one dependency
     "one_dep",
+    // issue 17: typed configuration, hot-reloaded
+    "tuner_v1",
+    "tuner_v2",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
