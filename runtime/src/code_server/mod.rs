@@ -35,6 +35,8 @@ mod events;
 mod history;
 mod interface;
 pub mod loader;
+// issue 16: metrics
+mod metrics;
 mod state;
 mod unload;
 mod version;
@@ -48,6 +50,11 @@ pub use events::{DEFAULT_EVENT_CAPACITY, Event, EventKind, Events, Lagged};
 pub use history::{Action, HistoryEntry};
 pub use interface::{Interface, Part, TypeMismatch, UnknownVariant, VariantMismatch};
 pub use loader::Source;
+// issue 16: metrics
+pub use metrics::{
+    DURATION_BUCKETS, DurationHistogram, HistogramSnapshot, SAMPLE_EVERY, VersionCounts,
+    VersionEntry, VersionMetrics,
+};
 pub use state::{STATE_FORMAT, StateError};
 pub use unload::Residency;
 pub(crate) use unload::{RetireThreads, on_pinned, pins_host_threads};
@@ -415,6 +422,7 @@ impl ModuleTableBuilder {
             ),
             inner: Mutex::new(inner),
             events,
+            versions: metrics::VersionList::default(),
             published: ArcSwap::from_pointee(HashMap::new()),
             _temp: temp,
             _lock: lock,
@@ -432,6 +440,9 @@ pub struct ModuleTable {
     // issue 15: lifecycle
     /// The host's event stream.
     events: Arc<EventBus>,
+    // issue 16: metrics
+    /// Every version accepted, with its counters.
+    versions: metrics::VersionList,
     _temp: Option<tempfile::TempDir>,
     /// The state directory's lock. Declared last, so released last: after
     /// the versions the table holds (and their private copies) are gone.
@@ -452,6 +463,14 @@ impl ModuleTable {
     /// supervisors'): those emitted from now on.
     pub fn events(&self) -> Events {
         self.events.subscribe()
+    }
+
+    // issue 16: metrics
+    /// Every version this table accepted (a load its `on_load` passed), in
+    /// load order, with its counters: those of versions purged and unloaded
+    /// too, so that counters never go backwards.
+    pub fn version_metrics(&self) -> Vec<VersionEntry> {
+        self.versions.all()
     }
 
     /// The stream itself, for the layers above that emit on it.
@@ -609,6 +628,8 @@ impl ModuleTable {
             // even if a later module of the unit vetoes (what `on_load`
             // set up is released either way).
             p.new.accept(&self.events);
+            // issue 16: metrics
+            self.versions.push(&p.new);
         }
         Ok(prepared)
     }

@@ -46,6 +46,9 @@ pub(crate) struct HostShared {
     // issue 15: port
     /// The ports modules do I/O through.
     pub(crate) ports: super::port::Ports,
+    // issue 16: metrics
+    /// The metric registry (beside the versions' own counters).
+    pub(crate) metrics: super::metrics::Metrics,
 }
 
 impl HostShared {
@@ -54,7 +57,7 @@ impl HostShared {
         inline_calls: bool,
         kill_timeout: std::time::Duration,
         me: Weak<HostShared>,
-        ports: super::port::Ports,
+        (ports, metrics): (super::port::Ports, super::metrics::Metrics),
     ) -> Self {
         services::install();
         HostShared {
@@ -72,6 +75,7 @@ impl HostShared {
             turns: Turns::default(),
             kill_timeout,
             ports,
+            metrics,
         }
     }
 
