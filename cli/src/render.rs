@@ -350,6 +350,8 @@ pub(crate) fn human(out: &Output, show: &Show) -> String {
             s
         }
         Output::History { entries } => history(entries, &jiff::tz::TimeZone::system()),
+        // issue 16: metrics — printed as the host wrote it.
+        Output::Metrics { text } => text.clone(),
     }
 }
 

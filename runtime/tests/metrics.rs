@@ -88,7 +88,15 @@ fn casts_calls_a_crash_an_upgrade_and_a_rollback_are_counted_exactly() {
     let timed = value(&text, &format!("relive_handle_seconds_count{V1}"));
     assert!((2.0..=(1011.0 / 64.0 + 2.0)).contains(&timed), "{timed} handler times");
     assert_eq!(value(&text, &format!("relive_mailbox_wait_seconds_count{V1}")), timed);
-    assert_eq!(value(&text, &format!("relive_handle_seconds_bucket{{module=\"counter\",version=\"1.0.0\",le=\"+Inf\"}}")), timed);
+    assert_eq!(
+        value(
+            &text,
+            &format!(
+                "relive_handle_seconds_bucket{{module=\"counter\",version=\"1.0.0\",le=\"+Inf\"}}"
+            )
+        ),
+        timed
+    );
     // The first load is an upgrade that moved nobody.
     assert_eq!(value(&text, r#"relive_upgrades_total{module="counter",outcome="committed"}"#), 1.0);
 
@@ -122,23 +130,38 @@ fn casts_calls_a_crash_an_upgrade_and_a_rollback_are_counted_exactly() {
         1.0
     );
     assert_eq!(value(&text, r#"relive_rollbacks_total{module="nosuch",outcome="refused"}"#), 1.0);
-    assert_eq!(sample(&text, r#"relive_rollbacks_total{module="counter",outcome="refused"}"#), None);
-    assert_eq!(value(&text, r#"relive_upgrade_migrated_actors_total{module="counter"}"#), 2.0 - rolled.restored_from_snapshot as f64);
+    assert_eq!(
+        sample(&text, r#"relive_rollbacks_total{module="counter",outcome="refused"}"#),
+        None
+    );
+    assert_eq!(
+        value(&text, r#"relive_upgrade_migrated_actors_total{module="counter"}"#),
+        2.0 - rolled.restored_from_snapshot as f64
+    );
     assert_eq!(
         value(&text, r#"relive_rollback_restored_actors_total{module="counter"}"#),
         rolled.restored_from_snapshot as f64
     );
     // Two upgrades (the first load and v2) and one rollback were timed.
     assert_eq!(
-        value(&text, r#"relive_upgrade_duration_seconds_count{module="counter",operation="upgrade"}"#),
+        value(
+            &text,
+            r#"relive_upgrade_duration_seconds_count{module="counter",operation="upgrade"}"#
+        ),
         2.0
     );
     assert_eq!(
-        value(&text, r#"relive_upgrade_duration_seconds_count{module="counter",operation="rollback"}"#),
+        value(
+            &text,
+            r#"relive_upgrade_duration_seconds_count{module="counter",operation="rollback"}"#
+        ),
         1.0
     );
     assert_eq!(
-        value(&text, r#"relive_upgrade_longest_pause_seconds_count{module="counter",operation="upgrade"}"#),
+        value(
+            &text,
+            r#"relive_upgrade_longest_pause_seconds_count{module="counter",operation="upgrade"}"#
+        ),
         2.0
     );
     assert_eq!(value(&text, "relive_dead_letters_total"), host.dead_letters() as f64);
@@ -166,7 +189,12 @@ fn a_mailbox_deeper_than_a_turn_is_seen_in_the_gauges() {
     // A sampled wait spent the sleep in the mailbox: at least 64 ms (the
     // bucket bounds are 1 µs × 4ⁿ; 64 ms is one).
     let le = |b: &str| {
-        value(&text, &format!("relive_mailbox_wait_seconds_bucket{{module=\"counter\",version=\"1.0.0\",le=\"{b}\"}}"))
+        value(
+            &text,
+            &format!(
+                "relive_mailbox_wait_seconds_bucket{{module=\"counter\",version=\"1.0.0\",le=\"{b}\"}}"
+            ),
+        )
     };
     assert!(le("+Inf") > le("0.016"), "no sampled message waited over 16 ms:\n{text}");
 }

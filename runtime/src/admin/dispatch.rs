@@ -251,6 +251,8 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
             trees: host.tree_views().into_iter().map(tree_view).collect(),
             workers: host.worker_count(),
         }),
+        // issue 16: metrics
+        Command::Metrics => Response::Done(Output::Metrics { text: host.metrics_text() }),
         Command::Which { module } => match module_view(host, &module) {
             Some(m) => Response::Done(Output::Which { module: m }),
             None => error(ErrorKind::NotFound, format!("module `{module}` is not loaded")),

@@ -146,6 +146,10 @@ pub enum Command {
         purge: bool,
     },
     // end issue 15: dependencies
+    // issue 16: metrics
+    /// The host's metrics in the Prometheus text format
+    /// (`HostHandle::metrics_text`; an older host answers `BadRequest`).
+    Metrics,
 }
 
 /// One version as the admin protocol shows it.
@@ -315,6 +319,12 @@ pub enum Output {
         events: Vec<TraceEventView>,
     },
     // end issue 14: sys
+    // issue 16: metrics
+    /// For `Metrics`.
+    Metrics {
+        /// The Prometheus text format (version 0.0.4), as `/metrics` serves it.
+        text: String,
+    },
 }
 
 // issue 14: sys

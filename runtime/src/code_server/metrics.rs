@@ -22,9 +22,8 @@ pub const SAMPLE_EVERY: u64 = 64;
 
 /// Upper bounds of the duration histograms' buckets, in seconds (1 µs to
 /// 10 s, about ×4 apart; a last `+Inf` bucket is implied).
-pub const DURATION_BUCKETS: [f64; 13] = [
-    1e-6, 4e-6, 16e-6, 64e-6, 256e-6, 1e-3, 4e-3, 16e-3, 64e-3, 256e-3, 1.0, 4.0, 10.0,
-];
+pub const DURATION_BUCKETS: [f64; 13] =
+    [1e-6, 4e-6, 16e-6, 64e-6, 256e-6, 1e-3, 4e-3, 16e-3, 64e-3, 256e-3, 1.0, 4.0, 10.0];
 
 /// A histogram of durations in fixed buckets ([`DURATION_BUCKETS`]),
 /// observed without a lock.

@@ -314,12 +314,9 @@ fn histograms<L: prometheus_client::encoding::EncodeLabelSet>(
     }
     let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
     for (labels, h) in samples {
-        metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-            h.sum,
-            h.count,
-            &h.buckets,
-            None,
-        )?;
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
     }
     Ok(())
 }
@@ -360,19 +357,15 @@ impl Collector for Scrape {
             ("relive_messages_handled", "Messages (casts and calls) handled.", Counter),
             v.iter().map(|s| (mv(s), s.casts + s.calls)),
         )?;
+        family(e, ("relive_casts", "Casts handled.", Counter), v.iter().map(|s| (mv(s), s.casts)))?;
+        family(e, ("relive_calls", "Calls handled.", Counter), v.iter().map(|s| (mv(s), s.calls)))?;
         family(
             e,
-            ("relive_casts", "Casts handled.", Counter),
-            v.iter().map(|s| (mv(s), s.casts)),
-        )?;
-        family(
-            e,
-            ("relive_calls", "Calls handled.", Counter),
-            v.iter().map(|s| (mv(s), s.calls)),
-        )?;
-        family(
-            e,
-            ("relive_mailbox_depth", "Messages waiting in the mailboxes of a version's actors.", Gauge),
+            (
+                "relive_mailbox_depth",
+                "Messages waiting in the mailboxes of a version's actors.",
+                Gauge,
+            ),
             v.iter().map(|s| (mv(s), s.mailbox)),
         )?;
         family(
@@ -420,12 +413,16 @@ impl Collector for Scrape {
         family(
             e,
             ("relive_upgrades", "Upgrades, migrations and promotions by outcome.", Counter),
-            self.upgrades.iter().map(|((m, o), n)| ([("module", m.clone()), ("outcome", (*o).to_owned())], *n)),
+            self.upgrades
+                .iter()
+                .map(|((m, o), n)| ([("module", m.clone()), ("outcome", (*o).to_owned())], *n)),
         )?;
         family(
             e,
             ("relive_rollbacks", "Rollbacks and aborts of gradual upgrades by outcome.", Counter),
-            self.rollbacks.iter().map(|((m, o), n)| ([("module", m.clone()), ("outcome", (*o).to_owned())], *n)),
+            self.rollbacks
+                .iter()
+                .map(|((m, o), n)| ([("module", m.clone()), ("outcome", (*o).to_owned())], *n)),
         )?;
         histograms(
             e,
@@ -475,7 +472,9 @@ impl Collector for Scrape {
         family(
             e,
             ("relive_port_requests", "Port requests by outcome.", Counter),
-            self.ports.iter().map(|(p, o, n)| ([("port", p.clone()), ("outcome", (*o).to_owned())], *n)),
+            self.ports
+                .iter()
+                .map(|(p, o, n)| ([("port", p.clone()), ("outcome", (*o).to_owned())], *n)),
         )?;
         Ok(())
     }

@@ -102,8 +102,16 @@ impl HostHandle {
     }
 
     /// Every live actor, in id order.
+    ///
+    /// Locks no actor's body or control: versions come from the index's
+    /// serials, names from the registry's name table, states from the
+    /// scheduling state (issue 16: 100k actors in a few milliseconds, see
+    /// `relive status_ms_100k` in docs/benchmarks.md).
     pub fn actor_views(&self) -> Vec<ActorView> {
         let shared = self.shared();
+        // issue 16: status at scale — one read of the name table.
+        let mut names = shared.registry.names_by_id();
+        let suspending = shared.upgrades.suspending_modules();
         // The versions by serial, from the module table's slots.
         let mut versions: HashMap<u64, semver::Version> = HashMap::new();
         for m in shared.table.modules() {
@@ -117,7 +125,7 @@ impl HostHandle {
             .iter()
             .map(|c| {
                 let suspended = crate::actor::sys::is_suspended(c)
-                    || c.module.as_deref().is_some_and(|m| shared.upgrades.is_suspending(m));
+                    || c.module.as_deref().is_some_and(|m| suspending.iter().any(|s| s == m));
                 let state = if c.is_exited() {
                     ActorState::Exited
                 } else if suspended {
@@ -135,7 +143,7 @@ impl HostHandle {
                     mailbox: c.mailbox.len(),
                     // ORDERING: a statistic.
                     handled: c.handled.load(std::sync::atomic::Ordering::Relaxed),
-                    name: c.control.lock().name.clone(),
+                    name: names.remove(&c.id),
                 }
             })
             .collect()
