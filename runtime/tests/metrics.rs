@@ -89,12 +89,7 @@ fn casts_calls_a_crash_an_upgrade_and_a_rollback_are_counted_exactly() {
     assert!((2.0..=(1011.0 / 64.0 + 2.0)).contains(&timed), "{timed} handler times");
     assert_eq!(value(&text, &format!("relive_mailbox_wait_seconds_count{V1}")), timed);
     assert_eq!(
-        value(
-            &text,
-            &format!(
-                "relive_handle_seconds_bucket{{module=\"counter\",version=\"1.0.0\",le=\"+Inf\"}}"
-            )
-        ),
+        value(&text, r#"relive_handle_seconds_bucket{module="counter",version="1.0.0",le="+Inf"}"#),
         timed
     );
     // The first load is an upgrade that moved nobody.

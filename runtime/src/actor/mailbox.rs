@@ -124,7 +124,10 @@ impl Mailbox {
     /// Append under the lock, noting the time of a sampled message (one
     /// clock read in `sample_every` pushes; none while one is in flight).
     fn enqueue(&self, q: &mut Queue, env: Envelope) {
-        if self.sample_every != 0 && q.sample.is_none() && q.pushed % self.sample_every == 0 {
+        if self.sample_every != 0
+            && q.sample.is_none()
+            && q.pushed.is_multiple_of(self.sample_every)
+        {
             q.sample = Some((q.pushed, Instant::now()));
         }
         q.pushed += 1;
