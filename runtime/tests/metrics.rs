@@ -181,8 +181,8 @@ fn a_mailbox_deeper_than_a_turn_is_seen_in_the_gauges() {
     let text = host.metrics_text();
     assert_eq!(value(&text, &format!("relive_mailbox_depth{V1}")), 0.0);
     assert!(value(&text, &format!("relive_mailbox_depth_max{V1}")) >= 100.0);
-    // A sampled wait spent the sleep in the mailbox: at least 64 ms (the
-    // bucket bounds are 1 µs × 4ⁿ; 64 ms is one).
+    // The 64th push, an `Add` queued behind the sleep, was timed: it
+    // waited most of the 300 ms sleep, well over the 16 ms bucket.
     let le = |b: &str| {
         value(
             &text,
@@ -212,4 +212,78 @@ fn with_metrics_off_the_actors_count_nothing() {
     assert_eq!(value(&text, r#"relive_upgrades_total{module="counter",outcome="committed"}"#), 1.0);
     assert_eq!(value(&text, &format!("relive_version_actors{V1}")), 1.0);
     promtool_accepts(&text);
+}
+
+// Port requests by outcome, on the real `port_user` cdylib.
+mod ports {
+    use super::{sample, value};
+    use port_api::{Answer, Ask, Mode, PortMsg, PortReply};
+    use relive_runtime::{ActorRef, Host};
+    use relive_test_support::fixtures;
+    use std::time::{Duration, Instant};
+
+    async fn echo(ask: Ask) -> Result<Answer, String> {
+        tokio::time::sleep(Duration::from_millis(ask.delay_ms)).await;
+        match ask.mode {
+            Mode::Answer => Ok(Answer(ask.n + 1)),
+            Mode::Fail(m) => Err(m),
+            Mode::Panic(m) => panic!("{m}"),
+        }
+    }
+
+    #[test]
+    fn port_requests_are_counted_by_port_and_outcome() {
+        let host = Host::builder().workers(2).build().unwrap();
+        host.code_server().upgrade("port_user", fixtures().path("port_user")).unwrap();
+        host.port("echo", echo).unwrap();
+        let u: ActorRef<PortMsg, PortReply> = host.spawn("port_user", &()).unwrap();
+        let wait = |ask: Ask| {
+            let r = u.call_timeout(
+                PortMsg::AskAndWait { port: "echo".into(), ask },
+                Duration::from_secs(10),
+            );
+            assert!(matches!(r, Ok(PortReply::Done(_))), "{r:?}");
+        };
+        wait(Ask::answer(1, 0));
+        wait(Ask::answer(2, 0));
+        wait(Ask { n: 3, delay_ms: 0, mode: Mode::Fail("no".into()) });
+        wait(Ask { n: 4, delay_ms: 0, mode: Mode::Panic("port panic".into()) });
+        // Cut by its 20 ms timeout.
+        let r = u.call(PortMsg::Ask {
+            port: "echo".into(),
+            ask: Ask::answer(5, 5_000),
+            timeout_ms: Some(20),
+        });
+        assert!(matches!(r, Ok(PortReply::Sent(_))), "{r:?}");
+        let r = u.call(PortMsg::AskWrongType { port: "echo".into() });
+        assert!(matches!(r, Ok(PortReply::Refused(_))), "{r:?}");
+        let r = u.call(PortMsg::Ask {
+            port: "nosuch".into(),
+            ask: Ask::answer(6, 0),
+            timeout_ms: None,
+        });
+        assert!(matches!(r, Ok(PortReply::Refused(_))), "{r:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let timeout = r#"relive_port_requests_total{port="echo",outcome="timeout"}"#;
+        while sample(&host.metrics_text(), timeout) != Some(1.0) {
+            assert!(Instant::now() < deadline, "the timeout was not counted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let text = host.metrics_text();
+        for (outcome, n) in [
+            ("ok", 2.0),
+            ("failed", 1.0),
+            ("panicked", 1.0),
+            ("timeout", 1.0),
+            ("cancelled", 0.0),
+            ("schema_mismatch", 1.0),
+            ("too_many_requests", 0.0),
+        ] {
+            let series =
+                format!(r#"relive_port_requests_total{{port="echo",outcome="{outcome}"}}"#);
+            assert_eq!(value(&text, &series), n, "{outcome}");
+        }
+        assert_eq!(value(&text, r#"relive_port_requests_total{port="",outcome="no_port"}"#), 1.0);
+        super::promtool_accepts(&text);
+    }
 }
