@@ -94,7 +94,11 @@ fn status(v1: &std::path::Path) {
         })
         .collect();
     let mut views = Vec::new();
-    for _ in 0..REPS {
+    let reps = std::env::var("STATUS_REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(REPS);
+    if reps != REPS {
+        eprintln!("views: {reps} repetitions");
+    }
+    for _ in 0..reps {
         let start = Instant::now();
         let a = host.actor_views();
         let b = host.actors_by_build("counter");

@@ -33,6 +33,7 @@
 use super::Envelope;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -92,6 +93,9 @@ pub(crate) struct Mailbox {
     // issue 16: metrics
     /// Time one message in this many pushes (0: none, metrics are off).
     sample_every: u64,
+    /// The queue's length, stored under the lock by every change: what
+    /// views and scrapes read without taking the lock.
+    depth: AtomicUsize,
 }
 
 // issue 16: metrics
@@ -111,7 +115,13 @@ impl Mailbox {
     /// changes it).
     pub(crate) fn new(capacity: usize) -> Self {
         let queue = Queue { allowance: capacity, ..Queue::default() };
-        Mailbox { queue: Mutex::new(queue), room: Condvar::new(), capacity, sample_every: 0 }
+        Mailbox {
+            queue: Mutex::new(queue),
+            room: Condvar::new(),
+            capacity,
+            sample_every: 0,
+            depth: AtomicUsize::new(0),
+        }
     }
 
     // issue 16: metrics
@@ -132,6 +142,21 @@ impl Mailbox {
         }
         q.pushed += 1;
         q.msgs.push_back(env);
+        self.note_depth(q);
+    }
+
+    /// Publish the queue's length for [`depth`](Self::depth) (under the lock).
+    fn note_depth(&self, q: &Queue) {
+        // ORDERING: a statistic; the lock orders the queue itself.
+        self.depth.store(q.msgs.len(), Ordering::Relaxed);
+    }
+
+    // issue 16: metrics
+    /// The queue's length as of its last change, without the lock (for
+    /// views and metrics; [`len`](Self::len) is exact).
+    pub(crate) fn depth(&self) -> usize {
+        // ORDERING: see `note_depth`.
+        self.depth.load(Ordering::Relaxed)
     }
 
     /// Let sends from handlers add up to `allowance` messages past the bound
@@ -261,6 +286,7 @@ impl Mailbox {
             } else {
                 batch.extend(q.msgs.drain(..n));
             }
+            self.note_depth(&q);
             let sample = match q.sample {
                 Some((seq, at)) if seq < first + n as u64 => {
                     q.sample = None;
@@ -291,6 +317,7 @@ impl Mailbox {
         while let Some(env) = batch.pop_back() {
             q.msgs.push_front(env);
         }
+        self.note_depth(&q);
     }
 
     /// Refuse further mail and return what is queued (the caller answers it).
@@ -300,7 +327,9 @@ impl Mailbox {
             q.closed = true;
             q.sample = None;
             self.room.notify_all();
-            (std::mem::take(&mut q.msgs), std::mem::take(&mut q.wakers))
+            let msgs = std::mem::take(&mut q.msgs);
+            self.note_depth(&q);
+            (msgs, std::mem::take(&mut q.wakers))
         };
         for w in wakers {
             w.wake();

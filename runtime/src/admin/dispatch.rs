@@ -95,7 +95,7 @@ fn actor_view(a: views::ActorView) -> ActorView {
     };
     ActorView {
         id: a.id.get(),
-        module: a.module,
+        module: a.module.as_deref().map(str::to_owned),
         version: a.version.map(|v| v.to_string()),
         state: state.to_owned(),
         mailbox: a.mailbox,

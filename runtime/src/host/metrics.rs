@@ -217,15 +217,14 @@ struct Scrape {
 impl Scrape {
     fn gather(shared: &HostShared) -> Scrape {
         let m = &shared.metrics;
-        // Live actors and mailbox depth per version serial: the registry's
-        // index for the counts; each actor's mailbox length (its own short
-        // lock, never the body's) for the depth.
+        // Live actors and mailbox depth per version serial, from the
+        // registry and each mailbox's depth (an atomic: no lock at all).
         let cells = shared.registry.all();
         let mut live: HashMap<u64, (u64, u64)> = HashMap::new();
         for c in &cells {
             let e = live.entry(c.version_serial()).or_default();
             e.0 += 1;
-            e.1 += c.mailbox.len() as u64;
+            e.1 += c.mailbox.depth() as u64;
         }
         // One series per (module, version): two builds of one version
         // (a rebuild loaded with force) add up.
@@ -485,9 +484,9 @@ impl HostHandle {
     /// what `/metrics` serves, what `relive metrics` prints. Every metric,
     /// its labels and whether it is exact or sampled: `docs/metrics.md`.
     ///
-    /// Takes no actor's body or control lock: the versions' counters are
-    /// atomics, actor counts come from the registry, mailbox depths from
-    /// each mailbox's length.
+    /// Takes no actor's lock: the versions' counters are atomics, actor
+    /// counts come from the registry, mailbox depths from each mailbox's
+    /// depth (an atomic kept by the mailbox).
     ///
     /// ```
     /// let host = relive_runtime::Host::new()?;
