@@ -72,9 +72,15 @@ fn casts_calls_a_crash_an_upgrade_and_a_rollback_are_counted_exactly() {
         c.call(CounterMsg::Get).unwrap();
     }
     // A crash: the panicking call is handled (and counted), then the actor
-    // exits with the panic.
+    // exits with the panic; the crash is counted before it is marked
+    // exited (the caller's error reply may come a moment earlier).
     let crashy: Counter = host.spawn("counter", &0u64).unwrap();
     assert!(crashy.call(CounterMsg::Panic("metrics test crash".into())).is_err());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !crashy.is_exited() {
+        assert!(std::time::Instant::now() < deadline, "the crashed actor did not exit");
+        std::thread::yield_now();
+    }
     let text = host.metrics_text();
     assert_eq!(value(&text, &format!("relive_casts_total{V1}")), 1000.0);
     assert_eq!(value(&text, &format!("relive_calls_total{V1}")), 11.0);

@@ -183,6 +183,9 @@ pub(crate) fn run(
         match handled {
             Ok(()) => {
                 if let Some(tx) = reply_to {
+                    // issue 16: metrics — counted before the caller can
+                    // look: what a caller's reply followed is in the counts.
+                    tally.flush(&body);
                     sys::trace(cell, TraceKind::Reply, &reply);
                     // ORDERING: a statistic.
                     cell.sent.fetch_add(1, Ordering::Relaxed);
@@ -202,6 +205,7 @@ pub(crate) fn run(
             }
             Err(e) => {
                 if let Some(tx) = reply_to {
+                    tally.flush(&body);
                     let _ = tx.send(Err(ReplyError::Handler(e)));
                 } else if let ModuleCallError::UnknownVariant(u) = &e {
                     // issue 15: a cast nobody can be told about: a dead
