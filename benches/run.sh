@@ -12,7 +12,10 @@
 #    supervisor's spawn and shutdown;
 # 4. ports: a module's request to a no-op async port and its reply handled
 #    (`relive port_round_trip_us`) beside the same hand-off on tokio alone
-#    (`tokio oneshot_round_trip_us`), same run.
+#    (`tokio oneshot_round_trip_us`), same run;
+# 5. metrics (issue 16): cast throughput with metrics on vs off in the same
+#    run (`relive metrics_overhead_pct`), and a status with 100 k actors
+#    (`relive status_ms_100k`, `status_admin_ms_100k`, `metrics_scrape_ms_100k`).
 #
 # Record the results, with the machine, this command and the commit, in
 # docs/benchmarks.md.
@@ -42,7 +45,7 @@ cargo build --release -q -p counter_v1 -p counter_v2
 
 echo "== compare"
 target/release/compare --svg docs/benchmarks.svg "${erlang_args[@]}" "$@"
-for bench in boundary supervisor ports; do
+for bench in boundary supervisor ports metrics; do
     echo "== $bench"
     target/release/$bench
 done

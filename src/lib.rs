@@ -160,6 +160,7 @@ mod doc_snippets {
     doc_file!(Benchmarks, "../docs/benchmarks.md");
     doc_file!(Cli, "../docs/cli.md");
     doc_file!(Errors, "../docs/errors.md");
+    doc_file!(Metrics, "../docs/metrics.md");
     doc_file!(OtpMapping, "../docs/otp-mapping.md");
     doc_file!(Semantics, "../docs/semantics.md");
     doc_file!(ServiceSwap, "../docs/service-swap.md");

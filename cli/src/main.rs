@@ -129,6 +129,10 @@ enum Cmd {
         /// Only this module.
         name: Option<String>,
     },
+    // issue 16: metrics
+    /// The host's metrics in the Prometheus text format (what a `/metrics`
+    /// endpoint serves): messages, mailboxes, crashes, upgrades, ports.
+    Metrics,
     // issue 14: sys — ACTOR is an id (`12` or `<12>`) or a registered name.
     /// An actor's state, as its module shows it (OTP's `sys:get_state`).
     State {
@@ -474,6 +478,8 @@ fn main() -> ExitCode {
         Cmd::Purge { name, soft } => remote(socket, json, Command::Purge { module: name, soft }),
         Cmd::Which { name } => remote(socket, json, Command::Which { module: name }),
         Cmd::History { name } => remote(socket, json, Command::History { module: name }),
+        // issue 16: metrics
+        Cmd::Metrics => remote(socket, json, Command::Metrics),
         // issue 14: sys
         Cmd::State { actor, replace } => remote(socket, json, Command::State { actor, replace }),
         Cmd::Suspend { actor } => remote(socket, json, Command::Suspend { actor }),

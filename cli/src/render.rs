@@ -408,6 +408,8 @@ pub(crate) fn human(out: &Output, show: &Show) -> String {
             }
             s
         }
+        // issue 16: metrics — printed as the host wrote it.
+        Output::Metrics { text } => text.clone(),
     }
 }
 

@@ -803,3 +803,77 @@ fn observe_serves_the_page_for_a_host_process_as_docs_cli_md_shows() {
     let o = relive_at(&host.socket.with_file_name("none.sock"), &["observe"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
+
+// issue 16: metrics — `relive metrics` against a host process: the
+// Prometheus text, checked by promtool, with exact upgrade counts; the
+// example in docs/cli.md ("Metrics") is an excerpt of this very output.
+
+/// The `# HELP` and `# TYPE` lines of the `relive metrics` example in
+/// docs/cli.md.
+fn metrics_doc_lines() -> Vec<&'static str> {
+    let doc = include_str!("../../docs/cli.md");
+    let start = doc.find("$ relive metrics\n").expect("docs/cli.md shows `relive metrics`");
+    let block = &doc[start..];
+    let block = &block[..block.find("```").expect("the example block ends")];
+    block.lines().filter(|l| l.starts_with("# HELP ") || l.starts_with("# TYPE ")).collect()
+}
+
+#[test]
+fn relive_metrics_prints_prometheus_text_that_promtool_accepts() {
+    let host = start_host(&["--named", "tally", "--tick-ms", "1"]);
+    let o = relive(&host, &["upgrade", "counter", built().v2.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = relive(&host, &["rollback", "counter"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The named counter is cast to every millisecond.
+    let metrics = || {
+        let o = relive(&host, &["metrics"]);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    eventually("casts counted on 1.0.0", || {
+        metrics().lines().any(|l| {
+            l.strip_prefix(r#"relive_casts_total{module="counter",version="1.0.0"} "#)
+                .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+        })
+    });
+    let out = metrics();
+    for line in [
+        r#"relive_upgrades_total{module="counter",outcome="committed"} 2"#,
+        r#"relive_rollbacks_total{module="counter",outcome="rolled_back"} 1"#,
+        r#"relive_upgrade_migrated_actors_total{module="counter"} 10"#,
+        r#"relive_version_actors{module="counter",version="1.0.0"} 5"#,
+        r#"relive_version_actors{module="counter",version="2.0.0"} 0"#,
+        "relive_metrics_enabled 1",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no line `{line}` in:\n{out}");
+    }
+    for line in metrics_doc_lines() {
+        assert!(
+            out.lines().any(|l| l == line),
+            "docs/cli.md shows `{line}`, the host did not print it:\n{out}"
+        );
+    }
+    // A real parser: promtool (Debian's `prometheus`), when installed.
+    match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(mut child) => {
+            child.stdin.take().unwrap().write_all(out.as_bytes()).unwrap();
+            let done = child.wait_with_output().unwrap();
+            assert!(done.status.success(), "promtool refused:\n{}{}", text(&done), out);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => eprintln!(
+            "\n!!!!! SKIPPED the promtool check: promtool is not installed (apt-get install prometheus)\n"
+        ),
+        Err(e) => panic!("cannot run promtool: {e}"),
+    }
+    // --json wraps the same text.
+    let o = relive(&host, &["--json", "metrics"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["Metrics"]["text"].as_str().unwrap().contains("# TYPE relive_casts_total counter"));
+}

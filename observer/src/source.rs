@@ -8,7 +8,7 @@
 //! own, with the CLI's socket checks).
 
 use relive_runtime::HostHandle;
-use relive_runtime::admin::protocol::{Command, PROTOCOL_VERSION, Request, Response};
+use relive_runtime::admin::protocol::{Command, Output, PROTOCOL_VERSION, Request, Response};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -52,21 +52,30 @@ pub trait Source: Send + Sync + 'static {
     fn describe(&self) -> String;
 
     /// The host's metrics in the Prometheus text format, served at
-    /// `/metrics` (token-checked); `None` (the default): this source has
-    /// none, and `/metrics` answers 404.
+    /// `/metrics` (token-checked). By default the admin command `Metrics`
+    /// asks for them; `None`: the host has none to give (one built before
+    /// metrics answers the command with an error), and `/metrics` answers
+    /// 404.
     ///
     /// # Errors
     /// [`SourceError`] when the host could not be asked.
-    // issue 16 §2 (merge): `HostHandle`'s impl below returns
-    // `Some(Ok(self.metrics_text()))` once the metrics land.
     fn metrics(&self) -> Option<Result<String, SourceError>> {
-        None
+        match self.request(Command::Metrics) {
+            Ok(Response::Done(Output::Metrics { text })) => Some(Ok(text)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
 impl Source for HostHandle {
     fn request(&self, command: Command) -> Result<Response, SourceError> {
         Ok(self.answer_admin(command))
+    }
+
+    // issue 16: metrics — read directly, without the protocol's JSON.
+    fn metrics(&self) -> Option<Result<String, SourceError>> {
+        Some(Ok(self.metrics_text()))
     }
 
     fn describe(&self) -> String {

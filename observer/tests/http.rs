@@ -53,9 +53,11 @@ fn every_data_and_action_route_wants_the_token() {
     // …but never its actions: a cookie is sent by any page linking here.
     let post = http(addr, "POST", "/api/promote/counter", &[("Cookie", &cookie)]);
     assert_eq!(post.status, 401);
-    // A source without metrics: `/metrics` is there, and says so.
+    // The host's metrics, in the Prometheus text format.
     let m = http(addr, "GET", &format!("/metrics?token={token}"), &[]);
-    assert_eq!((m.status, m.json()["error"].as_str()), (404, Some("NotFound")), "{}", m.body);
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert!(m.body.contains("# TYPE relive_casts_total counter"), "{}", m.body);
+    assert!(m.body.lines().any(|l| l.starts_with("relive_actors ")), "{}", m.body);
     // Static assets hold no data.
     assert_eq!(http(addr, "GET", "/assets/observer.js", &[]).status, 200);
 }
@@ -193,6 +195,10 @@ fn an_admin_socket_source_shows_a_host_in_another_place() {
     }
     // The events came through the socket's long poll too.
     assert!(snap["events"].as_array().unwrap().iter().any(|e| e["kind"] == "upgraded"));
+    // And the metrics, through the admin command `Metrics`.
+    let m = http(obs.addr(), "GET", &format!("/metrics?token={}", obs.token()), &[]);
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert!(m.body.contains("relive_upgrades_total{"), "{}", m.body);
 }
 
 /// A host from before the `Events` command: it answers `BadRequest`.

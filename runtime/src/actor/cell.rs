@@ -102,6 +102,10 @@ pub(crate) struct ActorCell {
     /// id and bumps this, so that a port reply meant for the crashed
     /// incarnation is not handed to the new one.
     pub(crate) incarnation: AtomicU64,
+    // issue 16: metrics
+    /// Whether its turns add to its version's counters
+    /// (`HostBuilder::metrics`); its mailbox times samples then too.
+    pub(crate) metrics: bool,
 }
 
 impl ActorCell {
@@ -111,6 +115,7 @@ impl ActorCell {
         schemas: (Fingerprint, Fingerprint),
         body: Body,
         capacity: usize,
+        metrics: bool,
     ) -> Self {
         let version = match &body {
             Body::Module(i) => i.version().serial(),
@@ -122,7 +127,10 @@ impl ActorCell {
             msg_schema: schemas.0,
             reply_schema: schemas.1,
             sched: Sched::new(),
-            mailbox: Mailbox::new(capacity),
+            mailbox: Mailbox::sampled(
+                capacity,
+                if metrics { crate::code_server::SAMPLE_EVERY } else { 0 },
+            ),
             body: Mutex::new(body),
             control: Mutex::new(Control::default()),
             system_pending: AtomicBool::new(false),
@@ -134,6 +142,7 @@ impl ActorCell {
             trace: Mutex::new(None),
             version: AtomicU64::new(version),
             incarnation: AtomicU64::new(0),
+            metrics,
         }
     }
 

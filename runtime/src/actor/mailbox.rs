@@ -33,6 +33,7 @@
 use super::Envelope;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -73,6 +74,13 @@ struct Queue {
     refusals: u64,
     /// How many messages sends from handlers may add past the bound.
     allowance: usize,
+    // issue 16: metrics
+    /// Messages ever pushed: the message at `msgs[i]` is number
+    /// `pushed - msgs.len() + i` (an `unshift` puts earlier numbers back in
+    /// front, a `close` takes them all).
+    pushed: u64,
+    /// The one message being timed: its number and when it was pushed.
+    sample: Option<(u64, Instant)>,
 }
 
 /// The mailbox of one actor.
@@ -82,6 +90,23 @@ pub(crate) struct Mailbox {
     room: Condvar,
     /// 0 means unbounded.
     capacity: usize,
+    // issue 16: metrics
+    /// Time one message in this many pushes (0: none, metrics are off).
+    sample_every: u64,
+    /// The queue's length, stored under the lock by every change: what
+    /// views and scrapes read without taking the lock.
+    depth: AtomicUsize,
+}
+
+// issue 16: metrics
+/// What [`Mailbox::take_batch`] found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Taken {
+    /// Messages queued before the batch was taken.
+    pub(crate) depth: usize,
+    /// The timed message, if it is in the batch: its index there and when
+    /// it was pushed.
+    pub(crate) sample: Option<(usize, Instant)>,
 }
 
 impl Mailbox {
@@ -90,7 +115,48 @@ impl Mailbox {
     /// changes it).
     pub(crate) fn new(capacity: usize) -> Self {
         let queue = Queue { allowance: capacity, ..Queue::default() };
-        Mailbox { queue: Mutex::new(queue), room: Condvar::new(), capacity }
+        Mailbox {
+            queue: Mutex::new(queue),
+            room: Condvar::new(),
+            capacity,
+            sample_every: 0,
+            depth: AtomicUsize::new(0),
+        }
+    }
+
+    // issue 16: metrics
+    /// A mailbox as [`new`](Self::new) that times one message in every
+    /// `every` pushed (0: none): when it was pushed, for its wait.
+    pub(crate) fn sampled(capacity: usize, every: u64) -> Self {
+        Mailbox { sample_every: every, ..Self::new(capacity) }
+    }
+
+    /// Append under the lock, noting the time of a sampled message (one
+    /// clock read in `sample_every` pushes; none while one is in flight).
+    fn enqueue(&self, q: &mut Queue, env: Envelope) {
+        if self.sample_every != 0
+            && q.sample.is_none()
+            && q.pushed.is_multiple_of(self.sample_every)
+        {
+            q.sample = Some((q.pushed, Instant::now()));
+        }
+        q.pushed += 1;
+        q.msgs.push_back(env);
+        self.note_depth(q);
+    }
+
+    /// Publish the queue's length for [`depth`](Self::depth) (under the lock).
+    fn note_depth(&self, q: &Queue) {
+        // ORDERING: a statistic; the lock orders the queue itself.
+        self.depth.store(q.msgs.len(), Ordering::Relaxed);
+    }
+
+    // issue 16: metrics
+    /// The queue's length as of its last change, without the lock (for
+    /// views and metrics; [`len`](Self::len) is exact).
+    pub(crate) fn depth(&self) -> usize {
+        // ORDERING: see `note_depth`.
+        self.depth.load(Ordering::Relaxed)
     }
 
     /// Let sends from handlers add up to `allowance` messages past the bound
@@ -119,7 +185,7 @@ impl Mailbox {
                 return Err(Refused::Closed);
             }
             if !self.full(&q) {
-                q.msgs.push_back(env);
+                self.enqueue(&mut q, env);
                 return Ok(q.msgs.len() == 1);
             }
             match wait {
@@ -169,7 +235,7 @@ impl Mailbox {
             }
             return Err(Refused::Full(env));
         }
-        q.msgs.push_back(env);
+        self.enqueue(&mut q, env);
         Ok(q.msgs.len() == 1)
     }
 
@@ -202,29 +268,43 @@ impl Mailbox {
         if self.full(&q) {
             q.overdrafts += 1;
         }
-        q.msgs.push_back(env);
+        self.enqueue(&mut q, env);
         Ok(q.msgs.len() == 1)
     }
 
     /// Move up to `max` messages into `batch` (which the caller keeps and
-    /// reuses), and wake senders waiting for room.
-    pub(crate) fn take_batch(&self, batch: &mut VecDeque<Envelope>, max: usize) {
-        let wakers = {
+    /// reuses), and wake senders waiting for room. Says how deep the queue
+    /// was and where the timed message is, if it is in the batch.
+    pub(crate) fn take_batch(&self, batch: &mut VecDeque<Envelope>, max: usize) -> Taken {
+        let (wakers, taken) = {
             let mut q = self.queue.lock();
-            if q.msgs.len() <= max && batch.is_empty() {
+            let depth = q.msgs.len();
+            let first = q.pushed - depth as u64;
+            let n = depth.min(max);
+            if depth <= max && batch.is_empty() {
                 std::mem::swap(&mut q.msgs, batch);
             } else {
-                let n = q.msgs.len().min(max);
                 batch.extend(q.msgs.drain(..n));
             }
+            self.note_depth(&q);
+            let sample = match q.sample {
+                Some((seq, at)) if seq < first + n as u64 => {
+                    q.sample = None;
+                    // Before `first`: it left without being handled (a
+                    // close); it is not timed.
+                    seq.checked_sub(first).map(|i| (i as usize, at))
+                }
+                _ => None,
+            };
             if q.blocked > 0 {
                 self.room.notify_all();
             }
-            std::mem::take(&mut q.wakers)
+            (std::mem::take(&mut q.wakers), Taken { depth, sample })
         };
         for w in wakers {
             w.wake();
         }
+        taken
     }
 
     /// Put unprocessed messages back at the front, in order (used when a
@@ -237,6 +317,7 @@ impl Mailbox {
         while let Some(env) = batch.pop_back() {
             q.msgs.push_front(env);
         }
+        self.note_depth(&q);
     }
 
     /// Refuse further mail and return what is queued (the caller answers it).
@@ -244,8 +325,11 @@ impl Mailbox {
         let (msgs, wakers) = {
             let mut q = self.queue.lock();
             q.closed = true;
+            q.sample = None;
             self.room.notify_all();
-            (std::mem::take(&mut q.msgs), std::mem::take(&mut q.wakers))
+            let msgs = std::mem::take(&mut q.msgs);
+            self.note_depth(&q);
+            (msgs, std::mem::take(&mut q.wakers))
         };
         for w in wakers {
             w.wake();

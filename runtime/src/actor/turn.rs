@@ -141,11 +141,20 @@ pub(crate) fn run(
         drop(body);
         return cell.sched.finish_running(false);
     }
-    cell.mailbox.take_batch(batch, BATCH);
+    let taken = cell.mailbox.take_batch(batch, BATCH);
+    // issue 16: metrics — what this turn handled, added to its version's
+    // counters in one go (before anything can change the body's version).
+    let mut tally = Tally { on: cell.metrics, sample: taken.sample, ..Tally::default() };
+    if tally.on
+        && let Body::Module(inst) = &*body
+    {
+        inst.version().metrics().mailbox_depth(taken.depth as u64);
+    }
     let mut reply = Vec::new();
     while let Some(env) = batch.pop_front() {
         let Envelope { bytes, reply: reply_to } = env;
         let is_call = reply_to.is_some();
+        let timed = tally.next(is_call);
         sys::trace(cell, if is_call { TraceKind::Call } else { TraceKind::Cast }, &bytes);
         let (handled, reply_to) = with_call(reply_to, cell.reply_schema, || match &mut *body {
             Body::Module(inst) if is_call => inst.handle(&bytes).map(|r| {
@@ -158,7 +167,14 @@ pub(crate) fn run(
         });
         // ORDERING: a statistic.
         cell.handled.fetch_add(1, Ordering::Relaxed);
+        if let Some((pushed, started)) = timed
+            && let Body::Module(inst) = &*body
+        {
+            let now = std::time::Instant::now();
+            inst.version().metrics().sampled(started - pushed, now - started);
+        }
         if cell.is_exited() {
+            tally.flush(&body);
             // Killed while the handler overran the kill: the actor already
             // left (its mail was answered); this result is discarded. A
             // panic is still reported: nothing else reports it.
@@ -173,6 +189,9 @@ pub(crate) fn run(
         match handled {
             Ok(()) => {
                 if let Some(tx) = reply_to {
+                    // issue 16: metrics — counted before the caller can
+                    // look: what a caller's reply followed is in the counts.
+                    tally.flush(&body);
                     sys::trace(cell, TraceKind::Reply, &reply);
                     // ORDERING: a statistic.
                     cell.sent.fetch_add(1, Ordering::Relaxed);
@@ -180,6 +199,7 @@ pub(crate) fn run(
                 }
             }
             Err(ModuleCallError::Panicked { message, .. }) => {
+                tally.flush(&body);
                 let reason = ExitReason::Panicked(message);
                 if let Some(tx) = reply_to {
                     let _ = tx.send(Err(ReplyError::Exited(reason.clone())));
@@ -191,6 +211,7 @@ pub(crate) fn run(
             }
             Err(e) => {
                 if let Some(tx) = reply_to {
+                    tally.flush(&body);
                     let _ = tx.send(Err(ReplyError::Handler(e)));
                 } else if let ModuleCallError::UnknownVariant(u) = &e {
                     // issue 15: a cast nobody can be told about: a dead
@@ -202,7 +223,9 @@ pub(crate) fn run(
         }
         // ORDERING: Acquire pairs with `send_system`'s Release.
         if cell.system_pending.load(Ordering::Acquire) {
-            // A system message overtakes the rest of the batch.
+            // A system message overtakes the rest of the batch (and may
+            // move the actor to another version: count on this one first).
+            tally.flush(&body);
             cell.mailbox.unshift(batch);
             // issue 14: gen_server
             if !system.on_worker() {
@@ -221,8 +244,60 @@ pub(crate) fn run(
             }
         }
     }
+    tally.flush(&body);
     drop(body);
     cell.sched.finish_running(!cell.mailbox.is_empty())
+}
+
+// issue 16: metrics
+/// What one turn handled, not yet added to its version's counters, and
+/// the position of the mailbox's timed message in the batch.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Metrics are on for this actor.
+    on: bool,
+    casts: u64,
+    calls: u64,
+    /// Messages of the batch seen so far.
+    seen: usize,
+    /// The timed message: its index in the batch, when it was pushed.
+    sample: Option<(usize, std::time::Instant)>,
+}
+
+impl Tally {
+    /// Count the next message of the batch; for the timed one, when it was
+    /// pushed and when its handling starts (now).
+    fn next(&mut self, is_call: bool) -> Option<(std::time::Instant, std::time::Instant)> {
+        if !self.on {
+            return None;
+        }
+        if is_call {
+            self.calls += 1;
+        } else {
+            self.casts += 1;
+        }
+        let i = self.seen;
+        self.seen += 1;
+        match self.sample {
+            Some((at, pushed)) if at == i => {
+                self.sample = None;
+                Some((pushed, std::time::Instant::now()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Add what was counted to the version `body` runs, and start again.
+    fn flush(&mut self, body: &Body) {
+        if self.casts + self.calls == 0 {
+            return;
+        }
+        if let Body::Module(inst) = body {
+            inst.version().metrics().handled(self.casts, self.calls);
+        }
+        self.casts = 0;
+        self.calls = 0;
+    }
 }
 
 /// Apply pending system messages; true if the actor exited.
@@ -346,6 +421,7 @@ fn abandoned(
     batch: &mut VecDeque<Envelope>,
 ) {
     let reason = cell.control.lock().exit_reason.as_deref().cloned().unwrap_or(ExitReason::Killed);
+    count_crash(cell, body, &reason);
     if let Some(tx) = reply_to {
         let _ = tx.send(Err(ReplyError::Exited(reason.clone())));
     }
@@ -425,7 +501,9 @@ pub(crate) fn exit(
         // It was killed while its handler overran the kill (`exit_overrun`
         // did everything else already): only the state is left to drop.
         let gone = cell.control.lock().exit_reason.as_deref().cloned();
-        *body = Body::Exited(gone.unwrap_or(reason));
+        let gone = gone.unwrap_or(reason);
+        count_crash(cell, body, &gone);
+        *body = Body::Exited(gone);
         return;
     }
     if let Body::Native(h) = body
@@ -438,6 +516,7 @@ pub(crate) fn exit(
         Body::Module(inst) => Some(inst.version().version().to_string()),
         _ => None,
     };
+    count_crash(cell, body, &reason);
     // Dropping the instance frees its state with its own library.
     *body = Body::Exited(reason.clone());
     cell.sched.mark_exited();
@@ -453,6 +532,18 @@ pub(crate) fn exit(
         report_panic(cell, version.as_deref(), text);
     } else if !reason.is_clean() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
+    }
+}
+
+// issue 16: metrics
+/// An actor leaves its body `body` with `reason`: an exit that is not
+/// clean counts as a crash of the version it ran.
+fn count_crash(cell: &ActorCell, body: &Body, reason: &ExitReason) {
+    if cell.metrics
+        && !reason.is_clean()
+        && let Body::Module(inst) = body
+    {
+        inst.version().metrics().crashed();
     }
 }
 

@@ -96,7 +96,7 @@ fn actor_view(a: views::ActorView) -> ActorView {
     };
     ActorView {
         id: a.id.get(),
-        module: a.module,
+        module: a.module.as_deref().map(str::to_owned),
         version: a.version.map(|v| v.to_string()),
         state: state.to_owned(),
         mailbox: a.mailbox,
@@ -394,6 +394,8 @@ pub(super) fn dispatch(
         }),
         // issue 17: typed configuration, hot-reloaded
         Command::Config => Response::Done(Output::Config { configs: config_views(host) }),
+        // issue 16: metrics
+        Command::Metrics => Response::Done(Output::Metrics { text: host.metrics_text() }),
         Command::Which { module } => match module_view(host, &module) {
             Some(m) => Response::Done(Output::Which { module: m }),
             None => error(ErrorKind::NotFound, format!("module `{module}` is not loaded")),

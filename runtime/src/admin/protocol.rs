@@ -164,6 +164,10 @@ pub enum Command {
     // issue 17: typed configuration, hot-reloaded
     /// The host's configurations: file, revision, last error.
     Config,
+    // issue 16: metrics
+    /// The host's metrics in the Prometheus text format
+    /// (`HostHandle::metrics_text`; an older host answers `BadRequest`).
+    Metrics,
 }
 
 // issue 17: typed configuration, hot-reloaded
@@ -422,6 +426,12 @@ pub enum Output {
     Config {
         /// Every configuration of the host, in the order they were opened.
         configs: Vec<ConfigView>,
+    },
+    // issue 16: metrics
+    /// For `Metrics`.
+    Metrics {
+        /// The Prometheus text format (version 0.0.4), as `/metrics` serves it.
+        text: String,
     },
 }
 

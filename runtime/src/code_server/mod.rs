@@ -37,6 +37,8 @@ mod events;
 mod history;
 mod interface;
 pub mod loader;
+// issue 16: metrics
+mod metrics;
 mod state;
 mod unload;
 mod version;
@@ -53,6 +55,11 @@ pub use events::{DEFAULT_EVENT_CAPACITY, Event, EventKind, Events, Lagged};
 pub use history::{Action, HistoryEntry};
 pub use interface::{Interface, Part, TypeMismatch, UnknownVariant, VariantMismatch};
 pub use loader::Source;
+// issue 16: metrics
+pub use metrics::{
+    DURATION_BUCKETS, DurationHistogram, HistogramSnapshot, SAMPLE_EVERY, VersionCounts,
+    VersionEntry, VersionMetrics,
+};
 pub use state::{STATE_FORMAT, StateError};
 pub use unload::Residency;
 pub(crate) use unload::{RetireThreads, on_pinned, pins_host_threads};
@@ -423,6 +430,7 @@ impl ModuleTableBuilder {
             ),
             inner: Mutex::new(inner),
             events,
+            versions: metrics::VersionList::default(),
             published: ArcSwap::from_pointee(HashMap::new()),
             sections: config_section::Sections::default(),
             _temp: temp,
@@ -444,6 +452,9 @@ pub struct ModuleTable {
     // issue 17: typed configuration, hot-reloaded
     /// The configuration sections in force, by module.
     sections: config_section::Sections,
+    // issue 16: metrics
+    /// Every version accepted, with its counters.
+    versions: metrics::VersionList,
     _temp: Option<tempfile::TempDir>,
     /// The state directory's lock. Declared last, so released last: after
     /// the versions the table holds (and their private copies) are gone.
@@ -473,6 +484,14 @@ impl ModuleTable {
     /// the recent past; a `seq` past the last event starts after it.
     pub fn events_from(&self, seq: u64) -> Events {
         self.events.subscribe_from(seq)
+    }
+
+    // issue 16: metrics
+    /// Every version this table accepted (a load its `on_load` passed), in
+    /// load order, with its counters: those of versions purged and unloaded
+    /// too, so that counters never go backwards.
+    pub fn version_metrics(&self) -> Vec<VersionEntry> {
+        self.versions.all()
     }
 
     /// The stream itself, for the layers above that emit on it.
@@ -631,6 +650,8 @@ impl ModuleTable {
             // even if a later module of the unit vetoes (what `on_load`
             // set up is released either way).
             p.new.accept(&self.events);
+            // issue 16: metrics
+            self.versions.push(&p.new);
         }
         // issue 17: the configuration section in force, after `on_load`.
         for i in 0..prepared.len() {

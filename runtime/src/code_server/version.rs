@@ -82,6 +82,9 @@ pub struct Version {
     /// One more than the highest message variant index this version's
     /// instances were handed (0: none yet): what a rollback must keep.
     variants_used: AtomicU32,
+    // issue 16: metrics
+    /// What its actors did (kept by the table's version list after it goes).
+    metrics: Arc<super::metrics::VersionMetrics>,
 }
 
 impl Version {
@@ -111,6 +114,7 @@ impl Version {
             table,
             library,
             variants_used: AtomicU32::new(0),
+            metrics: Arc::default(),
         }
     }
 
@@ -267,6 +271,16 @@ impl Version {
         // ORDERING: read in `drop`, after the last `Arc` was released, which
         // synchronises with every earlier use of the version.
         self.lived.store(true, Ordering::Relaxed);
+    }
+
+    // issue 16: metrics
+    /// What its actors did: the counters the actor turn adds to.
+    pub fn metrics(&self) -> &super::metrics::VersionMetrics {
+        &self.metrics
+    }
+
+    pub(crate) fn metrics_arc(&self) -> &Arc<super::metrics::VersionMetrics> {
+        &self.metrics
     }
 
     pub(crate) fn private_copy(&self) -> Option<&Path> {

@@ -61,14 +61,17 @@ impl CodeServer {
         source: impl Into<Source>,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        match opts.mode {
+        let out = match opts.mode {
             UpgradeMode::Atomic => {
                 self.shared.upgrade_atomic(vec![(module.to_owned(), source.into())], &opts)
             }
             UpgradeMode::Gradual(canary) => {
                 self.shared.upgrade_gradual(module, source.into(), canary, &opts)
             }
-        }
+        };
+        // issue 16: metrics
+        self.shared.metrics.upgraded(&[module.to_owned()], &out);
+        out
     }
 
     /// Upgrade several modules as one unit (OTP's `atomic_load`): every
@@ -85,7 +88,11 @@ impl CodeServer {
         modules: Vec<(String, Source)>,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        self.shared.upgrade_atomic(modules, &opts)
+        let names: Vec<String> = modules.iter().map(|(m, _)| m.clone()).collect();
+        let out = self.shared.upgrade_atomic(modules, &opts);
+        // issue 16: metrics
+        self.shared.metrics.upgraded(&names, &out);
+        out
     }
 
     /// Migrate every actor of `module` still on an older version to the
@@ -113,7 +120,10 @@ impl CodeServer {
         module: &str,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        self.shared.migrate(module, &opts)
+        let out = self.shared.migrate(module, &opts);
+        // issue 16: metrics
+        self.shared.metrics.upgraded(&[module.to_owned()], &out);
+        out
     }
 
     /// Finish a gradual upgrade: migrate every actor still on the old version.
@@ -124,7 +134,10 @@ impl CodeServer {
     /// # Upgrade behaviour
     /// Each remaining actor pauses only for its own migration.
     pub fn promote(&self, module: &str) -> Result<UpgradeReport, UpgradeError> {
-        self.shared.promote(module)
+        let out = self.shared.promote(module);
+        // issue 16: metrics
+        self.shared.metrics.upgraded(&[module.to_owned()], &out);
+        out
     }
 
     /// Cancel a gradual upgrade: the canaries go back, the old version is
@@ -137,7 +150,7 @@ impl CodeServer {
     /// As [`rollback`](Self::rollback), for the canaries (and any actor
     /// spawned on the new version meanwhile).
     pub fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
-        self.shared.abort(module, false)
+        self.abort_with(module, false)
     }
 
     // issue 15: interfaces that grow
@@ -149,7 +162,10 @@ impl CodeServer {
     /// As [`abort`](Self::abort); without `force`, also
     /// [`RollbackError::VariantInUse`](crate::code_server::RollbackError).
     pub fn abort_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
-        self.shared.abort(module, force)
+        let out = self.shared.abort(module, force);
+        // issue 16: metrics
+        self.shared.metrics.rolled_back(module, true, &out);
+        out
     }
 
     /// Make `old` current again and move every actor back to it (through
@@ -165,7 +181,7 @@ impl CodeServer {
     /// # Upgrade behaviour
     /// Each actor pauses only for its own migration back.
     pub fn rollback(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
-        self.shared.rollback(module, false)
+        self.rollback_with(module, false)
     }
 
     // issue 15: interfaces that grow
@@ -178,7 +194,10 @@ impl CodeServer {
     /// # Errors
     /// As [`rollback`](Self::rollback), but for `VariantInUse` when forced.
     pub fn rollback_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
-        self.shared.rollback(module, force)
+        let out = self.shared.rollback(module, force);
+        // issue 16: metrics
+        self.shared.metrics.rolled_back(module, false, &out);
+        out
     }
 
     // issue 20: async forms

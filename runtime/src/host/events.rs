@@ -46,7 +46,16 @@ impl HostHandle {
         if !kind.is_supervisor_event() {
             return Err(NotASupervisorEvent(Box::new(kind)));
         }
-        self.shared().table.event_bus().emit(kind);
+        // issue 16: metrics — restarts by the module the new actor runs.
+        let shared = self.shared();
+        shared.metrics.supervisor_event(&kind, |id| {
+            shared
+                .registry
+                .lookup(crate::actor::ActorId(id))
+                .and_then(|c| c.module.as_deref().map(str::to_owned))
+                .unwrap_or_default()
+        });
+        shared.table.event_bus().emit(kind);
         Ok(())
     }
 }

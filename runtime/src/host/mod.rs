@@ -16,6 +16,8 @@ pub mod config;
 // issue 15: lifecycle
 mod events;
 mod kill;
+// issue 16: metrics
+mod metrics;
 mod native;
 mod no_proc;
 // issue 20: async forms
@@ -128,6 +130,8 @@ pub struct HostBuilder {
     // issue 15: port
     port_runtime: Option<tokio::runtime::Handle>,
     max_port_requests: Option<usize>,
+    // issue 16: metrics
+    no_metrics: bool,
 }
 
 impl HostBuilder {
@@ -225,7 +229,8 @@ impl HostBuilder {
         let kill = self.kill_timeout.unwrap_or(DEFAULT_KILL_TIMEOUT);
         let max = self.max_port_requests.unwrap_or(DEFAULT_MAX_PORT_REQUESTS);
         let ports = port::Ports::new(self.port_runtime, max);
-        Host::start(table, self.workers, !self.no_inline_calls, kill, ports)
+        let metrics = !self.no_metrics;
+        Host::start(table, self.workers, !self.no_inline_calls, kill, ports, metrics)
             .map_err(HostStartError::Threads)
     }
 }
@@ -250,8 +255,12 @@ impl Host {
         inline: bool,
         kill: Duration,
         ports: port::Ports,
+        metrics: bool,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new_cyclic(|me| HostShared::new(table, inline, kill, me.clone(), ports));
+        let metrics = metrics::Metrics::new(metrics, table.events());
+        let shared = Arc::new_cyclic(|me| {
+            HostShared::new(table, inline, kill, me.clone(), (ports, metrics))
+        });
         let workers =
             workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let runner = Arc::new(shared::Runner(Arc::clone(&shared)));

@@ -86,6 +86,25 @@ struct Port {
     /// The runtime its tasks run on, when its registration named one.
     handle: Option<Handle>,
     call: Box<dyn Fn(Vec<u8>) -> PortFuture + Send + Sync>,
+    // issue 16: metrics
+    /// Its requests by outcome (`OUTCOMES`), while it is registered.
+    counts: Arc<[AtomicU64; OUTCOMES.len()]>,
+}
+
+// issue 16: metrics
+/// The outcomes a port's requests are counted by (`relive_port_requests_total`):
+/// the five a reply carries (`port_outcome`, by index), then the two
+/// refusals at the request.
+const OUTCOMES: [&str; 7] =
+    ["ok", "failed", "panicked", "timeout", "cancelled", "schema_mismatch", "too_many_requests"];
+const SCHEMA_MISMATCH: usize = 5;
+const TOO_MANY: usize = 6;
+
+fn count(counts: &[AtomicU64], i: usize) {
+    if let Some(c) = counts.get(i) {
+        // ORDERING: a statistic.
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The host's ports: the registry by name, the runtime, the requests in
@@ -101,6 +120,9 @@ pub(crate) struct Ports {
     next_id: AtomicU64,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: usize,
+    // issue 16: metrics
+    /// Requests to a port that is not registered.
+    no_port: AtomicU64,
 }
 
 impl std::fmt::Debug for Ports {
@@ -123,6 +145,7 @@ impl Ports {
             next_id: AtomicU64::new(0),
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_in_flight,
+            no_port: AtomicU64::new(0),
         }
     }
 
@@ -185,6 +208,7 @@ impl Ports {
             resp: Fingerprint::of::<Resp>(),
             handle,
             call: Box::new(erased),
+            counts: Arc::default(),
         };
         let mut table = self.table.write();
         if table.contains_key(name) {
@@ -224,15 +248,19 @@ impl Ports {
         timeout: Duration,
     ) -> (i32, u64) {
         let Some(port) = self.table.read().get(name).cloned() else {
+            // ORDERING: a statistic.
+            self.no_port.fetch_add(1, Ordering::Relaxed);
             return (status::NO_PORT, 0);
         };
         if port.req != req || port.resp != resp {
+            count(&*port.counts, SCHEMA_MISMATCH);
             return (status::SCHEMA_MISMATCH, 0);
         }
         // ORDERING: only the count matters; the place is given back by the
         // delivery guard.
         if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            count(&*port.counts, TOO_MANY);
             return (status::TOO_MANY_REQUESTS, 0);
         }
         // ORDERING: only uniqueness matters.
@@ -244,6 +272,7 @@ impl Ports {
             id,
             in_flight: Arc::clone(&self.in_flight),
             done: false,
+            counts: Arc::clone(&port.counts),
         };
         let handle = port.handle.clone().expect("a registered port has a runtime");
         let future = (port.call)(bytes.to_vec());
@@ -265,6 +294,26 @@ impl Ports {
             delivery.deliver(outcome, schema, bytes);
         });
         (status::OK, id)
+    }
+
+    // issue 16: metrics
+    /// Requests so far by (port, outcome), for every registered port (and
+    /// `("", "no_port")` for names nobody registered), sorted.
+    pub(crate) fn request_counts(&self) -> Vec<(String, &'static str, u64)> {
+        let table = self.table.read();
+        let mut names: Vec<&String> = table.keys().collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            for (i, outcome) in OUTCOMES.iter().enumerate() {
+                // ORDERING: a statistic.
+                let n = table[name].counts[i].load(Ordering::Relaxed);
+                out.push((name.clone(), *outcome, n));
+            }
+        }
+        // ORDERING: a statistic.
+        out.push((String::new(), "no_port", self.no_port.load(Ordering::Relaxed)));
+        out
     }
 
     /// Shut the host's own runtime down (without waiting: its tasks are
@@ -293,6 +342,8 @@ struct Delivery {
     id: u64,
     in_flight: Arc<AtomicUsize>,
     done: bool,
+    // issue 16: metrics
+    counts: Arc<[AtomicU64; OUTCOMES.len()]>,
 }
 
 impl Delivery {
@@ -300,6 +351,8 @@ impl Delivery {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        // issue 16: metrics — the outcome codes are `OUTCOMES`' indexes.
+        count(&*self.counts, outcome as usize);
         // ORDERING: a count (see `Ports::request`).
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(host) = self.host.upgrade() else { return };

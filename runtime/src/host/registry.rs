@@ -245,6 +245,13 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    // issue 16: status at scale
+    /// Every registered name by the actor holding it: one lock, no actor's
+    /// control lock (views read names from here).
+    pub(crate) fn names_by_id(&self) -> HashMap<ActorId, String> {
+        self.names.read().iter().map(|(n, id)| (*id, n.clone())).collect()
+    }
+
     /// Live actors.
     pub(crate) fn count(&self) -> usize {
         self.actors.read().len()
@@ -252,8 +259,11 @@ impl Registry {
 
     /// Every live actor, in id order.
     pub(crate) fn all(&self) -> Vec<Arc<ActorCell>> {
-        let mut cells: Vec<Arc<ActorCell>> = self.actors.read().values().cloned().collect();
-        cells.sort_unstable_by_key(|c| c.id);
-        cells
+        // issue 16: status at scale — sorted by the map's own keys: sorting
+        // by `c.id` read every cell's memory about 17 times (at 100 k).
+        let mut cells: Vec<(ActorId, Arc<ActorCell>)> =
+            self.actors.read().iter().map(|(id, c)| (*id, Arc::clone(c))).collect();
+        cells.sort_unstable_by_key(|(id, _)| *id);
+        cells.into_iter().map(|(_, c)| c).collect()
     }
 }

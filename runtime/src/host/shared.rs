@@ -49,6 +49,9 @@ pub(crate) struct HostShared {
     // issue 17: typed configuration, hot-reloaded
     /// The configurations opened on this host (for `relive config`).
     pub(crate) configs: Mutex<Vec<Weak<dyn super::config::ConfigSource>>>,
+    // issue 16: metrics
+    /// The metric registry (beside the versions' own counters).
+    pub(crate) metrics: super::metrics::Metrics,
 }
 
 impl HostShared {
@@ -57,7 +60,7 @@ impl HostShared {
         inline_calls: bool,
         kill_timeout: std::time::Duration,
         me: Weak<HostShared>,
-        ports: super::port::Ports,
+        (ports, metrics): (super::port::Ports, super::metrics::Metrics),
     ) -> Self {
         services::install();
         HostShared {
@@ -76,6 +79,7 @@ impl HostShared {
             kill_timeout,
             ports,
             configs: Mutex::new(Vec::new()),
+            metrics,
         }
     }
 

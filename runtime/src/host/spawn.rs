@@ -138,6 +138,8 @@ impl HostShared {
             (schemas.message, schemas.reply),
             Body::Module(instance),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+            // issue 16: metrics
+            self.metrics.enabled(),
         ));
         if let Some(allowance) = opts.overdraft {
             cell.mailbox.set_allowance(allowance);
@@ -160,6 +162,8 @@ impl HostShared {
             (Fingerprint::of::<N::Msg>(), Fingerprint::of::<N::Reply>()),
             Body::Native(body),
             opts.capacity.unwrap_or(DEFAULT_CAPACITY),
+            // issue 16: metrics — a native actor runs no version to count on.
+            false,
         ));
         if let Some(allowance) = opts.overdraft {
             cell.mailbox.set_allowance(allowance);

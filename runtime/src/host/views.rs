@@ -27,8 +27,9 @@ pub enum ActorState {
 pub struct ActorView {
     /// Its id.
     pub id: ActorId,
-    /// Its module (`None`: host-native, e.g. a supervisor).
-    pub module: Option<String>,
+    /// Its module (`None`: host-native, e.g. a supervisor); shared with
+    /// the actor (issue 16: no allocation per actor in a view).
+    pub module: Option<Arc<str>>,
     /// The version its body runs (module actors).
     pub version: Option<semver::Version>,
     /// What it is doing.
@@ -102,8 +103,18 @@ impl HostHandle {
     }
 
     /// Every live actor, in id order.
+    ///
+    /// Locks no actor's body or control: versions come from the index's
+    /// serials, names from the registry's name table, states from the
+    /// scheduling state (issue 16: 100k actors in a few milliseconds, see
+    /// `relive status_ms_100k` in docs/benchmarks.md).
     pub fn actor_views(&self) -> Vec<ActorView> {
         let shared = self.shared();
+        // issue 16: status at scale — one read of the name table, sorted by
+        // id to be walked beside the actors (no hashing per actor).
+        let mut names: Vec<(ActorId, String)> = shared.registry.names_by_id().into_iter().collect();
+        names.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+        let suspending = shared.upgrades.suspending_modules();
         // The versions by serial, from the module table's slots.
         let mut versions: HashMap<u64, semver::Version> = HashMap::new();
         for m in shared.table.modules() {
@@ -111,13 +122,33 @@ impl HostHandle {
                 versions.insert(v.serial(), v.version().clone());
             }
         }
+        // Neighbours mostly run the same version: the last lookup is kept.
+        let mut last: Option<(u64, Option<semver::Version>)> = None;
         shared
             .registry
             .all()
             .iter()
             .map(|c| {
+                let serial = c.version_serial();
+                let version = match &last {
+                    Some((s, v)) if *s == serial => v.clone(),
+                    _ => {
+                        let v = versions.get(&serial).cloned();
+                        last = Some((serial, v.clone()));
+                        v
+                    }
+                };
+                // `names` is in descending id order: its last entry is the
+                // smallest id not passed yet.
+                while names.last().is_some_and(|(id, _)| *id < c.id) {
+                    names.pop();
+                }
+                let name = match names.last() {
+                    Some((id, _)) if *id == c.id => names.pop().map(|(_, n)| n),
+                    _ => None,
+                };
                 let suspended = crate::actor::sys::is_suspended(c)
-                    || c.module.as_deref().is_some_and(|m| shared.upgrades.is_suspending(m));
+                    || c.module.as_deref().is_some_and(|m| suspending.iter().any(|s| s == m));
                 let state = if c.is_exited() {
                     ActorState::Exited
                 } else if suspended {
@@ -129,13 +160,13 @@ impl HostHandle {
                 };
                 ActorView {
                     id: c.id,
-                    module: c.module.as_deref().map(str::to_owned),
-                    version: versions.get(&c.version_serial()).cloned(),
+                    module: c.module.clone(),
+                    version,
                     state,
-                    mailbox: c.mailbox.len(),
+                    mailbox: c.mailbox.depth(),
                     // ORDERING: a statistic.
                     handled: c.handled.load(std::sync::atomic::Ordering::Relaxed),
-                    name: c.control.lock().name.clone(),
+                    name,
                 }
             })
             .collect()

@@ -48,9 +48,11 @@ impl UpgradeState {
         }
     }
 
-    /// Whether an upgrade holds `module`'s actors suspended right now.
-    pub(crate) fn is_suspending(&self, module: &str) -> bool {
-        self.suspending.lock().iter().any(|m| m == module)
+    // issue 16: status at scale
+    /// The modules an upgrade holds suspended right now (one lock, for a
+    /// view of every actor).
+    pub(crate) fn suspending_modules(&self) -> Vec<String> {
+        self.suspending.lock().clone()
     }
 }
 

@@ -1,0 +1,180 @@
+//! `metrics`: what the runtime's metrics cost, and how long a status takes
+//! with 100 k actors (issue 16).
+//!
+//! - `relive metrics_overhead_pct`: the `cast` scenario of `relive-bench`
+//!   (one producer casts `Add(1)` to one release-built `counter_v1`
+//!   actor, then one call waits for all of them; 500 k per round here) on
+//!   two hosts in the same process, one with metrics on (the default) and
+//!   one built with `HostBuilder::metrics(false)`: `OVERHEAD_PAIRS` pairs of
+//!   rounds back to back, in alternating order; the figure is the median
+//!   of the pairs' `(off − on) / off × 100` (negative: within the noise,
+//!   on was faster);
+//! - `relive status_ms_100k`: with 100 k counter actors live (1 in 100 under
+//!   a registered name), the views a status is built from
+//!   (`HostHandle::actor_views`, `actors_by_build`, `tree_views`), median of
+//!   `REPS`;
+//! - `relive status_admin_ms_100k`: the same status through the admin
+//!   socket (`Command::Status`: built, encoded as JSON, sent, read back by
+//!   the client), median of `REPS`.
+//! - `relive metrics_scrape_ms_100k`: `HostHandle::metrics_text` with the
+//!   same 100 k actors.
+//!
+//! Run: `cargo run --release -p relive-benches --bin metrics [overhead|status]`
+//! (both unless one is named).
+
+use counter_api::{CounterMsg, CounterReply};
+use relive_benches::{figure, median};
+use relive_runtime::admin::protocol::{Command, PROTOCOL_VERSION, Request};
+use relive_runtime::{ActorRef, Host, SpawnOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+const CASTS: u64 = 500_000;
+const REPS: usize = 5;
+const OVERHEAD_PAIRS: usize = 21;
+const ACTORS: usize = 100_000;
+
+type Counter = ActorRef<CounterMsg, CounterReply>;
+
+fn cast(c: &Counter) -> f64 {
+    let start = Instant::now();
+    for _ in 0..CASTS {
+        c.cast(CounterMsg::Add(1)).unwrap();
+    }
+    c.call(CounterMsg::Get).unwrap();
+    CASTS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn host(metrics: bool, v1: &std::path::Path) -> Host {
+    let host = Host::builder().metrics(metrics).build().expect("host");
+    host.code_server().upgrade("counter", v1).expect("load counter v1");
+    host
+}
+
+fn overhead(v1: &std::path::Path) {
+    let on = host(true, v1);
+    let off = host(false, v1);
+    let a: Counter = on.spawn("counter", &0u64).unwrap();
+    let b: Counter = off.spawn("counter", &0u64).unwrap();
+    // Warm-up.
+    cast(&a);
+    cast(&b);
+    // Pairs run back to back, in alternating order; the figure is the
+    // median of the pairs' differences, so load that drifts over the run
+    // (a shared machine) hits both sides of a pair alike.
+    let (mut with, mut without, mut pct) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..OVERHEAD_PAIRS {
+        let (w, wo) = if i % 2 == 0 {
+            let w = cast(&a);
+            (w, cast(&b))
+        } else {
+            let wo = cast(&b);
+            (cast(&a), wo)
+        };
+        with.push(w);
+        without.push(wo);
+        pct.push((wo - w) / wo * 100.0);
+    }
+    eprintln!(
+        "cast msgs/s (medians of {OVERHEAD_PAIRS}): metrics on {:.0}, off {:.0}",
+        median(&with),
+        median(&without)
+    );
+    if let (Ok(sa), Ok(sb)) = (on.sys().statistics(&a.any()), off.sys().statistics(&b.any())) {
+        eprintln!(
+            "messages per turn: on {:.1}, off {:.1}",
+            sa.messages_in as f64 / sa.turns as f64,
+            sb.messages_in as f64 / sb.turns as f64
+        );
+    }
+    figure("relive", "metrics_overhead_pct", median(&pct), "%");
+}
+
+fn admin_status(path: &std::path::Path) -> usize {
+    let mut stream = UnixStream::connect(path).expect("admin socket");
+    let req = Request { version: PROTOCOL_VERSION, command: Command::Status };
+    let mut line = serde_json::to_string(&req).unwrap();
+    line.push('\n');
+    stream.write_all(line.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    v["Done"]["Status"]["actors"].as_array().expect("a status").len()
+}
+
+fn status(v1: &std::path::Path) {
+    let host = host(true, v1);
+    let actors: Vec<Counter> = (0..ACTORS)
+        .map(|i| {
+            let opts = if i % 100 == 0 {
+                SpawnOptions::default().name(format!("c{i}"))
+            } else {
+                SpawnOptions::default()
+            };
+            host.spawn_with("counter", &(i as u64), opts).unwrap()
+        })
+        .collect();
+    let mut views = Vec::new();
+    let reps = std::env::var("STATUS_REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(REPS);
+    if reps != REPS {
+        eprintln!("views: {reps} repetitions");
+    }
+    for _ in 0..reps {
+        let start = Instant::now();
+        let a = host.actor_views();
+        let b = host.actors_by_build("counter");
+        let t = host.tree_views();
+        views.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(a.len(), ACTORS);
+        assert_eq!(b.values().sum::<usize>(), ACTORS);
+        assert!(t.is_empty());
+    }
+    eprintln!(
+        "status views: min {:.2} ms of {REPS}",
+        views.iter().copied().fold(f64::MAX, f64::min)
+    );
+    figure("relive", "status_ms_100k", median(&views), "ms");
+    let dir = tempfile_dir();
+    let sock = dir.join("admin.sock");
+    let _server = host.serve_admin(&sock).expect("admin socket");
+    let mut admin = Vec::new();
+    for _ in 0..REPS {
+        let start = Instant::now();
+        assert_eq!(admin_status(&sock), ACTORS);
+        admin.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    figure("relive", "status_admin_ms_100k", median(&admin), "ms");
+    let mut scrape = Vec::new();
+    for _ in 0..REPS {
+        let start = Instant::now();
+        let text = host.metrics_text();
+        scrape.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(
+            text.contains("relive_version_actors{module=\"counter\",version=\"1.0.0\"} 100000")
+        );
+    }
+    figure("relive", "metrics_scrape_ms_100k", median(&scrape), "ms");
+    drop(actors);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A private directory for the admin socket (mode 0700, as the host wants).
+fn tempfile_dir() -> std::path::PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("relive-bench-metrics-{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).expect("a private directory");
+    dir
+}
+
+fn main() {
+    let v1 = relive_test_support::build_library("counter_v1", true);
+    let only = std::env::args().nth(1).unwrap_or_default();
+    if only != "status" {
+        overhead(&v1);
+    }
+    if only != "overhead" {
+        status(&v1);
+    }
+}

@@ -1,0 +1,214 @@
+//! issue 16: metrics — the counters each loaded version keeps of the work
+//! its actors do, and the list of every version the table accepted, so
+//! that a scrape sees the counts of versions gone from the slots as well.
+//!
+//! Written on the hot path by the actor layer (one turn adds what it
+//! handled in one go; see `actor/turn.rs`), read by the host's metrics
+//! (`host/metrics.rs`) at scrape time. Plain relaxed atomics: no lock, no
+//! allocation, nothing published through them.
+//!
+//! What is exact and what is sampled is said per field; `docs/metrics.md`
+//! lists every metric built from them.
+
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// One message in this many pushed to a mailbox is timed (its wait in the
+/// mailbox and its handler's run): two clock reads per sample instead of
+/// two per message.
+pub const SAMPLE_EVERY: u64 = 64;
+
+/// Upper bounds of the duration histograms' buckets, in seconds (1 µs to
+/// 10 s, about ×4 apart; a last `+Inf` bucket is implied).
+pub const DURATION_BUCKETS: [f64; 13] =
+    [1e-6, 4e-6, 16e-6, 64e-6, 256e-6, 1e-3, 4e-3, 16e-3, 64e-3, 256e-3, 1.0, 4.0, 10.0];
+
+/// A histogram of durations in fixed buckets ([`DURATION_BUCKETS`]),
+/// observed without a lock.
+#[derive(Debug, Default)]
+pub struct DurationHistogram {
+    /// Per bucket (not cumulative); the last one is `+Inf`.
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A histogram read at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    /// `(upper bound in seconds, observations in this bucket)`, not
+    /// cumulative; the last bound is `f64::INFINITY`.
+    pub buckets: Vec<(f64, u64)>,
+    /// The sum of the observations, in seconds.
+    pub sum: f64,
+    /// How many observations.
+    pub count: u64,
+}
+
+impl DurationHistogram {
+    /// Record one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = DURATION_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(DURATION_BUCKETS.len());
+        // ORDERING: statistics; a scrape may see a bucket before the sum.
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The histogram now.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let bounds = DURATION_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        // ORDERING: statistics (see `observe`).
+        let buckets: Vec<(f64, u64)> =
+            bounds.zip(self.buckets.iter().map(|b| b.load(Ordering::Relaxed))).collect();
+        HistogramSnapshot {
+            // The count is the buckets' total, so the two always agree.
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+            sum: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+impl HistogramSnapshot {
+    /// An empty histogram (every bucket at 0).
+    pub fn empty() -> Self {
+        DurationHistogram::default().snapshot()
+    }
+
+    /// Add `other`'s observations (same buckets) to these.
+    pub fn merge(&mut self, other: &HistogramSnapshot) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            mine.1 += theirs.1;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
+/// What the actors running one version did. Counters only grow.
+#[derive(Debug, Default)]
+pub struct VersionMetrics {
+    /// Casts handled (exact; added once per turn).
+    pub(crate) casts: AtomicU64,
+    /// Calls handled (exact; added once per turn).
+    pub(crate) calls: AtomicU64,
+    /// The deepest mailbox a turn on this version found when it started
+    /// (a high-water mark, looked at once per turn).
+    pub(crate) mailbox_max: AtomicU64,
+    /// Exits of its actors that were not clean (a panic, a kill, an
+    /// abnormal linked exit; exact).
+    pub(crate) crashes: AtomicU64,
+    /// Handler time of sampled messages (1 in [`SAMPLE_EVERY`] pushes to a
+    /// mailbox).
+    pub(crate) handle: DurationHistogram,
+    /// Time in the mailbox of the same sampled messages.
+    pub(crate) wait: DurationHistogram,
+}
+
+/// One version's counters at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionCounts {
+    /// Casts handled.
+    pub casts: u64,
+    /// Calls handled.
+    pub calls: u64,
+    /// The deepest mailbox seen at the start of a turn.
+    pub mailbox_max: u64,
+    /// Unclean exits.
+    pub crashes: u64,
+    /// Sampled handler time.
+    pub handle: HistogramSnapshot,
+    /// Sampled mailbox wait.
+    pub wait: HistogramSnapshot,
+}
+
+impl VersionMetrics {
+    /// A turn handled `casts` casts and `calls` calls.
+    pub(crate) fn handled(&self, casts: u64, calls: u64) {
+        // ORDERING: statistics.
+        if casts > 0 {
+            self.casts.fetch_add(casts, Ordering::Relaxed);
+        }
+        if calls > 0 {
+            self.calls.fetch_add(calls, Ordering::Relaxed);
+        }
+    }
+
+    /// A turn started with `depth` messages in the mailbox.
+    pub(crate) fn mailbox_depth(&self, depth: u64) {
+        // ORDERING: a high-water mark; the load first keeps the cache line
+        // shared in the common case (no new maximum).
+        if depth > self.mailbox_max.load(Ordering::Relaxed) {
+            self.mailbox_max.fetch_max(depth, Ordering::Relaxed);
+        }
+    }
+
+    /// An actor on this version exited uncleanly.
+    pub(crate) fn crashed(&self) {
+        // ORDERING: a statistic.
+        self.crashes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One sampled message: how long it waited, how long its handler ran.
+    pub(crate) fn sampled(&self, wait: Duration, handle: Duration) {
+        self.wait.observe(wait);
+        self.handle.observe(handle);
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> VersionCounts {
+        // ORDERING: statistics.
+        VersionCounts {
+            casts: self.casts.load(Ordering::Relaxed),
+            calls: self.calls.load(Ordering::Relaxed),
+            mailbox_max: self.mailbox_max.load(Ordering::Relaxed),
+            crashes: self.crashes.load(Ordering::Relaxed),
+            handle: self.handle.snapshot(),
+            wait: self.wait.snapshot(),
+        }
+    }
+}
+
+/// One version the table accepted, with its counters.
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    /// The module.
+    pub module: Arc<str>,
+    /// Its version, as text.
+    pub version: String,
+    /// The version's serial ([`Version::serial`](super::Version::serial)).
+    pub serial: u64,
+    /// Its counters (shared with the version while it lives).
+    pub metrics: Arc<VersionMetrics>,
+}
+
+/// Every version a table accepted, in order: their counters outlive them,
+/// so a counter never goes backwards when its version is purged. One entry
+/// per load (a few hundred bytes), never removed.
+#[derive(Debug, Default)]
+pub(crate) struct VersionList {
+    entries: Mutex<Vec<VersionEntry>>,
+}
+
+impl VersionList {
+    pub(crate) fn push(&self, v: &super::Version) {
+        let mut entries = self.entries.lock();
+        if entries.iter().any(|e| e.serial == v.serial()) {
+            return;
+        }
+        entries.push(VersionEntry {
+            module: v.shared_name(),
+            version: v.version_str().to_owned(),
+            serial: v.serial(),
+            metrics: Arc::clone(v.metrics_arc()),
+        });
+    }
+
+    pub(crate) fn all(&self) -> Vec<VersionEntry> {
+        self.entries.lock().clone()
+    }
+}
