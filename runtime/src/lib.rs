@@ -101,5 +101,8 @@ pub use host::NotASupervisorEvent;
 pub use host::OffThread;
 // issue 15: port
 pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
+// issue 17: functions
+pub use code_server::{FunctionProblem, FunctionSchema};
+pub use host::{Function, FunctionError, FunctionInfo, INLINE_BYTES};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

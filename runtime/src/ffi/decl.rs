@@ -4,8 +4,9 @@
 //! pointer an `Option` and every enum an integer: whatever bytes a library
 //! returns, reading them as these types is defined behaviour, and each field
 //! is then checked before it is used. Strings and lists are copied into host
-//! memory; after [`read`] returns, nothing but the function table points into
-//! the library, and the table is kept only inside its `Version`.
+//! memory; after [`read`] returns, nothing but the function table and the
+//! entry points of exported functions (issue 17) points into the library,
+//! and both are kept only inside its `Version`.
 
 use relive_codec::Fingerprint;
 use relive_codec::variants::VariantList;
@@ -97,6 +98,62 @@ struct RawDeclGrow {
     reply_variants: RawVariants,
 }
 // end issue 15: interfaces that grow
+
+// issue 17: functions
+/// Mirror of `relive_sdk::abi::FunctionEntry`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawFunctionEntry {
+    name: RawBytes,
+    arg_schema: [u8; 8],
+    result_schema: [u8; 8],
+    call: Option<FunctionFn>,
+}
+
+/// The declaration with the function table appended (read only when the
+/// module's `decl_size` covers it).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclFn {
+    grow: RawDeclGrow,
+    functions_ptr: *const RawFunctionEntry,
+    functions_len: usize,
+}
+
+/// Largest function table accepted from a declaration.
+const MAX_FUNCTIONS: usize = 1024;
+
+/// The entry point of an exported function (mirror of
+/// `relive_sdk::abi::FunctionFn`).
+pub(crate) type FunctionFn = unsafe extern "C" fn(
+    arg: RawBytes,
+    out: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+    sink: RawSink,
+) -> i32;
+
+/// One exported function, its name and types copied into host memory. Its
+/// entry point is valid only while the library is open: like the
+/// [`Table`], a declaration is kept only inside its `Version`.
+#[derive(Clone, Copy)]
+pub(crate) struct FunctionPtr(pub(crate) FunctionFn);
+
+impl std::fmt::Debug for FunctionPtr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FunctionPtr")
+    }
+}
+
+/// One exported function as the declaration names it.
+#[derive(Debug, Clone)]
+pub(crate) struct DeclaredFunction {
+    pub(crate) name: String,
+    pub(crate) arg_schema: Fingerprint,
+    pub(crate) result_schema: Fingerprint,
+    pub(crate) call: FunctionPtr,
+}
+// end issue 17: functions
 
 /// The sink a module writes its output through (mirror of `abi::Sink`).
 #[repr(C)]
@@ -325,6 +382,9 @@ pub(crate) struct Declaration {
     pub(crate) message_variants: Option<VariantList>,
     /// The reply type's variants.
     pub(crate) reply_variants: Option<VariantList>,
+    // issue 17: functions
+    /// The exported stateless functions (none: a declaration without them).
+    pub(crate) functions: Vec<DeclaredFunction>,
 }
 
 /// Why a declaration could not be read (loader step 3).
@@ -467,6 +527,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         depends: Vec::new(),
         message_variants: None,
         reply_variants: None,
+        functions: Vec::new(),
     };
     // issue 15: dependencies
     let decl = if (header.decl_size as usize) >= size_of::<RawDeclDeps>() {
@@ -520,7 +581,60 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     } else {
         decl
     };
+    // issue 17: functions
+    let decl = if (header.decl_size as usize) >= size_of::<RawDeclFn>() {
+        // SAFETY: the module reports `decl_size` readable bytes, which cover
+        // a `RawDeclFn` (checked just above); the table is bounds-checked
+        // before it is read.
+        let f = unsafe { ptr.cast::<RawDeclFn>().read() };
+        // SAFETY: non-null, aligned and bounded before the read; validity
+        // is the caller's contract.
+        let items = unsafe { functions_at(f.functions_ptr, f.functions_len) }
+            .ok_or_else(|| DeclError::Malformed("functions: bad pointer or length".into()))?;
+        let mut functions: Vec<DeclaredFunction> = Vec::with_capacity(items.len());
+        for e in items {
+            let name = string("functions.name", e.name)?;
+            let call = e.call.ok_or_else(|| {
+                DeclError::Malformed(format!("functions: {name} has no entry point"))
+            })?;
+            if functions.iter().any(|g| g.name == name) {
+                return Err(DeclError::Malformed(format!("functions: {name} exported twice")));
+            }
+            functions.push(DeclaredFunction {
+                name,
+                arg_schema: Fingerprint(e.arg_schema),
+                result_schema: Fingerprint(e.result_schema),
+                call: FunctionPtr(call),
+            });
+        }
+        Declaration { functions, ..decl }
+    } else {
+        decl
+    };
     Ok((decl, table))
+}
+
+// issue 17: functions
+/// `len` function entries at `ptr`, or `None` when the pair is not plausible.
+///
+/// # Safety
+/// When `ptr` is non-null, aligned and `len` bounded, it is valid for reads
+/// of `len` entries for `'a`.
+unsafe fn functions_at<'a>(
+    ptr: *const RawFunctionEntry,
+    len: usize,
+) -> Option<&'a [RawFunctionEntry]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    if ptr.is_null()
+        || len > MAX_FUNCTIONS
+        || !(ptr as usize).is_multiple_of(align_of::<RawFunctionEntry>())
+    {
+        return None;
+    }
+    // SAFETY: non-null, aligned, bounded; validity is the caller's contract.
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 // issue 15: interfaces that grow
@@ -727,6 +841,15 @@ mod tests {
         use relive_sdk::abi::{Dependency, ModuleDecl};
         assert_eq!(offset_of!(ModuleDecl, vtable), offset_of!(super::RawDeclV1, vtable));
         assert_eq!(offset_of!(ModuleDecl, depends), offset_of!(super::RawDeclDeps, depends_ptr));
+        // issue 17: functions
+        assert_eq!(offset_of!(ModuleDecl, functions), offset_of!(super::RawDeclFn, functions_ptr));
+        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclFn>());
+        {
+            use super::RawFunctionEntry as R;
+            use relive_sdk::abi::FunctionEntry as E;
+            assert_eq!(size_of::<E>(), size_of::<R>());
+            assert_eq!(offset_of!(R, call), size_of::<E>() - size_of::<usize>());
+        }
         assert_eq!(size_of::<Dependency>(), size_of::<super::RawDependency>());
         assert_eq!(align_of::<Dependency>(), align_of::<super::RawDependency>());
     }

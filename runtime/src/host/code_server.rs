@@ -61,14 +61,17 @@ impl CodeServer {
         source: impl Into<Source>,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        match opts.mode {
+        let result = match opts.mode {
             UpgradeMode::Atomic => {
                 self.shared.upgrade_atomic(vec![(module.to_owned(), source.into())], &opts)
             }
             UpgradeMode::Gradual(canary) => {
                 self.shared.upgrade_gradual(module, source.into(), canary, &opts)
             }
-        }
+        };
+        // issue 17: functions — every handle serves what the slots say now.
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Upgrade several modules as one unit (OTP's `atomic_load`): every
@@ -85,7 +88,13 @@ impl CodeServer {
         modules: Vec<(String, Source)>,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        self.shared.upgrade_atomic(modules, &opts)
+        let names: Vec<String> = modules.iter().map(|(n, _)| n.clone()).collect();
+        let result = self.shared.upgrade_atomic(modules, &opts);
+        // issue 17: functions
+        for name in &names {
+            self.shared.refresh_functions(name);
+        }
+        result
     }
 
     /// Migrate every actor of `module` still on an older version to the
@@ -113,7 +122,10 @@ impl CodeServer {
         module: &str,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        self.shared.migrate(module, &opts)
+        let result = self.shared.migrate(module, &opts);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Finish a gradual upgrade: migrate every actor still on the old version.
@@ -124,7 +136,10 @@ impl CodeServer {
     /// # Upgrade behaviour
     /// Each remaining actor pauses only for its own migration.
     pub fn promote(&self, module: &str) -> Result<UpgradeReport, UpgradeError> {
-        self.shared.promote(module)
+        let result = self.shared.promote(module);
+        // issue 17: functions — all calls on the new version.
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Cancel a gradual upgrade: the canaries go back, the old version is
@@ -137,7 +152,7 @@ impl CodeServer {
     /// As [`rollback`](Self::rollback), for the canaries (and any actor
     /// spawned on the new version meanwhile).
     pub fn abort(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
-        self.shared.abort(module, false)
+        self.abort_with(module, false)
     }
 
     // issue 15: interfaces that grow
@@ -149,7 +164,10 @@ impl CodeServer {
     /// As [`abort`](Self::abort); without `force`, also
     /// [`RollbackError::VariantInUse`](crate::code_server::RollbackError).
     pub fn abort_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
-        self.shared.abort(module, force)
+        let result = self.shared.abort(module, force);
+        // issue 17: functions — all calls back on the old version.
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Make `old` current again and move every actor back to it (through
@@ -165,7 +183,7 @@ impl CodeServer {
     /// # Upgrade behaviour
     /// Each actor pauses only for its own migration back.
     pub fn rollback(&self, module: &str) -> Result<RollbackReport, UpgradeError> {
-        self.shared.rollback(module, false)
+        self.rollback_with(module, false)
     }
 
     // issue 15: interfaces that grow
@@ -178,7 +196,10 @@ impl CodeServer {
     /// # Errors
     /// As [`rollback`](Self::rollback), but for `VariantInUse` when forced.
     pub fn rollback_with(&self, module: &str, force: bool) -> Result<RollbackReport, UpgradeError> {
-        self.shared.rollback(module, force)
+        let result = self.shared.rollback(module, force);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
+        result
     }
 
     // issue 20: async forms
@@ -293,7 +314,10 @@ impl CodeServer {
     /// Mail queued to the killed actors is answered with the exit reason
     /// (calls) or counted as dead letters (casts).
     pub fn purge(&self, module: &str) -> Result<PurgeReport, PurgeError> {
-        self.shared.purge(module, false)
+        let result = self.shared.purge(module, false);
+        // issue 17: functions (a purge in a gradual upgrade drops what served)
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Drop `old` only if no actor runs it (OTP's `code:soft_purge`).
@@ -301,7 +325,10 @@ impl CodeServer {
     /// # Errors
     /// [`PurgeError::InUse`], [`PurgeError::NotLoaded`].
     pub fn soft_purge(&self, module: &str) -> Result<PurgeReport, PurgeError> {
-        self.shared.purge(module, true)
+        let result = self.shared.purge(module, true);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Make a version of `module` current without touching any running
@@ -311,7 +338,7 @@ impl CodeServer {
     /// # Errors
     /// [`LoadError`]; nothing changed.
     pub fn load(&self, module: &str, source: impl Into<Source>) -> Result<LoadReport, LoadError> {
-        self.table().load(module, source)
+        self.load_with(module, source, LoadOptions::default())
     }
 
     /// [`load`](Self::load) with options.
@@ -324,7 +351,10 @@ impl CodeServer {
         source: impl Into<Source>,
         opts: LoadOptions,
     ) -> Result<LoadReport, LoadError> {
-        self.table().load_with(module, source, opts)
+        let result = self.table().load_with(module, source, opts);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// The module table below (versions and slots, no actors).

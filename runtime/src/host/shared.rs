@@ -46,6 +46,9 @@ pub(crate) struct HostShared {
     // issue 15: port
     /// The ports modules do I/O through.
     pub(crate) ports: super::port::Ports,
+    // issue 17: functions
+    /// The slots of the stateless functions handles were made for.
+    pub(crate) functions: super::function::Functions,
 }
 
 impl HostShared {
@@ -72,7 +75,25 @@ impl HostShared {
             turns: Turns::default(),
             kill_timeout,
             ports,
+            functions: super::function::Functions::default(),
         }
+    }
+
+    // issue 17: functions
+    /// How `module`'s functions are served now: on its current version, or
+    /// (a gradual upgrade in progress) on the old one with a share of calls
+    /// on the new.
+    pub(crate) fn serve_of(&self, module: &str) -> super::function::Serve {
+        match self.upgrades.gradual.lock().get(module) {
+            Some(g) => super::function::Serve::Gradual(g.function_share),
+            None => super::function::Serve::Current,
+        }
+    }
+
+    /// Serve `module`'s functions from the slots as they are now: after
+    /// every change of them (upgrade, rollback, promote, abort, load).
+    pub(crate) fn refresh_functions(&self, module: &str) {
+        self.functions.refresh(&self.table, module, self.serve_of(module));
     }
 
     fn scheduler(&self) -> &scheduler::Shared<Arc<ActorCell>> {

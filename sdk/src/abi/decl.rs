@@ -68,6 +68,13 @@ pub struct ModuleDecl {
     /// The variants of `Module::Reply`, likewise.
     pub reply_variants: RVariants,
     // end issue 15: interfaces that grow
+    // issue 17: functions
+    /// The stateless functions the module exports (see
+    /// [`FunctionEntry`](super::FunctionEntry)); empty in a declaration
+    /// built without them, and read by the host only when `decl_size`
+    /// covers it.
+    pub functions: super::RFunctions,
+    // end issue 17: functions
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -125,7 +132,17 @@ impl ModuleDecl {
             // issue 15: interfaces that grow
             message_variants: RVariants::NONE,
             reply_variants: RVariants::NONE,
+            // issue 17: functions
+            functions: super::RFunctions::NONE,
         }
+    }
+
+    // issue 17: functions
+    /// This declaration with the table of its exported functions
+    /// ([`declaration!`](crate::declaration) with `functions = [...]`).
+    pub const fn with_functions(mut self, functions: super::RFunctions) -> Self {
+        self.functions = functions;
+        self
     }
 
     // issue 15: interfaces that grow

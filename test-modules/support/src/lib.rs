@@ -61,6 +61,11 @@ pub const FIXTURES: &[&str] = &[
     "port_user_v2",
     // issue 20: one dependency
     "one_dep",
+    // issue 17: functions
+    "pricing_v1",
+    "pricing_v2",
+    "pricing_bad",
+    "pricing_gone",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.
