@@ -12,7 +12,12 @@
 #    supervisor's spawn and shutdown;
 # 4. ports: a module's request to a no-op async port and its reply handled
 #    (`relive port_round_trip_us`) beside the same hand-off on tokio alone
-#    (`tokio oneshot_round_trip_us`), same run.
+#    (`tokio oneshot_round_trip_us`), same run;
+# 5. functions (issue 17): a hot-patched stateless function called through
+#    a host handle (`relive function_call_ns`) beside the same function
+#    linked statically (`static function_call_ns`), their difference
+#    (`relive function_call_extra_ns`), and the failed calls of 1,000 swaps
+#    under four callers (`relive function_swaps_failed_calls`).
 #
 # Record the results, with the machine, this command and the commit, in
 # docs/benchmarks.md.
@@ -42,7 +47,7 @@ cargo build --release -q -p counter_v1 -p counter_v2
 
 echo "== compare"
 target/release/compare --svg docs/benchmarks.svg "${erlang_args[@]}" "$@"
-for bench in boundary supervisor ports; do
+for bench in boundary supervisor ports functions; do
     echo "== $bench"
     target/release/$bench
 done

@@ -282,3 +282,45 @@ fn a_thousand_swaps_under_four_callers_lose_no_call_and_mix_no_version() {
         calls.load(Ordering::Relaxed)
     );
 }
+
+#[test]
+fn the_admin_status_shows_each_function_with_its_version_and_calls() {
+    use std::io::{BufRead, BufReader, Write};
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    for _ in 0..5 {
+        quote.call(&REQ).unwrap();
+    }
+    let dir = relive_test_support::scratch_dir();
+    let socket = dir.path().join("admin.sock");
+    let _admin = host.serve_admin(&socket).unwrap();
+    let status = || {
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        (&stream).write_all(b"{\"version\": 1, \"command\": \"Status\"}\n").unwrap();
+        let mut answer = String::new();
+        r.read_line(&mut answer).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        v["Done"]["Status"]["functions"].clone()
+    };
+    let functions = status();
+    let quote_view = functions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "quote")
+        .unwrap_or_else(|| panic!("no quote in {functions}"));
+    assert_eq!(quote_view["module"], "pricing");
+    assert_eq!(quote_view["version"], "1.0.0");
+    assert_eq!(quote_view["calls"], 5);
+    assert!(quote_view["canary"].is_null());
+
+    let gradual = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(25)));
+    host.code_server().upgrade_with("pricing", fixtures().path("pricing_v2"), gradual).unwrap();
+    let functions = status();
+    let q = functions.as_array().unwrap().iter().find(|f| f["function"] == "quote").unwrap();
+    assert_eq!(
+        (&q["version"], &q["canary"], &q["share"]),
+        (&"1.0.0".into(), &"2.0.0".into(), &25.into())
+    );
+}

@@ -3,8 +3,8 @@
 
 use super::listener::{error, send};
 use super::protocol::{
-    ActorView, ChildView, Command, ErrorKind, HistoryView, Mode, ModuleView, Output, Response,
-    TraceEventView, TreeView, VersionView,
+    ActorView, ChildView, Command, ErrorKind, FunctionView, HistoryView, Mode, ModuleView, Output,
+    Response, TraceEventView, TreeView, VersionView,
 };
 use crate::actor::TraceKind;
 use crate::host::views::{self, ActorState};
@@ -250,6 +250,19 @@ pub(super) fn dispatch(host: &HostHandle, command: Command, out: &mut UnixStream
             actors: host.actor_views().into_iter().map(actor_view).collect(),
             trees: host.tree_views().into_iter().map(tree_view).collect(),
             workers: host.worker_count(),
+            // issue 17: functions
+            functions: host
+                .functions()
+                .into_iter()
+                .map(|f| FunctionView {
+                    module: f.module,
+                    function: f.function,
+                    version: f.version.map(|v| v.to_string()),
+                    share: f.canary.as_ref().map(|(_, share)| *share),
+                    canary: f.canary.map(|(v, _)| v.to_string()),
+                    calls: f.calls,
+                })
+                .collect(),
         }),
         Command::Which { module } => match module_view(host, &module) {
             Some(m) => Response::Done(Output::Which { module: m }),

@@ -180,6 +180,26 @@ pub struct ModuleView {
     pub canaries: Option<usize>,
 }
 
+// issue 17: functions
+/// One stateless function in a status answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionView {
+    /// The module exporting it.
+    pub module: String,
+    /// The function.
+    pub function: String,
+    /// The version serving its calls (during a gradual upgrade, the old
+    /// one); `None` when no loaded version exports it any more.
+    pub version: Option<String>,
+    /// During a gradual upgrade: the new version, which serves `share`
+    /// percent of the calls.
+    pub canary: Option<String>,
+    /// The new version's share of calls, in percent (with `canary`).
+    pub share: Option<u32>,
+    /// Calls made through the host's handles so far.
+    pub calls: u64,
+}
+
 /// One actor in a status answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorView {
@@ -240,6 +260,11 @@ pub enum Output {
         trees: Vec<TreeView>,
         /// Worker threads.
         workers: usize,
+        // issue 17: functions
+        /// The stateless functions the loaded modules export (absent from
+        /// an older host: none).
+        #[serde(default)]
+        functions: Vec<FunctionView>,
     },
     /// For `Upgrade`, `Promote`, `Abort`, `Rollback`.
     Migration {
