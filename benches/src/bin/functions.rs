@@ -60,6 +60,16 @@ fn main() {
         static_ns.push(b);
         extra.push(a - b);
     }
+    // Where the difference goes: the same handle path into the module
+    // linked statically (no dylib), as a note beside the figures.
+    let linked = Host::new().expect("host");
+    linked.code_server().load("pricing", pricing_v1::relive_declaration()).expect("load static");
+    let linked_quote = linked.function::<QuoteReq, Quote>("pricing", "quote").expect("quote");
+    let linked_ns = ns_per_iter(CALLS, |i| {
+        let req = QuoteReq { item: i as u32, qty: 3 };
+        black_box(linked_quote.call(black_box(&req)).expect("call"));
+    });
+    eprintln!("the handle path into the statically linked declaration: {linked_ns:.2} ns per call");
     figure("relive", "function_call_ns", median(&relive_ns), "ns");
     figure("static", "function_call_ns", median(&static_ns), "ns");
     figure("relive", "function_call_extra_ns", median(&extra), "ns");

@@ -942,7 +942,75 @@ mod tests {
             message_variants => message_variants,
             reply_variants => reply_variants,
         );
-        assert_eq!(size_of::<Sdk>(), size_of::<RawDeclGrow>());
+        // issue 17: functions — appended after the variant tables.
+        assert_eq!(offset_of!(Sdk, functions), size_of::<RawDeclGrow>());
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclFn>());
+    }
+
+    // issue 17: functions
+    #[test]
+    fn a_declaration_carries_its_functions_and_an_older_one_has_none() {
+        use super::{RawDeclGrow, read};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Req(u32);
+        struct Double;
+        impl relive_sdk::Function for Double {
+            const NAME: &'static str = "double";
+            type Arg = Req;
+            type Output = u64;
+            fn call(arg: Req) -> u64 {
+                u64::from(arg.0) * 2
+            }
+        }
+        static FUNCTIONS: [relive_sdk::abi::FunctionEntry; 1] =
+            [relive_sdk::abi::FunctionEntry::of::<Double>()];
+        static VT: relive_sdk::abi::VTable = relive_sdk::abi::VTable::new::<Plain>();
+        static DECL: relive_sdk::abi::ModuleDecl = relive_sdk::abi::ModuleDecl::new::<Plain>(
+            &VT,
+            relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true },
+        )
+        .with_functions(relive_sdk::abi::RFunctions::new(&FUNCTIONS));
+        let (d, _) = read_static(&DECL).unwrap();
+        assert_eq!(d.functions.len(), 1);
+        let f = &d.functions[0];
+        assert_eq!(f.name, "double");
+        assert_eq!(f.arg_schema, relive_codec::Fingerprint::of::<Req>());
+        assert_eq!(f.result_schema, relive_codec::Fingerprint::of::<u64>());
+        // The entry point runs the function, result in the caller's buffer.
+        let (mut out, mut spill) = ([0u8; 16], Vec::new());
+        let mut arg = Vec::new();
+        relive_codec::encode_into(&Req(21), &mut arg).unwrap();
+        let outcome = crate::ffi::calls::call_function(f.call, &arg, &mut out, &mut spill);
+        let crate::ffi::calls::FunctionOutcome::InBuffer(n) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(relive_codec::decode::<u64>(&out[..n]).unwrap(), 42);
+        // Too small a buffer: the result comes through the sink.
+        let outcome = crate::ffi::calls::call_function(f.call, &arg, &mut [], &mut spill);
+        assert_eq!(outcome, crate::ffi::calls::FunctionOutcome::Spilled);
+        assert_eq!(relive_codec::decode::<u64>(&spill).unwrap(), 42);
+        // Bytes that are not a `Req`: BAD_INPUT, with the reason.
+        let outcome = crate::ffi::calls::call_function(f.call, &[], &mut out, &mut spill);
+        assert_eq!(
+            outcome,
+            crate::ffi::calls::FunctionOutcome::Status(relive_sdk::abi::status::BAD_INPUT)
+        );
+        assert!(String::from_utf8_lossy(&spill).contains("argument of double"));
+
+        // A module built before issue 17 reports a declaration that ends
+        // before the table: it exports none.
+        let older = relive_sdk::abi::ModuleDecl {
+            decl_size: size_of::<RawDeclGrow>() as u32,
+            ..relive_sdk::abi::ModuleDecl::new::<Plain>(
+                &VT,
+                relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true },
+            )
+            .with_functions(relive_sdk::abi::RFunctions::new(&FUNCTIONS))
+        };
+        // SAFETY: a live declaration whose pointers are the statics above.
+        let (d, _) =
+            unsafe { read((&older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
+        assert!(d.functions.is_empty());
     }
 
     #[test]
