@@ -327,3 +327,28 @@ fn the_admin_status_shows_each_function_with_its_version_and_calls() {
         (&"1.0.0".into(), &"2.0.0".into(), &25.into())
     );
 }
+
+/// A module that exports functions and no actor (`export_functions!`),
+/// linked into this test binary.
+mod rates {
+    #[relive_sdk::function]
+    pub(crate) fn vat(cents: u64) -> u64 {
+        cents / 5
+    }
+
+    relive_sdk::export_functions!("rates", version = "1.0.0", functions = [vat]);
+}
+
+#[test]
+fn a_module_may_export_functions_instead_of_an_actor() {
+    let host = Host::new().unwrap();
+    host.code_server().load("rates", rates::relive_declaration()).unwrap();
+    let vat = host.function::<u64, u64>("rates", "vat").unwrap();
+    assert_eq!(vat.call(&1000).unwrap(), 200);
+    // Its placeholder actor never starts.
+    let spawned = host.spawn::<(), (), ()>("rates", &());
+    assert!(
+        matches!(spawned, Err(relive_runtime::SpawnError::Ignored)),
+        "no actor of a functions-only module starts: {spawned:?}"
+    );
+}
