@@ -371,7 +371,7 @@ impl Functions {
         table: &ModuleTable,
         module: &str,
         name: &str,
-        serve: Serve,
+        serve: &dyn Fn() -> Serve,
     ) -> Result<Function<A, R>, FunctionError> {
         let current = table
             .current(module)
@@ -393,7 +393,10 @@ impl Functions {
                     module: module.to_owned(),
                     name: name.to_owned(),
                     serving: ArcSwap::from_pointee(FunctionSlot::serving(
-                        table, module, name, serve,
+                        table,
+                        module,
+                        name,
+                        serve(),
                     )),
                     calls: AtomicU64::new(0),
                 });
@@ -424,8 +427,10 @@ impl Functions {
     ///
     /// Under the slots' lock, so that of two refreshes racing, the later
     /// one's view of the code server is what stays.
-    pub(crate) fn refresh(&self, table: &ModuleTable, module: &str, serve: Serve) {
+    /// `serve` is asked under that lock too, for the same reason.
+    pub(crate) fn refresh(&self, table: &ModuleTable, module: &str, serve: &dyn Fn() -> Serve) {
         let slots = self.slots.lock();
+        let serve = serve();
         for ((m, name), slot) in slots.iter() {
             if m == module {
                 let next = FunctionSlot::serving(table, module, name, serve);

@@ -465,7 +465,7 @@ impl HostHandle {
         name: &str,
     ) -> Result<Function<A, R>, FunctionError> {
         let shared = self.shared();
-        shared.functions.handle(&shared.table, module, name, shared.serve_of(module))
+        shared.functions.handle(&shared.table, module, name, &|| shared.serve_of(module))
     }
 
     /// Every function the loaded modules export: the version serving it and

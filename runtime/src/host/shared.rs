@@ -93,7 +93,7 @@ impl HostShared {
     /// Serve `module`'s functions from the slots as they are now: after
     /// every change of them (upgrade, rollback, promote, abort, load).
     pub(crate) fn refresh_functions(&self, module: &str) {
-        self.functions.refresh(&self.table, module, self.serve_of(module));
+        self.functions.refresh(&self.table, module, &|| self.serve_of(module));
     }
 
     fn scheduler(&self) -> &scheduler::Shared<Arc<ActorCell>> {
