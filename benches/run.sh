@@ -16,6 +16,11 @@
 # 5. metrics (issue 16): cast throughput with metrics on vs off in the same
 #    run (`relive metrics_overhead_pct`), and a status with 100 k actors
 #    (`relive status_ms_100k`, `status_admin_ms_100k`, `metrics_scrape_ms_100k`).
+# 6. functions (issue 17): a hot-patched stateless function called through
+#    a host handle (`relive function_call_ns`) beside the same function
+#    linked statically (`static function_call_ns`), their difference
+#    (`relive function_call_extra_ns`), and the failed calls of 1,000 swaps
+#    under four callers (`relive function_swaps_failed_calls`).
 #
 # Record the results, with the machine, this command and the commit, in
 # docs/benchmarks.md.
@@ -45,7 +50,7 @@ cargo build --release -q -p counter_v1 -p counter_v2
 
 echo "== compare"
 target/release/compare --svg docs/benchmarks.svg "${erlang_args[@]}" "$@"
-for bench in boundary supervisor ports metrics; do
+for bench in boundary supervisor ports metrics functions; do
     echo "== $bench"
     target/release/$bench
 done

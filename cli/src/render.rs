@@ -1,7 +1,8 @@
 //! Human output for each answer.
 
 use relive_runtime::admin::protocol::{
-    ActorView, ChildView, ConfigView, HistoryView, ModuleView, Output, TreeView, VersionView,
+    ActorView, ChildView, ConfigView, FunctionView, HistoryView, ModuleView, Output, TreeView,
+    VersionView,
 };
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -65,11 +66,29 @@ impl Show {
 /// `relive status`: a summary whose length does not grow with the number
 /// of actors (modules, versions with their actor counts, gradual upgrades,
 /// supervisors, actor states), then the actors asked for.
+// issue 17: functions
+/// The stateless functions, one line each: the version serving them (and a
+/// gradual upgrade's share), and the calls made.
+fn functions_section(functions: &[&FunctionView]) -> String {
+    let mut s = String::from("\nfunctions:\n");
+    for f in functions {
+        let serving = f.version.as_deref().unwrap_or("- (no loaded version exports it)");
+        let canary = match (&f.canary, f.share) {
+            (Some(v), Some(share)) => format!(", {v} serves {share} % of calls"),
+            _ => String::new(),
+        };
+        let _ =
+            writeln!(s, "  {}::{}: {serving}{canary} ({} calls)", f.module, f.function, f.calls);
+    }
+    s
+}
+
 fn status(
     modules: &[ModuleView],
     actors: &[ActorView],
     trees: &[TreeView],
     workers: usize,
+    functions: &[FunctionView],
     show: &Show,
 ) -> String {
     let mut s = format!("host: {workers} workers, {} actors\n\nmodules:\n", actors.len());
@@ -99,6 +118,12 @@ fn status(
                 m.name,
             );
         }
+    }
+    // issue 17: functions
+    let shown: Vec<&FunctionView> =
+        functions.iter().filter(|f| show.module.as_deref().is_none_or(|n| n == f.module)).collect();
+    if !shown.is_empty() {
+        s.push_str(&functions_section(&shown));
     }
     if !trees.is_empty() {
         let _ = writeln!(s, "\nsupervisors: {}", trees.len());
@@ -310,8 +335,8 @@ pub(crate) fn json(out: &Output, show: &Show) -> serde_json::Value {
 /// Render an answer for a person (`show`: what `status` lists).
 pub(crate) fn human(out: &Output, show: &Show) -> String {
     match out {
-        Output::Status { modules, actors, trees, workers, configs } => {
-            let mut s = status(modules, actors, trees, *workers, show);
+        Output::Status { modules, actors, trees, workers, configs, functions } => {
+            let mut s = status(modules, actors, trees, *workers, functions, show);
             // issue 17: only a host that has configurations shows them.
             if !configs.is_empty() {
                 s.push_str("\nconfigs:\n");
@@ -474,6 +499,15 @@ mod tests {
             trees: vec![TreeView { actor: 1, strategy: "OneForOne".into(), children }],
             workers: 2,
             configs: vec![],
+            // issue 17: functions
+            functions: vec![FunctionView {
+                module: "billing".into(),
+                function: "quote".into(),
+                version: Some("1.0.0".into()),
+                canary: Some("1.1.0".into()),
+                share: Some(10),
+                calls: 48_210,
+            }],
         }
     }
 

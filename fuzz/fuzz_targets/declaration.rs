@@ -91,6 +91,8 @@ fuzz_target!(|input: Input| {
         // above decides whether the host reads them)
         message_variants: r.message_variants,
         reply_variants: r.reply_variants,
+        // issue 17: functions (the real table; `decl_size` decides)
+        functions: r.functions,
     };
     // SAFETY: `inspect` reads the declaration (and copies what it keeps)
     // before it returns and keeps no reference to it, so `decl`, `table` and

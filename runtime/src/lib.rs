@@ -103,5 +103,8 @@ pub use host::OffThread;
 pub use host::{DEFAULT_MAX_PORT_REQUESTS, RegisterPortError};
 // issue 17: typed configuration, hot-reloaded
 pub use host::{Config, ConfigError, ConfigFormat, ConfigRefusal, ConfigStatus};
+// issue 17: functions
+pub use code_server::{FunctionProblem, FunctionSchema};
+pub use host::{Function, FunctionError, FunctionInfo, INLINE_BYTES};
 pub use relive_codec as codec;
 pub use relive_sdk as sdk;

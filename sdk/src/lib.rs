@@ -89,6 +89,8 @@ pub mod abi;
 mod config;
 mod exit_reason;
 mod export;
+// issue 17: functions
+mod function;
 mod log;
 mod module;
 // issue 15: port
@@ -114,6 +116,9 @@ pub use serde;
 pub use tracing;
 // issue 20: one dependency
 pub use relive_sdk_derive::data;
+// issue 17: functions
+pub use function::Function;
+pub use relive_sdk_derive::function;
 /// serde's traits and derive macros, re-exported so that a module needs no
 /// `serde` dependency of its own. The derives name `::serde` unless told
 /// otherwise: use [`data`] (which adds `#[serde(crate = "::relive_sdk::serde")]`),

@@ -12,6 +12,15 @@
 //! exported as libraries; the tests of `runtime/` and `supervisor/` run the
 //! same calls on real libraries.
 
+// The guide's sections 9 and 10 show their code as written, layout included.
+#[rustfmt::skip]
+pub mod config_deliver;
+#[rustfmt::skip]
+pub mod config_host;
+#[rustfmt::skip]
+pub mod config_module;
+#[rustfmt::skip]
+pub mod functions;
 pub mod gen_server;
 pub mod host;
 pub mod lifecycle;

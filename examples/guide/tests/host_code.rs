@@ -40,3 +40,8 @@ fn the_guides_ledger_port_answers_a_request() {
     });
     assert!(again.is_err(), "the guide's `ledger` port was registered");
 }
+
+#[test]
+fn the_guides_stateless_function_answers_as_it_says() {
+    guide_examples::functions::call_quote().expect("the guide's function call");
+}

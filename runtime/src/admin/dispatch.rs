@@ -3,7 +3,7 @@
 
 use super::listener::{error, send};
 use super::protocol::{
-    ActorView, ChildView, Command, ConfigView, ErrorKind, EventView, HistoryView,
+    ActorView, ChildView, Command, ConfigView, ErrorKind, EventView, FunctionView, HistoryView,
     MAX_EVENTS_PER_ANSWER, MAX_EVENTS_WAIT_MS, Mode, ModuleView, Output, Response, TraceEventView,
     TreeView, VersionView,
 };
@@ -391,6 +391,19 @@ pub(super) fn dispatch(
             trees: host.tree_views().into_iter().map(tree_view).collect(),
             workers: host.worker_count(),
             configs: config_views(host),
+            // issue 17: functions
+            functions: host
+                .functions()
+                .into_iter()
+                .map(|f| FunctionView {
+                    module: f.module,
+                    function: f.function,
+                    version: f.version.map(|v| v.to_string()),
+                    share: f.canary.as_ref().map(|(_, share)| *share),
+                    canary: f.canary.map(|(v, _)| v.to_string()),
+                    calls: f.calls,
+                })
+                .collect(),
         }),
         // issue 17: typed configuration, hot-reloaded
         Command::Config => Response::Done(Output::Config { configs: config_views(host) }),

@@ -272,6 +272,26 @@ pub struct ModuleView {
     pub canaries: Option<usize>,
 }
 
+// issue 17: functions
+/// One stateless function in a status answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionView {
+    /// The module exporting it.
+    pub module: String,
+    /// The function.
+    pub function: String,
+    /// The version serving its calls (during a gradual upgrade, the old
+    /// one); `None` when no loaded version exports it any more.
+    pub version: Option<String>,
+    /// During a gradual upgrade: the new version, which serves `share`
+    /// percent of the calls.
+    pub canary: Option<String>,
+    /// The new version's share of calls, in percent (with `canary`).
+    pub share: Option<u32>,
+    /// Calls made through the host's handles so far.
+    pub calls: u64,
+}
+
 /// One actor in a status answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorView {
@@ -336,6 +356,11 @@ pub enum Output {
         /// The host's configurations (absent from an older host: none).
         #[serde(default)]
         configs: Vec<ConfigView>,
+        // issue 17: functions
+        /// The stateless functions the loaded modules export (absent from
+        /// an older host: none).
+        #[serde(default)]
+        functions: Vec<FunctionView>,
     },
     /// For `Upgrade`, `Promote`, `Abort`, `Rollback`.
     Migration {
@@ -514,7 +539,7 @@ mod tests {
 
     // issue 17: typed configuration, hot-reloaded
     #[test]
-    fn a_status_from_an_older_host_has_no_configs_and_config_round_trips() {
+    fn a_status_from_an_older_host_has_no_configs_nor_functions_and_config_round_trips() {
         let old = r#"{"Status":{"modules":[],"actors":[],"trees":[],"workers":2}}"#;
         let out: super::Output = serde_json::from_str(old).unwrap();
         assert_eq!(
@@ -524,7 +549,8 @@ mod tests {
                 actors: vec![],
                 trees: vec![],
                 workers: 2,
-                configs: vec![]
+                configs: vec![],
+                functions: vec![],
             }
         );
         let c: Command = serde_json::from_str(r#""Config""#).unwrap();

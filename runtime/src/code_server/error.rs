@@ -318,6 +318,23 @@ pub enum LoadError {
         readable: Vec<Fingerprint>,
     },
 
+    // issue 17: functions (step 6, after the message types)
+    /// The new version does not export a function the running version
+    /// exports, or exports it with another argument or result type: the
+    /// function's callers would break.
+    #[error("{file}: function `{function}` of module `{module}`: {problem}")]
+    FunctionMismatch {
+        /// The file.
+        file: String,
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// What changed.
+        #[source]
+        problem: super::function::FunctionProblem,
+    },
+
     // After validation: the slots.
     /// A third version while `old` still has live instances (Erlang's
     /// `not_purged`); upgrade with `purge` to stop them first.
@@ -459,6 +476,7 @@ impl LoadError {
             | SameVersionDifferentBuild { file, .. }
             | InterfaceMismatch { file, .. }
             | StateUnreadable { file, .. }
+            | FunctionMismatch { file, .. }
             | Dependency { file, .. }
             | BreaksDependant { file, .. }
             | Vetoed { file, .. }

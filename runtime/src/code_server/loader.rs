@@ -689,6 +689,18 @@ pub(crate) fn check_against(
             }
         }
     }
+    // issue 17: functions — every function of the running version, with
+    // the same types.
+    if let Some(running) = running
+        && let Err((function, problem)) = super::function::functions_kept(running, new)
+    {
+        return Err(LoadError::FunctionMismatch {
+            file,
+            module: new.name().to_owned(),
+            function,
+            problem,
+        });
+    }
     if let Some(widest) = widest {
         let new_side = format!("new version {}", new.version());
         for part in [Part::Message, Part::Reply] {

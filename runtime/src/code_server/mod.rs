@@ -34,6 +34,8 @@ mod dependency;
 mod error;
 // issue 15: lifecycle
 mod events;
+// issue 17: functions
+mod function;
 mod history;
 mod interface;
 pub mod loader;
@@ -51,6 +53,8 @@ pub use config_section::{ON_CONFIG_TIMEOUT, SectionError};
 pub use dependency::{Dependency, DependencyProblem};
 pub(crate) use events::EventBus;
 pub use events::{DEFAULT_EVENT_CAPACITY, Event, EventKind, Events, Lagged};
+// issue 17: functions
+pub use function::{FunctionProblem, FunctionSchema};
 
 pub use history::{Action, HistoryEntry};
 pub use interface::{Interface, Part, TypeMismatch, UnknownVariant, VariantMismatch};

@@ -118,6 +118,26 @@ impl Version {
         }
     }
 
+    // issue 17: functions
+    /// The stateless functions this version exports.
+    pub fn functions(&self) -> Vec<super::function::FunctionSchema> {
+        self.decl
+            .functions
+            .iter()
+            .map(|f| super::function::FunctionSchema {
+                name: f.name.clone(),
+                arg: f.arg_schema,
+                result: f.result_schema,
+            })
+            .collect()
+    }
+
+    /// The exported functions as declared, entry points included (valid
+    /// while this version lives).
+    pub(crate) fn declared_functions(&self) -> &[crate::ffi::decl::DeclaredFunction] {
+        &self.decl.functions
+    }
+
     /// The module name.
     pub fn name(&self) -> &str {
         &self.decl.name

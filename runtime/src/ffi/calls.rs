@@ -365,3 +365,49 @@ impl<C: Code> Drop for LiveState<C> {
         }
     }
 }
+
+// issue 17: functions
+/// How a call of an exported function ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FunctionOutcome {
+    /// The result is the first `n` bytes of the caller's buffer.
+    InBuffer(usize),
+    /// The result did not fit: it is in the spill vector.
+    Spilled,
+    /// The function did not return: this status, and its message is in the
+    /// spill vector.
+    Status(i32),
+}
+
+/// Run the exported function `call` on `arg`, on this thread. The result
+/// goes into `out` when it fits (no allocation), else into `spill`, which
+/// also receives the message of a failure.
+///
+/// The caller holds the `Version` the entry point came from (an `Arc`), so
+/// its library is open for the whole call.
+pub(crate) fn call_function(
+    call: super::decl::FunctionPtr,
+    arg: &[u8],
+    out: &mut [u8],
+    spill: &mut Vec<u8>,
+) -> FunctionOutcome {
+    let mut len = 0usize;
+    // SAFETY: the caller holds the entry point's owner, so the library is
+    // open; `arg` is valid for reads and `out` for writes of its length for
+    // the call; `len` is valid for one write; the sink appends to `spill`,
+    // which outlives the call. The SDK's entry catches every panic.
+    let code =
+        unsafe { (call.0)(RawBytes::new(arg), out.as_mut_ptr(), out.len(), &mut len, sink(spill)) };
+    if code != status::OK {
+        FunctionOutcome::Status(code)
+    } else if len == relive_sdk::abi::RESULT_IN_SINK {
+        FunctionOutcome::Spilled
+    } else if len <= out.len() {
+        FunctionOutcome::InBuffer(len)
+    } else {
+        // A length past the buffer: the module broke the contract.
+        spill.clear();
+        spill.extend_from_slice(b"the function reported a result longer than the buffer");
+        FunctionOutcome::Status(status::FAILED)
+    }
+}

@@ -4,8 +4,9 @@
 //! pointer an `Option` and every enum an integer: whatever bytes a library
 //! returns, reading them as these types is defined behaviour, and each field
 //! is then checked before it is used. Strings and lists are copied into host
-//! memory; after [`read`] returns, nothing but the function table points into
-//! the library, and the table is kept only inside its `Version`.
+//! memory; after [`read`] returns, nothing but the function table and the
+//! entry points of exported functions (issue 17) points into the library,
+//! and both are kept only inside its `Version`.
 
 use relive_codec::Fingerprint;
 use relive_codec::variants::VariantList;
@@ -97,6 +98,63 @@ struct RawDeclGrow {
     reply_variants: RawVariants,
 }
 // end issue 15: interfaces that grow
+
+// issue 17: functions
+/// Mirror of `relive_sdk::abi::FunctionEntry`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawFunctionEntry {
+    name: RawBytes,
+    arg_schema: [u8; 8],
+    result_schema: [u8; 8],
+    call: Option<FunctionFn>,
+}
+
+/// The declaration with the function table appended (read only when the
+/// module's `decl_size` covers it).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclFn {
+    // issue 17: after the configuration section's schema (both issue 17).
+    config: RawDeclConfig,
+    functions_ptr: *const RawFunctionEntry,
+    functions_len: usize,
+}
+
+/// Largest function table accepted from a declaration.
+const MAX_FUNCTIONS: usize = 1024;
+
+/// The entry point of an exported function (mirror of
+/// `relive_sdk::abi::FunctionFn`).
+pub(crate) type FunctionFn = unsafe extern "C" fn(
+    arg: RawBytes,
+    out: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+    sink: RawSink,
+) -> i32;
+
+/// One exported function, its name and types copied into host memory. Its
+/// entry point is valid only while the library is open: like the
+/// [`Table`], a declaration is kept only inside its `Version`.
+#[derive(Clone, Copy)]
+pub(crate) struct FunctionPtr(pub(crate) FunctionFn);
+
+impl std::fmt::Debug for FunctionPtr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FunctionPtr")
+    }
+}
+
+/// One exported function as the declaration names it.
+#[derive(Debug, Clone)]
+pub(crate) struct DeclaredFunction {
+    pub(crate) name: String,
+    pub(crate) arg_schema: Fingerprint,
+    pub(crate) result_schema: Fingerprint,
+    pub(crate) call: FunctionPtr,
+}
+// end issue 17: functions
 
 /// The sink a module writes its output through (mirror of `abi::Sink`).
 #[repr(C)]
@@ -354,6 +412,9 @@ pub(crate) struct Declaration {
     /// The schema of the configuration section it receives (`None`: it
     /// receives none, or was built before sections).
     pub(crate) config_schema: Option<Fingerprint>,
+    // issue 17: functions
+    /// The exported stateless functions (none: a declaration without them).
+    pub(crate) functions: Vec<DeclaredFunction>,
 }
 
 /// Why a declaration could not be read (loader step 3).
@@ -508,6 +569,7 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
         message_variants: None,
         reply_variants: None,
         config_schema: None,
+        functions: Vec::new(),
     };
     // issue 15: dependencies
     let decl = if (header.decl_size as usize) >= size_of::<RawDeclDeps>() {
@@ -578,7 +640,60 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     } else {
         decl
     };
+    // issue 17: functions
+    let decl = if (header.decl_size as usize) >= size_of::<RawDeclFn>() {
+        // SAFETY: the module reports `decl_size` readable bytes, which cover
+        // a `RawDeclFn` (checked just above); the table is bounds-checked
+        // before it is read.
+        let f = unsafe { ptr.cast::<RawDeclFn>().read() };
+        // SAFETY: non-null, aligned and bounded before the read; validity
+        // is the caller's contract.
+        let items = unsafe { functions_at(f.functions_ptr, f.functions_len) }
+            .ok_or_else(|| DeclError::Malformed("functions: bad pointer or length".into()))?;
+        let mut functions: Vec<DeclaredFunction> = Vec::with_capacity(items.len());
+        for e in items {
+            let name = string("functions.name", e.name)?;
+            let call = e.call.ok_or_else(|| {
+                DeclError::Malformed(format!("functions: {name} has no entry point"))
+            })?;
+            if functions.iter().any(|g| g.name == name) {
+                return Err(DeclError::Malformed(format!("functions: {name} exported twice")));
+            }
+            functions.push(DeclaredFunction {
+                name,
+                arg_schema: Fingerprint(e.arg_schema),
+                result_schema: Fingerprint(e.result_schema),
+                call: FunctionPtr(call),
+            });
+        }
+        Declaration { functions, ..decl }
+    } else {
+        decl
+    };
     Ok((decl, table))
+}
+
+// issue 17: functions
+/// `len` function entries at `ptr`, or `None` when the pair is not plausible.
+///
+/// # Safety
+/// When `ptr` is non-null, aligned and `len` bounded, it is valid for reads
+/// of `len` entries for `'a`.
+unsafe fn functions_at<'a>(
+    ptr: *const RawFunctionEntry,
+    len: usize,
+) -> Option<&'a [RawFunctionEntry]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    if ptr.is_null()
+        || len > MAX_FUNCTIONS
+        || !(ptr as usize).is_multiple_of(align_of::<RawFunctionEntry>())
+    {
+        return None;
+    }
+    // SAFETY: non-null, aligned, bounded; validity is the caller's contract.
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 // issue 15: interfaces that grow
@@ -787,6 +902,15 @@ mod tests {
         use relive_sdk::abi::{Dependency, ModuleDecl};
         assert_eq!(offset_of!(ModuleDecl, vtable), offset_of!(super::RawDeclV1, vtable));
         assert_eq!(offset_of!(ModuleDecl, depends), offset_of!(super::RawDeclDeps, depends_ptr));
+        // issue 17: functions
+        assert_eq!(offset_of!(ModuleDecl, functions), offset_of!(super::RawDeclFn, functions_ptr));
+        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclFn>());
+        {
+            use super::RawFunctionEntry as R;
+            use relive_sdk::abi::FunctionEntry as E;
+            assert_eq!(size_of::<E>(), size_of::<R>());
+            assert_eq!(offset_of!(R, call), size_of::<E>() - size_of::<usize>());
+        }
         assert_eq!(size_of::<Dependency>(), size_of::<super::RawDependency>());
         assert_eq!(align_of::<Dependency>(), align_of::<super::RawDependency>());
     }
@@ -881,7 +1005,75 @@ mod tests {
         );
         // issue 17: typed configuration, hot-reloaded
         assert_eq!(offset_of!(Sdk, config_schema), offset_of!(super::RawDeclConfig, config_schema));
-        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclConfig>());
+        // issue 17: functions — appended after the section's schema.
+        assert_eq!(offset_of!(Sdk, functions), size_of::<super::RawDeclConfig>());
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclFn>());
+    }
+
+    // issue 17: functions
+    #[test]
+    fn a_declaration_carries_its_functions_and_an_older_one_has_none() {
+        use super::{RawDeclGrow, read};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Req(u32);
+        struct Double;
+        impl relive_sdk::Function for Double {
+            const NAME: &'static str = "double";
+            type Arg = Req;
+            type Output = u64;
+            fn call(arg: Req) -> u64 {
+                u64::from(arg.0) * 2
+            }
+        }
+        static FUNCTIONS: [relive_sdk::abi::FunctionEntry; 1] =
+            [relive_sdk::abi::FunctionEntry::of::<Double>()];
+        static VT: relive_sdk::abi::VTable = relive_sdk::abi::VTable::new::<Plain>();
+        static DECL: relive_sdk::abi::ModuleDecl = relive_sdk::abi::ModuleDecl::new::<Plain>(
+            &VT,
+            relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true },
+        )
+        .with_functions(relive_sdk::abi::RFunctions::new(&FUNCTIONS));
+        let (d, _) = read_static(&DECL).unwrap();
+        assert_eq!(d.functions.len(), 1);
+        let f = &d.functions[0];
+        assert_eq!(f.name, "double");
+        assert_eq!(f.arg_schema, relive_codec::Fingerprint::of::<Req>());
+        assert_eq!(f.result_schema, relive_codec::Fingerprint::of::<u64>());
+        // The entry point runs the function, result in the caller's buffer.
+        let (mut out, mut spill) = ([0u8; 16], Vec::new());
+        let mut arg = Vec::new();
+        relive_codec::encode_into(&Req(21), &mut arg).unwrap();
+        let outcome = crate::ffi::calls::call_function(f.call, &arg, &mut out, &mut spill);
+        let crate::ffi::calls::FunctionOutcome::InBuffer(n) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(relive_codec::decode::<u64>(&out[..n]).unwrap(), 42);
+        // Too small a buffer: the result comes through the sink.
+        let outcome = crate::ffi::calls::call_function(f.call, &arg, &mut [], &mut spill);
+        assert_eq!(outcome, crate::ffi::calls::FunctionOutcome::Spilled);
+        assert_eq!(relive_codec::decode::<u64>(&spill).unwrap(), 42);
+        // Bytes that are not a `Req`: BAD_INPUT, with the reason.
+        let outcome = crate::ffi::calls::call_function(f.call, &[], &mut out, &mut spill);
+        assert_eq!(
+            outcome,
+            crate::ffi::calls::FunctionOutcome::Status(relive_sdk::abi::status::BAD_INPUT)
+        );
+        assert!(String::from_utf8_lossy(&spill).contains("argument of double"));
+
+        // A module built before issue 17 reports a declaration that ends
+        // before the table: it exports none.
+        let older = relive_sdk::abi::ModuleDecl {
+            decl_size: size_of::<RawDeclGrow>() as u32,
+            ..relive_sdk::abi::ModuleDecl::new::<Plain>(
+                &VT,
+                relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true },
+            )
+            .with_functions(relive_sdk::abi::RFunctions::new(&FUNCTIONS))
+        };
+        // SAFETY: a live declaration whose pointers are the statics above.
+        let (d, _) =
+            unsafe { read((&older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
+        assert!(d.functions.is_empty());
     }
 
     #[test]

@@ -71,6 +71,8 @@ impl CodeServer {
         };
         // issue 16: metrics
         self.shared.metrics.upgraded(&[module.to_owned()], &out);
+        // issue 17: functions — every handle serves what the slots say now.
+        self.shared.refresh_functions(module);
         out
     }
 
@@ -92,6 +94,10 @@ impl CodeServer {
         let out = self.shared.upgrade_atomic(modules, &opts);
         // issue 16: metrics
         self.shared.metrics.upgraded(&names, &out);
+        // issue 17: functions
+        for name in &names {
+            self.shared.refresh_functions(name);
+        }
         out
     }
 
@@ -123,6 +129,8 @@ impl CodeServer {
         let out = self.shared.migrate(module, &opts);
         // issue 16: metrics
         self.shared.metrics.upgraded(&[module.to_owned()], &out);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
         out
     }
 
@@ -137,6 +145,8 @@ impl CodeServer {
         let out = self.shared.promote(module);
         // issue 16: metrics
         self.shared.metrics.upgraded(&[module.to_owned()], &out);
+        // issue 17: functions — all calls on the new version.
+        self.shared.refresh_functions(module);
         out
     }
 
@@ -165,6 +175,8 @@ impl CodeServer {
         let out = self.shared.abort(module, force);
         // issue 16: metrics
         self.shared.metrics.rolled_back(module, true, &out);
+        // issue 17: functions — all calls back on the old version.
+        self.shared.refresh_functions(module);
         out
     }
 
@@ -197,6 +209,8 @@ impl CodeServer {
         let out = self.shared.rollback(module, force);
         // issue 16: metrics
         self.shared.metrics.rolled_back(module, false, &out);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
         out
     }
 
@@ -312,7 +326,10 @@ impl CodeServer {
     /// Mail queued to the killed actors is answered with the exit reason
     /// (calls) or counted as dead letters (casts).
     pub fn purge(&self, module: &str) -> Result<PurgeReport, PurgeError> {
-        self.shared.purge(module, false)
+        let result = self.shared.purge(module, false);
+        // issue 17: functions (a purge in a gradual upgrade drops what served)
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Drop `old` only if no actor runs it (OTP's `code:soft_purge`).
@@ -320,7 +337,10 @@ impl CodeServer {
     /// # Errors
     /// [`PurgeError::InUse`], [`PurgeError::NotLoaded`].
     pub fn soft_purge(&self, module: &str) -> Result<PurgeReport, PurgeError> {
-        self.shared.purge(module, true)
+        let result = self.shared.purge(module, true);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// Make a version of `module` current without touching any running
@@ -330,7 +350,7 @@ impl CodeServer {
     /// # Errors
     /// [`LoadError`]; nothing changed.
     pub fn load(&self, module: &str, source: impl Into<Source>) -> Result<LoadReport, LoadError> {
-        self.table().load(module, source)
+        self.load_with(module, source, LoadOptions::default())
     }
 
     /// [`load`](Self::load) with options.
@@ -343,7 +363,10 @@ impl CodeServer {
         source: impl Into<Source>,
         opts: LoadOptions,
     ) -> Result<LoadReport, LoadError> {
-        self.table().load_with(module, source, opts)
+        let result = self.table().load_with(module, source, opts);
+        // issue 17: functions
+        self.shared.refresh_functions(module);
+        result
     }
 
     /// The module table below (versions and slots, no actors).

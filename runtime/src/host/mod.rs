@@ -15,6 +15,8 @@ mod code_server;
 pub mod config;
 // issue 15: lifecycle
 mod events;
+// issue 17: functions
+mod function;
 mod kill;
 // issue 16: metrics
 mod metrics;
@@ -39,6 +41,8 @@ pub use code_server::CodeServer;
 pub use config::{Config, ConfigError, ConfigFormat, ConfigRefusal, ConfigStatus};
 // issue 15: lifecycle
 pub use events::NotASupervisorEvent;
+// issue 17: functions
+pub use function::{Function, FunctionError, FunctionInfo, INLINE_BYTES};
 pub use native::{NativeActor, NativeContext};
 pub use no_proc::NoProc;
 // issue 20: async forms
@@ -423,6 +427,65 @@ impl HostHandle {
     /// The code server: upgrade, roll back, purge, and what is loaded.
     pub fn code_server(&self) -> &CodeServer {
         &self.code
+    }
+
+    // issue 17: functions
+    /// A typed handle to the stateless function `name` that `module`
+    /// exports (`#[relive_sdk::function]`): [`Function::call`] runs the
+    /// version serving it now, inline on the calling thread. Every handle
+    /// follows upgrades, rollbacks and gradual upgrades made through the
+    /// [`code_server`](Self::code_server) at once.
+    ///
+    /// ```
+    /// use relive_sdk::prelude::*;
+    ///
+    /// #[data]
+    /// pub struct Req { pub qty: u32 }
+    ///
+    /// #[relive_sdk::function]
+    /// pub fn price(req: Req) -> u64 { u64::from(req.qty) * 7 }
+    ///
+    /// #[data]
+    /// pub struct Shop;
+    /// impl Module for Shop {
+    ///     const NAME: &'static str = "shop";
+    ///     type Args = ();
+    ///     type Msg = ();
+    ///     type Reply = ();
+    ///     fn init(_: (), _: &mut Context<'_>) -> Result<Self, ModuleError> { Ok(Shop) }
+    ///     fn handle(&mut self, _: (), _: &mut Context<'_>) {}
+    /// }
+    ///
+    /// let host = relive_runtime::Host::new()?;
+    /// host.code_server().load("shop", relive_sdk::declaration!(Shop, functions = [price]))?;
+    /// let price = host.function::<Req, u64>("shop", "price")?;
+    /// assert_eq!(price.call(&Req { qty: 3 })?, 21);
+    /// // Wrong types are refused when the handle is made.
+    /// assert!(matches!(
+    ///     host.function::<Req, String>("shop", "price"),
+    ///     Err(relive_runtime::FunctionError::SchemaMismatch { .. })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`FunctionError::NotLoaded`], [`FunctionError::NoSuchFunction`], and
+    /// [`FunctionError::SchemaMismatch`] when `A` or `R` is not the
+    /// function's type.
+    pub fn function<A: Serialize + Schema, R: DeserializeOwned + Schema>(
+        &self,
+        module: &str,
+        name: &str,
+    ) -> Result<Function<A, R>, FunctionError> {
+        let shared = self.shared();
+        shared.functions.handle(&shared.table, module, name, &|| shared.serve_of(module))
+    }
+
+    /// Every function the loaded modules export: the version serving it and
+    /// the calls made through this host's handles.
+    pub fn functions(&self) -> Vec<FunctionInfo> {
+        let shared = self.shared();
+        shared.functions.infos(&shared.table, &|m| shared.serve_of(m))
     }
 
     /// Spawn an actor of `module` (its current version) with init `args`;

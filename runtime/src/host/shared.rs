@@ -52,6 +52,9 @@ pub(crate) struct HostShared {
     // issue 16: metrics
     /// The metric registry (beside the versions' own counters).
     pub(crate) metrics: super::metrics::Metrics,
+    // issue 17: functions
+    /// The slots of the stateless functions handles were made for.
+    pub(crate) functions: super::function::Functions,
 }
 
 impl HostShared {
@@ -80,7 +83,25 @@ impl HostShared {
             ports,
             configs: Mutex::new(Vec::new()),
             metrics,
+            functions: super::function::Functions::default(),
         }
+    }
+
+    // issue 17: functions
+    /// How `module`'s functions are served now: on its current version, or
+    /// (a gradual upgrade in progress) on the old one with a share of calls
+    /// on the new.
+    pub(crate) fn serve_of(&self, module: &str) -> super::function::Serve {
+        match self.upgrades.gradual.lock().get(module) {
+            Some(g) => super::function::Serve::Gradual(g.function_share),
+            None => super::function::Serve::Current,
+        }
+    }
+
+    /// Serve `module`'s functions from the slots as they are now: after
+    /// every change of them (upgrade, rollback, promote, abort, load).
+    pub(crate) fn refresh_functions(&self, module: &str) {
+        self.functions.refresh(&self.table, module, &|| self.serve_of(module));
     }
 
     fn scheduler(&self) -> &scheduler::Shared<Arc<ActorCell>> {

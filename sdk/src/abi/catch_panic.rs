@@ -129,6 +129,10 @@ thread_local! {
     static GUARDS: Cell<u32> = const { Cell::new(0) };
     /// Where the last panic on this thread happened, as the quiet hook saw it.
     static LAST_PANIC: Cell<Option<Location>> = const { Cell::new(None) };
+    // issue 17: functions — whether `LAST_PANIC` holds a location, so that
+    // entering an export clears it only then (the location is ~260 bytes:
+    // copying it on every call cost more than the rest of a small call).
+    static HAS_PANIC: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Counts one running export for as long as it lives.
@@ -138,7 +142,9 @@ impl InGuard {
     fn enter() -> Self {
         // A panic caught by the module's own code before this export began
         // is none of its business.
-        let _ = LAST_PANIC.try_with(|l| l.set(None));
+        if HAS_PANIC.try_with(|h| h.replace(false)).unwrap_or(false) {
+            let _ = LAST_PANIC.try_with(|l| l.set(None));
+        }
         let _ = GUARDS.try_with(|g| g.set(g.get() + 1));
         InGuard
     }
@@ -153,6 +159,9 @@ impl Drop for InGuard {
 /// The location the quiet hook noted for the panic just caught, if any (none
 /// when the hook is not installed: a module linked into the host).
 fn take_location() -> Option<Location> {
+    if !HAS_PANIC.try_with(|h| h.replace(false)).unwrap_or(false) {
+        return None;
+    }
     LAST_PANIC.try_with(|l| l.take()).ok().flatten()
 }
 
@@ -167,6 +176,7 @@ fn quiet_hook(info: &PanicHookInfo<'_>) {
     let at = info.location().map(Location::of);
     if GUARDS.try_with(Cell::get).unwrap_or(0) > 0 {
         let _ = LAST_PANIC.try_with(|l| l.set(at));
+        let _ = HAS_PANIC.try_with(|h| h.set(true));
         return;
     }
     let msg = info.payload_as_str().unwrap_or(NON_STRING);

@@ -78,6 +78,13 @@ pub struct ModuleDecl {
     /// `decl_size` covers it: an older module receives no section.
     pub config_schema: RFingerprint,
     // end issue 17
+    // issue 17: functions
+    /// The stateless functions the module exports (see
+    /// [`FunctionEntry`](super::FunctionEntry)); empty in a declaration
+    /// built without them, and read by the host only when `decl_size`
+    /// covers it.
+    pub functions: super::RFunctions,
+    // end issue 17: functions
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -137,6 +144,8 @@ impl ModuleDecl {
             reply_variants: RVariants::NONE,
             // issue 17: typed configuration, hot-reloaded
             config_schema: [0; 8],
+            // issue 17: functions
+            functions: super::RFunctions::NONE,
         }
     }
 
@@ -146,6 +155,14 @@ impl ModuleDecl {
     pub const fn with_config<M: crate::Configured>(mut self) -> Self {
         self.flags |= flags::HAS_CONFIG;
         self.config_schema = Fingerprint::of::<M::Section>().0;
+        self
+    }
+
+    // issue 17: functions
+    /// This declaration with the table of its exported functions
+    /// ([`declaration!`](crate::declaration) with `functions = [...]`).
+    pub const fn with_functions(mut self, functions: super::RFunctions) -> Self {
+        self.functions = functions;
         self
     }
 

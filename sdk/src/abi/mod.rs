@@ -14,6 +14,8 @@ mod catch_panic;
 mod decl;
 // issue 15: dependencies
 mod dependency;
+// issue 17: functions
+mod function;
 mod host_services;
 mod record;
 mod vtable;
@@ -23,6 +25,8 @@ pub use decl::{ModuleDecl, flags};
 pub use dependency::{Dependency, RDependencies};
 // issue 15: interfaces that grow
 pub use decl::{RVariants, VariantTable};
+// issue 17: functions
+pub use function::{FunctionEntry, FunctionFn, RESULT_IN_SINK, RFunctions};
 #[doc(hidden)]
 pub mod decl_build_info {
     pub use super::decl::BuildInfo;

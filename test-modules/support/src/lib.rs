@@ -64,6 +64,11 @@ pub const FIXTURES: &[&str] = &[
     // issue 17: typed configuration, hot-reloaded
     "tuner_v1",
     "tuner_v2",
+    // issue 17: functions
+    "pricing_v1",
+    "pricing_v2",
+    "pricing_bad",
+    "pricing_gone",
 ];
 
 /// Built with `-C panic=abort` through `cargo rustc`.

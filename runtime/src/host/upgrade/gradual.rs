@@ -55,9 +55,19 @@ impl HostShared {
             }
         }
         report.remaining = actors.len() - report.migrated;
+        // issue 17: functions — `Percent` is also the share of calls;
+        // `Count` gives calls the share of actors that moved.
+        let function_share = match canary {
+            Canary::Percent(p) => p.min(100),
+            Canary::Count(_) if actors.is_empty() => 0,
+            Canary::Count(_) => ((canaries.len() * 100).div_ceil(actors.len())) as u32,
+        };
         // issue 15: lifecycle
         self.emit_migrated(module, &to, canaries.iter().map(|id| id.get()).collect());
-        self.upgrades.gradual.lock().insert(module.to_owned(), Gradual { canaries });
+        self.upgrades
+            .gradual
+            .lock()
+            .insert(module.to_owned(), Gradual { canaries, function_share });
         report.duration = started.elapsed();
         Ok(report)
     }

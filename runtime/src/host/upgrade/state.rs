@@ -10,6 +10,9 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub(crate) struct Gradual {
     pub(crate) canaries: Vec<ActorId>,
+    // issue 17: functions
+    /// The percentage of function calls the new version serves meanwhile.
+    pub(crate) function_share: u32,
 }
 
 /// A rollback an actor makes at its next message boundary (it was busy in a

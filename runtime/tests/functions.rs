@@ -1,0 +1,354 @@
+//! issue 17: stateless functions, called inline on the caller's thread,
+//! swapped by upgrades through an RCU slot, with real `dlopen`ed libraries
+//! (the `pricing_*` fixtures).
+
+use pricing_api::{Quote, QuoteReq, SlowReq};
+use relive_runtime::code_server::{LoadError, Origin};
+use relive_runtime::{
+    Canary, FunctionError, FunctionProblem, Host, UnloadStatus, UpgradeError, UpgradeMode,
+    UpgradeOptions,
+};
+use relive_test_support::fixtures;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const REQ: QuoteReq = QuoteReq { item: 7, qty: 3 };
+
+fn host_with_v1() -> Host {
+    let host = Host::new().unwrap();
+    host.code_server().load("pricing", fixtures().path("pricing_v1")).unwrap();
+    host
+}
+
+fn maps_show(path: &std::path::Path) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines().any(|l| l.contains(path.to_str().unwrap()))
+}
+
+#[test]
+fn a_call_runs_the_current_version_inline_and_types_are_checked() {
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let q = quote.call(&REQ).unwrap();
+    assert_eq!(q, Quote::by(1, REQ));
+    assert!(q.is_whole(REQ));
+    assert_eq!(quote.version().unwrap().to_string(), "1.0.0");
+    assert_eq!(quote.calls(), 1);
+
+    // A result larger than the stack buffer comes back through the heap.
+    let catalog = host.function::<u32, Vec<Quote>>("pricing", "catalog").unwrap();
+    let all = catalog.call(&500).unwrap();
+    assert_eq!(all.len(), 500);
+    assert!(all.iter().all(|q| q.version == 1 && q.is_whole(QuoteReq { item: q.item, qty: 1 })));
+    // So does an argument larger than it.
+    let sum = host.function::<Vec<u64>, u64>("pricing", "sum").unwrap();
+    let xs: Vec<u64> = (1..=1000).collect();
+    assert_eq!(sum.call(&xs).unwrap(), 500_500 + 1);
+
+    // Wrong types, unknown functions and modules: typed errors at lookup.
+    match host.function::<QuoteReq, u64>("pricing", "quote") {
+        Err(FunctionError::SchemaMismatch { what, function, .. }) => {
+            assert_eq!((what, function.as_str()), ("result", "quote"));
+        }
+        other => panic!("expected a result mismatch, got {other:?}"),
+    }
+    match host.function::<u32, Quote>("pricing", "quote") {
+        Err(FunctionError::SchemaMismatch { what, .. }) => assert_eq!(what, "argument"),
+        other => panic!("expected an argument mismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        host.function::<u32, u32>("pricing", "nope"),
+        Err(FunctionError::NoSuchFunction { ref function, .. }) if function == "nope"
+    ));
+    assert!(matches!(
+        host.function::<u32, u32>("nowhere", "quote"),
+        Err(FunctionError::NotLoaded { ref module }) if module == "nowhere"
+    ));
+
+    // The view the CLI shows.
+    let infos = host.functions();
+    let names: Vec<&str> = infos.iter().map(|i| i.function.as_str()).collect();
+    assert_eq!(names, ["catalog", "fails_on_zero", "quote", "slow_quote", "sum"]);
+    let q = infos.iter().find(|i| i.function == "quote").unwrap();
+    assert_eq!((q.module.as_str(), q.calls), ("pricing", 1));
+    assert_eq!(q.version.as_ref().unwrap().to_string(), "1.0.0");
+}
+
+#[test]
+fn a_panic_in_a_function_is_a_typed_error_and_the_host_runs_on() {
+    let host = host_with_v1();
+    let f = host.function::<u32, u32>("pricing", "fails_on_zero").unwrap();
+    match f.call(&0) {
+        Err(FunctionError::Panicked { function, version, message, .. }) => {
+            assert_eq!((function.as_str(), version.as_str()), ("fails_on_zero", "1.0.0"));
+            assert!(message.contains("fails_on_zero: zero"), "{message}");
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    assert_eq!(f.call(&21).unwrap(), 42, "the same function answers after a panic");
+    // The module's actor, too.
+    let actor = host.spawn::<QuoteReq, Quote, ()>("pricing", &()).unwrap();
+    assert_eq!(actor.call(REQ).unwrap(), Quote::by(1, REQ));
+}
+
+#[test]
+fn an_upgrade_that_drops_or_changes_a_function_is_refused_and_v1_serves_on() {
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let code = host.code_server();
+    match code.upgrade("pricing", fixtures().path("pricing_gone")) {
+        Err(UpgradeError::Refused(LoadError::FunctionMismatch { function, problem, .. })) => {
+            assert_eq!(function, "quote");
+            assert!(matches!(problem, FunctionProblem::Missing { .. }), "{problem:?}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match code.upgrade("pricing", fixtures().path("pricing_bad")) {
+        Err(UpgradeError::Refused(e @ LoadError::FunctionMismatch { .. })) => {
+            let LoadError::FunctionMismatch { function, problem, .. } = &e else { unreachable!() };
+            assert_eq!(function, "quote");
+            assert!(matches!(problem, FunctionProblem::ResultChanged { .. }), "{problem:?}");
+            assert!(std::error::Error::source(&e).is_some(), "the problem is the source");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(code.current("pricing").unwrap().version().to_string(), "1.0.0");
+    assert_eq!(quote.call(&REQ).unwrap(), Quote::by(1, REQ));
+}
+
+#[test]
+fn rollback_serves_the_previous_version_again() {
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let code = host.code_server();
+    code.upgrade("pricing", fixtures().path("pricing_v2")).unwrap();
+    assert_eq!(quote.call(&REQ).unwrap(), Quote::by(2, REQ));
+    code.rollback("pricing").unwrap();
+    assert_eq!(quote.call(&REQ).unwrap(), Quote::by(1, REQ));
+    // A handle made now serves the same.
+    let again = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    assert_eq!(again.call(&REQ).unwrap().version, 1);
+    assert_eq!(quote.calls(), 3, "every handle of one function counts into one slot");
+}
+
+#[test]
+fn a_gradual_upgrade_sends_its_share_of_calls_to_the_new_version() {
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let code = host.code_server();
+    let gradual = |p| UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(p)));
+    code.upgrade_with("pricing", fixtures().path("pricing_v2"), gradual(30)).unwrap();
+    let count = |n: usize| {
+        let mut on = [0usize; 3];
+        for _ in 0..n {
+            let q = quote.call(&REQ).unwrap();
+            assert!(q.is_whole(REQ));
+            on[q.version as usize] += 1;
+        }
+        on
+    };
+    assert_eq!(count(1000), [0, 700, 300], "30 % of the calls on the new version");
+    let info = host.functions().into_iter().find(|i| i.function == "quote").unwrap();
+    assert_eq!(info.version.unwrap().to_string(), "1.0.0");
+    let (canary, share) = info.canary.unwrap();
+    assert_eq!((canary.to_string().as_str(), share), ("2.0.0", 30));
+    code.promote("pricing").unwrap();
+    assert_eq!(count(100), [0, 0, 100], "promote: every call on the new version");
+
+    // Abort: every call back on the version that served before.
+    code.upgrade_with("pricing", fixtures().path("pricing_v1"), gradual(50)).unwrap();
+    assert_eq!(count(100), [0, 50, 50]);
+    code.abort("pricing").unwrap();
+    assert_eq!(count(100), [0, 0, 100]);
+}
+
+#[test]
+fn a_call_in_flight_finishes_on_its_version_which_stays_resident_until_it_returns() {
+    let host = host_with_v1();
+    let code = host.code_server();
+    let v1 = code.current("pricing").unwrap();
+    let Origin::Dylib { copy, .. } = v1.origin().clone() else { panic!("a dylib") };
+    let watch = {
+        let slow = host.function::<SlowReq, Quote>("pricing", "slow_quote").unwrap();
+        let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+        drop(v1);
+        let started = Arc::new(AtomicBool::new(false));
+        let in_flight = {
+            let started = Arc::clone(&started);
+            std::thread::spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                slow.call(&SlowReq { ms: 400, req: REQ })
+            })
+        };
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        code.upgrade("pricing", fixtures().path("pricing_v2")).unwrap();
+        // v1 leaves every slot of the code server: the purge drops it.
+        let purged = code.purge("pricing").unwrap();
+        assert_eq!(purged.purged.unwrap().to_string(), "1.0.0");
+        let watch = purged.unload.unwrap();
+        // New calls are on v2 at once; the slow call still holds v1.
+        assert_eq!(quote.call(&REQ).unwrap(), Quote::by(2, REQ));
+        assert_eq!(watch.status(), UnloadStatus::InUse, "a call runs v1's code");
+        assert!(maps_show(&copy), "v1 is mapped while its call runs");
+        let q = in_flight.join().unwrap().unwrap();
+        assert_eq!(q, Quote::by(1, REQ), "the call finished on the version it started on");
+        watch
+    };
+    // Generous: the swap test's callers, in this process, keep threads
+    // busy on a CPU, which the unloader waits out before it closes a
+    // library (`UninspectedThread`); alone this settles in milliseconds.
+    assert_eq!(watch.settled(Duration::from_secs(30)), UnloadStatus::Unloaded);
+    assert!(!maps_show(&copy));
+}
+
+#[test]
+fn a_thousand_swaps_under_four_callers_lose_no_call_and_mix_no_version() {
+    const SWAPS: usize = 1000;
+    const FRESH_EVERY: usize = 100;
+    let host = host_with_v1();
+    let code = host.code_server();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let callers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let (quote, stop, calls) = (quote.clone(), Arc::clone(&stop), Arc::clone(&calls));
+            std::thread::spawn(move || {
+                let mut seen = [0u64; 3];
+                let mut failed = Vec::new();
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let req = QuoteReq { item: t * 1_000_000 + i, qty: i % 97 };
+                    match quote.call(&req) {
+                        Ok(q) if q.is_whole(req) && (q.version == 1 || q.version == 2) => {
+                            seen[q.version as usize] += 1;
+                        }
+                        Ok(q) => failed.push(format!("mixed or unknown answer {q:?} to {req:?}")),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    i = i.wrapping_add(1);
+                }
+                (seen, failed)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut watches = Vec::new();
+    // Every hundredth swap loads a fresh copy of the other version (its
+    // `old`, the one before, is dropped and must unload); the others roll
+    // back and forth between current and old. Either way every handle
+    // switches at once.
+    let mut on_v1 = true;
+    for swap in 0..SWAPS {
+        if swap % FRESH_EVERY == 0 {
+            let to = if on_v1 { "pricing_v2" } else { "pricing_v1" };
+            let report = code.upgrade("pricing", fixtures().path(to)).unwrap();
+            watches.extend(report.modules.into_iter().filter_map(|m| m.dropped_old));
+        } else {
+            code.rollback("pricing").unwrap();
+        }
+        on_v1 = !on_v1;
+        let want = if on_v1 { 1 } else { 2 };
+        assert_eq!(quote.call(&REQ).unwrap().version, want, "swap {swap} served at once");
+    }
+    let swapping = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = [0u64; 3];
+    for c in callers {
+        let (s, failed) = c.join().unwrap();
+        assert!(failed.is_empty(), "{} failed calls, first: {}", failed.len(), failed[0]);
+        seen[1] += s[1];
+        seen[2] += s[2];
+    }
+    assert!(seen[1] > 0 && seen[2] > 0, "both versions answered: {seen:?}");
+    assert_eq!(
+        watches.len(),
+        SWAPS / FRESH_EVERY - 1,
+        "every fresh load but the first dropped one"
+    );
+    // Once no call holds them, every dropped version is unloaded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut left: Vec<UnloadStatus> = watches.iter().map(|w| w.status()).collect();
+    while left.iter().any(|s| *s != UnloadStatus::Unloaded) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        left = watches.iter().map(|w| w.status()).collect();
+    }
+    let stuck: Vec<&UnloadStatus> = left.iter().filter(|s| **s != UnloadStatus::Unloaded).collect();
+    assert!(stuck.is_empty(), "{} versions not unloaded: {stuck:?}", stuck.len());
+    eprintln!(
+        "{SWAPS} swaps in {swapping:?} under {} calls ({seen:?})",
+        calls.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn the_admin_status_shows_each_function_with_its_version_and_calls() {
+    use std::io::{BufRead, BufReader, Write};
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    for _ in 0..5 {
+        quote.call(&REQ).unwrap();
+    }
+    let dir = relive_test_support::scratch_dir();
+    let socket = dir.path().join("admin.sock");
+    let _admin = host.serve_admin(&socket).unwrap();
+    let status = || {
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        (&stream).write_all(b"{\"version\": 1, \"command\": \"Status\"}\n").unwrap();
+        let mut answer = String::new();
+        r.read_line(&mut answer).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        v["Done"]["Status"]["functions"].clone()
+    };
+    let functions = status();
+    let quote_view = functions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "quote")
+        .unwrap_or_else(|| panic!("no quote in {functions}"));
+    assert_eq!(quote_view["module"], "pricing");
+    assert_eq!(quote_view["version"], "1.0.0");
+    assert_eq!(quote_view["calls"], 5);
+    assert!(quote_view["canary"].is_null());
+
+    let gradual = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(25)));
+    host.code_server().upgrade_with("pricing", fixtures().path("pricing_v2"), gradual).unwrap();
+    let functions = status();
+    let q = functions.as_array().unwrap().iter().find(|f| f["function"] == "quote").unwrap();
+    assert_eq!(
+        (&q["version"], &q["canary"], &q["share"]),
+        (&"1.0.0".into(), &"2.0.0".into(), &25.into())
+    );
+}
+
+/// A module that exports functions and no actor (`export_functions!`),
+/// linked into this test binary.
+mod rates {
+    #[relive_sdk::function]
+    pub(crate) fn vat(cents: u64) -> u64 {
+        cents / 5
+    }
+
+    relive_sdk::export_functions!("rates", version = "1.0.0", functions = [vat]);
+}
+
+#[test]
+fn a_module_may_export_functions_instead_of_an_actor() {
+    let host = Host::new().unwrap();
+    host.code_server().load("rates", rates::relive_declaration()).unwrap();
+    let vat = host.function::<u64, u64>("rates", "vat").unwrap();
+    assert_eq!(vat.call(&1000).unwrap(), 200);
+    // Its placeholder actor never starts.
+    let spawned = host.spawn::<(), (), ()>("rates", &());
+    assert!(
+        matches!(spawned, Err(relive_runtime::SpawnError::Ignored)),
+        "no actor of a functions-only module starts: {spawned:?}"
+    );
+}

@@ -1,0 +1,135 @@
+//! issue 17: stateless functions — the declaration's table of exported
+//! functions and the generic `extern "C"` entry that runs one.
+
+use super::catch_panic::{Failure, guard};
+use super::{RBytes, RFingerprint, Sink};
+use crate::Function;
+use relive_codec::Fingerprint;
+
+/// Where an entry leaves a result that did not fit the host's buffer: in
+/// the sink, and `*out_len` is this value.
+pub const RESULT_IN_SINK: usize = usize::MAX;
+
+/// The entry point of one exported function: decode `arg`, run the
+/// function, encode its result into the host's buffer `out` (`out_cap`
+/// bytes; `*out_len` is set to the length) or, when it does not fit, into
+/// `sink` (`*out_len` is [`RESULT_IN_SINK`]). Returns a
+/// [`status`](super::status): `OK`, `BAD_INPUT` or `PANICKED` (the sink then
+/// holds the reason).
+pub type FunctionFn = unsafe extern "C" fn(
+    arg: RBytes,
+    out: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+    sink: Sink<'_>,
+) -> i32;
+
+/// One exported function in a declaration: its name, the fingerprints of
+/// its argument and result types, and its entry point. Built at compile time
+/// by [`FunctionEntry::of`]; the fields are private, so every entry points
+/// to `'static` UTF-8 and an entry of this SDK.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionEntry {
+    /// The function's name (UTF-8).
+    name: RBytes,
+    /// Fingerprint of the argument type.
+    arg_schema: RFingerprint,
+    /// Fingerprint of the result type.
+    result_schema: RFingerprint,
+    /// The entry point.
+    call: FunctionFn,
+}
+
+// SAFETY: an entry points only to a `'static` string literal and a function,
+// both immutable: sharing one between threads cannot race.
+unsafe impl Sync for FunctionEntry {}
+
+impl FunctionEntry {
+    /// The entry of function `F`.
+    pub const fn of<F: Function>() -> Self {
+        FunctionEntry {
+            name: RBytes::from_str(F::NAME),
+            arg_schema: Fingerprint::of::<F::Arg>().0,
+            result_schema: Fingerprint::of::<F::Output>().0,
+            call: entry::<F>,
+        }
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &'static str {
+        // SAFETY: built by `of` from a `&'static str`.
+        unsafe { std::str::from_utf8_unchecked(self.name.as_slice()) }
+    }
+
+    /// The fingerprint of the argument type.
+    pub fn arg_schema(&self) -> Fingerprint {
+        Fingerprint(self.arg_schema)
+    }
+
+    /// The fingerprint of the result type.
+    pub fn result_schema(&self) -> Fingerprint {
+        Fingerprint(self.result_schema)
+    }
+}
+
+/// The table of functions a declaration carries.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RFunctions {
+    /// Start of the table; may be dangling when `len` is 0.
+    pub ptr: *const FunctionEntry,
+    /// Number of entries.
+    pub len: usize,
+}
+
+impl RFunctions {
+    /// No functions.
+    pub const NONE: RFunctions = RFunctions { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 };
+
+    /// Borrow a `'static` table.
+    pub const fn new(list: &'static [FunctionEntry]) -> Self {
+        RFunctions { ptr: list.as_ptr(), len: list.len() }
+    }
+}
+
+/// The entry point of `F` (see [`FunctionFn`]).
+///
+/// # Safety
+/// `arg` is valid for reads for this call; `out` is valid for writes of
+/// `out_cap` bytes and `out_len` for one write; `sink` is the host's, valid
+/// for this call.
+unsafe extern "C" fn entry<F: Function>(
+    arg: RBytes,
+    out: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+    sink: Sink<'_>,
+) -> i32 {
+    guard(&sink, || {
+        // SAFETY: the host keeps `arg` valid for this call.
+        let bytes = unsafe { arg.as_slice() };
+        let arg: F::Arg = relive_codec::decode(bytes)
+            .map_err(|e| Failure::BadInput(format!("argument of {}: {e}", F::NAME)))?;
+        let result = F::call(arg);
+        let buf: &mut [u8] = if out.is_null() || out_cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: the host's contract: `out` is valid for writes of
+            // `out_cap` bytes for this call, and nothing else reads it meanwhile.
+            unsafe { std::slice::from_raw_parts_mut(out, out_cap) }
+        };
+        let len = match relive_codec::encode_to_slice(&result, buf) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                relive_codec::encode_to_sink(&result, |b| sink.write(b))
+                    .map_err(|e| Failure::Failed(e.into()))?;
+                RESULT_IN_SINK
+            }
+            Err(e) => return Err(Failure::Failed(e.into())),
+        };
+        // SAFETY: the host's contract: `out_len` is valid for one write.
+        unsafe { out_len.write(len) };
+        Ok(())
+    })
+}
