@@ -317,6 +317,12 @@ fn the_admin_status_shows_each_function_with_its_version_and_calls() {
     assert_eq!(quote_view["version"], "1.0.0");
     assert_eq!(quote_view["calls"], 5);
     assert!(quote_view["canary"].is_null());
+    // issue 16: the same count in the host's metrics.
+    let metrics = host.metrics_text();
+    assert!(
+        metrics.contains("relive_function_calls_total{module=\"pricing\",function=\"quote\"} 5\n"),
+        "{metrics}"
+    );
 
     let gradual = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(25)));
     host.code_server().upgrade_with("pricing", fixtures().path("pricing_v2"), gradual).unwrap();

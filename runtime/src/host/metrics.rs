@@ -66,10 +66,8 @@ struct Recorded {
     restarts: BTreeMap<String, u64>,
     /// Supervisors that gave up.
     escalations: u64,
-    // Function calls (issue 16 names them with ports; stateless functions
-    // are their own work): a `calls: BTreeMap<(String, &'static str), u64>`
-    // recorded by the function call path belongs here, encoded as
-    // `relive_function_calls_total{function,outcome}` in `encode`.
+    // Function calls (issue 17) are counted by each function's slot and
+    // read at scrape time (`Scrape::functions`).
 }
 
 #[derive(Debug)]
@@ -212,6 +210,9 @@ struct Scrape {
     dead_letters: u64,
     actors: u64,
     ports: Vec<(String, &'static str, u64)>,
+    // issue 17: functions — (module, function) → calls through the host's
+    // handles, from the function slots.
+    functions: Vec<(String, String, u64)>,
 }
 
 impl Scrape {
@@ -276,6 +277,12 @@ impl Scrape {
             dead_letters: shared.dead_letters.load(Ordering::Relaxed),
             actors: cells.len() as u64,
             ports: shared.ports.request_counts(),
+            functions: shared
+                .functions
+                .infos(&shared.table, &|m| shared.serve_of(m))
+                .into_iter()
+                .map(|f| (f.module, f.function, f.calls))
+                .collect(),
         }
     }
 }
@@ -474,6 +481,17 @@ impl Collector for Scrape {
             self.ports
                 .iter()
                 .map(|(p, o, n)| ([("port", p.clone()), ("outcome", (*o).to_owned())], *n)),
+        )?;
+        family(
+            e,
+            (
+                "relive_function_calls",
+                "Calls of stateless functions through the host's handles.",
+                Counter,
+            ),
+            self.functions
+                .iter()
+                .map(|(m, f, n)| ([("module", m.clone()), ("function", f.clone())], *n)),
         )?;
         Ok(())
     }
