@@ -358,3 +358,91 @@ fn a_module_may_export_functions_instead_of_an_actor() {
         "no actor of a functions-only module starts: {spawned:?}"
     );
 }
+
+/// Version 3 of pricing, linked into the test: v2's functions and one
+/// more, `discount`, that no earlier version has.
+mod pricing_v3 {
+    use pricing_api::{Quote, QuoteReq, SlowReq};
+    use relive_sdk::prelude::*;
+
+    #[relive_sdk::function]
+    pub(crate) fn quote(req: QuoteReq) -> Quote {
+        Quote::by(3, req)
+    }
+    #[relive_sdk::function]
+    pub(crate) fn slow_quote(req: SlowReq) -> Quote {
+        std::thread::sleep(std::time::Duration::from_millis(req.ms));
+        Quote::by(3, req.req)
+    }
+    #[relive_sdk::function]
+    pub(crate) fn fails_on_zero(n: u32) -> u32 {
+        assert!(n != 0, "fails_on_zero: zero");
+        n * 2
+    }
+    #[relive_sdk::function]
+    pub(crate) fn catalog(n: u32) -> Vec<Quote> {
+        (0..n).map(|item| Quote::by(3, QuoteReq { item, qty: 1 })).collect()
+    }
+    #[relive_sdk::function]
+    pub(crate) fn sum(xs: Vec<u64>) -> u64 {
+        xs.iter().sum::<u64>() + 3
+    }
+    /// New in version 3.
+    #[relive_sdk::function]
+    pub(crate) fn discount(price: u64) -> u64 {
+        price - price / 10
+    }
+
+    #[data]
+    #[derive(Debug)]
+    pub(crate) struct Pricing {
+        asked: u64,
+    }
+
+    impl Module for Pricing {
+        const NAME: &'static str = "pricing";
+        type Args = ();
+        type Msg = QuoteReq;
+        type Reply = Quote;
+
+        fn init(_: (), _: &mut Context<'_>) -> Result<Self, ModuleError> {
+            Ok(Pricing { asked: 0 })
+        }
+
+        fn handle(&mut self, req: QuoteReq, _: &mut Context<'_>) -> Quote {
+            self.asked += 1;
+            quote(req)
+        }
+    }
+}
+
+/// A function only the new version has is served by it for every call of
+/// a gradual upgrade (there is no old version of it to share calls with);
+/// the functions both have split as usual. It once failed the old
+/// version's share of calls with `Unavailable`.
+#[test]
+fn a_function_new_in_a_gradual_upgrade_serves_every_call_from_the_new_version() {
+    let host = host_with_v1();
+    let v3 = relive_sdk::declaration!(
+        pricing_v3::Pricing,
+        version = "3.0.0",
+        functions = [
+            pricing_v3::quote,
+            pricing_v3::slow_quote,
+            pricing_v3::fails_on_zero,
+            pricing_v3::catalog,
+            pricing_v3::sum,
+            pricing_v3::discount
+        ]
+    );
+    let gradual = UpgradeOptions::new().mode(UpgradeMode::Gradual(Canary::Percent(30)));
+    host.code_server().upgrade_with("pricing", v3, gradual).unwrap();
+    let discount = host.function::<u64, u64>("pricing", "discount").unwrap();
+    for _ in 0..100 {
+        assert_eq!(discount.call(&100).unwrap(), 90);
+    }
+    assert_eq!(discount.version().map(|v| v.major), Some(3));
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let on_v3 = (0..100).filter(|_| quote.call(&REQ).unwrap().version == 3).count();
+    assert_eq!(on_v3, 30, "the shared function still splits 30/70");
+}

@@ -187,12 +187,15 @@ pub(crate) enum Serve {
 impl FunctionSlot {
     fn serving(table: &ModuleTable, module: &str, name: &str, serve: Serve) -> Serving {
         let current = table.current(module);
+        let new = || current.as_ref().and_then(|c| Target::of(c, name));
         let (primary, canary) = match (serve, table.old(module)) {
-            (Serve::Gradual(share), Some(old)) => (
-                Target::of(&old, name),
-                current.as_ref().and_then(|c| Target::of(c, name)).map(|t| (t, share.min(100))),
-            ),
-            _ => (current.as_ref().and_then(|c| Target::of(c, name)), None),
+            (Serve::Gradual(share), Some(old)) => match Target::of(&old, name) {
+                Some(old) => (Some(old), new().map(|t| (t, share.min(100)))),
+                // A function new in this release has no old version to
+                // share calls with: the new version serves every call.
+                None => (new(), None),
+            },
+            _ => (new(), None),
         };
         Serving { primary, canary, turn: AtomicU64::new(0) }
     }
