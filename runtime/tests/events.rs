@@ -228,6 +228,15 @@ fn a_late_subscriber_replays_what_is_kept_and_the_admin_long_poll_sees_each_even
     assert_eq!(events[0].seq, 6);
     assert_eq!(events[0].kind, "upgraded");
     assert!(next > 6);
+    // An `after` beyond the last event (a client that watched an earlier
+    // host on the same socket): the answer's `next` is the end, so the
+    // next event is not skipped. It was `after` once, and the event below
+    // was never seen.
+    let (events, far, _) = ask(1000, None);
+    assert!(events.is_empty(), "{events:?}");
+    code.rollback("counter").unwrap();
+    let (events, _, _) = ask(far, Some(5000));
+    assert_eq!(events.first().map(|e| e.kind.as_str()), Some("rolled_back"), "from {far}");
     // An older client's request without the fields: all that is kept.
     let old: Command = serde_json::from_str(r#"{"Events":{}}"#).unwrap();
     assert_eq!(old, Command::Events { after: 0, wait_ms: None });

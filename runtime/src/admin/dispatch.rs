@@ -351,7 +351,10 @@ fn events(host: &HostHandle, after: u64, wait_ms: Option<u64>) -> Output {
         }
         first = sub.try_recv();
     }
-    let next = events.last().map_or(after.max(1) + missed, |e: &EventView| e.seq + 1);
+    // Where this subscription stands: past what it read and missed, and,
+    // for an `after` beyond the last event, at the end (not at `after`,
+    // which would skip what comes next).
+    let next = sub.position();
     Output::Events { events, next, missed }
 }
 

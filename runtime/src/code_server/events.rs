@@ -347,6 +347,13 @@ pub struct Events {
 }
 
 impl Events {
+    // issue 16: observer
+    /// The `seq` of the next event this subscriber reads (one past the last
+    /// it read or was told it missed).
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
     /// The next item if one is there now; `None` when there is none (yet,
     /// or ever: see [`is_closed`](Self::is_closed)).
     pub fn try_recv(&mut self) -> Option<Result<Event, Lagged>> {
