@@ -458,6 +458,14 @@ fn an_on_config_that_does_not_answer_in_time_is_a_veto_and_the_host_goes_on() {
     let mut events = t.host.events();
     let started = Instant::now();
     std::fs::write(&t.path, tuner_toml(12, "slow")).unwrap();
+    // While the change waits for the hook, a status answers at once: it
+    // once waited for the whole reload (up to ON_CONFIG_TIMEOUT), and so did
+    // `relive status`, `relive config` and the observer.
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    let shown = t.host.configs();
+    assert!(asked.elapsed() < Duration::from_secs(1), "a status waited {:?}", asked.elapsed());
+    assert_eq!(shown[0].revision, 1);
     let reason = refused(&mut events);
     assert!(reason.contains("on_config did not return within 5s"), "{reason}");
     assert!(started.elapsed() < Duration::from_secs(7), "bounded by ON_CONFIG_TIMEOUT");

@@ -210,8 +210,13 @@ struct Inner<T> {
     host: Weak<super::HostShared>,
     /// The modules' sections, delivered with every change.
     extracts: Mutex<Vec<Extract<T>>>,
-    /// One reload at a time (the watcher's and [`Config::reload`]).
+    /// One reload at a time (the watcher's and [`Config::reload`]); held
+    /// while a change is delivered, which may wait for an upgrade.
     state: Mutex<State>,
+    /// What `relive config` shows, kept apart from `state` so that a status
+    /// never waits for a reload (nor, through it, for an upgrade): taken
+    /// only to read or write these two fields.
+    shown: Mutex<Shown>,
     /// The watcher; dropping it ends the watching thread.
     _watcher: Mutex<notify::RecommendedWatcher>,
 }
@@ -220,6 +225,10 @@ struct State {
     /// The bytes of the configuration in force (an unchanged file is not a
     /// new revision).
     bytes: Vec<u8>,
+}
+
+/// When the configuration in force was applied, and the last refusal since.
+struct Shown {
     applied_at: SystemTime,
     last_error: Option<ConfigRefusal>,
 }
@@ -260,7 +269,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Inner<T> {
             Ok((bytes, _)) if bytes == state.bytes => {
                 // ORDERING: the revision is written under `state`'s lock.
                 let revision = self.revision.load(Ordering::Acquire);
-                if state.last_error.take().is_some() {
+                if self.shown.lock().last_error.take().is_some() {
                     // Good again, as it was: no new revision, but say so.
                     tracing::info!(path = %self.path.display(), revision, "configuration file is good again (unchanged)");
                     self.events.emit(EventKind::ConfigApplied { path: self.path_text(), revision });
@@ -269,27 +278,29 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Inner<T> {
             }
             Ok((bytes, value)) => {
                 if let Err(e) = self.deliver(&value, &self.extracts.lock()) {
-                    return Err(self.refuse(&mut state, e));
+                    return Err(self.refuse(e));
                 }
                 self.value.store(Arc::new(value));
                 // ORDERING: published after the value, so a reader that
                 // sees revision n sees value n (or newer).
                 let revision = self.revision.fetch_add(1, Ordering::AcqRel) + 1;
-                *state = State { bytes, applied_at: SystemTime::now(), last_error: None };
+                *state = State { bytes };
+                *self.shown.lock() = Shown { applied_at: SystemTime::now(), last_error: None };
                 tracing::info!(path = %self.path.display(), revision, "configuration applied");
                 self.events.emit(EventKind::ConfigApplied { path: self.path_text(), revision });
                 Ok(Outcome::Applied(revision))
             }
-            Err(e) => Err(self.refuse(&mut state, e)),
+            Err(e) => Err(self.refuse(e)),
         }
     }
 
     /// Report a refusal (the configuration in force stays).
-    fn refuse(&self, state: &mut State, e: ConfigError) -> Arc<ConfigError> {
+    fn refuse(&self, e: ConfigError) -> Arc<ConfigError> {
         let e = Arc::new(e);
         let reason = error_chain(&*e);
         tracing::warn!(path = %self.path.display(), reason = %reason, "configuration refused; the previous one stays in force");
-        state.last_error = Some(ConfigRefusal { at: SystemTime::now(), error: Arc::clone(&e) });
+        self.shown.lock().last_error =
+            Some(ConfigRefusal { at: SystemTime::now(), error: Arc::clone(&e) });
         self.events.emit(EventKind::ConfigRefused { path: self.path_text(), reason });
         e
     }
@@ -329,15 +340,15 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Inner<T> {
 
 impl<T: Send + Sync> ConfigSource for Inner<T> {
     fn status(&self) -> ConfigStatus {
-        let state = self.state.lock();
+        let shown = self.shown.lock();
         ConfigStatus {
             path: self.path.clone(),
             format: self.format,
-            // ORDERING: read under the lock it is written under.
+            // ORDERING: Acquire pairs with the reload's AcqRel increment.
             revision: self.revision.load(Ordering::Acquire),
-            applied_at: state.applied_at,
-            last_error: state.last_error.as_ref().map(|r| error_chain(&*r.error)),
-            last_error_at: state.last_error.as_ref().map(|r| r.at),
+            applied_at: shown.applied_at,
+            last_error: shown.last_error.as_ref().map(|r| error_chain(&*r.error)),
+            last_error_at: shown.last_error.as_ref().map(|r| r.at),
         }
     }
 }
@@ -389,7 +400,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Config<T> {
 
     /// The last refusal since the configuration in force was applied.
     pub fn last_error(&self) -> Option<ConfigRefusal> {
-        self.inner.state.lock().last_error.clone()
+        self.inner.shown.lock().last_error.clone()
     }
 
     /// What `relive config` shows of it.
@@ -416,7 +427,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Config<T> {
         F: Fn(&T) -> S + Send + Sync + 'static,
     {
         let inner = &self.inner;
-        let mut state = inner.state.lock();
+        let _one_at_a_time = inner.state.lock();
         let x = Extract {
             module: module.to_owned(),
             schema: relive_codec::Fingerprint::of::<S>(),
@@ -427,7 +438,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Config<T> {
         };
         let current = inner.value.load_full();
         if let Err(e) = inner.deliver(&current, std::slice::from_ref(&x)) {
-            return Err(inner.refuse(&mut state, e));
+            return Err(inner.refuse(e));
         }
         inner.extracts.lock().push(x);
         Ok(())
@@ -501,7 +512,8 @@ impl HostHandle {
             events: Arc::clone(self.shared().table.event_bus()),
             host: Arc::downgrade(self.shared()),
             extracts: Mutex::new(Vec::new()),
-            state: Mutex::new(State { bytes, applied_at: SystemTime::now(), last_error: None }),
+            state: Mutex::new(State { bytes }),
+            shown: Mutex::new(Shown { applied_at: SystemTime::now(), last_error: None }),
             _watcher: Mutex::new(watcher),
         });
         let weak: Weak<Inner<T>> = Arc::downgrade(&inner);
