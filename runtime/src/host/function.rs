@@ -10,7 +10,11 @@
 //! until it returns: the `Arc<Version>` in it keeps that version's library
 //! open, so a call in flight finishes on the version it started on, and
 //! the version is unloaded (the code server's unload check) only after the
-//! last such call returned.
+//! last such call returned. A function runs on its caller's thread, not on
+//! a worker: if its code leaves a thread-local with a destructor there,
+//! glibc keeps that version mapped until the calling thread ends (memory
+//! safe; the unload check reports it `Resident`, docs/guide.md, "What a
+//! module may do").
 
 use crate::code_server::{ModuleTable, Version};
 use crate::ffi::calls::{FunctionOutcome, call_function};
