@@ -5,9 +5,10 @@
 //!   (one producer casts `Add(1)` to one release-built `counter_v1`
 //!   actor, then one call waits for all of them; 500 k per round here) on
 //!   two hosts in the same process, one with metrics on (the default) and
-//!   one built with `HostBuilder::metrics(false)`: `OVERHEAD_PAIRS` pairs of
-//!   rounds back to back, in alternating order; the figure is the median
-//!   of the pairs' `(off − on) / off × 100` (negative: within the noise,
+//!   one built with `HostBuilder::metrics(false)`: `OVERHEAD_SETS` sets,
+//!   each on a fresh pair of hosts, of four rounds (on, off, off, on, each
+//!   after a short idle gap); the figure is the median over the sets of
+//!   the set's mean `(off − on) / off × 100` (negative: within the noise,
 //!   on was faster);
 //! - `relive status_ms_100k`: with 100 k counter actors live (1 in 100 under
 //!   a registered name), the views a status is built from
@@ -20,7 +21,11 @@
 //!   same 100 k actors.
 //!
 //! Run: `cargo run --release -p relive-benches --bin metrics [overhead|status]`
-//! (both unless one is named).
+//! (both unless one is named); `metrics control` runs the overhead rounds
+//! with metrics on in both hosts (the figure is then the bench's noise).
+//! For a profiler, `metrics casts-on` and
+//! `metrics casts-off` run only the cast rounds of one host, metrics on or
+//! off, and print nothing but their throughput.
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_benches::{figure, median};
@@ -32,7 +37,9 @@ use std::time::Instant;
 
 const CASTS: u64 = 500_000;
 const REPS: usize = 5;
-const OVERHEAD_PAIRS: usize = 21;
+const OVERHEAD_SETS: usize = 25;
+/// Idle time before each timed round (workers park well within it).
+const IDLE_GAP: std::time::Duration = std::time::Duration::from_millis(20);
 const ACTORS: usize = 100_000;
 
 type Counter = ActorRef<CounterMsg, CounterReply>;
@@ -52,40 +59,55 @@ fn host(metrics: bool, v1: &std::path::Path) -> Host {
     host
 }
 
-fn overhead(v1: &std::path::Path) {
-    let on = host(true, v1);
-    let off = host(false, v1);
-    let a: Counter = on.spawn("counter", &0u64).unwrap();
-    let b: Counter = off.spawn("counter", &0u64).unwrap();
-    // Warm-up.
-    cast(&a);
-    cast(&b);
-    // Pairs run back to back, in alternating order; the figure is the
-    // median of the pairs' differences, so load that drifts over the run
-    // (a shared machine) hits both sides of a pair alike.
+/// `control`: metrics on in both hosts, to see what the bench reads when
+/// there is nothing to find.
+///
+/// Two hosts in one process differ by more than metrics cost: where their
+/// workers and the actor's mailbox land (threads on cores, allocations on
+/// cache lines) moved one host's throughput by up to ±15 % against the
+/// other's for a whole process with metrics on in both. So every set gets
+/// a fresh pair of hosts, and the figure is the median over the sets.
+fn overhead(v1: &std::path::Path, control: bool) {
     let (mut with, mut without, mut pct) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..OVERHEAD_PAIRS {
-        let (w, wo) = if i % 2 == 0 {
-            let w = cast(&a);
-            (w, cast(&b))
-        } else {
-            let wo = cast(&b);
-            (cast(&a), wo)
-        };
-        with.push(w);
-        without.push(wo);
-        pct.push((wo - w) / wo * 100.0);
+    let mut per_turn = (Vec::new(), Vec::new());
+    let round = |c: &Counter| {
+        // Idle before each round: neither host's workers still spin from
+        // the last one.
+        std::thread::sleep(IDLE_GAP);
+        cast(c)
+    };
+    for _ in 0..OVERHEAD_SETS {
+        let on = host(true, v1);
+        let off = host(control, v1);
+        let a: Counter = on.spawn("counter", &0u64).unwrap();
+        let b: Counter = off.spawn("counter", &0u64).unwrap();
+        // Warm-up, then on, off, off, on: going first or second cancels.
+        round(&a);
+        round(&b);
+        let (w1, wo1) = (round(&a), round(&b));
+        let (wo2, w2) = (round(&b), round(&a));
+        with.extend([w1, w2]);
+        without.extend([wo1, wo2]);
+        pct.push(((wo1 - w1) / wo1 + (wo2 - w2) / wo2) * 50.0);
+        if let (Ok(sa), Ok(sb)) = (on.sys().statistics(&a.any()), off.sys().statistics(&b.any())) {
+            per_turn.0.push(sa.messages_in as f64 / sa.turns as f64);
+            per_turn.1.push(sb.messages_in as f64 / sb.turns as f64);
+        }
     }
+    let mut sorted = pct.clone();
+    sorted.sort_by(f64::total_cmp);
+    eprintln!("differences per set, sorted: {sorted:.1?} %");
     eprintln!(
-        "cast msgs/s (medians of {OVERHEAD_PAIRS}): metrics on {:.0}, off {:.0}",
+        "cast msgs/s (medians of {} rounds): metrics on {:.0}, off {:.0}",
+        with.len(),
         median(&with),
         median(&without)
     );
-    if let (Ok(sa), Ok(sb)) = (on.sys().statistics(&a.any()), off.sys().statistics(&b.any())) {
+    if !per_turn.0.is_empty() {
         eprintln!(
-            "messages per turn: on {:.1}, off {:.1}",
-            sa.messages_in as f64 / sa.turns as f64,
-            sb.messages_in as f64 / sb.turns as f64
+            "messages per turn (medians): on {:.1}, off {:.1}",
+            median(&per_turn.0),
+            median(&per_turn.1)
         );
     }
     figure("relive", "metrics_overhead_pct", median(&pct), "%");
@@ -171,10 +193,21 @@ fn tempfile_dir() -> std::path::PathBuf {
 fn main() {
     let v1 = relive_test_support::build_library("counter_v1", true);
     let only = std::env::args().nth(1).unwrap_or_default();
-    if only != "status" {
-        overhead(&v1);
+    if let Some(on) = match only.as_str() {
+        "casts-on" => Some(true),
+        "casts-off" => Some(false),
+        _ => None,
+    } {
+        let host = host(on, &v1);
+        let c: Counter = host.spawn("counter", &0u64).unwrap();
+        let rounds: Vec<f64> = (0..4).map(|_| cast(&c)).collect();
+        eprintln!("cast msgs/s, metrics {}: {:.0}", if on { "on" } else { "off" }, median(&rounds));
+        return;
     }
-    if only != "overhead" {
+    if only != "status" {
+        overhead(&v1, only == "control");
+    }
+    if only != "overhead" && only != "control" {
         status(&v1);
     }
 }

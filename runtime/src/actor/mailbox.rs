@@ -91,8 +91,10 @@ pub(crate) struct Mailbox {
     /// 0 means unbounded.
     capacity: usize,
     // issue 16: metrics
-    /// Time one message in this many pushes (0: none, metrics are off).
-    sample_every: u64,
+    /// Time a message when its push number masked with this is 0: one in
+    /// `mask + 1` pushes (a power of two, so no division per push);
+    /// `None`: no timing, metrics are off.
+    sample_mask: Option<u64>,
     /// The queue's length, stored under the lock by every change: what
     /// views and scrapes read without taking the lock.
     depth: AtomicUsize,
@@ -119,7 +121,7 @@ impl Mailbox {
             queue: Mutex::new(queue),
             room: Condvar::new(),
             capacity,
-            sample_every: 0,
+            sample_mask: None,
             depth: AtomicUsize::new(0),
         }
     }
@@ -127,16 +129,19 @@ impl Mailbox {
     // issue 16: metrics
     /// A mailbox as [`new`](Self::new) that times one message in every
     /// `every` pushed (0: none): when it was pushed, for its wait.
+    ///
+    /// `every` is rounded up to a power of two.
     pub(crate) fn sampled(capacity: usize, every: u64) -> Self {
-        Mailbox { sample_every: every, ..Self::new(capacity) }
+        let sample_mask = (every != 0).then(|| every.next_power_of_two() - 1);
+        Mailbox { sample_mask, ..Self::new(capacity) }
     }
 
     /// Append under the lock, noting the time of a sampled message (one
-    /// clock read in `sample_every` pushes; none while one is in flight).
+    /// clock read in `mask + 1` pushes; none while one is in flight).
     fn enqueue(&self, q: &mut Queue, env: Envelope) {
-        if self.sample_every != 0
+        if let Some(mask) = self.sample_mask
+            && q.pushed & mask == 0
             && q.sample.is_none()
-            && q.pushed.is_multiple_of(self.sample_every)
         {
             q.sample = Some((q.pushed, Instant::now()));
         }
