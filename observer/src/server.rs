@@ -187,7 +187,10 @@ impl Observer {
                 runtime.shutdown_timeout(Duration::from_millis(200));
             })
             .map_err(bind)?;
-        let url = format!("http://{addr}/?token={token}");
+        let url = format!(
+            "http://{addr}/?token={}",
+            form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        );
         tracing::info!(%addr, "observer serving");
         Ok(ObserverServer {
             addr,

@@ -5,6 +5,7 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
+use std::borrow::Cow;
 
 /// The cookie the page is given.
 pub(crate) const COOKIE_NAME: &str = "relive_observer_token";
@@ -26,9 +27,10 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// The token a request offers in `?token=`.
-pub(crate) fn from_query(query: Option<&str>) -> Option<&str> {
-    query?.split('&').find_map(|kv| kv.strip_prefix("token="))
+/// The token a request offers in `?token=`, percent-decoded (a token of
+/// the operator's choosing may hold `+`, `/`, `%`…, which a link encodes).
+pub(crate) fn from_query(query: Option<&str>) -> Option<Cow<'_, str>> {
+    form_urlencoded::parse(query?.as_bytes()).find_map(|(k, v)| (k == "token").then_some(v))
 }
 
 /// Whether a request carries `token`; `cookie_ok`: whether the cookie counts
@@ -51,7 +53,8 @@ pub(crate) fn offered(
             })
         })
         .flatten();
-    [from_query(query), header, bearer, cookie].into_iter().flatten().any(|t| same(t, token))
+    let query = from_query(query);
+    [query.as_deref(), header, bearer, cookie].into_iter().flatten().any(|t| same(t, token))
 }
 
 #[cfg(test)]
@@ -76,5 +79,13 @@ mod tests {
         assert!(!offered("secret", None, &h, false));
         assert!(offered("secret", Some("x=1&token=secret"), &HeaderMap::new(), false));
         assert!(!offered("secret", Some("token=secre"), &HeaderMap::new(), false));
+    }
+
+    #[test]
+    fn a_query_token_is_percent_decoded() {
+        let none = HeaderMap::new();
+        assert!(offered("a+b/c=d%e f", Some("token=a%2Bb%2Fc%3Dd%25e+f"), &none, false));
+        assert!(!offered("a+b", Some("token=a+b"), &none, false), "`+` in a query is a space");
+        assert!(offered("plain", Some("x=%zz&token=plain"), &none, false));
     }
 }

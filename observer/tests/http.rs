@@ -78,6 +78,13 @@ fn it_binds_loopback_only_unless_told_and_wants_a_strong_token() {
     let e = Observer::serve(&host.handle(), again).unwrap_err();
     assert!(matches!(e, ServeError::Bind { .. }), "{e:?}");
     assert!(std::error::Error::source(&e).is_some());
+    // A token of the operator's choosing is encoded in the URL it prints,
+    // and that URL's query opens the API.
+    let chosen = ObserverOptions::default().token("s3cret+with/odd=chars&more");
+    let obs = Observer::serve(&host.handle(), chosen).unwrap();
+    let query = obs.url().split_once('?').unwrap().1.to_owned();
+    assert_eq!(query, "token=s3cret%2Bwith%2Fodd%3Dchars%26more");
+    assert_eq!(http(obs.addr(), "GET", &format!("/api/snapshot?{query}"), &[]).status, 200);
 }
 
 #[test]
