@@ -71,6 +71,14 @@ fn a_signal_handler_in_the_library_keeps_it_mapped_for_good() {
     let watch = code.purge("tls").unwrap().unload.unwrap();
     let status = watch.settled(Duration::from_secs(5));
     assert_eq!(status, UnloadStatus::Resident(Residency::SignalHandler { signal: libc_sigusr2() }));
+    // issue 16: metrics — the gauge says so however many events came since
+    // (more refusals than the event stream holds: it used to be folded from
+    // the events, and missed a `Resident` that had scrolled away).
+    for _ in 0..relive_runtime::code_server::DEFAULT_EVENT_CAPACITY + 10 {
+        assert!(code.load("tls", "/nonexistent/libtls.so").is_err());
+    }
+    let text = host.handle().metrics_text();
+    assert!(text.lines().any(|l| l == "relive_resident_versions{module=\"tls\"} 1"), "{text}");
     // The signal still finds its handler (on the old code: unmapped, SIGSEGV).
     rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::USR2)
         .unwrap();

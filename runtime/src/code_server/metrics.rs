@@ -186,6 +186,17 @@ pub struct VersionEntry {
     pub serial: u64,
     /// Its counters (shared with the version while it lives).
     pub metrics: Arc<VersionMetrics>,
+    /// The private copy mapped for it (none for a statically linked one).
+    copy: Option<std::path::PathBuf>,
+}
+
+impl VersionEntry {
+    /// Whether this version left the table but its library stays mapped,
+    /// with a reason (the unload check's [`Residency`](super::Residency)),
+    /// as the unloader knows it now (not as events reported it).
+    pub fn resident(&self) -> bool {
+        self.copy.as_deref().is_some_and(|c| matches!(super::unload::residency(c), Some(Some(_))))
+    }
 }
 
 /// Every version a table accepted, in order: their counters outlive them,
@@ -207,6 +218,7 @@ impl VersionList {
             version: v.version_str().to_owned(),
             serial: v.serial(),
             metrics: Arc::clone(v.metrics_arc()),
+            copy: v.private_copy().map(std::path::Path::to_owned),
         });
     }
 

@@ -1,6 +1,6 @@
 //! issue 16: metrics — the host's metric registry and its Prometheus text.
 //!
-//! Three sources, none of which locks an actor's body:
+//! Two sources, none of which locks an actor's body:
 //! - **per version**, the counters the actor turn adds to without a lock
 //!   ([`VersionMetrics`](crate::code_server::VersionMetrics): messages
 //!   handled by kind, the deepest mailbox, crashes, sampled handle and wait
@@ -8,25 +8,24 @@
 //!   accepted;
 //! - **per upgrade**, what the code server's upgrades, promotions,
 //!   rollbacks and aborts reported, recorded here as each returns, and the
-//!   supervisors' restarts and escalations as they are emitted;
-//! - **the event stream**, folded at each scrape: which versions stay
-//!   resident (the unload check's `Resident` and `Unloaded` events).
+//!   supervisors' restarts and escalations as they are emitted.
 //!
 //! And, at scrape time, from the registry and the ports: live actors per
 //! version (from the registry's index), the mailbox depth per version (each
-//! mailbox's length), dead letters, port requests by outcome.
+//! mailbox's length), dead letters, port requests by outcome; and from the
+//! unloader, which versions gone from the table stay resident.
 //!
 //! `docs/metrics.md` lists every metric, says which are exact and which
 //! sampled, and what feeds each; decision 0023 says why it is built so.
 
 use super::upgrade::{RollbackReport, UpgradeError, UpgradeReport};
 use super::{HostBuilder, HostHandle, HostShared};
-use crate::code_server::{DurationHistogram, EventKind, Events, HistogramSnapshot};
+use crate::code_server::{DurationHistogram, EventKind, HistogramSnapshot};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
 /// How an upgrade (an `upgrade`, `upgrade_all`, `migrate` or `promote`)
@@ -44,8 +43,6 @@ const ABORTED: &str = "aborted";
 pub(crate) struct Metrics {
     enabled: bool,
     inner: Mutex<Recorded>,
-    /// The event stream, folded at each scrape (for residency).
-    events: Mutex<EventFold>,
 }
 
 #[derive(Debug, Default)]
@@ -70,23 +67,9 @@ struct Recorded {
     // read at scrape time (`Scrape::functions`).
 }
 
-#[derive(Debug)]
-struct EventFold {
-    sub: Events,
-    /// (module, version) of the versions reported resident and not since
-    /// unloaded.
-    resident: BTreeSet<(String, String)>,
-    /// Events the fold missed (it fell behind the stream's ring).
-    lagged: u64,
-}
-
 impl Metrics {
-    pub(crate) fn new(enabled: bool, events: Events) -> Self {
-        Metrics {
-            enabled,
-            inner: Mutex::new(Recorded::default()),
-            events: Mutex::new(EventFold { sub: events, resident: BTreeSet::new(), lagged: 0 }),
-        }
+    pub(crate) fn new(enabled: bool) -> Self {
+        Metrics { enabled, inner: Mutex::new(Recorded::default()) }
     }
 
     /// Whether actors count their work (`HostBuilder::metrics`).
@@ -151,30 +134,6 @@ impl Metrics {
             _ => {}
         }
     }
-
-    /// Fold the events emitted since the last scrape.
-    fn fold_events(&self) -> (BTreeMap<String, u64>, u64) {
-        let mut f = self.events.lock();
-        while let Some(item) = f.sub.try_recv() {
-            match item {
-                Err(lagged) => f.lagged += lagged.0,
-                Ok(e) => match e.kind {
-                    EventKind::Resident { module, version, .. } => {
-                        f.resident.insert((module, version));
-                    }
-                    EventKind::Unloaded { module, version } => {
-                        f.resident.remove(&(module, version));
-                    }
-                    _ => {}
-                },
-            }
-        }
-        let mut per_module = BTreeMap::new();
-        for (m, _) in &f.resident {
-            *per_module.entry(m.clone()).or_default() += 1;
-        }
-        (per_module, f.lagged)
-    }
 }
 
 /// One `{module, version}` series set.
@@ -206,7 +165,6 @@ struct Scrape {
     restarts: Vec<(String, u64)>,
     escalations: u64,
     resident: BTreeMap<String, u64>,
-    events_lagged: u64,
     dead_letters: u64,
     actors: u64,
     ports: Vec<(String, &'static str, u64)>,
@@ -255,7 +213,12 @@ impl Scrape {
             s.actors += actors;
             s.mailbox += mailbox;
         }
-        let (resident, events_lagged) = m.fold_events();
+        // Versions gone from the table whose library stays mapped, as the
+        // unloader knows them now.
+        let mut resident = BTreeMap::new();
+        for v in shared.table.version_metrics().iter().filter(|v| v.resident()) {
+            *resident.entry(v.module.to_string()).or_default() += 1;
+        }
         let r = m.inner.lock();
         let snap = |h: &BTreeMap<(String, &'static str), DurationHistogram>| {
             h.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect()
@@ -272,7 +235,6 @@ impl Scrape {
             restarts: r.restarts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             escalations: r.escalations,
             resident,
-            events_lagged,
             // ORDERING: a statistic.
             dead_letters: shared.dead_letters.load(Ordering::Relaxed),
             actors: cells.len() as u64,
@@ -469,11 +431,6 @@ impl Collector for Scrape {
                 Gauge,
             ),
             self.resident.iter().map(|(m, n)| ([("module", m.clone())], *n)),
-        )?;
-        family(
-            e,
-            ("relive_events_lagged", "Events the metrics fold missed (it fell behind).", Counter),
-            unlabelled(self.events_lagged),
         )?;
         family(
             e,

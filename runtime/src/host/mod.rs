@@ -261,7 +261,7 @@ impl Host {
         ports: port::Ports,
         metrics: bool,
     ) -> std::io::Result<Self> {
-        let metrics = metrics::Metrics::new(metrics, table.events());
+        let metrics = metrics::Metrics::new(metrics);
         let shared = Arc::new_cyclic(|me| {
             HostShared::new(table, inline, kill, me.clone(), (ports, metrics))
         });
