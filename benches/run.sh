@@ -7,7 +7,10 @@
 # 2. `compare`: every scenario on every system, each in its own process,
 #    interleaved, several repetitions; prints `<system> <figure>: <median>
 #    <unit>` and `ratio <figure> relive/<system>: <x>` lines and writes the
-#    plot to docs/benchmarks.svg;
+#    plot to docs/benchmarks.svg. Scenarios: cast, call, fanout (one
+#    producer, 100 actors round-robin, `fanout_msgs_per_s`), pingpong
+#    (1,000 pairs bouncing a ball, Savina's ping-pong,
+#    `pingpong_pairs_msgs_per_s`), spawn, upgrade_1k/10k/100k, restart;
 # 3. relive's own figures that have no peer: the dylib boundary and the
 #    supervisor's spawn and shutdown;
 # 4. ports: a module's request to a no-op async port and its reply handled
@@ -37,7 +40,8 @@ fi
 erlang_args=()
 if command -v erlc >/dev/null; then
     mkdir -p target/erlang
-    erlc -o target/erlang benches/erlang/bench.erl benches/erlang/bench_counter.erl
+    erlc -o target/erlang benches/erlang/bench.erl benches/erlang/bench_counter.erl \
+        benches/erlang/bench_pingpong.erl
     # bench.erl compiles the counter's two versions from this copy at run time.
     cp benches/erlang/bench_counter.erl target/erlang/
     erlang_args=(--erlang target/erlang)
@@ -45,8 +49,8 @@ if command -v erlc >/dev/null; then
 fi
 
 cargo build --release -q -p relive-benches -p relive-bench-peers --bins
-# The counter libraries the relive side loads, built once before timing.
-cargo build --release -q -p counter_v1 -p counter_v2
+# The module libraries the relive side loads, built once before timing.
+cargo build --release -q -p counter_v1 -p counter_v2 -p pingpong
 
 echo "== compare"
 target/release/compare --svg docs/benchmarks.svg "${erlang_args[@]}" "$@"

@@ -14,6 +14,10 @@
 -define(CALLS, 200000).
 -define(SPAWNS, 100000).
 -define(CRASHES, 300).
+-define(FANOUT_ACTORS, 100).
+-define(FANOUT_CASTS, 1000000).
+-define(PAIRS, 1000).
+-define(BOUNCES, 1000).
 
 main([Scenario]) ->
     ok = load_counter(v1),
@@ -23,6 +27,8 @@ main([Scenario]) ->
 %% One warm-up round, then the measured one (spawn and upgrade: one round).
 run(cast) -> cast(), figure(cast_msgs_per_s, cast(), "msgs/s");
 run(call) -> call(), figure(call_round_trips_per_s, call(), "rt/s");
+run(fanout) -> fanout(), figure(fanout_msgs_per_s, fanout(), "msgs/s");
+run(pingpong) -> pingpong(), figure(pingpong_pairs_msgs_per_s, pingpong(), "msgs/s");
 run(spawn) -> spawn_actors();
 run(upgrade_1k) -> upgrade(1000);
 run(upgrade_10k) -> upgrade(10000);
@@ -63,6 +69,40 @@ cast() ->
 
 cast_n(_Pid, 0) -> ok;
 cast_n(Pid, N) -> gen_server:cast(Pid, {add, 1}), cast_n(Pid, N - 1).
+
+%% One producer casts ?FANOUT_CASTS {add, 1} round-robin to ?FANOUT_ACTORS
+%% gen_servers, then sends one get request to each (all in flight at once);
+%% the clock stops when every one has answered, each count checked.
+fanout() ->
+    Pids = list_to_tuple([begin {ok, P} = bench_counter:start(0), P end
+                          || _ <- lists:seq(1, ?FANOUT_ACTORS)]),
+    T0 = now_ns(),
+    fanout_n(Pids, 0),
+    Reqs = [gen_server:send_request(P, get) || P <- tuple_to_list(Pids)],
+    Share = ?FANOUT_CASTS div ?FANOUT_ACTORS,
+    [{reply, {1, Share}} = gen_server:wait_response(R, infinity) || R <- Reqs],
+    Rate = per_second(?FANOUT_CASTS, T0),
+    [gen_server:stop(P) || P <- tuple_to_list(Pids)],
+    Rate.
+
+fanout_n(_Pids, ?FANOUT_CASTS) -> ok;
+fanout_n(Pids, I) ->
+    gen_server:cast(element(I rem ?FANOUT_ACTORS + 1, Pids), {add, 1}),
+    fanout_n(Pids, I + 1).
+
+%% ?PAIRS pairs of bench_pingpong players, each pair bouncing one ball
+%% ?BOUNCES times: one serve request per pair, all in flight at once; the
+%% clock stops when every server has answered (on its rally's last ball).
+pingpong() ->
+    Start = fun() -> {ok, P} = bench_pingpong:start(), P end,
+    Pairs = [{Start(), Start()} || _ <- lists:seq(1, ?PAIRS)],
+    T0 = now_ns(),
+    Reqs = [gen_server:send_request(S, {serve, P, ?BOUNCES}) || {S, P} <- Pairs],
+    Half = ?BOUNCES div 2,
+    [{reply, Half} = gen_server:wait_response(R, infinity) || R <- Reqs],
+    Rate = per_second(?PAIRS * ?BOUNCES, T0),
+    [begin exit(S, kill), exit(P, kill) end || {S, P} <- Pairs],
+    Rate.
 
 %% One caller, ?CALLS sequential gen_server:call round trips.
 call() ->

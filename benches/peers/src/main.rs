@@ -12,7 +12,21 @@
 //! - `call`: one caller, 200 k sequential request/reply round trips
 //!   (`call_round_trips_per_s`);
 //! - `spawn`: 100 k counter actors (`spawn_us_per_actor`, and the resident
-//!   memory they add, `bytes_per_idle_actor`).
+//!   memory they add, `bytes_per_idle_actor`);
+//! - `fanout`: one producer sends 1 M `Add(1)` one-way round-robin to 100
+//!   counter actors (10 k each), then one request per actor, all sent
+//!   before any answer is awaited; the clock stops when every actor has
+//!   answered, and each count is checked to be 10 k (`fanout_msgs_per_s`).
+//!   On crossbeam each actor is a thread draining its own channel (bounded
+//!   at 1024), and the clock stops when every thread has counted its share
+//!   and ended (its channel closed after the last message);
+//! - `pingpong`: 1,000 pairs of actors, each pair bouncing one ball 1,000
+//!   times (1 M messages), Savina's ping-pong: the driver asks one actor of
+//!   each pair to serve (all 1,000 requests sent at once); every actor that
+//!   receives the ball with bounces left sends it back to its sender, and the
+//!   server answers the request on the rally's last ball; the clock stops
+//!   when every server has answered (`pingpong_pairs_msgs_per_s`). Not on
+//!   crossbeam: 2,000 threads on 2 cores would measure the OS scheduler.
 //!
 //! Every actor holds a `u64` counter, as relive's counter module does.
 //! Threads: ractor and kameo on a multi-thread tokio runtime with 2 workers
@@ -21,7 +35,11 @@
 //! reply wakes a parked thread). actix runs the actor on its own arbiter
 //! thread and the producer on the system thread, so every system hands each
 //! message from one thread to another; with both on one arbiter actix makes
-//! no hand-off at all (see docs/benchmarks.md for that variant's figures). kameo's
+//! no hand-off at all (see docs/benchmarks.md for that variant's figures).
+//! In fanout and ping-pong actix spreads the actors over two arbiters (its
+//! unit of placement; relive and tokio have 2 workers), in fanout actor `i`
+//! on arbiter `i % 2` and in ping-pong pair `i` (both its actors) on arbiter
+//! `i % 2`, the producer or driver on the system thread. kameo's
 //! mailboxes are bounded at 1024, relive's default; ractor's are unbounded
 //! (its only kind), and actix's one-way `do_send` ignores its bound.
 
@@ -31,6 +49,11 @@ use std::time::Instant;
 const CASTS: u64 = 1_000_000;
 const CALLS: u64 = 200_000;
 const SPAWNS: usize = 100_000;
+const FANOUT_ACTORS: u64 = 100;
+const FANOUT_CASTS: u64 = 1_000_000;
+const SHARE: u64 = FANOUT_CASTS / FANOUT_ACTORS;
+const PAIRS: u64 = 1_000;
+const BOUNCES: u64 = 1_000;
 
 fn rate(n: u64, start: Instant) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
@@ -69,6 +92,24 @@ mod raw {
         drop(tx);
         assert_eq!(consumer.join().unwrap(), CASTS);
         rate(CASTS, start)
+    }
+
+    pub(crate) fn fanout() -> f64 {
+        let (senders, consumers): (Vec<_>, Vec<_>) = (0..FANOUT_ACTORS)
+            .map(|_| {
+                let (tx, rx) = bounded::<u64>(1024);
+                (tx, std::thread::spawn(move || rx.iter().sum::<u64>()))
+            })
+            .unzip();
+        let start = Instant::now();
+        for i in 0..FANOUT_CASTS {
+            senders[(i % FANOUT_ACTORS) as usize].send(1).unwrap();
+        }
+        drop(senders);
+        for c in consumers {
+            assert_eq!(c.join().unwrap(), SHARE);
+        }
+        rate(FANOUT_CASTS, start)
     }
 
     pub(crate) fn call() -> f64 {
@@ -151,6 +192,112 @@ mod ractor_peer {
         })
     }
 
+    pub(crate) fn fanout() -> f64 {
+        on_tokio(async {
+            let mut actors = Vec::new();
+            for _ in 0..FANOUT_ACTORS {
+                actors.push(spawn_one().await);
+            }
+            let start = Instant::now();
+            for i in 0..FANOUT_CASTS {
+                actors[(i % FANOUT_ACTORS) as usize].cast(Msg::Add(1)).expect("ractor cast");
+            }
+            let pending: Vec<_> = actors
+                .iter()
+                .map(|a| {
+                    let (tx, rx) = ractor::concurrency::oneshot();
+                    a.cast(Msg::Get(tx.into())).expect("ractor cast");
+                    rx
+                })
+                .collect();
+            for rx in pending {
+                assert_eq!(rx.await.expect("ractor reply"), SHARE);
+            }
+            let r = rate(FANOUT_CASTS, start);
+            for a in actors {
+                a.stop(None);
+            }
+            r
+        })
+    }
+
+    pub(crate) enum Ping {
+        Serve { partner: ActorRef<Ping>, bounces: u64, done: RpcReplyPort<u64> },
+        Ball { from: ActorRef<Ping>, left: u64 },
+    }
+
+    /// A ping-pong player: the balls it received and the request its
+    /// rally answers.
+    pub(crate) struct Player;
+
+    impl Actor for Player {
+        type Msg = Ping;
+        type State = (u64, Option<RpcReplyPort<u64>>);
+        type Arguments = ();
+
+        async fn pre_start(
+            &self,
+            _: ActorRef<Ping>,
+            (): (),
+        ) -> Result<Self::State, ActorProcessingErr> {
+            Ok((0, None))
+        }
+
+        async fn handle(
+            &self,
+            me: ActorRef<Ping>,
+            msg: Ping,
+            (received, serving): &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
+            match msg {
+                Ping::Serve { partner, bounces, done } => {
+                    *serving = Some(done);
+                    partner.cast(Ping::Ball { from: me, left: bounces - 1 })?;
+                }
+                Ping::Ball { from, left } => {
+                    *received += 1;
+                    if left > 0 {
+                        from.cast(Ping::Ball { from: me, left: left - 1 })?;
+                    } else if let Some(done) = serving.take() {
+                        done.send(*received)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    pub(crate) fn pingpong() -> f64 {
+        on_tokio(async {
+            let mut pairs = Vec::new();
+            for _ in 0..PAIRS {
+                let server = Actor::spawn(None, Player, ()).await.expect("ractor spawn").0;
+                let partner = Actor::spawn(None, Player, ()).await.expect("ractor spawn").0;
+                pairs.push((server, partner));
+            }
+            let start = Instant::now();
+            let pending: Vec<_> = pairs
+                .iter()
+                .map(|(server, partner)| {
+                    let (tx, rx) = ractor::concurrency::oneshot();
+                    let partner = partner.clone();
+                    let serve = Ping::Serve { partner, bounces: BOUNCES, done: tx.into() };
+                    server.cast(serve).expect("ractor cast");
+                    rx
+                })
+                .collect();
+            for rx in pending {
+                assert_eq!(rx.await.expect("ractor reply"), BOUNCES / 2);
+            }
+            let r = rate(PAIRS * BOUNCES, start);
+            for (a, b) in pairs {
+                a.stop(None);
+                b.stop(None);
+            }
+            r
+        })
+    }
+
     pub(crate) fn call() -> f64 {
         on_tokio(async {
             let actor = spawn_one().await;
@@ -185,6 +332,7 @@ mod kameo_peer {
     use kameo::Actor;
     use kameo::actor::{ActorRef, Spawn};
     use kameo::message::{Context, Message};
+    use kameo::reply::{DelegatedReply, ReplySender};
 
     #[derive(Actor)]
     pub(crate) struct Counter(u64);
@@ -219,6 +367,91 @@ mod kameo_peer {
             }
             assert_eq!(actor.ask(Get).await.expect("kameo ask"), CASTS);
             rate(CASTS, start)
+        })
+    }
+
+    pub(crate) fn fanout() -> f64 {
+        on_tokio(async {
+            let actors: Vec<_> = (0..FANOUT_ACTORS).map(|_| spawn_one()).collect();
+            let start = Instant::now();
+            for i in 0..FANOUT_CASTS {
+                actors[(i % FANOUT_ACTORS) as usize].tell(Add(1)).await.expect("kameo tell");
+            }
+            let mut pending = Vec::with_capacity(actors.len());
+            for a in &actors {
+                pending.push(a.ask(Get).enqueue().await.expect("kameo ask"));
+            }
+            for p in pending {
+                assert_eq!(p.await.expect("kameo reply"), SHARE);
+            }
+            rate(FANOUT_CASTS, start)
+        })
+    }
+
+    /// A ping-pong player: the balls it received and the request its
+    /// rally answers.
+    #[derive(Actor)]
+    pub(crate) struct Player {
+        received: u64,
+        serving: Option<ReplySender<u64>>,
+    }
+
+    pub(crate) struct Serve {
+        partner: ActorRef<Player>,
+        bounces: u64,
+    }
+
+    pub(crate) struct Ball {
+        from: ActorRef<Player>,
+        left: u64,
+    }
+
+    impl Message<Serve> for Player {
+        type Reply = DelegatedReply<u64>;
+        async fn handle(
+            &mut self,
+            Serve { partner, bounces }: Serve,
+            ctx: &mut Context<Self, DelegatedReply<u64>>,
+        ) -> DelegatedReply<u64> {
+            let (delegated, sender) = ctx.reply_sender();
+            self.serving = sender;
+            let me = ctx.actor_ref().clone();
+            partner.tell(Ball { from: me, left: bounces - 1 }).await.expect("kameo tell");
+            delegated
+        }
+    }
+
+    impl Message<Ball> for Player {
+        type Reply = ();
+        async fn handle(&mut self, Ball { from, left }: Ball, ctx: &mut Context<Self, ()>) {
+            self.received += 1;
+            if left > 0 {
+                let me = ctx.actor_ref().clone();
+                from.tell(Ball { from: me, left: left - 1 }).await.expect("kameo tell");
+            } else if let Some(done) = self.serving.take() {
+                done.send(self.received);
+            }
+        }
+    }
+
+    fn player() -> ActorRef<Player> {
+        let p = Player { received: 0, serving: None };
+        Player::spawn_with_mailbox(p, kameo::mailbox::bounded(1024))
+    }
+
+    pub(crate) fn pingpong() -> f64 {
+        on_tokio(async {
+            let pairs: Vec<_> = (0..PAIRS).map(|_| (player(), player())).collect();
+            let start = Instant::now();
+            let mut pending = Vec::with_capacity(pairs.len());
+            for (server, partner) in &pairs {
+                let serve = Serve { partner: partner.clone(), bounces: BOUNCES };
+                pending.push(server.ask(serve).enqueue().await.expect("kameo ask"));
+            }
+            for p in pending {
+                assert_eq!(p.await.expect("kameo reply"), BOUNCES / 2);
+            }
+            rate(PAIRS * BOUNCES, start)
         })
     }
 
@@ -300,6 +533,105 @@ mod actix_peer {
         })
     }
 
+    pub(crate) fn fanout() -> f64 {
+        System::new().block_on(async {
+            let arbiters = [Arbiter::new(), Arbiter::new()];
+            let actors: Vec<Addr<Counter>> = (0..FANOUT_ACTORS as usize)
+                .map(|i| Counter::start_in_arbiter(&arbiters[i % 2].handle(), |_| Counter(0)))
+                .collect();
+            let start = Instant::now();
+            for i in 0..FANOUT_CASTS {
+                actors[(i % FANOUT_ACTORS) as usize].do_send(Add(1));
+            }
+            // `send` queues the request at once; the futures only await it.
+            let pending: Vec<_> = actors.iter().map(|a| a.send(Get)).collect();
+            for p in pending {
+                assert_eq!(p.await.expect("actix send"), SHARE);
+            }
+            let r = rate(FANOUT_CASTS, start);
+            for a in arbiters {
+                a.stop();
+            }
+            r
+        })
+    }
+
+    /// A ping-pong player: the balls it received and the request its
+    /// rally answers.
+    pub(crate) struct Player {
+        received: u64,
+        serving: Option<tokio::sync::oneshot::Sender<u64>>,
+    }
+
+    impl Actor for Player {
+        type Context = Context<Self>;
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    pub(crate) struct Serve {
+        partner: Addr<Player>,
+        bounces: u64,
+        done: tokio::sync::oneshot::Sender<u64>,
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    pub(crate) struct Ball {
+        from: Addr<Player>,
+        left: u64,
+    }
+
+    impl Handler<Serve> for Player {
+        type Result = ();
+        fn handle(&mut self, Serve { partner, bounces, done }: Serve, ctx: &mut Context<Self>) {
+            self.serving = Some(done);
+            partner.do_send(Ball { from: ctx.address(), left: bounces - 1 });
+        }
+    }
+
+    impl Handler<Ball> for Player {
+        type Result = ();
+        fn handle(&mut self, Ball { from, left }: Ball, ctx: &mut Context<Self>) {
+            self.received += 1;
+            if left > 0 {
+                from.do_send(Ball { from: ctx.address(), left: left - 1 });
+            } else if let Some(done) = self.serving.take() {
+                let _ = done.send(self.received);
+            }
+        }
+    }
+
+    pub(crate) fn pingpong() -> f64 {
+        System::new().block_on(async {
+            let arbiters = [Arbiter::new(), Arbiter::new()];
+            let player = |i: usize| {
+                Player::start_in_arbiter(&arbiters[i % 2].handle(), |_| Player {
+                    received: 0,
+                    serving: None,
+                })
+            };
+            let pairs: Vec<_> = (0..PAIRS as usize).map(|i| (player(i), player(i))).collect();
+            let start = Instant::now();
+            let pending: Vec<_> = pairs
+                .iter()
+                .map(|(server, partner)| {
+                    let (done, rx) = tokio::sync::oneshot::channel();
+                    server.do_send(Serve { partner: partner.clone(), bounces: BOUNCES, done });
+                    rx
+                })
+                .collect();
+            for rx in pending {
+                assert_eq!(rx.await.expect("actix reply"), BOUNCES / 2);
+            }
+            let r = rate(PAIRS * BOUNCES, start);
+            for a in arbiters {
+                a.stop();
+            }
+            r
+        })
+    }
+
     pub(crate) fn call() -> f64 {
         with_remote_counter(async |addr| {
             let start = Instant::now();
@@ -322,7 +654,7 @@ mod actix_peer {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: peer <ractor|kameo|actix|crossbeam> <cast|call|spawn>");
+    eprintln!("usage: peer <ractor|kameo|actix|crossbeam> <cast|call|fanout|pingpong|spawn>");
     std::process::exit(2)
 }
 
@@ -339,6 +671,14 @@ fn main() {
     let value = match (system, scenario) {
         ("crossbeam", "cast") => twice(&raw::cast),
         ("crossbeam", "call") => twice(&raw::call),
+        // Fresh actors each round.
+        ("crossbeam", "fanout") => twice(&raw::fanout),
+        ("ractor", "fanout") => twice(&ractor_peer::fanout),
+        ("kameo", "fanout") => twice(&kameo_peer::fanout),
+        ("actix", "fanout") => twice(&actix_peer::fanout),
+        ("ractor", "pingpong") => twice(&ractor_peer::pingpong),
+        ("kameo", "pingpong") => twice(&kameo_peer::pingpong),
+        ("actix", "pingpong") => twice(&actix_peer::pingpong),
         ("ractor", "cast") => twice(&ractor_peer::cast),
         ("ractor", "call") => twice(&ractor_peer::call),
         ("kameo", "cast") => twice(&kameo_peer::cast),
@@ -352,6 +692,8 @@ fn main() {
     };
     match scenario {
         "cast" => figure(system, "cast_msgs_per_s", value, "msgs/s"),
+        "fanout" => figure(system, "fanout_msgs_per_s", value, "msgs/s"),
+        "pingpong" => figure(system, "pingpong_pairs_msgs_per_s", value, "msgs/s"),
         _ => figure(system, "call_round_trips_per_s", value, "rt/s"),
     }
 }

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 const SCENARIOS: &[(&str, &[&str])] = &[
     ("cast", &["relive", "crossbeam", "ractor", "kameo", "actix", "otp"]),
     ("call", &["relive", "crossbeam", "ractor", "kameo", "actix", "otp"]),
+    // issue 19: the shapes published actor benchmarks use.
+    ("fanout", &["relive", "crossbeam", "ractor", "kameo", "actix", "otp"]),
+    ("pingpong", &["relive", "ractor", "kameo", "actix", "otp"]),
     ("spawn", &["relive", "ractor", "kameo", "actix", "otp"]),
     ("upgrade_1k", &["relive", "otp"]),
     ("upgrade_10k", &["relive", "otp"]),

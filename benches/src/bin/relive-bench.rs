@@ -10,6 +10,17 @@
 //!   call waits for all of them (`cast_msgs_per_s`);
 //! - `call`: one caller, 200 k sequential `Add(1)` calls
 //!   (`call_round_trips_per_s`);
+//! - `fanout`: one producer thread casts 1 M `Add(1)` round-robin to 100
+//!   counter actors (10 k each); the clock stops when every actor has
+//!   answered a `Get` sent after its share (all 100 calls in flight at
+//!   once) and each count is checked to be 10 k (`fanout_msgs_per_s`);
+//! - `pingpong`: 1,000 pairs of `pingpong` actors (the release-built
+//!   `pingpong` cdylib, test-modules/pingpong), each pair bouncing one ball
+//!   1,000 times (1 M messages in all, every one sent by a handler through
+//!   the host's `send` service); the host calls one actor of each pair to
+//!   serve, all 1,000 calls in flight at once, and the clock stops when
+//!   every server has answered, which it does on receiving the rally's last
+//!   ball (`pingpong_pairs_msgs_per_s`, balls per second);
 //! - `spawn`: 100 k counter actors (`spawn_us_per_actor`, and the resident
 //!   memory they add, `bytes_per_idle_actor`, the module's state included);
 //! - `upgrade_1k`, `upgrade_10k`, `upgrade_100k`: an atomic upgrade of N
@@ -22,6 +33,7 @@
 //!   `tracing` events with no subscriber, as OTP's are with logging off.
 
 use counter_api::{CounterMsg, CounterReply};
+use pingpong::PingPongMsg;
 use relive_benches::{block_on_all, counter_host, figure, rss_bytes};
 use relive_runtime::{ActorRef, Host};
 use relive_supervisor::{Child, ChildSpec, ChildStart, Flags, Supervisor};
@@ -31,8 +43,15 @@ const CASTS: u64 = 1_000_000;
 const CALLS: u64 = 200_000;
 const SPAWNS: usize = 100_000;
 const CRASHES: usize = 300;
+const FANOUT_ACTORS: u64 = 100;
+const FANOUT_CASTS: u64 = 1_000_000;
+const PAIRS: u64 = 1_000;
+const BOUNCES: u64 = 1_000;
+/// The closing calls of fanout and ping-pong wait this long at most.
+const CLOSING: Duration = Duration::from_secs(120);
 
 type Counter = ActorRef<CounterMsg, CounterReply>;
+type Player = ActorRef<PingPongMsg, Result<u64, String>>;
 
 fn cast(c: &Counter) -> f64 {
     let start = Instant::now();
@@ -41,6 +60,43 @@ fn cast(c: &Counter) -> f64 {
     }
     c.call(CounterMsg::Get).unwrap();
     CASTS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn fanout(host: &Host) -> f64 {
+    let actors: Vec<Counter> =
+        (0..FANOUT_ACTORS).map(|_| host.spawn("counter", &0u64).unwrap()).collect();
+    let start = Instant::now();
+    for i in 0..FANOUT_CASTS {
+        actors[(i % FANOUT_ACTORS) as usize].cast(CounterMsg::Add(1)).unwrap();
+    }
+    let gets = actors.iter().map(|a| a.call_async_timeout(CounterMsg::Get, CLOSING)).collect();
+    let replies = block_on_all(gets);
+    let rate = FANOUT_CASTS as f64 / start.elapsed().as_secs_f64();
+    for r in replies {
+        assert_eq!(r.unwrap().count, FANOUT_CASTS / FANOUT_ACTORS);
+    }
+    rate
+}
+
+fn pingpong(host: &Host) -> f64 {
+    let players: Vec<(Player, Player)> = (0..PAIRS)
+        .map(|_| (host.spawn("pingpong", &()).unwrap(), host.spawn("pingpong", &()).unwrap()))
+        .collect();
+    let start = Instant::now();
+    let serves = players
+        .iter()
+        .map(|(server, partner)| {
+            let serve = PingPongMsg::Serve { partner: partner.id().get(), bounces: BOUNCES };
+            server.call_async_timeout(serve, CLOSING)
+        })
+        .collect();
+    let replies = block_on_all(serves);
+    let rate = (PAIRS * BOUNCES) as f64 / start.elapsed().as_secs_f64();
+    for r in replies {
+        // The server received every other ball of its rally.
+        assert_eq!(r.unwrap(), Ok(BOUNCES / 2));
+    }
+    rate
 }
 
 fn call(c: &Counter) -> f64 {
@@ -102,6 +158,10 @@ fn restart(host: &Host) {
 fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_default();
     let (host, v2) = counter_host();
+    if scenario == "pingpong" {
+        let lib = relive_test_support::build_library("pingpong", true);
+        host.code_server().upgrade("pingpong", &lib).expect("load pingpong");
+    }
     let counter = || -> Counter { host.spawn("counter", &0u64).unwrap() };
     match scenario.as_str() {
         // One warm-up round, then the measured one.
@@ -115,6 +175,15 @@ fn main() {
             call(&c);
             figure("relive", "call_round_trips_per_s", call(&c), "rt/s");
         }
+        // Fresh actors each round: one warm-up round, then the measured one.
+        "fanout" => {
+            fanout(&host);
+            figure("relive", "fanout_msgs_per_s", fanout(&host), "msgs/s");
+        }
+        "pingpong" => {
+            pingpong(&host);
+            figure("relive", "pingpong_pairs_msgs_per_s", pingpong(&host), "msgs/s");
+        }
         "spawn" => spawn(&host),
         "upgrade_1k" => upgrade(&host, &v2, 1_000),
         "upgrade_10k" => upgrade(&host, &v2, 10_000),
@@ -122,7 +191,8 @@ fn main() {
         "restart" => restart(&host),
         _ => {
             eprintln!(
-                "usage: relive-bench <cast|call|spawn|upgrade_1k|upgrade_10k|upgrade_100k|restart>"
+                "usage: relive-bench <cast|call|fanout|pingpong|spawn|upgrade_1k|upgrade_10k|\
+                 upgrade_100k|restart>"
             );
             std::process::exit(2);
         }
