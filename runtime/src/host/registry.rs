@@ -10,10 +10,19 @@
 //!
 //! Locks: `names`, then `index`, then `actors`, never the other way round;
 //! no actor lock is taken under any of them.
+//!
+//! `actors` is the map every send by id reads (a module's `ctx.send`, a
+//! port's reply): it is split into [`SHARDS`] maps by id, each behind its
+//! own lock on its own cache line, so the workers' lookups do not all
+//! write one lock word. Ids are sequential, so `id % SHARDS` spreads them
+//! evenly and a shard's map hashes with Fx, not SipHash (ids are not
+//! chosen by anyone who could aim at a bucket).
 
 use super::SpawnError;
 use crate::actor::{ActorCell, ActorId};
+use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +30,56 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// module → version serial → the actors whose body runs that version.
 type Index = HashMap<Arc<str>, HashMap<u64, HashSet<ActorId>>>;
 
+/// How many maps the live actors are split into.
+const SHARDS: usize = 64;
+
+/// One shard of [`Actors`].
+type Shard = RwLock<FxHashMap<ActorId, Arc<ActorCell>>>;
+
+/// Every live actor by id, in [`SHARDS`] maps.
+#[derive(Debug)]
+struct Actors {
+    shards: Box<[CachePadded<Shard>]>,
+}
+
+impl Actors {
+    fn new() -> Self {
+        Actors { shards: (0..SHARDS).map(|_| CachePadded::new(RwLock::default())).collect() }
+    }
+
+    fn shard(&self, id: ActorId) -> &Shard {
+        &self.shards[(id.0 % SHARDS as u64) as usize]
+    }
+
+    fn insert(&self, cell: &Arc<ActorCell>) {
+        self.shard(cell.id).write().insert(cell.id, Arc::clone(cell));
+    }
+
+    fn remove(&self, id: ActorId) {
+        self.shard(id).write().remove(&id);
+    }
+
+    fn get(&self, id: ActorId) -> Option<Arc<ActorCell>> {
+        self.shard(id).read().get(&id).cloned()
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Every actor, in no order (one shard locked at a time).
+    fn all(&self) -> Vec<(ActorId, Arc<ActorCell>)> {
+        let mut all = Vec::with_capacity(self.len());
+        for s in self.shards.iter() {
+            all.extend(s.read().iter().map(|(id, c)| (*id, Arc::clone(c))));
+        }
+        all
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Registry {
-    actors: RwLock<HashMap<ActorId, Arc<ActorCell>>>,
+    actors: Actors,
     names: RwLock<HashMap<String, ActorId>>,
     index: Mutex<Index>,
     next_id: AtomicU64,
@@ -35,7 +91,7 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn new() -> Self {
         Registry {
-            actors: RwLock::new(HashMap::new()),
+            actors: Actors::new(),
             names: RwLock::new(HashMap::new()),
             index: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -75,7 +131,7 @@ impl Registry {
             // released, after a listing took it: a later insertion shows).
             self.inserts.fetch_add(1, Ordering::Relaxed);
         }
-        self.actors.write().insert(cell.id, Arc::clone(cell));
+        self.actors.insert(cell);
         Ok(())
     }
 
@@ -115,7 +171,7 @@ impl Registry {
                 }
             }
         }
-        self.actors.write().remove(&cell.id);
+        self.actors.remove(cell.id);
     }
 
     /// How many actors were put in the index so far.
@@ -183,7 +239,7 @@ impl Registry {
     }
 
     pub(crate) fn lookup(&self, id: ActorId) -> Option<Arc<ActorCell>> {
-        self.actors.read().get(&id).cloned()
+        self.actors.get(id)
     }
 
     pub(crate) fn whereis(&self, name: &str) -> Option<ActorId> {
@@ -192,8 +248,7 @@ impl Registry {
 
     fn cells(&self, mut ids: Vec<ActorId>) -> Vec<Arc<ActorCell>> {
         ids.sort_unstable();
-        let actors = self.actors.read();
-        ids.iter().filter_map(|id| actors.get(id).cloned()).collect()
+        ids.iter().filter_map(|id| self.actors.get(*id)).collect()
     }
 
     /// The actors of `module`, whatever version they run, in id order.
@@ -254,15 +309,14 @@ impl Registry {
 
     /// Live actors.
     pub(crate) fn count(&self) -> usize {
-        self.actors.read().len()
+        self.actors.len()
     }
 
     /// Every live actor, in id order.
     pub(crate) fn all(&self) -> Vec<Arc<ActorCell>> {
         // issue 16: status at scale — sorted by the map's own keys: sorting
         // by `c.id` read every cell's memory about 17 times (at 100 k).
-        let mut cells: Vec<(ActorId, Arc<ActorCell>)> =
-            self.actors.read().iter().map(|(id, c)| (*id, Arc::clone(c))).collect();
+        let mut cells = self.actors.all();
         cells.sort_unstable_by_key(|(id, _)| *id);
         cells.into_iter().map(|(_, c)| c).collect()
     }
