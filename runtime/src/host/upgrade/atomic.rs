@@ -289,7 +289,7 @@ impl HostShared {
                     // The group's first actor reads the clock once it is
                     // held; the others, held later, reuse its reading.
                     let since = match held.last() {
-                        Some((_, _, _, since)) if held.len() % STAMP_EVERY != 0 => *since,
+                        Some((_, _, _, since)) if !held.len().is_multiple_of(STAMP_EVERY) => *since,
                         _ => Instant::now(),
                     };
                     held.push((*i, cell, g, since));
