@@ -135,8 +135,9 @@ rss_bytes() ->
 
 %% OTP's live upgrade of N processes with state, as release_handler performs
 %% it for a gen_server: suspend every process, load the new code, call
-%% code_change in every process, resume; ended, as relive's is, when every
-%% process has answered from the new version (all requests in flight at once).
+%% code_change in every process, resume; timed, as relive's is, until every
+%% process runs the new version (its last resume). Not timed, on both sides:
+%% every process answers from the new version (all requests in flight at once).
 upgrade(N) ->
     Pids = [begin {ok, P} = bench_counter:start(I), P end || I <- lists:seq(1, N)],
     {Src, V2} = counter_binary(v2),
@@ -145,9 +146,9 @@ upgrade(N) ->
     {module, bench_counter} = code:load_binary(bench_counter, Src, V2),
     [ok = sys:change_code(P, bench_counter, undefined, []) || P <- Pids],
     [ok = sys:resume(P) || P <- Pids],
+    Ms = (now_ns() - T0) / 1.0e6,
     Reqs = [gen_server:send_request(P, get) || P <- Pids],
     [{reply, {2, _}} = gen_server:wait_response(R, infinity) || R <- Reqs],
-    Ms = (now_ns() - T0) / 1.0e6,
     figure(io_lib:format("upgrade_atomic_~bk_ms", [N div 1000]), Ms, "ms").
 
 %% A supervised gen_server's handle_call raises; from the crashing call's

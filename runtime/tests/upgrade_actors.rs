@@ -201,6 +201,58 @@ fn rollback_through_downgrade_through_an_equal_schema_and_through_the_snapshot()
     assert_eq!(get(&counters[0]), CounterReply { logic: 1, count: 12 });
 }
 
+// issue 19: an upgrade of many actors reads the clock once per group of
+// actors and keeps the snapshots as bytes under one tag per version.
+#[test]
+fn an_upgrade_of_many_actors_keeps_each_snapshot_and_a_true_pause() {
+    // More actors than one group of clock readings (256) and than one
+    // migration chunk (64), so groups, chunks and both threads all play.
+    let n = 700;
+    let (host, counters) = host_with_v1(n);
+    for c in &counters {
+        c.cast(CounterMsg::Add(1)).unwrap();
+    }
+    let decl = relive_sdk::declaration!(no_downgrade::Counter, version = "2.5.0");
+    let report = host.code_server().upgrade("counter", decl).unwrap();
+    assert_eq!(report.migrated, n);
+    assert!(report.longest_pause > Duration::ZERO);
+    assert!(report.longest_pause <= report.duration);
+    for (i, c) in counters.iter().enumerate() {
+        c.cast(CounterMsg::Add(1000)).unwrap();
+        assert_eq!(get(c), CounterReply { logic: 25, count: i as u64 * 100 + 1001 });
+    }
+    // Back through the snapshots: each actor gets its own state as it was
+    // at the upgrade (what it did after is lost, as documented).
+    let back = host.code_server().rollback("counter").unwrap();
+    assert_eq!((back.migrated, back.restored_from_snapshot), (0, n));
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(get(c), CounterReply { logic: 1, count: i as u64 * 100 + 1 });
+    }
+}
+
+// issue 19: the failed migration of many actors (several chunks, both
+// migration threads) still restores every one.
+#[test]
+fn a_failed_migration_of_many_actors_restores_every_one() {
+    let n = 700;
+    let (host, counters) = host_with_v1(n);
+    for c in &counters {
+        c.cast(CounterMsg::Add(5)).unwrap();
+    }
+    let e = host
+        .code_server()
+        .upgrade("counter", fixtures().path("panics_in_code_change"))
+        .unwrap_err();
+    let UpgradeError::MigrationFailed { failed } = &e else { panic!("{e:?}") };
+    assert_eq!(failed.len(), n, "every actor's code_change panicked");
+    assert!(failed.windows(2).all(|w| w[0].actor < w[1].actor), "in id order");
+    assert_eq!(host.code_server().current("counter").unwrap().version().to_string(), "1.0.0");
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(get(c), CounterReply { logic: 1, count: i as u64 * 100 + 5 });
+    }
+    assert_eq!(host.code_server().current("counter").unwrap().instances(), n);
+}
+
 #[test]
 fn purge_stops_actors_still_on_old() {
     let (host, counters) = host_with_v1(3);

@@ -312,16 +312,31 @@ impl Instance {
     /// # Errors
     /// The module's `export_state` failed or panicked.
     pub fn snapshot(&self) -> Result<StateSnapshot, ModuleCallError> {
-        let mut bytes = Vec::new();
         let version = self.state.version();
+        Ok(StateSnapshot {
+            module: version.name().to_owned(),
+            version: version.version_str().to_owned(),
+            schema: version.schemas().state,
+            bytes: self.export_bytes()?,
+        })
+    }
+
+    /// The state's bytes as [`snapshot`](Self::snapshot) holds them, without
+    /// the tag (module, version, schema: this instance's version's), which
+    /// an upgrade of many actors shares instead of copying per actor.
+    ///
+    /// # Errors
+    /// As [`snapshot`](Self::snapshot).
+    pub(crate) fn export_bytes(&self) -> Result<Vec<u8>, ModuleCallError> {
+        let mut bytes = Vec::new();
         match self.state.export_state(&mut bytes) {
-            status::OK => Ok(StateSnapshot {
-                module: version.name().to_owned(),
-                version: version.version_str().to_owned(),
-                schema: version.schemas().state,
-                bytes,
-            }),
-            code => Err(ModuleCallError::from_status(version, "export_state", code, &bytes)),
+            status::OK => Ok(bytes),
+            code => Err(ModuleCallError::from_status(
+                self.state.version(),
+                "export_state",
+                code,
+                &bytes,
+            )),
         }
     }
 
@@ -407,15 +422,22 @@ impl Instance {
         snapshot: &StateSnapshot,
         extra: &[u8],
     ) -> Result<Instance, ModuleCallError> {
+        Self::restore_bytes(to, (&snapshot.version, snapshot.schema), &snapshot.bytes, extra)
+    }
+
+    /// [`restore`](Self::restore) from state bytes written by the version
+    /// `from` (its version string and state schema), without a snapshot.
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore).
+    pub(crate) fn restore_bytes(
+        to: &Arc<Version>,
+        from: (&str, Fingerprint),
+        bytes: &[u8],
+        extra: &[u8],
+    ) -> Result<Instance, ModuleCallError> {
         let mut buf = Vec::new();
-        match LiveState::code_change(
-            to,
-            &snapshot.version,
-            snapshot.schema,
-            &snapshot.bytes,
-            extra,
-            &mut buf,
-        ) {
+        match LiveState::code_change(to, from.0, from.1, bytes, extra, &mut buf) {
             Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
             Err(code) => Err(ModuleCallError::from_status(to, "code_change", code, &buf)),
         }

@@ -6,7 +6,6 @@ use super::report::{ActorFailure, MigrateError};
 use crate::actor::{ActorCell, Body, Instance, release};
 use crate::code_server::{ModuleCallError, Version};
 use crate::host::HostShared;
-use relive_codec::StateSnapshot;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,36 +66,47 @@ impl HostShared {
     /// Keep `cell`'s upgrade-time snapshot for a rollback without `downgrade`.
     pub(super) fn remember(&self, cell: &ActorCell, snap: relive_codec::StateSnapshot) {
         let module = cell.module.as_deref().unwrap_or("").to_owned();
-        self.upgrades.snapshots.lock().entry(module).or_default().insert(cell.id, snap);
+        let kept = super::state::Kept::from_snapshot(snap);
+        self.upgrades.snapshots.lock().entry(module).or_default().insert(cell.id, kept);
     }
 }
 
-/// One migration to run: the instance taken out of its (held) body, and the
-/// version it moves to (an index into the targets given with the jobs).
-/// `k` identifies it to the caller.
+/// One migration to run: the instance taken out of its (held) body, the
+/// version it moves to (an index into the targets given with the jobs) and
+/// the version it runs (an index into the sources given with them: the
+/// threads then touch no per-job reference count). `k` identifies it to
+/// the caller.
 pub(super) struct Job {
     pub(super) k: usize,
     pub(super) old: Instance,
     pub(super) to: usize,
+    pub(super) from: usize,
 }
+
+/// The new instance and the state bytes it was made from (the snapshot's
+/// tag is its source version's, shared).
+pub(super) type Migrated = (Instance, Vec<u8>);
 
 /// How a job ended, as far as the deadline let it.
 pub(super) struct Finished {
     pub(super) k: usize,
+    /// The source version, as in [`Job`].
+    pub(super) from: usize,
     /// The old instance, unchanged, when its `export_state` returned in
     /// time; `None` when it overran the deadline inside the old version's
     /// code (the instance is lost to the caller: the actor cannot resume).
     pub(super) old: Option<Instance>,
-    /// The new instance and the snapshot it was made from; `None` when the
+    /// The new instance and the bytes it was made from; `None` when the
     /// deadline passed first.
-    pub(super) result: Option<Result<(Instance, StateSnapshot), ModuleCallError>>,
+    pub(super) result: Option<Result<Migrated, ModuleCallError>>,
 }
 
 struct Slot {
     k: usize,
     old: Option<Instance>,
     to: usize,
-    result: Option<Result<(Instance, StateSnapshot), ModuleCallError>>,
+    from: usize,
+    result: Option<Result<Migrated, ModuleCallError>>,
 }
 
 /// Jobs each migration thread takes at a time.
@@ -109,7 +119,7 @@ const CHUNK: usize = 64;
 /// versions it belongs to (they stay loaded while it runs).
 pub(super) fn run_until(
     jobs: Vec<Job>,
-    targets: &[Arc<Version>],
+    (sources, targets): (&[Arc<Version>], &[Arc<Version>]),
     extra: &[u8],
     deadline: Instant,
     progress: Option<Arc<std::sync::atomic::AtomicUsize>>,
@@ -122,13 +132,20 @@ pub(super) fn run_until(
     let slots: Arc<Vec<parking_lot::Mutex<Slot>>> = Arc::new(
         jobs.into_iter()
             .map(|j| {
-                parking_lot::Mutex::new(Slot { k: j.k, old: Some(j.old), to: j.to, result: None })
+                parking_lot::Mutex::new(Slot {
+                    k: j.k,
+                    old: Some(j.old),
+                    to: j.to,
+                    from: j.from,
+                    result: None,
+                })
             })
             .collect(),
     );
     let extra: Arc<[u8]> = Arc::from(extra);
     // Shared, not cloned per job: one reference count, touched once per thread.
     let targets: Arc<[Arc<Version>]> = Arc::from(targets);
+    let sources: Arc<[Arc<Version>]> = Arc::from(sources);
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new((parking_lot::Mutex::new(0usize), parking_lot::Condvar::new()));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
@@ -141,7 +158,7 @@ pub(super) fn run_until(
             Arc::clone(&done),
             progress.clone(),
         );
-        let targets = Arc::clone(&targets);
+        let (targets, sources) = (Arc::clone(&targets), Arc::clone(&sources));
         let spawned = std::thread::Builder::new().name("relive-migrate".into()).spawn(move || {
             loop {
                 // ORDERING: only the partition of indexes matters.
@@ -151,17 +168,20 @@ pub(super) fn run_until(
                 }
                 let end = (start + CHUNK).min(slots.len());
                 for slot in &slots[start..end] {
-                    let (old, to) = {
+                    let (old, to, from) = {
                         let mut s = slot.lock();
-                        (s.old.take().expect("each job is taken once"), &targets[s.to])
+                        let old = s.old.take().expect("each job is taken once");
+                        (old, &targets[s.to], &sources[s.from])
                     };
-                    let snapshot = old.snapshot();
+                    let bytes = old.export_bytes();
                     // The old instance goes back before the new version's
                     // code runs: a `code_change` that never returns cannot
                     // take the actor's state with it.
                     slot.lock().old = Some(old);
-                    let result = snapshot.and_then(|snap| {
-                        Instance::restore(to, &snap, &extra).map(|new| (new, snap))
+                    let written_by = (from.version_str(), from.schemas().state);
+                    let result = bytes.and_then(|bytes| {
+                        Instance::restore_bytes(to, written_by, &bytes, &extra)
+                            .map(|new| (new, bytes))
                     });
                     slot.lock().result = Some(result);
                     if let Some(p) = &progress {
@@ -194,7 +214,7 @@ pub(super) fn run_until(
         .iter()
         .map(|slot| {
             let mut s = slot.lock();
-            Finished { k: s.k, old: s.old.take(), result: s.result.take() }
+            Finished { k: s.k, from: s.from, old: s.old.take(), result: s.result.take() }
         })
         .collect()
 }

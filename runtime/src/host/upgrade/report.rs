@@ -78,7 +78,9 @@ pub struct UpgradeReport {
     pub remaining: usize,
     /// From the call to the last actor resumed.
     pub duration: Duration,
-    /// The longest time any actor was suspended.
+    /// The longest time any actor was suspended. An atomic upgrade reads
+    /// the clock once per group of 256 actors, so this is its longest
+    /// group's pause: never less than any actor's, at most a few µs more.
     pub longest_pause: Duration,
 }
 
