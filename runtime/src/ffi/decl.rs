@@ -121,6 +121,58 @@ struct RawDeclFn {
     functions_len: usize,
 }
 
+// issue 17: the plain form (decision 0025)
+/// Mirror of `relive_sdk::abi::PlainEntry`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawPlainEntry {
+    format: u32,
+    arg_size: u32,
+    result_size: u32,
+    call: Option<PlainFn>,
+}
+
+/// The declaration with the plain entries appended after the functions
+/// (read only when the module's `decl_size` covers it).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclPlain {
+    functions: RawDeclFn,
+    plain_ptr: *const RawPlainEntry,
+    plain_len: usize,
+}
+
+/// The plain entry point of an exported function (mirror of
+/// `relive_sdk::abi::PlainFn`).
+pub(crate) type PlainFn = unsafe extern "C" fn(
+    arg: *const u8,
+    arg_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    sink: *const RawSink,
+) -> i32;
+
+/// The plain form of an exported function: the image sizes of its argument
+/// and result (each at most `relive_codec::plain::MAX`) and its entry
+/// point, valid only while the library is open (kept inside its `Version`,
+/// as [`FunctionPtr`] is).
+#[derive(Clone, Copy)]
+pub(crate) struct PlainForm {
+    pub(crate) arg_size: usize,
+    pub(crate) result_size: usize,
+    pub(crate) call: PlainFn,
+}
+
+impl std::fmt::Debug for PlainForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainForm")
+            .field("arg_size", &self.arg_size)
+            .field("result_size", &self.result_size)
+            .finish_non_exhaustive()
+    }
+}
+// end issue 17: the plain form
+
 /// Largest function table accepted from a declaration.
 const MAX_FUNCTIONS: usize = 1024;
 
@@ -153,6 +205,10 @@ pub(crate) struct DeclaredFunction {
     pub(crate) arg_schema: Fingerprint,
     pub(crate) result_schema: Fingerprint,
     pub(crate) call: FunctionPtr,
+    // issue 17: the plain form
+    /// Its plain form, when its argument and result are plain and the
+    /// module's image format is this host's.
+    pub(crate) plain: Option<PlainForm>,
 }
 // end issue 17: functions
 
@@ -664,7 +720,29 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
                 arg_schema: Fingerprint(e.arg_schema),
                 result_schema: Fingerprint(e.result_schema),
                 call: FunctionPtr(call),
+                plain: None,
             });
+        }
+        // issue 17: the plain form (decision 0025)
+        if (header.decl_size as usize) >= size_of::<RawDeclPlain>() {
+            // SAFETY: the module reports `decl_size` readable bytes, which
+            // cover a `RawDeclPlain` (checked just above); the table is
+            // bounds-checked before it is read.
+            let p = unsafe { ptr.cast::<RawDeclPlain>().read() };
+            // SAFETY: non-null, aligned and bounded before the read;
+            // validity is the caller's contract.
+            let plain = unsafe { functions_at(p.plain_ptr, p.plain_len) }
+                .ok_or_else(|| DeclError::Malformed("plain_functions: bad pointer or length".into()))?;
+            if !plain.is_empty() && plain.len() != functions.len() {
+                return Err(DeclError::Malformed(format!(
+                    "plain_functions: {} entries for {} functions",
+                    plain.len(),
+                    functions.len()
+                )));
+            }
+            for (f, e) in functions.iter_mut().zip(plain) {
+                f.plain = plain_form(&f.name, e)?;
+            }
         }
         Declaration { functions, ..decl }
     } else {
@@ -673,22 +751,43 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     Ok((decl, table))
 }
 
+// issue 17: the plain form (decision 0025)
+/// The plain form entry `e` of function `name` describes: none when it has
+/// no entry point or was built for another image format (every call then
+/// goes through postcard).
+///
+/// # Errors
+/// [`DeclError::Malformed`] for an image larger than the plain form carries.
+fn plain_form(name: &str, e: &RawPlainEntry) -> Result<Option<PlainForm>, DeclError> {
+    let Some(call) = e.call else { return Ok(None) };
+    if e.format != relive_codec::plain::FORMAT {
+        return Ok(None);
+    }
+    let (arg_size, result_size) = (e.arg_size as usize, e.result_size as usize);
+    if arg_size > relive_codec::plain::MAX || result_size > relive_codec::plain::MAX {
+        return Err(DeclError::Malformed(format!(
+            "plain_functions: {name} declares images of {arg_size} and {result_size} bytes, \
+             past the {} the plain form carries",
+            relive_codec::plain::MAX
+        )));
+    }
+    Ok(Some(PlainForm { arg_size, result_size, call }))
+}
+
 // issue 17: functions
-/// `len` function entries at `ptr`, or `None` when the pair is not plausible.
+/// `len` function entries (or plain entries) at `ptr`, or `None` when the
+/// pair is not plausible.
 ///
 /// # Safety
 /// When `ptr` is non-null, aligned and `len` bounded, it is valid for reads
 /// of `len` entries for `'a`.
-unsafe fn functions_at<'a>(
-    ptr: *const RawFunctionEntry,
-    len: usize,
-) -> Option<&'a [RawFunctionEntry]> {
+unsafe fn functions_at<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     if len == 0 {
         return Some(&[]);
     }
     if ptr.is_null()
         || len > MAX_FUNCTIONS
-        || !(ptr as usize).is_multiple_of(align_of::<RawFunctionEntry>())
+        || !(ptr as usize).is_multiple_of(align_of::<T>())
     {
         return None;
     }
@@ -904,7 +1003,19 @@ mod tests {
         assert_eq!(offset_of!(ModuleDecl, depends), offset_of!(super::RawDeclDeps, depends_ptr));
         // issue 17: functions
         assert_eq!(offset_of!(ModuleDecl, functions), offset_of!(super::RawDeclFn, functions_ptr));
-        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclFn>());
+        // issue 17: the plain form
+        assert_eq!(
+            offset_of!(ModuleDecl, plain_functions),
+            offset_of!(super::RawDeclPlain, plain_ptr)
+        );
+        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclPlain>());
+        {
+            use super::RawPlainEntry as R;
+            use relive_sdk::abi::PlainEntry as E;
+            assert_eq!(size_of::<E>(), size_of::<R>());
+            assert_eq!(align_of::<E>(), align_of::<R>());
+            assert_eq!(offset_of!(R, call), size_of::<E>() - size_of::<usize>());
+        }
         {
             use super::RawFunctionEntry as R;
             use relive_sdk::abi::FunctionEntry as E;
