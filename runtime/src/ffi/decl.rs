@@ -731,8 +731,9 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
             let p = unsafe { ptr.cast::<RawDeclPlain>().read() };
             // SAFETY: non-null, aligned and bounded before the read;
             // validity is the caller's contract.
-            let plain = unsafe { functions_at(p.plain_ptr, p.plain_len) }
-                .ok_or_else(|| DeclError::Malformed("plain_functions: bad pointer or length".into()))?;
+            let plain = unsafe { functions_at(p.plain_ptr, p.plain_len) }.ok_or_else(|| {
+                DeclError::Malformed("plain_functions: bad pointer or length".into())
+            })?;
             if !plain.is_empty() && plain.len() != functions.len() {
                 return Err(DeclError::Malformed(format!(
                     "plain_functions: {} entries for {} functions",
@@ -785,10 +786,7 @@ unsafe fn functions_at<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     if len == 0 {
         return Some(&[]);
     }
-    if ptr.is_null()
-        || len > MAX_FUNCTIONS
-        || !(ptr as usize).is_multiple_of(align_of::<T>())
-    {
+    if ptr.is_null() || len > MAX_FUNCTIONS || !(ptr as usize).is_multiple_of(align_of::<T>()) {
         return None;
     }
     // SAFETY: non-null, aligned, bounded; validity is the caller's contract.

@@ -346,9 +346,7 @@ impl<A, R> Function<A, R> {
     pub fn is_plain(&self) -> bool {
         let serving = self.slot.serving.load();
         match (serving.primary.as_ref().and_then(|t| t.plain.as_ref()), self.plain) {
-            (Some(form), Some((arg, result))) => {
-                form.arg_size == arg && form.result_size == result
-            }
+            (Some(form), Some((arg, result))) => form.arg_size == arg && form.result_size == result,
             _ => false,
         }
     }
