@@ -1116,7 +1116,9 @@ mod tests {
         assert_eq!(offset_of!(Sdk, config_schema), offset_of!(super::RawDeclConfig, config_schema));
         // issue 17: functions — appended after the section's schema.
         assert_eq!(offset_of!(Sdk, functions), size_of::<super::RawDeclConfig>());
-        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclFn>());
+        // issue 17: the plain form — appended after the functions.
+        assert_eq!(offset_of!(Sdk, plain_functions), size_of::<super::RawDeclFn>());
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclPlain>());
     }
 
     // issue 17: functions
@@ -1183,6 +1185,79 @@ mod tests {
         let (d, _) =
             unsafe { read((&older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
         assert!(d.functions.is_empty());
+    }
+
+    // issue 17: the plain form (decision 0025)
+    #[test]
+    fn the_plain_table_is_read_checked_and_absent_from_an_older_declaration() {
+        use super::{DeclError, RawDeclFn, read};
+        use relive_sdk::abi::{FunctionEntry, ModuleDecl, PlainEntry, RFunctions, RPlainFunctions};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Req(u32, bool);
+        struct Halve;
+        impl relive_sdk::Function for Halve {
+            const NAME: &'static str = "halve";
+            type Arg = Req;
+            type Output = u64;
+            fn call(arg: Req) -> u64 {
+                assert!(arg.1, "halve: not asked");
+                u64::from(arg.0) / 2
+            }
+        }
+        struct Names;
+        impl relive_sdk::Function for Names {
+            const NAME: &'static str = "names";
+            type Arg = u8;
+            type Output = Vec<String>;
+            fn call(n: u8) -> Vec<String> {
+                (0..n).map(|i| i.to_string()).collect()
+            }
+        }
+        static FUNCTIONS: [FunctionEntry; 2] =
+            [FunctionEntry::of::<Halve>(), FunctionEntry::of::<Names>()];
+        static PLAIN: [PlainEntry; 2] = [PlainEntry::of::<Halve>(), PlainEntry::of::<Names>()];
+        static VT: relive_sdk::abi::VTable = relive_sdk::abi::VTable::new::<Plain>();
+        let build = relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true };
+        let decl = |plain: &'static [PlainEntry]| {
+            ModuleDecl::new::<Plain>(&VT, build)
+                .with_functions(RFunctions::new(&FUNCTIONS))
+                .with_plain_functions(RPlainFunctions::new(plain))
+        };
+        let read_decl = |d: &ModuleDecl| {
+            // SAFETY: a live declaration whose pointers are the statics above.
+            unsafe { read((d as *const ModuleDecl).cast()) }.map(|(d, _)| d)
+        };
+        let d = read_decl(&decl(&PLAIN)).unwrap();
+        let form = d.functions[0].plain.expect("(u32, bool) -> u64 is plain");
+        assert_eq!((form.arg_size, form.result_size), (5, 8));
+        assert!(d.functions[1].plain.is_none(), "a Vec<String> is not plain");
+        // The plain entry runs the function on the image; a panic in it is
+        // PANICKED with the message, as in the postcard entry.
+        let (mut out, mut spill) = ([0u8; 8], Vec::new());
+        let mut image = [0u8; relive_codec::plain::MAX];
+        let n = relive_codec::plain::encode(&Req(84, true), &mut image).unwrap();
+        let code = crate::ffi::calls::call_plain(&form, &image[..n], &mut out, &mut spill);
+        assert_eq!(code, relive_sdk::abi::status::OK);
+        assert_eq!(relive_codec::plain::decode::<u64>(&out).unwrap(), 42);
+        let n = relive_codec::plain::encode(&Req(84, false), &mut image).unwrap();
+        let code = crate::ffi::calls::call_plain(&form, &image[..n], &mut out, &mut spill);
+        assert_eq!(code, relive_sdk::abi::status::PANICKED);
+        assert!(String::from_utf8_lossy(&spill).contains("halve: not asked"));
+        // Images of other sizes than declared never reach the module.
+        let code = crate::ffi::calls::call_plain(&form, &image[..4], &mut out, &mut spill);
+        assert_eq!(code, relive_sdk::abi::status::FAILED);
+
+        // A table as long as neither 0 nor the functions: refused at load.
+        static SHORT: [PlainEntry; 1] = [PlainEntry::of::<Halve>()];
+        match read_decl(&decl(&SHORT)) {
+            Err(DeclError::Malformed(why)) => assert!(why.contains("1 entries for 2"), "{why}"),
+            other => panic!("expected a malformed declaration, got {:?}", other.map(|_| ())),
+        }
+        // A declaration that ends before the table: postcard only.
+        let older = ModuleDecl { decl_size: size_of::<RawDeclFn>() as u32, ..decl(&PLAIN) };
+        let d = read_decl(&older).unwrap();
+        assert_eq!(d.functions.len(), 2);
+        assert!(d.functions.iter().all(|f| f.plain.is_none()));
     }
 
     #[test]
