@@ -496,19 +496,19 @@ mod other_layout {
     #[data]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     #[repr(C, align(32))]
-    pub struct QuoteReq {
-        pub item: u32,
-        pub qty: u32,
+    pub(crate) struct QuoteReq {
+        pub(crate) item: u32,
+        pub(crate) qty: u32,
     }
 
     #[data]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     #[repr(C, align(64))]
-    pub struct Quote {
-        pub version: u32,
-        pub item: u32,
-        pub price: u64,
-        pub marker: u64,
+    pub(crate) struct Quote {
+        pub(crate) version: u32,
+        pub(crate) item: u32,
+        pub(crate) price: u64,
+        pub(crate) marker: u64,
     }
 }
 
@@ -519,9 +519,9 @@ mod swapped {
 
     #[data]
     #[derive(Debug, Clone, Copy)]
-    pub struct QuoteReq {
-        pub qty: u32,
-        pub item: u32,
+    pub(crate) struct QuoteReq {
+        pub(crate) qty: u32,
+        pub(crate) item: u32,
     }
 }
 
