@@ -33,6 +33,7 @@
 pub mod compat;
 mod error;
 mod fingerprint;
+pub mod plain;
 pub mod variants;
 mod wire;
 

@@ -86,6 +86,9 @@ fn a_panic_in_a_function_is_a_typed_error_and_the_host_runs_on() {
         }
         other => panic!("expected a panic, got {other:?}"),
     }
+    // issue 17, decision 0025: `u32 -> u32` is plain, so that panic was
+    // caught in the plain entry.
+    assert!(f.is_plain());
     assert_eq!(f.call(&21).unwrap(), 42, "the same function answers after a panic");
     // The module's actor, too.
     let actor = host.spawn::<QuoteReq, Quote, ()>("pricing", &()).unwrap();
@@ -445,4 +448,105 @@ fn a_function_new_in_a_gradual_upgrade_serves_every_call_from_the_new_version() 
     let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
     let on_v3 = (0..100).filter(|_| quote.call(&REQ).unwrap().version == 3).count();
     assert_eq!(on_v3, 30, "the shared function still splits 30/70");
+}
+
+// issue 17: the plain form (decision 0025)
+#[test]
+fn the_plain_form_and_postcard_give_the_same_results_and_every_call_is_counted() {
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    let catalog = host.function::<u32, Vec<Quote>>("pricing", "catalog").unwrap();
+    assert!(quote.is_plain(), "two u32s in, four integers out: plain");
+    assert!(!catalog.is_plain(), "a Vec is not plain: postcard");
+    // `catalog(n)` is `quote` of every item below `n` at quantity 1, made
+    // by the same module code but carried by postcard.
+    let by_postcard = catalog.call(&64).unwrap();
+    for (item, expected) in (0u32..).zip(&by_postcard) {
+        let by_plain = quote.call(&QuoteReq { item, qty: 1 }).unwrap();
+        assert_eq!(&by_plain, expected, "item {item}");
+    }
+    // Extreme values cross the plain form unchanged (little-endian,
+    // fixed width: no varint edge).
+    let edge = QuoteReq { item: u32::MAX, qty: u32::MAX };
+    assert_eq!(quote.call(&edge).unwrap(), Quote::by(1, edge));
+
+    // Counted per calling thread, summed exactly.
+    let before = quote.calls();
+    let threads: Vec<_> = (0..3u32)
+        .map(|t| {
+            let quote = quote.clone();
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    quote.call(&QuoteReq { item: t * 1000 + i, qty: 2 }).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(quote.calls(), before + 3000);
+}
+
+/// The host's own copies of the pricing types: the same schemas (names,
+/// fields, field order) as `pricing_api`'s, laid out differently in memory.
+mod other_layout {
+    use relive_sdk::prelude::*;
+
+    #[data]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[repr(C, align(32))]
+    pub(crate) struct QuoteReq {
+        pub(crate) item: u32,
+        pub(crate) qty: u32,
+    }
+
+    #[data]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[repr(C, align(64))]
+    pub(crate) struct Quote {
+        pub(crate) version: u32,
+        pub(crate) item: u32,
+        pub(crate) price: u64,
+        pub(crate) marker: u64,
+    }
+}
+
+/// Like `pricing_api::QuoteReq`, its fields swapped: another schema, so its
+/// image has the fields at other offsets.
+mod swapped {
+    use relive_sdk::prelude::*;
+
+    #[data]
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct QuoteReq {
+        pub(crate) qty: u32,
+        pub(crate) item: u32,
+    }
+}
+
+#[test]
+fn the_plain_form_follows_the_schema_not_the_memory_layout() {
+    assert_ne!(size_of::<other_layout::QuoteReq>(), size_of::<QuoteReq>());
+    assert_ne!(size_of::<other_layout::Quote>(), size_of::<Quote>());
+    let host = host_with_v1();
+    // Same schema, other layout: accepted, and it reads right, because the
+    // image is the schema's leaves in order, not the value's bytes.
+    let quote = host.function::<other_layout::QuoteReq, other_layout::Quote>("pricing", "quote");
+    let quote = quote.unwrap();
+    assert!(quote.is_plain());
+    let q = quote.call(&other_layout::QuoteReq { item: 7, qty: 3 }).unwrap();
+    let expected = Quote::by(1, REQ);
+    assert_eq!(
+        (q.version, q.item, q.price, q.marker),
+        (expected.version, expected.item, expected.price, expected.marker)
+    );
+    // Another image layout is another schema: refused with a typed error
+    // when the handle is made, before any call.
+    match host.function::<swapped::QuoteReq, Quote>("pricing", "quote") {
+        Err(FunctionError::SchemaMismatch { what, function, .. }) => {
+            assert_eq!((what, function.as_str()), ("argument", "quote"));
+        }
+        other => panic!("expected an argument mismatch, got {other:?}"),
+    }
 }

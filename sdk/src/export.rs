@@ -39,9 +39,12 @@ macro_rules! declaration {
         static DECL: $crate::abi::ModuleDecl = $crate::__declaration_of!($ty, $version, &VTABLE)
             // issue 17: functions
             .with_functions($crate::abi::RFunctions::new(FUNCTIONS))
+            // issue 17: the plain form
+            .with_plain_functions($crate::abi::RPlainFunctions::new(PLAIN))
             .with_config::<$ty>();
         static FUNCTIONS: &[$crate::abi::FunctionEntry] =
             &[$($crate::abi::FunctionEntry::of::<$f>()),*];
+        static PLAIN: &[$crate::abi::PlainEntry] = &[$($crate::abi::PlainEntry::of::<$f>()),*];
         $crate::__variant_tables!($ty);
         &DECL
     }};
@@ -49,9 +52,12 @@ macro_rules! declaration {
         static VTABLE: $crate::abi::VTable = $crate::abi::VTable::new::<$ty>();
         static DECL: $crate::abi::ModuleDecl = $crate::__declaration_of!($ty, $version, &VTABLE)
             // issue 17: functions
-            .with_functions($crate::abi::RFunctions::new(FUNCTIONS));
+            .with_functions($crate::abi::RFunctions::new(FUNCTIONS))
+            // issue 17: the plain form
+            .with_plain_functions($crate::abi::RPlainFunctions::new(PLAIN));
         static FUNCTIONS: &[$crate::abi::FunctionEntry] =
             &[$($crate::abi::FunctionEntry::of::<$f>()),*];
+        static PLAIN: &[$crate::abi::PlainEntry] = &[$($crate::abi::PlainEntry::of::<$f>()),*];
         $crate::__variant_tables!($ty);
         &DECL
     }};

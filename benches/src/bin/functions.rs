@@ -2,9 +2,10 @@
 //! costs, and whether swapping it under load loses a call.
 //!
 //! The same function (`quote` of the pricing fixture, version 1) runs twice:
-//! through a host handle into the release-built `cdylib` (an RCU load, a
-//! postcard encode of a small request into a stack buffer, the `extern "C"`
-//! entry, a postcard decode of the result) and linked into this binary,
+//! through a host handle into the release-built `cdylib` (an RCU load, the
+//! plain form: the request's fixed-layout image on the stack, the `extern
+//! "C"` plain entry, the result's image read back — decision 0025) and
+//! linked into this binary,
 //! called directly through `std::hint::black_box`. The difference is what
 //! hot-patching the function costs per call.
 //!
@@ -26,6 +27,13 @@ const REPS: usize = 9;
 const SWAPS: usize = 1000;
 const FRESH_EVERY: usize = 100;
 const CALLERS: u32 = 4;
+
+/// This thread's time on a CPU so far, in nanoseconds (the first field of
+/// `/proc/thread-self/schedstat`); `None` where the kernel does not say.
+fn on_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
 
 fn main() {
     eprintln!("machine: {}", machine());
@@ -53,12 +61,27 @@ fn main() {
     run_relive();
     run_static();
     let (mut relive_ns, mut static_ns, mut extra) = (Vec::new(), Vec::new(), Vec::new());
+    // The same runs in this thread's on-CPU time, which time spent
+    // descheduled on a loaded machine does not inflate (a note, not a figure).
+    let mut extra_on_cpu = Vec::new();
     for _ in 0..REPS {
+        let cpu = on_cpu_ns();
         let a = run_relive();
+        let cpu_a = on_cpu_ns();
         let b = run_static();
+        let cpu_b = on_cpu_ns();
         relive_ns.push(a);
         static_ns.push(b);
         extra.push(a - b);
+        if let (Some(t0), Some(t1), Some(t2)) = (cpu, cpu_a, cpu_b) {
+            extra_on_cpu.push(((t1 - t0) as f64 - (t2 - t1) as f64) / CALLS as f64);
+        }
+    }
+    if !extra_on_cpu.is_empty() {
+        eprintln!(
+            "on-CPU time (/proc/thread-self/schedstat): extra {:.2} ns per call (median)",
+            median(&extra_on_cpu)
+        );
     }
     // Where the difference goes: the same handle path into the module
     // linked statically (no dylib), as a note beside the figures.

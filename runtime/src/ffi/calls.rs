@@ -411,3 +411,33 @@ pub(crate) fn call_function(
         FunctionOutcome::Status(status::FAILED)
     }
 }
+
+// issue 17: the plain form (decision 0025)
+/// Run the plain form `form` of an exported function on the image `arg`
+/// (`form.arg_size` bytes), on this thread; the result's image is written
+/// into `out` (`form.result_size` bytes). `spill` receives the message of
+/// a failure (the only time it allocates). Returns the module's status.
+///
+/// The caller holds the `Version` the entry point came from (an `Arc`), so
+/// its library is open for the whole call.
+#[inline]
+pub(crate) fn call_plain(
+    form: &super::decl::PlainForm,
+    arg: &[u8],
+    out: &mut [u8],
+    spill: &mut Vec<u8>,
+) -> i32 {
+    if arg.len() != form.arg_size || out.len() != form.result_size {
+        spill.clear();
+        spill.extend_from_slice(b"the plain image sizes are not the function's");
+        return status::FAILED;
+    }
+    let sink = sink(spill);
+    // SAFETY: the caller holds the entry point's owner, so the library is
+    // open; `arg` is valid for reads of `arg.len()` bytes and `out` for
+    // writes of `out.len()` bytes for the call, which are the sizes the
+    // entry was declared with (checked just above); the sink appends to
+    // `spill`, which outlives the call, and is itself valid for the call
+    // (a local). The SDK's entry catches every panic.
+    unsafe { (form.call)(arg.as_ptr(), arg.len(), out.as_mut_ptr(), out.len(), &sink) }
+}

@@ -121,6 +121,58 @@ struct RawDeclFn {
     functions_len: usize,
 }
 
+// issue 17: the plain form (decision 0025)
+/// Mirror of `relive_sdk::abi::PlainEntry`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawPlainEntry {
+    format: u32,
+    arg_size: u32,
+    result_size: u32,
+    call: Option<PlainFn>,
+}
+
+/// The declaration with the plain entries appended after the functions
+/// (read only when the module's `decl_size` covers it).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawDeclPlain {
+    functions: RawDeclFn,
+    plain_ptr: *const RawPlainEntry,
+    plain_len: usize,
+}
+
+/// The plain entry point of an exported function (mirror of
+/// `relive_sdk::abi::PlainFn`).
+pub(crate) type PlainFn = unsafe extern "C" fn(
+    arg: *const u8,
+    arg_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    sink: *const RawSink,
+) -> i32;
+
+/// The plain form of an exported function: the image sizes of its argument
+/// and result (each at most `relive_codec::plain::MAX`) and its entry
+/// point, valid only while the library is open (kept inside its `Version`,
+/// as [`FunctionPtr`] is).
+#[derive(Clone, Copy)]
+pub(crate) struct PlainForm {
+    pub(crate) arg_size: usize,
+    pub(crate) result_size: usize,
+    pub(crate) call: PlainFn,
+}
+
+impl std::fmt::Debug for PlainForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainForm")
+            .field("arg_size", &self.arg_size)
+            .field("result_size", &self.result_size)
+            .finish_non_exhaustive()
+    }
+}
+// end issue 17: the plain form
+
 /// Largest function table accepted from a declaration.
 const MAX_FUNCTIONS: usize = 1024;
 
@@ -153,6 +205,10 @@ pub(crate) struct DeclaredFunction {
     pub(crate) arg_schema: Fingerprint,
     pub(crate) result_schema: Fingerprint,
     pub(crate) call: FunctionPtr,
+    // issue 17: the plain form
+    /// Its plain form, when its argument and result are plain and the
+    /// module's image format is this host's.
+    pub(crate) plain: Option<PlainForm>,
 }
 // end issue 17: functions
 
@@ -664,7 +720,30 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
                 arg_schema: Fingerprint(e.arg_schema),
                 result_schema: Fingerprint(e.result_schema),
                 call: FunctionPtr(call),
+                plain: None,
             });
+        }
+        // issue 17: the plain form (decision 0025)
+        if (header.decl_size as usize) >= size_of::<RawDeclPlain>() {
+            // SAFETY: the module reports `decl_size` readable bytes, which
+            // cover a `RawDeclPlain` (checked just above); the table is
+            // bounds-checked before it is read.
+            let p = unsafe { ptr.cast::<RawDeclPlain>().read() };
+            // SAFETY: non-null, aligned and bounded before the read;
+            // validity is the caller's contract.
+            let plain = unsafe { functions_at(p.plain_ptr, p.plain_len) }.ok_or_else(|| {
+                DeclError::Malformed("plain_functions: bad pointer or length".into())
+            })?;
+            if !plain.is_empty() && plain.len() != functions.len() {
+                return Err(DeclError::Malformed(format!(
+                    "plain_functions: {} entries for {} functions",
+                    plain.len(),
+                    functions.len()
+                )));
+            }
+            for (f, e) in functions.iter_mut().zip(plain) {
+                f.plain = plain_form(&f.name, e)?;
+            }
         }
         Declaration { functions, ..decl }
     } else {
@@ -673,23 +752,41 @@ pub(crate) unsafe fn read(ptr: *const c_void) -> Result<(Declaration, Table), De
     Ok((decl, table))
 }
 
+// issue 17: the plain form (decision 0025)
+/// The plain form entry `e` of function `name` describes: none when it has
+/// no entry point or was built for another image format (every call then
+/// goes through postcard).
+///
+/// # Errors
+/// [`DeclError::Malformed`] for an image larger than the plain form carries.
+fn plain_form(name: &str, e: &RawPlainEntry) -> Result<Option<PlainForm>, DeclError> {
+    let Some(call) = e.call else { return Ok(None) };
+    if e.format != relive_codec::plain::FORMAT {
+        return Ok(None);
+    }
+    let (arg_size, result_size) = (e.arg_size as usize, e.result_size as usize);
+    if arg_size > relive_codec::plain::MAX || result_size > relive_codec::plain::MAX {
+        return Err(DeclError::Malformed(format!(
+            "plain_functions: {name} declares images of {arg_size} and {result_size} bytes, \
+             past the {} the plain form carries",
+            relive_codec::plain::MAX
+        )));
+    }
+    Ok(Some(PlainForm { arg_size, result_size, call }))
+}
+
 // issue 17: functions
-/// `len` function entries at `ptr`, or `None` when the pair is not plausible.
+/// `len` function entries (or plain entries) at `ptr`, or `None` when the
+/// pair is not plausible.
 ///
 /// # Safety
 /// When `ptr` is non-null, aligned and `len` bounded, it is valid for reads
 /// of `len` entries for `'a`.
-unsafe fn functions_at<'a>(
-    ptr: *const RawFunctionEntry,
-    len: usize,
-) -> Option<&'a [RawFunctionEntry]> {
+unsafe fn functions_at<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     if len == 0 {
         return Some(&[]);
     }
-    if ptr.is_null()
-        || len > MAX_FUNCTIONS
-        || !(ptr as usize).is_multiple_of(align_of::<RawFunctionEntry>())
-    {
+    if ptr.is_null() || len > MAX_FUNCTIONS || !(ptr as usize).is_multiple_of(align_of::<T>()) {
         return None;
     }
     // SAFETY: non-null, aligned, bounded; validity is the caller's contract.
@@ -904,7 +1001,19 @@ mod tests {
         assert_eq!(offset_of!(ModuleDecl, depends), offset_of!(super::RawDeclDeps, depends_ptr));
         // issue 17: functions
         assert_eq!(offset_of!(ModuleDecl, functions), offset_of!(super::RawDeclFn, functions_ptr));
-        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclFn>());
+        // issue 17: the plain form
+        assert_eq!(
+            offset_of!(ModuleDecl, plain_functions),
+            offset_of!(super::RawDeclPlain, plain_ptr)
+        );
+        assert_eq!(size_of::<ModuleDecl>(), size_of::<super::RawDeclPlain>());
+        {
+            use super::RawPlainEntry as R;
+            use relive_sdk::abi::PlainEntry as E;
+            assert_eq!(size_of::<E>(), size_of::<R>());
+            assert_eq!(align_of::<E>(), align_of::<R>());
+            assert_eq!(offset_of!(R, call), size_of::<E>() - size_of::<usize>());
+        }
         {
             use super::RawFunctionEntry as R;
             use relive_sdk::abi::FunctionEntry as E;
@@ -1007,7 +1116,9 @@ mod tests {
         assert_eq!(offset_of!(Sdk, config_schema), offset_of!(super::RawDeclConfig, config_schema));
         // issue 17: functions — appended after the section's schema.
         assert_eq!(offset_of!(Sdk, functions), size_of::<super::RawDeclConfig>());
-        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclFn>());
+        // issue 17: the plain form — appended after the functions.
+        assert_eq!(offset_of!(Sdk, plain_functions), size_of::<super::RawDeclFn>());
+        assert_eq!(size_of::<Sdk>(), size_of::<super::RawDeclPlain>());
     }
 
     // issue 17: functions
@@ -1074,6 +1185,79 @@ mod tests {
         let (d, _) =
             unsafe { read((&older as *const relive_sdk::abi::ModuleDecl).cast()) }.unwrap();
         assert!(d.functions.is_empty());
+    }
+
+    // issue 17: the plain form (decision 0025)
+    #[test]
+    fn the_plain_table_is_read_checked_and_absent_from_an_older_declaration() {
+        use super::{DeclError, RawDeclFn, read};
+        use relive_sdk::abi::{FunctionEntry, ModuleDecl, PlainEntry, RFunctions, RPlainFunctions};
+        #[derive(serde::Serialize, serde::Deserialize, postcard_schema::Schema)]
+        struct Req(u32, bool);
+        struct Halve;
+        impl relive_sdk::Function for Halve {
+            const NAME: &'static str = "halve";
+            type Arg = Req;
+            type Output = u64;
+            fn call(arg: Req) -> u64 {
+                assert!(arg.1, "halve: not asked");
+                u64::from(arg.0) / 2
+            }
+        }
+        struct Names;
+        impl relive_sdk::Function for Names {
+            const NAME: &'static str = "names";
+            type Arg = u8;
+            type Output = Vec<String>;
+            fn call(n: u8) -> Vec<String> {
+                (0..n).map(|i| i.to_string()).collect()
+            }
+        }
+        static FUNCTIONS: [FunctionEntry; 2] =
+            [FunctionEntry::of::<Halve>(), FunctionEntry::of::<Names>()];
+        static PLAIN: [PlainEntry; 2] = [PlainEntry::of::<Halve>(), PlainEntry::of::<Names>()];
+        static VT: relive_sdk::abi::VTable = relive_sdk::abi::VTable::new::<Plain>();
+        let build = relive_sdk::BuildInfo { version: "1.0.0", build_id: "", panic_unwind: true };
+        let decl = |plain: &'static [PlainEntry]| {
+            ModuleDecl::new::<Plain>(&VT, build)
+                .with_functions(RFunctions::new(&FUNCTIONS))
+                .with_plain_functions(RPlainFunctions::new(plain))
+        };
+        let read_decl = |d: &ModuleDecl| {
+            // SAFETY: a live declaration whose pointers are the statics above.
+            unsafe { read((d as *const ModuleDecl).cast()) }.map(|(d, _)| d)
+        };
+        let d = read_decl(&decl(&PLAIN)).unwrap();
+        let form = d.functions[0].plain.expect("(u32, bool) -> u64 is plain");
+        assert_eq!((form.arg_size, form.result_size), (5, 8));
+        assert!(d.functions[1].plain.is_none(), "a Vec<String> is not plain");
+        // The plain entry runs the function on the image; a panic in it is
+        // PANICKED with the message, as in the postcard entry.
+        let (mut out, mut spill) = ([0u8; 8], Vec::new());
+        let mut image = [0u8; relive_codec::plain::MAX];
+        let n = relive_codec::plain::encode(&Req(84, true), &mut image).unwrap();
+        let code = crate::ffi::calls::call_plain(&form, &image[..n], &mut out, &mut spill);
+        assert_eq!(code, relive_sdk::abi::status::OK);
+        assert_eq!(relive_codec::plain::decode::<u64>(&out).unwrap(), 42);
+        let n = relive_codec::plain::encode(&Req(84, false), &mut image).unwrap();
+        let code = crate::ffi::calls::call_plain(&form, &image[..n], &mut out, &mut spill);
+        assert_eq!(code, relive_sdk::abi::status::PANICKED);
+        assert!(String::from_utf8_lossy(&spill).contains("halve: not asked"));
+        // Images of other sizes than declared never reach the module.
+        let code = crate::ffi::calls::call_plain(&form, &image[..4], &mut out, &mut spill);
+        assert_eq!(code, relive_sdk::abi::status::FAILED);
+
+        // A table as long as neither 0 nor the functions: refused at load.
+        static SHORT: [PlainEntry; 1] = [PlainEntry::of::<Halve>()];
+        match read_decl(&decl(&SHORT)) {
+            Err(DeclError::Malformed(why)) => assert!(why.contains("1 entries for 2"), "{why}"),
+            other => panic!("expected a malformed declaration, got {:?}", other.map(|_| ())),
+        }
+        // A declaration that ends before the table: postcard only.
+        let older = ModuleDecl { decl_size: size_of::<RawDeclFn>() as u32, ..decl(&PLAIN) };
+        let d = read_decl(&older).unwrap();
+        assert_eq!(d.functions.len(), 2);
+        assert!(d.functions.iter().all(|f| f.plain.is_none()));
     }
 
     #[test]

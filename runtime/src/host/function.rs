@@ -16,12 +16,13 @@
 //! safe; the unload check reports it `Resident`, docs/guide.md, "What a
 //! module may do").
 
+use super::call_count::CallCount;
 use crate::code_server::{ModuleTable, Version};
-use crate::ffi::calls::{FunctionOutcome, call_function};
-use crate::ffi::decl::FunctionPtr;
+use crate::ffi::calls::{FunctionOutcome, call_function, call_plain};
+use crate::ffi::decl::{FunctionPtr, PlainForm};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
-use relive_codec::{CodecError, Fingerprint, Schema};
+use relive_codec::{CodecError, Fingerprint, Schema, plain};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -129,6 +130,8 @@ struct Target {
     call: FunctionPtr,
     arg: Fingerprint,
     result: Fingerprint,
+    /// The plain form, when the function has one (decision 0025).
+    plain: Option<PlainForm>,
 }
 
 impl Target {
@@ -140,6 +143,7 @@ impl Target {
             call: f.call,
             arg: f.arg_schema,
             result: f.result_schema,
+            plain: f.plain,
         })
     }
 }
@@ -174,7 +178,8 @@ pub(crate) struct FunctionSlot {
     module: String,
     name: String,
     serving: ArcSwap<Serving>,
-    calls: AtomicU64,
+    /// Calls through every handle, counted per calling thread.
+    calls: CallCount,
 }
 
 /// How a module's functions are served, from the code server's slots: its
@@ -213,6 +218,9 @@ pub struct Function<A, R> {
     slot: Arc<FunctionSlot>,
     arg: Fingerprint,
     result: Fingerprint,
+    /// The image sizes of `A` and `R` when both are plain
+    /// (`relive_codec::plain`), so calls may take the plain form.
+    plain: Option<(usize, usize)>,
     _types: PhantomData<fn(&A) -> R>,
 }
 
@@ -222,6 +230,7 @@ impl<A, R> Clone for Function<A, R> {
             slot: Arc::clone(&self.slot),
             arg: self.arg,
             result: self.result,
+            plain: self.plain,
             _types: PhantomData,
         }
     }
@@ -241,8 +250,12 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
     /// now (during a gradual upgrade, the new version for its share of
     /// calls). The call holds that version until it returns: an upgrade
     /// meanwhile serves later calls with the new version, and this one
-    /// finishes on its own. Arguments and results of up to
-    /// [`INLINE_BYTES`] bytes are encoded on the stack: no allocation.
+    /// finishes on its own. No allocation for small arguments: when `A`
+    /// and `R` are plain (fixed-size leaves only, `relive_codec::plain`)
+    /// and the version has the plain form, their images go by pointer to
+    /// and from buffers on this stack; otherwise arguments and results of up
+    /// to [`INLINE_BYTES`] bytes are postcard-encoded on the stack. Both
+    /// forms give the same result (decision 0025).
     ///
     /// # Errors
     /// [`FunctionError::Panicked`] when the function panicked (the host
@@ -261,6 +274,16 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
         if target.arg != self.arg || target.result != self.result {
             return Err(self.mismatch(target));
         }
+        // The count goes first: a call is counted whether it returns or
+        // not, by this thread's own cell (no shared line written).
+        self.slot.calls.add_one();
+        if let (Some(form), Some((arg_size, result_size))) = (&target.plain, self.plain) {
+            // Equal fingerprints mean equal schemas, hence equal image
+            // sizes; the check keeps a disagreement an error, not a misread.
+            if form.arg_size == arg_size && form.result_size == result_size {
+                return self.call_plain(form, target, arg);
+            }
+        }
         let mut inline = [0u8; INLINE_BYTES];
         let mut heap = Vec::new();
         let arg_bytes: &[u8] = match relive_codec::encode_to_slice(arg, &mut inline) {
@@ -274,24 +297,28 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
         let mut out = [0u8; INLINE_BYTES];
         let mut spill = Vec::new();
         let outcome = call_function(target.call, arg_bytes, &mut out, &mut spill);
-        // ORDERING: a statistic.
-        self.slot.calls.fetch_add(1, Ordering::Relaxed);
         match outcome {
             FunctionOutcome::InBuffer(n) => {
                 relive_codec::decode(&out[..n]).map_err(|e| self.codec(e))
             }
             FunctionOutcome::Spilled => relive_codec::decode(&spill).map_err(|e| self.codec(e)),
-            FunctionOutcome::Status(code) => {
-                let (module, function) = (self.slot.module.clone(), self.slot.name.clone());
-                let version = target.version.version().to_string();
-                let message = String::from_utf8_lossy(&spill).into_owned();
-                Err(if code == relive_sdk::abi::status::PANICKED {
-                    FunctionError::Panicked { module, function, version, message }
-                } else {
-                    FunctionError::Failed { module, function, version, status: code, message }
-                })
-            }
+            FunctionOutcome::Status(code) => Err(self.failure(target, code, &spill)),
         }
+    }
+
+    /// The plain form of [`call`](Self::call): `arg`'s image into a stack
+    /// buffer, the module's plain entry, the result's image read back.
+    #[inline]
+    fn call_plain(&self, form: &PlainForm, target: &Target, arg: &A) -> Result<R, FunctionError> {
+        let mut image = [0u8; plain::MAX];
+        let n = plain::encode(arg, &mut image).map_err(|e| self.codec(e))?;
+        let mut out = [0u8; plain::MAX];
+        let mut spill = Vec::new();
+        let code = call_plain(form, &image[..n], &mut out[..form.result_size], &mut spill);
+        if code != relive_sdk::abi::status::OK {
+            return Err(self.failure(target, code, &spill));
+        }
+        plain::decode(&out[..form.result_size]).map_err(|e| self.codec(e))
     }
 }
 
@@ -312,12 +339,37 @@ impl<A, R> Function<A, R> {
         self.slot.serving.load().primary.as_ref().map(|t| t.version.version().clone())
     }
 
-    /// Calls made through every handle of this function so far.
-    pub fn calls(&self) -> u64 {
-        // ORDERING: a statistic.
-        self.slot.calls.load(Ordering::Relaxed)
+    /// Whether a call now takes the plain form (decision 0025): `A` and `R`
+    /// are plain (`relive_codec::plain`) and the version serving every call
+    /// (during a gradual upgrade, the old one) has the plain entry. Either
+    /// form gives the same result; the plain one is the cheaper.
+    pub fn is_plain(&self) -> bool {
+        let serving = self.slot.serving.load();
+        match (serving.primary.as_ref().and_then(|t| t.plain.as_ref()), self.plain) {
+            (Some(form), Some((arg, result))) => form.arg_size == arg && form.result_size == result,
+            _ => false,
+        }
     }
 
+    /// Calls made through every handle of this function so far.
+    pub fn calls(&self) -> u64 {
+        self.slot.calls.total()
+    }
+
+    /// The error of a call that ended with status `code` and `message`.
+    #[cold]
+    fn failure(&self, target: &Target, code: i32, message: &[u8]) -> FunctionError {
+        let (module, function) = (self.slot.module.clone(), self.slot.name.clone());
+        let version = target.version.version().to_string();
+        let message = String::from_utf8_lossy(message).into_owned();
+        if code == relive_sdk::abi::status::PANICKED {
+            FunctionError::Panicked { module, function, version, message }
+        } else {
+            FunctionError::Failed { module, function, version, status: code, message }
+        }
+    }
+
+    #[cold]
     fn mismatch(&self, target: &Target) -> FunctionError {
         let (what, expected, found) = if target.arg != self.arg {
             ("argument", self.arg, target.arg)
@@ -334,6 +386,7 @@ impl<A, R> Function<A, R> {
         }
     }
 
+    #[cold]
     fn codec(&self, source: CodecError) -> FunctionError {
         FunctionError::Codec {
             module: self.slot.module.clone(),
@@ -405,7 +458,7 @@ impl Functions {
                         name,
                         serve(),
                     )),
-                    calls: AtomicU64::new(0),
+                    calls: CallCount::default(),
                 });
                 slots.insert(key, Arc::clone(&slot));
                 slot
@@ -415,6 +468,7 @@ impl Functions {
             slot,
             arg: Fingerprint::of::<A>(),
             result: Fingerprint::of::<R>(),
+            plain: plain::size::<A>().zip(plain::size::<R>()),
             _types: PhantomData,
         };
         let serving = handle.slot.serving.load();
@@ -483,8 +537,7 @@ impl Functions {
                     calls,
                 };
                 out.push(match slot {
-                    // ORDERING: a statistic.
-                    Some(s) => info(&s.serving.load(), s.calls.load(Ordering::Relaxed)),
+                    Some(s) => info(&s.serving.load(), s.calls.total()),
                     None => info(&FunctionSlot::serving(table, &module, &name, serve(&module)), 0),
                 });
             }

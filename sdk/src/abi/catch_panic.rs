@@ -122,44 +122,71 @@ impl std::fmt::Display for Location {
     }
 }
 
-thread_local! {
+/// This thread's exports and whether a panic location waits (one
+/// thread-local, so entering and leaving an export touch thread-local
+/// storage once each: in a library every access is a `__tls_get_addr`
+/// call, issue 17's plain form).
+#[derive(Clone, Copy)]
+struct GuardState {
     /// Exports of this library running on this thread: more than one when a
     /// handler's host call runs another export here (`spawn` runs the new
     /// actor's `init`, which may be of this library).
-    static GUARDS: Cell<u32> = const { Cell::new(0) };
-    /// Where the last panic on this thread happened, as the quiet hook saw it.
-    static LAST_PANIC: Cell<Option<Location>> = const { Cell::new(None) };
+    depth: u32,
     // issue 17: functions — whether `LAST_PANIC` holds a location, so that
     // entering an export clears it only then (the location is ~260 bytes:
     // copying it on every call cost more than the rest of a small call).
-    static HAS_PANIC: Cell<bool> = const { Cell::new(false) };
+    has_panic: bool,
+}
+
+thread_local! {
+    static GUARDS: Cell<GuardState> = const { Cell::new(GuardState { depth: 0, has_panic: false }) };
+    /// Where the last panic on this thread happened, as the quiet hook saw it.
+    static LAST_PANIC: Cell<Option<Location>> = const { Cell::new(None) };
 }
 
 /// Counts one running export for as long as it lives.
 struct InGuard;
 
 impl InGuard {
+    #[inline]
     fn enter() -> Self {
+        let had_panic = GUARDS
+            .try_with(|g| {
+                let s = g.get();
+                g.set(GuardState { depth: s.depth + 1, has_panic: false });
+                s.has_panic
+            })
+            .unwrap_or(false);
         // A panic caught by the module's own code before this export began
         // is none of its business.
-        if HAS_PANIC.try_with(|h| h.replace(false)).unwrap_or(false) {
+        if had_panic {
             let _ = LAST_PANIC.try_with(|l| l.set(None));
         }
-        let _ = GUARDS.try_with(|g| g.set(g.get() + 1));
         InGuard
     }
 }
 
 impl Drop for InGuard {
+    #[inline]
     fn drop(&mut self) {
-        let _ = GUARDS.try_with(|g| g.set(g.get().saturating_sub(1)));
+        let _ = GUARDS.try_with(|g| {
+            let s = g.get();
+            g.set(GuardState { depth: s.depth.saturating_sub(1), ..s });
+        });
     }
 }
 
 /// The location the quiet hook noted for the panic just caught, if any (none
 /// when the hook is not installed: a module linked into the host).
 fn take_location() -> Option<Location> {
-    if !HAS_PANIC.try_with(|h| h.replace(false)).unwrap_or(false) {
+    let had_panic = GUARDS
+        .try_with(|g| {
+            let s = g.get();
+            g.set(GuardState { has_panic: false, ..s });
+            s.has_panic
+        })
+        .unwrap_or(false);
+    if !had_panic {
         return None;
     }
     LAST_PANIC.try_with(|l| l.take()).ok().flatten()
@@ -174,9 +201,9 @@ fn take_location() -> Option<Location> {
 /// logs).
 fn quiet_hook(info: &PanicHookInfo<'_>) {
     let at = info.location().map(Location::of);
-    if GUARDS.try_with(Cell::get).unwrap_or(0) > 0 {
+    if GUARDS.try_with(|g| g.get().depth).unwrap_or(0) > 0 {
         let _ = LAST_PANIC.try_with(|l| l.set(at));
-        let _ = HAS_PANIC.try_with(|h| h.set(true));
+        let _ = GUARDS.try_with(|g| g.set(GuardState { has_panic: true, ..g.get() }));
         return;
     }
     let msg = info.payload_as_str().unwrap_or(NON_STRING);

@@ -85,6 +85,14 @@ pub struct ModuleDecl {
     /// covers it.
     pub functions: super::RFunctions,
     // end issue 17: functions
+    // issue 17: the plain form (decision 0025)
+    /// The plain form of each exported function (see
+    /// [`PlainEntry`](super::PlainEntry)): as long as `functions`, in the
+    /// same order, or empty (a declaration built without it: every call
+    /// then goes through postcard). Read by the host only when `decl_size`
+    /// covers it.
+    pub plain_functions: super::RPlainFunctions,
+    // end issue 17: the plain form
 }
 
 // SAFETY: every pointer in a declaration points to immutable `'static` data
@@ -146,6 +154,8 @@ impl ModuleDecl {
             config_schema: [0; 8],
             // issue 17: functions
             functions: super::RFunctions::NONE,
+            // issue 17: the plain form
+            plain_functions: super::RPlainFunctions::NONE,
         }
     }
 
@@ -163,6 +173,15 @@ impl ModuleDecl {
     /// ([`declaration!`](crate::declaration) with `functions = [...]`).
     pub const fn with_functions(mut self, functions: super::RFunctions) -> Self {
         self.functions = functions;
+        self
+    }
+
+    // issue 17: the plain form (decision 0025)
+    /// This declaration with the plain entries of its functions, one per
+    /// entry of [`with_functions`](Self::with_functions)' table, in the same
+    /// order ([`declaration!`](crate::declaration) builds both).
+    pub const fn with_plain_functions(mut self, plain: super::RPlainFunctions) -> Self {
+        self.plain_functions = plain;
         self
     }
 

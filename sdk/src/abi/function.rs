@@ -133,3 +133,118 @@ unsafe extern "C" fn entry<F: Function>(
         Ok(())
     })
 }
+
+// issue 17: the plain form (decision 0025)
+/// The entry point of one exported function in the plain form: read the
+/// argument's image (`arg`, `arg_len` bytes: `relive_codec::plain`), run
+/// the function, and write the result's image into `out` (`out_cap`
+/// bytes). Returns a [`status`](super::status): `OK`, `BAD_INPUT` or
+/// `PANICKED` (the sink then holds the reason). The sink is passed by
+/// pointer (unlike [`FunctionFn`]): a 24-byte struct by value is copied
+/// through the stack on every call.
+pub type PlainFn = unsafe extern "C" fn(
+    arg: *const u8,
+    arg_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    sink: &Sink<'_>,
+) -> i32;
+
+/// The plain form of one exported function, entry `i` of the table beside
+/// the declaration's [`RFunctions`] (same length, same order): the image
+/// format, the image sizes of its argument and result, and the entry point
+/// — null when either type is not plain (`relive_codec::plain::size`), and
+/// then the host calls the function through its [`FunctionEntry`] only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PlainEntry {
+    /// `relive_codec::plain::FORMAT` as the module was built.
+    format: u32,
+    /// The argument's image size in bytes.
+    arg_size: u32,
+    /// The result's image size in bytes.
+    result_size: u32,
+    /// The entry point, or null.
+    call: Option<PlainFn>,
+}
+
+impl PlainEntry {
+    /// The plain entry of function `F`.
+    pub const fn of<F: Function>() -> Self {
+        match (relive_codec::plain::size::<F::Arg>(), relive_codec::plain::size::<F::Output>()) {
+            (Some(arg), Some(result)) => PlainEntry {
+                format: relive_codec::plain::FORMAT,
+                arg_size: arg as u32,
+                result_size: result as u32,
+                call: Some(plain_entry::<F>),
+            },
+            _ => PlainEntry {
+                format: relive_codec::plain::FORMAT,
+                arg_size: 0,
+                result_size: 0,
+                call: None,
+            },
+        }
+    }
+
+    /// Whether the function has a plain form.
+    pub fn is_plain(&self) -> bool {
+        self.call.is_some()
+    }
+}
+
+/// The table of plain entries a declaration carries beside its functions.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RPlainFunctions {
+    /// Start of the table; may be dangling when `len` is 0.
+    pub ptr: *const PlainEntry,
+    /// Number of entries (that of the functions table).
+    pub len: usize,
+}
+
+impl RPlainFunctions {
+    /// No table.
+    pub const NONE: RPlainFunctions =
+        RPlainFunctions { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 };
+
+    /// Borrow a `'static` table.
+    pub const fn new(list: &'static [PlainEntry]) -> Self {
+        RPlainFunctions { ptr: list.as_ptr(), len: list.len() }
+    }
+}
+
+/// The plain entry point of `F` (see [`PlainFn`]).
+///
+/// # Safety
+/// `arg` is valid for reads of `arg_len` bytes and `out` for writes of
+/// `out_cap` bytes for this call; `sink` is the host's, valid for this
+/// call.
+unsafe extern "C" fn plain_entry<F: Function>(
+    arg: *const u8,
+    arg_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    sink: &Sink<'_>,
+) -> i32 {
+    guard(sink, || {
+        // SAFETY: the host's contract: `arg` is valid for reads of
+        // `arg_len` bytes for this call (never null: it points into the
+        // host's stack buffer).
+        let bytes = unsafe { std::slice::from_raw_parts(arg, arg_len) };
+        let arg: F::Arg = relive_codec::plain::decode(bytes)
+            .map_err(|e| Failure::BadInput(format!("argument of {}: {e}", F::NAME)))?;
+        let result = F::call(arg);
+        // SAFETY: the host's contract: `out` is valid for writes of
+        // `out_cap` bytes for this call, and nothing else reads it meanwhile.
+        let buf = unsafe { std::slice::from_raw_parts_mut(out, out_cap) };
+        match relive_codec::plain::encode(&result, buf) {
+            Ok(n) if n == out_cap => Ok(()),
+            Ok(n) => Err(Failure::Failed(crate::ModuleError::new(format!(
+                "result of {}: an image of {n} bytes, not {out_cap}",
+                F::NAME
+            )))),
+            Err(e) => Err(Failure::Failed(e.into())),
+        }
+    })
+}

@@ -27,6 +27,8 @@ pub use dependency::{Dependency, RDependencies};
 pub use decl::{RVariants, VariantTable};
 // issue 17: functions
 pub use function::{FunctionEntry, FunctionFn, RESULT_IN_SINK, RFunctions};
+// issue 17: the plain form
+pub use function::{PlainEntry, PlainFn, RPlainFunctions};
 #[doc(hidden)]
 pub mod decl_build_info {
     pub use super::decl::BuildInfo;

@@ -1,0 +1,142 @@
+//! issue 17: a count of calls that calling threads bump without sharing a
+//! written cache line (decision 0025).
+//!
+//! A [`CallCount`] is [`SHARDS`] cache-padded cells. Each live thread that
+//! counts owns one shard index for its lifetime (claimed on its first
+//! count, given back when it ends), the same index in every count: so a
+//! cell has one writer at a time, which adds with a plain load and store
+//! (no locked instruction, no line bounced between cores). Threads beyond
+//! [`SHARDS`] alive at once, or a thread counting while its thread-locals
+//! are torn down, add to one shared cell with `fetch_add`. The total is the
+//! sum of every cell: exact once the counting threads' stores are visible
+//! (as soon as a call returns, to its own thread; to others through any
+//! synchronisation, e.g. a join).
+//!
+//! A shard index passes to a new thread only through the free list's
+//! mutex, so the last store of its previous owner happens before the new
+//! owner's first load: no count is lost.
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Threads that each get a cell of their own.
+pub(crate) const SHARDS: usize = 16;
+
+/// Calls counted per owning thread, summed on read.
+pub(crate) struct CallCount {
+    cells: [CachePadded<AtomicU64>; SHARDS],
+    shared: CachePadded<AtomicU64>,
+}
+
+impl Default for CallCount {
+    fn default() -> Self {
+        CallCount {
+            cells: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+            shared: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl std::fmt::Debug for CallCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CallCount").field(&self.total()).finish()
+    }
+}
+
+impl CallCount {
+    /// Count one call made on this thread.
+    #[inline]
+    pub(crate) fn add_one(&self) {
+        match SHARD.try_with(|s| s.0) {
+            Ok(Some(i)) => {
+                let cell = &self.cells[i];
+                // ORDERING: this thread is the cell's only writer (it owns
+                // index `i`), so a load and a store add without losing a
+                // count; readers only sum, and a handover of the index
+                // synchronises through the free list's mutex.
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            _ => {
+                // ORDERING: a statistic; `fetch_add` because many threads
+                // share this cell.
+                self.shared.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Calls counted so far.
+    pub(crate) fn total(&self) -> u64 {
+        // ORDERING: a statistic: each cell is read once.
+        let shards: u64 = self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        shards + self.shared.load(Ordering::Relaxed)
+    }
+}
+
+/// Shard indices no live thread owns, and the next never used.
+struct FreeList {
+    free: Vec<usize>,
+    next: usize,
+}
+
+static FREE: Mutex<FreeList> = Mutex::new(FreeList { free: Vec::new(), next: 0 });
+
+/// This thread's shard index, if it got one; given back when it ends.
+struct Shard(Option<usize>);
+
+impl Shard {
+    fn claim() -> Shard {
+        let mut list = FREE.lock();
+        if let Some(i) = list.free.pop() {
+            return Shard(Some(i));
+        }
+        if list.next < SHARDS {
+            list.next += 1;
+            return Shard(Some(list.next - 1));
+        }
+        Shard(None)
+    }
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            FREE.lock().free.push(i);
+        }
+    }
+}
+
+thread_local! {
+    static SHARD: Shard = Shard::claim();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn counts_from_more_threads_than_shards_and_from_ended_threads_all_add_up() {
+        let count = Arc::new(CallCount::default());
+        // Two rounds: the second round's threads reuse the indices the
+        // first round's gave back, and continue their cells' counts.
+        for _ in 0..2 {
+            let threads: Vec<_> = (0..SHARDS * 2)
+                .map(|_| {
+                    let count = Arc::clone(&count);
+                    std::thread::spawn(move || {
+                        for _ in 0..1000 {
+                            count.add_one();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+        }
+        assert_eq!(count.total(), (2 * SHARDS * 2 * 1000) as u64);
+        count.add_one();
+        assert_eq!(count.total(), (2 * SHARDS * 2 * 1000 + 1) as u64);
+    }
+}
