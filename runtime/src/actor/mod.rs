@@ -59,6 +59,8 @@ mod deadline;
 mod envelope;
 mod exit;
 mod id;
+#[cfg(all(test, relive_loom))]
+mod loom_models;
 mod instance;
 pub(crate) mod link;
 pub(crate) mod mailbox;
