@@ -150,8 +150,10 @@ struct Waiters {
 pub(crate) struct Mailbox {
     /// Count, closed bit and push sequence (see the module docs).
     state: AtomicU64,
-    /// Pushed messages, each with when it was pushed if it is timed.
-    queue: Queue<(Envelope, Option<Instant>)>,
+    /// Pushed messages, each with when it was pushed if it is timed. Boxed:
+    /// the queue's head and tail are cache-padded (128-byte aligned), which
+    /// inline would align the whole actor cell to 128 bytes.
+    queue: Box<Queue<(Envelope, Option<Instant>)>>,
     /// The consumer side: messages put back in front (`unshift`); held by
     /// `take_batch`, `unshift` and `close`, never by a sender.
     consumer: Mutex<VecDeque<Envelope>>,
@@ -192,7 +194,7 @@ impl Mailbox {
     pub(crate) fn new(capacity: usize) -> Self {
         Mailbox {
             state: AtomicU64::new(0),
-            queue: Queue::new(),
+            queue: Box::new(Queue::new()),
             consumer: Mutex::new(VecDeque::new()),
             waiters: Mutex::new(Waiters::default()),
             waiting: AtomicUsize::new(0),
