@@ -59,10 +59,10 @@ mod deadline;
 mod envelope;
 mod exit;
 mod id;
-#[cfg(all(test, relive_loom))]
-mod loom_models;
 mod instance;
 pub(crate) mod link;
+#[cfg(all(test, relive_loom))]
+mod loom_models;
 pub(crate) mod mailbox;
 // issue 15: port
 mod port_reply;
