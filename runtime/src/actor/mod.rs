@@ -61,6 +61,8 @@ mod exit;
 mod id;
 mod instance;
 pub(crate) mod link;
+#[cfg(all(test, relive_loom))]
+mod loom_models;
 pub(crate) mod mailbox;
 // issue 15: port
 mod port_reply;

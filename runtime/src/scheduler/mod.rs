@@ -26,8 +26,9 @@
 //! `arc-swap`: stealing reads it without a lock; changes are serialised.
 //!
 //! # Parking without lost wake-ups
+//! (`sleepers.rs`, checked by loom)
 //! 1. the worker records itself in the idle list and increments `sleeping`
-//!    (SeqCst);
+//!    (SeqCst, then a SeqCst fence);
 //! 2. it checks every queue once more; if it finds work, it withdraws;
 //! 3. otherwise it parks.
 //!
@@ -37,7 +38,10 @@
 //! return at once). A worker told to leave (replaced, or shutdown) is
 //! unparked too, and checks why it woke before parking again.
 
+mod sleepers;
 mod worker;
+
+use sleepers::{Sleepers, Unpark};
 
 use arc_swap::ArcSwap;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
@@ -46,7 +50,7 @@ use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -87,6 +91,12 @@ pub(crate) struct Slot<T> {
     retiring: AtomicBool,
 }
 
+impl<T> Unpark for Arc<Slot<T>> {
+    fn unpark(&self) {
+        self.unparker.unpark();
+    }
+}
+
 impl<T> std::fmt::Debug for Slot<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Slot").field("token", &self.token).finish_non_exhaustive()
@@ -103,8 +113,7 @@ pub(crate) struct Shared<T> {
     /// Serialises changes of `slots` and `threads`.
     changing: Mutex<Vec<(u64, JoinHandle<()>)>>,
     /// Parked workers.
-    idle: Mutex<Vec<Arc<Slot<T>>>>,
-    sleeping: AtomicUsize,
+    sleepers: Sleepers<Arc<Slot<T>>>,
     shutdown: AtomicBool,
     next_token: AtomicU64,
     /// Starts replacements; weak, since the runner may own what owns this.
@@ -126,21 +135,7 @@ impl<T: Send + 'static> Shared<T> {
             Some(deque) => deque.downcast_ref::<Worker<T>>().expect("checked").push(task),
             None => self.injector.push(task),
         }
-        // ORDERING: SeqCst fence between the push and the read of `sleeping`,
-        // pairing with the worker's SeqCst increment before its recheck.
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) > 0 {
-            self.wake_one();
-        }
-    }
-
-    fn wake_one(&self) {
-        let slot = self.idle.lock().pop();
-        if let Some(s) = slot {
-            // ORDERING: SeqCst, as every access to `sleeping`.
-            self.sleeping.fetch_sub(1, Ordering::SeqCst);
-            s.unparker.unpark();
-        }
+        self.sleepers.notify();
     }
 
     /// Whether the calling thread is one of this scheduler's workers.
@@ -332,8 +327,7 @@ impl<T: Send + 'static> Scheduler<T> {
             injector: Injector::new(),
             slots: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(Vec::new()),
-            idle: Mutex::new(Vec::with_capacity(workers)),
-            sleeping: AtomicUsize::new(0),
+            sleepers: Sleepers::new(workers),
             shutdown: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
             runner: Arc::downgrade(&runner),

@@ -60,17 +60,15 @@ pub(super) fn run<T: Send + 'static>(
         if found {
             continue;
         }
-        shared.idle.lock().push(Arc::clone(slot));
-        // ORDERING: SeqCst, pairing with the fence in `schedule`.
-        shared.sleeping.fetch_add(1, Ordering::SeqCst);
+        shared.sleepers.announce(Arc::clone(slot));
         if shared.has_work() || leaving(shared, slot) {
-            withdraw(shared, slot);
+            shared.sleepers.withdraw(|s| Arc::ptr_eq(s, slot));
             continue;
         }
         parker.park();
         // Whoever woke us removed us from the idle list; a shutdown or a
         // replacement may not have.
-        withdraw(shared, slot);
+        shared.sleepers.withdraw(|s| Arc::ptr_eq(s, slot));
     }
     // Leaving: what is left in the deque goes to the others.
     let mut handed = false;
@@ -79,11 +77,7 @@ pub(super) fn run<T: Send + 'static>(
         handed = true;
     }
     if handed {
-        // ORDERING: as in `schedule`.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if shared.sleeping.load(Ordering::SeqCst) > 0 {
-            shared.wake_one();
-        }
+        shared.sleepers.notify();
     }
     {
         let _changing = shared.changing.lock();
@@ -92,13 +86,4 @@ pub(super) fn run<T: Send + 'static>(
     LOCAL.with(|l| *l.borrow_mut() = None);
     // The thread's own thread-local destructors run after this returns;
     // whoever must know they ran joins the thread (`Shared::join`).
-}
-
-fn withdraw<T>(shared: &Shared<T>, slot: &Arc<Slot<T>>) {
-    let mut idle = shared.idle.lock();
-    if let Some(pos) = idle.iter().position(|s| Arc::ptr_eq(s, slot)) {
-        idle.swap_remove(pos);
-        // ORDERING: SeqCst, as every access to `sleeping`.
-        shared.sleeping.fetch_sub(1, Ordering::SeqCst);
-    }
 }
