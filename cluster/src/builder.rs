@@ -29,7 +29,11 @@ pub struct ClusterBuilder {
 impl ClusterBuilder {
     /// Join `cluster` as `node` through the NATS server(s) at `url` (a
     /// comma-separated list is several servers).
-    pub fn new(url: impl Into<String>, cluster: impl Into<String>, node: impl Into<String>) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        cluster: impl Into<String>,
+        node: impl Into<String>,
+    ) -> Self {
         ClusterBuilder {
             url: url.into(),
             cluster: cluster.into(),

@@ -224,19 +224,17 @@ impl<M: Schema, R: Schema> RemoteRef<M, R> {
                 }
             }
             Target::Pool(_) => {
-                let node = match self.request(Kind::Monitor, Vec::new(), self.shared.call_timeout).await
-                {
-                    Ok((_, node)) => node,
-                    Err(RemoteError::Remote { failure: RemoteFailure::NoProc, .. }) => {
-                        down.send(ExitReason::NoProc);
-                        return Ok(monitor);
-                    }
-                    Err(e) => return Err(e),
-                };
-                let pinned = RemoteRef::<M, R>::new(
-                    Arc::clone(&self.shared),
-                    Target::Node { node, name },
-                );
+                let node =
+                    match self.request(Kind::Monitor, Vec::new(), self.shared.call_timeout).await {
+                        Ok((_, node)) => node,
+                        Err(RemoteError::Remote { failure: RemoteFailure::NoProc, .. }) => {
+                            down.send(ExitReason::NoProc);
+                            return Ok(monitor);
+                        }
+                        Err(e) => return Err(e),
+                    };
+                let pinned =
+                    RemoteRef::<M, R>::new(Arc::clone(&self.shared), Target::Node { node, name });
                 return Box::pin(pinned.monitor()).await;
             }
         }

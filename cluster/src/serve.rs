@@ -59,8 +59,10 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
         let subject = subject.to_owned();
         move |source| RegisterError::Subscribe { subject, source }
     };
-    let pooled =
-        client.queue_subscribe(pool.clone(), POOL_QUEUE.to_owned()).await.map_err(sub_err(&pool))?;
+    let pooled = client
+        .queue_subscribe(pool.clone(), POOL_QUEUE.to_owned())
+        .await
+        .map_err(sub_err(&pool))?;
     let pinned = client.subscribe(own.clone()).await.map_err(sub_err(&own))?;
     // Subscribed on the server before `register` returns: a call made right
     // after finds this host.

@@ -4,8 +4,8 @@
 //! NATS cluster. Without a nats-server each test prints a loud SKIP.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_codec::Fingerprint;
 use relive_cluster::{Cluster, ClusterBuilder, RemoteError, RemoteFailure};
+use relive_codec::Fingerprint;
 use relive_runtime::code_server::Part;
 use relive_runtime::{ExitReason, Host, SpawnOptions};
 use relive_test_support::fixtures;
@@ -153,7 +153,10 @@ async fn a_pool_of_two_hosts_both_serve_one_name() {
     for _ in 0..N {
         pool.call_async(CounterMsg::Add(1)).await.unwrap();
     }
-    let (na, nb) = (local_a.call(CounterMsg::Get).unwrap().count, local_b.call(CounterMsg::Get).unwrap().count);
+    let (na, nb) = (
+        local_a.call(CounterMsg::Get).unwrap().count,
+        local_b.call(CounterMsg::Get).unwrap().count,
+    );
     assert_eq!(na + nb, N, "every call served once");
     assert!(na > 0 && nb > 0, "both members served: {na} and {nb}");
 
@@ -174,7 +177,8 @@ async fn killing_the_serving_host_fails_calls_in_time_and_tells_monitors_noconne
     let (host_b, _) = host(0);
     // Host a's member runs on a runtime of its own, so it can be killed:
     // its tasks and its connection dropped, no goodbye sent.
-    let rt_a = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt_a =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (url, handle) = (nats.url(), host_a.handle());
     let a = rt_a
         .spawn(async move {
@@ -201,7 +205,12 @@ async fn killing_the_serving_host_fails_calls_in_time_and_tells_monitors_noconne
 
     let e = pool.call_async_timeout(CounterMsg::Get, CALL).await.unwrap_err();
     assert!(
-        matches!(e, RemoteError::NoResponders { .. } | RemoteError::Timeout { .. } | RemoteError::HostGone { .. }),
+        matches!(
+            e,
+            RemoteError::NoResponders { .. }
+                | RemoteError::Timeout { .. }
+                | RemoteError::HostGone { .. }
+        ),
         "{e:?}"
     );
     assert!(killed.elapsed() < CALL + Duration::from_millis(500), "within the timeout");
@@ -236,11 +245,15 @@ async fn remote_monitors_see_an_exit_a_goodbye_and_a_missing_actor() {
     assert!(matches!(&reason, ExitReason::Panicked(m) if m.starts_with("gone")), "{reason:?}");
     // No actor there now: the monitor resolves at once with noproc.
     let down = remote.monitor().await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(1), down).await.unwrap(), ExitReason::NoProc);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(1), down).await.unwrap(),
+        ExitReason::NoProc
+    );
 
     // A new counter under the name; its host leaves: noconnection at once,
     // not after the deadline.
-    let _c: Counter = host_a.spawn_with("counter", &0u64, SpawnOptions::new().name("counter")).unwrap();
+    let _c: Counter =
+        host_a.spawn_with("counter", &0u64, SpawnOptions::new().name("counter")).unwrap();
     let down = remote.monitor().await.unwrap();
     let t = Instant::now();
     a.leave().await;
@@ -263,7 +276,8 @@ async fn a_node_name_in_use_and_an_unreachable_server_are_join_errors() {
         .await
         .unwrap_err();
     assert!(matches!(e, relive_cluster::JoinError::NodeTaken { .. }), "{e:?}");
-    let e = ClusterBuilder::new(nats.url(), "test", "a.b").join(&host_a.handle()).await.unwrap_err();
+    let e =
+        ClusterBuilder::new(nats.url(), "test", "a.b").join(&host_a.handle()).await.unwrap_err();
     assert!(matches!(e, relive_cluster::JoinError::Name(_)), "{e:?}");
     let port = relive_test_support::nats::free_port();
     let t = Instant::now();
@@ -273,7 +287,11 @@ async fn a_node_name_in_use_and_an_unreachable_server_are_join_errors() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, relive_cluster::JoinError::Connect { .. } | relive_cluster::JoinError::ConnectTimeout { .. }),
+        matches!(
+            e,
+            relive_cluster::JoinError::Connect { .. }
+                | relive_cluster::JoinError::ConnectTimeout { .. }
+        ),
         "{e:?}"
     );
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
@@ -319,7 +337,8 @@ async fn hosts_on_the_three_nodes_of_a_nats_cluster_reach_each_other() {
     for _ in 0..100 {
         pool.call_async(CounterMsg::Add(1)).await.unwrap();
     }
-    let served = local_a.call(CounterMsg::Get).unwrap().count + local_b.call(CounterMsg::Get).unwrap().count;
+    let served =
+        local_a.call(CounterMsg::Get).unwrap().count + local_b.call(CounterMsg::Get).unwrap().count;
     assert_eq!(served, 302 + 100);
     // Heartbeats cross the routes: c hears a and b.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -58,7 +58,8 @@ async fn a_fingerprint_that_is_not_the_actors_is_refused_before_anything_is_sent
 async fn encoded_call_answers_a_typed_error_when_the_actor_exits_on_it() {
     let (host, _typed) = host_with_counter("c");
     let any = host.whereis_any("c").unwrap();
-    let raw = any.encoded(Fingerprint::of::<CounterMsg>(), Fingerprint::of::<CounterReply>()).unwrap();
+    let raw =
+        any.encoded(Fingerprint::of::<CounterMsg>(), Fingerprint::of::<CounterReply>()).unwrap();
     let down = raw.monitor();
     let bytes = encode(&CounterMsg::Panic("boom".into())).unwrap();
     let e = raw.call_async_timeout(bytes, Duration::from_secs(5)).await.unwrap_err();

@@ -78,9 +78,9 @@ pub use actor_ref::{
 };
 // issue 18: remote actors
 pub use actor_ref::DownSender;
-pub use encoded_ref::{EncodedCallFuture, EncodedCastFuture, EncodedRef};
 pub(crate) use body::{Body, NativeBody, Panicked, panic_message};
 pub(crate) use cell::{ActorCell, release, send_system, wake};
+pub use encoded_ref::{EncodedCallFuture, EncodedCastFuture, EncodedRef};
 pub(crate) use envelope::{Envelope, Payload, ReplyError, ReplyTo};
 pub use exit::ExitReason;
 pub use id::ActorId;

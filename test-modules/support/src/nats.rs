@@ -16,9 +16,9 @@ pub fn nats_server_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER").map(PathBuf::from) {
         return p.is_file().then_some(p);
     }
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| {
-        std::env::split_paths(&p).map(|d| d.join("nats-server")).collect::<Vec<_>>()
-    });
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).map(|d| d.join("nats-server")).collect::<Vec<_>>());
     let pip = Command::new("python3")
         .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
         .output()
