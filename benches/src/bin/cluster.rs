@@ -46,13 +46,12 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let join = |node: &'static str, host: &Host| {
-            ClusterBuilder::new(nats.url(), "bench", node)
-                .call_timeout(Duration::from_secs(30))
-                .join(&host.handle())
+        let (ha, hb) = (host_a.handle(), host_b.handle());
+        let builder = |node: &str| {
+            ClusterBuilder::new(nats.url(), "bench", node).call_timeout(Duration::from_secs(30))
         };
-        let a = join("a", &host_a).await.expect("a joins");
-        let b = join("b", &host_b).await.expect("b joins");
+        let a = builder("a").join(&ha).await.expect("a joins");
+        let b = builder("b").join(&hb).await.expect("b joins");
         a.register("counter").await.expect("register");
         let remote = b.remote::<CounterMsg, CounterReply>("counter").await.expect("remote");
 
