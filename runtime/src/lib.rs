@@ -80,6 +80,8 @@ pub use actor::{
     ActorId, ActorRef, AnyActor, CallError, ExitReason, Instance, MigrateFailed, SendError,
     TraceEvent, TraceKind,
 };
+// issue 18: remote actors
+pub use actor::{DownSender, EncodedRef};
 pub use admin::AdminServer;
 pub use code_server::{
     Interface, LoadError, LoadOptions, LoadReport, ModuleCallError, ModuleStatus, ModuleTable,

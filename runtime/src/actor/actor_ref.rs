@@ -276,12 +276,36 @@ pub(crate) fn check_types<M: Schema, R: Schema>(
 /// Resolves with the exit reason of a monitored actor: `wait` blocks,
 /// `.await` suspends.
 #[derive(Debug)]
-pub struct Monitor(oneshot::Receiver<ExitReason>);
+pub struct Monitor(pub(super) oneshot::Receiver<ExitReason>);
 
 impl Monitor {
+    // issue 18: remote monitors
+    /// A monitor resolved by whoever holds the [`DownSender`] rather than by
+    /// a local actor's exit: how a transport (`relive-cluster`) hands a
+    /// remote actor's DOWN — its exit reason, or
+    /// [`ExitReason::NoConnection`] when its host is gone — to the same
+    /// `Monitor` a local actor gives.
+    pub fn channel() -> (DownSender, Monitor) {
+        let (tx, rx) = oneshot::channel();
+        (DownSender(tx), Monitor(rx))
+    }
+
     /// Block until the actor exits, or `timeout` passes (`None`).
     pub fn wait(self, timeout: Duration) -> Option<ExitReason> {
         self.0.recv_timeout(timeout).ok()
+    }
+}
+
+// issue 18: remote monitors
+/// The sending half of [`Monitor::channel`]: delivers one DOWN.
+#[derive(Debug)]
+pub struct DownSender(oneshot::Sender<ExitReason>);
+
+impl DownSender {
+    /// Resolve the monitor with `reason`. A monitor already dropped is not
+    /// waiting for it: the reason is dropped too.
+    pub fn send(self, reason: ExitReason) {
+        let _ = self.0.send(reason);
     }
 }
 
@@ -482,7 +506,7 @@ impl<M: Serialize, R: DeserializeOwned> ActorRef<M, R> {
 
 /// `now + timeout`, or a century from now for a timeout too long to add
 /// (`Duration::MAX` means "as long as it takes", not a panic).
-fn deadline_after(timeout: Duration) -> Instant {
+pub(super) fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout)
         .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
@@ -492,10 +516,15 @@ fn deadline_after(timeout: Duration) -> Instant {
 fn decode_reply<M, R: DeserializeOwned>(
     result: Result<Vec<u8>, ReplyError>,
 ) -> Result<R, CallError<M>> {
+    // issue 15: a reply variant `R` does not have (the actor's version
+    // appended it) fails to decode: `CallError::Decode`, never a guess.
+    reply_bytes(result).and_then(|bytes| relive_codec::decode(&bytes).map_err(CallError::Decode))
+}
+
+/// The reply's bytes, or why there are none.
+pub(super) fn reply_bytes<M>(result: Result<Vec<u8>, ReplyError>) -> Result<Vec<u8>, CallError<M>> {
     match result {
-        // issue 15: a reply variant `R` does not have (the actor's version
-        // appended it) fails to decode: `CallError::Decode`, never a guess.
-        Ok(bytes) => relive_codec::decode(&bytes).map_err(CallError::Decode),
+        Ok(bytes) => Ok(bytes),
         Err(ReplyError::Handler(ModuleCallError::UnknownVariant(u))) => {
             Err(CallError::UnknownVariant(u))
         }
@@ -512,17 +541,29 @@ fn poll_push<M: Serialize, R>(
     env: &mut Option<Envelope>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), SendError<M>>> {
+    poll_push_to(&actor.cell, &actor.system, msg, env, cx)
+}
+
+/// [`poll_push`] to a cell (issue 18: also for already encoded messages,
+/// `M = Vec<u8>`).
+pub(super) fn poll_push_to<M>(
+    cell: &Arc<ActorCell>,
+    system: &Arc<dyn System>,
+    msg: &mut Option<M>,
+    env: &mut Option<Envelope>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError<M>>> {
     let Some(e) = env.take() else { unreachable!("envelope made before the first poll") };
-    let on_worker = actor.system.on_worker();
+    let on_worker = system.on_worker();
     let pushed = if on_worker {
-        actor.cell.mailbox.push_overdraft(e)
+        cell.mailbox.push_overdraft(e)
     } else {
-        actor.cell.mailbox.push_or_register(e, cx.waker())
+        cell.mailbox.push_or_register(e, cx.waker())
     };
     match pushed {
         Ok(first) => {
             if first {
-                wake(&*actor.system, &actor.cell);
+                wake(&**system, cell);
             }
             msg.take();
             Poll::Ready(Ok(()))

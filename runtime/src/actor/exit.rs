@@ -33,6 +33,11 @@ pub enum ExitReason {
     /// It stopped with a reason of its own (OTP's `{stop, Reason, State}`
     /// with any other term): an abnormal exit.
     Custom(String),
+    // issue 18: remote actors
+    /// The host it runs on became unreachable (OTP's `noconnection`): no
+    /// heartbeat within the deadline, or the cluster had no responder for
+    /// it. The node's name.
+    NoConnection(String),
 }
 
 impl ExitReason {
@@ -106,6 +111,7 @@ impl fmt::Display for ExitReason {
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::ShutdownWith(why) => write!(f, "shutdown: {why}"),
             ExitReason::Custom(why) => f.write_str(why),
+            ExitReason::NoConnection(node) => write!(f, "noconnection: {node}"),
         }
     }
 }

@@ -57,6 +57,8 @@ pub(crate) mod cell;
 // issue 20: async forms
 mod deadline;
 mod envelope;
+// issue 18: remote actors
+mod encoded_ref;
 mod exit;
 mod id;
 mod instance;
@@ -76,8 +78,11 @@ pub use actor_ref::{
     ActorRef, AnyActor, CallError, CallFuture, CastFuture, DEFAULT_CALL_TIMEOUT, Monitor,
     MonitorFuture, SendError,
 };
+// issue 18: remote actors
+pub use actor_ref::DownSender;
 pub(crate) use body::{Body, NativeBody, Panicked, panic_message};
 pub(crate) use cell::{ActorCell, release, send_system, wake};
+pub use encoded_ref::{EncodedCallFuture, EncodedCastFuture, EncodedRef};
 pub(crate) use envelope::{Envelope, Payload, ReplyError, ReplyTo};
 pub use exit::ExitReason;
 pub use id::ActorId;

@@ -13,6 +13,9 @@
 //! may write, and `/tmp` is one (docs/decisions/0003-loader-trust.md). Use
 //! [`scratch_dir`] (or [`Fixtures::scratch`]) for any file a test loads.
 
+// issue 18: real nats-server processes for the cluster tests
+pub mod nats;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,194 @@
+//! The cluster's errors: joining, registering, and a remote call or cast.
+
+use relive_codec::CodecError;
+use relive_runtime::{ExitReason, TypeMismatch};
+use std::time::Duration;
+
+/// A cluster, node or actor name that cannot be a NATS subject token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} name {name:?}: use 1 to 128 of A-Z a-z 0-9 _ -")]
+pub struct InvalidName {
+    /// Which name (`cluster`, `node`, `actor`).
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+}
+
+/// A host could not join a cluster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// A name is not a subject token.
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    /// No NATS server was reached within the connect timeout, or it refused
+    /// the credentials or TLS.
+    #[error("could not connect to NATS at {url}")]
+    Connect {
+        /// The URL given.
+        url: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// The connection did not complete within the connect timeout.
+    #[error("could not connect to NATS at {url} within {timeout:?}")]
+    ConnectTimeout {
+        /// The URL given.
+        url: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// Another member of the cluster already uses this node name (it
+    /// answered a heartbeat probe).
+    #[error("node name {node:?} is already in use in cluster {cluster:?}")]
+    NodeTaken {
+        /// The cluster.
+        cluster: String,
+        /// The node name.
+        node: String,
+    },
+    /// A subscription the member needs was refused.
+    #[error("subscribing to {subject}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::SubscribeError,
+    },
+}
+
+/// A local actor could not be served cluster-wide.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The name is not a subject token.
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    /// This host already serves that name.
+    #[error("this host already serves {0:?} in the cluster")]
+    AlreadyServed(String),
+    /// A subscription was refused.
+    #[error("subscribing to {subject}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::SubscribeError,
+    },
+}
+
+/// Why a remote actor did what it did instead of replying: its host's
+/// answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteFailure {
+    /// No actor is registered under the name on that host now.
+    #[error("no actor of that name there (noproc)")]
+    NoProc,
+    /// The actor exited before it replied (perhaps on this message).
+    #[error("the actor exited before replying: {0}")]
+    Exited(ExitReason),
+    /// The handler could not handle the message.
+    #[error("the handler failed: {0}")]
+    Handler(String),
+    /// The message's variant is one the version the actor runs lacks.
+    #[error("{0}")]
+    UnknownVariant(String),
+    /// Its mailbox stayed full until the timeout.
+    #[error("its mailbox stayed full")]
+    MailboxFull,
+    /// The call was taken but dropped unanswered.
+    #[error("the call was dropped without a reply")]
+    ReplyDropped,
+    /// It could not read the request (another wire version, say).
+    #[error("it could not read the request: {0}")]
+    Wire(String),
+}
+
+/// Why a remote call (or a check, or a monitor's set-up) got no reply.
+/// Every remote call ends in a reply or one of these within its timeout.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// No host of the cluster serves the name (on that node): NATS had no
+    /// responder for the subject.
+    #[error("no host serves {name:?} on {subject}")]
+    NoResponders {
+        /// The actor name.
+        name: String,
+        /// The subject asked.
+        subject: String,
+    },
+    /// The host the reference is pinned to is gone: no heartbeat within
+    /// the deadline, or it said goodbye.
+    #[error("host {node:?} is gone (noconnection)")]
+    HostGone {
+        /// The node.
+        node: String,
+    },
+    /// No reply within the timeout.
+    #[error("no reply from {name:?} within {timeout:?}")]
+    Timeout {
+        /// The actor name.
+        name: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The serving host refused the sender's types: they are not the
+    /// actor's (nor compatible with its module's current version). Nothing
+    /// was delivered.
+    #[error("{node} refused the types: {source}")]
+    Types {
+        /// The node that refused.
+        node: String,
+        /// The mismatch, as a local typed reference would report it (no
+        /// variant detail: only fingerprints travel).
+        #[source]
+        source: TypeMismatch,
+    },
+    /// The remote actor did not reply (see [`RemoteFailure`]).
+    #[error("{name:?} on {node}: {failure}")]
+    Remote {
+        /// The node that answered.
+        node: String,
+        /// The actor name.
+        name: String,
+        /// What happened.
+        #[source]
+        failure: RemoteFailure,
+    },
+    /// The message did not encode.
+    #[error("encode failed")]
+    Encode(#[source] CodecError),
+    /// The reply did not decode as the caller's reply type.
+    #[error("the reply from {node} did not decode")]
+    Decode {
+        /// The node that answered.
+        node: String,
+        /// The codec's error.
+        #[source]
+        source: CodecError,
+    },
+    /// An answer without relive's headers (not a relive host on that
+    /// subject).
+    #[error("an answer on {subject} that is not relive's: {what}")]
+    Protocol {
+        /// The subject asked.
+        subject: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// NATS failed the request or publish (connection lost, payload too
+    /// large, …).
+    #[error("NATS failed on {subject}")]
+    Nats {
+        /// The subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::Error,
+    },
+}

@@ -1,0 +1,286 @@
+//! Serving a local actor to the cluster: the subscriptions of one
+//! registered name, the check of each message's types against the actor's
+//! current declaration, delivery, the reply, and the exits published.
+//!
+//! Casts are delivered in the order they arrive (on this task, each waiting
+//! for room in the mailbox: backpressure reaches NATS' per-subscription
+//! buffer, never a reordering); calls are delivered in arrival order too
+//! and then awaited on tasks of their own, so a slow handler does not hold
+//! the next message back.
+
+use crate::cluster::Shared;
+use crate::error::RegisterError;
+use crate::header::{self, Kind, Status};
+use crate::subject::POOL_QUEUE;
+use async_nats::{HeaderMap, Message};
+use futures_util::StreamExt;
+use relive_codec::Fingerprint;
+use relive_runtime::actor::CallError;
+use relive_runtime::{ActorId, EncodedRef, TypeMismatch};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// One name served: its tasks, stopped by [`stop`](Self::stop) (or, less
+/// politely, when this drops).
+pub(crate) struct Registration {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serve: JoinHandle<()>,
+    downs: JoinHandle<()>,
+}
+
+impl Registration {
+    /// Unsubscribe, answer what had already arrived, and stop: after this
+    /// no message to the name reaches this host (the pool's other members
+    /// get them).
+    pub(crate) async fn stop(mut self, within: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let serve = &mut self.serve;
+        if tokio::time::timeout(within, serve).await.is_err() {
+            self.serve.abort();
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.serve.abort();
+        self.downs.abort();
+    }
+}
+
+pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registration, RegisterError> {
+    let client = &shared.client;
+    let pool = shared.subjects.pool(name);
+    let own = shared.subjects.node(&shared.node, name);
+    let sub_err = |subject: &str| {
+        let subject = subject.to_owned();
+        move |source| RegisterError::Subscribe { subject, source }
+    };
+    let pooled = client
+        .queue_subscribe(pool.clone(), POOL_QUEUE.to_owned())
+        .await
+        .map_err(sub_err(&pool))?;
+    let pinned = client.subscribe(own.clone()).await.map_err(sub_err(&own))?;
+    // Subscribed on the server before `register` returns: a call made right
+    // after finds this host.
+    let _ = client.flush().await;
+    let messages = futures_util::stream::select(pooled, pinned);
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    Ok(Registration {
+        stop: Some(stop),
+        serve: tokio::spawn(serve(Arc::clone(&shared), name.to_owned(), messages, stopped)),
+        downs: tokio::spawn(publish_downs(shared, name.to_owned())),
+    })
+}
+
+/// The reference last used, kept while the actor and the types are the same.
+struct Cached {
+    id: ActorId,
+    types: (Fingerprint, Fingerprint),
+    actor: EncodedRef,
+}
+
+/// Why a message was not delivered.
+enum Refusal {
+    Wire(String),
+    NoProc,
+    Types(TypeMismatch),
+}
+
+type Messages = futures_util::stream::Select<async_nats::Subscriber, async_nats::Subscriber>;
+
+async fn serve(
+    shared: Arc<Shared>,
+    name: String,
+    mut messages: Messages,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut cache: Option<Cached> = None;
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            m = messages.next() => match m {
+                Some(m) => handle(&shared, &name, &mut cache, m).await,
+                None => return,
+            },
+        }
+    }
+    let (pooled, pinned) = messages.get_mut();
+    let _ = pooled.unsubscribe().await;
+    let _ = pinned.unsubscribe().await;
+    let _ = shared.client.flush().await;
+    // What the server had sent before the unsubscribe is answered still.
+    while let Ok(Some(m)) = tokio::time::timeout(shared.heartbeat, messages.next()).await {
+        handle(&shared, &name, &mut cache, m).await;
+    }
+}
+
+async fn handle(shared: &Arc<Shared>, name: &str, cache: &mut Option<Cached>, m: Message) {
+    let h = m.headers.as_ref();
+    let kind = header::get(h, header::KIND).and_then(Kind::parse);
+    let resolved = match kind {
+        None => Err(Refusal::Wire("no Relive-Kind header".into())),
+        Some(kind) => resolve(shared, name, cache, h, kind),
+    };
+    let (kind, actor) = match resolved {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            if m.reply.is_none() {
+                // A cast: there is no one to tell; counted in the log.
+                tracing::warn!(name, "cluster: cast refused: {}", refusal_text(&refusal));
+            }
+            respond(shared, &m, refused(shared, refusal), Vec::new()).await;
+            return;
+        }
+    };
+    match kind {
+        Kind::Cast => {
+            if let Err(e) = actor.cast_async(m.payload.to_vec()).await {
+                tracing::warn!(name, "cluster: cast not delivered: {e}");
+            }
+        }
+        Kind::Check | Kind::Monitor => {
+            respond(shared, &m, ok_headers(shared), Vec::new()).await;
+        }
+        Kind::Call => {
+            let timeout = header::get(h, header::TIMEOUT_MS)
+                .and_then(|t| t.parse().ok())
+                .map_or(shared.call_timeout, Duration::from_millis);
+            let call = actor.call_async_timeout(m.payload.to_vec(), timeout);
+            let shared = Arc::clone(shared);
+            tokio::spawn(async move {
+                let (headers, payload) = match call.await {
+                    Ok(bytes) => (ok_headers(&shared), bytes),
+                    Err(e) => (call_failed(&shared, e), Vec::new()),
+                };
+                respond(&shared, &m, headers, payload).await;
+            });
+        }
+    }
+}
+
+/// The actor under `name` now, checked against the message's types.
+fn resolve(
+    shared: &Shared,
+    name: &str,
+    cache: &mut Option<Cached>,
+    h: Option<&HeaderMap>,
+    kind: Kind,
+) -> Result<(Kind, EncodedRef), Refusal> {
+    match header::get(h, header::WIRE) {
+        Some(header::WIRE_VERSION) => {}
+        other => {
+            let v = other.unwrap_or("none");
+            return Err(Refusal::Wire(format!(
+                "wire version {v}, this host reads {}",
+                header::WIRE_VERSION
+            )));
+        }
+    }
+    let fp = |name| header::get(h, name).and_then(header::fingerprint);
+    let (Some(m), Some(r)) = (fp(header::MESSAGE_SCHEMA), fp(header::REPLY_SCHEMA)) else {
+        return Err(Refusal::Wire("missing or unreadable schema fingerprints".into()));
+    };
+    let Some(any) = shared.host.whereis_any(name) else { return Err(Refusal::NoProc) };
+    if any.is_exited() {
+        return Err(Refusal::NoProc);
+    }
+    if let Some(c) = cache.as_ref()
+        && c.id == any.id()
+        && c.types == (m, r)
+    {
+        return Ok((kind, c.actor.clone()));
+    }
+    let actor = any.encoded(m, r).map_err(Refusal::Types)?;
+    *cache = Some(Cached { id: any.id(), types: (m, r), actor: actor.clone() });
+    Ok((kind, actor))
+}
+
+fn refusal_text(r: &Refusal) -> String {
+    match r {
+        Refusal::Wire(w) => w.clone(),
+        Refusal::NoProc => "noproc".into(),
+        Refusal::Types(t) => t.to_string(),
+    }
+}
+
+fn with_status(shared: &Shared, status: Status) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::STATUS, status.as_str());
+    h.insert(header::NODE, shared.node.as_str());
+    h
+}
+
+fn ok_headers(shared: &Shared) -> HeaderMap {
+    with_status(shared, Status::Ok)
+}
+
+fn refused(shared: &Shared, refusal: Refusal) -> HeaderMap {
+    match refusal {
+        Refusal::Wire(why) => {
+            let mut h = with_status(shared, Status::Wire);
+            h.insert(header::REASON, why.as_str());
+            h
+        }
+        Refusal::NoProc => with_status(shared, Status::NoProc),
+        Refusal::Types(t) => {
+            let mut h = with_status(shared, Status::Types);
+            h.insert(header::PART, t.part.to_string().as_str());
+            h.insert(header::EXPECTED, t.expected.to_string().as_str());
+            h.insert(header::TARGET, t.target.as_str());
+            h.insert(header::REASON, t.to_string().as_str());
+            h
+        }
+    }
+}
+
+fn call_failed(shared: &Shared, e: CallError<Vec<u8>>) -> HeaderMap {
+    let (status, reason) = match e {
+        CallError::Exited(r) => (Status::Exited, r.to_string()),
+        CallError::Handler(e) => (Status::Handler, e.to_string()),
+        CallError::UnknownVariant(u) => (Status::UnknownVariant, u.to_string()),
+        CallError::Timeout => (Status::Timeout, String::new()),
+        CallError::NotDelivered(relive_runtime::SendError::Full(_)) => {
+            (Status::Full, String::new())
+        }
+        CallError::NotDelivered(_) => (Status::NoProc, String::new()),
+        other => (Status::Dropped, other.to_string()),
+    };
+    let mut h = with_status(shared, status);
+    if !reason.is_empty() {
+        h.insert(header::REASON, reason.as_str());
+    }
+    h
+}
+
+async fn respond(shared: &Shared, m: &Message, headers: HeaderMap, payload: Vec<u8>) {
+    let Some(reply) = m.reply.clone() else { return };
+    if let Err(e) = shared.client.publish_with_headers(reply, headers, payload.into()).await {
+        tracing::debug!(error = %e, "cluster: reply not sent");
+    }
+}
+
+/// Publish each exit of the actor registered under `name` on
+/// `relive.<cluster>.down.<node>.<name>`, then follow the next actor
+/// registered under it (a supervisor's restart).
+async fn publish_downs(shared: Arc<Shared>, name: String) {
+    let subject = shared.subjects.down(&shared.node, &name);
+    let mut last: Option<ActorId> = None;
+    loop {
+        match shared.host.whereis_any(&name) {
+            Some(any) if Some(any.id()) != last => {
+                last = Some(any.id());
+                let reason = any.monitor().await;
+                let text = reason.to_string();
+                if let Err(e) = shared.client.publish(subject.clone(), text.into()).await {
+                    tracing::warn!(name, error = %e, "cluster: exit not published");
+                }
+            }
+            _ => tokio::time::sleep(shared.heartbeat / 4).await,
+        }
+    }
+}
