@@ -37,7 +37,11 @@ use std::time::Instant;
 
 const CASTS: u64 = 500_000;
 const REPS: usize = 5;
-const OVERHEAD_SETS: usize = 25;
+/// Sets of the overhead bench: a set's difference spreads about ±20 %
+/// on this 2-core VM, so the median of 25 (the first choice) moved by
+/// ±4 % from run to run even in the control; 100 sets resolve the 2 %
+/// the issue asks for (`METRICS_SETS` overrides).
+const OVERHEAD_SETS: usize = 100;
 /// Idle time before each timed round (workers park well within it).
 const IDLE_GAP: std::time::Duration = std::time::Duration::from_millis(20);
 const ACTORS: usize = 100_000;
@@ -76,7 +80,12 @@ fn overhead(v1: &std::path::Path, control: bool) {
         std::thread::sleep(IDLE_GAP);
         cast(c)
     };
-    for _ in 0..OVERHEAD_SETS {
+    let sets = std::env::var("METRICS_SETS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(OVERHEAD_SETS)
+        .max(1);
+    for _ in 0..sets {
         let on = host(true, v1);
         let off = host(control, v1);
         let a: Counter = on.spawn("counter", &0u64).unwrap();
@@ -96,7 +105,14 @@ fn overhead(v1: &std::path::Path, control: bool) {
     }
     let mut sorted = pct.clone();
     sorted.sort_by(f64::total_cmp);
-    eprintln!("differences per set, sorted: {sorted:.1?} %");
+    let quartile = |q: usize| sorted[(sorted.len() - 1) * q / 4];
+    eprintln!(
+        "differences over {} sets: quartiles {:.1} / {:.1} / {:.1} %",
+        sorted.len(),
+        quartile(1),
+        quartile(2),
+        quartile(3)
+    );
     eprintln!(
         "cast msgs/s (medians of {} rounds): metrics on {:.0}, off {:.0}",
         with.len(),
