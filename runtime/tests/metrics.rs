@@ -6,6 +6,7 @@
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_runtime::Host;
+use relive_runtime::code_server::SAMPLE_EVERY;
 use relive_test_support::fixtures;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -90,9 +91,9 @@ fn casts_calls_a_crash_an_upgrade_and_a_rollback_are_counted_exactly() {
     assert_eq!(value(&text, &format!("relive_mailbox_depth{V1}")), 0.0);
     assert!(value(&text, &format!("relive_mailbox_depth_max{V1}")) >= 1.0);
     // Sampled: the first push to each mailbox is timed, then at most one
-    // in 64 pushes.
+    // in `SAMPLE_EVERY` pushes.
     let timed = value(&text, &format!("relive_handle_seconds_count{V1}"));
-    assert!((2.0..=(1011.0 / 64.0 + 2.0)).contains(&timed), "{timed} handler times");
+    assert!((2.0..=(1011.0 / SAMPLE_EVERY as f64 + 2.0)).contains(&timed), "{timed} handler times");
     assert_eq!(value(&text, &format!("relive_mailbox_wait_seconds_count{V1}")), timed);
     assert_eq!(
         value(&text, r#"relive_handle_seconds_bucket{module="counter",version="1.0.0",le="+Inf"}"#),
@@ -175,20 +176,23 @@ fn a_mailbox_deeper_than_a_turn_is_seen_in_the_gauges() {
     let host = Host::builder().workers(1).build().unwrap();
     host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
     let sleeper: Counter = host.spawn("counter", &0u64).unwrap();
-    // The only worker sleeps in a handler while 100 casts queue up.
+    // The only worker sleeps in a handler while more casts queue up than
+    // one in `SAMPLE_EVERY`.
+    let queued = SAMPLE_EVERY + 36;
     sleeper.cast(CounterMsg::Sleep(300)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
-    for _ in 0..100 {
+    for _ in 0..queued {
         sleeper.cast(CounterMsg::Add(1)).unwrap();
     }
     let text = host.metrics_text();
-    assert_eq!(value(&text, &format!("relive_mailbox_depth{V1}")), 100.0);
+    assert_eq!(value(&text, &format!("relive_mailbox_depth{V1}")), queued as f64);
     sleeper.call(CounterMsg::Get).unwrap();
     let text = host.metrics_text();
     assert_eq!(value(&text, &format!("relive_mailbox_depth{V1}")), 0.0);
-    assert!(value(&text, &format!("relive_mailbox_depth_max{V1}")) >= 100.0);
-    // The 64th push, an `Add` queued behind the sleep, was timed: it
-    // waited most of the 300 ms sleep, well over the 16 ms bucket.
+    assert!(value(&text, &format!("relive_mailbox_depth_max{V1}")) >= queued as f64);
+    // The push numbered `SAMPLE_EVERY`, an `Add` queued behind the sleep,
+    // was timed: it waited most of the 300 ms sleep, well over the 16 ms
+    // bucket.
     let le = |b: &str| {
         value(
             &text,

@@ -217,7 +217,13 @@ fn main() {
         let host = host(on, &v1);
         let c: Counter = host.spawn("counter", &0u64).unwrap();
         let rounds: Vec<f64> = (0..4).map(|_| cast(&c)).collect();
-        eprintln!("cast msgs/s, metrics {}: {:.0}", if on { "on" } else { "off" }, median(&rounds));
+        let stats = host.handle().sys().statistics(&c.any()).unwrap();
+        eprintln!(
+            "cast msgs/s, metrics {}: {:.0} ({:.1} messages per turn)",
+            if on { "on" } else { "off" },
+            median(&rounds),
+            stats.messages_in as f64 / stats.turns.max(1) as f64
+        );
         return;
     }
     if only != "status" {

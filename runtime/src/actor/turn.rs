@@ -144,7 +144,7 @@ pub(crate) fn run(
     let taken = cell.mailbox.take_batch(batch, BATCH);
     // issue 16: metrics — what this turn handled, added to its version's
     // counters in one go (before anything can change the body's version).
-    let mut tally = Tally { on: cell.metrics, sample: taken.sample, ..Tally::default() };
+    let mut tally = Tally::new(cell.metrics, taken.sample);
     if tally.on
         && let Body::Module(inst) = &*body
     {
@@ -251,51 +251,61 @@ pub(crate) fn run(
 
 // issue 16: metrics
 /// What one turn handled, not yet added to its version's counters, and
-/// the position of the mailbox's timed message in the batch.
-#[derive(Debug, Default)]
+/// the position of the mailbox's timed message in the batch. Per message
+/// it adds whether it was a call and compares its index with the timed
+/// one's; the casts are the rest of the messages seen, worked out at
+/// `flush`.
+#[derive(Debug)]
 struct Tally {
     /// Metrics are on for this actor.
     on: bool,
-    casts: u64,
-    calls: u64,
     /// Messages of the batch seen so far.
     seen: usize,
-    /// The timed message: its index in the batch, when it was pushed.
-    sample: Option<(usize, std::time::Instant)>,
+    /// `seen` at the last flush.
+    flushed: usize,
+    /// Calls among the messages seen since the last flush.
+    calls: u64,
+    /// The timed message's index in the batch (`usize::MAX`: none left).
+    sample_at: usize,
+    /// When the timed message was pushed.
+    pushed: Option<std::time::Instant>,
 }
 
 impl Tally {
+    fn new(on: bool, sample: Option<(usize, std::time::Instant)>) -> Self {
+        let (sample_at, pushed) = match sample {
+            Some((at, pushed)) if on => (at, Some(pushed)),
+            _ => (usize::MAX, None),
+        };
+        Tally { on, seen: 0, flushed: 0, calls: 0, sample_at, pushed }
+    }
+
     /// Count the next message of the batch; for the timed one, when it was
     /// pushed and when its handling starts (now).
     fn next(&mut self, is_call: bool) -> Option<(std::time::Instant, std::time::Instant)> {
         if !self.on {
             return None;
         }
-        if is_call {
-            self.calls += 1;
-        } else {
-            self.casts += 1;
-        }
+        self.calls += u64::from(is_call);
         let i = self.seen;
         self.seen += 1;
-        match self.sample {
-            Some((at, pushed)) if at == i => {
-                self.sample = None;
-                Some((pushed, std::time::Instant::now()))
-            }
-            _ => None,
+        if i != self.sample_at {
+            return None;
         }
+        self.sample_at = usize::MAX;
+        self.pushed.map(|pushed| (pushed, std::time::Instant::now()))
     }
 
     /// Add what was counted to the version `body` runs, and start again.
     fn flush(&mut self, body: &Body) {
-        if self.casts + self.calls == 0 {
+        let seen = (self.seen - self.flushed) as u64;
+        if seen == 0 {
             return;
         }
         if let Body::Module(inst) = body {
-            inst.version().metrics().handled(self.casts, self.calls);
+            inst.version().metrics().handled(seen - self.calls, self.calls);
         }
-        self.casts = 0;
+        self.flushed = self.seen;
         self.calls = 0;
     }
 }

@@ -19,13 +19,26 @@ use std::time::Duration;
 /// mailbox and its handler's run): two clock reads per sample instead of
 /// two per message. A power of two: the mailbox picks the sample with a
 /// mask, not a division, on every push.
-pub const SAMPLE_EVERY: u64 = 64;
+pub const SAMPLE_EVERY: u64 = 256;
 const _: () = assert!(SAMPLE_EVERY.is_power_of_two());
 
 /// Upper bounds of the duration histograms' buckets, in seconds (1 µs to
 /// 10 s, about ×4 apart; a last `+Inf` bucket is implied).
 pub const DURATION_BUCKETS: [f64; 13] =
     [1e-6, 4e-6, 16e-6, 64e-6, 256e-6, 1e-3, 4e-3, 16e-3, 64e-3, 256e-3, 1.0, 4.0, 10.0];
+
+/// [`DURATION_BUCKETS`] in nanoseconds, which an observation is compared
+/// with: integers, so no float conversion on the sampled path.
+const BUCKET_NS: [u64; DURATION_BUCKETS.len()] = {
+    let mut ns = [0; DURATION_BUCKETS.len()];
+    let mut i = 0;
+    while i < ns.len() {
+        // Every bound is a whole number of nanoseconds: round, not truncate.
+        ns[i] = (DURATION_BUCKETS[i] * 1e9 + 0.5) as u64;
+        i += 1;
+    }
+    ns
+};
 
 /// A histogram of durations in fixed buckets ([`DURATION_BUCKETS`]),
 /// observed without a lock.
@@ -34,7 +47,6 @@ pub struct DurationHistogram {
     /// Per bucket (not cumulative); the last one is `+Inf`.
     buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
     sum_ns: AtomicU64,
-    count: AtomicU64,
 }
 
 /// A histogram read at one moment.
@@ -52,12 +64,12 @@ pub struct HistogramSnapshot {
 impl DurationHistogram {
     /// Record one observation.
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = DURATION_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(DURATION_BUCKETS.len());
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        // Two atomic adds: the count is the buckets' total (`snapshot`).
+        let i = BUCKET_NS.iter().position(|b| ns <= *b).unwrap_or(BUCKET_NS.len());
         // ORDERING: statistics; a scrape may see a bucket before the sum.
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     /// The histogram now.
@@ -224,5 +236,26 @@ impl VersionList {
 
     pub(crate) fn all(&self) -> Vec<VersionEntry> {
         self.entries.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observation_lands_in_the_first_bucket_whose_bound_it_does_not_exceed() {
+        assert_eq!(BUCKET_NS[0], 1_000);
+        assert_eq!(BUCKET_NS[5], 1_000_000);
+        assert_eq!(BUCKET_NS[12], 10_000_000_000);
+        let h = DurationHistogram::default();
+        for ns in [0, 1_000, 1_001, 4_000, 999_999_999, 10_000_000_000, 10_000_000_001] {
+            h.observe(Duration::from_nanos(ns));
+        }
+        let s = h.snapshot();
+        let counts: Vec<u64> = s.buckets.iter().map(|b| b.1).collect();
+        assert_eq!(counts, [2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1]);
+        assert_eq!(s.count, 7);
+        assert!((s.sum - 21.000_006_001).abs() < 1e-9, "sum {}", s.sum);
     }
 }

@@ -347,14 +347,14 @@ impl Collector for Scrape {
         )?;
         histograms(
             e,
-            ("relive_handle_seconds", "Handler time of sampled messages (1 in 64 pushed)."),
+            ("relive_handle_seconds", "Handler time of sampled messages (1 in 256 pushed)."),
             v.iter().map(|s| (mv(s), s.handle.clone())),
         )?;
         histograms(
             e,
             (
                 "relive_mailbox_wait_seconds",
-                "Time in the mailbox of sampled messages (1 in 64 pushed).",
+                "Time in the mailbox of sampled messages (1 in 256 pushed).",
             ),
             v.iter().map(|s| (mv(s), s.wait.clone())),
         )?;
