@@ -25,7 +25,7 @@
 //! with metrics on in both hosts (the figure is then the bench's noise).
 //! For a profiler, `metrics casts-on` and
 //! `metrics casts-off` run only the cast rounds of one host, metrics on or
-//! off, and print nothing but their throughput.
+//! off, and print nothing but their throughput and messages per turn.
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_benches::{figure, median};
