@@ -728,17 +728,11 @@ fn cli_trace() {
 }
 
 // issue 16: observer
-/// `GET path` on `addr`, the body of the answer (status line checked 200).
+/// `GET path` on `addr`, the body of the answer (status checked 200).
 fn http_get(addr: &str, path: &str) -> String {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let answer = relive_test_support::http::request(addr, "GET", path, &[]);
+    assert_eq!(answer.status, 200, "GET {path}: {answer:?}");
+    answer.body
 }
 
 /// A `relive observe` process; killed on drop.

@@ -14,6 +14,9 @@
 //! [`scratch_dir`] (or [`Fixtures::scratch`]) for any file a test loads.
 
 // issue 18: real nats-server processes for the cluster tests
+/// A plain HTTP/1.1 client for the tests of the HTTP servers (the observer,
+/// `relive observe`, the service_swap example).
+pub mod http;
 pub mod nats;
 
 use std::collections::HashMap;
