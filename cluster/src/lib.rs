@@ -19,6 +19,8 @@
 mod builder;
 mod cluster;
 mod error;
+// issue 18 §2: fleet rollouts
+pub mod fleet;
 pub mod header;
 mod remote_ref;
 mod serve;
@@ -29,3 +31,5 @@ pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
 pub use remote_ref::RemoteRef;
+// issue 18 §2: fleet rollouts
+pub use fleet::{Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError, RolloutPlan};
