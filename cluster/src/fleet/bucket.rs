@@ -273,7 +273,9 @@ impl Buckets {
             .bounded("keys", prefix, all)
             .await?
             .map_err(|source| FleetError::Kv { op: "keys", key: prefix.to_owned(), source })?;
+        // A key written while the listing runs can come twice.
         keys.sort();
+        keys.dedup();
         Ok(keys)
     }
 

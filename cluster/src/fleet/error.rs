@@ -153,8 +153,8 @@ pub enum RolloutError {
         cluster: String,
     },
     /// The rollout was aborted: every host was told to go back to the
-    /// version it ran before (`rolled_back` confirmed it; `unconfirmed` did
-    /// not within the step timeout).
+    /// version it ran before (`rolled_back` confirmed it; `unconfirmed` are
+    /// gone, or did not confirm within the step timeout).
     #[error("rollout {rollout} of {module:?} aborted")]
     Aborted {
         /// The rollout's id.
@@ -163,7 +163,7 @@ pub enum RolloutError {
         module: String,
         /// The hosts that reported the previous version again.
         rolled_back: Vec<String>,
-        /// The live hosts that did not within the step timeout.
+        /// The hosts gone, or that did not confirm within the step timeout.
         unconfirmed: Vec<String>,
         /// Why it was aborted.
         #[source]

@@ -379,7 +379,7 @@ impl Run<'_> {
             self.candidate(Hosts::Only(canaries.to_vec())).await?;
             self.wait_new("canary", canaries).await?;
             self.phase(Phase::Baking, None).await;
-            error_rate = self.bake(canaries).await?;
+            error_rate = self.bake(canaries, hosts).await?;
         }
         self.phase(Phase::Rest, None).await;
         self.candidate(Hosts::All).await?;
@@ -479,12 +479,13 @@ impl Run<'_> {
         }
     }
 
-    /// Judge the canaries' error rate over the bake.
-    async fn bake(&mut self, canaries: &[String]) -> Result<f64, Stop> {
+    /// Judge the canaries' error rate over the bake (and abort if any host
+    /// of the rollout goes).
+    async fn bake(&mut self, canaries: &[String], hosts: &[String]) -> Result<f64, Stop> {
         let end = Instant::now() + self.plan.bake;
         loop {
             self.renew().await?;
-            self.gone(canaries)?;
+            self.gone(hosts)?;
             let reports = self.fleet.reports(canaries).await;
             let (mut handled, mut crashes) = (0u64, 0u64);
             for h in canaries {
@@ -546,6 +547,11 @@ impl Run<'_> {
             rolled_back.clear();
             let mut pending = false;
             for h in hosts {
+                // A gone host's last report is no confirmation: it applies
+                // the promoted build when it starts again.
+                if self.fleet.liveness.is_gone(h) {
+                    continue;
+                }
                 let m = reports.get(h).and_then(|r| r.modules.get(&self.module));
                 let settled = m.is_some_and(|m| matches!(m.step, Step::Running | Step::Failed));
                 let back = match (self.before.get(h).cloned().flatten(), m) {
@@ -555,7 +561,7 @@ impl Run<'_> {
                 };
                 if back {
                     rolled_back.push(h.clone());
-                } else if !self.fleet.liveness.is_gone(h) {
+                } else {
                     pending = true;
                 }
             }
