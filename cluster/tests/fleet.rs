@@ -251,7 +251,8 @@ async fn remote_calls_during_a_rollout_lose_nothing_and_each_reply_is_from_a_who
         }));
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let report = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::from_millis(300))).await;
+    let report =
+        fleet.upgrade("counter", lib("counter_v2"), plan(Duration::from_millis(300))).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     report.unwrap();
@@ -356,7 +357,8 @@ async fn killing_a_relive_host_mid_rollout_aborts_and_every_live_host_goes_back(
     // stays on v1; the next rollout covers it.
     let again = Node::start(&nats.url(), "c", 1).await;
     see(&fleet, &["a", "b", "c"]).await;
-    let report = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::from_millis(200))).await;
+    let report =
+        fleet.upgrade("counter", lib("counter_v2"), plan(Duration::from_millis(200))).await;
     assert_eq!(report.unwrap().hosts, ["a", "b", "c"]);
     assert_eq!(again.version(), "2.0.0");
 }
@@ -394,7 +396,10 @@ async fn killing_a_nats_node_mid_rollout_still_ends_as_the_result_says() {
         Err(RolloutError::Aborted { .. }) => "1.0.0",
         Err(e) => panic!("neither promoted nor aborted: {e:?}"),
     };
-    eprintln!("killing a NATS node mid-rollout: {}", if result.is_ok() { "promoted" } else { "aborted" });
+    eprintln!(
+        "killing a NATS node mid-rollout: {}",
+        if result.is_ok() { "promoted" } else { "aborted" }
+    );
     for n in &nodes {
         let host = n.host.handle();
         until(&format!("{} runs {expected}", n.name), Duration::from_secs(20), || {

@@ -137,7 +137,13 @@ struct ModuleState {
 
 impl Default for ModuleState {
     fn default() -> Self {
-        ModuleState { step: Step::Running, rollout: None, error: None, baseline: None, came_from: None }
+        ModuleState {
+            step: Step::Running,
+            rollout: None,
+            error: None,
+            baseline: None,
+            came_from: None,
+        }
     }
 }
 
@@ -283,9 +289,11 @@ impl AgentState {
     async fn run(self: Arc<Self>) {
         let keys = format!("{}>", bucket::DESIRED_PREFIX);
         loop {
-            let made =
-                tokio::time::timeout(self.opts.op_timeout, self.buckets.kv.watch_with_history(&keys))
-                    .await;
+            let made = tokio::time::timeout(
+                self.opts.op_timeout,
+                self.buckets.kv.watch_with_history(&keys),
+            )
+            .await;
             let mut watch = match made {
                 Ok(Ok(w)) => w,
                 Ok(Err(e)) => {

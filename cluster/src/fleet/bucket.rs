@@ -167,9 +167,10 @@ impl Buckets {
         &self,
         key: &str,
     ) -> Result<Option<(T, u64)>, FleetError> {
-        let entry = self.bounded("get", key, self.kv.entry(key)).await?.map_err(|e| {
-            FleetError::Kv { op: "get", key: key.to_owned(), source: e.into() }
-        })?;
+        let entry = self
+            .bounded("get", key, self.kv.entry(key))
+            .await?
+            .map_err(|e| FleetError::Kv { op: "get", key: key.to_owned(), source: e.into() })?;
         match entry {
             Some(e) if e.operation == kv::Operation::Put => {
                 let value = serde_json::from_slice(&e.value)
@@ -182,9 +183,11 @@ impl Buckets {
 
     /// The raw entry of `key` (with its server time), if any.
     pub(crate) async fn entry(&self, key: &str) -> Result<Option<kv::Entry>, FleetError> {
-        self.bounded("get", key, self.kv.entry(key))
-            .await?
-            .map_err(|e| FleetError::Kv { op: "get", key: key.to_owned(), source: e.into() })
+        self.bounded("get", key, self.kv.entry(key)).await?.map_err(|e| FleetError::Kv {
+            op: "get",
+            key: key.to_owned(),
+            source: e.into(),
+        })
     }
 
     fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, FleetError> {
@@ -231,13 +234,15 @@ impl Buckets {
         revision: u64,
     ) -> Result<u64, FleetError> {
         let bytes = Self::encode(key, value)?;
-        self.bounded("update", key, self.kv.update(key, bytes.into(), revision)).await?.map_err(|e| {
-            if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
-                FleetError::Conflict { key: key.to_owned() }
-            } else {
-                FleetError::Kv { op: "update", key: key.to_owned(), source: e.into() }
-            }
-        })
+        self.bounded("update", key, self.kv.update(key, bytes.into(), revision)).await?.map_err(
+            |e| {
+                if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
+                    FleetError::Conflict { key: key.to_owned() }
+                } else {
+                    FleetError::Kv { op: "update", key: key.to_owned(), source: e.into() }
+                }
+            },
+        )
     }
 
     /// Delete `key` if its revision is still `revision`.

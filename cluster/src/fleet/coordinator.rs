@@ -96,15 +96,14 @@ impl FleetBuilder {
             .name(format!("relive fleet {}", self.cluster))
             .connection_timeout(self.connect_timeout);
         let url = self.url.clone();
-        let client = match tokio::time::timeout(self.connect_timeout, options.connect(url.as_str()))
-            .await
-        {
-            Ok(Ok(c)) => c,
-            Ok(Err(source)) => return Err(FleetError::Connect { url, source }),
-            Err(_) => {
-                return Err(FleetError::ConnectTimeout { url, timeout: self.connect_timeout });
-            }
-        };
+        let client =
+            match tokio::time::timeout(self.connect_timeout, options.connect(url.as_str())).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(source)) => return Err(FleetError::Connect { url, source }),
+                Err(_) => {
+                    return Err(FleetError::ConnectTimeout { url, timeout: self.connect_timeout });
+                }
+            };
         let deadline = self.deadline.unwrap_or(self.heartbeat * 3);
         let liveness = Liveness::listen(&client, &self.cluster, deadline).await.map_err(|e| {
             FleetError::Kv { op: "subscribe", key: "heartbeats".into(), source: e.into() }
@@ -122,7 +121,8 @@ impl FleetBuilder {
         // each has been heard.
         let listen = self.heartbeat + self.heartbeat / 2;
         tokio::time::sleep(listen.saturating_sub(started.elapsed())).await;
-        let owner = self.owner.unwrap_or_else(|| format!("relive fleet, pid {}", std::process::id()));
+        let owner =
+            self.owner.unwrap_or_else(|| format!("relive fleet, pid {}", std::process::id()));
         Ok(Fleet { cluster: self.cluster, owner, buckets, liveness, _client: Some(client) })
     }
 }

@@ -223,7 +223,8 @@ impl Fleet {
             owner: self.owner.clone(),
             lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
         };
-        let held = |revision| Held { value: value.clone(), revision, renewed: Instant::now(), lease };
+        let held =
+            |revision| Held { value: value.clone(), revision, renewed: Instant::now(), lease };
         for _ in 0..2 {
             match self.buckets.create(bucket::LOCK, &value).await {
                 Ok(revision) => return Ok(held(revision)),
@@ -347,7 +348,10 @@ impl Run<'_> {
         let timeout = self.plan.step_timeout;
         fleet.buckets.put_object(&self.build.object, bytes, timeout).await?;
         if let Some(sig) = signature {
-            fleet.buckets.put_object(&bucket::signature_object(&self.build.object), sig, timeout).await?;
+            fleet
+                .buckets
+                .put_object(&bucket::signature_object(&self.build.object), sig, timeout)
+                .await?;
         }
 
         match self.steps(&canaries, &hosts).await {
@@ -397,7 +401,8 @@ impl Run<'_> {
             build: self.build.clone(),
             hosts,
         };
-        let desired = Desired { promoted: self.desired.promoted.clone(), candidate: Some(candidate) };
+        let desired =
+            Desired { promoted: self.desired.promoted.clone(), candidate: Some(candidate) };
         self.write(desired).await
     }
 
@@ -443,7 +448,11 @@ impl Run<'_> {
     }
 
     /// This module on host `h`, if it reports it for this rollout.
-    fn ours<'r>(&self, reports: &'r BTreeMap<String, HostReport>, h: &str) -> Option<&'r ModuleReport> {
+    fn ours<'r>(
+        &self,
+        reports: &'r BTreeMap<String, HostReport>,
+        h: &str,
+    ) -> Option<&'r ModuleReport> {
         reports
             .get(h)
             .and_then(|r| r.modules.get(&self.module))

@@ -168,7 +168,8 @@ impl NatsServer {
         routes: &[String],
         name: &str,
     ) -> NatsServer {
-        let store = tempfile::Builder::new().prefix("relive-nats-js-").tempdir().expect("store dir");
+        let store =
+            tempfile::Builder::new().prefix("relive-nats-js-").tempdir().expect("store dir");
         let mut cmd = Command::new(binary);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]);
         cmd.arg(store.path());
