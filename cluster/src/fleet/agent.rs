@@ -391,10 +391,10 @@ impl AgentState {
     fn settle(&self, module: &str, rollout: Option<String>, serial: Option<u64>) {
         let counts = self.code().current(module).map(|v| v.metrics().counts());
         self.set(module, |s| {
-            if s.rollout != rollout || s.step != Step::Running {
-                if let (Some(serial), Some(c)) = (serial, counts) {
-                    s.baseline = Some((serial, c.casts + c.calls, c.crashes));
-                }
+            if (s.rollout != rollout || s.step != Step::Running)
+                && let (Some(serial), Some(c)) = (serial, counts)
+            {
+                s.baseline = Some((serial, c.casts + c.calls, c.crashes));
             }
             s.step = Step::Running;
             s.error = None;
@@ -429,7 +429,10 @@ impl AgentState {
             match tokio::time::timeout(timeout, upgrade).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(source)) => {
-                    return Err(AgentError::Upgrade { module: module.to_owned(), source });
+                    return Err(AgentError::Upgrade {
+                        module: module.to_owned(),
+                        source: Box::new(source),
+                    });
                 }
                 Err(_) => {
                     return Err(AgentError::Timeout {
@@ -467,7 +470,10 @@ impl AgentState {
         match tokio::time::timeout(timeout, self.code().rollback_async(module)).await {
             Ok(Ok(_)) => {}
             Ok(Err(source)) => {
-                return Err(AgentError::Rollback { module: module.to_owned(), source });
+                return Err(AgentError::Rollback {
+                    module: module.to_owned(),
+                    source: Box::new(source),
+                });
             }
             Err(_) => {
                 return Err(AgentError::Timeout {

@@ -269,7 +269,7 @@ pub enum AgentError {
         module: String,
         /// The code server's error.
         #[source]
-        source: UpgradeError,
+        source: Box<UpgradeError>,
     },
     /// The host's code server refused the rollback.
     #[error("rolling {module} back")]
@@ -278,7 +278,7 @@ pub enum AgentError {
         module: String,
         /// The code server's error.
         #[source]
-        source: UpgradeError,
+        source: Box<UpgradeError>,
     },
     /// The upgrade or rollback did not return within the agent's bound (it
     /// goes on, or restores everything, on its own thread).

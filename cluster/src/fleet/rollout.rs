@@ -207,10 +207,10 @@ impl Fleet {
             },
         };
         let result = run.go(&bytes, signature.as_deref(), started).await;
-        if !matches!(result, Err(RolloutError::LockLost { .. })) {
-            if let Err(e) = self.buckets.delete(bucket::LOCK, run.lock.revision).await {
-                tracing::warn!(error = %e, "fleet: the lock was not released (it expires)");
-            }
+        if !matches!(result, Err(RolloutError::LockLost { .. }))
+            && let Err(e) = self.buckets.delete(bucket::LOCK, run.lock.revision).await
+        {
+            tracing::warn!(error = %e, "fleet: the lock was not released (it expires)");
         }
         result
     }
@@ -268,10 +268,10 @@ impl Fleet {
     /// Withdraw the candidate of `module` (an expired rollout's).
     async fn withdraw(&self, module: &str) -> Result<(), FleetError> {
         let key = bucket::desired_key(module);
-        if let Some((mut d, revision)) = self.buckets.get::<Desired>(&key).await? {
-            if d.candidate.take().is_some() {
-                self.buckets.update(&key, &d, revision).await?;
-            }
+        if let Some((mut d, revision)) = self.buckets.get::<Desired>(&key).await?
+            && d.candidate.take().is_some()
+        {
+            self.buckets.update(&key, &d, revision).await?;
         }
         Ok(())
     }
