@@ -257,3 +257,56 @@ fn human(s: &FleetStatus) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn fleet_upgrade_takes_its_plan_and_where_the_cluster_is() {
+        let cli = crate::Cli::try_parse_from([
+            "relive",
+            "fleet",
+            "upgrade",
+            "counter",
+            "v2.so",
+            "--canary-hosts",
+            "2",
+            "--bake",
+            "1m 30s",
+            "--max-error-rate",
+            "0.05",
+            "--nats",
+            "nats://n1:4222,nats://n2:4222",
+            "--cluster",
+            "shop",
+            "--heartbeat",
+            "250ms",
+        ])
+        .unwrap();
+        let crate::Cmd::Fleet(args) = cli.command else { panic!("not fleet") };
+        assert_eq!(args.nats, "nats://n1:4222,nats://n2:4222");
+        assert_eq!(args.cluster, "shop");
+        assert_eq!(args.heartbeat, Duration::from_millis(250));
+        let FleetCmd::Upgrade { name, canary_hosts, bake, max_error_rate, step_timeout, .. } =
+            args.command
+        else {
+            panic!("not upgrade")
+        };
+        assert_eq!((name.as_str(), canary_hosts), ("counter", 2));
+        assert_eq!(bake, Duration::from_secs(90));
+        assert_eq!(max_error_rate, 0.05);
+        assert_eq!(step_timeout, Duration::from_secs(60), "the default");
+        // A bake needs a unit, as every duration.
+        let bare = ["relive", "fleet", "upgrade", "counter", "v2.so", "--bake", "300"];
+        assert!(crate::Cli::try_parse_from(bare).is_err());
+        let status = crate::Cli::try_parse_from(["relive", "fleet", "status"]).unwrap();
+        let crate::Cmd::Fleet(args) = status.command else { panic!("not fleet") };
+        assert_eq!(
+            (args.nats.as_str(), args.cluster.as_str()),
+            ("nats://127.0.0.1:4222", "relive")
+        );
+        assert!(matches!(args.command, FleetCmd::Status));
+    }
+}

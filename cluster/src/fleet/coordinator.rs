@@ -78,7 +78,7 @@ impl FleetBuilder {
         self
     }
 
-    /// Who the lock says runs the rollouts (default `<hostname-less> pid N`).
+    /// Who the lock says runs the rollouts (default `relive fleet, pid N`).
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
         self

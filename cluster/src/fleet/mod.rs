@@ -15,6 +15,35 @@
 //!   bake and judge, the rest, promote — or abort, and every host goes
 //!   back. Every step has a timeout.
 //!
+//! ```no_run
+//! use relive_cluster::{ClusterBuilder, FleetAgentOptions, RolloutPlan};
+//! use relive_runtime::Host;
+//! use std::time::Duration;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = Host::new()?;
+//! let cluster = ClusterBuilder::new("nats://127.0.0.1:4222", "shop", "web-1")
+//!     .join(&host.handle())
+//!     .await?;
+//! // On every host: apply what the fleet promotes, report what runs here.
+//! let _agent = cluster.fleet_agent(FleetAgentOptions::new("/var/lib/shop/fleet")).await?;
+//!
+//! // On one of them (or `relive fleet upgrade`): roll counter 2 out.
+//! let fleet = cluster.fleet().await?;
+//! let plan = RolloutPlan {
+//!     canary_hosts: 1,
+//!     bake: Duration::from_secs(120),
+//!     max_error_rate: 0.01,
+//!     step_timeout: Duration::from_secs(60),
+//!     ..RolloutPlan::default()
+//! };
+//! let report = fleet.upgrade("counter", "target/release/libcounter_v2.so", plan).await?;
+//! println!("promoted on {:?}", report.hosts);
+//! for h in fleet.status().await?.hosts {
+//!     println!("{}: {:?}", h.report.node, h.report.modules.get("counter").map(|m| &m.version));
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! The buckets and keys are in [`bucket`]'s table; the steps in
 //! [`Fleet::upgrade`]'s module (`rollout.rs`) and the agent's; the design,
 //! failure behaviour and the comparison with OTP's `release_handler` in
