@@ -105,9 +105,20 @@ impl FleetBuilder {
                 }
             };
         let deadline = self.deadline.unwrap_or(self.heartbeat * 3);
-        let liveness = Liveness::listen(&client, &self.cluster, deadline).await.map_err(|e| {
-            FleetError::Kv { op: "subscribe", key: "heartbeats".into(), source: e.into() }
-        })?;
+        let listen = Liveness::listen(&client, &self.cluster, deadline);
+        let liveness = match tokio::time::timeout(self.connect_timeout, listen).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(source)) => {
+                return Err(FleetError::Subscribe { cluster: self.cluster, source });
+            }
+            Err(_) => {
+                return Err(FleetError::Timeout {
+                    op: "subscribe",
+                    key: "heartbeats".into(),
+                    timeout: self.connect_timeout,
+                });
+            }
+        };
         let started = Instant::now();
         let buckets = Buckets::open(
             client.clone(),

@@ -43,6 +43,15 @@ pub enum FleetError {
         #[source]
         source: async_nats::Error,
     },
+    /// The subscription to the hosts' heartbeats was refused.
+    #[error("subscribing to the heartbeats of cluster {cluster:?}")]
+    Subscribe {
+        /// The cluster.
+        cluster: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::SubscribeError,
+    },
     /// A key-value operation failed.
     #[error("key-value {op} of {key} failed")]
     Kv {
