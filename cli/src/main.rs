@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 mod client;
+// issue 18 §2: fleet rollouts
+mod fleet;
 mod local;
 // issue 20: relive new
 mod new;
@@ -224,6 +226,11 @@ enum Cmd {
         #[arg(long)]
         key: PathBuf,
     },
+    // issue 18 §2: fleet rollouts
+    /// Roll a module out over a cluster's hosts (canaries, bake, the rest,
+    /// or abort), and show each host's versions: through NATS, not the
+    /// admin socket.
+    Fleet(fleet::FleetArgs),
     // issue 20: relive new
     /// Write a new workspace NAME/: an interface crate, a module (v1) and a
     /// host that builds, loads and runs it (`cd NAME && cargo run`).
@@ -542,6 +549,8 @@ fn main() -> ExitCode {
             observe::run(socket, port, addr, allow_non_loopback)
         }
         Cmd::Watch { dir, max_upgrades } => watch(socket, json, &dir, max_upgrades),
+        // issue 18 §2: fleet rollouts
+        Cmd::Fleet(args) => fleet::run(args, json),
         Cmd::Keygen { out } => local_result(
             json,
             local::keygen(&out)

@@ -111,6 +111,11 @@ impl Cluster {
         Ok(Cluster { shared, served: Mutex::new(HashMap::new()), tasks })
     }
 
+    // issue 18 §2: fleet rollouts (the agent and coordinator share it)
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The cluster's name.
     pub fn cluster(&self) -> &str {
         &self.shared.cluster

@@ -12,13 +12,24 @@
 //! [`ExitReason::NoConnection`](relive_runtime::ExitReason::NoConnection)
 //! to the monitors of its actors.
 //!
-//! Built on NATS request/reply, queue groups and plain subjects, not a
-//! protocol of our own; the subjects are listed in [`subject`] and the
+//! Fleet rollouts ([`fleet`], issue 18 §2): each host runs a
+//! [`FleetAgent`] ([`Cluster::fleet_agent`]) that applies the builds the
+//! fleet's JetStream key-value bucket desires, fetched from its object
+//! store, through the host's own code server; a [`Fleet`] coordinator
+//! ([`Cluster::fleet`], [`FleetBuilder`], `relive fleet upgrade`) moves one
+//! module's build over the hosts — canaries, a bake judged on their error
+//! rate, the rest, or an abort everywhere — every step bounded.
+//!
+//! Built on NATS request/reply, queue groups and plain subjects, and
+//! JetStream for the fleet, not a protocol of our own; the subjects are
+//! listed in [`subject`], the fleet's buckets in [`fleet::bucket`], and the
 //! design, failure behaviour and security in docs/cluster.md.
 
 mod builder;
 mod cluster;
 mod error;
+// issue 18 §2: fleet rollouts
+pub mod fleet;
 pub mod header;
 mod remote_ref;
 mod serve;
@@ -29,3 +40,5 @@ pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
 pub use remote_ref::RemoteRef;
+// issue 18 §2: fleet rollouts
+pub use fleet::{Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError, RolloutPlan};
