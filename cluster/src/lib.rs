@@ -17,8 +17,10 @@
 //! design, failure behaviour and security in docs/cluster.md.
 
 mod builder;
+mod claim;
 mod cluster;
 mod error;
+mod flow;
 pub mod header;
 mod remote_ref;
 mod serve;
@@ -26,6 +28,8 @@ pub mod subject;
 mod watch;
 
 pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
+pub use claim::DEFAULT_CLAIM_WINDOW;
+pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
 pub use remote_ref::RemoteRef;
