@@ -1,7 +1,7 @@
 //! Joining a cluster: [`ClusterBuilder`].
 
-use crate::cluster::Cluster;
 use crate::claim::DEFAULT_CLAIM_WINDOW;
+use crate::cluster::Cluster;
 use crate::error::JoinError;
 use crate::flow::{Counters, DEFAULT_CAST_WINDOW};
 use crate::subject::check_token;

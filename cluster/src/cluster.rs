@@ -125,7 +125,7 @@ impl Cluster {
         tasks.push(tokio::spawn(crate::watch::listen_beats(Arc::clone(&shared), beats)));
         tasks.push(tokio::spawn(crate::watch::listen_downs(Arc::clone(&shared), downs)));
         tasks.push(tokio::spawn(crate::watch::expire(Arc::clone(&shared))));
-        let _ = shared.client.flush().await;
+        crate::serve::synced(&shared.client, shared.call_timeout).await;
         Ok(Cluster { shared, served: Mutex::new(HashMap::new()), tasks })
     }
 

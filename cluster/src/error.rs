@@ -176,7 +176,9 @@ pub enum RemoteError {
     /// or takes nothing: its actor's mailbox stayed full). Those earlier
     /// casts are given up — at most once, as to a host that died — and the
     /// next cast starts a fresh window (decision 0030).
-    #[error("{name:?} acknowledged no cast of the last {window} within {timeout:?}; this cast was not sent")]
+    #[error(
+        "{name:?} acknowledged no cast of the last {window} within {timeout:?}; this cast was not sent"
+    )]
     CastWindow {
         /// The actor name.
         name: String,

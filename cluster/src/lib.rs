@@ -29,7 +29,7 @@ mod watch;
 
 pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
 pub use claim::DEFAULT_CLAIM_WINDOW;
-pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
+pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
 pub use remote_ref::RemoteRef;

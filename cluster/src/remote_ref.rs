@@ -278,13 +278,13 @@ impl<M: Serialize + Schema, R: DeserializeOwned + Schema> RemoteRef<M, R> {
             .send(&self.shared.client, &self.subject, self.headers(Kind::Cast), payload, timeout)
             .await;
         sent.map_err(|e| match e {
-            WindowError::Timeout(timeout) => self.gone().unwrap_or_else(|| {
-                RemoteError::CastWindow {
+            WindowError::Timeout(timeout) => {
+                self.gone().unwrap_or_else(|| RemoteError::CastWindow {
                     name: self.name().to_owned(),
                     window: self.shared.cast_window,
                     timeout,
-                }
-            }),
+                })
+            }
             WindowError::Nats(source) => {
                 RemoteError::Nats { subject: self.subject.clone(), source }
             }

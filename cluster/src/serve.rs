@@ -69,7 +69,7 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
     let pinned = client.subscribe(own.clone()).await.map_err(sub_err(&own))?;
     // Subscribed on the server before `register` returns: a call made right
     // after finds this host.
-    let _ = client.flush().await;
+    synced(client, shared.call_timeout).await;
     let messages = futures_util::stream::select(pooled, pinned);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     Ok(Registration {
@@ -77,6 +77,21 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
         serve: tokio::spawn(serve(Arc::clone(&shared), name.to_owned(), messages, stopped)),
         downs: tokio::spawn(publish_downs(shared, name.to_owned())),
     })
+}
+
+/// Wait (up to `within`) until the server has processed everything this
+/// client sent so far. `Client::flush` only waits for the socket, so a
+/// subscription just made may not be on the server yet — another client's
+/// request then gets "no responders". The server handles one connection's
+/// messages in order, so a message to a fresh inbox of our own coming back
+/// means the subscriptions before it are in place.
+pub(crate) async fn synced(client: &async_nats::Client, within: Duration) {
+    let inbox = client.new_inbox();
+    let Ok(mut echo) = client.subscribe(inbox.clone()).await else { return };
+    if client.publish(inbox, "".into()).await.is_ok() {
+        let _ = tokio::time::timeout(within, echo.next()).await;
+    }
+    let _ = echo.unsubscribe().await;
 }
 
 /// One served name's state on its task.

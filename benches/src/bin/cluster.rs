@@ -97,8 +97,7 @@ fn main() {
             casts.push(CASTS as f64 / t.elapsed().as_secs_f64());
             let stats = a.stats();
             assert_eq!(
-                reply.count,
-                expected,
+                reply.count, expected,
                 "every cast handled before the call (host a counted {stats:?})"
             );
 

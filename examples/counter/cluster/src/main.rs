@@ -115,11 +115,11 @@ fn main() {
         .expect("tokio runtime");
 
     let (a, b, remotes) = rt.block_on(async {
-        let join = |node: &'static str, host: &Host| {
-            ClusterBuilder::new(nats.url(), "example", node).join(&host.handle())
-        };
-        let a = join("a", &host_a).await.expect("host a joins");
-        let b = join("b", &host_b).await.expect("host b joins");
+        let (ha, hb) = (host_a.handle(), host_b.handle());
+        let a = ClusterBuilder::new(nats.url(), "example", "a").join(&ha).await;
+        let a = a.expect("host a joins");
+        let b = ClusterBuilder::new(nats.url(), "example", "b").join(&hb).await;
+        let b = b.expect("host b joins");
         let mut remotes = Vec::new();
         for i in 0..SENDERS {
             let name = format!("counter-{i}");
@@ -144,8 +144,7 @@ fn main() {
     );
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
-    let seen: Vec<Seen> =
-        rt.block_on(async { futures_join(senders).await }).into_iter().collect();
+    let seen = rt.block_on(join_all(senders));
 
     let sent: u64 = seen.iter().map(|s| s.sent).sum();
     let calls: u64 = seen.iter().map(|s| s.calls).sum();
@@ -173,7 +172,7 @@ fn main() {
 }
 
 /// Await every sender, in order.
-async fn futures_join(senders: Vec<tokio::task::JoinHandle<Seen>>) -> Vec<Seen> {
+async fn join_all(senders: Vec<tokio::task::JoinHandle<Seen>>) -> Vec<Seen> {
     let mut seen = Vec::new();
     for s in senders {
         seen.push(s.await.expect("a sender task"));
