@@ -1,9 +1,11 @@
 //! A flood of remote casts between two live hosts loses nothing and keeps
 //! its order (issue 18, decision 0030): the serving host is held up (a
-//! handler that sleeps, a mailbox of 16) while the sender casts more than
-//! a NATS subscription's pending buffer holds (async-nats: 65,536
-//! messages). Before flow control, the casts past the buffer were dropped
-//! by the client (a slow consumer) without a word.
+//! handler that sleeps, a mailbox of 16) while the sender casts far more
+//! than the serving client's subscription buffer holds (4,096 messages
+//! here, `subscription_capacity`; async-nats' default is 65,536, which the
+//! release-built cluster bench overflowed). Before flow control, the casts
+//! past the buffer were dropped by the client (a slow consumer) without a
+//! word.
 
 use counter_api::{CounterMsg, CounterReply};
 use relive_cluster::{Cluster, ClusterBuilder};
@@ -14,8 +16,10 @@ use std::time::Duration;
 
 type Counter = relive_runtime::ActorRef<CounterMsg, CounterReply>;
 
-/// More than async-nats' default subscription capacity (64 Ki messages).
-const FLOOD: u64 = 80_000;
+/// The serving host's subscription buffer: above the sender's window (1,024
+/// casts), far below the flood.
+const BUFFER: usize = 4_096;
+const FLOOD: u64 = 30_000;
 
 fn host(capacity: usize) -> (Host, Counter) {
     let host = Host::builder().workers(2).build().unwrap();
@@ -27,6 +31,7 @@ fn host(capacity: usize) -> (Host, Counter) {
 
 async fn join(url: &str, node: &str, host: &Host) -> Cluster {
     ClusterBuilder::new(url, "flood", node)
+        .options(async_nats::ConnectOptions::new().subscription_capacity(BUFFER))
         .heartbeat(Duration::from_millis(200), Duration::from_secs(5))
         .call_timeout(Duration::from_secs(60))
         .join(&host.handle())
@@ -49,9 +54,9 @@ async fn flood(pinned: bool) {
     } else {
         b.remote::<CounterMsg, CounterReply>("counter").await.unwrap()
     };
-    // The actor sleeps 1.5 s on the first message; its mailbox fills at 16
+    // The actor sleeps 3 s on the first message; its mailbox fills at 16
     // and the serving host's delivery waits for room meanwhile.
-    remote.cast_async(CounterMsg::Sleep(1_500)).await.unwrap();
+    remote.cast_async(CounterMsg::Sleep(3_000)).await.unwrap();
     for _ in 0..FLOOD {
         remote.cast_async(CounterMsg::Add(1)).await.unwrap();
     }
