@@ -209,10 +209,14 @@ impl Window {
     ) -> Result<(), WindowError> {
         // The lock is held to the publish: the sequence is the order on the
         // connection.
-        let mut guard = self.state.lock().await;
+        // One deadline for the turn at the lock (another clone may be
+        // waiting for credit) and for the credit.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Ok(mut guard) = tokio::time::timeout_at(deadline, self.state.lock()).await else {
+            return Err(WindowError::Timeout(timeout));
+        };
         let st = &mut *guard;
         let seq = st.sent + 1;
-        let deadline = tokio::time::Instant::now() + timeout;
         while let Some(&oldest) = st.outstanding.first()
             && seq - oldest >= self.size
         {

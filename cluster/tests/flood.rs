@@ -113,3 +113,44 @@ async fn a_gap_in_a_senders_sequence_is_counted_not_silent() {
     assert_eq!((stats.casts_missing, stats.casts_out_of_order), (2, 1), "{stats:?}");
     assert_eq!(stats.casts_delivered, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_takes_nothing_for_the_timeout_fails_the_cast_with_cast_window() {
+    let Some(bin) = nats_server_or_skip("a_host_that_takes_nothing") else {
+        return;
+    };
+    let nats = NatsServer::start(&bin);
+    let (host_a, _) = host(16);
+    let (host_b, _) = host(0);
+    let a = join(&nats.url(), "a", &host_a).await;
+    let timeout = Duration::from_millis(500);
+    let b = ClusterBuilder::new(nats.url(), "flood", "b")
+        .heartbeat(Duration::from_millis(200), Duration::from_secs(5))
+        .call_timeout(timeout)
+        .join(&host_b.handle())
+        .await
+        .unwrap();
+    a.register("counter").await.unwrap();
+    let remote = b.remote_on::<CounterMsg, CounterReply>("a", "counter").await.unwrap();
+    remote.cast_async(CounterMsg::Sleep(3_000)).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut refused = None;
+    for i in 0..5_000u64 {
+        let t = std::time::Instant::now();
+        if let Err(e) = remote.cast_async(CounterMsg::Add(1)).await {
+            refused = Some((i, e, t.elapsed()));
+            break;
+        }
+    }
+    let (i, e, waited) = refused.expect("a cast refused while the host takes nothing");
+    assert!(
+        matches!(&e, relive_cluster::RemoteError::CastWindow { name, window: 1024, .. } if name == "counter"),
+        "{e:?}"
+    );
+    assert!(i >= 1024 - 128, "only once a window was out: cast {i}");
+    assert!(waited >= timeout && waited < timeout * 4, "waited {waited:?}");
+    assert!(started.elapsed() < Duration::from_millis(2_900), "before the actor woke");
+    // The actor wakes: a fresh window, the casts go again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    remote.cast_async(CounterMsg::Add(1)).await.unwrap();
+}
