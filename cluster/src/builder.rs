@@ -1,11 +1,18 @@
 //! Joining a cluster: [`ClusterBuilder`].
 
+use crate::claim::DEFAULT_CLAIM_WINDOW;
 use crate::cluster::Cluster;
 use crate::error::JoinError;
+use crate::flow::{Counters, DEFAULT_CAST_WINDOW};
 use crate::subject::check_token;
 use relive_runtime::HostHandle;
 use relive_runtime::actor::DEFAULT_CALL_TIMEOUT;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// An application's own listener of the client's events
+/// ([`ClusterBuilder::on_event`]).
+type OnEvent = Arc<dyn Fn(&async_nats::Event) + Send + Sync>;
 
 /// The default heartbeat interval.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
@@ -14,7 +21,6 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 /// node's, and the timeouts. Credentials and TLS are async-nats'
 /// [`ConnectOptions`](async_nats::ConnectOptions), passed through
 /// ([`options`](Self::options)).
-#[derive(Debug)]
 pub struct ClusterBuilder {
     pub(crate) url: String,
     pub(crate) cluster: String,
@@ -24,6 +30,25 @@ pub struct ClusterBuilder {
     pub(crate) call_timeout: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) deadline: Option<Duration>,
+    pub(crate) cast_window: u64,
+    pub(crate) claim_window: Duration,
+    on_event: Option<OnEvent>,
+}
+
+impl std::fmt::Debug for ClusterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterBuilder")
+            .field("url", &self.url)
+            .field("cluster", &self.cluster)
+            .field("node", &self.node)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("heartbeat", &self.heartbeat)
+            .field("deadline", &self.deadline)
+            .field("cast_window", &self.cast_window)
+            .field("claim_window", &self.claim_window)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClusterBuilder {
@@ -43,21 +68,24 @@ impl ClusterBuilder {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             heartbeat: DEFAULT_HEARTBEAT,
             deadline: None,
+            cast_window: DEFAULT_CAST_WINDOW,
+            claim_window: DEFAULT_CLAIM_WINDOW,
+            on_event: None,
         }
     }
 
     /// async-nats' connect options: credentials (`credentials_file`,
     /// `nkey`, `user_and_password`, `token`), TLS (`require_tls`,
     /// `add_root_certificates`, `add_client_certificate`), reconnects.
-    /// This builder sets the connection's name (the node's) and its connect
-    /// timeout on top of them.
+    /// This builder sets the connection's name (the node's), its connect
+    /// timeout and its event callback on top of them (an event callback
+    /// set here is replaced: use [`on_event`](Self::on_event)).
     pub fn options(mut self, options: async_nats::ConnectOptions) -> Self {
         self.options = options;
         self
     }
 
-    /// How long joining may wait for the NATS server (default 5 s); also
-    /// the node-name probe's timeout.
+    /// How long joining may wait for the NATS server (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -81,6 +109,36 @@ impl ClusterBuilder {
         self
     }
 
+    /// How long joining collects answers to the node-name probe (default
+    /// [`DEFAULT_CLAIM_WINDOW`], 250 ms): joining takes this long, and two
+    /// hosts joining with one name at once are told apart as long as a
+    /// probe and its answer cross within it (decision 0030).
+    pub fn claim_window(mut self, window: Duration) -> Self {
+        self.claim_window = window;
+        self
+    }
+
+    /// How many casts one sender (a [`RemoteRef`](crate::RemoteRef) and
+    /// its clones) may have in flight past its oldest unacknowledged one
+    /// (default [`DEFAULT_CAST_WINDOW`]; at least
+    /// [`CAST_ACK_EVERY`](crate::CAST_ACK_EVERY)). The sum over the senders
+    /// flooding one host at once must stay under a subscription's pending
+    /// buffer (async-nats' `subscription_capacity`, 64 Ki messages) for no
+    /// cast to be dropped (decision 0030).
+    pub fn cast_window(mut self, casts: u64) -> Self {
+        self.cast_window = casts;
+        self
+    }
+
+    /// Call `f` with every event of the member's NATS client (connected,
+    /// disconnected, slow consumer, server errors), after the member's own
+    /// handling (it counts slow consumers in
+    /// [`Cluster::stats`](crate::Cluster::stats)).
+    pub fn on_event(mut self, f: impl Fn(&async_nats::Event) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
     /// Connect and join, serving actors of `host`. Must run inside a tokio
     /// runtime, which then runs the member's tasks.
     ///
@@ -91,9 +149,22 @@ impl ClusterBuilder {
     pub async fn join(self, host: &HostHandle) -> Result<Cluster, JoinError> {
         check_token("cluster", &self.cluster)?;
         check_token("node", &self.node)?;
+        let counters = Arc::new(Counters::default());
+        let (c, on_event) = (Arc::clone(&counters), self.on_event.clone());
         let options = self
             .options
             .clone()
+            .event_callback(move |event| {
+                if let async_nats::Event::SlowConsumer(sid) = &event {
+                    c.slow_consumer(*sid);
+                } else {
+                    tracing::debug!(%event, "cluster: NATS client event");
+                }
+                if let Some(f) = &on_event {
+                    f(&event);
+                }
+                std::future::ready(())
+            })
             .name(format!("relive {}/{}", self.cluster, self.node))
             .connection_timeout(self.connect_timeout)
             .request_timeout(Some(self.call_timeout));
@@ -104,6 +175,6 @@ impl ClusterBuilder {
             Ok(Err(source)) => return Err(JoinError::Connect { url, source }),
             Err(_) => return Err(JoinError::ConnectTimeout { url, timeout: self.connect_timeout }),
         };
-        Cluster::start(self, client, host.clone()).await
+        Cluster::start(self, client, host.clone(), counters).await
     }
 }

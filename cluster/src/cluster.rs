@@ -1,7 +1,9 @@
 //! A host's membership of a cluster: [`Cluster`].
 
 use crate::builder::ClusterBuilder;
+use crate::claim::Claim;
 use crate::error::{JoinError, RegisterError};
+use crate::flow::{ClusterStats, Counters};
 use crate::remote_ref::{RemoteRef, Target};
 use crate::serve::{self, Registration};
 use crate::subject::{Subjects, check_token};
@@ -28,6 +30,10 @@ pub(crate) struct Shared {
     pub(crate) watch: Watch,
     /// The runtime the member's tasks run on (for the blocking forms).
     pub(crate) runtime: tokio::runtime::Handle,
+    /// Each sender's cast window (decision 0030).
+    pub(crate) cast_window: u64,
+    /// What the member counts: casts delivered, missing, dropped.
+    pub(crate) counters: Arc<Counters>,
 }
 
 /// A host's membership of a cluster: serve its actors by name to the other
@@ -55,20 +61,17 @@ impl fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// Start a member on a connected client: probe the node name, then the
+    /// Start a member on a connected client: claim the node name, then the
     /// heartbeat, the node watch and the down listener.
     pub(crate) async fn start(
         b: ClusterBuilder,
         client: async_nats::Client,
         host: HostHandle,
+        counters: Arc<Counters>,
     ) -> Result<Cluster, JoinError> {
         let subjects = Subjects::new(&b.cluster);
         let deadline = b.deadline.unwrap_or(b.heartbeat * 3);
         let ping = subjects.ping(&b.node);
-        let probe = client.request(ping.clone(), "".into());
-        if let Ok(Ok(_)) = tokio::time::timeout(b.connect_timeout, probe).await {
-            return Err(JoinError::NodeTaken { cluster: b.cluster, node: b.node });
-        }
         let subscribe = |subject: String| {
             let client = client.clone();
             async move {
@@ -78,7 +81,30 @@ impl Cluster {
                     .map_err(|source| JoinError::Subscribe { subject, source })
             }
         };
-        let mut pings = subscribe(ping).await?;
+        // The ping subject is answered from before the probe on: a host
+        // joining with the same name at the same instant hears this one.
+        let claim = Claim::new(&client);
+        let mut pings = subscribe(ping.clone()).await?;
+        let (c, answerer) = (Arc::clone(&claim), client.clone());
+        let answering = tokio::spawn(async move {
+            while let Some(m) = pings.next().await {
+                if let (Some(reply), Some(answer)) = (m.reply, c.answer(&m.payload)) {
+                    let _ = answerer.publish(reply, answer.into()).await;
+                }
+            }
+        });
+        let taken = |answering: JoinHandle<()>| {
+            answering.abort();
+            JoinError::NodeTaken { cluster: b.cluster.clone(), node: b.node.clone() }
+        };
+        match claim.probe(&client, &ping, b.claim_window).await {
+            Ok(true) => {}
+            Ok(false) => return Err(taken(answering)),
+            Err(source) => {
+                answering.abort();
+                return Err(JoinError::Probe { subject: ping, source });
+            }
+        }
         let beats = subscribe(subjects.heartbeats()).await?;
         let downs = subscribe(subjects.downs()).await?;
         let shared = Arc::new(Shared {
@@ -91,23 +117,15 @@ impl Cluster {
             heartbeat: b.heartbeat,
             watch: Watch::new(deadline),
             runtime: tokio::runtime::Handle::current(),
+            cast_window: b.cast_window,
+            counters,
         });
-        let mut tasks = Vec::new();
-        let s = Arc::clone(&shared);
-        tasks.push(tokio::spawn(async move {
-            while let Some(m) = pings.next().await {
-                if let Some(reply) = m.reply {
-                    let _ = s.client.publish(reply, s.node.clone().into()).await;
-                }
-            }
-        }));
+        let mut tasks = vec![answering];
         tasks.push(tokio::spawn(crate::watch::beat(Arc::clone(&shared))));
         tasks.push(tokio::spawn(crate::watch::listen_beats(Arc::clone(&shared), beats)));
         tasks.push(tokio::spawn(crate::watch::listen_downs(Arc::clone(&shared), downs)));
         tasks.push(tokio::spawn(crate::watch::expire(Arc::clone(&shared))));
-        // The probe's subscription is in place before anyone else can take
-        // the name with a probe of their own.
-        let _ = shared.client.flush().await;
+        crate::serve::synced(&shared.client, shared.call_timeout).await;
         Ok(Cluster { shared, served: Mutex::new(HashMap::new()), tasks })
     }
 
@@ -207,6 +225,13 @@ impl Cluster {
         let r = RemoteRef::new(Arc::clone(&self.shared), target);
         r.check().await?;
         Ok(r)
+    }
+
+    /// What this member counted about the casts it serves and the messages
+    /// its client dropped (decision 0030): a cast lost between two live
+    /// hosts shows here, never silently.
+    pub fn stats(&self) -> ClusterStats {
+        self.shared.counters.snapshot()
     }
 
     /// The nodes heard from within the heartbeat deadline (this one too).

@@ -40,7 +40,8 @@ pub enum JoinError {
         timeout: Duration,
     },
     /// Another member of the cluster already uses this node name (it
-    /// answered a heartbeat probe).
+    /// answered the node-name probe), or another host joining with the same
+    /// name at the same time won the tie-break.
     #[error("node name {node:?} is already in use in cluster {cluster:?}")]
     NodeTaken {
         /// The cluster.
@@ -56,6 +57,16 @@ pub enum JoinError {
         /// async-nats' error.
         #[source]
         source: async_nats::SubscribeError,
+    },
+    /// The node-name probe could not be sent (the connection failed while
+    /// joining).
+    #[error("probing the node name on {subject}")]
+    Probe {
+        /// The ping subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::Error,
     },
 }
 
@@ -159,6 +170,22 @@ pub enum RemoteError {
         /// What happened.
         #[source]
         failure: RemoteFailure,
+    },
+    /// A cast was not sent: the serving host did not acknowledge the casts
+    /// this sender sent a window before it within the timeout (it is gone,
+    /// or takes nothing: its actor's mailbox stayed full). Those earlier
+    /// casts are given up — at most once, as to a host that died — and the
+    /// next cast starts a fresh window (decision 0030).
+    #[error(
+        "{name:?} acknowledged no cast of the last {window} within {timeout:?}; this cast was not sent"
+    )]
+    CastWindow {
+        /// The actor name.
+        name: String,
+        /// The sender's window, in casts.
+        window: u64,
+        /// The timeout waited.
+        timeout: Duration,
     },
     /// The message did not encode.
     #[error("encode failed")]

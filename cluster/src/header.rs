@@ -9,7 +9,9 @@ use relive_runtime::code_server::Part;
 
 /// The version of relive's use of NATS (these headers and subjects). A host
 /// refuses a message of another version with [`Status::Wire`].
-pub const WIRE_VERSION: &str = "1";
+/// Version 2 (decision 0030): casts carry [`SENDER`] and [`SEQ`], and one
+/// that comes with a reply subject is acknowledged once delivered.
+pub const WIRE_VERSION: &str = "2";
 
 /// `call`, `cast`, `check` or `monitor`.
 pub const KIND: &str = "Relive-Kind";
@@ -21,6 +23,11 @@ pub const MESSAGE_SCHEMA: &str = "Relive-Message-Schema";
 pub const REPLY_SCHEMA: &str = "Relive-Reply-Schema";
 /// The caller's timeout in milliseconds (the serving host waits no longer).
 pub const TIMEOUT_MS: &str = "Relive-Timeout-Ms";
+/// A cast's sender: one stream of casts (a `RemoteRef` and its clones),
+/// unique in the cluster.
+pub const SENDER: &str = "Relive-Sender";
+/// A cast's sequence number in its sender's stream, from 1.
+pub const SEQ: &str = "Relive-Seq";
 /// The reply's [`Status`].
 pub const STATUS: &str = "Relive-Status";
 /// The node that answered.

@@ -26,10 +26,12 @@
 //! design, failure behaviour and security in docs/cluster.md.
 
 mod builder;
+mod claim;
 mod cluster;
 mod error;
 // issue 18 §2: fleet rollouts
 pub mod fleet;
+mod flow;
 pub mod header;
 mod remote_ref;
 mod serve;
@@ -37,8 +39,10 @@ pub mod subject;
 mod watch;
 
 pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
+pub use claim::DEFAULT_CLAIM_WINDOW;
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
+pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
 pub use remote_ref::RemoteRef;
 // issue 18 §2: fleet rollouts
 pub use fleet::{Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError, RolloutPlan};

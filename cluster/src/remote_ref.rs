@@ -3,6 +3,7 @@
 
 use crate::cluster::Shared;
 use crate::error::{RemoteError, RemoteFailure};
+use crate::flow::{Window, WindowError};
 use crate::header::{self, Kind, Status};
 use async_nats::client::RequestErrorKind;
 use relive_codec::{Fingerprint, Schema};
@@ -43,6 +44,8 @@ pub struct RemoteRef<M, R> {
     shared: Arc<Shared>,
     target: Target,
     subject: String,
+    /// This sender's casts: sequence and credit window, shared by clones.
+    window: Arc<Window>,
     _types: PhantomData<fn(M) -> R>,
 }
 
@@ -52,6 +55,7 @@ impl<M, R> Clone for RemoteRef<M, R> {
             shared: Arc::clone(&self.shared),
             target: self.target.clone(),
             subject: self.subject.clone(),
+            window: Arc::clone(&self.window),
             _types: PhantomData,
         }
     }
@@ -69,7 +73,8 @@ impl<M, R> RemoteRef<M, R> {
             Target::Pool(name) => shared.subjects.pool(name),
             Target::Node { node, name } => shared.subjects.node(node, name),
         };
-        RemoteRef { shared, target, subject, _types: PhantomData }
+        let window = Window::new(&shared.client, shared.cast_window);
+        RemoteRef { shared, target, subject, window, _types: PhantomData }
     }
 
     /// The actor's cluster-wide name.
@@ -245,24 +250,45 @@ impl<M: Schema, R: Schema> RemoteRef<M, R> {
 impl<M: Serialize + Schema, R: DeserializeOwned + Schema> RemoteRef<M, R> {
     /// Send `msg` one way: published to the serving host (one member of a
     /// pool), which checks its types and delivers it in the order it
-    /// arrived. As a send to a remote name in OTP, nothing comes back: a
-    /// cast that no host takes, or whose types the host refuses, is lost
-    /// there (logged by the refusing host). Use a call to know.
+    /// arrived. Nothing comes back for it: a cast whose types the host
+    /// refuses is lost there (logged by the refusing host), one that no
+    /// host takes is lost. Use a call to know.
+    ///
+    /// Between two live hosts no cast is lost and one sender's casts (this
+    /// reference and its clones) are delivered in the order sent: each
+    /// carries its sequence number, and a sender waits when it is a window
+    /// ([`ClusterBuilder::cast_window`](crate::ClusterBuilder::cast_window))
+    /// ahead of what the serving host acknowledged, so the host's NATS
+    /// buffer never overflows (decision 0030). To a pool of several hosts
+    /// the order holds per host.
     ///
     /// # Errors
     /// [`RemoteError::Encode`], [`RemoteError::HostGone`] (pinned to a host
-    /// known gone), [`RemoteError::Nats`] when the client cannot publish.
+    /// known gone), [`RemoteError::CastWindow`] (nothing acknowledged
+    /// within the call timeout: this cast is not sent),
+    /// [`RemoteError::Nats`] when the client cannot publish.
     pub async fn cast_async(&self, msg: M) -> Result<(), RemoteError> {
         if let Some(e) = self.gone() {
             return Err(e);
         }
         let payload = encode(&msg)?;
-        let subject = self.subject.clone();
-        self.shared
-            .client
-            .publish_with_headers(subject.clone(), self.headers(Kind::Cast), payload.into())
-            .await
-            .map_err(|e| RemoteError::Nats { subject, source: Box::new(e) })
+        let timeout = self.shared.call_timeout;
+        let sent = self
+            .window
+            .send(&self.shared.client, &self.subject, self.headers(Kind::Cast), payload, timeout)
+            .await;
+        sent.map_err(|e| match e {
+            WindowError::Timeout(timeout) => {
+                self.gone().unwrap_or_else(|| RemoteError::CastWindow {
+                    name: self.name().to_owned(),
+                    window: self.shared.cast_window,
+                    timeout,
+                })
+            }
+            WindowError::Nats(source) => {
+                RemoteError::Nats { subject: self.subject.clone(), source }
+            }
+        })
     }
 
     /// Send `msg` and await the reply for up to the cluster's call timeout

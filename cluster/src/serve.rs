@@ -3,13 +3,16 @@
 //! current declaration, delivery, the reply, and the exits published.
 //!
 //! Casts are delivered in the order they arrive (on this task, each waiting
-//! for room in the mailbox: backpressure reaches NATS' per-subscription
-//! buffer, never a reordering); calls are delivered in arrival order too
-//! and then awaited on tasks of their own, so a slow handler does not hold
-//! the next message back.
+//! for room in the mailbox: never a reordering); a cast that comes with a
+//! reply subject is acknowledged once delivered, which is the sender's
+//! credit (decision 0030, `flow`), and each cast's sequence number is
+//! checked so that a loss is counted and logged. Calls are delivered in
+//! arrival order too and then awaited on tasks of their own, so a slow
+//! handler does not hold the next message back.
 
 use crate::cluster::Shared;
 use crate::error::RegisterError;
+use crate::flow::Sequences;
 use crate::header::{self, Kind, Status};
 use crate::subject::POOL_QUEUE;
 use async_nats::{HeaderMap, Message};
@@ -66,7 +69,7 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
     let pinned = client.subscribe(own.clone()).await.map_err(sub_err(&own))?;
     // Subscribed on the server before `register` returns: a call made right
     // after finds this host.
-    let _ = client.flush().await;
+    synced(client, shared.call_timeout).await;
     let messages = futures_util::stream::select(pooled, pinned);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     Ok(Registration {
@@ -74,6 +77,31 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
         serve: tokio::spawn(serve(Arc::clone(&shared), name.to_owned(), messages, stopped)),
         downs: tokio::spawn(publish_downs(shared, name.to_owned())),
     })
+}
+
+/// Wait (up to `within`) until the server has processed everything this
+/// client sent so far. `Client::flush` only waits for the socket, so a
+/// subscription just made may not be on the server yet — another client's
+/// request then gets "no responders". The server handles one connection's
+/// messages in order, so a message to a fresh inbox of our own coming back
+/// means the subscriptions before it are in place.
+pub(crate) async fn synced(client: &async_nats::Client, within: Duration) {
+    let inbox = client.new_inbox();
+    let Ok(mut echo) = client.subscribe(inbox.clone()).await else { return };
+    if client.publish(inbox, "".into()).await.is_ok() {
+        let _ = tokio::time::timeout(within, echo.next()).await;
+    }
+    let _ = echo.unsubscribe().await;
+}
+
+/// One served name's state on its task.
+struct Served {
+    name: String,
+    /// This host's own subject for the name (where a sender's every cast
+    /// arrives).
+    own: String,
+    cache: Option<Cached>,
+    sequences: Sequences,
 }
 
 /// The reference last used, kept while the actor and the types are the same.
@@ -98,13 +126,14 @@ async fn serve(
     mut messages: Messages,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut cache: Option<Cached> = None;
+    let own = shared.subjects.node(&shared.node, &name);
+    let mut served = Served { name, own, cache: None, sequences: Sequences::default() };
     loop {
         tokio::select! {
             biased;
             _ = &mut stopped => break,
             m = messages.next() => match m {
-                Some(m) => handle(&shared, &name, &mut cache, m).await,
+                Some(m) => handle(&shared, &mut served, m).await,
                 None => return,
             },
         }
@@ -115,22 +144,28 @@ async fn serve(
     let _ = shared.client.flush().await;
     // What the server had sent before the unsubscribe is answered still.
     while let Ok(Some(m)) = tokio::time::timeout(shared.heartbeat, messages.next()).await {
-        handle(&shared, &name, &mut cache, m).await;
+        handle(&shared, &mut served, m).await;
     }
 }
 
-async fn handle(shared: &Arc<Shared>, name: &str, cache: &mut Option<Cached>, m: Message) {
+async fn handle(shared: &Arc<Shared>, served: &mut Served, m: Message) {
     let h = m.headers.as_ref();
     let kind = header::get(h, header::KIND).and_then(Kind::parse);
+    let name = served.name.as_str();
+    if kind == Some(Kind::Cast) {
+        let pinned = m.subject.as_str() == served.own;
+        served.sequences.note(&shared.counters, name, h, pinned);
+    }
     let resolved = match kind {
         None => Err(Refusal::Wire("no Relive-Kind header".into())),
-        Some(kind) => resolve(shared, name, cache, h, kind),
+        Some(kind) => resolve(shared, name, &mut served.cache, h, kind),
     };
     let (kind, actor) = match resolved {
         Ok(ok) => ok,
         Err(refusal) => {
-            if m.reply.is_none() {
-                // A cast: there is no one to tell; counted in the log.
+            if kind == Some(Kind::Cast) {
+                // A cast: there is no one to tell (an acknowledgement only
+                // gives credit back); counted in the log.
                 tracing::warn!(name, "cluster: cast refused: {}", refusal_text(&refusal));
             }
             respond(shared, &m, refused(shared, refusal), Vec::new()).await;
@@ -139,9 +174,13 @@ async fn handle(shared: &Arc<Shared>, name: &str, cache: &mut Option<Cached>, m:
     };
     match kind {
         Kind::Cast => {
-            if let Err(e) = actor.cast_async(m.payload.to_vec()).await {
-                tracing::warn!(name, "cluster: cast not delivered: {e}");
+            match actor.cast_async(m.payload.to_vec()).await {
+                Ok(()) => shared.counters.delivered(),
+                Err(e) => tracing::warn!(name, "cluster: cast not delivered: {e}"),
             }
+            // With a reply subject: the sender's credit, now that this cast
+            // and every one before it left the subscription's buffer.
+            respond(shared, &m, ok_headers(shared), Vec::new()).await;
         }
         Kind::Check | Kind::Monitor => {
             respond(shared, &m, ok_headers(shared), Vec::new()).await;

@@ -10,11 +10,14 @@
 //!   the limit of the transport;
 //! - `relive remote_cast_msgs_per_s`: b casts `Add(1)` `CASTS` times, then
 //!   one call; timed until the call's reply, which shows every cast
-//!   handled (casts and a call from one sender arrive in order);
+//!   handled (casts and a call from one sender arrive in order; the casts
+//!   go through the sender's credit window, decision 0030);
 //! - `nats publish_msgs_per_s`: raw publishes of a payload of the same
 //!   size, timed until a subscriber on the other connection has them all.
 //!
-//! Median of `REPS` repetitions each. Without a nats-server it prints a
+//! Median of `REPS` repetitions each, then the two ratios relive / NATS
+//! (`relive remote_call_vs_nats_request_ratio`,
+//! `relive remote_cast_vs_nats_publish_ratio`). Without a nats-server it prints a
 //! SKIP line and exits 0. Run: `cargo run --release -p relive-benches --bin
 //! cluster`
 
@@ -91,8 +94,12 @@ fn main() {
             }
             expected += CASTS;
             let reply = remote.call_async(CounterMsg::Get).await.expect("call after casts");
-            assert_eq!(reply.count, expected, "every cast handled before the call");
             casts.push(CASTS as f64 / t.elapsed().as_secs_f64());
+            let stats = a.stats();
+            assert_eq!(
+                reply.count, expected,
+                "every cast handled before the call (host a counted {stats:?})"
+            );
 
             let mut sink = a.client().subscribe("bench.sink").await.expect("subscribe");
             a.client().flush().await.expect("flush");
@@ -113,6 +120,9 @@ fn main() {
         figure("nats", "request_reply_round_trips_per_s", median(&requests), "/s");
         figure("relive", "remote_cast_msgs_per_s", median(&casts), "/s");
         figure("nats", "publish_msgs_per_s", median(&publishes), "/s");
+        let ratio = |a: &[f64], b: &[f64]| median(a) / median(b);
+        figure("relive", "remote_call_vs_nats_request_ratio", ratio(&calls, &requests), "x");
+        figure("relive", "remote_cast_vs_nats_publish_ratio", ratio(&casts, &publishes), "x");
         b.leave().await;
         a.leave().await;
     });
