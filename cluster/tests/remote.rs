@@ -79,7 +79,13 @@ async fn a_remote_call_and_casts_reach_an_actor_on_another_host() {
             if node == "a" && m.starts_with("remote boom")),
         "{e:?}"
     );
-    // Now no actor is registered as `counter` on a.
+    // Now no actor is registered as `counter` on a (once its exit is
+    // through: until then a call may still find the exiting actor).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !local.is_exited() {
+        assert!(Instant::now() < deadline, "the panicked actor did not exit");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let e = remote.call_async(CounterMsg::Get).await.unwrap_err();
     assert!(matches!(&e, RemoteError::Remote { failure: RemoteFailure::NoProc, .. }), "{e:?}");
     // b hears a's heartbeats (one interval after b joined, at most).
