@@ -58,11 +58,11 @@
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::thread_shard::{self, SHARDS};
 use crossbeam_utils::CachePadded;
+#[cfg(all(test, relive_loom))]
+use loom::sync::atomic::AtomicPtr;
 use std::sync::Arc;
 #[cfg(not(all(test, relive_loom)))]
 use std::sync::atomic::AtomicPtr;
-#[cfg(all(test, relive_loom))]
-use loom::sync::atomic::AtomicPtr;
 
 /// An RCU cell read without a read-modify-write (see the module's docs).
 pub(crate) struct Snapshot<T> {
@@ -191,14 +191,20 @@ impl<T> Snapshot<T> {
         ptr
     }
 
-    /// A read without a cell of its own.
+    /// A read without a cell of its own: arc-swap's guard keeps the value.
+    /// (Under loom, which cannot see arc-swap's or `std`'s `Arc`
+    /// synchronisation, the lock is held for the read instead.)
     #[cold]
     fn read_shared<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         #[cfg(not(all(test, relive_loom)))]
         let value = self.shared.load();
         #[cfg(all(test, relive_loom))]
-        let value = Arc::clone(&self.state.lock().current);
-        f(&value)
+        let value = self.state.lock();
+        #[cfg(not(all(test, relive_loom)))]
+        let value: &T = &value;
+        #[cfg(all(test, relive_loom))]
+        let value: &T = &value.current;
+        f(value)
     }
 
     /// The current value.
