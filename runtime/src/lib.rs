@@ -58,6 +58,8 @@ pub mod code_server;
 pub mod host;
 mod scheduler;
 mod sync;
+// issue 17: per-thread cells (decisions 0025, 0031)
+mod thread_shard;
 // Every host-side `unsafe` block is in here.
 #[allow(unsafe_code)]
 mod ffi;

@@ -7,6 +7,10 @@
 //! - [`calls`]: the calls into a version's function table, and the opaque
 //!   state pointer they pass;
 //! - [`host`]: the services table the host hands every version;
+//! - [`snapshot`] and [`membarrier`] (issue 17): the function slot's RCU
+//!   cell, read through a per-thread cached pointer validated by a
+//!   generation and pinned without a read-modify-write, and the asymmetric
+//!   fence that makes it sound (decision 0031);
 //! - [`unload`]: what could still run a library's code once nobody holds
 //!   it (module threads, signal handlers, thread-local destructors).
 //!
@@ -19,4 +23,7 @@ pub(crate) mod calls;
 pub(crate) mod decl;
 pub(crate) mod dylib;
 pub(crate) mod host;
+// issue 17: the function slot's read path (decision 0031)
+pub(crate) mod membarrier;
+pub(crate) mod snapshot;
 pub(crate) mod unload;

@@ -1,27 +1,19 @@
 //! issue 17: a count of calls that calling threads bump without sharing a
 //! written cache line (decision 0025).
 //!
-//! A [`CallCount`] is [`SHARDS`] cache-padded cells. Each live thread that
-//! counts owns one shard index for its lifetime (claimed on its first
-//! count, given back when it ends), the same index in every count: so a
-//! cell has one writer at a time, which adds with a plain load and store
-//! (no locked instruction, no line bounced between cores). Threads beyond
-//! [`SHARDS`] alive at once, or a thread counting while its thread-locals
-//! are torn down, add to one shared cell with `fetch_add`. The total is the
-//! sum of every cell: exact once the counting threads' stores are visible
-//! (as soon as a call returns, to its own thread; to others through any
-//! synchronisation, e.g. a join).
-//!
-//! A shard index passes to a new thread only through the free list's
-//! mutex, so the last store of its previous owner happens before the new
-//! owner's first load: no count is lost.
+//! A [`CallCount`] is [`SHARDS`] cache-padded cells, one per thread index
+//! ([`crate::thread_shard`]): a cell has one writer at a time, which adds
+//! with a plain load and store (no locked instruction, no line bounced
+//! between cores). Threads without an index add to one shared cell with
+//! `fetch_add`. The total is the sum of every cell: exact once the
+//! counting threads' stores are visible (as soon as a call returns, to its
+//! own thread; to others through any synchronisation, e.g. a join). An
+//! index passes to a new thread through the shard free list's mutex, so no
+//! count is lost.
 
+use crate::thread_shard::SHARDS;
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Threads that each get a cell of their own.
-pub(crate) const SHARDS: usize = 16;
 
 /// Calls counted per owning thread, summed on read.
 pub(crate) struct CallCount {
@@ -45,11 +37,13 @@ impl std::fmt::Debug for CallCount {
 }
 
 impl CallCount {
-    /// Count one call made on this thread.
+    /// Count one call made on this thread, whose index is `shard`
+    /// ([`crate::thread_shard::index`]: a cell has one writer only if each
+    /// thread passes its own).
     #[inline]
-    pub(crate) fn add_one(&self) {
-        match SHARD.try_with(|s| s.0) {
-            Ok(Some(i)) => {
+    pub(crate) fn add_one_at(&self, shard: Option<usize>) {
+        match shard {
+            Some(i) => {
                 let cell = &self.cells[i];
                 // ORDERING: this thread is the cell's only writer (it owns
                 // index `i`), so a load and a store add without losing a
@@ -57,7 +51,7 @@ impl CallCount {
                 // synchronises through the free list's mutex.
                 cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
-            _ => {
+            None => {
                 // ORDERING: a statistic; `fetch_add` because many threads
                 // share this cell.
                 self.shared.fetch_add(1, Ordering::Relaxed);
@@ -73,46 +67,10 @@ impl CallCount {
     }
 }
 
-/// Shard indices no live thread owns, and the next never used.
-struct FreeList {
-    free: Vec<usize>,
-    next: usize,
-}
-
-static FREE: Mutex<FreeList> = Mutex::new(FreeList { free: Vec::new(), next: 0 });
-
-/// This thread's shard index, if it got one; given back when it ends.
-struct Shard(Option<usize>);
-
-impl Shard {
-    fn claim() -> Shard {
-        let mut list = FREE.lock();
-        if let Some(i) = list.free.pop() {
-            return Shard(Some(i));
-        }
-        if list.next < SHARDS {
-            list.next += 1;
-            return Shard(Some(list.next - 1));
-        }
-        Shard(None)
-    }
-}
-
-impl Drop for Shard {
-    fn drop(&mut self) {
-        if let Some(i) = self.0 {
-            FREE.lock().free.push(i);
-        }
-    }
-}
-
-thread_local! {
-    static SHARD: Shard = Shard::claim();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::thread_shard;
     use std::sync::Arc;
 
     #[test]
@@ -126,7 +84,7 @@ mod tests {
                     let count = Arc::clone(&count);
                     std::thread::spawn(move || {
                         for _ in 0..1000 {
-                            count.add_one();
+                            count.add_one_at(thread_shard::index());
                         }
                     })
                 })
@@ -136,7 +94,7 @@ mod tests {
             }
         }
         assert_eq!(count.total(), (2 * SHARDS * 2 * 1000) as u64);
-        count.add_one();
+        count.add_one_at(thread_shard::index());
         assert_eq!(count.total(), (2 * SHARDS * 2 * 1000 + 1) as u64);
     }
 }

@@ -2,15 +2,18 @@
 //! gives out ([`Function`]), the slot every handle of one function shares,
 //! and the host's table of slots ([`Functions`]).
 //!
-//! A slot is an RCU cell ([`ArcSwap`]) holding what serves the function
-//! now: the version, its entry point and, during a gradual upgrade, the
-//! new version and the share of calls it gets. An upgrade, rollback,
-//! promote or abort stores a new value once per function, so every handle
-//! sees it at once. A call loads the value (a guard, no lock) and holds it
-//! until it returns: the `Arc<Version>` in it keeps that version's library
-//! open, so a call in flight finishes on the version it started on, and
-//! the version is unloaded (the code server's unload check) only after the
-//! last such call returned. A function runs on its caller's thread, not on
+//! A slot is an RCU cell (`ffi::snapshot::Snapshot`, decision 0031)
+//! holding what serves the function now: the version, its entry point
+//! and, during a gradual upgrade, the new version and the share of calls
+//! it gets. An upgrade, rollback, promote or abort stores a new value once
+//! per function, so every handle sees it at once. A call reads the value
+//! through its thread's cached pointer (one load of the slot's generation
+//! and a pin in the thread's own cell: no lock, no read-modify-write) and
+//! holds it until it returns: the `Arc<Version>` in it keeps that version's
+//! library open, so a call in flight finishes on the version it started
+//! on, and the value is dropped — and the version unloaded (the code
+//! server's unload check) — only after the last such call returned, by
+//! that call's thread if it was the last. A function runs on its caller's thread, not on
 //! a worker: if its code leaves a thread-local with a destructor there,
 //! glibc keeps that version mapped until the calling thread ends (memory
 //! safe; the unload check reports it `Resident`, docs/guide.md, "What a
@@ -20,7 +23,7 @@ use super::call_count::CallCount;
 use crate::code_server::{ModuleTable, Version};
 use crate::ffi::calls::{FunctionOutcome, call_function, call_plain};
 use crate::ffi::decl::{FunctionPtr, PlainForm};
-use arc_swap::ArcSwap;
+use crate::ffi::snapshot::Snapshot;
 use parking_lot::Mutex;
 use relive_codec::{CodecError, Fingerprint, Schema, plain};
 use serde::Serialize;
@@ -177,7 +180,7 @@ impl Serving {
 pub(crate) struct FunctionSlot {
     module: String,
     name: String,
-    serving: ArcSwap<Serving>,
+    serving: Snapshot<Serving>,
     /// Calls through every handle, counted per calling thread.
     calls: CallCount,
 }
@@ -264,7 +267,17 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
     /// version serving it (after a rollback) has other types;
     /// [`FunctionError::Failed`], [`FunctionError::Codec`].
     pub fn call(&self, arg: &A) -> Result<R, FunctionError> {
-        let serving = self.slot.serving.load();
+        self.slot.serving.read(|serving, shard| self.call_on(serving, shard, arg))
+    }
+
+    /// [`call`](Self::call) on `serving`, by the thread of index `shard`.
+    #[inline]
+    fn call_on(
+        &self,
+        serving: &Serving,
+        shard: Option<usize>,
+        arg: &A,
+    ) -> Result<R, FunctionError> {
         let Some(target) = serving.pick() else {
             return Err(FunctionError::Unavailable {
                 module: self.slot.module.clone(),
@@ -276,7 +289,7 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
         }
         // The count goes first: a call is counted whether it returns or
         // not, by this thread's own cell (no shared line written).
-        self.slot.calls.add_one();
+        self.slot.calls.add_one_at(shard);
         if let (Some(form), Some((arg_size, result_size))) = (&target.plain, self.plain) {
             // Equal fingerprints mean equal schemas, hence equal image
             // sizes; the check keeps a disagreement an error, not a misread.
@@ -336,7 +349,7 @@ impl<A, R> Function<A, R> {
     /// The version serving the function now (during a gradual upgrade, the
     /// old one: most calls go to it); `None` when none exports it.
     pub fn version(&self) -> Option<semver::Version> {
-        self.slot.serving.load().primary.as_ref().map(|t| t.version.version().clone())
+        self.slot.serving.load_full().primary.as_ref().map(|t| t.version.version().clone())
     }
 
     /// Whether a call now takes the plain form (decision 0025): `A` and `R`
@@ -344,7 +357,7 @@ impl<A, R> Function<A, R> {
     /// (during a gradual upgrade, the old one) has the plain entry. Either
     /// form gives the same result; the plain one is the cheaper.
     pub fn is_plain(&self) -> bool {
-        let serving = self.slot.serving.load();
+        let serving = self.slot.serving.load_full();
         match (serving.primary.as_ref().and_then(|t| t.plain.as_ref()), self.plain) {
             (Some(form), Some((arg, result))) => form.arg_size == arg && form.result_size == result,
             _ => false,
@@ -452,12 +465,12 @@ impl Functions {
                 let slot = Arc::new(FunctionSlot {
                     module: module.to_owned(),
                     name: name.to_owned(),
-                    serving: ArcSwap::from_pointee(FunctionSlot::serving(
+                    serving: Snapshot::new(Arc::new(FunctionSlot::serving(
                         table,
                         module,
                         name,
                         serve(),
-                    )),
+                    ))),
                     calls: CallCount::default(),
                 });
                 slots.insert(key, Arc::clone(&slot));
@@ -471,7 +484,7 @@ impl Functions {
             plain: plain::size::<A>().zip(plain::size::<R>()),
             _types: PhantomData,
         };
-        let serving = handle.slot.serving.load();
+        let serving = handle.slot.serving.load_full();
         match serving.primary.as_ref().or(serving.canary.as_ref().map(|(t, _)| t)) {
             None => Err(FunctionError::NoSuchFunction {
                 module: module.to_owned(),
@@ -496,7 +509,8 @@ impl Functions {
             if m == module {
                 let next = FunctionSlot::serving(table, module, name, serve);
                 // The previous value drops here unless a call holds it: the
-                // version it served stays loaded until that call returns.
+                // version it served stays loaded until the last such call
+                // returns (and drops it).
                 slot.serving.store(Arc::new(next));
             }
         }
@@ -537,7 +551,7 @@ impl Functions {
                     calls,
                 };
                 out.push(match slot {
-                    Some(s) => info(&s.serving.load(), s.calls.total()),
+                    Some(s) => info(&s.serving.load_full(), s.calls.total()),
                     None => info(&FunctionSlot::serving(table, &module, &name, serve(&module)), 0),
                 });
             }

@@ -31,44 +31,83 @@ impl From<ModuleError> for Failure {
 
 /// Run `body`, catching any panic, and turn the result into a status code.
 /// Error and panic messages are written to `out`.
+///
+/// The body runs inside one access to this thread's [`GUARDS`] (issue 17:
+/// in a library every thread-local access is a `__tls_get_addr` call; one
+/// per export instead of two).
+#[inline]
 pub(crate) fn guard(out: &Sink<'_>, body: impl FnOnce() -> Result<(), Failure>) -> i32 {
-    let _in_guard = InGuard::enter();
+    let mut body = Some(body);
+    let caught = GUARDS.try_with(|g| {
+        let s = g.get();
+        g.set(GuardState { depth: s.depth + 1, has_panic: false });
+        // A panic caught by the module's own code before this export began
+        // is none of its business.
+        if s.has_panic {
+            let _ = LAST_PANIC.try_with(|l| l.set(None));
+        }
+        let caught = body.take().map(|body| catch_unwind(AssertUnwindSafe(body)));
+        let s = g.get();
+        g.set(GuardState { depth: s.depth.saturating_sub(1), ..s });
+        caught
+    });
+    // The thread-locals are gone (a thread-exit destructor calls in): run
+    // the body without them, as a module linked into the host would.
+    let caught = match caught {
+        Ok(Some(caught)) => caught,
+        _ => match body.take() {
+            Some(body) => catch_unwind(AssertUnwindSafe(body)),
+            None => return status::OK,
+        },
+    };
     // AssertUnwindSafe: after a panic the host treats the instance as crashed
     // and only ever drops its state, which is memory-safe for any Rust value
     // left in whatever state the panic interrupted.
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match caught {
         Ok(Ok(())) => status::OK,
-        Ok(Err(Failure::Failed(e))) if e.is_ignore() => status::IGNORED,
-        Ok(Err(Failure::Failed(e))) => {
+        Ok(Err(failure)) => failed(out, failure),
+        Err(payload) => panicked(out, payload),
+    }
+}
+
+/// The status and message of a body that returned an error.
+#[cold]
+fn failed(out: &Sink<'_>, failure: Failure) -> i32 {
+    match failure {
+        Failure::Failed(e) if e.is_ignore() => status::IGNORED,
+        Failure::Failed(e) => {
             out.write(e.message().as_bytes());
             status::FAILED
         }
-        Ok(Err(Failure::BadInput(reason))) => {
+        Failure::BadInput(reason) => {
             out.write(reason.as_bytes());
             status::BAD_INPUT
         }
-        Ok(Err(Failure::Unsupported(reason))) => {
+        Failure::Unsupported(reason) => {
             out.write(reason.as_bytes());
             status::UNSUPPORTED
         }
-        Err(payload) => {
-            let mut msg = if let Some(s) = payload.downcast_ref::<&str>() {
-                (*s).to_owned()
-            } else if let Some(s) = payload.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                NON_STRING.to_owned()
-            };
-            if let Some(at) = take_location() {
-                msg.push_str(&format!(" (at {at})"));
-            }
-            // Formatting the message cannot panic in a way that matters, but
-            // dropping a hostile payload could: never let that unwind out.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            out.write(msg.as_bytes());
-            status::PANICKED
-        }
     }
+}
+
+/// The status and message of a body that panicked.
+#[cold]
+fn panicked(out: &Sink<'_>, payload: Box<dyn std::any::Any + Send>) -> i32 {
+    let mut msg = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        NON_STRING.to_owned()
+    };
+    if let Some(at) = take_location() {
+        msg.push_str(&format!(" (at {at})"));
+    }
+    // Formatting the message cannot panic in a way that matters, but
+    // dropping a hostile payload could: never let that unwind out.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    out.write(msg.as_bytes());
+    status::PANICKED
 }
 
 /// The text of a panic whose payload is not a string.
@@ -123,9 +162,8 @@ impl std::fmt::Display for Location {
 }
 
 /// This thread's exports and whether a panic location waits (one
-/// thread-local, so entering and leaving an export touch thread-local
-/// storage once each: in a library every access is a `__tls_get_addr`
-/// call, issue 17's plain form).
+/// thread-local, which [`guard`] accesses once per export: in a library
+/// every access is a `__tls_get_addr` call, issue 17's plain form).
 #[derive(Clone, Copy)]
 struct GuardState {
     /// Exports of this library running on this thread: more than one when a
@@ -142,38 +180,6 @@ thread_local! {
     static GUARDS: Cell<GuardState> = const { Cell::new(GuardState { depth: 0, has_panic: false }) };
     /// Where the last panic on this thread happened, as the quiet hook saw it.
     static LAST_PANIC: Cell<Option<Location>> = const { Cell::new(None) };
-}
-
-/// Counts one running export for as long as it lives.
-struct InGuard;
-
-impl InGuard {
-    #[inline]
-    fn enter() -> Self {
-        let had_panic = GUARDS
-            .try_with(|g| {
-                let s = g.get();
-                g.set(GuardState { depth: s.depth + 1, has_panic: false });
-                s.has_panic
-            })
-            .unwrap_or(false);
-        // A panic caught by the module's own code before this export began
-        // is none of its business.
-        if had_panic {
-            let _ = LAST_PANIC.try_with(|l| l.set(None));
-        }
-        InGuard
-    }
-}
-
-impl Drop for InGuard {
-    #[inline]
-    fn drop(&mut self) {
-        let _ = GUARDS.try_with(|g| {
-            let s = g.get();
-            g.set(GuardState { depth: s.depth.saturating_sub(1), ..s });
-        });
-    }
 }
 
 /// The location the quiet hook noted for the panic just caught, if any (none
