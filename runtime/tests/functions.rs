@@ -176,18 +176,16 @@ fn a_call_in_flight_finishes_on_its_version_which_stays_resident_until_it_return
         let slow = host.function::<SlowReq, Quote>("pricing", "slow_quote").unwrap();
         let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
         drop(v1);
-        let started = Arc::new(AtomicBool::new(false));
-        let in_flight = {
-            let started = Arc::clone(&started);
-            std::thread::spawn(move || {
-                started.store(true, Ordering::SeqCst);
-                slow.call(&SlowReq { ms: 400, req: REQ })
-            })
-        };
-        while !started.load(Ordering::SeqCst) {
+        // A call is counted once it holds its version (inside the slot's
+        // read), so a count of 1 says the slow call is in flight on v1,
+        // however late a loaded machine runs its thread.
+        let counted = slow.clone();
+        let in_flight = std::thread::spawn(move || slow.call(&SlowReq { ms: 1500, req: REQ }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while counted.calls() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the slow call never started");
             std::thread::yield_now();
         }
-        std::thread::sleep(Duration::from_millis(50));
         code.upgrade("pricing", fixtures().path("pricing_v2")).unwrap();
         // v1 leaves every slot of the code server: the purge drops it.
         let purged = code.purge("pricing").unwrap();
