@@ -1,7 +1,8 @@
 //! A module declaration built from arbitrary field values, read by the
-//! loader through the static path (`CodeServer::inspect`): steps 3 to 5a —
+//! loader through the static path (`ModuleTable::inspect`): steps 3 to 5a —
 //! magic, ABI version, sizes, the function table, every string and list,
-//! the semver version, the flags. The declaration keeps its side of the
+//! the semver version, the flags, the dependencies, the configuration
+//! schema, the functions and their plain table. The declaration keeps its side of the
 //! ABI contract (every pointer it hands over is null or valid for the
 //! length it states, and no size exceeds what is really there); within that
 //! contract every value must end in `Ok` or a typed `LoadError`.
@@ -9,8 +10,11 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use relive_runtime::CodeServer;
-use relive_sdk::abi::{ModuleDecl, RBytes, RFingerprint, RFingerprints, VTable};
+use relive_runtime::ModuleTable;
+use relive_sdk::abi::{
+    ModuleDecl, RBytes, RDependencies, RFingerprint, RFingerprints, RFunctions, RPlainFunctions,
+    VTable,
+};
 use std::sync::OnceLock;
 
 #[derive(Arbitrary, Debug)]
@@ -32,15 +36,27 @@ struct Input {
     downgrades_to: Option<Vec<RFingerprint>>,
     /// `None`: a null table pointer.
     table_size: Option<Option<u32>>,
+    config_schema: Option<RFingerprint>,
+    /// Lengths of the real lists, cut short (never longer: the contract):
+    /// dependencies, functions, the plain table (whose length must be the
+    /// functions table's, or the declaration is refused).
+    depends_len: Option<u8>,
+    functions_len: Option<u8>,
+    plain_len: Option<u8>,
+}
+
+/// `real`'s length, or `cut` if shorter.
+fn shorter(cut: Option<u8>, real: usize) -> usize {
+    cut.map_or(real, |n| usize::from(n).min(real))
 }
 
 fn real() -> &'static ModuleDecl {
     relive_sdk::declaration!(counter_v1::Counter)
 }
 
-fn code() -> &'static CodeServer {
-    static CODE: OnceLock<CodeServer> = OnceLock::new();
-    CODE.get_or_init(|| CodeServer::new().expect("code server"))
+fn code() -> &'static ModuleTable {
+    static CODE: OnceLock<ModuleTable> = OnceLock::new();
+    CODE.get_or_init(|| ModuleTable::new().expect("module table"))
 }
 
 fn bytes(choice: &Str, real: RBytes) -> RBytes {
@@ -91,8 +107,16 @@ fuzz_target!(|input: Input| {
         // above decides whether the host reads them)
         message_variants: r.message_variants,
         reply_variants: r.reply_variants,
-        // issue 17: functions (the real table; `decl_size` decides)
-        functions: r.functions,
+        // issue 15: dependencies (the real list, perhaps cut short)
+        depends: RDependencies { len: shorter(input.depends_len, r.depends.len), ..r.depends },
+        // issue 17: configuration, functions and their plain table (the
+        // real tables, perhaps cut short; `decl_size` decides)
+        config_schema: input.config_schema.unwrap_or(r.config_schema),
+        functions: RFunctions { len: shorter(input.functions_len, r.functions.len), ..r.functions },
+        plain_functions: RPlainFunctions {
+            len: shorter(input.plain_len, r.plain_functions.len),
+            ..r.plain_functions
+        },
     };
     // SAFETY: `inspect` reads the declaration (and copies what it keeps)
     // before it returns and keeps no reference to it, so `decl`, `table` and
