@@ -7,6 +7,8 @@
 //! - [`calls`]: the calls into a version's function table, and the opaque
 //!   state pointer they pass;
 //! - [`host`]: the services table the host hands every version;
+//! - [`mapped`]: a read-only mapping of the loader's private copy, which is
+//!   hashed and checked in place (issue 19);
 //! - [`unload`]: what could still run a library's code once nobody holds
 //!   it (module threads, signal handlers, thread-local destructors).
 //!
@@ -19,4 +21,5 @@ pub(crate) mod calls;
 pub(crate) mod decl;
 pub(crate) mod dylib;
 pub(crate) mod host;
+pub(crate) mod mapped;
 pub(crate) mod unload;
