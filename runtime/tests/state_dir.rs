@@ -4,7 +4,9 @@
 //! at start (docs/decisions/0004-state-dir.md).
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_runtime::code_server::{Action, BuildHash, LoadError, LoadOptions, STATE_FORMAT, StateError};
+use relive_runtime::code_server::{
+    Action, BuildHash, LoadError, LoadOptions, STATE_FORMAT, StateError,
+};
 use relive_runtime::{ActorRef, Host, HostStartError, ModuleTable};
 use relive_test_support::{fixtures, scratch_dir};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
