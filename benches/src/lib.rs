@@ -13,6 +13,19 @@ pub fn median(samples: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The CPU time this thread has had so far, in milliseconds (user and
+/// kernel, from `/proc/thread-self/schedstat`): what a single-threaded step
+/// costs however loaded the machine is, where a wall clock also counts the
+/// time other processes had the core.
+///
+/// # Panics
+/// When the file cannot be read (not Linux, or no schedstat).
+pub fn thread_cpu_ms() -> f64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+    let ns: u64 = text.split_whitespace().next().and_then(|n| n.parse().ok()).expect("run time");
+    ns as f64 / 1e6
+}
+
 /// Nanoseconds per iteration of `f`, over `iters` iterations.
 pub fn ns_per_iter(iters: u64, mut f: impl FnMut(u64)) -> f64 {
     let start = Instant::now();

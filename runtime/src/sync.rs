@@ -22,6 +22,31 @@ pub(crate) use crossbeam_queue::SegQueue as Queue;
 #[cfg(not(all(test, relive_loom)))]
 pub(crate) use parking_lot::{Condvar, Mutex};
 
+/// A [`Queue`] allocated on its first push (issue 19): until then it is one
+/// null pointer, so an actor that never got mail does not carry the queue's
+/// two cache-padded (128-byte aligned) ends. The allocation is installed
+/// lock-free (`once_cell::race::OnceBox`: one compare-and-swap; a push that
+/// loses the race frees its own). Once there, the queue stays for the
+/// owner's life; nothing is ever taken out of the cell, so a reference to
+/// the queue is valid as long as the cell.
+#[derive(Debug)]
+pub(crate) struct LazyQueue<T>(once_cell::race::OnceBox<Queue<T>>);
+
+impl<T> LazyQueue<T> {
+    pub(crate) const fn new() -> Self {
+        LazyQueue(once_cell::race::OnceBox::new())
+    }
+
+    pub(crate) fn push(&self, value: T) {
+        self.0.get_or_init(|| Box::new(Queue::new())).push(value);
+    }
+
+    /// `None` when empty, and when nothing was ever pushed.
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.0.get()?.pop()
+    }
+}
+
 /// Give the processor to another thread (a loom yield in the models).
 pub(crate) fn yield_now() {
     #[cfg(not(all(test, relive_loom)))]

@@ -4,7 +4,9 @@
 //! at start (docs/decisions/0004-state-dir.md).
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_runtime::code_server::{Action, LoadError, LoadOptions, StateError};
+use relive_runtime::code_server::{
+    Action, BuildHash, LoadError, LoadOptions, STATE_FORMAT, StateError,
+};
 use relive_runtime::{ActorRef, Host, HostStartError, ModuleTable};
 use relive_test_support::{fixtures, scratch_dir};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -51,6 +53,40 @@ fn a_build_marked_bad_is_refused_after_a_restart_unless_forced() {
     assert!(code.current("counter").is_none());
     code.load_with("counter", v2, LoadOptions::new().force(true)).unwrap();
     assert_eq!(code.current("counter").unwrap().hash(), hash);
+}
+
+// issue 19: build hashes became BLAKE3; a state dir of format 1 holds
+// SHA-256 marks.
+#[test]
+fn a_mark_made_with_sha256_in_a_format_1_state_dir_still_refuses_its_build() {
+    use sha2::Digest;
+    let scratch = scratch_dir();
+    let state = scratch.path().join("state");
+    drop(host(&state));
+    let v2 = fixtures().path("counter_v2");
+    let sha256 = hex::encode(sha2::Sha256::digest(std::fs::read(v2).unwrap()));
+    let file = format!(r#"{{"format": 1, "bad": [{{"hash": "{sha256}", "module": "counter"}}]}}"#);
+    std::fs::write(state.join("bad-builds.json"), file).unwrap();
+
+    let host = host(&state);
+    let code = host.code_server();
+    match code.load("counter", v2) {
+        Err(LoadError::BadBuild { hash, .. }) => {
+            assert_eq!(hash, BuildHash::of_library(&std::fs::read(v2).unwrap()));
+            assert_ne!(hash.to_string(), sha256, "the identity is BLAKE3 now");
+        }
+        other => panic!("expected BadBuild, got {other:?}"),
+    }
+    // Another build is not refused, and a new mark keeps the old one.
+    code.load("counter", fixtures().path("counter_v1")).unwrap();
+    let v1_hash = code.current("counter").unwrap().hash();
+    code.mark_bad("counter", v1_hash).unwrap();
+    let saved = std::fs::read_to_string(state.join("bad-builds.json")).unwrap();
+    assert!(saved.contains(&format!("\"format\": {STATE_FORMAT}")), "{saved}");
+    assert!(saved.contains(&sha256) && saved.contains(&v1_hash.to_string()), "{saved}");
+    drop(host);
+    let again = Host::builder().workers(1).state_dir(&state).build().unwrap();
+    assert!(matches!(again.code_server().load("counter", v2), Err(LoadError::BadBuild { .. })));
 }
 
 #[test]
@@ -247,7 +283,7 @@ fn a_state_file_of_another_format_stops_the_host() {
     std::fs::write(&path, br#"{"format": 99, "bad": "whatever format 99 holds"}"#).unwrap();
     match refused(&state) {
         StateError::Format { file, found, supported } => {
-            assert_eq!((file, found, supported), (path, 99, 1));
+            assert_eq!((file, found, supported), (path, 99, STATE_FORMAT));
         }
         e => panic!("expected Format, got {e:?}"),
     }

@@ -39,7 +39,9 @@
 //!   **closed** bit (48), and a **push sequence** (bits 49–63, wrapping)
 //!   that picks the metrics' timed messages;
 //! - `queue`, a lock-free segment queue (`crossbeam_queue::SegQueue`) of
-//!   the messages pushed;
+//!   the messages pushed, allocated by the first push (`sync::LazyQueue`:
+//!   one compare-and-swap installs it; until then a pop finds nothing, as
+//!   it would in an empty queue, so no step below changes);
 //! - `consumer`, a mutex only the consumer side takes (once per batch, never
 //!   by a sender): the messages a turn put back at the front (`unshift`), and
 //!   the exclusion between taking a batch and closing.
@@ -91,7 +93,7 @@
 //! The segment queue itself is crossbeam's, tested by crossbeam.
 
 use super::Envelope;
-use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, Queue, fence, yield_now};
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, LazyQueue, Mutex, Ordering, fence, yield_now};
 use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::Instant;
@@ -150,10 +152,12 @@ struct Waiters {
 pub(crate) struct Mailbox {
     /// Count, closed bit and push sequence (see the module docs).
     state: AtomicU64,
-    /// Pushed messages, each with when it was pushed if it is timed. Boxed:
-    /// the queue's head and tail are cache-padded (128-byte aligned), which
-    /// inline would align the whole actor cell to 128 bytes.
-    queue: Box<Queue<(Envelope, Option<Instant>)>>,
+    /// Pushed messages, each with when it was pushed if it is timed. Boxed,
+    /// and allocated by the first push (`LazyQueue`): the queue's head and
+    /// tail are cache-padded (128-byte aligned), which inline would align
+    /// the whole actor cell to 128 bytes, and which an actor that never got
+    /// mail need not carry (issue 19: `bytes_per_idle_actor`).
+    queue: LazyQueue<(Envelope, Option<Instant>)>,
     /// The consumer side: messages put back in front (`unshift`); held by
     /// `take_batch`, `unshift` and `close`, never by a sender.
     consumer: Mutex<VecDeque<Envelope>>,
@@ -194,7 +198,7 @@ impl Mailbox {
     pub(crate) fn new(capacity: usize) -> Self {
         Mailbox {
             state: AtomicU64::new(0),
-            queue: Box::new(Queue::new()),
+            queue: LazyQueue::new(),
             consumer: Mutex::new(VecDeque::new()),
             waiters: Mutex::new(Waiters::default()),
             waiting: AtomicUsize::new(0),

@@ -45,7 +45,6 @@ use relive_sdk::abi::{ModuleDecl, flags};
 use rustix::fs::{FileType, Mode, OFlags};
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,12 +127,13 @@ impl Loader {
     }
 
     /// Steps 1 to 5a for `source`, expected to declare module `name`
-    /// (`None`: whatever it declares, for inspection).
+    /// (`None`: whatever it declares, for inspection). `is_bad` is asked
+    /// about the build's hash and, for a library, its bytes.
     pub(crate) fn load(
         &self,
         name: Option<&str>,
         source: &Source,
-        is_bad: impl Fn(&BuildHash) -> bool,
+        is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
         force: bool,
     ) -> Result<Checked, LoadError> {
         match source {
@@ -146,19 +146,27 @@ impl Loader {
         &self,
         name: Option<&str>,
         path: &Path,
-        is_bad: impl Fn(&BuildHash) -> bool,
+        is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
         force: bool,
     ) -> Result<Checked, LoadError> {
         let file = path.display().to_string();
         // Step 1.
         let opened = open_library(path, &file, self.max_library_size)?;
-        let bytes = read_library(opened, &file)?;
-        let hash = BuildHash(Sha256::digest(&bytes).into());
-        self.check_signature(path, &file, &bytes)?;
-        if is_bad(&hash) && !force {
-            return Err(LoadError::BadBuild { file, hash });
-        }
-        let copy = self.private_copy(name.unwrap_or("module"), &hash, &bytes, &file)?;
+        check_headers(&opened, &file)?;
+        let safe_name: String = name
+            .unwrap_or("module")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let written = self.private_copy(&safe_name, opened, &file)?;
+        let (hash, copy) = match self.check_copy(&safe_name, &written, path, &file, is_bad, force) {
+            Ok(checked) => checked,
+            Err(e) => {
+                let _ = fs::remove_file(&written.path);
+                return Err(e);
+            }
+        };
+        drop(written);
         // Step 2.
         let opened = ffi::dylib::open(&copy).map_err(|e| {
             let _ = fs::remove_file(&copy);
@@ -210,34 +218,36 @@ impl Loader {
         }
     }
 
+    /// Step 1: copy the `size` bytes of the checked descriptor into a new
+    /// private file, `<module>-<n>.part` in the 0700 directory, created
+    /// exclusively (mode 0600). The copy is made by the kernel
+    /// (`copy_file_range`, through `std::io::copy`; a read/write loop where
+    /// the file systems do not allow it): no buffer in user space.
     fn private_copy(
         &self,
-        name: &str,
-        hash: &BuildHash,
-        bytes: &[u8],
+        safe_name: &str,
+        opened: OpenedLibrary,
         file: &str,
-    ) -> Result<PathBuf, LoadError> {
+    ) -> Result<Written, LoadError> {
+        use std::io::Read;
         let err = |source| LoadError::PrivateCopy { file: file.to_owned(), source };
-        let safe_name: String =
-            name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        // One counter for the whole process, not one per table: a version that
-        // outlives its table removes its copy by name when it drops, and a
-        // later table on the same directory (a state dir's `lib/`) must not
-        // have reused that name.
-        static SEQ: AtomicU64 = AtomicU64::new(0);
         loop {
-            // ORDERING: only uniqueness matters.
-            let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let copy = self.dir.join(format!("{safe_name}-{}-{n}.so", hash.short()));
-            match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&copy) {
+            let path = self.dir.join(format!("{safe_name}-{}.part", next_copy_number()));
+            let mut create = fs::OpenOptions::new();
+            // Read too: the copy is mapped through this descriptor.
+            create.read(true).write(true).create_new(true).mode(0o600);
+            match create.open(&path) {
                 Ok(mut f) => {
                     // No fsync: the copy is only read back, through the page cache,
                     // by this process; it never needs to survive a crash.
-                    f.write_all(bytes).map_err(|e| {
-                        let _ = fs::remove_file(&copy);
-                        err(e)
-                    })?;
-                    return Ok(copy);
+                    let copied = std::io::copy(&mut (&opened.file).take(opened.size), &mut f);
+                    return match copied {
+                        Ok(n) => Ok(Written { path, file: f, len: n }),
+                        Err(e) => {
+                            let _ = fs::remove_file(&path);
+                            Err(err(e))
+                        }
+                    };
                 }
                 // A file left behind by an earlier run of this directory: skip it.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -245,6 +255,70 @@ impl Loader {
             }
         }
     }
+
+    /// Step 1 on the private copy, the bytes `dlopen` maps next: mapped
+    /// read-only, checked as a whole ELF shared object (the file may have
+    /// changed size since its `fstat`), hashed (the build's identity),
+    /// its signature verified, its build not marked bad; then renamed to
+    /// `<module>-<hash>-<n>.so` (never over another file). The hash and
+    /// the copy's name.
+    fn check_copy(
+        &self,
+        safe_name: &str,
+        written: &Written,
+        path: &Path,
+        file: &str,
+        is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
+        force: bool,
+    ) -> Result<(BuildHash, PathBuf), LoadError> {
+        let err = |source| LoadError::PrivateCopy { file: file.to_owned(), source };
+        let len = usize::try_from(written.len).map_err(|_| {
+            err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "larger than memory"))
+        })?;
+        let bytes = ffi::mapped::Mapped::private_copy(&written.file, len).map_err(err)?;
+        check_elf(&bytes, file)?;
+        let hash = BuildHash::of_library(&bytes);
+        self.check_signature(path, file, &bytes)?;
+        if is_bad(&hash, Some(&bytes)) && !force {
+            return Err(LoadError::BadBuild { file: file.to_owned(), hash });
+        }
+        drop(bytes);
+        loop {
+            let copy =
+                self.dir.join(format!("{safe_name}-{}-{}.so", hash.short(), next_copy_number()));
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &written.path,
+                rustix::fs::CWD,
+                &copy,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => return Ok((hash, copy)),
+                // A file left behind by an earlier run of this directory: skip it.
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(err(e.into())),
+            }
+        }
+    }
+}
+
+/// A private copy just written, under its temporary name.
+struct Written {
+    path: PathBuf,
+    /// The copy, open for reading (and writing, which nothing does again).
+    file: fs::File,
+    /// The bytes copied.
+    len: u64,
+}
+
+/// A number for a private copy's name. One counter for the whole process,
+/// not one per table: a version that outlives its table removes its copy by
+/// name when it drops, and a later table on the same directory (a state
+/// dir's `lib/`) must not have reused that name.
+fn next_copy_number() -> u64 {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    // ORDERING: only uniqueness matters.
+    SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Read an ed25519 public key stored as 64 hex digits (as `relive keygen`
@@ -271,14 +345,14 @@ pub fn signature_path(path: &Path) -> PathBuf {
 fn load_static(
     name: Option<&str>,
     decl: &'static ModuleDecl,
-    is_bad: impl Fn(&BuildHash) -> bool,
+    is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
     force: bool,
 ) -> Result<Checked, LoadError> {
     let file = format!("static:{}", name.unwrap_or(""));
     let (decl, table) = decl_error(ffi::decl::read_static(decl), &file)?;
     let semver = check_decl(name, &decl, &file)?;
     let hash = static_hash(&decl, &table);
-    if is_bad(&hash) && !force {
+    if is_bad(&hash, None) && !force {
         return Err(LoadError::BadBuild { file, hash });
     }
     let version = Version::new(decl, semver, hash, Origin::Static, table, None);
@@ -392,13 +466,12 @@ fn open_library(path: &Path, file: &str, max: u64) -> Result<OpenedLibrary, Load
     Ok(OpenedLibrary { file: opened, size })
 }
 
-/// Step 1: the bytes of an opened library, read from its descriptor. The ELF
-/// header and program headers are read and checked first, so a file that is
-/// not a library is refused after reading 64 bytes, not all of it; the bytes
-/// read are checked once more as a whole (the file may have changed size
-/// since its `fstat`), and they are what is hashed and copied.
-fn read_library(lib: OpenedLibrary, file: &str) -> Result<Vec<u8>, LoadError> {
-    use std::io::Read;
+/// Step 1: the ELF header and program headers of an opened library, read
+/// from its descriptor and checked before anything else is, so a file that
+/// is not a library is refused after reading 64 bytes, not all of it. (The
+/// whole file is checked again on the private copy: it may have changed
+/// size since its `fstat`.)
+fn check_headers(lib: &OpenedLibrary, file: &str) -> Result<(), LoadError> {
     use std::os::unix::fs::FileExt;
     let unreadable = |source| LoadError::Unreadable { file: file.to_owned(), source };
     let mut head = [0u8; 64];
@@ -414,11 +487,7 @@ fn read_library(lib: OpenedLibrary, file: &str) -> Result<Vec<u8>, LoadError> {
     let layout = elf_header(&head[..got], lib.size, file)?;
     let mut table = vec![0u8; layout.table_len()];
     lib.file.read_exact_at(&mut table, layout.phoff).map_err(unreadable)?;
-    elf_segments(&layout, &table, lib.size, file)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(lib.size).unwrap_or(0));
-    (&lib.file).take(lib.size).read_to_end(&mut bytes).map_err(unreadable)?;
-    check_elf(&bytes, file)?;
-    Ok(bytes)
+    elf_segments(&layout, &table, lib.size, file)
 }
 
 /// Step 1: the text of `<file>.sig`, bounded: a FIFO or a device is refused
@@ -812,8 +881,8 @@ mod tests {
     #[test]
     fn the_bytes_read_are_those_of_the_file_that_was_checked() {
         // Another user's trick: let the loader check a good file, then swap
-        // the path to another one before it reads. The loader reads (and so
-        // hashes, signs and copies) what it opened and checked.
+        // the path to another one before it reads. The loader copies (and
+        // so hashes, signs and maps) what it opened and checked.
         let dir = relive_test_support::scratch_dir();
         let path = dir.path().join("lib.so");
         let checked = tiny_library(b"the file that was checked");
@@ -824,9 +893,19 @@ mod tests {
         fs::write(&other, tiny_library(b"another file, renamed over it")).unwrap();
         fs::rename(&other, &path).unwrap();
 
-        let read = read_library(opened, "lib.so").unwrap();
+        check_headers(&opened, "lib.so").unwrap();
+        let private = relive_test_support::scratch_dir();
+        let loader = Loader::new(private.path().to_owned(), Vec::new(), DEFAULT_MAX_LIBRARY_SIZE);
+        let written = loader.private_copy("lib", opened, "lib.so").unwrap();
+        let read = fs::read(&written.path).unwrap();
         assert_eq!(String::from_utf8_lossy(&read[64..]), "the file that was checked");
         assert_eq!(read, checked);
+        // What is hashed is the private copy, through its mapping.
+        let (hash, copy) =
+            loader.check_copy("lib", &written, &path, "lib.so", |_, _| false, false).unwrap();
+        assert_eq!(hash, BuildHash::of_library(&checked));
+        assert_eq!(fs::read(&copy).unwrap(), checked);
+        assert!(!written.path.exists(), "the copy was renamed, not copied again");
     }
 
     #[test]

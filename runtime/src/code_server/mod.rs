@@ -29,6 +29,7 @@
 
 // issue 15: dependencies
 // issue 17: typed configuration, hot-reloaded
+mod bad_marks;
 mod config_section;
 mod dependency;
 mod error;
@@ -73,7 +74,6 @@ use crate::ffi;
 use arc_swap::ArcSwap;
 use loader::{Against, Loader, check_against};
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 use state::{StateDir, StateLock};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::fs::PermissionsExt;
@@ -293,7 +293,7 @@ struct Inner {
     modules: BTreeMap<String, Slots>,
     history: VecDeque<HistoryEntry>,
     /// The bad builds, each with the module it was marked for.
-    bad: BTreeMap<BuildHash, String>,
+    bad: bad_marks::BadMarks,
     /// Where `history` and `bad` are saved, if the table has a state dir.
     state: Option<StateDir>,
     // issue 15: lifecycle
@@ -747,7 +747,7 @@ impl ModuleTable {
         let bad = self.inner.lock().bad.clone();
         // Steps 1–5a outside the lock: dlopen may be slow.
         let checked =
-            match self.loader.load(Some(name), &source, |h| bad.contains_key(h), opts.force) {
+            match self.loader.load(Some(name), &source, |h, b| bad.is_bad(h, b), opts.force) {
                 Ok(c) => c,
                 Err(e) => {
                     let mut inner = self.inner.lock();
@@ -1038,7 +1038,7 @@ impl ModuleTable {
     /// The loader's reason.
     pub fn inspect(&self, source: impl Into<Source>) -> Result<Inspected, LoadError> {
         let bad = self.inner.lock().bad.clone();
-        let checked = self.loader.load(None, &source.into(), |h| bad.contains_key(h), false)?;
+        let checked = self.loader.load(None, &source.into(), |h, b| bad.is_bad(h, b), false)?;
         let v = checked.version;
         Ok(Inspected {
             name: v.name().to_owned(),
@@ -1113,7 +1113,7 @@ impl ModuleTable {
             Origin::Dylib { path, .. } => match std::fs::read(path) {
                 Err(_) => ModuleStatus::Removed,
                 Ok(bytes) => {
-                    let on_disk = BuildHash(Sha256::digest(&bytes).into());
+                    let on_disk = BuildHash::of_library(&bytes);
                     if on_disk == current.hash() {
                         ModuleStatus::Unchanged
                     } else {
@@ -1162,7 +1162,7 @@ impl ModuleTable {
 
     /// Whether a build is marked bad.
     pub fn is_bad(&self, hash: &BuildHash) -> bool {
-        self.inner.lock().bad.contains_key(hash)
+        self.inner.lock().bad.contains(hash)
     }
 
     #[allow(clippy::too_many_arguments)]

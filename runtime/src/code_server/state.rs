@@ -4,8 +4,8 @@
 //! ```text
 //! <state_dir>/            0700, ours
 //!   lock                  flock'ed (exclusive) for as long as the table lives; holds its pid
-//!   bad-builds.json       the bad-build marks        {"format": 1, "bad": [...]}
-//!   history.json          the history, oldest first  {"format": 1, "entries": [...]}
+//!   bad-builds.json       the bad-build marks        {"format": 2, "bad": [...], "sha256_bad": [...]}
+//!   history.json          the history, oldest first  {"format": 2, "entries": [...]}
 //!   lib/                  the private copies (unless the table has its own private_dir)
 //! ```
 //!
@@ -20,6 +20,7 @@
 //! state directory's `lib/`, and the default temporary private directories
 //! (`relive-<pid>-*`) of processes that no longer run.
 
+use super::bad_marks::BadMarks;
 use super::history::{Action, HistoryEntry};
 use super::version::BuildHash;
 use rustix::fs::{FlockOperation, Mode, OFlags};
@@ -32,8 +33,15 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// The format of the state files this code reads and writes.
-pub const STATE_FORMAT: u64 = 1;
+/// The format of the state files this code writes. It reads this one and
+/// format 1, whose build hashes are SHA-256 (issue 19 made a library's
+/// identity its BLAKE3 hash): the bad marks of a format-1 file are kept as
+/// SHA-256 marks, and checked as such (`bad_marks.rs`); its history shows
+/// the hashes it had.
+pub const STATE_FORMAT: u64 = 2;
+
+/// The oldest format of the state files this code reads.
+const OLDEST_FORMAT: u64 = 1;
 
 const BAD_FILE: &str = "bad-builds.json";
 const HISTORY_FILE: &str = "history.json";
@@ -156,7 +164,7 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), StateError> {
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
     /// The bad builds, each with the module it was marked for.
-    pub(crate) bad: BTreeMap<BuildHash, String>,
+    pub(crate) bad: BadMarks,
     /// The history, oldest first.
     pub(crate) history: VecDeque<HistoryEntry>,
 }
@@ -188,7 +196,14 @@ impl StateDir {
         }
         let mut stored = Stored::default();
         if let Some(file) = read::<BadFile>(&dir.join(BAD_FILE))? {
-            stored.bad = file.bad.into_iter().map(|m| (m.hash.0, m.module)).collect();
+            let marks = |v: Vec<BadMark>| v.into_iter().map(|m| (m.hash.0, m.module)).collect();
+            if file.format == 1 {
+                // Made when a build's identity was its SHA-256.
+                stored.bad.sha256 = marks(file.bad);
+            } else {
+                stored.bad.marks = marks(file.bad);
+                stored.bad.sha256 = marks(file.sha256_bad);
+            }
         }
         if let Some(file) = read::<HistoryFile<'static>>(&dir.join(HISTORY_FILE))? {
             stored.history = file.entries.into_iter().map(StoredEntry::into_entry).collect();
@@ -228,10 +243,14 @@ impl StateDir {
     }
 
     /// Replace `bad-builds.json` with `bad`.
-    pub(crate) fn write_bad(&self, bad: &BTreeMap<BuildHash, String>) -> Result<(), StateError> {
+    pub(crate) fn write_bad(&self, bad: &BadMarks) -> Result<(), StateError> {
+        let marks = |m: &BTreeMap<BuildHash, String>| {
+            m.iter().map(|(h, m)| BadMark { hash: Hash(*h), module: m.clone() }).collect()
+        };
         let file = BadFile {
             format: STATE_FORMAT,
-            bad: bad.iter().map(|(h, m)| BadMark { hash: Hash(*h), module: m.clone() }).collect(),
+            bad: marks(&bad.marks),
+            sha256_bad: marks(&bad.sha256),
         };
         let path = self.dir.join(BAD_FILE);
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| io_error(&path)(e.into()))?;
@@ -324,7 +343,7 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StateE
     };
     let corrupt = |source| StateError::Corrupt { file: path.to_owned(), source };
     let head: Head = serde_json::from_slice(&bytes).map_err(corrupt)?;
-    if head.format != STATE_FORMAT {
+    if !(OLDEST_FORMAT..=STATE_FORMAT).contains(&head.format) {
         return Err(StateError::Format {
             file: path.to_owned(),
             found: head.format,
@@ -357,7 +376,11 @@ impl<'de> Deserialize<'de> for Hash {
 #[derive(Debug, Serialize, Deserialize)]
 struct BadFile {
     format: u64,
+    /// Under the build's identity (format 1: SHA-256, format 2: BLAKE3).
     bad: Vec<BadMark>,
+    // issue 19: format 2 — the marks a format-1 file held, still SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sha256_bad: Vec<BadMark>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -11,6 +11,8 @@
 //!   cell, read through a per-thread cached pointer validated by a
 //!   generation and pinned without a read-modify-write, and the asymmetric
 //!   fence that makes it sound (decision 0031);
+//! - [`mapped`]: a read-only mapping of the loader's private copy, which is
+//!   hashed and checked in place (issue 19);
 //! - [`unload`]: what could still run a library's code once nobody holds
 //!   it (module threads, signal handlers, thread-local destructors).
 //!
@@ -26,4 +28,5 @@ pub(crate) mod host;
 // issue 17: the function slot's read path (decision 0031)
 pub(crate) mod membarrier;
 pub(crate) mod snapshot;
+pub(crate) mod mapped;
 pub(crate) mod unload;

@@ -122,6 +122,15 @@ impl Registry {
             names.insert(name.clone(), cell.id);
             cell.control.lock().name = Some(name);
         }
+        // The cell first, then the index: a listing (`actors_of_where`)
+        // takes ids from the index and looks each cell up, so an id that is
+        // in the index must find its cell. The other order let an atomic
+        // upgrade list an id whose cell was not there yet, skip it, and —
+        // the insertion having been counted before the upgrade read
+        // `inserts` — not list again once the spawn gate closed: the actor
+        // stayed on the version being replaced (a flake of
+        // `upgrade_holes::spawns_racing_atomic_upgrades_all_end_on_the_current_version`).
+        self.actors.insert(cell);
         if let Some(m) = &cell.module {
             let mut index = self.index.lock();
             let serial = cell.version_serial();
@@ -131,7 +140,6 @@ impl Registry {
             // released, after a listing took it: a later insertion shows).
             self.inserts.fetch_add(1, Ordering::Relaxed);
         }
-        self.actors.insert(cell);
         Ok(())
     }
 
@@ -319,5 +327,68 @@ impl Registry {
         let mut cells = self.actors.all();
         cells.sort_unstable_by_key(|(id, _)| *id);
         cells.into_iter().map(|(_, c)| c).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::{Body, ExitReason};
+    use relive_codec::Fingerprint;
+
+    fn cell(registry: &Registry, module: &Arc<str>) -> Arc<ActorCell> {
+        let schemas = (Fingerprint([0; 8]), Fingerprint([0; 8]));
+        let body = Body::Exited(ExitReason::Normal);
+        Arc::new(ActorCell::new(
+            registry.new_id(),
+            Some(Arc::clone(module)),
+            schemas,
+            body,
+            4,
+            false,
+        ))
+    }
+
+    /// What an atomic upgrade relies on to list the actors spawned while it
+    /// suspends (`host/upgrade/atomic.rs`): an id the index lists has its
+    /// cell. With the index filled before the cell map, a listing could see
+    /// an id whose cell was not there yet and skip it, while `inserts`
+    /// already counted it, so the upgrade did not list again (the flake of
+    /// `upgrade_holes::spawns_racing_atomic_upgrades_all_end_on_the_current_version`).
+    /// Four actors per module keep each listing short, so it looks its ids
+    /// up at once, inside the window an insertion leaves.
+    #[test]
+    fn an_id_in_the_index_has_its_cell() {
+        const PER_MODULE: u64 = 4;
+        const N: u64 = if cfg!(miri) { 50 } else { 40_000 };
+        let registry = Arc::new(Registry::new());
+        let modules: Arc<Vec<Arc<str>>> =
+            Arc::new((0..N / PER_MODULE).map(|k| Arc::from(format!("m{k}"))).collect());
+        let inserter = {
+            let (registry, modules) = (Arc::clone(&registry), Arc::clone(&modules));
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    let m = &modules[(i / PER_MODULE) as usize];
+                    registry.insert(&cell(&registry, m), None).unwrap();
+                }
+            })
+        };
+        let mut missed = 0u64;
+        loop {
+            let n = registry.inserts();
+            let m = &modules[(n.saturating_sub(1) / PER_MODULE) as usize];
+            let ids: Vec<ActorId> = registry
+                .index
+                .lock()
+                .get(m)
+                .map(|v| v.values().flatten().copied().collect())
+                .unwrap_or_default();
+            missed += ids.iter().filter(|id| registry.actors.get(**id).is_none()).count() as u64;
+            if n == N {
+                break;
+            }
+        }
+        inserter.join().unwrap();
+        assert_eq!(missed, 0, "listings found ids in the index without their cell");
     }
 }
