@@ -26,7 +26,7 @@ pub(crate) mod decl;
 pub(crate) mod dylib;
 pub(crate) mod host;
 // issue 17: the function slot's read path (decision 0031)
+pub(crate) mod mapped;
 pub(crate) mod membarrier;
 pub(crate) mod snapshot;
-pub(crate) mod mapped;
 pub(crate) mod unload;
