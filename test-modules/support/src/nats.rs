@@ -70,8 +70,7 @@ impl NatsServer {
     /// # Panics
     /// When the binary does not start or does not listen within 10 s.
     pub fn start(binary: &std::path::Path) -> NatsServer {
-        let port = free_port();
-        Self::spawn(binary, port, None, &[], "")
+        Self::spawn(binary, free_port(), None, &[], "", false)
     }
 
     /// `n` servers routed to each other on loopback (a NATS cluster named
@@ -80,6 +79,31 @@ impl NatsServer {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn cluster(binary: &std::path::Path, n: usize) -> Vec<NatsServer> {
+        Self::routed(binary, n, false)
+    }
+
+    // issue 18 §2: fleet rollouts need JetStream (key-value, object store).
+    /// A standalone server with JetStream on (`-js`, its store in a fresh
+    /// temporary directory), ready to accept clients.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_jetstream(binary: &std::path::Path) -> NatsServer {
+        Self::spawn(binary, free_port(), None, &[], "js0", true)
+    }
+
+    /// `n` servers routed to each other, as [`cluster`](Self::cluster), with
+    /// JetStream on in each (a clustered JetStream: replicated streams
+    /// survive one server's loss when `n` is 3).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn cluster_jetstream(binary: &std::path::Path, n: usize) -> Vec<NatsServer> {
+        Self::routed(binary, n, true)
+    }
+
+    /// `n` servers, each told the route URLs of the others.
+    fn routed(binary: &std::path::Path, n: usize, jetstream: bool) -> Vec<NatsServer> {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let routes: Vec<String> =
             ports.iter().map(|(_, r)| format!("nats-route://127.0.0.1:{r}")).collect();
@@ -93,7 +117,7 @@ impl NatsServer {
                     .filter(|(j, _)| *j != i)
                     .map(|(_, u)| u.clone())
                     .collect();
-                Self::spawn(binary, *p, Some(*r), &others, &format!("n{i}"))
+                Self::spawn(binary, *p, Some(*r), &others, &format!("n{i}"), jetstream)
             })
             .collect()
     }
@@ -104,76 +128,19 @@ impl NatsServer {
         route_port: Option<u16>,
         routes: &[String],
         name: &str,
+        jetstream: bool,
     ) -> NatsServer {
         let mut cmd = Command::new(binary);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-        if let Some(r) = route_port {
-            cmd.args(["--cluster_name", "relive-test", "--cluster"]);
-            cmd.arg(format!("nats://127.0.0.1:{r}"));
-            cmd.args(["--routes", &routes.join(",")]);
+        let store = jetstream.then(|| {
+            let store =
+                tempfile::Builder::new().prefix("relive-nats-js-").tempdir().expect("store dir");
+            cmd.args(["-js", "-sd"]).arg(store.path());
+            store
+        });
+        if !name.is_empty() {
             cmd.args(["-n", name]);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let server = NatsServer { child: Some(child), port, route_port, _store: None };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 10 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    // issue 18 §2: fleet rollouts need JetStream (key-value, object store).
-    /// A standalone server with JetStream on (`-js`, its store in a fresh
-    /// temporary directory), ready to accept clients.
-    ///
-    /// # Panics
-    /// As [`start`](Self::start).
-    pub fn start_jetstream(binary: &std::path::Path) -> NatsServer {
-        let port = free_port();
-        Self::spawn_jetstream(binary, port, None, &[], "js0")
-    }
-
-    /// `n` servers routed to each other, as [`cluster`](Self::cluster), with
-    /// JetStream on in each (a clustered JetStream: replicated streams
-    /// survive one server's loss when `n` is 3).
-    ///
-    /// # Panics
-    /// As [`start`](Self::start).
-    pub fn cluster_jetstream(binary: &std::path::Path, n: usize) -> Vec<NatsServer> {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let routes: Vec<String> =
-            ports.iter().map(|(_, r)| format!("nats-route://127.0.0.1:{r}")).collect();
-        ports
-            .iter()
-            .enumerate()
-            .map(|(i, (p, r))| {
-                let others: Vec<String> = routes
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, u)| u.clone())
-                    .collect();
-                Self::spawn_jetstream(binary, *p, Some(*r), &others, &format!("n{i}"))
-            })
-            .collect()
-    }
-
-    fn spawn_jetstream(
-        binary: &std::path::Path,
-        port: u16,
-        route_port: Option<u16>,
-        routes: &[String],
-        name: &str,
-    ) -> NatsServer {
-        let store =
-            tempfile::Builder::new().prefix("relive-nats-js-").tempdir().expect("store dir");
-        let mut cmd = Command::new(binary);
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]);
-        cmd.arg(store.path());
-        cmd.args(["-n", name]);
         if let Some(r) = route_port {
             cmd.args(["--cluster_name", "relive-test", "--cluster"]);
             cmd.arg(format!("nats://127.0.0.1:{r}"));
@@ -181,7 +148,7 @@ impl NatsServer {
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let server = NatsServer { child: Some(child), port, route_port, _store: Some(store) };
+        let server = NatsServer { child: Some(child), port, route_port, _store: store };
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
