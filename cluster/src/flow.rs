@@ -250,24 +250,42 @@ impl Window {
         headers.insert(header::SEQ, seq.to_string().as_str());
         let published = if seq.is_multiple_of(CAST_ACK_EVERY) {
             if st.acks.is_none() {
-                let sub = client
-                    .subscribe(format!("{}.*", self.inbox))
-                    .await
-                    .map_err(|e| WindowError::Nats(Box::new(e)))?;
+                // Bounded too: the client's command channel blocks while
+                // it is disconnected.
+                let sub = tokio::time::timeout_at(
+                    deadline,
+                    client.subscribe(format!("{}.*", self.inbox)),
+                )
+                .await
+                .map_err(|_| WindowError::Timeout(timeout))?
+                .map_err(|e| WindowError::Nats(Box::new(e)))?;
                 st.acks = Some(sub);
             }
             let reply = format!("{}.{seq}", self.inbox);
-            let p = client
-                .publish_with_reply_and_headers(subject.to_owned(), reply, headers, payload.into())
-                .await;
-            if p.is_ok() {
+            let p = tokio::time::timeout_at(
+                deadline,
+                client.publish_with_reply_and_headers(
+                    subject.to_owned(),
+                    reply,
+                    headers,
+                    payload.into(),
+                ),
+            )
+            .await;
+            if matches!(p, Ok(Ok(()))) {
                 st.outstanding.insert(seq);
             }
             p
         } else {
-            client.publish_with_headers(subject.to_owned(), headers, payload.into()).await
+            tokio::time::timeout_at(
+                deadline,
+                client.publish_with_headers(subject.to_owned(), headers, payload.into()),
+            )
+            .await
         };
-        published.map_err(|e| WindowError::Nats(Box::new(e)))?;
+        published
+            .map_err(|_| WindowError::Timeout(timeout))?
+            .map_err(|e| WindowError::Nats(Box::new(e)))?;
         st.sent = seq;
         Ok(())
     }

@@ -11,7 +11,7 @@
 //!    current build is that one, nothing changes. If the host's old slot
 //!    holds it, the code server rolls back to it. Otherwise the agent
 //!    fetches the library (and its `.sig`) from the object store, checks
-//!    its SHA-256 against the build's hash, writes it (0600) to its
+//!    its BLAKE3 hash against the build's, writes it (0600) to its
 //!    download directory, and the code server upgrades to it atomically —
 //!    the host's own loader, with its signature policy, decides. With
 //!    nothing desired (a first rollout aborted), a host that applied a
@@ -36,7 +36,7 @@ use crate::cluster::{Cluster, Shared};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use relive_runtime::CodeServer;
-use sha2::{Digest, Sha256};
+use relive_runtime::code_server::BuildHash;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -502,7 +502,7 @@ impl AgentState {
                 .map_err(|source| AgentError::Fetch { object, source })
         };
         let bytes = fetch(build.object.clone()).await?;
-        let found = hex::encode(Sha256::digest(&bytes));
+        let found = BuildHash::of_library(&bytes).to_string();
         if found != build.hash {
             return Err(AgentError::Corrupt {
                 object: build.object.clone(),

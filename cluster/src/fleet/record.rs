@@ -12,7 +12,7 @@ pub struct Build {
     pub module: String,
     /// The version its module record declares.
     pub version: String,
-    /// Its build hash (the SHA-256 of the library, 64 hex digits): what a
+    /// Its build hash (the BLAKE3 hash of the library, 64 hex digits): what a
     /// host's code server reports as the build.
     pub hash: String,
     /// The object holding the library; `<object>.sig` holds its signature

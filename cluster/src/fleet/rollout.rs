@@ -3,7 +3,7 @@
 //! The steps, each bounded:
 //!
 //! 1. **Read** the library; its module record must name the module; its
-//!    SHA-256 is the build.
+//!    BLAKE3 hash (`BuildHash::of_library`, the identity the code server gives a build) is the build.
 //! 2. **Lock**: create `lock` in the key-value bucket (compare-and-set: it
 //!    must not exist). If it does, a lock whose last write (the server's
 //!    time of the entry) is older than its lease is taken over with a
@@ -41,7 +41,7 @@ use super::record::{
     now_unix_ms,
 };
 use crate::subject::check_token;
-use sha2::{Digest, Sha256};
+use relive_runtime::code_server::BuildHash;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -175,7 +175,7 @@ impl Fleet {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => return Err(RolloutError::Read { path: sig_path.into(), source }),
         };
-        let hash = hex::encode(Sha256::digest(&bytes));
+        let hash = BuildHash::of_library(&bytes).to_string();
         let object = bucket::object_name(module, &hash);
         let build = Build {
             module: module.to_owned(),
