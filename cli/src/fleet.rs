@@ -3,7 +3,7 @@
 //! not the admin socket.
 
 use clap::Subcommand;
-use relive_cluster::fleet::{FleetStatus, Hosts, RolloutError};
+use relive_cluster::fleet::{FleetStatus, Hosts, RolloutError, chain};
 use relive_cluster::{FleetBuilder, RolloutPlan};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,17 +164,6 @@ pub(crate) fn run(args: FleetArgs, json: bool) -> ExitCode {
 
 fn list(v: &[String]) -> String {
     if v.is_empty() { "none".into() } else { v.join(", ") }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn short(hash: &str) -> &str {

@@ -309,8 +309,9 @@ pub enum AgentError {
     },
 }
 
-/// `e` and its sources, as one line (what an agent reports).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+/// `e` and its sources, as one line (what an agent reports, and what
+/// `relive fleet` prints).
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

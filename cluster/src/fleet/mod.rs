@@ -59,7 +59,7 @@ mod rollout;
 
 pub use agent::{FleetAgent, FleetAgentOptions};
 pub use coordinator::{Fleet, FleetBuilder, FleetStatus, HostStatus};
-pub use error::{AbortReason, AgentError, FleetError, RolloutError};
+pub use error::{AbortReason, AgentError, FleetError, RolloutError, chain};
 pub use record::{
     Build, Candidate, Desired, HostReport, Hosts, Lock, ModuleReport, Phase, RolloutState, Step,
 };
