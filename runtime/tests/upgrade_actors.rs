@@ -212,6 +212,13 @@ fn an_upgrade_of_many_actors_keeps_each_snapshot_and_a_true_pause() {
     for c in &counters {
         c.cast(CounterMsg::Add(1)).unwrap();
     }
+    // A cast still queued when the upgrade suspends the actor is handled
+    // after it, on the new version, and so is not in the snapshot: wait
+    // until each actor has handled its cast (a call from the same sender
+    // comes after it) so the snapshots below are known.
+    for (i, c) in counters.iter().enumerate() {
+        assert_eq!(get(c), CounterReply { logic: 1, count: i as u64 * 100 + 1 });
+    }
     let decl = relive_sdk::declaration!(no_downgrade::Counter, version = "2.5.0");
     let report = host.code_server().upgrade("counter", decl).unwrap();
     assert_eq!(report.migrated, n);
