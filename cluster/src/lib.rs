@@ -25,6 +25,7 @@
 //! listed in [`subject`], the fleet's buckets in [`fleet::bucket`], and the
 //! design, failure behaviour and security in docs/cluster.md.
 
+mod bound;
 mod builder;
 mod claim;
 mod cluster;
@@ -36,12 +37,13 @@ pub mod header;
 mod remote_ref;
 mod serve;
 pub mod subject;
+mod synced;
 mod watch;
 
 pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
 pub use claim::DEFAULT_CLAIM_WINDOW;
 pub use cluster::Cluster;
-pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
+pub use error::{InvalidName, JoinError, JoinStep, RegisterError, RemoteError, RemoteFailure};
 pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
 pub use remote_ref::RemoteRef;
 // issue 18 §2: fleet rollouts

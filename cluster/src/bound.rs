@@ -1,0 +1,66 @@
+//! The bound on a wait for NATS: the sooner of a step's own timeout and an
+//! overall deadline (a join's), and which of them it was, for the error.
+//!
+//! async-nats' client hands every command (subscribe, publish, flush) to
+//! its connection task through a bounded channel and waits for room there,
+//! so while it is disconnected, or talks to a server that never answers,
+//! any of them can wait for ever. Every await of the cluster that talks to
+//! NATS goes through a [`Bound`].
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// When a wait ends, and the timeout that instant stands for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bound {
+    until: Instant,
+    timeout: Duration,
+}
+
+/// A bounded wait ended before its future did, after `0` (the timeout
+/// that ran out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Elapsed(pub(crate) Duration);
+
+/// Why a bounded exchange with NATS did not complete.
+#[derive(Debug)]
+pub(crate) enum WaitError {
+    /// Its bound ran out (the timeout it stood for).
+    Elapsed(Duration),
+    /// async-nats failed it (the connection closed).
+    Nats(async_nats::Error),
+}
+
+impl From<Elapsed> for WaitError {
+    fn from(e: Elapsed) -> Self {
+        WaitError::Elapsed(e.0)
+    }
+}
+
+impl Bound {
+    /// From now, for `timeout`.
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Bound { until: Instant::now() + timeout, timeout }
+    }
+
+    /// Run `f` until this bound.
+    ///
+    /// # Errors
+    /// [`Elapsed`] with this bound's timeout when `f` did not finish.
+    pub(crate) async fn run<F: Future>(self, f: F) -> Result<F::Output, Elapsed> {
+        tokio::time::timeout_at(self.until, f).await.map_err(|_| Elapsed(self.timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bound_ends_a_wait_and_names_its_timeout() {
+        let call = Bound::after(Duration::from_millis(50));
+        let e = call.run(std::future::pending::<()>()).await.unwrap_err();
+        assert_eq!(e, Elapsed(Duration::from_millis(50)));
+        assert_eq!(Bound::after(Duration::from_secs(10)).run(async { 3 }).await, Ok(3));
+    }
+}
