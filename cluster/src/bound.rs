@@ -43,6 +43,23 @@ impl Bound {
         Bound { until: Instant::now() + timeout, timeout }
     }
 
+    /// The sooner of this bound and `timeout` from now (a round trip
+    /// inside a step with a deadline of its own).
+    pub(crate) fn within(self, timeout: Duration) -> Self {
+        let own = Bound::after(timeout);
+        if own.until < self.until { own } else { self }
+    }
+
+    /// The timeout this bound stands for.
+    pub(crate) fn timeout(self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether this bound has passed.
+    pub(crate) fn expired(self) -> bool {
+        Instant::now() >= self.until
+    }
+
     /// Run `f` until this bound.
     ///
     /// # Errors
@@ -57,10 +74,16 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_bound_ends_a_wait_and_names_its_timeout() {
-        let call = Bound::after(Duration::from_millis(50));
+    async fn the_sooner_bound_wins_and_names_its_timeout() {
+        let join = Bound::after(Duration::from_secs(10));
+        let call = join.within(Duration::from_millis(50));
+        assert_eq!(call.timeout(), Duration::from_millis(50));
         let e = call.run(std::future::pending::<()>()).await.unwrap_err();
         assert_eq!(e, Elapsed(Duration::from_millis(50)));
-        assert_eq!(Bound::after(Duration::from_secs(10)).run(async { 3 }).await, Ok(3));
+        // A round trip longer than what is left of the join: the join's
+        // deadline is the sooner.
+        let long = join.within(Duration::from_secs(20));
+        assert_eq!(long.timeout(), Duration::from_secs(10));
+        assert_eq!(long.run(async { 3 }).await, Ok(3));
     }
 }

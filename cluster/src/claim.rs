@@ -68,31 +68,33 @@ impl Claim {
 
     /// Probe for `window` on `ping` (already subscribed and answered by
     /// [`answer`](Self::answer)): whether this host holds the name now.
-    /// Each round trip with the server is bounded by `call`; the window
-    /// starts once the server has
+    /// Each round trip with the server is bounded by `call` within
+    /// `bound` (the join's deadline); the window starts once the server has
     /// the probe (it echoed a message sent after it), so a server that
     /// takes the probe late, or never, cannot make a claim out of silence.
     ///
     /// # Errors
     /// [`WaitError::Nats`] when the probe cannot be sent;
-    /// [`WaitError::Elapsed`] when the server did not take it in time.
+    /// [`WaitError::Elapsed`] when the server did not take it within the
+    /// bound, or the join's deadline passed within the window.
     pub(crate) async fn probe(
         &self,
         client: &async_nats::Client,
         ping: &str,
         window: Duration,
+        bound: Bound,
         call: Duration,
     ) -> Result<bool, WaitError> {
         let nats = |e: Box<dyn std::error::Error + Send + Sync>| WaitError::Nats(e);
         let inbox = client.new_inbox();
         let subscribe = client.subscribe(inbox.clone());
         let mut answers =
-            Bound::after(call).run(subscribe).await?.map_err(|e| nats(Box::new(e)))?;
+            bound.within(call).run(subscribe).await?.map_err(|e| nats(Box::new(e)))?;
         let probe = client.publish_with_reply(ping.to_owned(), inbox, self.id.clone().into());
-        Bound::after(call).run(probe).await?.map_err(|e| nats(Box::new(e)))?;
-        crate::synced::synced(client, Bound::after(call)).await?;
+        bound.within(call).run(probe).await?.map_err(|e| nats(Box::new(e)))?;
+        crate::synced::synced(client, bound.within(call)).await?;
         let mut taken = false;
-        let collect = Bound::after(window);
+        let collect = bound.within(window);
         while let Ok(Some(a)) = collect.run(answers.next()).await {
             if a.status.is_some() {
                 continue; // a status (no responders: only this host listens yet)
@@ -104,6 +106,10 @@ impl Claim {
             };
         }
         drop(answers); // unsubscribed without waiting
+        if bound.expired() {
+            // The join's deadline fell within the window: not a claim.
+            return Err(WaitError::Elapsed(bound.timeout()));
+        }
         let mut phase = self.phase.lock();
         if taken || *phase == Phase::Lost {
             *phase = Phase::Lost;

@@ -63,17 +63,20 @@ impl fmt::Debug for Cluster {
 
 impl Cluster {
     /// Start a member on a connected client: claim the node name, then the
-    /// heartbeat, the node watch and the down listener.
+    /// heartbeat, the node watch and the down listener; every step by the
+    /// deadline `join`.
     pub(crate) async fn start(
         b: ClusterBuilder,
         client: async_nats::Client,
         host: HostHandle,
         counters: Arc<Counters>,
+        join: Bound,
     ) -> Result<Cluster, JoinError> {
         let subjects = Subjects::new(&b.cluster);
         let deadline = b.deadline.unwrap_or(b.heartbeat * 3);
         let ping = subjects.ping(&b.node);
-        // Every round trip with the server is bounded by the call timeout:
+        // Every round trip with the server is bounded by the call timeout,
+        // within the join's deadline (`join`):
         // async-nats' commands wait for room in its channel, which a lost
         // connection fills, and a server that accepts but never answers
         // would otherwise let a host "join" unheard.
@@ -81,7 +84,7 @@ impl Cluster {
         let subscribe = |step: JoinStep, subject: String| {
             let client = client.clone();
             async move {
-                Bound::after(call)
+                join.within(call)
                     .run(client.subscribe(subject.clone()))
                     .await
                     .map_err(|Elapsed(timeout)| JoinError::Timeout { step, timeout })?
@@ -102,7 +105,7 @@ impl Cluster {
         });
         // Aborted on every way out but success.
         let answering = AbortOnDrop(Some(answering));
-        match claim.probe(&client, &ping, b.claim_window, call).await {
+        match claim.probe(&client, &ping, b.claim_window, join, call).await {
             Ok(true) => {}
             Ok(false) => {
                 let (cluster, node) = (b.cluster.clone(), b.node.clone());
@@ -117,7 +120,7 @@ impl Cluster {
         let downs = subscribe(JoinStep::Subscribe, subjects.downs()).await?;
         // The server has them before `join` returns (and before the tasks
         // that read them start).
-        crate::synced::synced(&client, Bound::after(call)).await.map_err(|e| match e {
+        crate::synced::synced(&client, join.within(call)).await.map_err(|e| match e {
             WaitError::Elapsed(timeout) => JoinError::Timeout { step: JoinStep::Confirm, timeout },
             WaitError::Nats(source) => JoinError::Nats { step: JoinStep::Confirm, source },
         })?;

@@ -19,6 +19,8 @@ pub struct InvalidName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JoinStep {
+    /// Connecting to the NATS server (the handshake).
+    Connect,
     /// Claiming the node name: subscribing to its ping subject, sending the
     /// probe and having the server confirm it, the claim window.
     Claim,
@@ -32,6 +34,7 @@ pub enum JoinStep {
 impl std::fmt::Display for JoinStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            JoinStep::Connect => "connecting to NATS",
             JoinStep::Claim => "claiming the node name",
             JoinStep::Subscribe => "subscribing to the heartbeats and downs",
             JoinStep::Confirm => "confirming the subscriptions with the server",
@@ -93,10 +96,12 @@ pub enum JoinError {
         #[source]
         source: async_nats::Error,
     },
-    /// A step of joining did not complete within `timeout`: a round trip
-    /// with the server took longer than the call timeout (a server that
-    /// accepts but does not answer, a connection lost while joining). The
-    /// host did not join; nothing stays subscribed.
+    /// A step of joining did not complete within `timeout`: the whole join
+    /// took longer than the join timeout
+    /// ([`ClusterBuilder::join_timeout`](crate::ClusterBuilder::join_timeout)),
+    /// or a round trip with the server longer than the call timeout (a
+    /// server that accepts but does not answer, a connection lost while
+    /// joining). The host did not join; nothing stays subscribed.
     #[error("joining timed out {step} after {timeout:?}")]
     Timeout {
         /// The step.

@@ -40,7 +40,7 @@ pub mod subject;
 mod synced;
 mod watch;
 
-pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
+pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT, DEFAULT_JOIN_TIMEOUT};
 pub use claim::DEFAULT_CLAIM_WINDOW;
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, JoinStep, RegisterError, RemoteError, RemoteFailure};

@@ -1,6 +1,7 @@
 //! A NATS server that accepts but stops answering never hangs a member:
 //! every round trip of joining and registering is bounded by the call
-//! timeout and fails with a typed error (async-nats queues subscriptions
+//! timeout, and a join as a whole by the join timeout, and fails with a
+//! typed error (async-nats queues subscriptions
 //! and publishes without waiting for the server, and its `flush` only
 //! reaches the socket, so before these bounds a join against such a server
 //! "succeeded" and `register` returned `Ok` unheard).
@@ -124,4 +125,69 @@ async fn registering_on_a_connection_gone_silent_fails_typed_within_the_call_tim
     assert!(member.served().is_empty(), "{:?}", member.served());
     // Leaving a silent connection ends too.
     tokio::time::timeout(CALL * 8, member.leave()).await.expect("leave is bounded");
+}
+
+/// Joining has one overall deadline (`join_timeout`), whatever the step's
+/// own timeouts: a listener that accepts TCP and never says a word (the
+/// kernel accepts for it) ends the join at that deadline, naming the
+/// connect step — before it, the connect timeout (5 s by default) ran out
+/// first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_a_listener_that_never_speaks_ends_at_the_join_deadline() {
+    const JOIN: Duration = Duration::from_millis(700);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://{}", listener.local_addr().unwrap());
+    let host = Host::builder().workers(1).build().unwrap();
+    let t = Instant::now();
+    let e = ClusterBuilder::new(url, "silent", "a")
+        .join_timeout(JOIN)
+        .join(&host.handle())
+        .await
+        .expect_err("nothing answered");
+    assert!(
+        matches!(e, JoinError::Timeout { step: JoinStep::Connect, timeout } if timeout == JOIN),
+        "{e:?}"
+    );
+    assert!(t.elapsed() < JOIN * 3, "{:?}", t.elapsed());
+    drop(listener);
+}
+
+/// The deadline covers the claim too: a server that completes the
+/// handshake and then answers nothing, with the call timeout's default
+/// (5 s) — and a claim window longer than the deadline on a real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_cannot_complete_ends_at_the_join_deadline() {
+    const JOIN: Duration = Duration::from_millis(700);
+    let host = Host::builder().workers(1).build().unwrap();
+    let t = Instant::now();
+    let e = ClusterBuilder::new(mute_server().await, "mute", "a")
+        .join_timeout(JOIN)
+        .join(&host.handle())
+        .await
+        .expect_err("no server heard the claim");
+    assert!(
+        matches!(e, JoinError::Timeout { step: JoinStep::Claim, timeout } if timeout == JOIN),
+        "{e:?}"
+    );
+    assert!(t.elapsed() < JOIN * 3, "{:?}", t.elapsed());
+
+    let Some(bin) = nats_server_or_skip("a_claim_that_cannot_complete") else {
+        return;
+    };
+    let nats = NatsServer::start(&bin);
+    let t = Instant::now();
+    let e = ClusterBuilder::new(nats.url(), "slow", "a")
+        .claim_window(JOIN * 4)
+        .join_timeout(JOIN)
+        .join(&host.handle())
+        .await
+        .expect_err("the window outlasts the deadline");
+    assert!(
+        matches!(e, JoinError::Timeout { step: JoinStep::Claim, timeout } if timeout == JOIN),
+        "{e:?}"
+    );
+    assert!(t.elapsed() < JOIN * 3, "{:?}", t.elapsed());
+    // Nothing of it stayed: the name is free for a join within the bounds.
+    let member = ClusterBuilder::new(nats.url(), "slow", "a").join(&host.handle()).await.unwrap();
+    member.leave().await;
 }
