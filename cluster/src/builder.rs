@@ -4,7 +4,7 @@ use crate::bound::Bound;
 use crate::claim::DEFAULT_CLAIM_WINDOW;
 use crate::cluster::Cluster;
 use crate::error::{JoinError, JoinStep};
-use crate::flow::{Counters, DEFAULT_CAST_WINDOW};
+use crate::flow::{Counters, DEFAULT_CAST_WINDOW, DEFAULT_REMEMBERED_SENDERS};
 use crate::subject::check_token;
 use relive_runtime::HostHandle;
 use relive_runtime::actor::DEFAULT_CALL_TIMEOUT;
@@ -37,6 +37,7 @@ pub struct ClusterBuilder {
     pub(crate) heartbeat: Duration,
     pub(crate) deadline: Option<Duration>,
     pub(crate) cast_window: u64,
+    pub(crate) remembered_senders: usize,
     pub(crate) claim_window: Duration,
     on_event: Option<OnEvent>,
 }
@@ -53,6 +54,7 @@ impl std::fmt::Debug for ClusterBuilder {
             .field("heartbeat", &self.heartbeat)
             .field("deadline", &self.deadline)
             .field("cast_window", &self.cast_window)
+            .field("remembered_senders", &self.remembered_senders)
             .field("claim_window", &self.claim_window)
             .finish_non_exhaustive()
     }
@@ -77,6 +79,7 @@ impl ClusterBuilder {
             heartbeat: DEFAULT_HEARTBEAT,
             deadline: None,
             cast_window: DEFAULT_CAST_WINDOW,
+            remembered_senders: DEFAULT_REMEMBERED_SENDERS,
             claim_window: DEFAULT_CLAIM_WINDOW,
             on_event: None,
         }
@@ -149,6 +152,20 @@ impl ClusterBuilder {
     /// cast to be dropped (decision 0030).
     pub fn cast_window(mut self, casts: u64) -> Self {
         self.cast_window = casts;
+        self
+    }
+
+    /// How many cast senders this host follows the sequence of, per name
+    /// it serves (default [`DEFAULT_REMEMBERED_SENDERS`], 4,096; at least
+    /// one): beyond it the least recently heard is forgotten, as is any
+    /// sender silent for ten minutes, so the table stays bounded however
+    /// many senders come and go. A forgotten sender's casts are delivered
+    /// as ever, in order; its next one is first contact, and a gap across
+    /// the forgetting is not counted in
+    /// [`ClusterStats::casts_missing`](crate::ClusterStats::casts_missing)
+    /// (decision 0036).
+    pub fn remembered_senders(mut self, senders: usize) -> Self {
+        self.remembered_senders = senders;
         self
     }
 

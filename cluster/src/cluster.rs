@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Each sender's cast window (decision 0030).
     pub(crate) cast_window: u64,
+    /// How many cast senders each served name follows (decision 0036).
+    pub(crate) remembered_senders: usize,
     /// What the member counts: casts delivered, missing, dropped.
     pub(crate) counters: Arc<Counters>,
 }
@@ -135,6 +137,7 @@ impl Cluster {
             watch: Watch::new(deadline),
             runtime: tokio::runtime::Handle::current(),
             cast_window: b.cast_window,
+            remembered_senders: b.remembered_senders,
             counters,
         });
         let mut tasks = vec![answering.disarm()];

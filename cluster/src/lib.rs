@@ -44,7 +44,7 @@ pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT, DEFAULT_JOIN_TIMEOUT};
 pub use claim::DEFAULT_CLAIM_WINDOW;
 pub use cluster::Cluster;
 pub use error::{InvalidName, JoinError, JoinStep, RegisterError, RemoteError, RemoteFailure};
-pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
+pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW, DEFAULT_REMEMBERED_SENDERS};
 pub use remote_ref::RemoteRef;
 // issue 18 §2: fleet rollouts
 pub use fleet::{Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError, RolloutPlan};

@@ -128,7 +128,8 @@ async fn serve(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let own = shared.subjects.node(&shared.node, &name);
-    let mut served = Served { name, own, cache: None, sequences: Sequences::default() };
+    let mut served =
+        Served { name, own, cache: None, sequences: Sequences::new(shared.remembered_senders) };
     loop {
         tokio::select! {
             biased;
