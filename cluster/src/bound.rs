@@ -10,6 +10,9 @@
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// What stands for "never" on the clock.
+const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// When a wait ends, and the timeout that instant stands for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bound {
@@ -40,7 +43,11 @@ impl From<Elapsed> for WaitError {
 impl Bound {
     /// From now, for `timeout`.
     pub(crate) fn after(timeout: Duration) -> Self {
-        Bound { until: Instant::now() + timeout, timeout }
+        // A timeout too long for the clock (`Duration::MAX`: "wait as long
+        // as it takes") is some thirty years, as tokio's own timeouts do.
+        let now = Instant::now();
+        let until = now.checked_add(timeout).unwrap_or_else(|| now + FAR);
+        Bound { until, timeout }
     }
 
     /// The sooner of this bound and `timeout` from now (a round trip
@@ -85,5 +92,7 @@ mod tests {
         let long = join.within(Duration::from_secs(20));
         assert_eq!(long.timeout(), Duration::from_secs(10));
         assert_eq!(long.run(async { 3 }).await, Ok(3));
+        // A timeout past the clock's end does not panic.
+        assert_eq!(Bound::after(Duration::MAX).within(Duration::MAX).run(async { 4 }).await, Ok(4));
     }
 }
