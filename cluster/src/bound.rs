@@ -62,9 +62,10 @@ impl Bound {
         self.timeout
     }
 
-    /// Whether this bound has passed.
-    pub(crate) fn expired(self) -> bool {
-        Instant::now() >= self.until
+    /// Whether this bound ends before `timeout` from now would: then a
+    /// wait [`within`](Self::within) it that runs out is this bound's.
+    pub(crate) fn is_sooner_than(self, timeout: Duration) -> bool {
+        Instant::now().checked_add(timeout).is_none_or(|own| self.until < own)
     }
 
     /// Run `f` until this bound.
@@ -89,6 +90,8 @@ mod tests {
         assert_eq!(e, Elapsed(Duration::from_millis(50)));
         // A round trip longer than what is left of the join: the join's
         // deadline is the sooner.
+        assert!(join.is_sooner_than(Duration::from_secs(20)));
+        assert!(!join.is_sooner_than(Duration::from_millis(50)));
         let long = join.within(Duration::from_secs(20));
         assert_eq!(long.timeout(), Duration::from_secs(10));
         assert_eq!(long.run(async { 3 }).await, Ok(3));

@@ -212,10 +212,11 @@ impl ClusterBuilder {
             .request_timeout(Some(self.call_timeout));
         let url = self.url.clone();
         let connect = options.connect(url.as_str());
+        let join_sooner = bound.is_sooner_than(self.connect_timeout);
         let client = match bound.within(self.connect_timeout).run(connect).await {
             Ok(Ok(c)) => c,
             Ok(Err(source)) => return Err(JoinError::Connect { url, source }),
-            Err(_) if bound.expired() => {
+            Err(_) if join_sooner => {
                 let timeout = bound.timeout();
                 return Err(JoinError::Timeout { step: JoinStep::Connect, timeout });
             }

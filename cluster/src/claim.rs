@@ -94,6 +94,9 @@ impl Claim {
         bound.within(call).run(probe).await?.map_err(|e| nats(Box::new(e)))?;
         crate::synced::synced(client, bound.within(call)).await?;
         let mut taken = false;
+        // The join's deadline may fall within the window: then the window
+        // is cut short, and that is no claim.
+        let cut_short = bound.is_sooner_than(window);
         let collect = bound.within(window);
         while let Ok(Some(a)) = collect.run(answers.next()).await {
             if a.status.is_some() {
@@ -106,8 +109,7 @@ impl Claim {
             };
         }
         drop(answers); // unsubscribed without waiting
-        if bound.expired() {
-            // The join's deadline fell within the window: not a claim.
+        if cut_short {
             return Err(WaitError::Elapsed(bound.timeout()));
         }
         let mut phase = self.phase.lock();
