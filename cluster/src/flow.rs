@@ -20,6 +20,7 @@
 //!
 //! [`RemoteRef`]: crate::RemoteRef
 
+use crate::bound::Bound;
 use crate::header;
 use async_nats::{HeaderMap, Subscriber};
 use futures_util::StreamExt;
@@ -273,8 +274,8 @@ impl Window {
         // connection.
         // One deadline for the turn at the lock (another clone may be
         // waiting for credit) and for the credit.
-        let deadline = tokio::time::Instant::now() + timeout;
-        let Ok(mut guard) = tokio::time::timeout_at(deadline, self.state.lock()).await else {
+        let deadline = Bound::after(timeout);
+        let Ok(mut guard) = deadline.run(self.state.lock()).await else {
             return Err(WindowError::Timeout(timeout));
         };
         let st = &mut *guard;
@@ -286,7 +287,7 @@ impl Window {
                 st.outstanding.clear();
                 break;
             };
-            match tokio::time::timeout_at(deadline, acks.next()).await {
+            match deadline.run(acks.next()).await {
                 Err(_) => {
                     // The serving host took nothing for the whole timeout
                     // (gone, or stuck): give those casts up (at most once)
@@ -314,36 +315,29 @@ impl Window {
             if st.acks.is_none() {
                 // Bounded too: the client's command channel blocks while
                 // it is disconnected.
-                let sub = tokio::time::timeout_at(
-                    deadline,
-                    client.subscribe(format!("{}.*", self.inbox)),
-                )
-                .await
-                .map_err(|_| WindowError::Timeout(timeout))?
-                .map_err(|e| WindowError::Nats(Box::new(e)))?;
+                let sub = deadline
+                    .run(client.subscribe(format!("{}.*", self.inbox)))
+                    .await
+                    .map_err(|_| WindowError::Timeout(timeout))?
+                    .map_err(|e| WindowError::Nats(Box::new(e)))?;
                 st.acks = Some(sub);
             }
             let reply = format!("{}.{seq}", self.inbox);
-            let p = tokio::time::timeout_at(
-                deadline,
-                client.publish_with_reply_and_headers(
-                    subject.to_owned(),
-                    reply,
-                    headers,
-                    payload.into(),
-                ),
-            )
-            .await;
+            let publish = client.publish_with_reply_and_headers(
+                subject.to_owned(),
+                reply,
+                headers,
+                payload.into(),
+            );
+            let p = deadline.run(publish).await;
             if matches!(p, Ok(Ok(()))) {
                 st.outstanding.insert(seq);
             }
             p
         } else {
-            tokio::time::timeout_at(
-                deadline,
-                client.publish_with_headers(subject.to_owned(), headers, payload.into()),
-            )
-            .await
+            deadline
+                .run(client.publish_with_headers(subject.to_owned(), headers, payload.into()))
+                .await
         };
         published
             .map_err(|_| WindowError::Timeout(timeout))?
