@@ -78,10 +78,10 @@ impl Cluster {
         let deadline = b.deadline.unwrap_or(b.heartbeat * 3);
         let ping = subjects.ping(&b.node);
         // Every round trip with the server is bounded by the call timeout,
-        // within the join's deadline (`join`):
-        // async-nats' commands wait for room in its channel, which a lost
-        // connection fills, and a server that accepts but never answers
-        // would otherwise let a host "join" unheard.
+        // within the join's deadline (`join`): async-nats' commands wait
+        // for room in its channel, which a lost connection fills, and a
+        // server that accepts but never answers would otherwise let a host
+        // "join" unheard.
         let call = b.call_timeout;
         let subscribe = |step: JoinStep, subject: String| {
             let client = client.clone();
