@@ -1,9 +1,10 @@
 //! Joining a cluster: [`ClusterBuilder`].
 
+use crate::bound::Bound;
 use crate::claim::DEFAULT_CLAIM_WINDOW;
 use crate::cluster::Cluster;
-use crate::error::JoinError;
-use crate::flow::{Counters, DEFAULT_CAST_WINDOW};
+use crate::error::{JoinError, JoinStep};
+use crate::flow::{Counters, DEFAULT_CAST_WINDOW, DEFAULT_REMEMBERED_SENDERS};
 use crate::subject::check_token;
 use relive_runtime::HostHandle;
 use relive_runtime::actor::DEFAULT_CALL_TIMEOUT;
@@ -17,6 +18,10 @@ type OnEvent = Arc<dyn Fn(&async_nats::Event) + Send + Sync>;
 /// The default heartbeat interval.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How long [`ClusterBuilder::join`] may take in all by default: connecting,
+/// claiming the node name, subscribing and the server's confirmation.
+pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a host joins a cluster: the NATS URL, the cluster's name and this
 /// node's, and the timeouts. Credentials and TLS are async-nats'
 /// [`ConnectOptions`](async_nats::ConnectOptions), passed through
@@ -27,10 +32,12 @@ pub struct ClusterBuilder {
     pub(crate) node: String,
     pub(crate) options: async_nats::ConnectOptions,
     pub(crate) connect_timeout: Duration,
+    pub(crate) join_timeout: Duration,
     pub(crate) call_timeout: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) deadline: Option<Duration>,
     pub(crate) cast_window: u64,
+    pub(crate) remembered_senders: usize,
     pub(crate) claim_window: Duration,
     on_event: Option<OnEvent>,
 }
@@ -42,10 +49,12 @@ impl std::fmt::Debug for ClusterBuilder {
             .field("cluster", &self.cluster)
             .field("node", &self.node)
             .field("connect_timeout", &self.connect_timeout)
+            .field("join_timeout", &self.join_timeout)
             .field("call_timeout", &self.call_timeout)
             .field("heartbeat", &self.heartbeat)
             .field("deadline", &self.deadline)
             .field("cast_window", &self.cast_window)
+            .field("remembered_senders", &self.remembered_senders)
             .field("claim_window", &self.claim_window)
             .finish_non_exhaustive()
     }
@@ -65,10 +74,12 @@ impl ClusterBuilder {
             node: node.into(),
             options: async_nats::ConnectOptions::new(),
             connect_timeout: Duration::from_secs(5),
+            join_timeout: DEFAULT_JOIN_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             heartbeat: DEFAULT_HEARTBEAT,
             deadline: None,
             cast_window: DEFAULT_CAST_WINDOW,
+            remembered_senders: DEFAULT_REMEMBERED_SENDERS,
             claim_window: DEFAULT_CLAIM_WINDOW,
             on_event: None,
         }
@@ -91,6 +102,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// How long joining may take in all (default [`DEFAULT_JOIN_TIMEOUT`],
+    /// 10 s): connecting, claiming the node name (its window included),
+    /// subscribing and the server's confirmation. Each round trip inside is
+    /// bounded by its own timeout too (the connect timeout, the call
+    /// timeout); whichever ends first ends the join, with
+    /// [`JoinError::Timeout`] naming the step (or
+    /// [`JoinError::ConnectTimeout`] when the connect timeout ran out
+    /// first).
+    pub fn join_timeout(mut self, timeout: Duration) -> Self {
+        self.join_timeout = timeout;
+        self
+    }
+
     /// The timeout of a remote call that names none (default
     /// [`DEFAULT_CALL_TIMEOUT`], 5 s, as a local call's).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
@@ -110,7 +134,8 @@ impl ClusterBuilder {
     }
 
     /// How long joining collects answers to the node-name probe (default
-    /// [`DEFAULT_CLAIM_WINDOW`], 250 ms): joining takes this long, and two
+    /// [`DEFAULT_CLAIM_WINDOW`], 250 ms; within the
+    /// [join timeout](Self::join_timeout)): joining takes this long, and two
     /// hosts joining with one name at once are told apart as long as a
     /// probe and its answer cross within it (decision 0030).
     pub fn claim_window(mut self, window: Duration) -> Self {
@@ -130,6 +155,20 @@ impl ClusterBuilder {
         self
     }
 
+    /// How many cast senders this host follows the sequence of, per name
+    /// it serves (default [`DEFAULT_REMEMBERED_SENDERS`], 4,096; at least
+    /// one): beyond it the least recently heard is forgotten, as is any
+    /// sender silent for ten minutes, so the table stays bounded however
+    /// many senders come and go. A forgotten sender's casts are delivered
+    /// as ever, in order; its next one is first contact, and a gap across
+    /// the forgetting is not counted in
+    /// [`ClusterStats::casts_missing`](crate::ClusterStats::casts_missing)
+    /// (decision 0036).
+    pub fn remembered_senders(mut self, senders: usize) -> Self {
+        self.remembered_senders = senders;
+        self
+    }
+
     /// Call `f` with every event of the member's NATS client (connected,
     /// disconnected, slow consumer, server errors), after the member's own
     /// handling (it counts slow consumers in
@@ -140,13 +179,16 @@ impl ClusterBuilder {
     }
 
     /// Connect and join, serving actors of `host`. Must run inside a tokio
-    /// runtime, which then runs the member's tasks.
+    /// runtime, which then runs the member's tasks. Ends within the
+    /// [join timeout](Self::join_timeout), joined or not.
     ///
     /// # Errors
     /// [`JoinError`]: a name that is not a subject token, no NATS server
     /// (or refused credentials) within the connect timeout, a node name
-    /// another member uses, a refused subscription.
+    /// another member uses, a refused subscription, a step not done within
+    /// the join or call timeout ([`JoinError::Timeout`]).
     pub async fn join(self, host: &HostHandle) -> Result<Cluster, JoinError> {
+        let bound = Bound::after(self.join_timeout);
         check_token("cluster", &self.cluster)?;
         check_token("node", &self.node)?;
         let counters = Arc::new(Counters::default());
@@ -170,11 +212,16 @@ impl ClusterBuilder {
             .request_timeout(Some(self.call_timeout));
         let url = self.url.clone();
         let connect = options.connect(url.as_str());
-        let client = match tokio::time::timeout(self.connect_timeout, connect).await {
+        let join_sooner = bound.is_sooner_than(self.connect_timeout);
+        let client = match bound.within(self.connect_timeout).run(connect).await {
             Ok(Ok(c)) => c,
             Ok(Err(source)) => return Err(JoinError::Connect { url, source }),
+            Err(_) if join_sooner => {
+                let timeout = bound.timeout();
+                return Err(JoinError::Timeout { step: JoinStep::Connect, timeout });
+            }
             Err(_) => return Err(JoinError::ConnectTimeout { url, timeout: self.connect_timeout }),
         };
-        Cluster::start(self, client, host.clone(), counters).await
+        Cluster::start(self, client, host.clone(), counters, bound).await
     }
 }

@@ -14,6 +14,7 @@
 //! any number of concurrent joiners wins, as long as a probe and its
 //! answer cross within the window.
 
+use crate::bound::{Bound, WaitError};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -67,22 +68,37 @@ impl Claim {
 
     /// Probe for `window` on `ping` (already subscribed and answered by
     /// [`answer`](Self::answer)): whether this host holds the name now.
+    /// Each round trip with the server is bounded by `call` within
+    /// `bound` (the join's deadline); the window starts once the server has
+    /// the probe (it echoed a message sent after it), so a server that
+    /// takes the probe late, or never, cannot make a claim out of silence.
     ///
     /// # Errors
-    /// async-nats' error when the probe cannot be sent.
+    /// [`WaitError::Nats`] when the probe cannot be sent;
+    /// [`WaitError::Elapsed`] when the server did not take it within the
+    /// bound, or the join's deadline passed within the window.
     pub(crate) async fn probe(
         &self,
         client: &async_nats::Client,
         ping: &str,
         window: Duration,
-    ) -> Result<bool, async_nats::Error> {
+        bound: Bound,
+        call: Duration,
+    ) -> Result<bool, WaitError> {
+        let nats = |e: Box<dyn std::error::Error + Send + Sync>| WaitError::Nats(e);
         let inbox = client.new_inbox();
-        let mut answers = client.subscribe(inbox.clone()).await?;
-        client.publish_with_reply(ping.to_owned(), inbox, self.id.clone().into()).await?;
-        client.flush().await?;
+        let subscribe = client.subscribe(inbox.clone());
+        let mut answers =
+            bound.within(call).run(subscribe).await?.map_err(|e| nats(Box::new(e)))?;
+        let probe = client.publish_with_reply(ping.to_owned(), inbox, self.id.clone().into());
+        bound.within(call).run(probe).await?.map_err(|e| nats(Box::new(e)))?;
+        crate::synced::synced(client, bound.within(call)).await?;
         let mut taken = false;
-        let until = tokio::time::Instant::now() + window;
-        while let Ok(Some(a)) = tokio::time::timeout_at(until, answers.next()).await {
+        // The join's deadline may fall within the window: then the window
+        // is cut short, and that is no claim.
+        let cut_short = bound.is_sooner_than(window);
+        let collect = bound.within(window);
+        while let Ok(Some(a)) = collect.run(answers.next()).await {
             if a.status.is_some() {
                 continue; // a status (no responders: only this host listens yet)
             }
@@ -92,7 +108,10 @@ impl Claim {
                 None => true, // joined (or a member of another wire version)
             };
         }
-        let _ = answers.unsubscribe().await;
+        drop(answers); // unsubscribed without waiting
+        if cut_short {
+            return Err(WaitError::Elapsed(bound.timeout()));
+        }
         let mut phase = self.phase.lock();
         if taken || *phase == Phase::Lost {
             *phase = Phase::Lost;

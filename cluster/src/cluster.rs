@@ -1,8 +1,9 @@
 //! A host's membership of a cluster: [`Cluster`].
 
+use crate::bound::{Bound, Elapsed, WaitError};
 use crate::builder::ClusterBuilder;
 use crate::claim::Claim;
-use crate::error::{JoinError, RegisterError};
+use crate::error::{JoinError, JoinStep, RegisterError};
 use crate::flow::{ClusterStats, Counters};
 use crate::remote_ref::{RemoteRef, Target};
 use crate::serve::{self, Registration};
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Each sender's cast window (decision 0030).
     pub(crate) cast_window: u64,
+    /// How many cast senders each served name follows (decision 0036).
+    pub(crate) remembered_senders: usize,
     /// What the member counts: casts delivered, missing, dropped.
     pub(crate) counters: Arc<Counters>,
 }
@@ -62,51 +65,67 @@ impl fmt::Debug for Cluster {
 
 impl Cluster {
     /// Start a member on a connected client: claim the node name, then the
-    /// heartbeat, the node watch and the down listener.
+    /// heartbeat, the node watch and the down listener; every step by the
+    /// deadline `join`.
     pub(crate) async fn start(
         b: ClusterBuilder,
         client: async_nats::Client,
         host: HostHandle,
         counters: Arc<Counters>,
+        join: Bound,
     ) -> Result<Cluster, JoinError> {
         let subjects = Subjects::new(&b.cluster);
         let deadline = b.deadline.unwrap_or(b.heartbeat * 3);
         let ping = subjects.ping(&b.node);
-        let subscribe = |subject: String| {
+        // Every round trip with the server is bounded by the call timeout,
+        // within the join's deadline (`join`): async-nats' commands wait
+        // for room in its channel, which a lost connection fills, and a
+        // server that accepts but never answers would otherwise let a host
+        // "join" unheard.
+        let call = b.call_timeout;
+        let subscribe = |step: JoinStep, subject: String| {
             let client = client.clone();
             async move {
-                client
-                    .subscribe(subject.clone())
+                join.within(call)
+                    .run(client.subscribe(subject.clone()))
                     .await
+                    .map_err(|Elapsed(timeout)| JoinError::Timeout { step, timeout })?
                     .map_err(|source| JoinError::Subscribe { subject, source })
             }
         };
         // The ping subject is answered from before the probe on: a host
         // joining with the same name at the same instant hears this one.
         let claim = Claim::new(&client);
-        let mut pings = subscribe(ping.clone()).await?;
+        let mut pings = subscribe(JoinStep::Claim, ping.clone()).await?;
         let (c, answerer) = (Arc::clone(&claim), client.clone());
         let answering = tokio::spawn(async move {
             while let Some(m) = pings.next().await {
                 if let (Some(reply), Some(answer)) = (m.reply, c.answer(&m.payload)) {
-                    let _ = answerer.publish(reply, answer.into()).await;
+                    let _ = Bound::after(call).run(answerer.publish(reply, answer.into())).await;
                 }
             }
         });
-        let taken = |answering: JoinHandle<()>| {
-            answering.abort();
-            JoinError::NodeTaken { cluster: b.cluster.clone(), node: b.node.clone() }
-        };
-        match claim.probe(&client, &ping, b.claim_window).await {
+        // Aborted on every way out but success.
+        let answering = AbortOnDrop(Some(answering));
+        match claim.probe(&client, &ping, b.claim_window, join, call).await {
             Ok(true) => {}
-            Ok(false) => return Err(taken(answering)),
-            Err(source) => {
-                answering.abort();
-                return Err(JoinError::Probe { subject: ping, source });
+            Ok(false) => {
+                let (cluster, node) = (b.cluster.clone(), b.node.clone());
+                return Err(JoinError::NodeTaken { cluster, node });
             }
+            Err(WaitError::Elapsed(timeout)) => {
+                return Err(JoinError::Timeout { step: JoinStep::Claim, timeout });
+            }
+            Err(WaitError::Nats(source)) => return Err(JoinError::Probe { subject: ping, source }),
         }
-        let beats = subscribe(subjects.heartbeats()).await?;
-        let downs = subscribe(subjects.downs()).await?;
+        let beats = subscribe(JoinStep::Subscribe, subjects.heartbeats()).await?;
+        let downs = subscribe(JoinStep::Subscribe, subjects.downs()).await?;
+        // The server has them before `join` returns (and before the tasks
+        // that read them start).
+        crate::synced::synced(&client, join.within(call)).await.map_err(|e| match e {
+            WaitError::Elapsed(timeout) => JoinError::Timeout { step: JoinStep::Confirm, timeout },
+            WaitError::Nats(source) => JoinError::Nats { step: JoinStep::Confirm, source },
+        })?;
         let shared = Arc::new(Shared {
             client: client.clone(),
             subjects,
@@ -118,14 +137,14 @@ impl Cluster {
             watch: Watch::new(deadline),
             runtime: tokio::runtime::Handle::current(),
             cast_window: b.cast_window,
+            remembered_senders: b.remembered_senders,
             counters,
         });
-        let mut tasks = vec![answering];
+        let mut tasks = vec![answering.disarm()];
         tasks.push(tokio::spawn(crate::watch::beat(Arc::clone(&shared))));
         tasks.push(tokio::spawn(crate::watch::listen_beats(Arc::clone(&shared), beats)));
         tasks.push(tokio::spawn(crate::watch::listen_downs(Arc::clone(&shared), downs)));
         tasks.push(tokio::spawn(crate::watch::expire(Arc::clone(&shared))));
-        crate::serve::synced(&shared.client, shared.call_timeout).await;
         Ok(Cluster { shared, served: Mutex::new(HashMap::new()), tasks })
     }
 
@@ -256,6 +275,23 @@ impl Cluster {
             t.abort();
         }
         let _ = tokio::time::timeout(self.shared.heartbeat, self.shared.client.drain()).await;
+    }
+}
+
+/// A task aborted when this drops, unless [`disarm`](Self::disarm)ed.
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) -> JoinHandle<()> {
+        self.0.take().expect("armed until disarmed")
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.abort();
+        }
     }
 }
 

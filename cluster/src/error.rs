@@ -14,6 +14,34 @@ pub struct InvalidName {
     pub name: String,
 }
 
+/// The step of [`ClusterBuilder::join`](crate::ClusterBuilder::join)
+/// that did not complete in time ([`JoinError::Timeout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinStep {
+    /// Connecting to the NATS server (the handshake).
+    Connect,
+    /// Claiming the node name: subscribing to its ping subject, sending the
+    /// probe and having the server confirm it, the claim window.
+    Claim,
+    /// Subscribing to the heartbeats and the downs.
+    Subscribe,
+    /// Having the server confirm those subscriptions (a message of the
+    /// member's own coming back through it).
+    Confirm,
+}
+
+impl std::fmt::Display for JoinStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JoinStep::Connect => "connecting to NATS",
+            JoinStep::Claim => "claiming the node name",
+            JoinStep::Subscribe => "subscribing to the heartbeats and downs",
+            JoinStep::Confirm => "confirming the subscriptions with the server",
+        })
+    }
+}
+
 /// A host could not join a cluster.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -68,6 +96,29 @@ pub enum JoinError {
         #[source]
         source: async_nats::Error,
     },
+    /// A step of joining did not complete within `timeout`: the whole join
+    /// took longer than the join timeout
+    /// ([`ClusterBuilder::join_timeout`](crate::ClusterBuilder::join_timeout)),
+    /// or a round trip with the server longer than the call timeout (a
+    /// server that accepts but does not answer, a connection lost while
+    /// joining). The host did not join; nothing stays subscribed.
+    #[error("joining timed out {step} after {timeout:?}")]
+    Timeout {
+        /// The step.
+        step: JoinStep,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+    /// NATS failed a step of joining after the claim (the connection
+    /// closed).
+    #[error("NATS failed while {step}")]
+    Nats {
+        /// The step.
+        step: JoinStep,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::Error,
+    },
 }
 
 /// A local actor could not be served cluster-wide.
@@ -88,6 +139,26 @@ pub enum RegisterError {
         /// async-nats' error.
         #[source]
         source: async_nats::SubscribeError,
+    },
+    /// The server did not confirm the subscriptions within the call
+    /// timeout (it does not answer, or the connection is lost): the name is
+    /// not served, nothing stays subscribed.
+    #[error("the NATS server did not confirm serving {subject} within {timeout:?}")]
+    Timeout {
+        /// The pool subject (or the subject whose subscription waited).
+        subject: String,
+        /// The timeout (the call timeout).
+        timeout: Duration,
+    },
+    /// NATS failed while confirming the subscriptions (the connection
+    /// closed).
+    #[error("NATS failed while confirming {subject}")]
+    Nats {
+        /// The pool subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::Error,
     },
 }
 

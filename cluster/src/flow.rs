@@ -15,14 +15,17 @@
 //! acknowledgement, so it can never fill the buffer by itself. A serving
 //! host counts what still goes missing: casts skipped in a sender's
 //! sequence on its pinned subject, and every message its client dropped
-//! ([`ClusterStats`]).
+//! ([`ClusterStats`]). It follows a bounded number of senders per served
+//! name, the least recently heard forgotten first (decision 0036).
 //!
 //! [`RemoteRef`]: crate::RemoteRef
 
+use crate::bound::Bound;
 use crate::header;
 use async_nats::{HeaderMap, Subscriber};
 use futures_util::StreamExt;
-use std::collections::{BTreeSet, HashMap};
+use hashlink::LinkedHashMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -56,6 +59,12 @@ pub struct ClusterStats {
     /// pending buffer was full (async-nats' slow-consumer events; logged).
     /// Any kind: casts, calls, heartbeats.
     pub slow_consumer_drops: u64,
+    /// Cast senders whose sequence this host stopped following: beyond
+    /// [`ClusterBuilder::remembered_senders`](crate::ClusterBuilder::remembered_senders)
+    /// for a served name (the least recently heard), or silent for ten
+    /// minutes. Their casts are delivered as ever; a gap across the
+    /// forgetting is not judged (decision 0036).
+    pub senders_forgotten: u64,
 }
 
 /// The counters behind [`ClusterStats`], shared by a member's tasks and its
@@ -66,6 +75,7 @@ pub(crate) struct Counters {
     missing: AtomicU64,
     out_of_order: AtomicU64,
     slow_consumer: AtomicU64,
+    forgotten: AtomicU64,
 }
 
 impl Counters {
@@ -76,6 +86,7 @@ impl Counters {
             casts_missing: self.missing.load(Ordering::Relaxed),
             casts_out_of_order: self.out_of_order.load(Ordering::Relaxed),
             slow_consumer_drops: self.slow_consumer.load(Ordering::Relaxed),
+            senders_forgotten: self.forgotten.load(Ordering::Relaxed),
         }
     }
 
@@ -99,18 +110,43 @@ impl Counters {
     }
 }
 
-/// A serving host's view of its senders' sequences, for one served name.
-#[derive(Debug, Default)]
-pub(crate) struct Sequences {
-    last: HashMap<String, (u64, Instant)>,
-}
+/// How many senders a serving host remembers the sequence of, per served
+/// name, by default
+/// ([`ClusterBuilder::remembered_senders`](crate::ClusterBuilder::remembered_senders)).
+pub const DEFAULT_REMEMBERED_SENDERS: usize = 4096;
 
-/// Above this many senders remembered, those idle for [`IDLE`] are
-/// forgotten (a sender's stream ends with its `RemoteRef`).
-const REMEMBERED: usize = 4096;
+/// A sender not heard from for this long is forgotten (a sender's stream
+/// ends with its `RemoteRef`, unannounced).
 const IDLE: Duration = Duration::from_secs(600);
 
+/// A serving host's view of its senders' sequences, for one served name:
+/// at most `cap` senders, the least recently heard first, so forgetting
+/// one is O(1) — the oldest beyond the cap, and any idle for [`IDLE`].
+///
+/// The table only judges (gaps, steps back: [`ClusterStats`]); it never
+/// decides whether or when a cast is delivered. So a forgotten sender
+/// that casts again loses nothing and keeps its order: its next cast is
+/// first contact, as its very first was, and is compared from then on
+/// (decision 0036).
+#[derive(Debug)]
+pub(crate) struct Sequences {
+    /// Each sender's last sequence number and when it was last heard.
+    last: LinkedHashMap<String, (u64, Instant)>,
+    cap: usize,
+}
+
 impl Sequences {
+    /// A table of at most `cap` senders (at least one).
+    pub(crate) fn new(cap: usize) -> Self {
+        Sequences { last: LinkedHashMap::new(), cap: cap.max(1) }
+    }
+
+    /// How many senders it remembers now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.last.len()
+    }
+
     /// Note a cast's sequence number (headers `Relive-Sender`,
     /// `Relive-Seq`). `pinned`: it came on this host's own subject, where
     /// the sender's every cast should arrive; on a pool's subject this host
@@ -126,12 +162,39 @@ impl Sequences {
         let seq = header::get(h, header::SEQ).and_then(|s| s.parse::<u64>().ok());
         let (Some(sender), Some(seq)) = (sender, seq) else { return };
         let now = Instant::now();
-        if self.last.len() >= REMEMBERED {
-            self.last.retain(|_, (_, at)| now.duration_since(*at) < IDLE);
+        self.judge(counters, name, sender, seq, pinned, now);
+        self.forget(counters, name, now);
+    }
+
+    /// Forget the senders beyond the cap (least recently heard first) and
+    /// those idle for [`IDLE`].
+    fn forget(&mut self, counters: &Counters, name: &str, now: Instant) {
+        while let Some((_, (_, at))) = self.last.front() {
+            if self.last.len() <= self.cap && now.duration_since(*at) < IDLE {
+                break;
+            }
+            if let Some((sender, (seq, _))) = self.last.pop_front() {
+                // ORDERING: a statistic.
+                counters.forgotten.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(name, sender, seq, "cluster: a cast sender forgotten");
+            }
         }
-        let Some((last, at)) = self.last.get_mut(sender) else {
-            // First contact: casts before it may have gone out before this
-            // host served the name; nothing to compare with.
+    }
+
+    fn judge(
+        &mut self,
+        counters: &Counters,
+        name: &str,
+        sender: &str,
+        seq: u64,
+        pinned: bool,
+        now: Instant,
+    ) {
+        // Heard now: to the back, the most recently heard end.
+        let Some((last, at)) = self.last.to_back(sender) else {
+            // First contact (or first since it was forgotten): casts before
+            // it may have gone out before this host served the name;
+            // nothing to compare with.
             self.last.insert(sender.to_owned(), (seq, now));
             return;
         };
@@ -211,8 +274,8 @@ impl Window {
         // connection.
         // One deadline for the turn at the lock (another clone may be
         // waiting for credit) and for the credit.
-        let deadline = tokio::time::Instant::now() + timeout;
-        let Ok(mut guard) = tokio::time::timeout_at(deadline, self.state.lock()).await else {
+        let deadline = Bound::after(timeout);
+        let Ok(mut guard) = deadline.run(self.state.lock()).await else {
             return Err(WindowError::Timeout(timeout));
         };
         let st = &mut *guard;
@@ -224,7 +287,7 @@ impl Window {
                 st.outstanding.clear();
                 break;
             };
-            match tokio::time::timeout_at(deadline, acks.next()).await {
+            match deadline.run(acks.next()).await {
                 Err(_) => {
                     // The serving host took nothing for the whole timeout
                     // (gone, or stuck): give those casts up (at most once)
@@ -252,36 +315,29 @@ impl Window {
             if st.acks.is_none() {
                 // Bounded too: the client's command channel blocks while
                 // it is disconnected.
-                let sub = tokio::time::timeout_at(
-                    deadline,
-                    client.subscribe(format!("{}.*", self.inbox)),
-                )
-                .await
-                .map_err(|_| WindowError::Timeout(timeout))?
-                .map_err(|e| WindowError::Nats(Box::new(e)))?;
+                let sub = deadline
+                    .run(client.subscribe(format!("{}.*", self.inbox)))
+                    .await
+                    .map_err(|_| WindowError::Timeout(timeout))?
+                    .map_err(|e| WindowError::Nats(Box::new(e)))?;
                 st.acks = Some(sub);
             }
             let reply = format!("{}.{seq}", self.inbox);
-            let p = tokio::time::timeout_at(
-                deadline,
-                client.publish_with_reply_and_headers(
-                    subject.to_owned(),
-                    reply,
-                    headers,
-                    payload.into(),
-                ),
-            )
-            .await;
+            let publish = client.publish_with_reply_and_headers(
+                subject.to_owned(),
+                reply,
+                headers,
+                payload.into(),
+            );
+            let p = deadline.run(publish).await;
             if matches!(p, Ok(Ok(()))) {
                 st.outstanding.insert(seq);
             }
             p
         } else {
-            tokio::time::timeout_at(
-                deadline,
-                client.publish_with_headers(subject.to_owned(), headers, payload.into()),
-            )
-            .await
+            deadline
+                .run(client.publish_with_headers(subject.to_owned(), headers, payload.into()))
+                .await
         };
         published
             .map_err(|_| WindowError::Timeout(timeout))?
@@ -304,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_gap_on_a_pinned_subject_and_a_step_back_anywhere_are_counted() {
-        let (c, mut s) = (Counters::default(), Sequences::default());
+        let (c, mut s) = (Counters::default(), Sequences::new(DEFAULT_REMEMBERED_SENDERS));
         for seq in [5, 6, 7, 10] {
             s.note(&c, "n", Some(&cast("x", seq)), true);
         }
@@ -321,5 +377,41 @@ mod tests {
         // Casts without sequence headers (another sender's code) pass.
         s.note(&c, "n", Some(&HeaderMap::new()), true);
         assert_eq!(c.snapshot(), st);
+    }
+
+    /// Before the bound, a table over its 4,096 senders only dropped those
+    /// idle for ten minutes: 10,000 busy senders stayed, and every note
+    /// scanned them all.
+    #[test]
+    fn many_senders_stay_within_the_cap_and_a_forgotten_one_is_judged_afresh() {
+        const CAP: usize = 64;
+        let (c, mut s) = (Counters::default(), Sequences::new(CAP));
+        for seq in 1..=3 {
+            s.note(&c, "n", Some(&cast("first", seq)), true);
+        }
+        for i in 0..10_000 {
+            s.note(&c, "n", Some(&cast(&format!("sender-{i}"), 1)), true);
+            assert!(s.len() <= CAP, "{} senders remembered", s.len());
+        }
+        let st = c.snapshot();
+        assert_eq!(s.len(), CAP);
+        assert_eq!(st.senders_forgotten, 10_001 - CAP as u64, "{st:?}");
+        // "first" was forgotten long ago: its next casts are first contact,
+        // then judged again — no false gap, no false step back.
+        for seq in 4..=6 {
+            s.note(&c, "n", Some(&cast("first", seq)), true);
+        }
+        assert_eq!((c.snapshot().casts_missing, c.snapshot().casts_out_of_order), (0, 0));
+        s.note(&c, "n", Some(&cast("first", 9)), true);
+        s.note(&c, "n", Some(&cast("first", 9)), true);
+        let st = c.snapshot();
+        assert_eq!((st.casts_missing, st.casts_out_of_order), (2, 1), "judged afresh: {st:?}");
+        // The most recently heard are kept: a busy sender is never the one
+        // forgotten while quieter ones are remembered.
+        for i in 0..CAP {
+            s.note(&c, "n", Some(&cast("first", 10 + i as u64)), true);
+            s.note(&c, "n", Some(&cast(&format!("late-{i}"), 1)), true);
+        }
+        assert_eq!(c.snapshot().casts_missing, 2, "first stayed remembered: no gap");
     }
 }

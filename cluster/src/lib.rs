@@ -25,6 +25,7 @@
 //! listed in [`subject`], the fleet's buckets in [`fleet::bucket`], and the
 //! design, failure behaviour and security in docs/cluster.md.
 
+mod bound;
 mod builder;
 mod claim;
 mod cluster;
@@ -36,13 +37,14 @@ pub mod header;
 mod remote_ref;
 mod serve;
 pub mod subject;
+mod synced;
 mod watch;
 
-pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT};
+pub use builder::{ClusterBuilder, DEFAULT_HEARTBEAT, DEFAULT_JOIN_TIMEOUT};
 pub use claim::DEFAULT_CLAIM_WINDOW;
 pub use cluster::Cluster;
-pub use error::{InvalidName, JoinError, RegisterError, RemoteError, RemoteFailure};
-pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW};
+pub use error::{InvalidName, JoinError, JoinStep, RegisterError, RemoteError, RemoteFailure};
+pub use flow::{CAST_ACK_EVERY, ClusterStats, DEFAULT_CAST_WINDOW, DEFAULT_REMEMBERED_SENDERS};
 pub use remote_ref::RemoteRef;
 // issue 18 §2: fleet rollouts
 pub use fleet::{Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError, RolloutPlan};

@@ -10,6 +10,7 @@
 //! arrival order too and then awaited on tasks of their own, so a slow
 //! handler does not hold the next message back.
 
+use crate::bound::{Bound, Elapsed, WaitError};
 use crate::cluster::Shared;
 use crate::error::RegisterError;
 use crate::flow::Sequences;
@@ -58,18 +59,33 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
     let client = &shared.client;
     let pool = shared.subjects.pool(name);
     let own = shared.subjects.node(&shared.node, name);
+    // Registering ends within the call timeout: async-nats' subscribe waits
+    // for room in its command channel, which a lost connection fills.
+    let bound = Bound::after(shared.call_timeout);
     let sub_err = |subject: &str| {
         let subject = subject.to_owned();
         move |source| RegisterError::Subscribe { subject, source }
     };
-    let pooled = client
-        .queue_subscribe(pool.clone(), POOL_QUEUE.to_owned())
+    let late = |subject: &str| {
+        let subject = subject.to_owned();
+        move |Elapsed(timeout)| RegisterError::Timeout { subject, timeout }
+    };
+    let pooled = bound
+        .run(client.queue_subscribe(pool.clone(), POOL_QUEUE.to_owned()))
         .await
+        .map_err(late(&pool))?
         .map_err(sub_err(&pool))?;
-    let pinned = client.subscribe(own.clone()).await.map_err(sub_err(&own))?;
+    let pinned = bound
+        .run(client.subscribe(own.clone()))
+        .await
+        .map_err(late(&own))?
+        .map_err(sub_err(&own))?;
     // Subscribed on the server before `register` returns: a call made right
-    // after finds this host.
-    synced(client, shared.call_timeout).await;
+    // after finds this host. (Dropped on an error: unsubscribed.)
+    crate::synced::synced(client, bound).await.map_err(|e| match e {
+        WaitError::Elapsed(timeout) => RegisterError::Timeout { subject: pool.clone(), timeout },
+        WaitError::Nats(source) => RegisterError::Nats { subject: pool.clone(), source },
+    })?;
     let messages = futures_util::stream::select(pooled, pinned);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     Ok(Registration {
@@ -77,21 +93,6 @@ pub(crate) async fn start(shared: Arc<Shared>, name: &str) -> Result<Registratio
         serve: tokio::spawn(serve(Arc::clone(&shared), name.to_owned(), messages, stopped)),
         downs: tokio::spawn(publish_downs(shared, name.to_owned())),
     })
-}
-
-/// Wait (up to `within`) until the server has processed everything this
-/// client sent so far. `Client::flush` only waits for the socket, so a
-/// subscription just made may not be on the server yet — another client's
-/// request then gets "no responders". The server handles one connection's
-/// messages in order, so a message to a fresh inbox of our own coming back
-/// means the subscriptions before it are in place.
-pub(crate) async fn synced(client: &async_nats::Client, within: Duration) {
-    let inbox = client.new_inbox();
-    let Ok(mut echo) = client.subscribe(inbox.clone()).await else { return };
-    if client.publish(inbox, "".into()).await.is_ok() {
-        let _ = tokio::time::timeout(within, echo.next()).await;
-    }
-    let _ = echo.unsubscribe().await;
 }
 
 /// One served name's state on its task.
@@ -127,7 +128,8 @@ async fn serve(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     let own = shared.subjects.node(&shared.node, &name);
-    let mut served = Served { name, own, cache: None, sequences: Sequences::default() };
+    let mut served =
+        Served { name, own, cache: None, sequences: Sequences::new(shared.remembered_senders) };
     loop {
         tokio::select! {
             biased;
@@ -139,9 +141,10 @@ async fn serve(
         }
     }
     let (pooled, pinned) = messages.get_mut();
-    let _ = pooled.unsubscribe().await;
-    let _ = pinned.unsubscribe().await;
-    let _ = shared.client.flush().await;
+    let bound = Bound::after(shared.call_timeout);
+    let _ = bound.run(pooled.unsubscribe()).await;
+    let _ = bound.run(pinned.unsubscribe()).await;
+    let _ = bound.run(shared.client.flush()).await;
     // What the server had sent before the unsubscribe is answered still.
     while let Ok(Some(m)) = tokio::time::timeout(shared.heartbeat, messages.next()).await {
         handle(&shared, &mut served, m).await;
@@ -296,10 +299,16 @@ fn call_failed(shared: &Shared, e: CallError<Vec<u8>>) -> HeaderMap {
     h
 }
 
+/// Answer `m` (when it has a reply subject), waiting up to the call
+/// timeout for the client to take the publish: a reply the caller has
+/// given up on by then is not worth holding the next message back.
 async fn respond(shared: &Shared, m: &Message, headers: HeaderMap, payload: Vec<u8>) {
     let Some(reply) = m.reply.clone() else { return };
-    if let Err(e) = shared.client.publish_with_headers(reply, headers, payload.into()).await {
-        tracing::debug!(error = %e, "cluster: reply not sent");
+    let publish = shared.client.publish_with_headers(reply, headers, payload.into());
+    match Bound::after(shared.call_timeout).run(publish).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "cluster: reply not sent"),
+        Err(Elapsed(t)) => tracing::debug!(timeout = ?t, "cluster: reply not sent in time"),
     }
 }
 
@@ -315,8 +324,13 @@ async fn publish_downs(shared: Arc<Shared>, name: String) {
                 last = Some(any.id());
                 let reason = any.monitor().await;
                 let text = reason.to_string();
-                if let Err(e) = shared.client.publish(subject.clone(), text.into()).await {
-                    tracing::warn!(name, error = %e, "cluster: exit not published");
+                let publish = shared.client.publish(subject.clone(), text.into());
+                match Bound::after(shared.call_timeout).run(publish).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(name, error = %e, "cluster: exit not published"),
+                    Err(Elapsed(t)) => {
+                        tracing::warn!(name, timeout = ?t, "cluster: exit not published in time");
+                    }
                 }
             }
             _ => tokio::time::sleep(shared.heartbeat / 4).await,

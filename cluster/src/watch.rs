@@ -10,6 +10,7 @@
 //! network partition healed) treats it as alive again; monitors already
 //! resolved stay resolved, as OTP's do after `noconnection`.
 
+use crate::bound::Bound;
 use crate::cluster::Shared;
 use crate::header;
 use futures_util::StreamExt;
@@ -116,19 +117,25 @@ pub(crate) async fn beat(shared: Arc<Shared>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = shared.client.publish(subject.clone(), "".into()).await {
-            tracing::debug!(error = %e, "cluster: heartbeat not sent");
+        // Bounded by the interval: the next beat supersedes this one.
+        let publish = shared.client.publish(subject.clone(), "".into());
+        match Bound::after(shared.heartbeat).run(publish).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "cluster: heartbeat not sent"),
+            Err(_) => tracing::debug!("cluster: heartbeat not sent in time"),
         }
     }
 }
 
-/// Say goodbye: the other members treat this node as gone at once.
+/// Say goodbye: the other members treat this node as gone at once. Waits
+/// a heartbeat interval at most (without it they see the deadline pass).
 pub(crate) async fn goodbye(shared: &Shared) {
     let mut h = async_nats::HeaderMap::new();
     h.insert(header::GOODBYE, "1");
     let subject = shared.subjects.heartbeat(&shared.node);
-    let _ = shared.client.publish_with_headers(subject, h, "".into()).await;
-    let _ = tokio::time::timeout(shared.heartbeat, shared.client.flush()).await;
+    let bound = Bound::after(shared.heartbeat);
+    let _ = bound.run(shared.client.publish_with_headers(subject, h, "".into())).await;
+    let _ = bound.run(shared.client.flush()).await;
 }
 
 /// Record the heartbeats (and goodbyes) of the other nodes.
