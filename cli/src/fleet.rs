@@ -149,9 +149,17 @@ pub(crate) fn run(args: FleetArgs, json: bool) -> ExitCode {
                                     list(unconfirmed)
                                 );
                             }
+                            if let RolloutError::AbortIncomplete { .. } = &e {
+                                eprintln!(
+                                    "  hosts may still run the candidate; the next rollout can \
+                                     start once the lock's lease has passed"
+                                );
+                            }
                         }
                         ExitCode::from(match e {
-                            RolloutError::Fleet(_) => EXIT_CONNECT,
+                            RolloutError::Fleet(_) | RolloutError::AbortIncomplete { .. } => {
+                                EXIT_CONNECT
+                            }
                             RolloutError::Read { .. } | RolloutError::NotAModule { .. } => 5,
                             _ => EXIT_REFUSED,
                         })

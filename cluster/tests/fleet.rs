@@ -477,3 +477,56 @@ async fn a_late_host_applies_the_promoted_version_and_a_second_rollout_is_refuse
     }
     assert!(other.status().await.unwrap().lock.is_none());
 }
+
+/// A server where the user `coord` may not write the desired versions (the
+/// hosts, connecting without credentials, may).
+const NO_DESIRED_WRITES: &str = r#"
+authorization {
+  users = [
+    { user: agent, password: agent }
+    { user: coord, password: coord,
+      permissions: { publish: { deny: ["$KV.relive-test-fleet.desired.>"] } } }
+  ]
+}
+no_auth_user: agent
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the_lock() {
+    let Some(bin) = nats_server_or_skip("an_abort_whose_withdrawal_cannot_be_written") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream_with(&bin, NO_DESIRED_WRITES);
+    let nodes = nodes(&nats.url(), &["a", "b"], 1).await;
+    let other = coordinator(&nats.url()).await;
+    let fleet = FleetBuilder::new(nats.url(), "test")
+        .options(async_nats::ConnectOptions::with_user_and_password("coord".into(), "coord".into()))
+        .heartbeat(BEAT, DEADLINE)
+        .connect_timeout(Duration::from_secs(20))
+        .op_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    see(&fleet, &["a", "b"]).await;
+
+    // Its candidate cannot be written, nor then its withdrawal: for all it
+    // knows, the candidate may have landed.
+    let mut quick = plan(Duration::ZERO);
+    quick.step_timeout = Duration::from_secs(2);
+    let e = fleet.upgrade("counter", lib("counter_v2"), quick).await.unwrap_err();
+    let RolloutError::AbortIncomplete { rollout, reason, .. } = &e else { panic!("{e:?}") };
+    assert!(matches!(reason, AbortReason::Fleet(_)), "{reason:?}");
+    let source = std::error::Error::source(&e).expect("the cause is the source");
+    assert!(relive_cluster::fleet::chain(source).contains("desired.counter"), "{source}");
+    // The lock is left to expire: no rollout starts on an unknown state.
+    let status = other.status().await.unwrap();
+    assert_eq!(status.lock.as_ref().map(|l| l.rollout.as_str()), Some(rollout.as_str()));
+    let busy = other.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await;
+    assert!(
+        matches!(&busy, Err(RolloutError::Busy { lock }) if &lock.rollout == rollout),
+        "{busy:?}"
+    );
+    for n in &nodes {
+        assert_eq!(n.version(), "1.0.0", "{}", n.name);
+    }
+}

@@ -178,6 +178,27 @@ pub enum RolloutError {
         #[source]
         reason: AbortReason,
     },
+    /// The rollout was to be aborted, but the withdrawal of its candidate
+    /// could not be written within the step timeout: hosts may still be
+    /// told to run the candidate. The lock is not released — it expires
+    /// after its lease — so no other rollout starts on a fleet in a state
+    /// nobody knows; the next one, after the lease, replaces the candidate
+    /// (or withdraws it, for another module).
+    #[error(
+        "rollout {rollout} of {module:?} could not be aborted ({reason}): its candidate was not \
+         withdrawn, and the fleet lock is left to expire"
+    )]
+    AbortIncomplete {
+        /// The rollout's id.
+        rollout: String,
+        /// The module.
+        module: String,
+        /// Why it was to be aborted.
+        reason: AbortReason,
+        /// Why the withdrawal was not written (the last attempt's error).
+        #[source]
+        source: Box<FleetError>,
+    },
     /// Another coordinator took the lock (ours had expired): this one
     /// stopped; the other decides the module's version.
     #[error("rollout {rollout} lost the fleet lock to another coordinator")]

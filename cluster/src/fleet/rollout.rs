@@ -30,8 +30,12 @@
 //! write that fails aborts: the candidate is withdrawn, so every host goes
 //! back to the promoted build (or, before the first promotion, to the
 //! build it ran before), and the coordinator waits (step timeout) for the
-//! live hosts to report it; [`RolloutError::Aborted`] says which did. The
-//! lock is released in every case but a lost lock.
+//! live hosts to report it; [`RolloutError::Aborted`] says which did. If
+//! the withdrawal cannot be written within the step timeout,
+//! [`RolloutError::AbortIncomplete`]: the hosts may still be told to run
+//! the candidate, so the lock is not released but left to expire, and the
+//! next rollout (after the lease) replaces or withdraws the candidate. The
+//! lock is released in every other case but a lost lock.
 
 use super::bucket;
 use super::coordinator::Fleet;
@@ -147,7 +151,9 @@ impl Fleet {
     /// holds the lock ([`Busy`](RolloutError::Busy)); no host; a bucket
     /// failed before anything changed; the rollout was
     /// [`Aborted`](RolloutError::Aborted) (every host told to go back,
-    /// which ones confirmed); the lock was lost.
+    /// which ones confirmed); the abort could not be written
+    /// ([`AbortIncomplete`](RolloutError::AbortIncomplete), the lock left
+    /// to expire); the lock was lost.
     pub async fn upgrade(
         &self,
         module: &str,
@@ -207,9 +213,14 @@ impl Fleet {
             },
         };
         let result = run.go(&bytes, signature.as_deref(), started).await;
-        if !matches!(result, Err(RolloutError::LockLost { .. }))
-            && let Err(e) = self.buckets.delete(bucket::LOCK, run.lock.revision).await
-        {
+        // A lost lock is another's; after an incomplete abort the fleet may
+        // still run the candidate: the lock is left to expire, so no
+        // rollout starts before the lease has passed.
+        let keep = matches!(
+            result,
+            Err(RolloutError::LockLost { .. } | RolloutError::AbortIncomplete { .. })
+        );
+        if !keep && let Err(e) = self.buckets.delete(bucket::LOCK, run.lock.revision).await {
             tracing::warn!(error = %e, "fleet: the lock was not released (it expires)");
         }
         result
@@ -409,15 +420,16 @@ impl Run<'_> {
     /// Write `desired.<module>` (compare-and-set on the last revision).
     async fn write(&mut self, desired: Desired) -> Result<(), Stop> {
         self.renew().await?;
+        self.put_desired(desired).await.map_err(|e| Stop::Abort(AbortReason::Fleet(Box::new(e))))
+    }
+
+    /// Write `desired.<module>` (compare-and-set on the last revision),
+    /// without renewing the lock.
+    async fn put_desired(&mut self, desired: Desired) -> Result<(), FleetError> {
         let key = bucket::desired_key(&self.module);
-        match self.fleet.buckets.update(&key, &desired, self.revision).await {
-            Ok(revision) => {
-                self.revision = revision;
-                self.desired = desired;
-                Ok(())
-            }
-            Err(e) => Err(Stop::Abort(AbortReason::Fleet(Box::new(e)))),
-        }
+        self.revision = self.fleet.buckets.update(&key, &desired, self.revision).await?;
+        self.desired = desired;
+        Ok(())
     }
 
     /// Renew the lock when a third of its lease has passed.
@@ -531,16 +543,26 @@ impl Run<'_> {
         self.phase(Phase::Aborting, Some(reason.to_string())).await;
         let deadline = Instant::now() + self.plan.step_timeout;
         let back = Desired { promoted: self.desired.promoted.clone(), candidate: None };
-        // The withdrawal must land: retry it until the step timeout.
+        // The withdrawal must land: retry it until the step timeout. If it
+        // does not, the hosts may still be told to run the candidate: say
+        // so, and keep the lock (the caller leaves it to expire).
         loop {
-            match self.write(back.clone()).await {
+            if let Err(Stop::LockLost) = self.renew().await {
+                return RolloutError::LockLost { rollout };
+            }
+            match self.put_desired(back.clone()).await {
                 Ok(()) => break,
-                Err(Stop::LockLost) => return RolloutError::LockLost { rollout },
-                Err(Stop::Abort(e)) if Instant::now() >= deadline => {
-                    tracing::warn!(error = %e, "fleet: the abort was not written");
-                    break;
+                Err(e) if Instant::now() >= deadline => {
+                    tracing::error!(%rollout, error = %super::error::chain(&e),
+                        "fleet: the abort was not written; the lock is left to expire");
+                    return RolloutError::AbortIncomplete {
+                        rollout,
+                        module: self.module.clone(),
+                        reason,
+                        source: Box::new(e),
+                    };
                 }
-                Err(Stop::Abort(_)) => {
+                Err(_) => {
                     // Another revision? Read it again before retrying.
                     let key = bucket::desired_key(&self.module);
                     if let Ok(Some(e)) = self.fleet.buckets.entry(&key).await {
