@@ -36,14 +36,30 @@ struct Node {
 
 impl Node {
     async fn start(url: &str, name: &str, replicas: usize) -> Node {
+        Self::start_with(url, name, replicas, |o| o).await
+    }
+
+    /// As [`start`](Self::start), its agent's options changed by `opts`.
+    async fn start_with(
+        url: &str,
+        name: &str,
+        replicas: usize,
+        opts: impl FnOnce(FleetAgentOptions) -> FleetAgentOptions,
+    ) -> Node {
         let host = Host::builder().workers(2).build().unwrap();
         host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
         let _c: relive_runtime::ActorRef<CounterMsg, CounterReply> =
             host.spawn_with("counter", &0u64, SpawnOptions::new().name("counter")).unwrap();
-        Self::join(url, name, replicas, host).await
+        Self::join(url, name, replicas, host, opts).await
     }
 
-    async fn join(url: &str, name: &str, replicas: usize, host: Host) -> Node {
+    async fn join(
+        url: &str,
+        name: &str,
+        replicas: usize,
+        host: Host,
+        change: impl FnOnce(FleetAgentOptions) -> FleetAgentOptions,
+    ) -> Node {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -55,6 +71,7 @@ impl Node {
             .resync(Duration::from_secs(2))
             .replicas(replicas)
             .bucket_timeouts(Duration::from_secs(20), Duration::from_secs(3));
+        let opts = change(opts);
         let (url, node, handle) = (url.to_owned(), name.to_owned(), host.handle());
         let (member, agent) = rt
             .spawn(async move {
@@ -529,4 +546,50 @@ async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the
     for n in &nodes {
         assert_eq!(n.version(), "1.0.0", "{}", n.name);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_that_times_out_then_succeeds_is_rolled_back_after_the_abort() {
+    let Some(bin) = nats_server_or_skip("an_upgrade_that_times_out_then_succeeds") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream(&bin);
+    let node =
+        Node::start_with(&nats.url(), "a", 1, |o| o.upgrade_timeout(Duration::from_millis(500)))
+            .await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a"]).await;
+    let host = node.host.handle();
+    let mut events = host.events();
+
+    // The counter is busy for 2 s: the upgrade waits for it to suspend,
+    // outlives the agent's bound (the host reports it failed, the rollout
+    // aborts), then succeeds.
+    let counter = host.whereis::<CounterMsg, CounterReply>("counter").unwrap().unwrap();
+    let busy = counter.call_async_timeout(CounterMsg::Sleep(2000), Duration::from_secs(10));
+    let busy = tokio::spawn(busy);
+    let e = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap_err();
+    let RolloutError::Aborted { reason, rolled_back, .. } = &e else { panic!("{e:?}") };
+    assert!(
+        matches!(reason, AbortReason::HostFailed { node, error }
+            if node == "a" && error.contains("did not return within")),
+        "{reason:?}"
+    );
+    // The rollout ended only once the late success was undone: a upgraded
+    // to v2 after all, then rolled back, and runs v1.
+    assert_eq!(node.version(), "1.0.0");
+    let mut seen = Vec::new();
+    while let Some(Ok(e)) = events.try_recv() {
+        match &e.kind {
+            EventKind::Upgraded { module, .. } if module == "counter" => seen.push("upgraded"),
+            EventKind::RolledBack { module, .. } if module == "counter" => seen.push("back"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["upgraded", "back"]);
+    assert_eq!(busy.await.unwrap().unwrap().logic, 1, "v1 handled the busy call");
+    assert_eq!(rolled_back, &["a"]);
+    let status = fleet.status().await.unwrap();
+    let m = &status.hosts[0].report.modules["counter"];
+    assert_eq!((m.version.as_str(), m.step), ("1.0.0", Step::Running));
 }

@@ -25,7 +25,11 @@
 //! Every step is bounded: the fetch by the fetch timeout, the upgrade or
 //! rollback by the upgrade timeout (it goes on, or restores everything, on
 //! its own thread, and is reported failed), every bucket operation by its
-//! own. A watch silent for the resync interval is made again (and replays
+//! own. The build a host goes back to is recorded before the upgrade
+//! starts; an upgrade that timed out is awaited on the side (ten upgrade
+//! timeouts at most), nothing else is applied to that module meanwhile,
+//! and when it ends the latest desired value is applied again — so a late
+//! success of a candidate that was withdrawn meanwhile is rolled back. A watch silent for the resync interval is made again (and replays
 //! the last values, which changes nothing where they are applied), so a
 //! watch lost in a NATS node's failure is recovered.
 
@@ -42,6 +46,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// How many upgrade timeouts a timed-out upgrade is waited for, on the
+/// side, before the agent applies the desired value again anyway.
+const LATE_UPGRADE_BOUND: u32 = 10;
 
 /// How a host's fleet agent runs.
 #[derive(Debug, Clone)]
@@ -131,8 +139,13 @@ struct ModuleState {
     error: Option<String>,
     /// (version serial, handled, crashes) the reported counters start from.
     baseline: Option<(u64, u64, u64)>,
-    /// The build this host ran before the candidate it applied.
+    /// The build this host ran before the candidate it applied (recorded
+    /// before the attempt: an upgrade that times out may still succeed).
     came_from: Option<String>,
+    /// An upgrade that outlived the agent's bound is still going (on the
+    /// code server's thread): nothing else is applied until it ends, and
+    /// then the latest desired value is applied again.
+    in_flight: bool,
 }
 
 impl Default for ModuleState {
@@ -143,6 +156,7 @@ impl Default for ModuleState {
             error: None,
             baseline: None,
             came_from: None,
+            in_flight: false,
         }
     }
 }
@@ -152,6 +166,11 @@ struct AgentState {
     buckets: Buckets,
     opts: FleetAgentOptions,
     modules: Mutex<BTreeMap<String, ModuleState>>,
+    /// The last desired value seen of each module.
+    desired: Mutex<BTreeMap<String, Desired>>,
+    /// Modules whose timed-out upgrade ended: the watch loop applies their
+    /// latest desired value again.
+    ended: tokio::sync::mpsc::UnboundedSender<String>,
     /// Held while a report is made and written, so an older one never
     /// lands after a newer one.
     writing: tokio::sync::Mutex<()>,
@@ -188,16 +207,19 @@ impl Cluster {
             opts.op_timeout,
         )
         .await?;
+        let (ended, ended_rx) = tokio::sync::mpsc::unbounded_channel();
         let state = Arc::new(AgentState {
             shared,
             buckets,
             opts,
             modules: Mutex::new(BTreeMap::new()),
+            desired: Mutex::new(BTreeMap::new()),
+            ended,
             writing: tokio::sync::Mutex::new(()),
         });
         state.report().await;
         let tasks = vec![
-            tokio::spawn(Arc::clone(&state).run()),
+            tokio::spawn(Arc::clone(&state).run(ended_rx)),
             tokio::spawn(Arc::clone(&state).report_every()),
         ];
         Ok(FleetAgent { state, tasks })
@@ -286,7 +308,7 @@ impl AgentState {
 
     /// Watch the desired versions, forever, making the watch again when it
     /// fails or stays silent for the resync interval.
-    async fn run(self: Arc<Self>) {
+    async fn run(self: Arc<Self>, mut ended: tokio::sync::mpsc::UnboundedReceiver<String>) {
         let keys = format!("{}>", bucket::DESIRED_PREFIX);
         loop {
             let made = tokio::time::timeout(
@@ -304,7 +326,15 @@ impl AgentState {
                 Err(_) => continue,
             };
             loop {
-                match tokio::time::timeout(self.opts.resync, watch.next()).await {
+                let next = tokio::select! {
+                    next = tokio::time::timeout(self.opts.resync, watch.next()) => next,
+                    Some(module) = ended.recv() => {
+                        let desired = self.desired.lock().get(&module).cloned();
+                        self.apply(&module, &desired.unwrap_or_default()).await;
+                        continue;
+                    }
+                };
+                match next {
                     Ok(Some(Ok(entry))) => {
                         let Some(module) = entry.key.strip_prefix(bucket::DESIRED_PREFIX) else {
                             continue;
@@ -334,7 +364,18 @@ impl AgentState {
     }
 
     /// Make `module` run what `desired` says for this node.
-    async fn apply(&self, module: &str, desired: &Desired) {
+    async fn apply(self: &Arc<Self>, module: &str, desired: &Desired) {
+        self.desired.lock().insert(module.to_owned(), desired.clone());
+        if self.state(module).in_flight {
+            // A timed-out upgrade still runs: its end applies the latest
+            // value. Withdrawn meanwhile, the host is not settled yet.
+            let wanted = desired.target_for(&self.shared.node).and_then(|(_, r)| r);
+            if wanted.is_none() || wanted != self.state(module).rollout.as_deref() {
+                self.set(module, |s| s.step = Step::Upgrading);
+            }
+            self.report().await;
+            return;
+        }
         let current = self.code().current(module);
         let current_hash = current.as_ref().map(|v| v.hash().to_string());
         let target = desired.target_for(&self.shared.node);
@@ -386,6 +427,22 @@ impl AgentState {
         self.report().await;
     }
 
+    /// The timed-out upgrade of `module` ended (`upgraded`: it succeeded):
+    /// the watch loop applies the latest desired value again — a late
+    /// success the fleet no longer wants is undone.
+    fn upgrade_ended(&self, module: String, upgraded: bool) {
+        let serial = self.code().current(&module).map(|v| v.serial());
+        self.set(&module, |s| {
+            s.in_flight = false;
+            if upgraded {
+                s.baseline = serial.map(|n| (n, 0, 0));
+            }
+        });
+        tracing::info!(module, upgraded, "fleet agent: a timed-out upgrade ended");
+        // The loop is gone only when the agent is.
+        let _ = self.ended.send(module);
+    }
+
     /// Already on the target: note the rollout (its counters start now if
     /// it is a new one).
     fn settle(&self, module: &str, rollout: Option<String>, serial: Option<u64>) {
@@ -408,12 +465,21 @@ impl AgentState {
     /// Go from the current build to `build`: a rollback if the old slot
     /// holds it, else fetch it and upgrade.
     async fn go_to(
-        &self,
+        self: &Arc<Self>,
         module: &str,
         build: &Build,
         candidate: bool,
         current_hash: Option<String>,
     ) -> Result<(), AgentError> {
+        // Where to go back to, recorded before the attempt: an upgrade
+        // that outlives its bound may still land.
+        if candidate {
+            self.set(module, |s| {
+                if s.came_from.is_none() {
+                    s.came_from = current_hash;
+                }
+            });
+        }
         let in_old = self.code().old(module).is_some_and(|v| v.hash().to_string() == build.hash);
         if in_old {
             self.roll_back_to(module, &build.hash).await?;
@@ -424,9 +490,9 @@ impl AgentState {
             self.set(module, |s| s.step = Step::Upgrading);
             self.report().await;
             let code = self.code().clone();
-            let upgrade = code.upgrade_async(module, path);
+            let mut upgrade = Box::pin(code.upgrade_async(module, path));
             let timeout = self.opts.upgrade_timeout;
-            match tokio::time::timeout(timeout, upgrade).await {
+            match tokio::time::timeout(timeout, &mut upgrade).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(source)) => {
                     return Err(AgentError::Upgrade {
@@ -435,6 +501,22 @@ impl AgentState {
                     });
                 }
                 Err(_) => {
+                    // It goes on on its own thread: when it ends, the
+                    // latest desired value is applied again.
+                    self.set(module, |s| s.in_flight = true);
+                    let (this, name) = (Arc::clone(self), module.to_owned());
+                    // Bounded too: a code server that never ends it
+                    // (it should not) is left to the resync's replays.
+                    let longer = timeout.saturating_mul(LATE_UPGRADE_BOUND);
+                    tokio::spawn(async move {
+                        let ended = tokio::time::timeout(longer, upgrade).await;
+                        let upgraded = matches!(ended, Ok(Ok(_)));
+                        if ended.is_err() {
+                            tracing::warn!(module = %name, bound = ?longer,
+                                "fleet agent: a timed-out upgrade has not ended");
+                        }
+                        this.upgrade_ended(name, upgraded);
+                    });
                     return Err(AgentError::Timeout {
                         step: "upgrade",
                         module: module.to_owned(),
@@ -446,15 +528,9 @@ impl AgentState {
             let serial = self.code().current(module).map(|v| v.serial());
             self.set(module, |s| s.baseline = serial.map(|n| (n, 0, 0)));
         }
-        self.set(module, |s| {
-            if candidate {
-                if s.came_from.is_none() {
-                    s.came_from = current_hash;
-                }
-            } else {
-                s.came_from = None;
-            }
-        });
+        if !candidate {
+            self.set(module, |s| s.came_from = None);
+        }
         Ok(())
     }
 
