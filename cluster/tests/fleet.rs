@@ -5,7 +5,7 @@
 //! Without a nats-server each test prints a loud SKIP.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_cluster::fleet::{AbortReason, Phase, Step};
+use relive_cluster::fleet::{AbortReason, FleetError, Phase, Step};
 use relive_cluster::{
     Cluster, ClusterBuilder, Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError,
     RolloutPlan,
@@ -508,6 +508,19 @@ authorization {
 no_auth_user: agent
 "#;
 
+/// A coordinator that connects as `user` (password: the same) to a server
+/// started with one of the configurations here.
+async fn coordinator_as(url: &str, user: &str, op_timeout: Duration) -> Fleet {
+    FleetBuilder::new(url, "test")
+        .options(async_nats::ConnectOptions::with_user_and_password(user.into(), user.into()))
+        .heartbeat(BEAT, DEADLINE)
+        .connect_timeout(Duration::from_secs(20))
+        .op_timeout(op_timeout)
+        .connect()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the_lock() {
     let Some(bin) = nats_server_or_skip("an_abort_whose_withdrawal_cannot_be_written") else {
@@ -516,14 +529,7 @@ async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the
     let nats = NatsServer::start_jetstream_with(&bin, NO_DESIRED_WRITES);
     let nodes = nodes(&nats.url(), &["a", "b"], 1).await;
     let other = coordinator(&nats.url()).await;
-    let fleet = FleetBuilder::new(nats.url(), "test")
-        .options(async_nats::ConnectOptions::with_user_and_password("coord".into(), "coord".into()))
-        .heartbeat(BEAT, DEADLINE)
-        .connect_timeout(Duration::from_secs(20))
-        .op_timeout(Duration::from_millis(500))
-        .connect()
-        .await
-        .unwrap();
+    let fleet = coordinator_as(&nats.url(), "coord", Duration::from_millis(500)).await;
     see(&fleet, &["a", "b"]).await;
 
     // Its candidate cannot be written, nor then its withdrawal: for all it
@@ -592,4 +598,79 @@ async fn an_upgrade_that_times_out_then_succeeds_is_rolled_back_after_the_abort(
     let status = fleet.status().await.unwrap();
     let m = &status.hosts[0].report.modules["counter"];
     assert_eq!((m.version.as_str(), m.step), ("1.0.0", Step::Running));
+}
+
+/// A server where the user `coord` may not upload modules: its upload
+/// hangs until the step timeout.
+const NO_UPLOADS: &str = r#"
+authorization {
+  users = [
+    { user: agent, password: agent }
+    { user: coord, password: coord,
+      permissions: { publish: { deny: ["$O.relive-test-modules.>"] } } }
+  ]
+}
+no_auth_user: agent
+"#;
+
+/// The revision of `lock`, once it holds a lock (10 s at most).
+async fn lock_revision(kv: &async_nats::jetstream::kv::Store) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(e) = kv.entry("lock").await.unwrap()
+            && e.operation == async_nats::jetstream::kv::Operation::Put
+        {
+            return e.revision;
+        }
+        assert!(Instant::now() < deadline, "no lock within 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_is_renewed_while_the_upload_runs_and_a_lost_renewal_stops_the_rollout() {
+    let Some(bin) = nats_server_or_skip("the_lock_is_renewed_while_the_upload_runs") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream_with(&bin, NO_UPLOADS);
+    let _nodes = nodes(&nats.url(), &["a"], 1).await;
+    let fleet = Arc::new(coordinator_as(&nats.url(), "coord", Duration::from_secs(1)).await);
+    see(&fleet, &["a"]).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = js.get_key_value("relive-test-fleet").await.unwrap();
+    let mut slow = plan(Duration::ZERO);
+    slow.lease = Duration::from_millis(900);
+    slow.step_timeout = Duration::from_secs(5);
+
+    // The upload hangs for the step timeout: the lock is renewed meanwhile
+    // (a third of the lease), not left to look expired.
+    let (f, p) = (Arc::clone(&fleet), slow.clone());
+    let rollout = tokio::spawn(async move { f.upgrade("counter", lib("counter_v2"), p).await });
+    let taken = lock_revision(&kv).await;
+    let deadline = Instant::now() + slow.lease * 2;
+    while kv.entry("lock").await.unwrap().map(|e| e.revision) == Some(taken) {
+        assert!(Instant::now() < deadline, "the lock was not renewed during the upload");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!rollout.is_finished(), "still uploading");
+    let e = rollout.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&e, RolloutError::Fleet(FleetError::Timeout { op: "object put", .. })),
+        "{e:?}"
+    );
+    assert!(fleet.status().await.unwrap().lock.is_none(), "released");
+
+    // Another coordinator's lock replaces it mid-upload: the next renewal
+    // finds it, and the rollout stops at once.
+    let started = Instant::now();
+    let (f, p) = (Arc::clone(&fleet), slow.clone());
+    let rollout = tokio::spawn(async move { f.upgrade("counter", lib("counter_v2"), p).await });
+    lock_revision(&kv).await;
+    let theirs = r#"{"rollout":"theirs","module":"counter","owner":"another","lease_ms":60000}"#;
+    kv.put("lock", theirs.into()).await.unwrap();
+    let e = rollout.await.unwrap().unwrap_err();
+    assert!(matches!(&e, RolloutError::LockLost { .. }), "{e:?}");
+    assert!(started.elapsed() < slow.step_timeout, "{:?}", started.elapsed());
+    let lock = fleet.status().await.unwrap().lock.unwrap();
+    assert_eq!(lock.rollout, "theirs", "the other's lock is left alone");
 }

@@ -54,6 +54,7 @@ pub mod bucket;
 mod coordinator;
 mod error;
 mod liveness;
+mod lock;
 mod record;
 mod rollout;
 

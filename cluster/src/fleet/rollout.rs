@@ -9,10 +9,11 @@
 //!    time of the entry) is older than its lease is taken over with a
 //!    compare-and-set on its revision (its coordinator is presumed dead,
 //!    its candidate withdrawn); otherwise [`RolloutError::Busy`]. The lock
-//!    is renewed (compare-and-set again) every third of its lease while the
-//!    rollout runs; a renewal that finds another revision means another
-//!    coordinator took it: [`RolloutError::LockLost`], and this one stops
-//!    without writing anything more.
+//!    is renewed (compare-and-set again) every third of its lease on a
+//!    task of its own, whatever step runs (the upload included); a renewal
+//!    that finds another coordinator's lock means it took it:
+//!    [`RolloutError::LockLost`], and this one stops at once without
+//!    writing anything more (`lock.rs`).
 //! 3. **Publish** the library (and `<file>.sig`) to the object store,
 //!    within the step timeout.
 //! 4. **Canary**: the first `canary_hosts` live hosts by name get the build
@@ -40,8 +41,9 @@
 use super::bucket;
 use super::coordinator::Fleet;
 use super::error::{AbortReason, FleetError, RolloutError};
+use super::lock::Held;
 use super::record::{
-    Build, Candidate, Desired, HostReport, Hosts, Lock, ModuleReport, Phase, RolloutState, Step,
+    Build, Candidate, Desired, HostReport, Hosts, ModuleReport, Phase, RolloutState, Step,
     now_unix_ms,
 };
 use crate::subject::check_token;
@@ -103,14 +105,6 @@ pub struct RolloutReport {
     pub unchanged: bool,
     /// How long it took.
     pub took: Duration,
-}
-
-/// The lock as this coordinator holds it.
-struct Held {
-    value: Lock,
-    revision: u64,
-    renewed: Instant,
-    lease: Duration,
 }
 
 /// Why a step stopped the rollout.
@@ -220,71 +214,12 @@ impl Fleet {
             result,
             Err(RolloutError::LockLost { .. } | RolloutError::AbortIncomplete { .. })
         );
-        if !keep && let Err(e) = self.buckets.delete(bucket::LOCK, run.lock.revision).await {
-            tracing::warn!(error = %e, "fleet: the lock was not released (it expires)");
+        if keep {
+            run.lock.abandon();
+        } else {
+            run.lock.release(&self.buckets).await;
         }
         result
-    }
-
-    /// Take the lock for rollout `id` (see the module docs).
-    async fn lock(&self, id: &str, module: &str, lease: Duration) -> Result<Held, RolloutError> {
-        let value = Lock {
-            rollout: id.to_owned(),
-            module: module.to_owned(),
-            owner: self.owner.clone(),
-            lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
-        };
-        let held =
-            |revision| Held { value: value.clone(), revision, renewed: Instant::now(), lease };
-        for _ in 0..2 {
-            match self.buckets.create(bucket::LOCK, &value).await {
-                Ok(revision) => return Ok(held(revision)),
-                Err(FleetError::Conflict { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let Some(entry) = self.buckets.entry(bucket::LOCK).await? else { continue };
-            if entry.operation != async_nats::jetstream::kv::Operation::Put {
-                continue;
-            }
-            let other: Lock = serde_json::from_slice(&entry.value)
-                .map_err(|source| FleetError::Decode { key: bucket::LOCK.into(), source })?;
-            let written_ms = entry.created.unix_timestamp_nanos() / 1_000_000;
-            let age_ms = i128::from(now_unix_ms()) - written_ms;
-            if age_ms <= i128::from(other.lease_ms) {
-                return Err(RolloutError::Busy { lock: Box::new(other) });
-            }
-            // Its coordinator stopped renewing it: take it over.
-            match self.buckets.update(bucket::LOCK, &value, entry.revision).await {
-                Ok(revision) => {
-                    tracing::warn!(stale = %other.rollout, "fleet: took over an expired lock");
-                    if other.module != module {
-                        self.withdraw(&other.module).await?;
-                    }
-                    return Ok(held(revision));
-                }
-                Err(FleetError::Conflict { .. }) => {
-                    let lock = self.buckets.get::<Lock>(bucket::LOCK).await?.map(|(l, _)| l);
-                    return Err(RolloutError::Busy { lock: Box::new(lock.unwrap_or(other)) });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let lock = self.buckets.get::<Lock>(bucket::LOCK).await?.map(|(l, _)| l);
-        match lock {
-            Some(lock) => Err(RolloutError::Busy { lock: Box::new(lock) }),
-            None => Err(FleetError::Conflict { key: bucket::LOCK.into() }.into()),
-        }
-    }
-
-    /// Withdraw the candidate of `module` (an expired rollout's).
-    async fn withdraw(&self, module: &str) -> Result<(), FleetError> {
-        let key = bucket::desired_key(module);
-        if let Some((mut d, revision)) = self.buckets.get::<Desired>(&key).await?
-            && d.candidate.take().is_some()
-        {
-            self.buckets.update(&key, &d, revision).await?;
-        }
-        Ok(())
     }
 
     /// The reports of `hosts` (those that could be read now).
@@ -355,14 +290,21 @@ impl Run<'_> {
         self.state.canaries = canaries.clone();
         self.state.hosts = hosts.clone();
 
-        // Publish.
+        // Publish (the lock renewed meanwhile; lost, the rollout stops).
         let timeout = self.plan.step_timeout;
-        fleet.buckets.put_object(&self.build.object, bytes, timeout).await?;
-        if let Some(sig) = signature {
-            fleet
-                .buckets
-                .put_object(&bucket::signature_object(&self.build.object), sig, timeout)
-                .await?;
+        let publish = async {
+            fleet.buckets.put_object(&self.build.object, bytes, timeout).await?;
+            if let Some(sig) = signature {
+                let name = bucket::signature_object(&self.build.object);
+                fleet.buckets.put_object(&name, sig, timeout).await?;
+            }
+            Ok::<(), FleetError>(())
+        };
+        tokio::select! {
+            published = publish => published?,
+            () = self.lock.lost() => {
+                return Err(RolloutError::LockLost { rollout: self.lock.value.rollout.clone() });
+            }
         }
 
         match self.steps(&canaries, &hosts).await {
@@ -419,12 +361,12 @@ impl Run<'_> {
 
     /// Write `desired.<module>` (compare-and-set on the last revision).
     async fn write(&mut self, desired: Desired) -> Result<(), Stop> {
-        self.renew().await?;
+        self.held()?;
         self.put_desired(desired).await.map_err(|e| Stop::Abort(AbortReason::Fleet(Box::new(e))))
     }
 
     /// Write `desired.<module>` (compare-and-set on the last revision),
-    /// without renewing the lock.
+    /// without checking the lock.
     async fn put_desired(&mut self, desired: Desired) -> Result<(), FleetError> {
         let key = bucket::desired_key(&self.module);
         self.revision = self.fleet.buckets.update(&key, &desired, self.revision).await?;
@@ -432,24 +374,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Renew the lock when a third of its lease has passed.
-    async fn renew(&mut self) -> Result<(), Stop> {
-        if self.lock.renewed.elapsed() < self.lock.lease / 3 {
-            return Ok(());
-        }
-        match self.fleet.buckets.update(bucket::LOCK, &self.lock.value, self.lock.revision).await {
-            Ok(revision) => {
-                self.lock.revision = revision;
-                self.lock.renewed = Instant::now();
-                Ok(())
-            }
-            Err(FleetError::Conflict { .. }) => Err(Stop::LockLost),
-            // Not renewed this time; the lease has two more thirds.
-            Err(e) => {
-                tracing::debug!(error = %e, "fleet: lock not renewed");
-                Ok(())
-            }
-        }
+    /// Whether the lock is still ours (its renewal runs on its own task).
+    fn held(&self) -> Result<(), Stop> {
+        if self.lock.is_lost() { Err(Stop::LockLost) } else { Ok(()) }
     }
 
     fn gone(&self, hosts: &[String]) -> Result<(), Stop> {
@@ -475,7 +402,7 @@ impl Run<'_> {
     async fn wait_new(&mut self, step: &'static str, hosts: &[String]) -> Result<(), Stop> {
         let deadline = Instant::now() + self.plan.step_timeout;
         loop {
-            self.renew().await?;
+            self.held()?;
             self.gone(hosts)?;
             let reports = self.fleet.reports(hosts).await;
             let mut waiting = Vec::new();
@@ -505,7 +432,7 @@ impl Run<'_> {
     async fn bake(&mut self, canaries: &[String], hosts: &[String]) -> Result<f64, Stop> {
         let end = Instant::now() + self.plan.bake;
         loop {
-            self.renew().await?;
+            self.held()?;
             self.gone(hosts)?;
             let reports = self.fleet.reports(canaries).await;
             let (mut handled, mut crashes) = (0u64, 0u64);
@@ -547,7 +474,7 @@ impl Run<'_> {
         // does not, the hosts may still be told to run the candidate: say
         // so, and keep the lock (the caller leaves it to expire).
         loop {
-            if let Err(Stop::LockLost) = self.renew().await {
+            if self.lock.is_lost() {
                 return RolloutError::LockLost { rollout };
             }
             match self.put_desired(back.clone()).await {
@@ -599,7 +526,9 @@ impl Run<'_> {
             if !pending || Instant::now() >= deadline {
                 break;
             }
-            let _ = self.renew().await;
+            if self.lock.is_lost() {
+                return RolloutError::LockLost { rollout };
+            }
             tokio::time::sleep(self.plan.poll).await;
         }
         let unconfirmed = hosts.iter().filter(|h| !rolled_back.contains(h)).cloned().collect();
