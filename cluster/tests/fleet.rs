@@ -445,9 +445,11 @@ async fn a_late_host_applies_the_promoted_version_and_a_second_rollout_is_refuse
     see(&fleet, &["a", "b"]).await;
 
     let f = Arc::clone(&fleet);
-    let first = tokio::spawn(async move {
-        f.upgrade("counter", lib("counter_v2"), plan(Duration::from_millis(800))).await
-    });
+    // A short lease: the other sees it renewed well before the first ends.
+    let mut first_plan = plan(Duration::from_millis(800));
+    first_plan.lease = Duration::from_millis(600);
+    let first =
+        tokio::spawn(async move { f.upgrade("counter", lib("counter_v2"), first_plan).await });
     let deadline = Instant::now() + Duration::from_secs(10);
     let lock = loop {
         if let Some(lock) = other.status().await.unwrap().lock {
@@ -478,15 +480,12 @@ async fn a_late_host_applies_the_promoted_version_and_a_second_rollout_is_refuse
     see(&fleet, &["a", "b", "d"]).await;
 
     // A lock left by a coordinator that died expires after its lease: the
-    // next rollout takes it over. (Back to v1: every host has it in its old
-    // slot, so each rolls back.)
+    // next rollout, having watched it that long unchanged, takes it over.
+    // (Back to v1: every host has it in its old slot, so each rolls back.)
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let kv = js.get_key_value("relive-test-fleet").await.unwrap();
     let dead = r#"{"rollout":"dead","module":"counter","owner":"gone","lease_ms":200}"#;
     kv.create("lock", dead.into()).await.unwrap();
-    let e = other.upgrade("counter", lib("counter_v1"), plan(Duration::ZERO)).await.unwrap_err();
-    assert!(matches!(&e, RolloutError::Busy { lock } if lock.rollout == "dead"), "{e:?}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let back = other.upgrade("counter", lib("counter_v1"), plan(Duration::ZERO)).await.unwrap();
     assert_eq!(back.hosts, ["a", "b", "d"]);
     for n in nodes.iter().chain([&late]) {
@@ -536,7 +535,8 @@ async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the
     // knows, the candidate may have landed.
     let mut quick = plan(Duration::ZERO);
     quick.step_timeout = Duration::from_secs(2);
-    let e = fleet.upgrade("counter", lib("counter_v2"), quick).await.unwrap_err();
+    quick.lease = Duration::from_secs(1);
+    let e = fleet.upgrade("counter", lib("counter_v2"), quick.clone()).await.unwrap_err();
     let RolloutError::AbortIncomplete { rollout, reason, .. } = &e else { panic!("{e:?}") };
     assert!(matches!(reason, AbortReason::Fleet(_)), "{reason:?}");
     let source = std::error::Error::source(&e).expect("the cause is the source");
@@ -544,14 +544,15 @@ async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the
     // The lock is left to expire: no rollout starts on an unknown state.
     let status = other.status().await.unwrap();
     assert_eq!(status.lock.as_ref().map(|l| l.rollout.as_str()), Some(rollout.as_str()));
-    let busy = other.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await;
-    assert!(
-        matches!(&busy, Err(RolloutError::Busy { lock }) if &lock.rollout == rollout),
-        "{busy:?}"
-    );
     for n in &nodes {
         assert_eq!(n.version(), "1.0.0", "{}", n.name);
     }
+    // The next rollout starts only once the lock stood unrenewed for its
+    // lease, and replaces the candidate.
+    let next = Instant::now();
+    let report = other.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap();
+    assert!(next.elapsed() >= quick.lease, "taken after {:?}", next.elapsed());
+    assert_eq!(report.hosts, ["a", "b"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,4 +674,47 @@ async fn the_lock_is_renewed_while_the_upload_runs_and_a_lost_renewal_stops_the_
     assert!(started.elapsed() < slow.step_timeout, "{:?}", started.elapsed());
     let lock = fleet.status().await.unwrap().lock.unwrap();
     assert_eq!(lock.rollout, "theirs", "the other's lock is left alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_lock_is_never_taken_and_a_dead_coordinators_is_taken_after_its_lease() {
+    let Some(bin) = nats_server_or_skip("a_renewed_lock_is_never_taken") else { return };
+    let nats = NatsServer::start_jetstream(&bin);
+    let nodes = nodes(&nats.url(), &["a"], 1).await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a"]).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = js.get_key_value("relive-test-fleet").await.unwrap();
+
+    // Another coordinator holds the lock and renews it every 100 ms: for
+    // far longer than its lease since it was first written, it is never
+    // taken (only its revision's changes count, never its age).
+    let lease = Duration::from_millis(600);
+    let live = r#"{"rollout":"live","module":"counter","owner":"alive","lease_ms":600}"#;
+    let mut revision = kv.create("lock", live.into()).await.unwrap();
+    let renewing = {
+        let kv = kv.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                revision = kv.update("lock", live.into(), revision).await.unwrap();
+            }
+        })
+    };
+    let held_since = Instant::now();
+    while held_since.elapsed() < lease * 3 {
+        let e = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await;
+        assert!(matches!(&e, Err(RolloutError::Busy { lock }) if lock.rollout == "live"), "{e:?}");
+    }
+
+    // It dies: no more renewals. Its lock is taken once it has stood
+    // unchanged for its lease, not before.
+    renewing.abort();
+    let _ = renewing.await;
+    let died = Instant::now();
+    let report = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap();
+    assert!(died.elapsed() >= lease, "taken {:?} after its last renewal", died.elapsed());
+    assert_eq!(report.hosts, ["a"]);
+    assert_eq!(nodes[0].version(), "2.0.0");
+    assert!(fleet.status().await.unwrap().lock.is_none());
 }

@@ -1,7 +1,14 @@
 //! The fleet's lock — one rollout at a time — as a coordinator takes,
 //! renews and releases it (a rollout's step 2, in `rollout.rs`).
 //!
-//! Taken with a compare-and-set (create: only if absent). Once held, it is
+//! Taken with a compare-and-set (create: only if absent). If another holds
+//! it, the contender watches it: a new revision means its holder renews it
+//! ([`RolloutError::Busy`], within a third of its lease); the same revision
+//! for the whole of its lease (`lease_ms`), timed on the contender's own
+//! monotonic clock, means its holder is gone, and it is taken over with a
+//! compare-and-set on that revision. Only one clock is ever read — no
+//! server timestamp is compared with a local one, so skewed clocks between
+//! hosts change nothing (decision 0035). Once held, it is
 //! renewed on a task of its own every third of its lease, whatever step
 //! the rollout is in (an upload included), each renewal a compare-and-set
 //! on the last revision. A renewal that finds another coordinator's lock
@@ -14,12 +21,48 @@ use super::error::{FleetError, RolloutError};
 use super::record::{Desired, Lock};
 use async_nats::jetstream::kv::Operation;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The shortest renewal period (a zero lease must not spin).
+/// The shortest renewal period (a zero lease must not spin), and the
+/// shortest wait between a contender's looks at a lock.
 const MIN_RENEWAL: Duration = Duration::from_millis(10);
+
+/// The longest wait between a contender's looks at a lock.
+const MAX_POLL: Duration = Duration::from_secs(1);
+
+/// A lock a contender watches: the revision it saw, and since when, on
+/// its own monotonic clock (never the server's time, nor the holder's).
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    revision: u64,
+    since: Instant,
+}
+
+/// What a contender's look at the lock tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Another revision: its holder renews it (or another took it).
+    Renewed,
+    /// The same revision, for less than the lease.
+    Unchanged,
+    /// The same revision for the whole lease: its holder is gone.
+    Expired,
+}
+
+impl Watched {
+    /// The lock now has `revision`, at `now`.
+    fn observe(&self, revision: u64, now: Instant, lease: Duration) -> Verdict {
+        if revision != self.revision {
+            Verdict::Renewed
+        } else if now.saturating_duration_since(self.since) >= lease {
+            Verdict::Expired
+        } else {
+            Verdict::Unchanged
+        }
+    }
+}
 
 /// The lock as this coordinator holds it, renewed until released,
 /// abandoned or dropped.
@@ -140,25 +183,30 @@ impl Fleet {
             lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
         };
         let held = |revision| Held::start(self.buckets.clone(), value.clone(), revision, lease);
-        for _ in 0..2 {
+        // A lock released while we looked is created again, twice at most.
+        for _ in 0..3 {
             match self.buckets.create(bucket::LOCK, &value).await {
                 Ok(revision) => return Ok(held(revision)),
                 Err(FleetError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            let Some(entry) = self.buckets.entry(bucket::LOCK).await? else { continue };
-            if entry.operation != Operation::Put {
-                continue;
-            }
-            let other: Lock = serde_json::from_slice(&entry.value)
-                .map_err(|source| FleetError::Decode { key: bucket::LOCK.into(), source })?;
-            let written_ms = entry.created.unix_timestamp_nanos() / 1_000_000;
-            let age_ms = i128::from(super::record::now_unix_ms()) - written_ms;
-            if age_ms <= i128::from(other.lease_ms) {
-                return Err(RolloutError::Busy { lock: Box::new(other) });
-            }
+            let Some((other, revision)) = self.held_lock().await? else { continue };
+            // Watch it for its lease, on this coordinator's clock only.
+            let lease = Duration::from_millis(other.lease_ms);
+            let poll = (lease / 10).clamp(MIN_RENEWAL, MAX_POLL);
+            let watched = Watched { revision, since: Instant::now() };
+            let expired = loop {
+                tokio::time::sleep(poll).await;
+                let Some((now, revision)) = self.held_lock().await? else { break None };
+                match watched.observe(revision, Instant::now(), lease) {
+                    Verdict::Unchanged => {}
+                    Verdict::Renewed => return Err(RolloutError::Busy { lock: Box::new(now) }),
+                    Verdict::Expired => break Some((now, revision)),
+                }
+            };
+            let Some((other, revision)) = expired else { continue };
             // Its coordinator stopped renewing it: take it over.
-            match self.buckets.update(bucket::LOCK, &value, entry.revision).await {
+            match self.buckets.update(bucket::LOCK, &value, revision).await {
                 Ok(revision) => {
                     tracing::warn!(stale = %other.rollout, "fleet: took over an expired lock");
                     let held = held(revision);
@@ -171,17 +219,22 @@ impl Fleet {
                     return Ok(held);
                 }
                 Err(FleetError::Conflict { .. }) => {
-                    let lock = self.buckets.get::<Lock>(bucket::LOCK).await?.map(|(l, _)| l);
+                    let lock = self.held_lock().await?.map(|(l, _)| l);
                     return Err(RolloutError::Busy { lock: Box::new(lock.unwrap_or(other)) });
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        let lock = self.buckets.get::<Lock>(bucket::LOCK).await?.map(|(l, _)| l);
+        let lock = self.held_lock().await?.map(|(l, _)| l);
         match lock {
             Some(lock) => Err(RolloutError::Busy { lock: Box::new(lock) }),
             None => Err(FleetError::Conflict { key: bucket::LOCK.into() }.into()),
         }
+    }
+
+    /// The lock in the bucket and its revision, if one is held.
+    async fn held_lock(&self) -> Result<Option<(Lock, u64)>, FleetError> {
+        self.buckets.get::<Lock>(bucket::LOCK).await
     }
 
     /// Withdraw the candidate of `module` (an expired rollout's).
@@ -193,5 +246,27 @@ impl Fleet {
             self.buckets.update(&key, &d, revision).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_lock_is_expired_only_after_its_revision_stood_for_the_lease_on_the_watchers_clock() {
+        let t0 = Instant::now();
+        let w = Watched { revision: 7, since: t0 };
+        assert_eq!(w.observe(7, t0, LEASE), Verdict::Unchanged);
+        assert_eq!(w.observe(7, t0 + LEASE - Duration::from_millis(1), LEASE), Verdict::Unchanged);
+        assert_eq!(w.observe(7, t0 + LEASE, LEASE), Verdict::Expired);
+        // Renewed — however late the watcher looks, and whatever the time
+        // of the entry on the server: alive, never taken.
+        assert_eq!(w.observe(8, t0 + LEASE * 100, LEASE), Verdict::Renewed);
+        // A clock read before the first look (it cannot be) is no expiry.
+        let later = Watched { revision: 7, since: t0 + LEASE };
+        assert_eq!(later.observe(7, t0, LEASE), Verdict::Unchanged);
     }
 }

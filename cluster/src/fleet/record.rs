@@ -129,8 +129,9 @@ pub struct Lock {
     pub module: String,
     /// Who runs it (a description: node or process).
     pub owner: String,
-    /// How long after its last renewal (the entry's server time) another
-    /// coordinator may take it.
+    /// How long its holder may go without renewing it: a coordinator that
+    /// sees the same revision for this long, timed on its own clock, takes
+    /// it over.
     pub lease_ms: u64,
 }
 

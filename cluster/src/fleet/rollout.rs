@@ -5,10 +5,12 @@
 //! 1. **Read** the library; its module record must name the module; its
 //!    BLAKE3 hash (`BuildHash::of_library`, the identity the code server gives a build) is the build.
 //! 2. **Lock**: create `lock` in the key-value bucket (compare-and-set: it
-//!    must not exist). If it does, a lock whose last write (the server's
-//!    time of the entry) is older than its lease is taken over with a
-//!    compare-and-set on its revision (its coordinator is presumed dead,
-//!    its candidate withdrawn); otherwise [`RolloutError::Busy`]. The lock
+//!    must not exist). If it does, it is watched: renewed (another
+//!    revision), [`RolloutError::Busy`]; the same revision for its whole
+//!    lease on this coordinator's own clock, it is taken over with a
+//!    compare-and-set on that revision (its coordinator is presumed dead,
+//!    its candidate withdrawn). No server time is compared with a local
+//!    one. The lock
 //!    is renewed (compare-and-set again) every third of its lease on a
 //!    task of its own, whatever step runs (the upload included); a renewal
 //!    that finds another coordinator's lock means it took it:
@@ -68,8 +70,9 @@ pub struct RolloutPlan {
     pub step_timeout: Duration,
     /// How often host reports are read while a step waits.
     pub poll: Duration,
-    /// How long after its last renewal the lock may be taken by another
-    /// coordinator (it is renewed every third of this).
+    /// How long the lock may go without a renewal before another
+    /// coordinator that watched it that long takes it (it is renewed every
+    /// third of this).
     pub lease: Duration,
 }
 
@@ -142,7 +145,9 @@ impl Fleet {
     ///
     /// # Errors
     /// [`RolloutError`]: the file is not `module`'s library; another rollout
-    /// holds the lock ([`Busy`](RolloutError::Busy)); no host; a bucket
+    /// holds the lock and renews it ([`Busy`](RolloutError::Busy), known
+    /// within a third of its lease; a lock left unrenewed for its lease is
+    /// taken over, so this may wait that long); no host; a bucket
     /// failed before anything changed; the rollout was
     /// [`Aborted`](RolloutError::Aborted) (every host told to go back,
     /// which ones confirmed); the abort could not be written
