@@ -592,10 +592,28 @@ impl AgentState {
             // Where the loader looks for it: `<file>.sig`.
             let mut sig_path = path.as_os_str().to_owned();
             sig_path.push(".sig");
-            write_private(Path::new(&sig_path), &sig)?;
+            self.write(sig_path.into(), sig).await?;
         }
-        write_private(&path, &bytes)?;
+        self.write(path.clone(), bytes).await?;
         Ok(path)
+    }
+
+    /// [`write_private`] on a blocking thread, bounded by the fetch timeout:
+    /// a slow disk (it syncs) must not hold the runtime's worker, which
+    /// also sends this host's heartbeats.
+    async fn write(&self, path: PathBuf, bytes: Vec<u8>) -> Result<(), AgentError> {
+        let timeout = self.opts.fetch_timeout;
+        let p = path.clone();
+        let written = tokio::task::spawn_blocking(move || write_private(&p, &bytes));
+        let fail = |source| AgentError::Write { path, source };
+        match tokio::time::timeout(timeout, written).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(fail(std::io::Error::other(e))),
+            Err(_) => Err(fail(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("not written within {timeout:?}"),
+            ))),
+        }
     }
 }
 
