@@ -45,7 +45,8 @@ enum FleetCmd {
         /// How long the canaries' error rate is judged (`30s`, `2m`).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         bake: Duration,
-        /// The largest error rate (crashes / messages) the canaries may show.
+        /// The largest error rate ((crashes + failed calls) / messages) the
+        /// canaries may show.
         #[arg(long, default_value_t = 0.01)]
         max_error_rate: f64,
         /// The bound of each step (publish, canaries, the rest, an abort).

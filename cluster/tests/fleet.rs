@@ -727,3 +727,41 @@ async fn a_renewed_lock_is_never_taken_and_a_dead_coordinators_is_taken_after_it
     assert_eq!(nodes[0].version(), "2.0.0");
     assert!(fleet.status().await.unwrap().lock.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_time_out_on_the_canary_count_as_errors_and_abort_the_rollout() {
+    let Some(bin) = nats_server_or_skip("calls_that_time_out_on_the_canary") else { return };
+    let nats = NatsServer::start_jetstream(&bin);
+    let nodes = nodes(&nats.url(), &["a", "b"], 1).await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a", "b"]).await;
+
+    // Once the canary runs v2, a call its caller gives up on: handled, no
+    // crash, but a failed call.
+    let canary = nodes[0].host.handle();
+    let traffic = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while canary.code_server().current("counter").unwrap().version().major != 2 {
+            assert!(Instant::now() < deadline, "the canary never ran v2");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let counter = canary.whereis::<CounterMsg, CounterReply>("counter").unwrap().unwrap();
+        let slow = counter.call_async_timeout(CounterMsg::Sleep(300), Duration::from_millis(20));
+        slow.await.unwrap_err()
+    });
+    let bake = Duration::from_secs(4);
+    let started = Instant::now();
+    let e = fleet.upgrade("counter", lib("counter_v2"), plan(bake)).await.unwrap_err();
+    let timed_out = traffic.await.unwrap();
+    assert!(format!("{timed_out:?}").contains("Timeout"), "{timed_out:?}");
+    let RolloutError::Aborted { reason, rolled_back, .. } = &e else { panic!("{e:?}") };
+    assert!(
+        matches!(reason, AbortReason::ErrorRate { crashes: 0, failed_calls: 1, .. }),
+        "{reason:?}"
+    );
+    assert!(started.elapsed() < bake, "aborted before the bake ended: {:?}", started.elapsed());
+    assert_eq!(rolled_back, &["a", "b"]);
+    for n in &nodes {
+        assert_eq!(n.version(), "1.0.0", "{}", n.name);
+    }
+}

@@ -18,7 +18,7 @@
 //!    candidate rolls back to the build it ran before.
 //! 3. Each step is reported (`fetching`, `upgrading`, `rolling_back`, then
 //!    `running` or `failed` with the error), and every report interval the
-//!    counters: messages handled and crashes of each module's current
+//!    counters: messages handled, crashes and failed calls of each module's current
 //!    version since the step that put it there (the runtime's per-version
 //!    metrics), which the coordinator's judge reads.
 //!
@@ -131,14 +131,38 @@ pub struct FleetAgent {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The counters of one version the judge reads.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    handled: u64,
+    crashes: u64,
+    failed_calls: u64,
+}
+
+impl Counts {
+    fn of(v: &relive_runtime::code_server::Version) -> Counts {
+        let c = v.metrics().counts();
+        Counts { handled: c.casts + c.calls, crashes: c.crashes, failed_calls: c.failed_calls }
+    }
+
+    /// These, counted from `from`.
+    fn since(self, from: Counts) -> Counts {
+        Counts {
+            handled: self.handled.saturating_sub(from.handled),
+            crashes: self.crashes.saturating_sub(from.crashes),
+            failed_calls: self.failed_calls.saturating_sub(from.failed_calls),
+        }
+    }
+}
+
 /// What the agent knows of one module beyond the code server.
 #[derive(Debug, Clone)]
 struct ModuleState {
     step: Step,
     rollout: Option<String>,
     error: Option<String>,
-    /// (version serial, handled, crashes) the reported counters start from.
-    baseline: Option<(u64, u64, u64)>,
+    /// The version serial and its counts the reported counters start from.
+    baseline: Option<(u64, Counts)>,
     /// The build this host ran before the candidate it applied (recorded
     /// before the attempt: an upgrade that times out may still succeed).
     came_from: Option<String>,
@@ -266,14 +290,11 @@ impl AgentState {
         let mut modules = BTreeMap::new();
         for name in code.modules() {
             let Some(v) = code.current(&name) else { continue };
-            let counts = v.metrics().counts();
+            let now = Counts::of(&v);
             let st = states.get(&name).cloned().unwrap_or_default();
-            let (handled, crashes) = (counts.casts + counts.calls, counts.crashes);
-            let (handled, crashes) = match st.baseline {
-                Some((serial, h, c)) if serial == v.serial() => {
-                    (handled.saturating_sub(h), crashes.saturating_sub(c))
-                }
-                _ => (handled, crashes),
+            let counts = match st.baseline {
+                Some((serial, from)) if serial == v.serial() => now.since(from),
+                _ => now,
             };
             let report = ModuleReport {
                 version: v.version().to_string(),
@@ -281,8 +302,9 @@ impl AgentState {
                 step: st.step,
                 rollout: st.rollout,
                 error: st.error,
-                handled,
-                crashes,
+                handled: counts.handled,
+                crashes: counts.crashes,
+                failed_calls: counts.failed_calls,
             };
             modules.insert(name, report);
         }
@@ -435,7 +457,7 @@ impl AgentState {
         self.set(&module, |s| {
             s.in_flight = false;
             if upgraded {
-                s.baseline = serial.map(|n| (n, 0, 0));
+                s.baseline = serial.map(|n| (n, Counts::default()));
             }
         });
         tracing::info!(module, upgraded, "fleet agent: a timed-out upgrade ended");
@@ -446,12 +468,12 @@ impl AgentState {
     /// Already on the target: note the rollout (its counters start now if
     /// it is a new one).
     fn settle(&self, module: &str, rollout: Option<String>, serial: Option<u64>) {
-        let counts = self.code().current(module).map(|v| v.metrics().counts());
+        let counts = self.code().current(module).map(|v| Counts::of(&v));
         self.set(module, |s| {
             if (s.rollout != rollout || s.step != Step::Running)
                 && let (Some(serial), Some(c)) = (serial, counts)
             {
-                s.baseline = Some((serial, c.casts + c.calls, c.crashes));
+                s.baseline = Some((serial, c));
             }
             s.step = Step::Running;
             s.error = None;
@@ -526,7 +548,7 @@ impl AgentState {
             }
             // A fresh version: its counters are all since this step.
             let serial = self.code().current(module).map(|v| v.serial());
-            self.set(module, |s| s.baseline = serial.map(|n| (n, 0, 0)));
+            self.set(module, |s| s.baseline = serial.map(|n| (n, Counts::default())));
         }
         if !candidate {
             self.set(module, |s| s.came_from = None);
@@ -561,9 +583,8 @@ impl AgentState {
         }
         // The old version ran before: count from now.
         if let Some(v) = self.code().current(module) {
-            let c = v.metrics().counts();
-            let serial = v.serial();
-            self.set(module, |s| s.baseline = Some((serial, c.casts + c.calls, c.crashes)));
+            let (serial, c) = (v.serial(), Counts::of(&v));
+            self.set(module, |s| s.baseline = Some((serial, c)));
         }
         Ok(())
     }

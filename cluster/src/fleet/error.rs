@@ -215,15 +215,18 @@ pub enum AbortReason {
     /// The canaries' error rate over the bake exceeded the plan's maximum.
     #[error(
         "error rate {rate:.3} over the canaries {hosts:?} exceeds {max} ({crashes} crashes, \
-         {handled} messages handled)"
+         {failed_calls} failed calls, {handled} messages handled)"
     )]
     ErrorRate {
-        /// crashes / (handled + crashes).
+        /// (crashes + failed calls) / (handled + crashes).
         rate: f64,
         /// The plan's maximum.
         max: f64,
         /// Crashes on the new version.
         crashes: u64,
+        /// Calls the new version handled whose caller got an error
+        /// (refused, or timed out).
+        failed_calls: u64,
         /// Messages the new version handled.
         handled: u64,
         /// The canaries.

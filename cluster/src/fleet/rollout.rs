@@ -22,8 +22,10 @@
 //!    as `desired.<module>`'s candidate; wait (step timeout) until each
 //!    reports it running for this rollout.
 //! 5. **Bake**: for the bake time, judge the canaries' counters on the new
-//!    build: crashes / (handled + crashes) above `max_error_rate` aborts at
-//!    once.
+//!    build: (crashes + failed calls) / (handled + crashes) above
+//!    `max_error_rate` aborts at once. A failed call is one handled whose
+//!    caller got an error (refused, or timed out); one whose handler
+//!    panicked is a crash, counted once.
 //! 6. **Rest**: the candidate is for every host; wait (step timeout) until
 //!    every host of the rollout reports it.
 //! 7. **Promote**: the build becomes `promoted`, the candidate goes.
@@ -62,8 +64,9 @@ pub struct RolloutPlan {
     pub canary_hosts: usize,
     /// How long the canaries' error rate is judged.
     pub bake: Duration,
-    /// The largest error rate (crashes / (messages handled + crashes)) the
-    /// canaries may show on the new build; above it the rollout aborts.
+    /// The largest error rate — (crashes + failed calls) / (messages
+    /// handled + crashes) — the canaries may show on the new build; above
+    /// it the rollout aborts.
     pub max_error_rate: f64,
     /// The bound of each step: publishing, the canaries' upgrade, the
     /// rest's, the abort's rollback.
@@ -440,21 +443,25 @@ impl Run<'_> {
             self.held()?;
             self.gone(hosts)?;
             let reports = self.fleet.reports(canaries).await;
-            let (mut handled, mut crashes) = (0u64, 0u64);
+            let (mut handled, mut crashes, mut failed_calls) = (0u64, 0u64, 0u64);
             for h in canaries {
                 if let Some(m) = self.ours(&reports, h).filter(|m| m.hash == self.build.hash) {
                     handled += m.handled;
                     crashes += m.crashes;
+                    failed_calls += m.failed_calls;
                 }
             }
+            // A failed call was handled: the rate is at most 1.
             let total = handled + crashes;
-            let rate = if total == 0 { 0.0 } else { crashes as f64 / total as f64 };
+            let errors = crashes + failed_calls.min(handled);
+            let rate = if total == 0 { 0.0 } else { errors as f64 / total as f64 };
             self.state.error_rate = rate;
             if rate > self.plan.max_error_rate {
                 return Err(AbortReason::ErrorRate {
                     rate,
                     max: self.plan.max_error_rate,
                     crashes,
+                    failed_calls,
                     handled,
                     hosts: canaries.to_vec(),
                 }
