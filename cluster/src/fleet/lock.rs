@@ -109,10 +109,10 @@ impl Held {
         }
     }
 
-    /// Stop renewing it and leave it in the bucket: it expires after its
-    /// lease.
+    /// Stop renewing it and leave it in the bucket (lost: another's; else
+    /// it expires after its lease).
     pub(crate) fn abandon(self) {
-        tracing::warn!(rollout = %self.value.rollout, "fleet: the lock is left to expire");
+        drop(self);
     }
 }
 
