@@ -6,7 +6,9 @@
 //! ([`RolloutError::Busy`], within a third of its lease); the same revision
 //! for the whole of its lease (`lease_ms`), timed on the contender's own
 //! monotonic clock, means its holder is gone, and it is taken over with a
-//! compare-and-set on that revision. Only one clock is ever read — no
+//! compare-and-set on that revision (a contender watches no longer than its
+//! own lease: a lock with a longer one is `Busy` after that). Only one
+//! clock is ever read — no
 //! server timestamp is compared with a local one, so skewed clocks between
 //! hosts change nothing (decision 0035). Once held, it is
 //! renewed on a task of its own every third of its lease, whatever step
@@ -191,14 +193,19 @@ impl Fleet {
                 Err(e) => return Err(e.into()),
             }
             let Some((other, revision)) = self.held_lock().await? else { continue };
-            // Watch it for its lease, on this coordinator's clock only.
-            let lease = Duration::from_millis(other.lease_ms);
-            let poll = (lease / 10).clamp(MIN_RENEWAL, MAX_POLL);
+            // Watch it for its lease, on this coordinator's clock only —
+            // and no longer than this rollout's own lease: a holder that
+            // asked for more is waited for no longer than that (`Busy`).
+            let theirs = Duration::from_millis(other.lease_ms);
+            let poll = (theirs.min(lease) / 10).clamp(MIN_RENEWAL, MAX_POLL);
             let watched = Watched { revision, since: Instant::now() };
             let expired = loop {
                 tokio::time::sleep(poll).await;
                 let Some((now, revision)) = self.held_lock().await? else { break None };
-                match watched.observe(revision, Instant::now(), lease) {
+                match watched.observe(revision, Instant::now(), theirs) {
+                    Verdict::Unchanged if watched.since.elapsed() >= lease => {
+                        return Err(RolloutError::Busy { lock: Box::new(now) });
+                    }
                     Verdict::Unchanged => {}
                     Verdict::Renewed => return Err(RolloutError::Busy { lock: Box::new(now) }),
                     Verdict::Expired => break Some((now, revision)),
