@@ -18,9 +18,9 @@
 //!    candidate rolls back to the build it ran before.
 //! 3. Each step is reported (`fetching`, `upgrading`, `rolling_back`, then
 //!    `running` or `failed` with the error), and every report interval the
-//!    counters: messages handled, crashes and failed calls of each module's current
-//!    version since the step that put it there (the runtime's per-version
-//!    metrics), which the coordinator's judge reads.
+//!    counters: messages handled, crashes and failed calls of each
+//!    module's current version since the step that put it there (the
+//!    runtime's per-version metrics), which the coordinator's judge reads.
 //!
 //! Every step is bounded: the fetch by the fetch timeout, the upgrade or
 //! rollback by the upgrade timeout (it goes on, or restores everything, on
@@ -29,9 +29,10 @@
 //! starts; an upgrade that timed out is awaited on the side (ten upgrade
 //! timeouts at most), nothing else is applied to that module meanwhile,
 //! and when it ends the latest desired value is applied again — so a late
-//! success of a candidate that was withdrawn meanwhile is rolled back. A watch silent for the resync interval is made again (and replays
-//! the last values, which changes nothing where they are applied), so a
-//! watch lost in a NATS node's failure is recovered.
+//! success of a candidate that was withdrawn meanwhile is rolled back. A
+//! watch silent for the resync interval is made again (and replays the
+//! last values, which changes nothing where they are applied), so a watch
+//! lost in a NATS node's failure is recovered.
 
 use super::bucket::{self, Buckets};
 use super::error::{AgentError, FleetError, chain};
