@@ -45,12 +45,17 @@ enum FleetCmd {
         /// How long the canaries' error rate is judged (`30s`, `2m`).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         bake: Duration,
-        /// The largest error rate (crashes / messages) the canaries may show.
+        /// The largest error rate ((crashes + failed calls) / messages) the
+        /// canaries may show.
         #[arg(long, default_value_t = 0.01)]
         max_error_rate: f64,
         /// The bound of each step (publish, canaries, the rest, an abort).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         step_timeout: Duration,
+        /// The fleet lock's lease: renewed every third of it while the
+        /// rollout runs; a lock not renewed for this long is taken over.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+        lease: Duration,
     },
     /// Each host's versions, the desired builds, the last rollouts and the
     /// lock.
@@ -98,12 +103,21 @@ pub(crate) fn run(args: FleetArgs, json: bool) -> ExitCode {
                     ExitCode::from(EXIT_CONNECT)
                 }
             },
-            FleetCmd::Upgrade { name, path, canary_hosts, bake, max_error_rate, step_timeout } => {
+            FleetCmd::Upgrade {
+                name,
+                path,
+                canary_hosts,
+                bake,
+                max_error_rate,
+                step_timeout,
+                lease,
+            } => {
                 let plan = RolloutPlan {
                     canary_hosts,
                     bake,
                     max_error_rate,
                     step_timeout,
+                    lease,
                     ..RolloutPlan::default()
                 };
                 match fleet.upgrade(&name, &path, plan).await {
@@ -149,9 +163,17 @@ pub(crate) fn run(args: FleetArgs, json: bool) -> ExitCode {
                                     list(unconfirmed)
                                 );
                             }
+                            if let RolloutError::AbortIncomplete { .. } = &e {
+                                eprintln!(
+                                    "  hosts may still run the candidate; the next rollout can \
+                                     start once the lock's lease has passed"
+                                );
+                            }
                         }
                         ExitCode::from(match e {
-                            RolloutError::Fleet(_) => EXIT_CONNECT,
+                            RolloutError::Fleet(_) | RolloutError::AbortIncomplete { .. } => {
+                                EXIT_CONNECT
+                            }
                             RolloutError::Read { .. } | RolloutError::NotAModule { .. } => 5,
                             _ => EXIT_REFUSED,
                         })
@@ -272,17 +294,21 @@ mod tests {
             "shop",
             "--heartbeat",
             "250ms",
+            "--lease",
+            "45s",
         ])
         .unwrap();
         let crate::Cmd::Fleet(args) = cli.command else { panic!("not fleet") };
         assert_eq!(args.nats, "nats://n1:4222,nats://n2:4222");
         assert_eq!(args.cluster, "shop");
         assert_eq!(args.heartbeat, Duration::from_millis(250));
-        let FleetCmd::Upgrade { name, canary_hosts, bake, max_error_rate, step_timeout, .. } =
-            args.command
+        let FleetCmd::Upgrade {
+            name, canary_hosts, bake, max_error_rate, step_timeout, lease, ..
+        } = args.command
         else {
             panic!("not upgrade")
         };
+        assert_eq!(lease, Duration::from_secs(45));
         assert_eq!((name.as_str(), canary_hosts), ("counter", 2));
         assert_eq!(bake, Duration::from_secs(90));
         assert_eq!(max_error_rate, 0.05);
@@ -290,6 +316,12 @@ mod tests {
         // A bake needs a unit, as every duration.
         let bare = ["relive", "fleet", "upgrade", "counter", "v2.so", "--bake", "300"];
         assert!(crate::Cli::try_parse_from(bare).is_err());
+        let default = ["relive", "fleet", "upgrade", "counter", "v2.so"];
+        let crate::Cmd::Fleet(args) = crate::Cli::try_parse_from(default).unwrap().command else {
+            panic!("not fleet")
+        };
+        let FleetCmd::Upgrade { lease, .. } = args.command else { panic!("not upgrade") };
+        assert_eq!(lease, RolloutPlan::default().lease);
         let status = crate::Cli::try_parse_from(["relive", "fleet", "status"]).unwrap();
         let crate::Cmd::Fleet(args) = status.command else { panic!("not fleet") };
         assert_eq!(

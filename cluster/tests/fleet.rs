@@ -5,7 +5,7 @@
 //! Without a nats-server each test prints a loud SKIP.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_cluster::fleet::{AbortReason, Phase, Step};
+use relive_cluster::fleet::{AbortReason, FleetError, Phase, Step};
 use relive_cluster::{
     Cluster, ClusterBuilder, Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError,
     RolloutPlan,
@@ -36,14 +36,30 @@ struct Node {
 
 impl Node {
     async fn start(url: &str, name: &str, replicas: usize) -> Node {
+        Self::start_with(url, name, replicas, |o| o).await
+    }
+
+    /// As [`start`](Self::start), its agent's options changed by `opts`.
+    async fn start_with(
+        url: &str,
+        name: &str,
+        replicas: usize,
+        opts: impl FnOnce(FleetAgentOptions) -> FleetAgentOptions,
+    ) -> Node {
         let host = Host::builder().workers(2).build().unwrap();
         host.code_server().upgrade("counter", fixtures().path("counter_v1")).unwrap();
         let _c: relive_runtime::ActorRef<CounterMsg, CounterReply> =
             host.spawn_with("counter", &0u64, SpawnOptions::new().name("counter")).unwrap();
-        Self::join(url, name, replicas, host).await
+        Self::join(url, name, replicas, host, opts).await
     }
 
-    async fn join(url: &str, name: &str, replicas: usize, host: Host) -> Node {
+    async fn join(
+        url: &str,
+        name: &str,
+        replicas: usize,
+        host: Host,
+        change: impl FnOnce(FleetAgentOptions) -> FleetAgentOptions,
+    ) -> Node {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -55,6 +71,7 @@ impl Node {
             .resync(Duration::from_secs(2))
             .replicas(replicas)
             .bucket_timeouts(Duration::from_secs(20), Duration::from_secs(3));
+        let opts = change(opts);
         let (url, node, handle) = (url.to_owned(), name.to_owned(), host.handle());
         let (member, agent) = rt
             .spawn(async move {
@@ -407,7 +424,15 @@ async fn killing_a_nats_node_mid_rollout_still_ends_as_the_result_says() {
         })
         .await;
     }
-    let status = fleet.status().await.unwrap();
+    // A read may time out while JetStream moves its leaders off the dead
+    // node: ask again, 20 s at most.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        match fleet.status().await {
+            Ok(s) => break s,
+            Err(e) => assert!(Instant::now() < deadline, "no status within 20 s: {e:?}"),
+        }
+    };
     assert!(status.desired["counter"].candidate.is_none());
     assert_eq!(
         status.desired["counter"].promoted.as_ref().map(|b| b.version.as_str()),
@@ -428,9 +453,11 @@ async fn a_late_host_applies_the_promoted_version_and_a_second_rollout_is_refuse
     see(&fleet, &["a", "b"]).await;
 
     let f = Arc::clone(&fleet);
-    let first = tokio::spawn(async move {
-        f.upgrade("counter", lib("counter_v2"), plan(Duration::from_millis(800))).await
-    });
+    // A short lease: the other sees it renewed well before the first ends.
+    let mut first_plan = plan(Duration::from_millis(800));
+    first_plan.lease = Duration::from_millis(600);
+    let first =
+        tokio::spawn(async move { f.upgrade("counter", lib("counter_v2"), first_plan).await });
     let deadline = Instant::now() + Duration::from_secs(10);
     let lock = loop {
         if let Some(lock) = other.status().await.unwrap().lock {
@@ -461,19 +488,280 @@ async fn a_late_host_applies_the_promoted_version_and_a_second_rollout_is_refuse
     see(&fleet, &["a", "b", "d"]).await;
 
     // A lock left by a coordinator that died expires after its lease: the
-    // next rollout takes it over. (Back to v1: every host has it in its old
-    // slot, so each rolls back.)
+    // next rollout, having watched it that long unchanged, takes it over.
+    // (Back to v1: every host has it in its old slot, so each rolls back.)
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let kv = js.get_key_value("relive-test-fleet").await.unwrap();
     let dead = r#"{"rollout":"dead","module":"counter","owner":"gone","lease_ms":200}"#;
     kv.create("lock", dead.into()).await.unwrap();
-    let e = other.upgrade("counter", lib("counter_v1"), plan(Duration::ZERO)).await.unwrap_err();
-    assert!(matches!(&e, RolloutError::Busy { lock } if lock.rollout == "dead"), "{e:?}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let back = other.upgrade("counter", lib("counter_v1"), plan(Duration::ZERO)).await.unwrap();
     assert_eq!(back.hosts, ["a", "b", "d"]);
     for n in nodes.iter().chain([&late]) {
         assert_eq!(n.version(), "1.0.0", "{}", n.name);
     }
     assert!(other.status().await.unwrap().lock.is_none());
+}
+
+/// A server where the user `coord` may not write the desired versions (the
+/// hosts, connecting without credentials, may).
+const NO_DESIRED_WRITES: &str = r#"
+authorization {
+  users = [
+    { user: agent, password: agent }
+    { user: coord, password: coord,
+      permissions: { publish: { deny: ["$KV.relive-test-fleet.desired.>"] } } }
+  ]
+}
+no_auth_user: agent
+"#;
+
+/// A coordinator that connects as `user` (password: the same) to a server
+/// started with one of the configurations here.
+async fn coordinator_as(url: &str, user: &str, op_timeout: Duration) -> Fleet {
+    FleetBuilder::new(url, "test")
+        .options(async_nats::ConnectOptions::with_user_and_password(user.into(), user.into()))
+        .heartbeat(BEAT, DEADLINE)
+        .connect_timeout(Duration::from_secs(20))
+        .op_timeout(op_timeout)
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_whose_withdrawal_cannot_be_written_is_incomplete_and_keeps_the_lock() {
+    let Some(bin) = nats_server_or_skip("an_abort_whose_withdrawal_cannot_be_written") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream_with(&bin, NO_DESIRED_WRITES);
+    let nodes = nodes(&nats.url(), &["a", "b"], 1).await;
+    let other = coordinator(&nats.url()).await;
+    let fleet = coordinator_as(&nats.url(), "coord", Duration::from_millis(500)).await;
+    see(&fleet, &["a", "b"]).await;
+
+    // Its candidate cannot be written, nor then its withdrawal: for all it
+    // knows, the candidate may have landed.
+    let mut quick = plan(Duration::ZERO);
+    quick.step_timeout = Duration::from_secs(2);
+    quick.lease = Duration::from_secs(1);
+    let e = fleet.upgrade("counter", lib("counter_v2"), quick.clone()).await.unwrap_err();
+    let RolloutError::AbortIncomplete { rollout, reason, .. } = &e else { panic!("{e:?}") };
+    assert!(matches!(reason, AbortReason::Fleet(_)), "{reason:?}");
+    let source = std::error::Error::source(&e).expect("the cause is the source");
+    assert!(relive_cluster::fleet::chain(source).contains("desired.counter"), "{source}");
+    // The lock is left to expire: no rollout starts on an unknown state.
+    let status = other.status().await.unwrap();
+    assert_eq!(status.lock.as_ref().map(|l| l.rollout.as_str()), Some(rollout.as_str()));
+    for n in &nodes {
+        assert_eq!(n.version(), "1.0.0", "{}", n.name);
+    }
+    // The next rollout starts only once the lock stood unrenewed for its
+    // lease, and replaces the candidate.
+    let next = Instant::now();
+    let report = other.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap();
+    assert!(next.elapsed() >= quick.lease, "taken after {:?}", next.elapsed());
+    assert_eq!(report.hosts, ["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_that_times_out_then_succeeds_is_rolled_back_after_the_abort() {
+    let Some(bin) = nats_server_or_skip("an_upgrade_that_times_out_then_succeeds") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream(&bin);
+    let node =
+        Node::start_with(&nats.url(), "a", 1, |o| o.upgrade_timeout(Duration::from_millis(500)))
+            .await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a"]).await;
+    let host = node.host.handle();
+    let mut events = host.events();
+
+    // The counter is busy for 2 s: the upgrade waits for it to suspend,
+    // outlives the agent's bound (the host reports it failed, the rollout
+    // aborts), then succeeds.
+    let counter = host.whereis::<CounterMsg, CounterReply>("counter").unwrap().unwrap();
+    counter.cast(CounterMsg::Sleep(2000)).unwrap();
+    until("the counter is in its handler", Duration::from_secs(5), || counter.mailbox_len() == 0)
+        .await;
+    let e = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap_err();
+    let RolloutError::Aborted { reason, rolled_back, .. } = &e else { panic!("{e:?}") };
+    assert!(
+        matches!(reason, AbortReason::HostFailed { node, error }
+            if node == "a" && error.contains("did not return within")),
+        "{reason:?}"
+    );
+    // The rollout ended only once the late success was undone: a upgraded
+    // to v2 after all, then rolled back, and runs v1.
+    assert_eq!(node.version(), "1.0.0");
+    let mut seen = Vec::new();
+    while let Some(Ok(e)) = events.try_recv() {
+        match &e.kind {
+            EventKind::Upgraded { module, .. } if module == "counter" => seen.push("upgraded"),
+            EventKind::RolledBack { module, .. } if module == "counter" => seen.push("back"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["upgraded", "back"]);
+    assert_eq!(rolled_back, &["a"]);
+    let status = fleet.status().await.unwrap();
+    let m = &status.hosts[0].report.modules["counter"];
+    assert_eq!((m.version.as_str(), m.step), ("1.0.0", Step::Running));
+}
+
+/// A server where the user `coord` may not upload modules: its upload
+/// hangs until the step timeout.
+const NO_UPLOADS: &str = r#"
+authorization {
+  users = [
+    { user: agent, password: agent }
+    { user: coord, password: coord,
+      permissions: { publish: { deny: ["$O.relive-test-modules.>"] } } }
+  ]
+}
+no_auth_user: agent
+"#;
+
+/// The revision of `lock`, once it holds a lock (10 s at most).
+async fn lock_revision(kv: &async_nats::jetstream::kv::Store) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(e) = kv.entry("lock").await.unwrap()
+            && e.operation == async_nats::jetstream::kv::Operation::Put
+        {
+            return e.revision;
+        }
+        assert!(Instant::now() < deadline, "no lock within 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_is_renewed_while_the_upload_runs_and_a_lost_renewal_stops_the_rollout() {
+    let Some(bin) = nats_server_or_skip("the_lock_is_renewed_while_the_upload_runs") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream_with(&bin, NO_UPLOADS);
+    let _nodes = nodes(&nats.url(), &["a"], 1).await;
+    let fleet = Arc::new(coordinator_as(&nats.url(), "coord", Duration::from_secs(1)).await);
+    see(&fleet, &["a"]).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = js.get_key_value("relive-test-fleet").await.unwrap();
+    let mut slow = plan(Duration::ZERO);
+    slow.lease = Duration::from_millis(900);
+    // Below the client's own wait for an acknowledgement (5 s).
+    slow.step_timeout = Duration::from_secs(3);
+
+    // The upload hangs for the step timeout: the lock is renewed meanwhile
+    // (a third of the lease), not left to look expired.
+    let (f, p) = (Arc::clone(&fleet), slow.clone());
+    let rollout = tokio::spawn(async move { f.upgrade("counter", lib("counter_v2"), p).await });
+    let taken = lock_revision(&kv).await;
+    let deadline = Instant::now() + slow.lease * 2;
+    while kv.entry("lock").await.unwrap().map(|e| e.revision) == Some(taken) {
+        assert!(Instant::now() < deadline, "the lock was not renewed during the upload");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!rollout.is_finished(), "still uploading");
+    let e = rollout.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&e, RolloutError::Fleet(FleetError::Timeout { op: "object put", .. })),
+        "{e:?}"
+    );
+    assert!(fleet.status().await.unwrap().lock.is_none(), "released");
+
+    // Another coordinator's lock replaces it mid-upload: the next renewal
+    // finds it, and the rollout stops at once.
+    let started = Instant::now();
+    let (f, p) = (Arc::clone(&fleet), slow.clone());
+    let rollout = tokio::spawn(async move { f.upgrade("counter", lib("counter_v2"), p).await });
+    lock_revision(&kv).await;
+    let theirs = r#"{"rollout":"theirs","module":"counter","owner":"another","lease_ms":60000}"#;
+    kv.put("lock", theirs.into()).await.unwrap();
+    let e = rollout.await.unwrap().unwrap_err();
+    assert!(matches!(&e, RolloutError::LockLost { .. }), "{e:?}");
+    assert!(started.elapsed() < slow.step_timeout, "{:?}", started.elapsed());
+    let lock = fleet.status().await.unwrap().lock.unwrap();
+    assert_eq!(lock.rollout, "theirs", "the other's lock is left alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_lock_is_never_taken_and_a_dead_coordinators_is_taken_after_its_lease() {
+    let Some(bin) = nats_server_or_skip("a_renewed_lock_is_never_taken") else { return };
+    let nats = NatsServer::start_jetstream(&bin);
+    let nodes = nodes(&nats.url(), &["a"], 1).await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a"]).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = js.get_key_value("relive-test-fleet").await.unwrap();
+
+    // Another coordinator holds the lock and renews it every 100 ms: for
+    // far longer than its lease since it was first written, it is never
+    // taken (only its revision's changes count, never its age).
+    let lease = Duration::from_millis(600);
+    let live = r#"{"rollout":"live","module":"counter","owner":"alive","lease_ms":600}"#;
+    let mut revision = kv.create("lock", live.into()).await.unwrap();
+    let renewing = {
+        let kv = kv.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                revision = kv.update("lock", live.into(), revision).await.unwrap();
+            }
+        })
+    };
+    let held_since = Instant::now();
+    while held_since.elapsed() < lease * 3 {
+        let e = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await;
+        assert!(matches!(&e, Err(RolloutError::Busy { lock }) if lock.rollout == "live"), "{e:?}");
+    }
+
+    // It dies: no more renewals. Its lock is taken once it has stood
+    // unchanged for its lease, not before.
+    renewing.abort();
+    let _ = renewing.await;
+    let died = Instant::now();
+    let report = fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap();
+    assert!(died.elapsed() >= lease, "taken {:?} after its last renewal", died.elapsed());
+    assert_eq!(report.hosts, ["a"]);
+    assert_eq!(nodes[0].version(), "2.0.0");
+    assert!(fleet.status().await.unwrap().lock.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_time_out_on_the_canary_count_as_errors_and_abort_the_rollout() {
+    let Some(bin) = nats_server_or_skip("calls_that_time_out_on_the_canary") else { return };
+    let nats = NatsServer::start_jetstream(&bin);
+    let nodes = nodes(&nats.url(), &["a", "b"], 1).await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a", "b"]).await;
+
+    // Once the canary runs v2, a call its caller gives up on: handled, no
+    // crash, but a failed call.
+    let canary = nodes[0].host.handle();
+    let traffic = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while canary.code_server().current("counter").unwrap().version().major != 2 {
+            assert!(Instant::now() < deadline, "the canary never ran v2");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let counter = canary.whereis::<CounterMsg, CounterReply>("counter").unwrap().unwrap();
+        let slow = counter.call_async_timeout(CounterMsg::Sleep(300), Duration::from_millis(20));
+        slow.await.unwrap_err()
+    });
+    let bake = Duration::from_secs(4);
+    let started = Instant::now();
+    let e = fleet.upgrade("counter", lib("counter_v2"), plan(bake)).await.unwrap_err();
+    let timed_out = traffic.await.unwrap();
+    assert!(format!("{timed_out:?}").contains("Timeout"), "{timed_out:?}");
+    let RolloutError::Aborted { reason, rolled_back, .. } = &e else { panic!("{e:?}") };
+    assert!(
+        matches!(reason, AbortReason::ErrorRate { crashes: 0, failed_calls: 1, .. }),
+        "{reason:?}"
+    );
+    assert!(started.elapsed() < bake, "aborted before the bake ended: {:?}", started.elapsed());
+    assert_eq!(rolled_back, &["a", "b"]);
+    for n in &nodes {
+        assert_eq!(n.version(), "1.0.0", "{}", n.name);
+    }
 }

@@ -60,6 +60,42 @@ fn promtool_accepts(text: &str) -> bool {
     true
 }
 
+// issue 18 §2: a fleet's judge counts failed calls beside crashes
+#[test]
+fn a_call_its_caller_gave_up_on_is_a_failed_call_and_a_crash_is_not() {
+    use std::time::{Duration, Instant};
+    let host = Host::builder().workers(2).build().unwrap();
+    let code = host.code_server();
+    code.upgrade("counter", fixtures().path("counter_v1")).unwrap();
+    let c: Counter = host.spawn("counter", &0u64).unwrap();
+    let failed = || code.current("counter").unwrap().metrics().counts().failed_calls;
+    // Awaited (a blocking call may run an idle actor's turn inline on the
+    // caller's thread, and then returns the reply's late arrival as its
+    // timeout: that one is not seen as failed).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let call = c.call_async_timeout(CounterMsg::Sleep(200), Duration::from_millis(10));
+    let e = rt.block_on(call).unwrap_err();
+    assert!(format!("{e:?}").contains("Timeout"), "{e:?}");
+    // Its handler returns later, and its reply finds nobody.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while failed() == 0 {
+        assert!(Instant::now() < deadline, "the timed-out call was not counted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A call whose handler panics is a crash, not also a failed call.
+    let crashy: Counter = host.spawn("counter", &0u64).unwrap();
+    assert!(crashy.call(CounterMsg::Panic("metrics test crash".into())).is_err());
+    while !crashy.is_exited() {
+        assert!(Instant::now() < deadline, "the crashed actor did not exit");
+        std::thread::yield_now();
+    }
+    assert_eq!(c.call(CounterMsg::Get).unwrap().count, 0);
+    let text = host.metrics_text();
+    assert_eq!(value(&text, &format!("relive_failed_calls_total{V1}")), 1.0);
+    assert_eq!(value(&text, &format!("relive_crashes_total{V1}")), 1.0);
+    assert_eq!(failed(), 1);
+}
+
 #[test]
 fn casts_calls_a_crash_an_upgrade_and_a_rollback_are_counted_exactly() {
     let host = Host::builder().workers(2).build().unwrap();

@@ -18,16 +18,21 @@
 //!    candidate rolls back to the build it ran before.
 //! 3. Each step is reported (`fetching`, `upgrading`, `rolling_back`, then
 //!    `running` or `failed` with the error), and every report interval the
-//!    counters: messages handled and crashes of each module's current
-//!    version since the step that put it there (the runtime's per-version
-//!    metrics), which the coordinator's judge reads.
+//!    counters: messages handled, crashes and failed calls of each
+//!    module's current version since the step that put it there (the
+//!    runtime's per-version metrics), which the coordinator's judge reads.
 //!
 //! Every step is bounded: the fetch by the fetch timeout, the upgrade or
 //! rollback by the upgrade timeout (it goes on, or restores everything, on
 //! its own thread, and is reported failed), every bucket operation by its
-//! own. A watch silent for the resync interval is made again (and replays
-//! the last values, which changes nothing where they are applied), so a
-//! watch lost in a NATS node's failure is recovered.
+//! own. The build a host goes back to is recorded before the upgrade
+//! starts; an upgrade that timed out is awaited on the side (ten upgrade
+//! timeouts at most), nothing else is applied to that module meanwhile,
+//! and when it ends the latest desired value is applied again — so a late
+//! success of a candidate that was withdrawn meanwhile is rolled back. A
+//! watch silent for the resync interval is made again (and replays the
+//! last values, which changes nothing where they are applied), so a watch
+//! lost in a NATS node's failure is recovered.
 
 use super::bucket::{self, Buckets};
 use super::error::{AgentError, FleetError, chain};
@@ -42,6 +47,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// How many upgrade timeouts a timed-out upgrade is waited for, on the
+/// side, before the agent applies the desired value again anyway.
+const LATE_UPGRADE_BOUND: u32 = 10;
 
 /// How a host's fleet agent runs.
 #[derive(Debug, Clone)]
@@ -123,16 +132,45 @@ pub struct FleetAgent {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The counters of one version the judge reads.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    handled: u64,
+    crashes: u64,
+    failed_calls: u64,
+}
+
+impl Counts {
+    fn of(v: &relive_runtime::code_server::Version) -> Counts {
+        let c = v.metrics().counts();
+        Counts { handled: c.casts + c.calls, crashes: c.crashes, failed_calls: c.failed_calls }
+    }
+
+    /// These, counted from `from`.
+    fn since(self, from: Counts) -> Counts {
+        Counts {
+            handled: self.handled.saturating_sub(from.handled),
+            crashes: self.crashes.saturating_sub(from.crashes),
+            failed_calls: self.failed_calls.saturating_sub(from.failed_calls),
+        }
+    }
+}
+
 /// What the agent knows of one module beyond the code server.
 #[derive(Debug, Clone)]
 struct ModuleState {
     step: Step,
     rollout: Option<String>,
     error: Option<String>,
-    /// (version serial, handled, crashes) the reported counters start from.
-    baseline: Option<(u64, u64, u64)>,
-    /// The build this host ran before the candidate it applied.
+    /// The version serial and its counts the reported counters start from.
+    baseline: Option<(u64, Counts)>,
+    /// The build this host ran before the candidate it applied (recorded
+    /// before the attempt: an upgrade that times out may still succeed).
     came_from: Option<String>,
+    /// An upgrade that outlived the agent's bound is still going (on the
+    /// code server's thread): nothing else is applied until it ends, and
+    /// then the latest desired value is applied again.
+    in_flight: bool,
 }
 
 impl Default for ModuleState {
@@ -143,6 +181,7 @@ impl Default for ModuleState {
             error: None,
             baseline: None,
             came_from: None,
+            in_flight: false,
         }
     }
 }
@@ -152,6 +191,11 @@ struct AgentState {
     buckets: Buckets,
     opts: FleetAgentOptions,
     modules: Mutex<BTreeMap<String, ModuleState>>,
+    /// The last desired value seen of each module.
+    desired: Mutex<BTreeMap<String, Desired>>,
+    /// Modules whose timed-out upgrade ended: the watch loop applies their
+    /// latest desired value again.
+    ended: tokio::sync::mpsc::UnboundedSender<String>,
     /// Held while a report is made and written, so an older one never
     /// lands after a newer one.
     writing: tokio::sync::Mutex<()>,
@@ -188,16 +232,19 @@ impl Cluster {
             opts.op_timeout,
         )
         .await?;
+        let (ended, ended_rx) = tokio::sync::mpsc::unbounded_channel();
         let state = Arc::new(AgentState {
             shared,
             buckets,
             opts,
             modules: Mutex::new(BTreeMap::new()),
+            desired: Mutex::new(BTreeMap::new()),
+            ended,
             writing: tokio::sync::Mutex::new(()),
         });
         state.report().await;
         let tasks = vec![
-            tokio::spawn(Arc::clone(&state).run()),
+            tokio::spawn(Arc::clone(&state).run(ended_rx)),
             tokio::spawn(Arc::clone(&state).report_every()),
         ];
         Ok(FleetAgent { state, tasks })
@@ -244,14 +291,11 @@ impl AgentState {
         let mut modules = BTreeMap::new();
         for name in code.modules() {
             let Some(v) = code.current(&name) else { continue };
-            let counts = v.metrics().counts();
+            let now = Counts::of(&v);
             let st = states.get(&name).cloned().unwrap_or_default();
-            let (handled, crashes) = (counts.casts + counts.calls, counts.crashes);
-            let (handled, crashes) = match st.baseline {
-                Some((serial, h, c)) if serial == v.serial() => {
-                    (handled.saturating_sub(h), crashes.saturating_sub(c))
-                }
-                _ => (handled, crashes),
+            let counts = match st.baseline {
+                Some((serial, from)) if serial == v.serial() => now.since(from),
+                _ => now,
             };
             let report = ModuleReport {
                 version: v.version().to_string(),
@@ -259,8 +303,9 @@ impl AgentState {
                 step: st.step,
                 rollout: st.rollout,
                 error: st.error,
-                handled,
-                crashes,
+                handled: counts.handled,
+                crashes: counts.crashes,
+                failed_calls: counts.failed_calls,
             };
             modules.insert(name, report);
         }
@@ -286,7 +331,7 @@ impl AgentState {
 
     /// Watch the desired versions, forever, making the watch again when it
     /// fails or stays silent for the resync interval.
-    async fn run(self: Arc<Self>) {
+    async fn run(self: Arc<Self>, mut ended: tokio::sync::mpsc::UnboundedReceiver<String>) {
         let keys = format!("{}>", bucket::DESIRED_PREFIX);
         loop {
             let made = tokio::time::timeout(
@@ -304,7 +349,15 @@ impl AgentState {
                 Err(_) => continue,
             };
             loop {
-                match tokio::time::timeout(self.opts.resync, watch.next()).await {
+                let next = tokio::select! {
+                    next = tokio::time::timeout(self.opts.resync, watch.next()) => next,
+                    Some(module) = ended.recv() => {
+                        let desired = self.desired.lock().get(&module).cloned();
+                        self.apply(&module, &desired.unwrap_or_default()).await;
+                        continue;
+                    }
+                };
+                match next {
                     Ok(Some(Ok(entry))) => {
                         let Some(module) = entry.key.strip_prefix(bucket::DESIRED_PREFIX) else {
                             continue;
@@ -334,7 +387,18 @@ impl AgentState {
     }
 
     /// Make `module` run what `desired` says for this node.
-    async fn apply(&self, module: &str, desired: &Desired) {
+    async fn apply(self: &Arc<Self>, module: &str, desired: &Desired) {
+        self.desired.lock().insert(module.to_owned(), desired.clone());
+        if self.state(module).in_flight {
+            // A timed-out upgrade still runs: its end applies the latest
+            // value. Withdrawn meanwhile, the host is not settled yet.
+            let wanted = desired.target_for(&self.shared.node).and_then(|(_, r)| r);
+            if wanted.is_none() || wanted != self.state(module).rollout.as_deref() {
+                self.set(module, |s| s.step = Step::Upgrading);
+            }
+            self.report().await;
+            return;
+        }
         let current = self.code().current(module);
         let current_hash = current.as_ref().map(|v| v.hash().to_string());
         let target = desired.target_for(&self.shared.node);
@@ -386,15 +450,31 @@ impl AgentState {
         self.report().await;
     }
 
+    /// The timed-out upgrade of `module` ended (`upgraded`: it succeeded):
+    /// the watch loop applies the latest desired value again — a late
+    /// success the fleet no longer wants is undone.
+    fn upgrade_ended(&self, module: String, upgraded: bool) {
+        let serial = self.code().current(&module).map(|v| v.serial());
+        self.set(&module, |s| {
+            s.in_flight = false;
+            if upgraded {
+                s.baseline = serial.map(|n| (n, Counts::default()));
+            }
+        });
+        tracing::info!(module, upgraded, "fleet agent: a timed-out upgrade ended");
+        // The loop is gone only when the agent is.
+        let _ = self.ended.send(module);
+    }
+
     /// Already on the target: note the rollout (its counters start now if
     /// it is a new one).
     fn settle(&self, module: &str, rollout: Option<String>, serial: Option<u64>) {
-        let counts = self.code().current(module).map(|v| v.metrics().counts());
+        let counts = self.code().current(module).map(|v| Counts::of(&v));
         self.set(module, |s| {
             if (s.rollout != rollout || s.step != Step::Running)
                 && let (Some(serial), Some(c)) = (serial, counts)
             {
-                s.baseline = Some((serial, c.casts + c.calls, c.crashes));
+                s.baseline = Some((serial, c));
             }
             s.step = Step::Running;
             s.error = None;
@@ -408,12 +488,21 @@ impl AgentState {
     /// Go from the current build to `build`: a rollback if the old slot
     /// holds it, else fetch it and upgrade.
     async fn go_to(
-        &self,
+        self: &Arc<Self>,
         module: &str,
         build: &Build,
         candidate: bool,
         current_hash: Option<String>,
     ) -> Result<(), AgentError> {
+        // Where to go back to, recorded before the attempt: an upgrade
+        // that outlives its bound may still land.
+        if candidate {
+            self.set(module, |s| {
+                if s.came_from.is_none() {
+                    s.came_from = current_hash;
+                }
+            });
+        }
         let in_old = self.code().old(module).is_some_and(|v| v.hash().to_string() == build.hash);
         if in_old {
             self.roll_back_to(module, &build.hash).await?;
@@ -424,9 +513,9 @@ impl AgentState {
             self.set(module, |s| s.step = Step::Upgrading);
             self.report().await;
             let code = self.code().clone();
-            let upgrade = code.upgrade_async(module, path);
+            let mut upgrade = Box::pin(code.upgrade_async(module, path));
             let timeout = self.opts.upgrade_timeout;
-            match tokio::time::timeout(timeout, upgrade).await {
+            match tokio::time::timeout(timeout, &mut upgrade).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(source)) => {
                     return Err(AgentError::Upgrade {
@@ -435,6 +524,22 @@ impl AgentState {
                     });
                 }
                 Err(_) => {
+                    // It goes on on its own thread: when it ends, the
+                    // latest desired value is applied again.
+                    self.set(module, |s| s.in_flight = true);
+                    let (this, name) = (Arc::clone(self), module.to_owned());
+                    // Bounded too: a code server that never ends it
+                    // (it should not) is left to the resync's replays.
+                    let longer = timeout.saturating_mul(LATE_UPGRADE_BOUND);
+                    tokio::spawn(async move {
+                        let ended = tokio::time::timeout(longer, upgrade).await;
+                        let upgraded = matches!(ended, Ok(Ok(_)));
+                        if ended.is_err() {
+                            tracing::warn!(module = %name, bound = ?longer,
+                                "fleet agent: a timed-out upgrade has not ended");
+                        }
+                        this.upgrade_ended(name, upgraded);
+                    });
                     return Err(AgentError::Timeout {
                         step: "upgrade",
                         module: module.to_owned(),
@@ -444,17 +549,11 @@ impl AgentState {
             }
             // A fresh version: its counters are all since this step.
             let serial = self.code().current(module).map(|v| v.serial());
-            self.set(module, |s| s.baseline = serial.map(|n| (n, 0, 0)));
+            self.set(module, |s| s.baseline = serial.map(|n| (n, Counts::default())));
         }
-        self.set(module, |s| {
-            if candidate {
-                if s.came_from.is_none() {
-                    s.came_from = current_hash;
-                }
-            } else {
-                s.came_from = None;
-            }
-        });
+        if !candidate {
+            self.set(module, |s| s.came_from = None);
+        }
         Ok(())
     }
 
@@ -485,9 +584,8 @@ impl AgentState {
         }
         // The old version ran before: count from now.
         if let Some(v) = self.code().current(module) {
-            let c = v.metrics().counts();
-            let serial = v.serial();
-            self.set(module, |s| s.baseline = Some((serial, c.casts + c.calls, c.crashes)));
+            let (serial, c) = (v.serial(), Counts::of(&v));
+            self.set(module, |s| s.baseline = Some((serial, c)));
         }
         Ok(())
     }
@@ -516,10 +614,28 @@ impl AgentState {
             // Where the loader looks for it: `<file>.sig`.
             let mut sig_path = path.as_os_str().to_owned();
             sig_path.push(".sig");
-            write_private(Path::new(&sig_path), &sig)?;
+            self.write(sig_path.into(), sig).await?;
         }
-        write_private(&path, &bytes)?;
+        self.write(path.clone(), bytes).await?;
         Ok(path)
+    }
+
+    /// [`write_private`] on a blocking thread, bounded by the fetch timeout:
+    /// a slow disk (it syncs) must not hold the runtime's worker, which
+    /// also sends this host's heartbeats.
+    async fn write(&self, path: PathBuf, bytes: Vec<u8>) -> Result<(), AgentError> {
+        let timeout = self.opts.fetch_timeout;
+        let p = path.clone();
+        let written = tokio::task::spawn_blocking(move || write_private(&p, &bytes));
+        let fail = |source| AgentError::Write { path, source };
+        match tokio::time::timeout(timeout, written).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(fail(std::io::Error::other(e))),
+            Err(_) => Err(fail(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("not written within {timeout:?}"),
+            ))),
+        }
     }
 }
 

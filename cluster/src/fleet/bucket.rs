@@ -304,29 +304,45 @@ impl Buckets {
     }
 
     /// Download object `name` whole, within `timeout`.
+    ///
+    /// The download runs on a task of its own: async-nats' object reader
+    /// can hand tokio's `read_to_end` a filled chunk with an error when a
+    /// NATS node dies mid-download, which trips a debug assertion — a panic
+    /// that would otherwise end the caller's task (the agent's watch loop).
+    /// It is an error of the download instead.
     pub(crate) async fn get_object(
         &self,
         name: &str,
         timeout: Duration,
     ) -> Result<Vec<u8>, FleetError> {
-        let get = async {
-            let mut object = self.objects.get(name).await.map_err(|e| FleetError::Object {
+        let (objects, owned) = (self.objects.clone(), name.to_owned());
+        let get = tokio::spawn(async move {
+            let name = owned;
+            let mut object = objects.get(&name).await.map_err(|e| FleetError::Object {
                 op: "get",
-                name: name.to_owned(),
+                name: name.clone(),
                 source: e.into(),
             })?;
             let mut bytes = Vec::new();
             object.read_to_end(&mut bytes).await.map_err(|e| FleetError::Object {
                 op: "read",
-                name: name.to_owned(),
+                name: name.clone(),
                 source: e.into(),
             })?;
             Ok(bytes)
-        };
-        tokio::time::timeout(timeout, get).await.map_err(|_| FleetError::Timeout {
-            op: "object get",
-            key: name.to_owned(),
-            timeout,
-        })?
+        });
+        let abort = get.abort_handle();
+        match tokio::time::timeout(timeout, get).await {
+            Ok(Ok(got)) => got,
+            Ok(Err(e)) => Err(FleetError::Object {
+                op: "read",
+                name: name.to_owned(),
+                source: format!("the download failed: {e}").into(),
+            }),
+            Err(_) => {
+                abort.abort();
+                Err(FleetError::Timeout { op: "object get", key: name.to_owned(), timeout })
+            }
+        }
     }
 }

@@ -178,6 +178,27 @@ pub enum RolloutError {
         #[source]
         reason: AbortReason,
     },
+    /// The rollout was to be aborted, but the withdrawal of its candidate
+    /// could not be written within the step timeout: hosts may still be
+    /// told to run the candidate. The lock is not released — it expires
+    /// after its lease — so no other rollout starts on a fleet in a state
+    /// nobody knows; the next one, after the lease, replaces the candidate
+    /// (or withdraws it, for another module).
+    #[error(
+        "rollout {rollout} of {module:?} could not be aborted ({reason}): its candidate was not \
+         withdrawn, and the fleet lock is left to expire"
+    )]
+    AbortIncomplete {
+        /// The rollout's id.
+        rollout: String,
+        /// The module.
+        module: String,
+        /// Why it was to be aborted.
+        reason: AbortReason,
+        /// Why the withdrawal was not written (the last attempt's error).
+        #[source]
+        source: Box<FleetError>,
+    },
     /// Another coordinator took the lock (ours had expired): this one
     /// stopped; the other decides the module's version.
     #[error("rollout {rollout} lost the fleet lock to another coordinator")]
@@ -194,15 +215,18 @@ pub enum AbortReason {
     /// The canaries' error rate over the bake exceeded the plan's maximum.
     #[error(
         "error rate {rate:.3} over the canaries {hosts:?} exceeds {max} ({crashes} crashes, \
-         {handled} messages handled)"
+         {failed_calls} failed calls, {handled} messages handled)"
     )]
     ErrorRate {
-        /// crashes / (handled + crashes).
+        /// (crashes + failed calls) / (handled + crashes).
         rate: f64,
         /// The plan's maximum.
         max: f64,
         /// Crashes on the new version.
         crashes: u64,
+        /// Calls the new version handled whose caller got an error
+        /// (refused, or timed out).
+        failed_calls: u64,
         /// Messages the new version handled.
         handled: u64,
         /// The canaries.

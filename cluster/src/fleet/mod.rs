@@ -6,8 +6,8 @@
 //!   a library from the object store, has its own code server load and
 //!   upgrade to it (its loader's checks, signatures included, decide), and
 //!   reports each module's version, step, error and counters (messages
-//!   handled, crashes) under its node name. A host that starts late applies
-//!   the promoted builds first.
+//!   handled, crashes, failed calls) under its node name. A host that
+//!   starts late applies the promoted builds first.
 //! - A coordinator ([`Fleet`]: from a member, [`Cluster::fleet`](crate::Cluster::fleet),
 //!   or on a connection of its own, [`FleetBuilder`]; the CLI's `relive
 //!   fleet upgrade`) runs [`Fleet::upgrade`]: publish, lock (compare-and-set,
@@ -54,6 +54,7 @@ pub mod bucket;
 mod coordinator;
 mod error;
 mod liveness;
+mod lock;
 mod record;
 mod rollout;
 

@@ -104,9 +104,16 @@ pub struct ModuleReport {
     /// Messages (casts and calls) the current version handled since the
     /// step that put it there.
     pub handled: u64,
-    /// Crashes (exits that were not clean: a handler's panic, which is also
-    /// how a call fails) of its actors since then.
+    /// Crashes (exits that were not clean: a handler's panic — a call
+    /// whose handler panicked fails by it, and counts here) of its actors
+    /// since then.
     pub crashes: u64,
+    /// Calls the current version handled since then whose caller got an
+    /// error nonetheless: the handler refused the message, or the caller
+    /// had gone when the reply was sent (it timed out). The runtime's
+    /// per-version `failed_calls`; 0 from an agent that predates it.
+    #[serde(default)]
+    pub failed_calls: u64,
 }
 
 /// The value of `host.<node>`: what a host's agent reports.
@@ -129,8 +136,9 @@ pub struct Lock {
     pub module: String,
     /// Who runs it (a description: node or process).
     pub owner: String,
-    /// How long after its last renewal (the entry's server time) another
-    /// coordinator may take it.
+    /// How long its holder may go without renewing it: a coordinator that
+    /// sees the same revision for this long, timed on its own clock, takes
+    /// it over.
     pub lease_ms: u64,
 }
 

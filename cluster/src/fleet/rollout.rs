@@ -5,22 +5,27 @@
 //! 1. **Read** the library; its module record must name the module; its
 //!    BLAKE3 hash (`BuildHash::of_library`, the identity the code server gives a build) is the build.
 //! 2. **Lock**: create `lock` in the key-value bucket (compare-and-set: it
-//!    must not exist). If it does, a lock whose last write (the server's
-//!    time of the entry) is older than its lease is taken over with a
-//!    compare-and-set on its revision (its coordinator is presumed dead,
-//!    its candidate withdrawn); otherwise [`RolloutError::Busy`]. The lock
-//!    is renewed (compare-and-set again) every third of its lease while the
-//!    rollout runs; a renewal that finds another revision means another
-//!    coordinator took it: [`RolloutError::LockLost`], and this one stops
-//!    without writing anything more.
+//!    must not exist). If it does, it is watched: renewed (another
+//!    revision), [`RolloutError::Busy`]; the same revision for its whole
+//!    lease on this coordinator's own clock, it is taken over with a
+//!    compare-and-set on that revision (its coordinator is presumed dead,
+//!    its candidate withdrawn). No server time is compared with a local
+//!    one. The lock
+//!    is renewed (compare-and-set again) every third of its lease on a
+//!    task of its own, whatever step runs (the upload included); a renewal
+//!    that finds another coordinator's lock means it took it:
+//!    [`RolloutError::LockLost`], and this one stops at once without
+//!    writing anything more (`lock.rs`).
 //! 3. **Publish** the library (and `<file>.sig`) to the object store,
 //!    within the step timeout.
 //! 4. **Canary**: the first `canary_hosts` live hosts by name get the build
 //!    as `desired.<module>`'s candidate; wait (step timeout) until each
 //!    reports it running for this rollout.
 //! 5. **Bake**: for the bake time, judge the canaries' counters on the new
-//!    build: crashes / (handled + crashes) above `max_error_rate` aborts at
-//!    once.
+//!    build: (crashes + failed calls) / (handled + crashes) above
+//!    `max_error_rate` aborts at once. A failed call is one handled whose
+//!    caller got an error (refused, or timed out); one whose handler
+//!    panicked is a crash, counted once.
 //! 6. **Rest**: the candidate is for every host; wait (step timeout) until
 //!    every host of the rollout reports it.
 //! 7. **Promote**: the build becomes `promoted`, the candidate goes.
@@ -30,14 +35,19 @@
 //! write that fails aborts: the candidate is withdrawn, so every host goes
 //! back to the promoted build (or, before the first promotion, to the
 //! build it ran before), and the coordinator waits (step timeout) for the
-//! live hosts to report it; [`RolloutError::Aborted`] says which did. The
-//! lock is released in every case but a lost lock.
+//! live hosts to report it; [`RolloutError::Aborted`] says which did. If
+//! the withdrawal cannot be written within the step timeout,
+//! [`RolloutError::AbortIncomplete`]: the hosts may still be told to run
+//! the candidate, so the lock is not released but left to expire, and the
+//! next rollout (after the lease) replaces or withdraws the candidate. The
+//! lock is released in every other case but a lost lock.
 
 use super::bucket;
 use super::coordinator::Fleet;
 use super::error::{AbortReason, FleetError, RolloutError};
+use super::lock::Held;
 use super::record::{
-    Build, Candidate, Desired, HostReport, Hosts, Lock, ModuleReport, Phase, RolloutState, Step,
+    Build, Candidate, Desired, HostReport, Hosts, ModuleReport, Phase, RolloutState, Step,
     now_unix_ms,
 };
 use crate::subject::check_token;
@@ -54,16 +64,18 @@ pub struct RolloutPlan {
     pub canary_hosts: usize,
     /// How long the canaries' error rate is judged.
     pub bake: Duration,
-    /// The largest error rate (crashes / (messages handled + crashes)) the
-    /// canaries may show on the new build; above it the rollout aborts.
+    /// The largest error rate — (crashes + failed calls) / (messages
+    /// handled + crashes) — the canaries may show on the new build; above
+    /// it the rollout aborts.
     pub max_error_rate: f64,
     /// The bound of each step: publishing, the canaries' upgrade, the
     /// rest's, the abort's rollback.
     pub step_timeout: Duration,
     /// How often host reports are read while a step waits.
     pub poll: Duration,
-    /// How long after its last renewal the lock may be taken by another
-    /// coordinator (it is renewed every third of this).
+    /// How long the lock may go without a renewal before another
+    /// coordinator that watched it that long takes it (it is renewed every
+    /// third of this).
     pub lease: Duration,
 }
 
@@ -101,14 +113,6 @@ pub struct RolloutReport {
     pub took: Duration,
 }
 
-/// The lock as this coordinator holds it.
-struct Held {
-    value: Lock,
-    revision: u64,
-    renewed: Instant,
-    lease: Duration,
-}
-
 /// Why a step stopped the rollout.
 enum Stop {
     Abort(AbortReason),
@@ -144,10 +148,14 @@ impl Fleet {
     ///
     /// # Errors
     /// [`RolloutError`]: the file is not `module`'s library; another rollout
-    /// holds the lock ([`Busy`](RolloutError::Busy)); no host; a bucket
+    /// holds the lock and renews it ([`Busy`](RolloutError::Busy), known
+    /// within a third of its lease; a lock left unrenewed for its lease is
+    /// taken over, so this may wait that long); no host; a bucket
     /// failed before anything changed; the rollout was
     /// [`Aborted`](RolloutError::Aborted) (every host told to go back,
-    /// which ones confirmed); the lock was lost.
+    /// which ones confirmed); the abort could not be written
+    /// ([`AbortIncomplete`](RolloutError::AbortIncomplete), the lock left
+    /// to expire); the lock was lost.
     pub async fn upgrade(
         &self,
         module: &str,
@@ -207,73 +215,19 @@ impl Fleet {
             },
         };
         let result = run.go(&bytes, signature.as_deref(), started).await;
-        if !matches!(result, Err(RolloutError::LockLost { .. }))
-            && let Err(e) = self.buckets.delete(bucket::LOCK, run.lock.revision).await
-        {
-            tracing::warn!(error = %e, "fleet: the lock was not released (it expires)");
+        // A lost lock is another's; after an incomplete abort the fleet may
+        // still run the candidate: the lock is left to expire, so no
+        // rollout starts before the lease has passed.
+        let keep = matches!(
+            result,
+            Err(RolloutError::LockLost { .. } | RolloutError::AbortIncomplete { .. })
+        );
+        if keep {
+            run.lock.abandon();
+        } else {
+            run.lock.release(&self.buckets).await;
         }
         result
-    }
-
-    /// Take the lock for rollout `id` (see the module docs).
-    async fn lock(&self, id: &str, module: &str, lease: Duration) -> Result<Held, RolloutError> {
-        let value = Lock {
-            rollout: id.to_owned(),
-            module: module.to_owned(),
-            owner: self.owner.clone(),
-            lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
-        };
-        let held =
-            |revision| Held { value: value.clone(), revision, renewed: Instant::now(), lease };
-        for _ in 0..2 {
-            match self.buckets.create(bucket::LOCK, &value).await {
-                Ok(revision) => return Ok(held(revision)),
-                Err(FleetError::Conflict { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let Some(entry) = self.buckets.entry(bucket::LOCK).await? else { continue };
-            if entry.operation != async_nats::jetstream::kv::Operation::Put {
-                continue;
-            }
-            let other: Lock = serde_json::from_slice(&entry.value)
-                .map_err(|source| FleetError::Decode { key: bucket::LOCK.into(), source })?;
-            let written_ms = entry.created.unix_timestamp_nanos() / 1_000_000;
-            let age_ms = i128::from(now_unix_ms()) - written_ms;
-            if age_ms <= i128::from(other.lease_ms) {
-                return Err(RolloutError::Busy { lock: Box::new(other) });
-            }
-            // Its coordinator stopped renewing it: take it over.
-            match self.buckets.update(bucket::LOCK, &value, entry.revision).await {
-                Ok(revision) => {
-                    tracing::warn!(stale = %other.rollout, "fleet: took over an expired lock");
-                    if other.module != module {
-                        self.withdraw(&other.module).await?;
-                    }
-                    return Ok(held(revision));
-                }
-                Err(FleetError::Conflict { .. }) => {
-                    let lock = self.buckets.get::<Lock>(bucket::LOCK).await?.map(|(l, _)| l);
-                    return Err(RolloutError::Busy { lock: Box::new(lock.unwrap_or(other)) });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let lock = self.buckets.get::<Lock>(bucket::LOCK).await?.map(|(l, _)| l);
-        match lock {
-            Some(lock) => Err(RolloutError::Busy { lock: Box::new(lock) }),
-            None => Err(FleetError::Conflict { key: bucket::LOCK.into() }.into()),
-        }
-    }
-
-    /// Withdraw the candidate of `module` (an expired rollout's).
-    async fn withdraw(&self, module: &str) -> Result<(), FleetError> {
-        let key = bucket::desired_key(module);
-        if let Some((mut d, revision)) = self.buckets.get::<Desired>(&key).await?
-            && d.candidate.take().is_some()
-        {
-            self.buckets.update(&key, &d, revision).await?;
-        }
-        Ok(())
     }
 
     /// The reports of `hosts` (those that could be read now).
@@ -344,14 +298,21 @@ impl Run<'_> {
         self.state.canaries = canaries.clone();
         self.state.hosts = hosts.clone();
 
-        // Publish.
+        // Publish (the lock renewed meanwhile; lost, the rollout stops).
         let timeout = self.plan.step_timeout;
-        fleet.buckets.put_object(&self.build.object, bytes, timeout).await?;
-        if let Some(sig) = signature {
-            fleet
-                .buckets
-                .put_object(&bucket::signature_object(&self.build.object), sig, timeout)
-                .await?;
+        let publish = async {
+            fleet.buckets.put_object(&self.build.object, bytes, timeout).await?;
+            if let Some(sig) = signature {
+                let name = bucket::signature_object(&self.build.object);
+                fleet.buckets.put_object(&name, sig, timeout).await?;
+            }
+            Ok::<(), FleetError>(())
+        };
+        tokio::select! {
+            published = publish => published?,
+            () = self.lock.lost() => {
+                return Err(RolloutError::LockLost { rollout: self.lock.value.rollout.clone() });
+            }
         }
 
         match self.steps(&canaries, &hosts).await {
@@ -408,36 +369,22 @@ impl Run<'_> {
 
     /// Write `desired.<module>` (compare-and-set on the last revision).
     async fn write(&mut self, desired: Desired) -> Result<(), Stop> {
-        self.renew().await?;
-        let key = bucket::desired_key(&self.module);
-        match self.fleet.buckets.update(&key, &desired, self.revision).await {
-            Ok(revision) => {
-                self.revision = revision;
-                self.desired = desired;
-                Ok(())
-            }
-            Err(e) => Err(Stop::Abort(AbortReason::Fleet(Box::new(e)))),
-        }
+        self.held()?;
+        self.put_desired(desired).await.map_err(|e| Stop::Abort(AbortReason::Fleet(Box::new(e))))
     }
 
-    /// Renew the lock when a third of its lease has passed.
-    async fn renew(&mut self) -> Result<(), Stop> {
-        if self.lock.renewed.elapsed() < self.lock.lease / 3 {
-            return Ok(());
-        }
-        match self.fleet.buckets.update(bucket::LOCK, &self.lock.value, self.lock.revision).await {
-            Ok(revision) => {
-                self.lock.revision = revision;
-                self.lock.renewed = Instant::now();
-                Ok(())
-            }
-            Err(FleetError::Conflict { .. }) => Err(Stop::LockLost),
-            // Not renewed this time; the lease has two more thirds.
-            Err(e) => {
-                tracing::debug!(error = %e, "fleet: lock not renewed");
-                Ok(())
-            }
-        }
+    /// Write `desired.<module>` (compare-and-set on the last revision),
+    /// without checking the lock.
+    async fn put_desired(&mut self, desired: Desired) -> Result<(), FleetError> {
+        let key = bucket::desired_key(&self.module);
+        self.revision = self.fleet.buckets.update(&key, &desired, self.revision).await?;
+        self.desired = desired;
+        Ok(())
+    }
+
+    /// Whether the lock is still ours (its renewal runs on its own task).
+    fn held(&self) -> Result<(), Stop> {
+        if self.lock.is_lost() { Err(Stop::LockLost) } else { Ok(()) }
     }
 
     fn gone(&self, hosts: &[String]) -> Result<(), Stop> {
@@ -463,7 +410,7 @@ impl Run<'_> {
     async fn wait_new(&mut self, step: &'static str, hosts: &[String]) -> Result<(), Stop> {
         let deadline = Instant::now() + self.plan.step_timeout;
         loop {
-            self.renew().await?;
+            self.held()?;
             self.gone(hosts)?;
             let reports = self.fleet.reports(hosts).await;
             let mut waiting = Vec::new();
@@ -493,24 +440,28 @@ impl Run<'_> {
     async fn bake(&mut self, canaries: &[String], hosts: &[String]) -> Result<f64, Stop> {
         let end = Instant::now() + self.plan.bake;
         loop {
-            self.renew().await?;
+            self.held()?;
             self.gone(hosts)?;
             let reports = self.fleet.reports(canaries).await;
-            let (mut handled, mut crashes) = (0u64, 0u64);
+            let (mut handled, mut crashes, mut failed_calls) = (0u64, 0u64, 0u64);
             for h in canaries {
                 if let Some(m) = self.ours(&reports, h).filter(|m| m.hash == self.build.hash) {
                     handled += m.handled;
                     crashes += m.crashes;
+                    failed_calls += m.failed_calls;
                 }
             }
+            // A failed call was handled: the rate is at most 1.
             let total = handled + crashes;
-            let rate = if total == 0 { 0.0 } else { crashes as f64 / total as f64 };
+            let errors = crashes + failed_calls.min(handled);
+            let rate = if total == 0 { 0.0 } else { errors as f64 / total as f64 };
             self.state.error_rate = rate;
             if rate > self.plan.max_error_rate {
                 return Err(AbortReason::ErrorRate {
                     rate,
                     max: self.plan.max_error_rate,
                     crashes,
+                    failed_calls,
                     handled,
                     hosts: canaries.to_vec(),
                 }
@@ -531,16 +482,26 @@ impl Run<'_> {
         self.phase(Phase::Aborting, Some(reason.to_string())).await;
         let deadline = Instant::now() + self.plan.step_timeout;
         let back = Desired { promoted: self.desired.promoted.clone(), candidate: None };
-        // The withdrawal must land: retry it until the step timeout.
+        // The withdrawal must land: retry it until the step timeout. If it
+        // does not, the hosts may still be told to run the candidate: say
+        // so, and keep the lock (the caller leaves it to expire).
         loop {
-            match self.write(back.clone()).await {
+            if self.lock.is_lost() {
+                return RolloutError::LockLost { rollout };
+            }
+            match self.put_desired(back.clone()).await {
                 Ok(()) => break,
-                Err(Stop::LockLost) => return RolloutError::LockLost { rollout },
-                Err(Stop::Abort(e)) if Instant::now() >= deadline => {
-                    tracing::warn!(error = %e, "fleet: the abort was not written");
-                    break;
+                Err(e) if Instant::now() >= deadline => {
+                    tracing::error!(%rollout, error = %super::error::chain(&e),
+                        "fleet: the abort was not written; the lock is left to expire");
+                    return RolloutError::AbortIncomplete {
+                        rollout,
+                        module: self.module.clone(),
+                        reason,
+                        source: Box::new(e),
+                    };
                 }
-                Err(Stop::Abort(_)) => {
+                Err(_) => {
                     // Another revision? Read it again before retrying.
                     let key = bucket::desired_key(&self.module);
                     if let Ok(Some(e)) = self.fleet.buckets.entry(&key).await {
@@ -577,7 +538,9 @@ impl Run<'_> {
             if !pending || Instant::now() >= deadline {
                 break;
             }
-            let _ = self.renew().await;
+            if self.lock.is_lost() {
+                return RolloutError::LockLost { rollout };
+            }
             tokio::time::sleep(self.plan.poll).await;
         }
         let unconfirmed = hosts.iter().filter(|h| !rolled_back.contains(h)).cloned().collect();

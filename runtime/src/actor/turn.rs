@@ -195,7 +195,10 @@ pub(crate) fn run(
                     sys::trace(cell, TraceKind::Reply, &reply);
                     // ORDERING: a statistic.
                     cell.sent.fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.send(Ok(std::mem::take(&mut reply)));
+                    if tx.send(Ok(std::mem::take(&mut reply))).is_err() {
+                        // The caller had gone (it timed out): a failed call.
+                        call_failed(cell, &body);
+                    }
                 }
             }
             Err(ModuleCallError::Panicked { message, .. }) => {
@@ -212,6 +215,7 @@ pub(crate) fn run(
             Err(e) => {
                 if let Some(tx) = reply_to {
                     tally.flush(&body);
+                    call_failed(cell, &body);
                     let _ = tx.send(Err(ReplyError::Handler(e)));
                 } else if let ModuleCallError::UnknownVariant(u) = &e {
                     // issue 15: a cast nobody can be told about: a dead
@@ -542,6 +546,17 @@ pub(crate) fn exit(
         report_panic(cell, version.as_deref(), text);
     } else if !reason.is_clean() {
         tracing::warn!(actor = %cell.id, module = cell.module.as_deref(), %reason, "actor exited");
+    }
+}
+
+// issue 18 §2: a fleet's judge counts failed calls beside crashes
+/// A call handled on `body`'s version got its caller an error, or its
+/// caller had gone: a failed call of that version.
+fn call_failed(cell: &ActorCell, body: &Body) {
+    if cell.metrics
+        && let Body::Module(inst) = body
+    {
+        inst.version().metrics().call_failed();
     }
 }
 

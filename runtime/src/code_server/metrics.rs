@@ -116,6 +116,11 @@ pub struct VersionMetrics {
     /// Exits of its actors that were not clean (a panic, a kill, an
     /// abnormal linked exit; exact).
     pub(crate) crashes: AtomicU64,
+    /// Calls its actors handled but whose caller got an error: the handler
+    /// refused the message, or the caller had gone when the reply was sent
+    /// (it timed out). A call whose handler panicked is a crash, counted
+    /// there only (exact).
+    pub(crate) failed_calls: AtomicU64,
     /// Handler time of sampled messages (1 in [`SAMPLE_EVERY`] pushes to a
     /// mailbox).
     pub(crate) handle: DurationHistogram,
@@ -134,6 +139,9 @@ pub struct VersionCounts {
     pub mailbox_max: u64,
     /// Unclean exits.
     pub crashes: u64,
+    /// Calls handled whose caller got an error (refused, or gone: timed
+    /// out); not the crashes'.
+    pub failed_calls: u64,
     /// Sampled handler time.
     pub handle: HistogramSnapshot,
     /// Sampled mailbox wait.
@@ -167,6 +175,12 @@ impl VersionMetrics {
         self.crashes.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A call handled on this version did not get its caller a reply.
+    pub(crate) fn call_failed(&self) {
+        // ORDERING: a statistic.
+        self.failed_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// One sampled message: how long it waited, how long its handler ran.
     pub(crate) fn sampled(&self, wait: Duration, handle: Duration) {
         self.wait.observe(wait);
@@ -181,6 +195,7 @@ impl VersionMetrics {
             calls: self.calls.load(Ordering::Relaxed),
             mailbox_max: self.mailbox_max.load(Ordering::Relaxed),
             crashes: self.crashes.load(Ordering::Relaxed),
+            failed_calls: self.failed_calls.load(Ordering::Relaxed),
             handle: self.handle.snapshot(),
             wait: self.wait.snapshot(),
         }

@@ -145,6 +145,7 @@ struct VersionSeries {
     calls: u64,
     mailbox_max: u64,
     crashes: u64,
+    failed_calls: u64,
     handle: HistogramSnapshot,
     wait: HistogramSnapshot,
     actors: u64,
@@ -199,6 +200,7 @@ impl Scrape {
                 calls: 0,
                 mailbox_max: 0,
                 crashes: 0,
+                failed_calls: 0,
                 handle: HistogramSnapshot::empty(),
                 wait: HistogramSnapshot::empty(),
                 actors: 0,
@@ -208,6 +210,7 @@ impl Scrape {
             s.calls += c.calls;
             s.mailbox_max = s.mailbox_max.max(c.mailbox_max);
             s.crashes += c.crashes;
+            s.failed_calls += c.failed_calls;
             s.handle.merge(&c.handle);
             s.wait.merge(&c.wait);
             s.actors += actors;
@@ -362,6 +365,15 @@ impl Collector for Scrape {
             e,
             ("relive_crashes", "Actor exits that were not clean (panics, kills).", Counter),
             v.iter().map(|s| (mv(s), s.crashes)),
+        )?;
+        family(
+            e,
+            (
+                "relive_failed_calls",
+                "Calls handled whose caller got an error (refused, or gone: timed out).",
+                Counter,
+            ),
+            v.iter().map(|s| (mv(s), s.failed_calls)),
         )?;
         family(
             e,

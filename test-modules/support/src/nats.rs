@@ -62,6 +62,8 @@ pub struct NatsServer {
     pub route_port: Option<u16>,
     // issue 18 §2: JetStream's store directory, removed on drop.
     _store: Option<tempfile::TempDir>,
+    // The directory of its configuration file, if it was given one.
+    _config: Option<tempfile::TempDir>,
 }
 
 impl NatsServer {
@@ -90,6 +92,22 @@ impl NatsServer {
     /// As [`start`](Self::start).
     pub fn start_jetstream(binary: &std::path::Path) -> NatsServer {
         Self::spawn(binary, free_port(), None, &[], "js0", true)
+    }
+
+    /// A standalone server with JetStream on, as
+    /// [`start_jetstream`](Self::start_jetstream), that also reads the
+    /// configuration `config` (nats-server's format: users, permissions…;
+    /// written to a file beside its store).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start), and when the file cannot be written.
+    pub fn start_jetstream_with(binary: &std::path::Path, config: &str) -> NatsServer {
+        let dir = tempfile::Builder::new().prefix("relive-nats-conf-").tempdir().expect("dir");
+        let file = dir.path().join("nats-server.conf");
+        std::fs::write(&file, config).expect("writing the nats-server configuration");
+        let mut server = Self::spawn_with(binary, free_port(), None, &[], "js0", true, Some(&file));
+        server._config = Some(dir);
+        server
     }
 
     /// `n` servers routed to each other, as [`cluster`](Self::cluster), with
@@ -130,7 +148,22 @@ impl NatsServer {
         name: &str,
         jetstream: bool,
     ) -> NatsServer {
+        Self::spawn_with(binary, port, route_port, routes, name, jetstream, None)
+    }
+
+    fn spawn_with(
+        binary: &std::path::Path,
+        port: u16,
+        route_port: Option<u16>,
+        routes: &[String],
+        name: &str,
+        jetstream: bool,
+        config: Option<&std::path::Path>,
+    ) -> NatsServer {
         let mut cmd = Command::new(binary);
+        if let Some(c) = config {
+            cmd.arg("-c").arg(c);
+        }
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
         let store = jetstream.then(|| {
             let store =
@@ -148,7 +181,8 @@ impl NatsServer {
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let server = NatsServer { child: Some(child), port, route_port, _store: store };
+        let server =
+            NatsServer { child: Some(child), port, route_port, _store: store, _config: None };
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
