@@ -548,3 +548,16 @@ fn the_plain_form_follows_the_schema_not_the_memory_layout() {
         other => panic!("expected an argument mismatch, got {other:?}"),
     }
 }
+
+// A load through the table itself (below the host's code server) changes
+// the slots as the host's own `load` does: every handle serves the new
+// version from its next call.
+#[test]
+fn a_load_through_the_table_swaps_every_handle_too() {
+    let host = host_with_v1();
+    let quote = host.function::<QuoteReq, Quote>("pricing", "quote").unwrap();
+    assert_eq!(quote.call(&REQ).unwrap(), Quote::by(1, REQ));
+    host.code_server().table().load("pricing", fixtures().path("pricing_v2")).unwrap();
+    assert_eq!(quote.call(&REQ).unwrap(), Quote::by(2, REQ));
+    assert_eq!(quote.version().unwrap().to_string(), "2.0.0");
+}

@@ -41,6 +41,7 @@ mod history;
 mod interface;
 pub mod loader;
 // issue 16: metrics
+mod loaded_hook;
 mod metrics;
 mod state;
 mod unload;
@@ -437,6 +438,7 @@ impl ModuleTableBuilder {
             versions: metrics::VersionList::default(),
             published: ArcSwap::from_pointee(HashMap::new()),
             sections: config_section::Sections::default(),
+            loaded_hook: loaded_hook::LoadedHook::default(),
             _temp: temp,
             _lock: lock,
         })
@@ -459,6 +461,9 @@ pub struct ModuleTable {
     // issue 16: metrics
     /// Every version accepted, with its counters.
     versions: metrics::VersionList,
+    /// Told of loads through [`load_with`](Self::load_with) (the host's
+    /// function handles follow them).
+    loaded_hook: loaded_hook::LoadedHook,
     _temp: Option<tempfile::TempDir>,
     /// The state directory's lock. Declared last, so released last: after
     /// the versions the table holds (and their private copies) are gone.
@@ -566,7 +571,17 @@ impl ModuleTable {
         opts: LoadOptions,
     ) -> Result<LoadReport, LoadError> {
         let prepared = self.prepare(name, source.into(), opts)?;
-        self.commit(prepared).map_err(LoadError::from)
+        let report = self.commit(prepared).map_err(LoadError::from)?;
+        self.loaded_hook.loaded(name);
+        Ok(report)
+    }
+
+    /// Be told of every load through [`load_with`](Self::load_with) (after
+    /// it committed, outside the table's lock); set once, by the host.
+    pub(crate) fn tell_loads(&self, f: Box<dyn Fn(&str) + Send + Sync>) {
+        if self.loaded_hook.set(f).is_err() {
+            tracing::warn!("module table: a second loaded hook was ignored");
+        }
     }
 
     /// Steps 1–6, the `not_purged` check, the dependencies and `on_load`,

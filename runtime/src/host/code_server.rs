@@ -363,10 +363,9 @@ impl CodeServer {
         source: impl Into<Source>,
         opts: LoadOptions,
     ) -> Result<LoadReport, LoadError> {
-        let result = self.table().load_with(module, source, opts);
-        // issue 17: functions
-        self.shared.refresh_functions(module);
-        result
+        // issue 17: functions — the table tells the host (`tell_loads`), so a
+        // load through `table()` swaps the handles as this one does.
+        self.table().load_with(module, source, opts)
     }
 
     /// The module table below (versions and slots, no actors).

@@ -267,6 +267,13 @@ impl Host {
         let shared = Arc::new_cyclic(|me| {
             HostShared::new(table, inline, kill, me.clone(), (ports, metrics))
         });
+        // A load straight through the table swaps the function handles too.
+        let me = Arc::downgrade(&shared);
+        shared.table.tell_loads(Box::new(move |module| {
+            if let Some(shared) = me.upgrade() {
+                shared.refresh_functions(module);
+            }
+        }));
         let workers =
             workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let runner = Arc::new(shared::Runner(Arc::clone(&shared)));
