@@ -227,21 +227,38 @@ unsafe extern "C" fn plain_entry<F: Function>(
     out_cap: usize,
     sink: &Sink<'_>,
 ) -> i32 {
+    // issue 17: the image sizes as constants (what `PlainEntry::of` put in
+    // the entry, which the host checks its buffers against), so that the
+    // image's length checks fold away.
+    let (arg_size, result_size) = const {
+        match (relive_codec::plain::size::<F::Arg>(), relive_codec::plain::size::<F::Output>()) {
+            (Some(arg), Some(result)) => (arg, result),
+            // `PlainEntry::of` makes no entry for such a function.
+            _ => (0, 0),
+        }
+    };
     guard(sink, || {
+        if arg_len != arg_size || out_cap != result_size {
+            return Err(Failure::BadInput(format!(
+                "the images of {}: {arg_len} and {out_cap} bytes, not {arg_size} and {result_size}",
+                F::NAME
+            )));
+        }
         // SAFETY: the host's contract: `arg` is valid for reads of
         // `arg_len` bytes for this call (never null: it points into the
-        // host's stack buffer).
-        let bytes = unsafe { std::slice::from_raw_parts(arg, arg_len) };
+        // host's stack buffer), and `arg_len` is `arg_size`.
+        let bytes = unsafe { std::slice::from_raw_parts(arg, arg_size) };
         let arg: F::Arg = relive_codec::plain::decode(bytes)
             .map_err(|e| Failure::BadInput(format!("argument of {}: {e}", F::NAME)))?;
         let result = F::call(arg);
         // SAFETY: the host's contract: `out` is valid for writes of
-        // `out_cap` bytes for this call, and nothing else reads it meanwhile.
-        let buf = unsafe { std::slice::from_raw_parts_mut(out, out_cap) };
+        // `out_cap` bytes for this call, and nothing else reads it
+        // meanwhile; `out_cap` is `result_size`.
+        let buf = unsafe { std::slice::from_raw_parts_mut(out, result_size) };
         match relive_codec::plain::encode(&result, buf) {
-            Ok(n) if n == out_cap => Ok(()),
+            Ok(n) if n == result_size => Ok(()),
             Ok(n) => Err(Failure::Failed(crate::ModuleError::new(format!(
-                "result of {}: an image of {n} bytes, not {out_cap}",
+                "result of {}: an image of {n} bytes, not {result_size}",
                 F::NAME
             )))),
             Err(e) => Err(Failure::Failed(e.into())),
