@@ -274,19 +274,26 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
     /// exports it any more; [`FunctionError::SchemaMismatch`] when the
     /// version serving it (after a rollback) has other types;
     /// [`FunctionError::Failed`], [`FunctionError::Codec`].
-    #[inline]
+    #[inline(always)]
     pub fn call(&self, arg: &A) -> Result<R, FunctionError> {
-        self.slot.serving.read(|serving, shard| self.call_on(serving, shard, arg))
+        self.slot.serving.read(
+            #[inline(always)]
+            |serving, shard| self.call_on(serving, shard, arg),
+        )
     }
 
     /// [`call`](Self::call) on `serving`, by the thread of index `shard`.
     ///
     /// issue 17: only the plain form is inline here; the encoded form and
     /// every error are out of line, so that the whole plain call inlines
-    /// into its caller and the result never goes through memory between
-    /// its decode and its use (a struct stored field by field and copied
-    /// with wider loads stalls store forwarding, twice per call).
-    #[inline]
+    /// into its caller and the result does not go through another return
+    /// slot between its decode and its use (a struct stored field by field
+    /// and copied with wider loads stalls store forwarding). The chain —
+    /// [`call`](Self::call), the slot's read and its closures, this,
+    /// `call_plain` — is `#[inline(always)]`: with `#[inline]` LLVM left
+    /// the read out of line (over its threshold) and the result crossed
+    /// one more slot.
+    #[inline(always)]
     fn call_on(
         &self,
         serving: &Serving,
@@ -343,7 +350,7 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
     /// buffer, the module's plain entry, the result's image read back.
     /// `arg_size` and `result_size` are the images' sizes ([`Self::PLAIN`],
     /// which the entry `form` was declared with).
-    #[inline]
+    #[inline(always)]
     fn call_plain(
         &self,
         form: &PlainForm,
