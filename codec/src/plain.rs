@@ -200,6 +200,11 @@ impl Writer<'_> {
             Some((dst, rest)) => {
                 *dst = bytes;
                 self.rest = rest;
+                // issue 17: each leaf is loaded from the value at its own
+                // width (see `Reader::take`): the value was typically just
+                // stored field by field by the caller, and a merged load of
+                // two fields would span two of its stores.
+                compiler_fence(Ordering::SeqCst);
                 Ok(())
             }
             None => Err(too_long()),
