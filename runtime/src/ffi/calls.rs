@@ -420,7 +420,7 @@ pub(crate) fn call_function(
 ///
 /// The caller holds the `Version` the entry point came from (an `Arc`), so
 /// its library is open for the whole call.
-#[inline]
+#[inline(always)]
 pub(crate) fn call_plain(
     form: &super::decl::PlainForm,
     arg: &[u8],

@@ -131,17 +131,21 @@ impl<T> Snapshot<T> {
     /// Run `f` on the current value, which stays alive (and is not
     /// replaced for `f`) until `f` returns; `f` also gets this thread's
     /// index ([`thread_shard::index`]) for other per-thread cells.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read<R>(&self, f: impl FnOnce(&T, Option<usize>) -> R) -> R {
         let shard = thread_shard::index();
-        self.read_at(shard, |value| f(value, shard))
+        self.read_at(
+            shard,
+            #[inline(always)]
+            |value| f(value, shard),
+        )
     }
 
     /// [`read`](Self::read) by the thread owning index `shard`. Private: the
     /// protocol needs each cell to have one owner, which `read` ensures by
     /// asking the thread-local (and the loom models by giving each modelled
     /// thread its own index).
-    #[inline]
+    #[inline(always)]
     fn read_at<R>(&self, shard: Option<usize>, f: impl FnOnce(&T) -> R) -> R {
         let Some(reader) = shard.map(|i| &*self.readers[i]) else {
             return self.read_shared(f);
@@ -283,7 +287,7 @@ struct ReadEnd<'a, T> {
 }
 
 impl<T> Drop for ReadEnd<'_, T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // ORDERING: `Release`: this read's accesses to the value happen
         // before a reclaim that sees the pin cleared.

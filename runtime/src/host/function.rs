@@ -249,6 +249,14 @@ impl<A, R> std::fmt::Debug for Function<A, R> {
 }
 
 impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
+    /// The image sizes of `A` and `R` when both are plain, as constants
+    /// (issue 17: the plain call's buffers then have constant lengths, and
+    /// once inlined the image's bounds checks fold away).
+    const PLAIN: Option<(usize, usize)> = match (plain::size::<A>(), plain::size::<R>()) {
+        (Some(a), Some(r)) => Some((a, r)),
+        _ => None,
+    };
+
     /// Run the function on `arg`, on this thread, in the version serving it
     /// now (during a gradual upgrade, the new version for its share of
     /// calls). The call holds that version until it returns: an upgrade
@@ -266,12 +274,26 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
     /// exports it any more; [`FunctionError::SchemaMismatch`] when the
     /// version serving it (after a rollback) has other types;
     /// [`FunctionError::Failed`], [`FunctionError::Codec`].
+    #[inline(always)]
     pub fn call(&self, arg: &A) -> Result<R, FunctionError> {
-        self.slot.serving.read(|serving, shard| self.call_on(serving, shard, arg))
+        self.slot.serving.read(
+            #[inline(always)]
+            |serving, shard| self.call_on(serving, shard, arg),
+        )
     }
 
     /// [`call`](Self::call) on `serving`, by the thread of index `shard`.
-    #[inline]
+    ///
+    /// issue 17: only the plain form is inline here; the encoded form and
+    /// every error are out of line, so that the whole plain call inlines
+    /// into its caller and the result does not go through another return
+    /// slot between its decode and its use (a struct stored field by field
+    /// and copied with wider loads stalls store forwarding). The chain —
+    /// [`call`](Self::call), the slot's read and its closures, this,
+    /// `call_plain` — is `#[inline(always)]`: with `#[inline]` LLVM left
+    /// the read out of line (over its threshold) and the result crossed
+    /// one more slot.
+    #[inline(always)]
     fn call_on(
         &self,
         serving: &Serving,
@@ -279,10 +301,7 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
         arg: &A,
     ) -> Result<R, FunctionError> {
         let Some(target) = serving.pick() else {
-            return Err(FunctionError::Unavailable {
-                module: self.slot.module.clone(),
-                function: self.slot.name.clone(),
-            });
+            return Err(self.unavailable());
         };
         if target.arg != self.arg || target.result != self.result {
             return Err(self.mismatch(target));
@@ -290,13 +309,21 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
         // The count goes first: a call is counted whether it returns or
         // not, by this thread's own cell (no shared line written).
         self.slot.calls.add_one_at(shard);
-        if let (Some(form), Some((arg_size, result_size))) = (&target.plain, self.plain) {
+        if let (Some(form), Some((arg_size, result_size))) = (&target.plain, Self::PLAIN) {
             // Equal fingerprints mean equal schemas, hence equal image
             // sizes; the check keeps a disagreement an error, not a misread.
             if form.arg_size == arg_size && form.result_size == result_size {
-                return self.call_plain(form, target, arg);
+                return self.call_plain(form, target, arg, arg_size, result_size);
             }
         }
+        self.call_encoded(target, arg)
+    }
+
+    /// The encoded form of [`call`](Self::call): `arg` postcard-encoded on
+    /// the stack (or in a `Vec` past [`INLINE_BYTES`]), the module's
+    /// entry, the result decoded from the stack buffer or the spill.
+    #[inline(never)]
+    fn call_encoded(&self, target: &Target, arg: &A) -> Result<R, FunctionError> {
         let mut inline = [0u8; INLINE_BYTES];
         let mut heap = Vec::new();
         let arg_bytes: &[u8] = match relive_codec::encode_to_slice(arg, &mut inline) {
@@ -321,17 +348,28 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
 
     /// The plain form of [`call`](Self::call): `arg`'s image into a stack
     /// buffer, the module's plain entry, the result's image read back.
-    #[inline]
-    fn call_plain(&self, form: &PlainForm, target: &Target, arg: &A) -> Result<R, FunctionError> {
+    /// `arg_size` and `result_size` are the images' sizes ([`Self::PLAIN`],
+    /// which the entry `form` was declared with).
+    #[inline(always)]
+    fn call_plain(
+        &self,
+        form: &PlainForm,
+        target: &Target,
+        arg: &A,
+        arg_size: usize,
+        result_size: usize,
+    ) -> Result<R, FunctionError> {
         let mut image = [0u8; plain::MAX];
-        let n = plain::encode(arg, &mut image).map_err(|e| self.codec(e))?;
+        let image = &mut image[..arg_size];
+        let n = plain::encode(arg, image).map_err(|e| self.codec(e))?;
         let mut out = [0u8; plain::MAX];
+        let out = &mut out[..result_size];
         let mut spill = Vec::new();
-        let code = call_plain(form, &image[..n], &mut out[..form.result_size], &mut spill);
+        let code = call_plain(form, &image[..n], out, &mut spill);
         if code != relive_sdk::abi::status::OK {
             return Err(self.failure(target, code, &spill));
         }
-        plain::decode(&out[..form.result_size]).map_err(|e| self.codec(e))
+        plain::decode(out).map_err(|e| self.codec(e))
     }
 }
 
@@ -371,6 +409,7 @@ impl<A, R> Function<A, R> {
 
     /// The error of a call that ended with status `code` and `message`.
     #[cold]
+    #[inline(never)]
     fn failure(&self, target: &Target, code: i32, message: &[u8]) -> FunctionError {
         let (module, function) = (self.slot.module.clone(), self.slot.name.clone());
         let version = target.version.version().to_string();
@@ -382,7 +421,18 @@ impl<A, R> Function<A, R> {
         }
     }
 
+    /// The error of a call that no loaded version serves.
     #[cold]
+    #[inline(never)]
+    fn unavailable(&self) -> FunctionError {
+        FunctionError::Unavailable {
+            module: self.slot.module.clone(),
+            function: self.slot.name.clone(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
     fn mismatch(&self, target: &Target) -> FunctionError {
         let (what, expected, found) = if target.arg != self.arg {
             ("argument", self.arg, target.arg)
@@ -400,6 +450,7 @@ impl<A, R> Function<A, R> {
     }
 
     #[cold]
+    #[inline(never)]
     fn codec(&self, source: CodecError) -> FunctionError {
         FunctionError::Codec {
             module: self.slot.module.clone(),

@@ -227,24 +227,100 @@ unsafe extern "C" fn plain_entry<F: Function>(
     out_cap: usize,
     sink: &Sink<'_>,
 ) -> i32 {
+    // issue 17: the image sizes as constants (what `PlainEntry::of` put in
+    // the entry, which the host checks its buffers against), so that the
+    // image's length checks fold away.
+    let (arg_size, result_size) = const {
+        match (relive_codec::plain::size::<F::Arg>(), relive_codec::plain::size::<F::Output>()) {
+            (Some(arg), Some(result)) => (arg, result),
+            // `PlainEntry::of` makes no entry for such a function.
+            _ => (0, 0),
+        }
+    };
     guard(sink, || {
+        if arg_len != arg_size || out_cap != result_size {
+            return Err(Failure::BadInput(format!(
+                "the images of {}: {arg_len} and {out_cap} bytes, not {arg_size} and {result_size}",
+                F::NAME
+            )));
+        }
         // SAFETY: the host's contract: `arg` is valid for reads of
         // `arg_len` bytes for this call (never null: it points into the
-        // host's stack buffer).
-        let bytes = unsafe { std::slice::from_raw_parts(arg, arg_len) };
+        // host's stack buffer), and `arg_len` is `arg_size`.
+        let bytes = unsafe { std::slice::from_raw_parts(arg, arg_size) };
         let arg: F::Arg = relive_codec::plain::decode(bytes)
             .map_err(|e| Failure::BadInput(format!("argument of {}: {e}", F::NAME)))?;
         let result = F::call(arg);
         // SAFETY: the host's contract: `out` is valid for writes of
-        // `out_cap` bytes for this call, and nothing else reads it meanwhile.
-        let buf = unsafe { std::slice::from_raw_parts_mut(out, out_cap) };
+        // `out_cap` bytes for this call, and nothing else reads it
+        // meanwhile; `out_cap` is `result_size`.
+        let buf = unsafe { std::slice::from_raw_parts_mut(out, result_size) };
         match relive_codec::plain::encode(&result, buf) {
-            Ok(n) if n == out_cap => Ok(()),
+            Ok(n) if n == result_size => Ok(()),
             Ok(n) => Err(Failure::Failed(crate::ModuleError::new(format!(
-                "result of {}: an image of {n} bytes, not {out_cap}",
+                "result of {}: an image of {n} bytes, not {result_size}",
                 F::NAME
             )))),
             Err(e) => Err(Failure::Failed(e.into())),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::status;
+    use std::cell::RefCell;
+    use std::ffi::c_void;
+
+    /// `(n, double)` → `n * 2` when `double`, else `n`.
+    struct Twice;
+
+    impl Function for Twice {
+        const NAME: &'static str = "twice";
+        type Arg = (u32, bool);
+        type Output = u64;
+        fn call((n, double): (u32, bool)) -> u64 {
+            if double { u64::from(n) * 2 } else { u64::from(n) }
+        }
+    }
+
+    /// The host's sink callback, appending to a `RefCell<Vec<u8>>`.
+    unsafe extern "C" fn append(ctx: *mut c_void, ptr: *const u8, len: usize) {
+        // SAFETY: `ctx` is the test's `RefCell<Vec<u8>>`, which outlives
+        // the calls, and the entry passes a slice valid for the call.
+        let (buf, bytes) =
+            unsafe { (&*ctx.cast::<RefCell<Vec<u8>>>(), std::slice::from_raw_parts(ptr, len)) };
+        buf.borrow_mut().extend_from_slice(bytes);
+    }
+
+    // issue 17: the plain entry checks the lengths once against its
+    // constant sizes, then reads and writes the images at those sizes.
+    #[test]
+    fn the_plain_entry_runs_on_images_of_its_declared_sizes_only() {
+        let call = PlainEntry::of::<Twice>().call.expect("(u32, bool) -> u64 is plain");
+        let message = RefCell::new(Vec::new());
+        let sink = Sink {
+            ctx: (&message as *const RefCell<Vec<u8>>).cast_mut().cast(),
+            write: append,
+            flags: 0,
+            _call: std::marker::PhantomData,
+        };
+        let arg = [21, 0, 0, 0, 1];
+        let mut out = [0u8; 16];
+        // SAFETY: `arg` and `out` are valid for the lengths passed (never
+        // past their ends), `sink` for the call.
+        let code = unsafe { call(arg.as_ptr(), 5, out.as_mut_ptr(), 8, &sink) };
+        assert_eq!(code, status::OK);
+        assert_eq!(out[..8], 42u64.to_le_bytes());
+        assert!(message.borrow().is_empty());
+        for (arg_len, out_cap) in [(4, 8), (5, 16), (5, 7)] {
+            message.borrow_mut().clear();
+            // SAFETY: as above.
+            let code = unsafe { call(arg.as_ptr(), arg_len, out.as_mut_ptr(), out_cap, &sink) };
+            assert_eq!(code, status::BAD_INPUT, "{arg_len} and {out_cap}");
+            let text = String::from_utf8_lossy(&message.borrow()).into_owned();
+            assert!(text.contains("the images of twice"), "{text}");
+        }
+    }
 }
