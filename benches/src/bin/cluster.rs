@@ -13,7 +13,8 @@
 //!   handled (casts and a call from one sender arrive in order; the casts
 //!   go through the sender's credit window, decision 0030);
 //! - `nats publish_msgs_per_s`: raw publishes of a payload of the same
-//!   size, timed until a subscriber on the other connection has them all.
+//!   size, timed until a subscriber on a connection of its own (with room
+//!   for the whole flood, so core NATS drops none) has them all.
 //!
 //! Median of `REPS` repetitions each, then the two ratios relive / NATS
 //! (`relive remote_call_vs_nats_request_ratio`,
@@ -68,6 +69,13 @@ fn main() {
                 }
             }
         });
+        // The raw publishes' subscriber: its own connection, with room for
+        // a whole flood.
+        let sink_client = async_nats::ConnectOptions::new()
+            .subscription_capacity(CASTS as usize + 1024)
+            .connect(nats.url())
+            .await
+            .expect("the raw subscriber connects");
         let mut get = Vec::new();
         relive_codec::encode_into(&CounterMsg::Get, &mut get).expect("encode");
         let mut add = Vec::new();
@@ -101,8 +109,12 @@ fn main() {
                 "every cast handled before the call (host a counted {stats:?})"
             );
 
-            let mut sink = a.client().subscribe("bench.sink").await.expect("subscribe");
-            a.client().flush().await.expect("flush");
+            // The subscriber holds the whole flood: with the client's default
+            // buffer (64 k messages) core NATS drops what a lagging
+            // subscriber has no room for, and waiting for every message
+            // would never end (one run in three hung so).
+            let mut sink = sink_client.subscribe("bench.sink").await.expect("subscribe");
+            sink_client.flush().await.expect("flush");
             let counted = tokio::spawn(async move {
                 for _ in 0..CASTS {
                     sink.next().await.expect("a message");
@@ -113,7 +125,10 @@ fn main() {
                 b.client().publish("bench.sink", add.clone().into()).await.expect("publish");
             }
             b.client().flush().await.expect("flush");
-            counted.await.expect("every publish received");
+            tokio::time::timeout(Duration::from_secs(60), counted)
+                .await
+                .expect("every publish received within 60 s (a slow consumer dropped some?)")
+                .expect("the subscriber");
             publishes.push(CASTS as f64 / t.elapsed().as_secs_f64());
         }
         figure("relive", "remote_call_round_trips_per_s", median(&calls), "/s");
