@@ -72,7 +72,7 @@ impl NatsServer {
     /// # Panics
     /// When the binary does not start or does not listen within 10 s.
     pub fn start(binary: &std::path::Path) -> NatsServer {
-        Self::spawn(binary, free_port(), None, &[], "", false)
+        Self::spawn_with(binary, free_port(), None, &[], "", false, None)
     }
 
     /// `n` servers routed to each other on loopback (a NATS cluster named
@@ -91,7 +91,7 @@ impl NatsServer {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_jetstream(binary: &std::path::Path) -> NatsServer {
-        Self::spawn(binary, free_port(), None, &[], "js0", true)
+        Self::spawn_with(binary, free_port(), None, &[], "js0", true, None)
     }
 
     /// A standalone server with JetStream on, as
@@ -135,20 +135,9 @@ impl NatsServer {
                     .filter(|(j, _)| *j != i)
                     .map(|(_, u)| u.clone())
                     .collect();
-                Self::spawn(binary, *p, Some(*r), &others, &format!("n{i}"), jetstream)
+                Self::spawn_with(binary, *p, Some(*r), &others, &format!("n{i}"), jetstream, None)
             })
             .collect()
-    }
-
-    fn spawn(
-        binary: &std::path::Path,
-        port: u16,
-        route_port: Option<u16>,
-        routes: &[String],
-        name: &str,
-        jetstream: bool,
-    ) -> NatsServer {
-        Self::spawn_with(binary, port, route_port, routes, name, jetstream, None)
     }
 
     fn spawn_with(
