@@ -5,7 +5,9 @@
 //! Without a nats-server each test prints a loud SKIP.
 
 use counter_api::{CounterMsg, CounterReply};
-use relive_cluster::fleet::{AbortReason, FleetError, Phase, Step};
+use relive_cluster::fleet::{
+    AbortReason, Build, Candidate, Desired, FleetError, Hosts, Lock, Phase, Step,
+};
 use relive_cluster::{
     Cluster, ClusterBuilder, Fleet, FleetAgent, FleetAgentOptions, FleetBuilder, RolloutError,
     RolloutPlan,
@@ -764,4 +766,50 @@ async fn calls_that_time_out_on_the_canary_count_as_errors_and_abort_the_rollout
     for n in &nodes {
         assert_eq!(n.version(), "1.0.0", "{}", n.name);
     }
+}
+
+// A coordinator that takes over a gone one's lock withdraws every
+// candidate still out, whatever its module: one rollout at a time, so any
+// candidate is the gone rollouts'. (Before, only the lock's own module's
+// was withdrawn; a lock whose module differs from a stale candidate's —
+// one taken over, then released when that withdrawal failed — left it out
+// for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_withdraws_every_stale_candidate_whatever_its_module() {
+    let Some(bin) = nats_server_or_skip("a_takeover_withdraws_every_stale_candidate") else {
+        return;
+    };
+    let nats = NatsServer::start_jetstream(&bin);
+    let _nodes = nodes(&nats.url(), &["a"], 1).await;
+    let fleet = coordinator(&nats.url()).await;
+    see(&fleet, &["a"]).await;
+
+    // What gone coordinators left: a lock for "billing", unrenewed, and a
+    // candidate of "pricing" nobody withdrew.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let kv = async_nats::jetstream::new(client).get_key_value("relive-test-fleet").await.unwrap();
+    let lock = Lock {
+        rollout: "gone".into(),
+        module: "billing".into(),
+        owner: "a coordinator that died".into(),
+        lease_ms: 500,
+    };
+    kv.put("lock", serde_json::to_vec(&lock).unwrap().into()).await.unwrap();
+    let build = Build {
+        module: "pricing".into(),
+        version: "9.9.9".into(),
+        hash: "00".repeat(32),
+        object: "pricing-stale".into(),
+        signed: false,
+    };
+    let stale = Desired {
+        promoted: None,
+        candidate: Some(Candidate { rollout: "older".into(), build, hosts: Hosts::All }),
+    };
+    kv.put("desired.pricing", serde_json::to_vec(&stale).unwrap().into()).await.unwrap();
+
+    fleet.upgrade("counter", lib("counter_v2"), plan(Duration::ZERO)).await.unwrap();
+    let left = kv.get("desired.pricing").await.unwrap().expect("desired.pricing");
+    let left: Desired = serde_json::from_slice(&left).unwrap();
+    assert_eq!(left.candidate, None, "the stale candidate was withdrawn");
 }

@@ -639,22 +639,18 @@ impl AgentState {
     }
 }
 
-/// Write `bytes` to `path` (0600) through a temporary file and a rename.
+/// Write `bytes` to `path` (0600) through a temporary file of its own and
+/// a rename. Each write has its own temporary file: a write that timed out
+/// (its blocking thread cannot be cancelled) and runs on must never
+/// truncate a file a later write has already renamed into place.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AgentError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".part");
-    let tmp = PathBuf::from(tmp);
     let err = |source| AgentError::Write { path: path.to_owned(), source };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    // 0600, created exclusively under a fresh name.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
 }

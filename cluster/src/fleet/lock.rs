@@ -87,19 +87,19 @@ impl Held {
         Held { value, revision, lost, renewal }
     }
 
-    /// Whether another coordinator took it.
+    /// Whether it is lost: another coordinator took it, or its renewal
+    /// task ended (it panicked: nobody renews it).
     pub(crate) fn is_lost(&self) -> bool {
-        *self.lost.borrow()
+        *self.lost.borrow() || self.renewal.is_finished()
     }
 
-    /// Resolves when another coordinator takes it (never, while it is
-    /// held): a step raced with it stops at once.
+    /// Resolves when it is lost (see [`is_lost`](Self::is_lost)): a step
+    /// raced with it stops at once.
     pub(crate) async fn lost(&self) {
         let mut lost = self.lost.clone();
-        if lost.wait_for(|l| *l).await.is_err() {
-            // The renewal task ended without losing it (it was stopped).
-            std::future::pending::<()>().await;
-        }
+        // An error: the renewal task ended (it panicked; while the lock is
+        // held nothing else ends it), so nobody renews it: lost too.
+        let _ = lost.wait_for(|l| *l).await;
     }
 
     /// Stop renewing it and delete it (a failure is logged: it expires).
@@ -185,6 +185,9 @@ impl Fleet {
             lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
         };
         let held = |revision| Held::start(self.buckets.clone(), value.clone(), revision, lease);
+        // The whole wait is bounded by this rollout's lease, however many
+        // times the lock changes hands meanwhile.
+        let started = Instant::now();
         // A lock released while we looked is created again, twice at most.
         for _ in 0..3 {
             match self.buckets.create(bucket::LOCK, &value).await {
@@ -202,8 +205,9 @@ impl Fleet {
             let expired = loop {
                 tokio::time::sleep(poll).await;
                 let Some((now, revision)) = self.held_lock().await? else { break None };
-                match watched.observe(revision, Instant::now(), theirs) {
-                    Verdict::Unchanged if watched.since.elapsed() >= lease => {
+                let at = Instant::now();
+                match watched.observe(revision, at, theirs) {
+                    Verdict::Unchanged if at.saturating_duration_since(started) >= lease => {
                         return Err(RolloutError::Busy { lock: Box::new(now) });
                     }
                     Verdict::Unchanged => {}
@@ -217,10 +221,13 @@ impl Fleet {
                 Ok(revision) => {
                     tracing::warn!(stale = %other.rollout, "fleet: took over an expired lock");
                     let held = held(revision);
-                    if other.module != module
-                        && let Err(e) = self.withdraw(&other.module).await
-                    {
-                        held.release(&self.buckets).await;
+                    // Any candidate still out is the gone rollout's (one
+                    // rollout at a time): withdraw them all, whatever their
+                    // module. If that fails the lock is not deleted but
+                    // left to expire, so whoever takes it next withdraws
+                    // them again — never a free lock with a stale candidate.
+                    if let Err(e) = self.withdraw_all().await {
+                        held.abandon();
                         return Err(e.into());
                     }
                     return Ok(held);
@@ -244,13 +251,14 @@ impl Fleet {
         self.buckets.get::<Lock>(bucket::LOCK).await
     }
 
-    /// Withdraw the candidate of `module` (an expired rollout's).
-    async fn withdraw(&self, module: &str) -> Result<(), FleetError> {
-        let key = bucket::desired_key(module);
-        if let Some((mut d, revision)) = self.buckets.get::<Desired>(&key).await?
-            && d.candidate.take().is_some()
-        {
-            self.buckets.update(&key, &d, revision).await?;
+    /// Withdraw every module's candidate (an expired rollout's).
+    async fn withdraw_all(&self) -> Result<(), FleetError> {
+        for key in self.buckets.keys(bucket::DESIRED_PREFIX).await? {
+            if let Some((mut d, revision)) = self.buckets.get::<Desired>(&key).await?
+                && d.candidate.take().is_some()
+            {
+                self.buckets.update(&key, &d, revision).await?;
+            }
         }
         Ok(())
     }
