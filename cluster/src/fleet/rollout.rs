@@ -47,7 +47,7 @@ use super::coordinator::Fleet;
 use super::error::{AbortReason, FleetError, RolloutError};
 use super::lock::Held;
 use super::record::{
-    Build, Candidate, Desired, HostReport, Hosts, ModuleReport, Phase, RolloutState, Step,
+    Build, Candidate, Desired, HostReport, Hosts, Lock, ModuleReport, Phase, RolloutState, Step,
     now_unix_ms,
 };
 use crate::subject::check_token;
@@ -502,7 +502,15 @@ impl Run<'_> {
                     };
                 }
                 Err(_) => {
-                    // Another revision? Read it again before retrying.
+                    // Another revision? Only ours to replace while the lock
+                    // is still ours: a coordinator that took it over owns
+                    // `desired` now.
+                    if let Ok(Some((held, _))) = self.fleet.buckets.get::<Lock>(bucket::LOCK).await
+                        && held != self.lock.value
+                    {
+                        return RolloutError::LockLost { rollout };
+                    }
+                    // Read it again before retrying.
                     let key = bucket::desired_key(&self.module);
                     if let Ok(Some(e)) = self.fleet.buckets.entry(&key).await {
                         self.revision = e.revision;
