@@ -75,6 +75,19 @@ impl Bound {
     pub(crate) async fn run<F: Future>(self, f: F) -> Result<F::Output, Elapsed> {
         tokio::time::timeout_at(self.until, f).await.map_err(|_| Elapsed(self.timeout))
     }
+
+    /// Run the async-nats operation `f` until this bound.
+    ///
+    /// # Errors
+    /// [`WaitError::Elapsed`] when `f` did not finish; [`WaitError::Nats`]
+    /// with its error when it failed.
+    pub(crate) async fn exchange<T, E, F>(self, f: F) -> Result<T, WaitError>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.run(f).await?.map_err(|e| WaitError::Nats(Box::new(e)))
+    }
 }
 
 #[cfg(test)]

@@ -85,13 +85,10 @@ impl Claim {
         bound: Bound,
         call: Duration,
     ) -> Result<bool, WaitError> {
-        let nats = |e: Box<dyn std::error::Error + Send + Sync>| WaitError::Nats(e);
         let inbox = client.new_inbox();
-        let subscribe = client.subscribe(inbox.clone());
-        let mut answers =
-            bound.within(call).run(subscribe).await?.map_err(|e| nats(Box::new(e)))?;
+        let mut answers = bound.within(call).exchange(client.subscribe(inbox.clone())).await?;
         let probe = client.publish_with_reply(ping.to_owned(), inbox, self.id.clone().into());
-        bound.within(call).run(probe).await?.map_err(|e| nats(Box::new(e)))?;
+        bound.within(call).exchange(probe).await?;
         crate::synced::synced(client, bound.within(call)).await?;
         let mut taken = false;
         // The join's deadline may fall within the window: then the window

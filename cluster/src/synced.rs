@@ -18,13 +18,11 @@ use futures_util::StreamExt;
 /// publish, or the connection closed.
 pub(crate) async fn synced(client: &async_nats::Client, bound: Bound) -> Result<(), WaitError> {
     let inbox = client.new_inbox();
-    let nats = |e: Box<dyn std::error::Error + Send + Sync>| WaitError::Nats(e);
-    let mut echo =
-        bound.run(client.subscribe(inbox.clone())).await?.map_err(|e| nats(Box::new(e)))?;
-    bound.run(client.publish(inbox, "".into())).await?.map_err(|e| nats(Box::new(e)))?;
+    let mut echo = bound.exchange(client.subscribe(inbox.clone())).await?;
+    bound.exchange(client.publish(inbox, "".into())).await?;
     match bound.run(echo.next()).await? {
         // `echo` drops here: unsubscribed without waiting.
         Some(_) => Ok(()),
-        None => Err(nats("the connection closed".into())),
+        None => Err(WaitError::Nats("the connection closed".into())),
     }
 }
