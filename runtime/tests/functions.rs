@@ -181,9 +181,9 @@ fn a_call_in_flight_finishes_on_its_version_which_stays_resident_until_it_return
         // however late a loaded machine runs its thread.
         let counted = slow.clone();
         let in_flight = std::thread::spawn(move || slow.call(&SlowReq { ms: 1500, req: REQ }));
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while counted.calls() == 0 {
-            assert!(std::time::Instant::now() < deadline, "the slow call never started");
+            assert!(Instant::now() < deadline, "the slow call never started");
             std::thread::yield_now();
         }
         code.upgrade("pricing", fixtures().path("pricing_v2")).unwrap();
@@ -199,10 +199,19 @@ fn a_call_in_flight_finishes_on_its_version_which_stays_resident_until_it_return
         assert_eq!(q, Quote::by(1, REQ), "the call finished on the version it started on");
         watch
     };
-    // Generous: the swap test's callers, in this process, keep threads
-    // busy on a CPU, which the unloader waits out before it closes a
-    // library (`UninspectedThread`); alone this settles in milliseconds.
-    assert_eq!(watch.settled(Duration::from_secs(30)), UnloadStatus::Unloaded);
+    // Unloaded, not merely settled: the first look may come while the call's
+    // thread is still ending — running v1's thread-exit destructors, a
+    // `ModuleThread` hazard the unloader looks at again shortly after.
+    // Generous: the swap test's callers, in this process, keep threads busy
+    // on a CPU, which the unloader waits out before it closes a library
+    // (`UninspectedThread`); alone this settles in milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = watch.status();
+    while status != UnloadStatus::Unloaded && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        status = watch.status();
+    }
+    assert_eq!(status, UnloadStatus::Unloaded);
     assert!(!maps_show(&copy));
 }
 
@@ -256,6 +265,19 @@ fn a_thousand_swaps_under_four_callers_lose_no_call_and_mix_no_version() {
         on_v1 = !on_v1;
         let want = if on_v1 { 1 } else { 2 };
         assert_eq!(quote.call(&REQ).unwrap().version, want, "swap {swap} served at once");
+        // The callers call between every two swaps: five more calls
+        // counted, of which at most four (one per caller) started before
+        // the swap. On a loaded machine the swapping thread, woken from
+        // the code server's waits, can otherwise run whole bursts of swaps
+        // while the callers wait for a CPU and never see one version.
+        let from = calls.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Spinning, not yielding: a yield gives the CPU to a caller for a
+        // whole time slice, a millisecond per swap for nothing.
+        while calls.load(Ordering::Relaxed) < from + 5 {
+            assert!(Instant::now() < deadline, "the callers stopped calling at swap {swap}");
+            std::hint::spin_loop();
+        }
     }
     let swapping = started.elapsed();
     stop.store(true, Ordering::Relaxed);
