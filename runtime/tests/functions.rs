@@ -205,13 +205,7 @@ fn a_call_in_flight_finishes_on_its_version_which_stays_resident_until_it_return
     // Generous: the swap test's callers, in this process, keep threads busy
     // on a CPU, which the unloader waits out before it closes a library
     // (`UninspectedThread`); alone this settles in milliseconds.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut status = watch.status();
-    while status != UnloadStatus::Unloaded && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-        status = watch.status();
-    }
-    assert_eq!(status, UnloadStatus::Unloaded);
+    assert_eq!(watch.unloaded(Duration::from_secs(30)), UnloadStatus::Unloaded);
     assert!(!maps_show(&copy));
 }
 
@@ -296,11 +290,10 @@ fn a_thousand_swaps_under_four_callers_lose_no_call_and_mix_no_version() {
     );
     // Once no call holds them, every dropped version is unloaded.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut left: Vec<UnloadStatus> = watches.iter().map(|w| w.status()).collect();
-    while left.iter().any(|s| *s != UnloadStatus::Unloaded) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        left = watches.iter().map(|w| w.status()).collect();
-    }
+    let left: Vec<UnloadStatus> = watches
+        .iter()
+        .map(|w| w.unloaded(deadline.saturating_duration_since(Instant::now())))
+        .collect();
     let stuck: Vec<&UnloadStatus> = left.iter().filter(|s| **s != UnloadStatus::Unloaded).collect();
     assert!(stuck.is_empty(), "{} versions not unloaded: {stuck:?}", stuck.len());
     eprintln!(

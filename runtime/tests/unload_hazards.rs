@@ -6,7 +6,7 @@
 use relive_runtime::code_server::Residency;
 use relive_runtime::{ActorRef, Host, Instance, UnloadStatus};
 use relive_test_support::fixtures;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tls_api::{Hazards, TlsMsg, TlsReply};
 
 fn host_with(v1: bool) -> Host {
@@ -18,23 +18,6 @@ fn host_with(v1: bool) -> Host {
 
 fn run(inst: &mut Instance, h: Hazards) -> TlsReply {
     inst.call::<TlsMsg, TlsReply>(&TlsMsg::Run(h)).unwrap()
-}
-
-/// Poll `watch` until `done` says so (or panic after `within`).
-fn until(
-    watch: &relive_runtime::code_server::UnloadWatch,
-    within: Duration,
-    done: impl Fn(&UnloadStatus) -> bool,
-) -> UnloadStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = watch.status();
-        if done(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "still {s:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -57,7 +40,7 @@ fn a_thread_the_module_started_keeps_its_library_until_it_ends() {
     assert!(matches!(status, UnloadStatus::Resident(Residency::ModuleThread { .. })), "{status:?}");
     // When its thread has ended (on the old code: in unmapped memory, SIGSEGV),
     // the library goes.
-    until(&watch, Duration::from_secs(10), |s| *s == UnloadStatus::Unloaded);
+    assert_eq!(watch.unloaded(Duration::from_secs(10)), UnloadStatus::Unloaded);
 }
 
 #[test]
@@ -108,7 +91,7 @@ fn a_host_thread_that_ran_thread_current_in_a_module_exits_safely_after_the_purg
     std::thread::sleep(Duration::from_millis(100));
     code.load("tls", fixtures().path("tls_panicky_v2")).unwrap();
     let watch = code.purge("tls").unwrap().unload.unwrap();
-    until(&watch, Duration::from_secs(10), |s| *s == UnloadStatus::Unloaded);
+    assert_eq!(watch.unloaded(Duration::from_secs(10)), UnloadStatus::Unloaded);
     // Its exit runs no destructor of the unmapped library (on the old code:
     // std's thread-exit key destructor, in unmapped memory, SIGSEGV).
     go.send(()).unwrap();
@@ -140,7 +123,7 @@ fn thread_locals_touched_on_workers_do_not_keep_purged_libraries_mapped() {
     // The workers are retired (their destructors run while the library is
     // still mapped) and every library goes (on the old code: all stayed).
     for w in &watches {
-        until(w, Duration::from_secs(20), |s| *s == UnloadStatus::Unloaded);
+        assert_eq!(w.unloaded(Duration::from_secs(20)), UnloadStatus::Unloaded);
     }
     assert_eq!(host.workers(), std::thread::available_parallelism().map_or(2, |n| n.get()));
 }

@@ -468,6 +468,32 @@ impl UnloadWatch {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
+
+    /// The status once it is `Unloaded` (or `Static`: nothing to unload),
+    /// waiting at most `timeout` (then the status as it is). Unlike
+    /// [`settled`](Self::settled), a `Resident` status is waited out too:
+    /// some residencies are brief — a thread that ran the version's code
+    /// still ending (`ModuleThread`), which the unloader looks at again.
+    ///
+    /// ```no_run
+    /// # fn demo(watch: relive_runtime::code_server::UnloadWatch) {
+    /// use relive_runtime::code_server::UnloadStatus;
+    /// use std::time::Duration;
+    /// assert_eq!(watch.unloaded(Duration::from_secs(10)), UnloadStatus::Unloaded);
+    /// # }
+    /// ```
+    pub fn unloaded(&self, timeout: std::time::Duration) -> UnloadStatus {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self.status();
+            if matches!(status, UnloadStatus::Unloaded | UnloadStatus::Static)
+                || std::time::Instant::now() >= deadline
+            {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 }
 
 /// Whether `/proc/self/maps` shows `path`.
