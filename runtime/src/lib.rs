@@ -60,6 +60,8 @@ mod scheduler;
 mod sync;
 // issue 17: per-thread cells (decisions 0025, 0031)
 mod thread_shard;
+// issue 17 and 19: counts kept per thread, over `thread_shard`
+mod sharded_count;
 // Every host-side `unsafe` block is in here.
 #[allow(unsafe_code)]
 mod ffi;

@@ -10,6 +10,7 @@
 //! What is exact and what is sampled is said per field; `docs/metrics.md`
 //! lists every metric built from them.
 
+use crate::sharded_count::ShardedCount;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,10 +107,11 @@ impl HistogramSnapshot {
 /// What the actors running one version did. Counters only grow.
 #[derive(Debug, Default)]
 pub struct VersionMetrics {
-    /// Casts handled (exact; added once per turn).
-    pub(crate) casts: AtomicU64,
-    /// Calls handled (exact; added once per turn).
-    pub(crate) calls: AtomicU64,
+    /// Casts handled (exact; added once per turn, by the turn's thread to
+    /// its own cell).
+    pub(crate) casts: ShardedCount,
+    /// Calls handled (exact; as `casts`).
+    pub(crate) calls: ShardedCount,
     /// The deepest mailbox a turn on this version found when it started
     /// (a high-water mark, looked at once per turn).
     pub(crate) mailbox_max: AtomicU64,
@@ -151,12 +153,12 @@ pub struct VersionCounts {
 impl VersionMetrics {
     /// A turn handled `casts` casts and `calls` calls.
     pub(crate) fn handled(&self, casts: u64, calls: u64) {
-        // ORDERING: statistics.
+        let shard = crate::thread_shard::index();
         if casts > 0 {
-            self.casts.fetch_add(casts, Ordering::Relaxed);
+            self.casts.add_at(shard, casts);
         }
         if calls > 0 {
-            self.calls.fetch_add(calls, Ordering::Relaxed);
+            self.calls.add_at(shard, calls);
         }
     }
 
@@ -191,8 +193,8 @@ impl VersionMetrics {
     pub fn counts(&self) -> VersionCounts {
         // ORDERING: statistics.
         VersionCounts {
-            casts: self.casts.load(Ordering::Relaxed),
-            calls: self.calls.load(Ordering::Relaxed),
+            casts: self.casts.total(),
+            calls: self.calls.total(),
             mailbox_max: self.mailbox_max.load(Ordering::Relaxed),
             crashes: self.crashes.load(Ordering::Relaxed),
             failed_calls: self.failed_calls.load(Ordering::Relaxed),

@@ -19,11 +19,11 @@
 //! safe; the unload check reports it `Resident`, docs/guide.md, "What a
 //! module may do").
 
-use super::call_count::CallCount;
 use crate::code_server::{ModuleTable, Version};
 use crate::ffi::calls::{FunctionOutcome, call_function, call_plain};
 use crate::ffi::decl::{FunctionPtr, PlainForm};
 use crate::ffi::snapshot::Snapshot;
+use crate::sharded_count::ShardedCount;
 use parking_lot::Mutex;
 use relive_codec::{CodecError, Fingerprint, Schema, plain};
 use serde::Serialize;
@@ -182,7 +182,7 @@ pub(crate) struct FunctionSlot {
     name: String,
     serving: Snapshot<Serving>,
     /// Calls through every handle, counted per calling thread.
-    calls: CallCount,
+    calls: ShardedCount,
 }
 
 /// How a module's functions are served, from the code server's slots: its
@@ -308,7 +308,7 @@ impl<A: Serialize + Schema, R: DeserializeOwned + Schema> Function<A, R> {
         }
         // The count goes first: a call is counted whether it returns or
         // not, by this thread's own cell (no shared line written).
-        self.slot.calls.add_one_at(shard);
+        self.slot.calls.add_at(shard, 1);
         if let (Some(form), Some((arg_size, result_size))) = (&target.plain, Self::PLAIN) {
             // Equal fingerprints mean equal schemas, hence equal image
             // sizes; the check keeps a disagreement an error, not a misread.
@@ -522,7 +522,7 @@ impl Functions {
                         name,
                         serve(),
                     ))),
-                    calls: CallCount::default(),
+                    calls: ShardedCount::default(),
                 });
                 slots.insert(key, Arc::clone(&slot));
                 slot

@@ -10,8 +10,6 @@
 //! needs something from here, it asks through a trait this layer implements
 //! (`actor::System`, `scheduler::Run`, `ffi::host::Services`).
 
-// issue 17: functions (decision 0025)
-mod call_count;
 mod code_server;
 // issue 17: typed configuration, hot-reloaded
 pub mod config;

@@ -1,7 +1,10 @@
-//! issue 17: a count of calls that calling threads bump without sharing a
-//! written cache line (decision 0025).
+//! A count that many threads bump without sharing a written cache line:
+//! the calls of a function (issue 17, decision 0025) and the casts and
+//! calls a version's actors handled (issue 19: one shared counter written
+//! by every turn on both workers bounced its line between the cores — and
+//! with it the line of the mailbox high-water mark every turn reads).
 //!
-//! A [`CallCount`] is [`SHARDS`] cache-padded cells, one per thread index
+//! A [`ShardedCount`] is [`SHARDS`] cache-padded cells, one per thread index
 //! ([`crate::thread_shard`]): a cell has one writer at a time, which adds
 //! with a plain load and store (no locked instruction, no line bounced
 //! between cores). Threads without an index add to one shared cell with
@@ -15,33 +18,33 @@ use crate::thread_shard::SHARDS;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Calls counted per owning thread, summed on read.
-pub(crate) struct CallCount {
+/// A count kept per owning thread, summed on read.
+pub(crate) struct ShardedCount {
     cells: [CachePadded<AtomicU64>; SHARDS],
     shared: CachePadded<AtomicU64>,
 }
 
-impl Default for CallCount {
+impl Default for ShardedCount {
     fn default() -> Self {
-        CallCount {
+        ShardedCount {
             cells: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
             shared: CachePadded::new(AtomicU64::new(0)),
         }
     }
 }
 
-impl std::fmt::Debug for CallCount {
+impl std::fmt::Debug for ShardedCount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CallCount").field(&self.total()).finish()
+        f.debug_tuple("ShardedCount").field(&self.total()).finish()
     }
 }
 
-impl CallCount {
-    /// Count one call made on this thread, whose index is `shard`
+impl ShardedCount {
+    /// Add `n` on this thread, whose index is `shard`
     /// ([`crate::thread_shard::index`]: a cell has one writer only if each
     /// thread passes its own).
     #[inline]
-    pub(crate) fn add_one_at(&self, shard: Option<usize>) {
+    pub(crate) fn add_at(&self, shard: Option<usize>, n: u64) {
         match shard {
             Some(i) => {
                 let cell = &self.cells[i];
@@ -49,17 +52,17 @@ impl CallCount {
                 // index `i`), so a load and a store add without losing a
                 // count; readers only sum, and a handover of the index
                 // synchronises through the free list's mutex.
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
             }
             None => {
                 // ORDERING: a statistic; `fetch_add` because many threads
                 // share this cell.
-                self.shared.fetch_add(1, Ordering::Relaxed);
+                self.shared.fetch_add(n, Ordering::Relaxed);
             }
         }
     }
 
-    /// Calls counted so far.
+    /// The count so far.
     pub(crate) fn total(&self) -> u64 {
         // ORDERING: a statistic: each cell is read once.
         let shards: u64 = self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum();
@@ -75,7 +78,7 @@ mod tests {
 
     #[test]
     fn counts_from_more_threads_than_shards_and_from_ended_threads_all_add_up() {
-        let count = Arc::new(CallCount::default());
+        let count = Arc::new(ShardedCount::default());
         // Two rounds: the second round's threads reuse the indices the
         // first round's gave back, and continue their cells' counts.
         for _ in 0..2 {
@@ -84,7 +87,7 @@ mod tests {
                     let count = Arc::clone(&count);
                     std::thread::spawn(move || {
                         for _ in 0..1000 {
-                            count.add_one_at(thread_shard::index());
+                            count.add_at(thread_shard::index(), 1);
                         }
                     })
                 })
@@ -94,7 +97,7 @@ mod tests {
             }
         }
         assert_eq!(count.total(), (2 * SHARDS * 2 * 1000) as u64);
-        count.add_one_at(thread_shard::index());
+        count.add_at(thread_shard::index(), 1);
         assert_eq!(count.total(), (2 * SHARDS * 2 * 1000 + 1) as u64);
     }
 }
