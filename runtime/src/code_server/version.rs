@@ -457,16 +457,7 @@ impl UnloadWatch {
     /// The status once it is neither `InUse` nor `Closing` any more, waiting
     /// at most `timeout` (then the status as it is).
     pub fn settled(&self, timeout: std::time::Duration) -> UnloadStatus {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let status = self.status();
-            if !matches!(status, UnloadStatus::InUse | UnloadStatus::Closing)
-                || std::time::Instant::now() >= deadline
-            {
-                return status;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        self.poll(timeout, 1, |s| !matches!(s, UnloadStatus::InUse | UnloadStatus::Closing))
     }
 
     /// The status once it is `Unloaded` (or `Static`: nothing to unload),
@@ -483,15 +474,24 @@ impl UnloadWatch {
     /// # }
     /// ```
     pub fn unloaded(&self, timeout: std::time::Duration) -> UnloadStatus {
+        self.poll(timeout, 5, |s| matches!(s, UnloadStatus::Unloaded | UnloadStatus::Static))
+    }
+
+    /// The status once `done` holds of it, looked at every `pause_ms`,
+    /// waiting at most `timeout` (then the status as it is).
+    fn poll(
+        &self,
+        timeout: std::time::Duration,
+        pause_ms: u64,
+        done: impl Fn(&UnloadStatus) -> bool,
+    ) -> UnloadStatus {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let status = self.status();
-            if matches!(status, UnloadStatus::Unloaded | UnloadStatus::Static)
-                || std::time::Instant::now() >= deadline
-            {
+            if done(&status) || std::time::Instant::now() >= deadline {
                 return status;
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
         }
     }
 }
