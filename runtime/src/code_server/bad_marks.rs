@@ -31,6 +31,12 @@ impl BadMarks {
                 && bytes.is_some_and(|b| self.sha256.contains_key(&BuildHash::sha256_of(b))))
     }
 
+    /// Whether [`is_bad`](Self::is_bad) needs a library's bytes: SHA-256
+    /// marks are held (else the loader does not map its copy for them).
+    pub(crate) fn needs_bytes(&self) -> bool {
+        !self.sha256.is_empty()
+    }
+
     /// Whether `hash` is marked, under either hash.
     pub(crate) fn contains(&self, hash: &BuildHash) -> bool {
         self.marks.contains_key(hash) || self.sha256.contains_key(hash)

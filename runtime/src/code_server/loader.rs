@@ -34,8 +34,10 @@
 //! A static source (a `declaration!` linked into the host) skips the file
 //! steps and runs 3 to 6 through exactly the same code.
 
+use super::bad_marks::BadMarks;
 use super::error::LoadError;
 use super::interface::{Interface, Part, Shape, Widest, compatible, extends};
+use super::private_copy::{self, Written};
 use super::version::{BuildHash, Origin, Version};
 use crate::ffi;
 use crate::ffi::decl::{DeclError, Declaration, Table};
@@ -45,7 +47,7 @@ use relive_sdk::abi::{ModuleDecl, flags};
 use rustix::fs::{FileType, Mode, OFlags};
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -127,18 +129,18 @@ impl Loader {
     }
 
     /// Steps 1 to 5a for `source`, expected to declare module `name`
-    /// (`None`: whatever it declares, for inspection). `is_bad` is asked
-    /// about the build's hash and, for a library, its bytes.
+    /// (`None`: whatever it declares, for inspection), refused if `bad`
+    /// marks its build (unless `force`).
     pub(crate) fn load(
         &self,
         name: Option<&str>,
         source: &Source,
-        is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
+        bad: &BadMarks,
         force: bool,
     ) -> Result<Checked, LoadError> {
         match source {
-            Source::Dylib(path) => self.load_dylib(name, path, is_bad, force),
-            Source::Static(decl) => load_static(name, decl, is_bad, force),
+            Source::Dylib(path) => self.load_dylib(name, path, bad, force),
+            Source::Static(decl) => load_static(name, decl, bad, force),
         }
     }
 
@@ -146,20 +148,21 @@ impl Loader {
         &self,
         name: Option<&str>,
         path: &Path,
-        is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
+        bad: &BadMarks,
         force: bool,
     ) -> Result<Checked, LoadError> {
         let file = path.display().to_string();
         // Step 1.
         let opened = open_library(path, &file, self.max_library_size)?;
-        check_headers(&opened, &file)?;
+        check_headers(&opened.file, opened.size, &file)?;
         let safe_name: String = name
             .unwrap_or("module")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let written = self.private_copy(&safe_name, opened, &file)?;
-        let (hash, copy) = match self.check_copy(&safe_name, &written, path, &file, is_bad, force) {
+        let (written, hash) = self.private_copy(&safe_name, opened, &file)?;
+        let checked = self.check_copy(&safe_name, &written, hash, path, &file, bad, force);
+        let (hash, copy) = match checked {
             Ok(checked) => checked,
             Err(e) => {
                 let _ = fs::remove_file(&written.path);
@@ -220,69 +223,56 @@ impl Loader {
 
     /// Step 1: copy the `size` bytes of the checked descriptor into a new
     /// private file, `<module>-<n>.part` in the 0700 directory, created
-    /// exclusively (mode 0600). The copy is made by the kernel
-    /// (`copy_file_range`, through `std::io::copy`; a read/write loop where
-    /// the file systems do not allow it): no buffer in user space.
+    /// exclusively (mode 0600), by the kernel, and hash the copy while it is
+    /// made (`private_copy.rs`). The copy and the build's hash.
     fn private_copy(
         &self,
         safe_name: &str,
         opened: OpenedLibrary,
         file: &str,
-    ) -> Result<Written, LoadError> {
-        use std::io::Read;
-        let err = |source| LoadError::PrivateCopy { file: file.to_owned(), source };
-        loop {
-            let path = self.dir.join(format!("{safe_name}-{}.part", next_copy_number()));
-            let mut create = fs::OpenOptions::new();
-            // Read too: the copy is mapped through this descriptor.
-            create.read(true).write(true).create_new(true).mode(0o600);
-            match create.open(&path) {
-                Ok(mut f) => {
-                    // No fsync: the copy is only read back, through the page cache,
-                    // by this process; it never needs to survive a crash.
-                    let copied = std::io::copy(&mut (&opened.file).take(opened.size), &mut f);
-                    return match copied {
-                        Ok(n) => Ok(Written { path, file: f, len: n }),
-                        Err(e) => {
-                            let _ = fs::remove_file(&path);
-                            Err(err(e))
-                        }
-                    };
-                }
-                // A file left behind by an earlier run of this directory: skip it.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(err(e)),
-            }
-        }
+    ) -> Result<(Written, BuildHash), LoadError> {
+        let part = || format!("{safe_name}-{}.part", next_copy_number());
+        private_copy::make(&self.dir, part, &opened.file, opened.size)
+            .map_err(|source| LoadError::PrivateCopy { file: file.to_owned(), source })
     }
 
-    /// Step 1 on the private copy, the bytes `dlopen` maps next: mapped
-    /// read-only, checked as a whole ELF shared object (the file may have
-    /// changed size since its `fstat`), hashed (the build's identity),
-    /// its signature verified, its build not marked bad; then renamed to
+    /// Step 1 on the private copy, the bytes `dlopen` maps next, whose
+    /// `hash` (the build's identity) was taken as it was made: its ELF
+    /// header and program headers checked again (read from the copy), its
+    /// signature verified and its build not marked bad (through a read-only
+    /// mapping of it, made only when a signature or a SHA-256 mark needs
+    /// the bytes); then renamed to
     /// `<module>-<hash>-<n>.so` (never over another file). The hash and
     /// the copy's name.
+    #[allow(clippy::too_many_arguments)]
     fn check_copy(
         &self,
         safe_name: &str,
         written: &Written,
+        hash: BuildHash,
         path: &Path,
         file: &str,
-        is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
+        bad: &BadMarks,
         force: bool,
     ) -> Result<(BuildHash, PathBuf), LoadError> {
         let err = |source| LoadError::PrivateCopy { file: file.to_owned(), source };
-        let len = usize::try_from(written.len).map_err(|_| {
-            err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "larger than memory"))
-        })?;
-        let bytes = ffi::mapped::Mapped::private_copy(&written.file, len).map_err(err)?;
-        check_elf(&bytes, file)?;
-        let hash = BuildHash::of_library(&bytes);
-        self.check_signature(path, file, &bytes)?;
-        if is_bad(&hash, Some(&bytes)) && !force {
+        // The copy's own headers: the library may have changed in place
+        // since its headers were checked.
+        check_headers(&written.file, written.len, file)?;
+        // Its bytes, only for whoever needs them all: the signature and
+        // SHA-256 marks (a mapping populated at once is ~0.3 ms of a load).
+        if !self.trusted_keys.is_empty() || bad.needs_bytes() {
+            let len = usize::try_from(written.len).map_err(|_| {
+                err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "larger than memory"))
+            })?;
+            let bytes = ffi::mapped::Mapped::private_copy(&written.file, len).map_err(err)?;
+            self.check_signature(path, file, &bytes)?;
+            if bad.is_bad(&hash, Some(&bytes)) && !force {
+                return Err(LoadError::BadBuild { file: file.to_owned(), hash });
+            }
+        } else if bad.is_bad(&hash, None) && !force {
             return Err(LoadError::BadBuild { file: file.to_owned(), hash });
         }
-        drop(bytes);
         loop {
             let copy =
                 self.dir.join(format!("{safe_name}-{}-{}.so", hash.short(), next_copy_number()));
@@ -300,15 +290,6 @@ impl Loader {
             }
         }
     }
-}
-
-/// A private copy just written, under its temporary name.
-struct Written {
-    path: PathBuf,
-    /// The copy, open for reading (and writing, which nothing does again).
-    file: fs::File,
-    /// The bytes copied.
-    len: u64,
 }
 
 /// A number for a private copy's name. One counter for the whole process,
@@ -345,14 +326,14 @@ pub fn signature_path(path: &Path) -> PathBuf {
 fn load_static(
     name: Option<&str>,
     decl: &'static ModuleDecl,
-    is_bad: impl Fn(&BuildHash, Option<&[u8]>) -> bool,
+    bad: &BadMarks,
     force: bool,
 ) -> Result<Checked, LoadError> {
     let file = format!("static:{}", name.unwrap_or(""));
     let (decl, table) = decl_error(ffi::decl::read_static(decl), &file)?;
     let semver = check_decl(name, &decl, &file)?;
     let hash = static_hash(&decl, &table);
-    if is_bad(&hash, None) && !force {
+    if bad.is_bad(&hash, None) && !force {
         return Err(LoadError::BadBuild { file, hash });
     }
     let version = Version::new(decl, semver, hash, Origin::Static, table, None);
@@ -471,23 +452,23 @@ fn open_library(path: &Path, file: &str, max: u64) -> Result<OpenedLibrary, Load
 /// is not a library is refused after reading 64 bytes, not all of it. (The
 /// whole file is checked again on the private copy: it may have changed
 /// size since its `fstat`.)
-fn check_headers(lib: &OpenedLibrary, file: &str) -> Result<(), LoadError> {
+fn check_headers(lib: &fs::File, size: u64, file: &str) -> Result<(), LoadError> {
     use std::os::unix::fs::FileExt;
     let unreadable = |source| LoadError::Unreadable { file: file.to_owned(), source };
     let mut head = [0u8; 64];
     let mut got = 0;
     while got < head.len() {
-        match lib.file.read_at(&mut head[got..], got as u64) {
+        match lib.read_at(&mut head[got..], got as u64) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(unreadable(e)),
         }
     }
-    let layout = elf_header(&head[..got], lib.size, file)?;
+    let layout = elf_header(&head[..got], size, file)?;
     let mut table = vec![0u8; layout.table_len()];
-    lib.file.read_exact_at(&mut table, layout.phoff).map_err(unreadable)?;
-    elf_segments(&layout, &table, lib.size, file)
+    lib.read_exact_at(&mut table, layout.phoff).map_err(unreadable)?;
+    elf_segments(&layout, &table, size, file)
 }
 
 /// Step 1: the text of `<file>.sig`, bounded: a FIFO or a device is refused
@@ -628,6 +609,7 @@ fn elf_segments(layout: &ElfLayout, table: &[u8], len: u64, file: &str) -> Resul
 /// Step 1: a complete ELF64 shared object, judged from its headers alone
 /// ([`elf_header`], then [`elf_segments`]): every header table and every
 /// segment lies inside `bytes`.
+#[cfg(any(test, fuzzing))]
 pub(crate) fn check_elf(bytes: &[u8], file: &str) -> Result<(), LoadError> {
     let len = bytes.len() as u64;
     let layout = elf_header(&bytes[..bytes.len().min(64)], len, file)?;
@@ -893,16 +875,18 @@ mod tests {
         fs::write(&other, tiny_library(b"another file, renamed over it")).unwrap();
         fs::rename(&other, &path).unwrap();
 
-        check_headers(&opened, "lib.so").unwrap();
+        check_headers(&opened.file, opened.size, "lib.so").unwrap();
         let private = relive_test_support::scratch_dir();
         let loader = Loader::new(private.path().to_owned(), Vec::new(), DEFAULT_MAX_LIBRARY_SIZE);
-        let written = loader.private_copy("lib", opened, "lib.so").unwrap();
+        let (written, hash) = loader.private_copy("lib", opened, "lib.so").unwrap();
         let read = fs::read(&written.path).unwrap();
         assert_eq!(String::from_utf8_lossy(&read[64..]), "the file that was checked");
         assert_eq!(read, checked);
-        // What is hashed is the private copy, through its mapping.
+        // What is hashed is the private copy.
+        assert_eq!(hash, BuildHash::of_library(&checked));
+        let bad = BadMarks::default();
         let (hash, copy) =
-            loader.check_copy("lib", &written, &path, "lib.so", |_, _| false, false).unwrap();
+            loader.check_copy("lib", &written, hash, &path, "lib.so", &bad, false).unwrap();
         assert_eq!(hash, BuildHash::of_library(&checked));
         assert_eq!(fs::read(&copy).unwrap(), checked);
         assert!(!written.path.exists(), "the copy was renamed, not copied again");

@@ -30,6 +30,7 @@
 // issue 15: dependencies
 // issue 17: typed configuration, hot-reloaded
 mod bad_marks;
+mod build_hash;
 mod config_section;
 mod dependency;
 mod error;
@@ -43,6 +44,7 @@ pub mod loader;
 // issue 16: metrics
 mod loaded_hook;
 mod metrics;
+mod private_copy;
 mod state;
 mod unload;
 mod version;
@@ -761,25 +763,15 @@ impl ModuleTable {
         let started = Instant::now();
         let bad = self.inner.lock().bad.clone();
         // Steps 1–5a outside the lock: dlopen may be slow.
-        let checked =
-            match self.loader.load(Some(name), &source, |h, b| bad.is_bad(h, b), opts.force) {
-                Ok(c) => c,
-                Err(e) => {
-                    let mut inner = self.inner.lock();
-                    let build = Build::file(&source);
-                    Self::push(
-                        &mut inner,
-                        name,
-                        Action::Upgrade,
-                        None,
-                        None,
-                        build,
-                        Some(&e),
-                        started,
-                    );
-                    return Err(e);
-                }
-            };
+        let checked = match self.loader.load(Some(name), &source, &bad, opts.force) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut inner = self.inner.lock();
+                let build = Build::file(&source);
+                Self::push(&mut inner, name, Action::Upgrade, None, None, build, Some(&e), started);
+                return Err(e);
+            }
+        };
         let forward_logs = checked.forward_logs;
         let new = Arc::new(checked.version);
         let mut inner = self.inner.lock();
@@ -1053,7 +1045,7 @@ impl ModuleTable {
     /// The loader's reason.
     pub fn inspect(&self, source: impl Into<Source>) -> Result<Inspected, LoadError> {
         let bad = self.inner.lock().bad.clone();
-        let checked = self.loader.load(None, &source.into(), |h, b| bad.is_bad(h, b), false)?;
+        let checked = self.loader.load(None, &source.into(), &bad, false)?;
         let v = checked.version;
         Ok(Inspected {
             name: v.name().to_owned(),

@@ -10,42 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
-/// The SHA-256 of a library's bytes: the identity of a build.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BuildHash(pub [u8; 32]);
-
-impl BuildHash {
-    /// The identity of a library build: the BLAKE3 hash of all its bytes
-    /// (issue 19; SHA-256 before, which a state directory's older marks
-    /// still use: docs/decisions/0032-load-path.md).
-    pub fn of_library(bytes: &[u8]) -> Self {
-        BuildHash(*blake3::hash(bytes).as_bytes())
-    }
-
-    /// The SHA-256 of `bytes`: a library's identity before issue 19, what
-    /// the bad-build marks of a state file of format 1 are under.
-    pub fn sha256_of(bytes: &[u8]) -> Self {
-        use sha2::Digest;
-        BuildHash(sha2::Sha256::digest(bytes).into())
-    }
-
-    /// The first 16 hex digits, as file names and reports show it.
-    pub fn short(&self) -> String {
-        hex::encode(&self.0[..8])
-    }
-}
-
-impl fmt::Display for BuildHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for BuildHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BuildHash({})", self.short())
-    }
-}
+pub use super::build_hash::BuildHash;
 
 /// Where a version came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

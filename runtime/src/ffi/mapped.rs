@@ -1,9 +1,11 @@
 //! A read-only view of the loader's private copy of a library, mapped
 //! instead of read (issue 19: `load_ms`).
 //!
-//! The loader hashes, checks and verifies the signature of the private copy
-//! itself — the bytes `dlopen` maps next — through this mapping: no heap
-//! buffer to fault in and zero, no second copy of the bytes in user space.
+//! When a load needs the private copy's bytes whole — to verify its
+//! signature, or to check SHA-256 bad marks — it reads them through this
+//! mapping of the copy itself, the bytes `dlopen` maps next: no heap buffer
+//! to fault in and zero, no second copy of the bytes in user space. (The
+//! build's hash is taken while the copy is made: decision 0038.)
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
