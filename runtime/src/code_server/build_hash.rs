@@ -125,6 +125,15 @@ impl LeafHashes {
         }
     }
 
+    /// Take the pieces `other` (for the same library) recorded.
+    pub(crate) fn absorb(&mut self, other: LeafHashes) {
+        for (mine, theirs) in self.leaves.iter_mut().zip(other.leaves) {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        }
+    }
+
     /// The library's hash from its pieces' chaining values, or `None` if a
     /// piece was never recorded.
     pub(crate) fn finish(&self) -> Option<BuildHash> {
@@ -213,6 +222,16 @@ mod tests {
         piece.update(&data[..LEAF as usize]);
         leaves.record(piece);
         assert_eq!(leaves.finish(), None, "pieces 1 to 3 were never hashed");
+        // Pieces 1 to 3 from another gatherer complete it.
+        let mut others = LeafHashes::new(data.len() as u64);
+        for i in 1..others.pieces() {
+            let r = others.range(i);
+            let mut piece = others.start(i);
+            piece.update(&data[r.start as usize..r.end as usize]);
+            others.record(piece);
+        }
+        leaves.absorb(others);
+        assert_eq!(leaves.finish(), Some(BuildHash::of_library(&data)));
         let swapped = by_pieces(&data, |n| (0..n).collect());
         let mut wrong = LeafHashes::new(data.len() as u64);
         for i in 0..wrong.pieces() {

@@ -11,21 +11,26 @@
 //! other.
 //!
 //! ## The hand-off
-//! One `std::sync::mpsc` channel of piece indices, copier to hasher. The
+//! One `std::sync::mpsc` channel of piece indices, copier to hashers. The
 //! copier sends a piece's index only after the `copy_file_range` calls that
 //! wrote all its bytes returned; the channel's send-receive pair orders
-//! those writes before the hasher's reads. The copier writes nothing a
-//! piece it sent covers ever again, and the hasher reads only pieces it
+//! those writes before the hashers' reads. The copier writes nothing a
+//! piece it sent covers ever again, and a hasher reads only pieces it
 //! received, so no byte is read while it may still change. The copier
-//! drops its sender when it is done or fails; the hasher then ends, and is
-//! joined before this module returns (a scoped thread). If the hasher
-//! fails (a read error), the copier's next send fails and it stops.
-//! Without a thread (spawn refused), the caller's thread does both, piece
-//! after piece.
+//! drops its sender when it is done, then becomes a hasher too: it and
+//! the `relive-hash` thread take the pieces still queued (the receiver
+//! behind a mutex, held only while taking one), each into its own
+//! `LeafHashes`, merged at the end. So the last pieces are hashed on both
+//! cores, and a hasher thread that never got a core — or could not be
+//! started — only means the copier hashes everything itself. Each index is
+//! received once, so each piece is hashed once. The thread is scoped,
+//! joined before this module returns; if it fails (a read error), its
+//! error is returned.
 
 #[cfg(test)]
 use super::build_hash::LEAF;
 use super::build_hash::{BuildHash, LeafHashes};
+use parking_lot::Mutex;
 use std::fs::{self, File};
 use std::io::{self, ErrorKind};
 use std::ops::Range;
@@ -90,44 +95,47 @@ pub(crate) fn make(
 /// BLAKE3 hash of what `to` then holds, the two at once on two threads (see
 /// the module's docs).
 fn copy_hashing(from: &File, to: &File, size: u64) -> io::Result<BuildHash> {
-    let pieces = LeafHashes::new(size).pieces();
-    let unfinished = || io::Error::other("a piece of the copy was not hashed");
+    let ranges = LeafHashes::new(size);
+    let (tx, rx) = mpsc::channel::<usize>();
+    // Shared: the copier, once done, hashes what is still queued beside the
+    // hasher (or all of it, if the hasher never got a core).
+    let rx = Mutex::new(rx);
+    let hash_queued = |leaves: &mut LeafHashes| -> io::Result<()> {
+        let mut buf = vec![0; READ_BUF];
+        // The guard goes at the end of the statement: never held while
+        // hashing, only while waiting for the next index.
+        while let Ok(index) = rx.lock().recv() {
+            hash_piece(leaves, to, index, &mut buf)?;
+        }
+        Ok(())
+    };
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<usize>();
-        let hasher = std::thread::Builder::new().name("relive-hash".into()).spawn_scoped(
-            s,
-            move || -> io::Result<LeafHashes> {
-                let mut leaves = LeafHashes::new(size);
-                let mut buf = vec![0; READ_BUF];
-                for index in rx {
-                    hash_piece(&mut leaves, to, index, &mut buf)?;
-                }
-                Ok(leaves)
-            },
-        );
-        let Ok(hasher) = hasher else {
-            // No second thread: copy and hash each piece here.
+        let hasher = std::thread::Builder::new().name("relive-hash".into()).spawn_scoped(s, || {
             let mut leaves = LeafHashes::new(size);
-            let mut buf = vec![0; READ_BUF];
-            for index in 0..pieces {
-                copy_range(from, to, leaves.range(index))?;
-                hash_piece(&mut leaves, to, index, &mut buf)?;
-            }
-            return leaves.finish().ok_or_else(unfinished);
-        };
-        let ranges = LeafHashes::new(size);
+            hash_queued(&mut leaves).map(|()| leaves)
+        });
         let mut copied = Ok(());
-        for index in 0..pieces {
+        for index in 0..ranges.pieces() {
             copied = copy_range(from, to, ranges.range(index));
-            // A failed send: the hasher stopped on an error, reported below.
+            // Cannot fail: the receiver lives until the scope ends.
             if copied.is_err() || tx.send(index).is_err() {
                 break;
             }
         }
         drop(tx);
-        let hashed = hasher.join().map_err(|_| io::Error::other("the hashing thread panicked"))?;
+        let mut leaves = LeafHashes::new(size);
+        let mine = if copied.is_ok() { hash_queued(&mut leaves) } else { Ok(()) };
+        // Without a thread (spawn refused) the copier hashed every piece.
+        let theirs = match hasher {
+            Ok(h) => Some(h.join().map_err(|_| io::Error::other("the hashing thread panicked"))?),
+            Err(_) => None,
+        };
         copied?;
-        hashed?.finish().ok_or_else(unfinished)
+        mine?;
+        if let Some(theirs) = theirs {
+            leaves.absorb(theirs?);
+        }
+        leaves.finish().ok_or_else(|| io::Error::other("a piece of the copy was not hashed"))
     })
 }
 
