@@ -2,7 +2,7 @@
 //! `load_ms`; docs/decisions/0038-hash-while-copying.md).
 //!
 //! The kernel copies the library into `<module>-<n>.part` (created
-//! exclusively, 0600, in the loader's 0700 directory) one [`LEAF`] piece at
+//! exclusively, 0600, in the loader's 0700 directory) one 1 MiB piece at
 //! a time (`copy_file_range`, or reads and writes where a file system
 //! refuses it), and a second thread reads each piece back *from the copy*
 //! as soon as it is there and hashes it ([`LeafHashes`]). So the hash is of
@@ -95,6 +95,17 @@ pub(crate) fn make(
 /// BLAKE3 hash of what `to` then holds, the two at once on two threads (see
 /// the module's docs).
 fn copy_hashing(from: &File, to: &File, size: u64) -> io::Result<BuildHash> {
+    copy_hashing_on(from, to, size, true)
+}
+
+/// [`copy_hashing`], with the `relive-hash` thread or (`second_thread`
+/// false, as when a spawn is refused) without it.
+fn copy_hashing_on(
+    from: &File,
+    to: &File,
+    size: u64,
+    second_thread: bool,
+) -> io::Result<BuildHash> {
     let ranges = LeafHashes::new(size);
     let (tx, rx) = mpsc::channel::<usize>();
     // Shared: the copier, once done, hashes what is still queued beside the
@@ -110,9 +121,11 @@ fn copy_hashing(from: &File, to: &File, size: u64) -> io::Result<BuildHash> {
         Ok(())
     };
     std::thread::scope(|s| {
-        let hasher = std::thread::Builder::new().name("relive-hash".into()).spawn_scoped(s, || {
-            let mut leaves = LeafHashes::new(size);
-            hash_queued(&mut leaves).map(|()| leaves)
+        let hasher = second_thread.then(|| {
+            std::thread::Builder::new().name("relive-hash".into()).spawn_scoped(s, || {
+                let mut leaves = LeafHashes::new(size);
+                hash_queued(&mut leaves).map(|()| leaves)
+            })
         });
         let mut copied = Ok(());
         for index in 0..ranges.pieces() {
@@ -127,8 +140,10 @@ fn copy_hashing(from: &File, to: &File, size: u64) -> io::Result<BuildHash> {
         let mine = if copied.is_ok() { hash_queued(&mut leaves) } else { Ok(()) };
         // Without a thread (spawn refused) the copier hashed every piece.
         let theirs = match hasher {
-            Ok(h) => Some(h.join().map_err(|_| io::Error::other("the hashing thread panicked"))?),
-            Err(_) => None,
+            Some(Ok(h)) => {
+                Some(h.join().map_err(|_| io::Error::other("the hashing thread panicked"))?)
+            }
+            Some(Err(_)) | None => None,
         };
         copied?;
         mine?;
@@ -151,13 +166,15 @@ fn hash_piece(
     let mut at = start;
     while at < end {
         let want = usize::try_from(end - at).unwrap_or(usize::MAX).min(buf.len());
-        let n = copy.read_at(&mut buf[..want], at)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                ErrorKind::UnexpectedEof,
-                "the copy is shorter than written",
-            ));
-        }
+        let n = match copy.read_at(&mut buf[..want], at) {
+            Ok(0) => {
+                let short = "the copy is shorter than written";
+                return Err(io::Error::new(ErrorKind::UnexpectedEof, short));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         piece.update(&buf[..n]);
         at += n as u64;
     }
@@ -247,6 +264,21 @@ mod tests {
             assert_eq!(written.len, len as u64);
             assert_eq!(hash, BuildHash::of_library(&bytes), "{len} bytes");
         }
+    }
+
+    #[test]
+    fn without_a_second_thread_the_copier_hashes_every_piece() {
+        let len = 3 * LEAF as usize + 777;
+        let (dir, from, bytes) = library(len);
+        let to = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("c"))
+            .unwrap();
+        let hash = copy_hashing_on(&from, &to, len as u64, false).unwrap();
+        assert_eq!(hash, BuildHash::of_library(&bytes));
+        assert_eq!(fs::read(dir.path().join("c")).unwrap(), bytes);
     }
 
     #[test]
