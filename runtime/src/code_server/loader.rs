@@ -11,13 +11,14 @@
 //!    owned by us or root, and not over the host's size limit (`fstat`); its
 //!    ELF header and program headers are read and checked before the rest of
 //!    it, so a file that is not a library is refused without being read whole;
-//!    then its bytes are read, checked as a whole ELF shared object and hashed
-//!    (the hash is the build's identity); the signature (`<file>.sig`, a
-//!    regular file of at most [`MAX_SIGNATURE_SIZE`] bytes) verifies when the
-//!    host requires one; the build is not marked bad. The bytes *that were
-//!    hashed* are written to a private file, `<module>-<hash>-<n>.so` in a
-//!    0700 directory, created exclusively: a rebuild at the same path is new
-//!    code, and nobody can change what we map. (The rules and why:
+//!    then the kernel copies its bytes into a private file, created
+//!    exclusively in a 0700 directory, and the copy is hashed as it is made
+//!    (the hash is the build's identity; `private_copy.rs`, decision 0038):
+//!    a rebuild at the same path is new code, and nobody can change what we
+//!    map. The copy's headers are checked again; the signature (`<file>.sig`,
+//!    a regular file of at most [`MAX_SIGNATURE_SIZE`] bytes) verifies
+//!    against the copy when the host requires one; the build is not marked
+//!    bad; the copy is renamed `<module>-<hash>-<n>.so`. (The rules and why:
 //!    docs/decisions/0003-loader-trust.md.)
 //! 2. `dlopen(RTLD_NOW | RTLD_LOCAL)` of the private copy, symbol lookup.
 //! 3. Magic, ABI version, declaration and table sizes, required functions.
