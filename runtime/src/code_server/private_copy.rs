@@ -123,6 +123,10 @@ fn copy_hashing_on(
     std::thread::scope(|s| {
         let hasher = second_thread.then(|| {
             std::thread::Builder::new().name("relive-hash".into()).spawn_scoped(s, || {
+                // One of relive's threads, which never runs a library's
+                // code: the unloader need not inspect it (a hasher busy on
+                // a CPU would otherwise hold back every unload it meets).
+                let _ours = crate::ffi::unload::OurThread::enter();
                 let mut leaves = LeafHashes::new(size);
                 hash_queued(&mut leaves).map(|()| leaves)
             })
