@@ -13,6 +13,11 @@
 //! own thread; to others through any synchronisation, e.g. a join). An
 //! index passes to a new thread through the shard free list's mutex, so no
 //! count is lost.
+//!
+//! The cells are ~2 KiB. A count nobody writes any more (its owner holds it
+//! alone: a version's counters once the version is gone) is
+//! [`freeze`](ShardedCount::freeze)d: its cells are summed into the shared
+//! one and freed.
 
 use crate::thread_shard::SHARDS;
 use crossbeam_utils::CachePadded;
@@ -20,14 +25,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A count kept per owning thread, summed on read.
 pub(crate) struct ShardedCount {
-    cells: [CachePadded<AtomicU64>; SHARDS],
+    /// One per thread index; empty once frozen.
+    cells: Box<[CachePadded<AtomicU64>]>,
     shared: CachePadded<AtomicU64>,
 }
 
 impl Default for ShardedCount {
     fn default() -> Self {
         ShardedCount {
-            cells: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+            cells: (0..SHARDS).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
             shared: CachePadded::new(AtomicU64::new(0)),
         }
     }
@@ -45,9 +51,8 @@ impl ShardedCount {
     /// thread passes its own).
     #[inline]
     pub(crate) fn add_at(&self, shard: Option<usize>, n: u64) {
-        match shard {
-            Some(i) => {
-                let cell = &self.cells[i];
+        match shard.and_then(|i| self.cells.get(i)) {
+            Some(cell) => {
                 // ORDERING: this thread is the cell's only writer (it owns
                 // index `i`), so a load and a store add without losing a
                 // count; readers only sum, and a handover of the index
@@ -56,10 +61,24 @@ impl ShardedCount {
             }
             None => {
                 // ORDERING: a statistic; `fetch_add` because many threads
-                // share this cell.
+                // share this cell (and every thread, once frozen).
                 self.shared.fetch_add(n, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Sum the cells into the shared one and free them: for a count its
+    /// owner holds alone (`&mut`: nobody adds meanwhile). The total is
+    /// unchanged; later adds, if any, go to the shared cell.
+    pub(crate) fn freeze(&mut self) {
+        let folded: u64 = self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        *self.shared.get_mut() += folded;
+        self.cells = Box::new([]);
+    }
+
+    /// Whether [`freeze`](Self::freeze) freed the cells.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.cells.is_empty()
     }
 
     /// The count so far.
@@ -75,6 +94,21 @@ mod tests {
     use super::*;
     use crate::thread_shard;
     use std::sync::Arc;
+
+    #[test]
+    fn a_frozen_count_keeps_its_total_frees_its_cells_and_still_counts() {
+        let mut count = ShardedCount::default();
+        count.add_at(Some(0), 5);
+        count.add_at(Some(SHARDS - 1), 7);
+        count.add_at(None, 1);
+        assert!(!count.is_frozen());
+        count.freeze();
+        assert!(count.is_frozen());
+        assert_eq!(count.total(), 13);
+        count.add_at(Some(3), 2);
+        count.add_at(None, 1);
+        assert_eq!(count.total(), 16);
+    }
 
     #[test]
     fn counts_from_more_threads_than_shards_and_from_ended_threads_all_add_up() {
