@@ -500,7 +500,9 @@ impl ModuleTable {
     // issue 16: metrics
     /// Every version this table accepted (a load its `on_load` passed), in
     /// load order, with its counters: those of versions purged and unloaded
-    /// too, so that counters never go backwards.
+    /// too, so that counters never go backwards. Versions gone and unmapped
+    /// that share a module and version label are one entry (the first of
+    /// them), their counts added up.
     pub fn version_metrics(&self) -> Vec<VersionEntry> {
         self.versions.all()
     }
