@@ -165,24 +165,35 @@ fn hash_piece(
     index: usize,
     buf: &mut [u8],
 ) -> io::Result<()> {
-    let Range { start, end } = leaves.range(index);
     let mut piece = leaves.start(index);
-    let mut at = start;
-    while at < end {
-        let want = usize::try_from(end - at).unwrap_or(usize::MAX).min(buf.len());
-        let n = match copy.read_at(&mut buf[..want], at) {
-            Ok(0) => {
-                let short = "the copy is shorter than written";
-                return Err(io::Error::new(ErrorKind::UnexpectedEof, short));
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        piece.update(&buf[..n]);
+    let short = || io::Error::new(ErrorKind::UnexpectedEof, "the copy is shorter than written");
+    read_through(copy, leaves.range(index), buf, short, |bytes, _| {
+        piece.update(bytes);
+        Ok(())
+    })?;
+    leaves.record(piece);
+    Ok(())
+}
+
+/// Read the bytes `range` of `file` through `buf`, a buffer at a time
+/// (`read_exact_at`: interrupted reads are retried), handing each, with
+/// its offset, to `each`; a file that ends before `range` does is the
+/// error `ended()`.
+fn read_through(
+    file: &File,
+    range: Range<u64>,
+    buf: &mut [u8],
+    ended: impl Fn() -> io::Error,
+    mut each: impl FnMut(&[u8], u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut at = range.start;
+    while at < range.end {
+        let n = usize::try_from(range.end - at).unwrap_or(usize::MAX).min(buf.len());
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| if e.kind() == ErrorKind::UnexpectedEof { ended() } else { e })?;
+        each(&buf[..n], at)?;
         at += n as u64;
     }
-    leaves.record(piece);
     Ok(())
 }
 
@@ -213,20 +224,9 @@ fn copy_range(from: &File, to: &File, range: Range<u64>) -> io::Result<()> {
 
 /// [`copy_range`] through a buffer.
 fn copy_by_reads(from: &File, to: &File, range: Range<u64>) -> io::Result<()> {
-    let mut buf = vec![0; READ_BUF];
-    let mut at = range.start;
-    while at < range.end {
-        let want = usize::try_from(range.end - at).unwrap_or(usize::MAX).min(buf.len());
-        let n = match from.read_at(&mut buf[..want], at) {
-            Ok(0) => return Err(shrank()),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all_at(&buf[..n], at)?;
-        at += n as u64;
-    }
-    Ok(())
+    read_through(from, range, &mut vec![0; READ_BUF], shrank, |bytes, at| {
+        to.write_all_at(bytes, at)
+    })
 }
 
 fn shrank() -> io::Error {
