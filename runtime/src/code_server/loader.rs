@@ -262,18 +262,20 @@ impl Loader {
         check_headers(&written.file, written.len, file)?;
         // Its bytes, only for whoever needs them all: the signature and
         // SHA-256 marks (a mapping populated at once is ~0.3 ms of a load).
-        if !self.trusted_keys.is_empty() || bad.needs_bytes() {
+        let bytes = if !self.trusted_keys.is_empty() || bad.needs_bytes() {
             let len = usize::try_from(written.len).map_err(|_| {
                 err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "larger than memory"))
             })?;
             let bytes = ffi::mapped::Mapped::private_copy(&written.file, len).map_err(err)?;
             self.check_signature(path, file, &bytes)?;
-            if bad.is_bad(&hash, Some(&bytes)) && !force {
-                return Err(LoadError::BadBuild { file: file.to_owned(), hash });
-            }
-        } else if bad.is_bad(&hash, None) && !force {
+            Some(bytes)
+        } else {
+            None
+        };
+        if bad.is_bad(&hash, bytes.as_deref()) && !force {
             return Err(LoadError::BadBuild { file: file.to_owned(), hash });
         }
+        drop(bytes);
         loop {
             let copy =
                 self.dir.join(format!("{safe_name}-{}-{}.so", hash.short(), next_copy_number()));
