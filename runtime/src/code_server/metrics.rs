@@ -75,7 +75,7 @@ impl DurationHistogram {
 
     /// Add `other`'s observations to these (`&mut`: nobody observes
     /// meanwhile).
-    fn absorb(&mut self, other: &DurationHistogram) {
+    fn merge(&mut self, other: &DurationHistogram) {
         for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
             *mine.get_mut() += theirs.load(Ordering::Relaxed);
         }
@@ -149,15 +149,15 @@ impl VersionMetrics {
 
     /// Add the counts of `other`, another gone version's, to these (both
     /// compacted: their counts are in the shared cells).
-    fn absorb(&mut self, other: &VersionMetrics) {
+    fn merge(&mut self, other: &VersionMetrics) {
         self.casts.add_at(None, other.casts.total());
         self.calls.add_at(None, other.calls.total());
         let max = self.mailbox_max.get_mut();
         *max = (*max).max(other.mailbox_max.load(Ordering::Relaxed));
         *self.crashes.get_mut() += other.crashes.load(Ordering::Relaxed);
         *self.failed_calls.get_mut() += other.failed_calls.load(Ordering::Relaxed);
-        self.handle.absorb(&other.handle);
-        self.wait.absorb(&other.wait);
+        self.handle.merge(&other.handle);
+        self.wait.merge(&other.wait);
     }
 }
 
@@ -322,7 +322,7 @@ fn compact_unowned(entries: &mut Vec<VersionEntry>) {
             std::collections::hash_map::Entry::Occupied(at) => {
                 let into = Arc::get_mut(&mut keep[*at.get()].metrics)
                     .expect("a gone entry is held by the list alone");
-                into.absorb(&e.metrics);
+                into.merge(&e.metrics);
             }
             std::collections::hash_map::Entry::Vacant(at) => {
                 at.insert(keep.len());
