@@ -189,39 +189,10 @@ impl Registry {
         self.inserts.load(Ordering::Relaxed)
     }
 
-    /// Each `(cell, to)`: the cell's body now runs version `to` (one lock).
-    /// When every actor on a version moves to the same one (an atomic
-    /// upgrade), the version's set moves whole.
-    pub(crate) fn moved_all(&self, moves: &[(&ActorCell, u64)]) {
-        let mut groups: HashMap<(&str, u64, u64), Vec<&ActorCell>> = HashMap::new();
-        for (cell, to) in moves {
-            if let Some(m) = cell.module.as_deref() {
-                groups.entry((m, cell.version_serial(), *to)).or_default().push(cell);
-            }
-        }
-        let mut index = self.index.lock();
-        for ((module, from, to), cells) in groups {
-            let whole = index
-                .get(module)
-                .and_then(|v| v.get(&from))
-                .is_some_and(|ids| ids.len() == cells.len() && from != to);
-            if whole && let Some(versions) = index.get_mut(module) {
-                let ids = versions.remove(&from).unwrap_or_default();
-                match versions.get_mut(&to) {
-                    Some(existing) => existing.extend(ids),
-                    None => {
-                        versions.insert(to, ids);
-                    }
-                }
-                for c in cells {
-                    c.set_version_serial(to);
-                }
-            } else {
-                for c in cells {
-                    Self::move_locked(&mut index, c, to);
-                }
-            }
-        }
+    /// The index, locked for the moves of an atomic upgrade's commit,
+    /// until the [`Moves`] is dropped.
+    pub(crate) fn moves(&self) -> Moves<'_> {
+        Moves { index: self.index.lock() }
     }
 
     fn move_locked(index: &mut Index, cell: &ActorCell, to: u64) {
@@ -330,6 +301,48 @@ impl Registry {
     }
 }
 
+/// The index locked for a batch of moves (an atomic upgrade's commit).
+///
+/// A version's set of actors can move to another in one step
+/// ([`whole`](Moves::whole)); each of its actors then has only its recorded
+/// serial set ([`moved`](Moves::moved)), as the caller reaches it. Until
+/// then the set and those actors' serials disagree, which nobody sees: the
+/// index is locked, and the actors' bodies are held by the caller (the body
+/// lock is what a serial is read under when it matters).
+pub(crate) struct Moves<'a> {
+    index: parking_lot::MutexGuard<'a, Index>,
+}
+
+impl Moves<'_> {
+    /// Move `module`'s set of actors recorded on serial `from` to `to`
+    /// whole, if it holds exactly `count` actors (the caller's: every actor
+    /// it moves off `from`); false (nothing done) otherwise.
+    pub(crate) fn whole(&mut self, module: &str, from: u64, to: u64, count: usize) -> bool {
+        let Some(versions) = self.index.get_mut(module) else { return false };
+        if from == to || versions.get(&from).is_none_or(|ids| ids.len() != count) {
+            return false;
+        }
+        let ids = versions.remove(&from).unwrap_or_default();
+        match versions.get_mut(&to) {
+            Some(existing) => existing.extend(ids),
+            None => {
+                versions.insert(to, ids);
+            }
+        }
+        true
+    }
+
+    /// `cell`'s body now runs serial `to`; `in_whole`: its set moved whole
+    /// there already.
+    pub(crate) fn moved(&mut self, cell: &ActorCell, to: u64, in_whole: bool) {
+        if in_whole {
+            cell.set_version_serial(to);
+        } else {
+            Registry::move_locked(&mut self.index, cell, to);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +403,41 @@ mod tests {
         }
         inserter.join().unwrap();
         assert_eq!(missed, 0, "listings found ids in the index without their cell");
+    }
+
+    /// An atomic upgrade's commit (`host/upgrade/atomic.rs`): a version's
+    /// set moves whole only when the caller moves all of its actors; an
+    /// actor moved alone leaves its set; either way the index and the
+    /// actors' serials agree afterwards.
+    #[test]
+    fn moves_take_a_set_whole_only_when_all_of_it_leaves() {
+        let registry = Registry::new();
+        let m: Arc<str> = Arc::from("m");
+        let on = |serial: u64| {
+            let c = cell(&registry, &m);
+            c.set_version_serial(serial);
+            registry.insert(&c, None).unwrap();
+            c
+        };
+        let (a, b) = (on(1), on(1));
+        let (c, d) = (on(2), on(2));
+        {
+            let mut moves = registry.moves();
+            assert!(!moves.whole("m", 1, 3, 1), "a set of two is not moved for one actor");
+            assert!(!moves.whole("m", 1, 1, 2), "a set does not move onto itself");
+            assert!(!moves.whole("other", 1, 3, 2), "nor a module's that is not there");
+            assert!(moves.whole("m", 2, 3, 2));
+            moves.moved(&c, 3, true);
+            moves.moved(&d, 3, true);
+            moves.moved(&a, 3, false);
+        }
+        let by_version = registry.counts_by_version("m");
+        assert_eq!(by_version, HashMap::from([(1, 1), (3, 3)]));
+        let serials: Vec<u64> = [&a, &b, &c, &d].iter().map(|x| x.version_serial()).collect();
+        assert_eq!(serials, [3, 1, 3, 3]);
+        for x in [&a, &b, &c, &d] {
+            registry.remove(x, None);
+        }
+        assert!(registry.counts_by_version("m").is_empty(), "every actor left its set");
     }
 }

@@ -8,7 +8,7 @@
 //! load does ([`migrate`](HostShared::migrate) does only that).
 
 use super::error::UpgradeError;
-use super::migrate::{Job, failure, module_failure, run_until};
+use super::migrate::{Job, Migrations, failure, module_failure, run_until};
 use super::options::UpgradeOptions;
 use super::report::{ActorFailure, ActorFailures, MigrateError, UpgradeReport};
 use super::state::{Kept, SnapshotTag, Snapshots, Suspending};
@@ -28,10 +28,69 @@ struct Step {
     load: Option<Prepared>,
 }
 
-/// An actor held at a message boundary: which step, its body, and since
-/// when its group of [`STAMP_EVERY`] was held (read when the group's first
-/// actor was, so no actor's pause is understated).
-type Held<'a> = (usize, &'a Arc<ActorCell>, MutexGuard<'a, Body>, Instant);
+/// An actor held at a message boundary: which step, its body (emptied
+/// when its instance was taken out to migrate), since when its group of
+/// [`STAMP_EVERY`] was held (read when the group's first actor was, so no
+/// actor's pause is understated), and the version serial the registry had
+/// recorded for it (whose index set it leaves).
+struct Held<'a> {
+    step: usize,
+    cell: &'a Arc<ActorCell>,
+    body: MutexGuard<'a, Body>,
+    since: Instant,
+    recorded: u64,
+}
+
+/// What suspending gathered for the migration: each moving actor's old
+/// instance, taken out of its held body as soon as it was held (one visit
+/// of each actor, not a second pass), the versions they run, and how many
+/// actors leave each recorded (step, serial) — the index moves a set whole
+/// when all of its actors leave it.
+#[derive(Default)]
+struct Taken {
+    jobs: Vec<Job>,
+    sources: Vec<Arc<Version>>,
+    leaving: Vec<((usize, u64), usize)>,
+}
+
+impl Taken {
+    /// Take `body`'s instance out when it does not run `target` already.
+    fn take(
+        &mut self,
+        k: usize,
+        step: usize,
+        recorded: u64,
+        body: &mut Body,
+        target: &Arc<Version>,
+    ) {
+        if !matches!(body, Body::Module(inst) if !Arc::ptr_eq(inst.version(), target)) {
+            return;
+        }
+        let Body::Module(old) = std::mem::replace(body, Body::Exited(ExitReason::Normal)) else {
+            unreachable!("checked above")
+        };
+        let from = match self.sources.iter().position(|v| Arc::ptr_eq(v, old.version())) {
+            Some(from) => from,
+            None => {
+                self.sources.push(Arc::clone(old.version()));
+                self.sources.len() - 1
+            }
+        };
+        match self.leaving.iter_mut().find(|(key, _)| *key == (step, recorded)) {
+            Some((_, n)) => *n += 1,
+            None => self.leaving.push(((step, recorded), 1)),
+        }
+        self.jobs.push(Job::new(k, old, step, from));
+    }
+
+    /// The instances taken out, each with its held actor's index.
+    fn olds(self) -> impl Iterator<Item = (usize, Instance)> {
+        self.jobs.into_iter().filter_map(|mut j| match j.take_old() {
+            (k, Some(old)) => Some((k, old)),
+            (_, None) => None,
+        })
+    }
+}
 
 /// Actors per reading of the clock while suspending and resuming. A clock
 /// read costs ~40 ns of CPU on the benchmark VM (`perf stat`), so one per
@@ -89,6 +148,12 @@ impl HostShared {
     }
 
     /// Steps 2 to 6 of the protocol, with the upgrade lock held.
+    ///
+    /// At 100 k actors the cells (~600 B each, 60 MB) do not fit in the
+    /// cache, so every pass over them costs a miss per actor (70–150 ns on
+    /// the benchmark VM): the actors are visited three times, no more —
+    /// listing them, suspending each (its instance taken out at once), and
+    /// the commit (its index entry, its new instance, its release).
     fn migrate_steps(
         &self,
         steps: Vec<Step>,
@@ -98,13 +163,16 @@ impl HostShared {
         let _suspending =
             Suspending::new(&self.upgrades, steps.iter().map(|s| s.name.clone()).collect());
         let deadline = Instant::now() + opts.suspend_timeout;
-        // 2. Suspend every actor not on its step's target, in id order.
+        // 2. Suspend every actor not on its step's target, in id order,
+        //    taking out the instance of each that moves (it comes back if
+        //    the upgrade aborts).
         let inserts = self.registry.inserts();
         let first: Vec<(usize, Arc<ActorCell>)> = self.to_move(&steps, &HashSet::new());
         let late: Vec<(usize, Arc<ActorCell>)>;
         let mut held: Vec<Held<'_>> = Vec::with_capacity(first.len());
-        if let Err(e) = self.suspend_all(&first, &steps, deadline, opts, &mut held) {
-            return Err(self.restore_all(held, steps, e));
+        let mut taken = Taken { jobs: Vec::with_capacity(first.len()), ..Taken::default() };
+        if let Err(e) = self.suspend_all(&first, &steps, deadline, opts, &mut held, &mut taken) {
+            return Err(self.restore_all(held, taken.olds(), steps, e));
         }
         // 2b. Close the spawn gate (waiting for the spawns in flight), then
         //     take the actors they started too. Until the gate opens again,
@@ -115,7 +183,7 @@ impl HostShared {
                 module: steps[0].name.clone(),
                 timeout: opts.suspend_timeout,
             };
-            return Err(self.restore_all(held, steps, e));
+            return Err(self.restore_all(held, taken.olds(), steps, e));
         };
         // Actors registered meanwhile (rare: the registry counts insertions).
         late = if self.registry.inserts() == inserts {
@@ -124,71 +192,20 @@ impl HostShared {
             let seen: HashSet<_> = first.iter().map(|(_, c)| c.id).collect();
             self.to_move(&steps, &seen)
         };
-        if let Err(e) = self.suspend_all(&late, &steps, deadline, opts, &mut held) {
-            return Err(self.restore_all(held, steps, e));
+        if let Err(e) = self.suspend_all(&late, &steps, deadline, opts, &mut held, &mut taken) {
+            return Err(self.restore_all(held, taken.olds(), steps, e));
         }
         // 3. Migrate on every core, with a deadline, keeping every old
-        //    instance: take each out of its (held) body; it comes back.
-        let mut jobs = Vec::with_capacity(held.len());
-        // The versions the actors run (a few: current, maybe old), each
-        // with the tag its snapshots share.
-        let mut sources: Vec<Arc<Version>> = Vec::new();
-        for (k, (i, _, body, _)) in held.iter_mut().enumerate() {
-            let target = &steps[*i].target;
-            let moves =
-                matches!(&**body, Body::Module(inst) if !Arc::ptr_eq(inst.version(), target));
-            if moves {
-                let Body::Module(old) =
-                    std::mem::replace(&mut **body, Body::Exited(ExitReason::Normal))
-                else {
-                    unreachable!("checked above")
-                };
-                let from = match sources.iter().position(|v| Arc::ptr_eq(v, old.version())) {
-                    Some(from) => from,
-                    None => {
-                        sources.push(Arc::clone(old.version()));
-                        sources.len() - 1
-                    }
-                };
-                jobs.push(Job { k, old, to: *i, from });
-            }
-        }
+        //    instance (each comes back with its job).
+        let Taken { jobs, sources, leaving } = taken;
         let targets: Vec<Arc<Version>> = steps.iter().map(|s| Arc::clone(&s.target)).collect();
         let tags: Vec<Arc<SnapshotTag>> = sources.iter().map(|v| SnapshotTag::of(v)).collect();
         let deadline = Instant::now() + opts.migrate_timeout;
-        let finished =
+        let migrations =
             run_until(jobs, (&sources, &targets), &opts.extra, deadline, opts.progress.clone());
-        let mut next: Vec<Option<(Instance, Kept)>> = (0..held.len()).map(|_| None).collect();
-        let mut failed: Vec<ActorFailure> = Vec::new();
-        let mut lost = Vec::new();
-        for f in finished {
-            let (_, cell, body, _) = &mut held[f.k];
-            match f.old {
-                Some(old) => **body = Body::Module(old),
-                None => lost.push(f.k),
-            }
-            match f.result {
-                Some(Ok((new, bytes))) => {
-                    next[f.k] = Some((new, Kept { tag: Arc::clone(&tags[f.from]), bytes }));
-                }
-                Some(Err(e)) => failed.push(module_failure(cell, e)),
-                None => failed.push(failure(cell, MigrateError::Deadline(opts.migrate_timeout))),
-            }
-        }
-        failed.sort_by_key(|f| f.actor);
         // 4./6. Abort on any failure: old instances untouched, resume all.
-        if !failed.is_empty() {
-            drop(next);
-            // An actor whose old version's `export_state` overran the
-            // deadline cannot resume: the thread running it holds its state.
-            for k in lost {
-                let (_, cell, body, _) = &mut held[k];
-                turn::exit_overrun(self, cell, ExitReason::Killed);
-                **body = Body::Exited(ExitReason::Killed);
-            }
-            let e = UpgradeError::MigrationFailed { failed: ActorFailures(failed) };
-            tracing::warn!(error = %e, "upgrade aborted, every actor restored");
-            return Err(self.restore_all(held, steps, e));
+        if !migrations.all_ok() {
+            return Err(self.abort_migration(held, steps, &migrations, opts));
         }
         // 5. Commit the slots, swap the instances, resume.
         let steps_names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
@@ -196,10 +213,8 @@ impl HostShared {
         let loaded = match self.table.commit_all(loads) {
             Ok(r) => r,
             Err(e) => {
-                for (_, c, g, _) in held {
-                    release(self, c, g);
-                }
-                return Err(LoadError::from(e).into());
+                let olds = migrations.finished().filter_map(|f| Some((f.k, f.old?)));
+                return Err(self.restore_all(held, olds, Vec::new(), LoadError::from(e).into()));
             }
         };
         let mut report = UpgradeReport::new(loaded);
@@ -207,35 +222,47 @@ impl HostShared {
         // after), then built into each module's map in one pass.
         let mut snapshots: Vec<Vec<(crate::actor::ActorId, Kept)>> =
             targets.iter().map(|_| Vec::with_capacity(held.len() / targets.len())).collect();
-        // The index learns every move under one lock.
         // issue 15: lifecycle — who moved where, for the event stream.
         let mut moved: Vec<Vec<u64>> = targets.iter().map(|_| Vec::new()).collect();
-        for ((i, cell, _, _), done) in held.iter().zip(&next) {
-            if done.is_some() {
-                moved[*i].push(cell.id.get());
-            }
-        }
-        let moves: Vec<(&ActorCell, u64)> = held
+        // The index learns every move under one lock, held while the actors
+        // are released: a version's set moves whole when every actor
+        // recorded on it leaves (the usual atomic upgrade); then each actor
+        // has only its recorded serial set as it is released.
+        let mut index = self.registry.moves();
+        let whole: Vec<((usize, u64), bool)> = leaving
             .iter()
-            .zip(&next)
-            .filter(|(_, done)| done.is_some())
-            .map(|((i, cell, _, _), _)| (&***cell, targets[*i].serial()))
+            .map(|&((i, from), n)| {
+                ((i, from), index.whole(&steps_names[i], from, targets[i].serial(), n))
+            })
             .collect();
-        self.registry.moved_all(&moves);
-        drop(moves);
         let count = held.len();
-        for (k, ((i, cell, mut body, paused), done)) in held.into_iter().zip(next).enumerate() {
-            if let Some((new, snap)) = done {
+        // The migrations in the held actors' order (each job's `k`), so
+        // each actor finds its own, if any, at the front: no table by actor.
+        let mut finished = migrations.finished().peekable();
+        for (k, h) in held.into_iter().enumerate() {
+            let Held { step: i, cell, mut body, since, recorded } = h;
+            // The instance replaced, dropped once the actor runs again.
+            let mut replaced = None;
+            if let Some(f) = finished.next_if(|f| f.k == k) {
+                let (Some(Ok((new, bytes))), Some(old)) = (f.result, f.old) else {
+                    unreachable!("every migration succeeded, every export returned")
+                };
+                let set_moved = whole.iter().any(|&(key, w)| w && key == (i, recorded));
+                index.moved(cell, targets[i].serial(), set_moved);
                 *body = Body::Module(new);
-                snapshots[i].push((cell.id, snap));
+                replaced = Some(old);
+                snapshots[i].push((cell.id, Kept { tag: Arc::clone(&tags[f.from]), bytes }));
+                moved[i].push(cell.id.get());
                 report.migrated += 1;
             }
             release(self, cell, body);
+            drop(replaced);
             // The last of its group: the group's pause, the longest in it.
             if k % STAMP_EVERY == STAMP_EVERY - 1 || k + 1 == count {
-                report.longest_pause = report.longest_pause.max(paused.elapsed());
+                report.longest_pause = report.longest_pause.max(since.elapsed());
             }
         }
+        drop(index);
         // issue 15: lifecycle
         for ((name, target), actors) in steps_names.iter().zip(&targets).zip(moved) {
             self.emit_migrated(name, target, actors);
@@ -250,6 +277,42 @@ impl HostShared {
         self.upgrades.snapshots.lock().extend(snapshots);
         report.duration = started.elapsed();
         Ok(report)
+    }
+
+    /// Step 6 after a failed migration: every old instance back in its
+    /// body (an actor whose `export_state` overran the deadline cannot
+    /// resume — the thread running it holds its state — and exits), the
+    /// failures reported in id order.
+    fn abort_migration(
+        &self,
+        mut held: Vec<Held<'_>>,
+        steps: Vec<Step>,
+        migrations: &Migrations,
+        opts: &UpgradeOptions,
+    ) -> UpgradeError {
+        let mut failed: Vec<ActorFailure> = Vec::new();
+        let mut lost = Vec::new();
+        for f in migrations.finished() {
+            let h = &mut held[f.k];
+            match f.old {
+                Some(old) => *h.body = Body::Module(old),
+                None => lost.push(f.k),
+            }
+            match f.result {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => failed.push(module_failure(h.cell, e)),
+                None => failed.push(failure(h.cell, MigrateError::Deadline(opts.migrate_timeout))),
+            }
+        }
+        failed.sort_by_key(|f| f.actor);
+        for k in lost {
+            let h = &mut held[k];
+            turn::exit_overrun(self, h.cell, ExitReason::Killed);
+            *h.body = Body::Exited(ExitReason::Killed);
+        }
+        let e = UpgradeError::MigrationFailed { failed: ActorFailures(failed) };
+        tracing::warn!(error = %e, "upgrade aborted, every actor restored");
+        self.restore_all(held, [], steps, e)
     }
 
     /// The actors of the steps' modules not on their step's target (and not
@@ -270,11 +333,17 @@ impl HostShared {
                     .map(|c| (i, c)),
             );
         }
-        cells.sort_by_key(|(_, c)| c.id);
+        // Each module's actors come in id order; several modules' are
+        // merged, each id read once (a comparison through the `Arc` would
+        // be a cache miss per actor per comparison at 100 k actors).
+        if steps.len() > 1 {
+            cells.sort_by_cached_key(|(_, c)| c.id);
+        }
         cells
     }
 
-    /// Suspend each of `cells` (at its next message boundary) into `held`.
+    /// Suspend each of `cells` (at its next message boundary) into `held`,
+    /// taking out the instance of each that moves into `taken`.
     fn suspend_all<'a>(
         &self,
         cells: &'a [(usize, Arc<ActorCell>)],
@@ -282,35 +351,45 @@ impl HostShared {
         deadline: Instant,
         opts: &UpgradeOptions,
         held: &mut Vec<Held<'a>>,
+        taken: &mut Taken,
     ) -> Result<(), UpgradeError> {
         for (i, cell) in cells {
-            match cell.suspend_until(deadline) {
-                Some(g) => {
-                    // The group's first actor reads the clock once it is
-                    // held; the others, held later, reuse its reading.
-                    let since = match held.last() {
-                        Some((_, _, _, since)) if !held.len().is_multiple_of(STAMP_EVERY) => *since,
-                        _ => Instant::now(),
-                    };
-                    held.push((*i, cell, g, since));
-                }
-                None => {
-                    return Err(UpgradeError::SuspendTimeout {
-                        actor: cell.id,
-                        module: steps[*i].name.clone(),
-                        timeout: opts.suspend_timeout,
-                    });
-                }
-            }
+            let Some(mut body) = cell.suspend_until(deadline) else {
+                return Err(UpgradeError::SuspendTimeout {
+                    actor: cell.id,
+                    module: steps[*i].name.clone(),
+                    timeout: opts.suspend_timeout,
+                });
+            };
+            // The group's first actor reads the clock once it is held; the
+            // others, held later, reuse its reading.
+            let since = match held.last() {
+                Some(h) if !held.len().is_multiple_of(STAMP_EVERY) => h.since,
+                _ => Instant::now(),
+            };
+            let recorded = cell.version_serial();
+            taken.take(held.len(), *i, recorded, &mut body, &steps[*i].target);
+            held.push(Held { step: *i, cell, body, since, recorded });
         }
         Ok(())
     }
 
-    /// Step 6: resume every held actor on what it had, record the refusal,
-    /// unload the new versions (dropping them); hand `e` back.
-    fn restore_all(&self, held: Vec<Held<'_>>, steps: Vec<Step>, e: UpgradeError) -> UpgradeError {
-        for (_, c, g, _) in held {
-            release(self, c, g);
+    /// Step 6: put each of `olds` back in the body of the held actor it
+    /// names, resume every held actor
+    /// on what it had, record the refusal, unload the new versions
+    /// (dropping them); hand `e` back.
+    fn restore_all(
+        &self,
+        mut held: Vec<Held<'_>>,
+        olds: impl IntoIterator<Item = (usize, Instance)>,
+        steps: Vec<Step>,
+        e: UpgradeError,
+    ) -> UpgradeError {
+        for (k, old) in olds {
+            *held[k].body = Body::Module(old);
+        }
+        for h in held {
+            release(self, h.cell, h.body);
         }
         for s in steps {
             if let Some(p) = s.load {
