@@ -11,7 +11,7 @@ use super::error::UpgradeError;
 use super::migrate::{Job, Migrations, failure, module_failure, run_until};
 use super::options::UpgradeOptions;
 use super::report::{ActorFailure, ActorFailures, MigrateError, UpgradeReport};
-use super::state::{Kept, SnapshotTag, Snapshots, Suspending};
+use super::state::{Kept, KeptStates, SnapshotTag, Snapshots, Suspending};
 use crate::actor::{ActorCell, Body, ExitReason, Instance, release, turn};
 use crate::code_server::{LoadError, Prepared, Source, Version};
 use crate::host::HostShared;
@@ -218,8 +218,8 @@ impl HostShared {
             }
         };
         let mut report = UpgradeReport::new(loaded);
-        // Collected in id order (the held actors' order, the late ones
-        // after), then built into each module's map in one pass.
+        // Collected in the held actors' order (id order, the late ones
+        // after), kept as collected (`KeptStates`).
         let mut snapshots: Vec<Vec<(crate::actor::ActorId, Kept)>> =
             targets.iter().map(|_| Vec::with_capacity(held.len() / targets.len())).collect();
         // issue 15: lifecycle — who moved where, for the event stream.
@@ -271,7 +271,7 @@ impl HostShared {
             .into_iter()
             .zip(snapshots)
             .filter(|(_, s)| !s.is_empty())
-            .map(|(name, kept)| (name, kept.into_iter().collect()))
+            .map(|(name, kept)| (name, KeptStates::new(kept)))
             .collect();
         // The snapshots of this upgrade replace those of the previous one.
         self.upgrades.snapshots.lock().extend(snapshots);
