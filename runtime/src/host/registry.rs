@@ -9,7 +9,10 @@
 //! each actor's recorded serial agree.
 //!
 //! Locks: `names`, then `index`, then `actors`, never the other way round;
-//! no actor lock is taken under any of them.
+//! no actor lock is taken under any of them. An atomic upgrade's commit
+//! holds `index` ([`Moves`]) while it releases the actors it suspended
+//! before taking it: letting a body go takes no lock, and whoever waits
+//! for `index` meanwhile (an actor exiting) waits for that pass only.
 //!
 //! `actors` is the map every send by id reads (a module's `ctx.send`, a
 //! port's reply): it is split into [`SHARDS`] maps by id, each behind its
