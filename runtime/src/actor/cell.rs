@@ -168,10 +168,10 @@ impl ActorCell {
     }
 
     /// Read the words a suspension uses (the body's lock, the recorded
-    /// version), so that a pass over many actors has the next
-    /// ones' cells on their way to the cache while it works on this one: at
-    /// 100 k actors the cells do not fit in it, and each pass otherwise
-    /// waits for one cell's miss at a time.
+    /// version), so that a pass over many actors has the next ones' cells
+    /// on their way to the cache while it works on this one: at 100 k
+    /// actors the cells do not fit in it, and a pass otherwise waits for
+    /// one miss at a time (the lock's `cmpxchg` is a full barrier).
     pub(crate) fn touch(&self) {
         std::hint::black_box((self.body.is_locked(), self.version_serial()));
     }

@@ -309,9 +309,9 @@ impl Registry {
 /// A version's set of actors can move to another in one step
 /// ([`whole`](Moves::whole)); each of its actors then has only its recorded
 /// serial set ([`moved`](Moves::moved)), as the caller reaches it. Until
-/// then the set and those actors' serials disagree, which nobody sees: the
-/// index is locked, and the actors' bodies are held by the caller (the body
-/// lock is what a serial is read under when it matters).
+/// then the set and those actors' serials disagree, which nobody sees:
+/// wherever the two must agree (an exit's removal, a listing) the index
+/// is locked, and the actors' bodies are held by the caller.
 pub(crate) struct Moves<'a> {
     index: parking_lot::MutexGuard<'a, Index>,
 }

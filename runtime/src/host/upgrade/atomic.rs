@@ -251,8 +251,8 @@ impl HostShared {
                 let (Some(Ok((new, bytes))), Some(old)) = (f.result, f.old) else {
                     unreachable!("every migration succeeded, every export returned")
                 };
-                let set_moved = whole.iter().any(|&(key, w)| w && key == (i, recorded));
-                index.moved(cell, targets[i].serial(), set_moved);
+                let in_whole = whole.iter().any(|&(key, w)| w && key == (i, recorded));
+                index.moved(cell, targets[i].serial(), in_whole);
                 *body = Body::Module(new);
                 replaced = Some(old);
                 snapshots[i].push((cell.id, Kept { tag: Arc::clone(&tags[f.from]), bytes }));
