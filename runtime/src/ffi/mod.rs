@@ -13,6 +13,8 @@
 //!   fence that makes it sound (decision 0031);
 //! - [`mapped`]: a read-only mapping of the loader's private copy, which is
 //!   hashed and checked in place (issue 19);
+//! - [`prefault`]: a large buffer's memory made present before an
+//!   upgrade's pause writes it (issue 19);
 //! - [`unload`]: what could still run a library's code once nobody holds
 //!   it (module threads, signal handlers, thread-local destructors).
 //!
@@ -28,5 +30,6 @@ pub(crate) mod host;
 // issue 17: the function slot's read path (decision 0031)
 pub(crate) mod mapped;
 pub(crate) mod membarrier;
+pub(crate) mod prefault;
 pub(crate) mod snapshot;
 pub(crate) mod unload;

@@ -36,6 +36,9 @@ type Index = HashMap<Arc<str>, HashMap<u64, HashSet<ActorId>>>;
 /// How many maps the live actors are split into.
 const SHARDS: usize = 64;
 
+/// How many cells [`Actors::get_all`] reads ahead of cloning them.
+const BATCH: usize = 16;
+
 /// One shard of [`Actors`].
 type Shard = RwLock<FxHashMap<ActorId, Arc<ActorCell>>>;
 
@@ -64,6 +67,37 @@ impl Actors {
 
     fn get(&self, id: ActorId) -> Option<Arc<ActorCell>> {
         self.shard(id).read().get(&id).cloned()
+    }
+
+    /// The live cells of `ids`, in the order of `ids`: each shard's lock
+    /// taken once for all of its ids, not three locked instructions per id
+    /// (lock, clone, unlock).
+    ///
+    /// At 100 k actors the cells do not fit in the cache, and an `Arc`'s
+    /// clone is a locked increment, a full barrier: cloning one cell after
+    /// another waits for one miss at a time. So each shard's ids go in
+    /// batches of [`BATCH`]: their cells are found and read first (plain
+    /// loads, whose misses overlap), then cloned, by then in the cache.
+    fn get_all(&self, ids: &[ActorId]) -> Vec<Arc<ActorCell>> {
+        let mut positions: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
+        for (at, id) in ids.iter().enumerate() {
+            positions[(id.0 % SHARDS as u64) as usize].push(at);
+        }
+        let mut found: Vec<Option<Arc<ActorCell>>> = vec![None; ids.len()];
+        for (shard, at) in self.shards.iter().zip(positions) {
+            let map = shard.read();
+            for batch in at.chunks(BATCH) {
+                let cells: [Option<&Arc<ActorCell>>; BATCH] =
+                    std::array::from_fn(|k| batch.get(k).and_then(|&at| map.get(&ids[at])));
+                for cell in cells.iter().flatten() {
+                    std::hint::black_box(Arc::strong_count(cell));
+                }
+                for (&at, cell) in batch.iter().zip(cells) {
+                    found[at] = cell.cloned();
+                }
+            }
+        }
+        found.into_iter().flatten().collect()
     }
 
     fn len(&self) -> usize {
@@ -230,7 +264,7 @@ impl Registry {
 
     fn cells(&self, mut ids: Vec<ActorId>) -> Vec<Arc<ActorCell>> {
         ids.sort_unstable();
-        ids.iter().filter_map(|id| self.actors.get(*id)).collect()
+        self.actors.get_all(&ids)
     }
 
     /// The actors of `module`, whatever version they run, in id order.
@@ -406,6 +440,33 @@ mod tests {
         }
         inserter.join().unwrap();
         assert_eq!(missed, 0, "listings found ids in the index without their cell");
+    }
+
+    /// An upgrade's listing (`Actors::get_all`): every live cell of the ids
+    /// given, in their order, across shards and batches; a gone id is
+    /// skipped; each cell found is the one registered under its id.
+    #[test]
+    fn a_listing_gives_the_live_cells_of_its_ids_in_their_order() {
+        let registry = Registry::new();
+        let m: Arc<str> = Arc::from("m");
+        let n = SHARDS * BATCH * 2 + 7;
+        let cells: Vec<Arc<ActorCell>> = (0..n).map(|_| cell(&registry, &m)).collect();
+        for c in &cells {
+            registry.insert(c, None).unwrap();
+        }
+        let gone: HashSet<ActorId> = cells.iter().step_by(5).map(|c| c.id).collect();
+        for c in cells.iter().step_by(5) {
+            registry.remove(c, None);
+        }
+        // Not in id order, and with an id never registered.
+        let mut ids: Vec<ActorId> = cells.iter().rev().map(|c| c.id).collect();
+        ids.insert(ids.len() / 2, ActorId(u64::MAX));
+        let found = registry.actors.get_all(&ids);
+        let live: Vec<&Arc<ActorCell>> =
+            cells.iter().rev().filter(|c| !gone.contains(&c.id)).collect();
+        assert_eq!(found.len(), live.len());
+        assert!(found.iter().zip(live).all(|(f, c)| Arc::ptr_eq(f, c)));
+        assert!(registry.actors.get_all(&[]).is_empty());
     }
 
     /// An atomic upgrade's commit (`host/upgrade/atomic.rs`): a version's

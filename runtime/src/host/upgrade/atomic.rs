@@ -14,6 +14,7 @@ use super::report::{ActorFailure, ActorFailures, MigrateError, UpgradeReport};
 use super::state::{Kept, KeptStates, SnapshotTag, Snapshots, Suspending};
 use crate::actor::{ActorCell, Body, ExitReason, Instance, release, turn};
 use crate::code_server::{LoadError, Prepared, Source, Version};
+use crate::ffi::prefault::prefault;
 use crate::host::HostShared;
 use parking_lot::MutexGuard;
 use std::collections::HashSet;
@@ -173,8 +174,25 @@ impl HostShared {
         let inserts = self.registry.inserts();
         let first: Vec<(usize, Arc<ActorCell>)> = self.to_move(&steps, &HashSet::new());
         let late: Vec<(usize, Arc<ActorCell>)>;
+        // The buffers the pause fills, their memory made present before it
+        // starts: faulted in as they were written, they were half of the
+        // suspension at 100 k actors (`ffi::prefault`).
         let mut held: Vec<Held<'_>> = Vec::with_capacity(first.len());
         let mut taken = Taken { jobs: Vec::with_capacity(first.len()), ..Taken::default() };
+        let mut per_step = vec![0; steps.len()];
+        for (i, _) in &first {
+            per_step[*i] += 1;
+        }
+        // Kept for a rollback, in the held actors' order (id order, the
+        // late ones after), kept as collected (`KeptStates`).
+        let mut snapshots: Vec<Vec<(crate::actor::ActorId, Kept)>> =
+            per_step.iter().map(|&n| Vec::with_capacity(n)).collect();
+        // issue 15: lifecycle — who moved where, for the event stream.
+        let mut moved: Vec<Vec<u64>> = per_step.iter().map(|&n| Vec::with_capacity(n)).collect();
+        prefault(&mut held);
+        prefault(&mut taken.jobs);
+        snapshots.iter_mut().for_each(prefault);
+        moved.iter_mut().for_each(prefault);
         if let Err(e) = self.suspend_all(&first, &steps, deadline, opts, &mut held, &mut taken) {
             return Err(self.restore_all(held, taken.olds(), steps, e));
         }
@@ -222,12 +240,6 @@ impl HostShared {
             }
         };
         let mut report = UpgradeReport::new(loaded);
-        // Collected in the held actors' order (id order, the late ones
-        // after), kept as collected (`KeptStates`).
-        let mut snapshots: Vec<Vec<(crate::actor::ActorId, Kept)>> =
-            targets.iter().map(|_| Vec::with_capacity(held.len() / targets.len())).collect();
-        // issue 15: lifecycle — who moved where, for the event stream.
-        let mut moved: Vec<Vec<u64>> = targets.iter().map(|_| Vec::new()).collect();
         // The index learns every move under one lock, held while the actors
         // are released: a version's set moves whole when every actor
         // recorded on it leaves (the usual atomic upgrade); then each actor
