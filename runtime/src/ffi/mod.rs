@@ -15,6 +15,8 @@
 //!   hashed and checked in place (issue 19);
 //! - [`prefault`]: a large buffer's memory made present before an
 //!   upgrade's pause writes it (issue 19);
+//! - [`prefetch`]: a cache line asked for ahead of a pass's locked
+//!   instructions (issue 19);
 //! - [`unload`]: what could still run a library's code once nobody holds
 //!   it (module threads, signal handlers, thread-local destructors).
 //!
@@ -31,5 +33,6 @@ pub(crate) mod host;
 pub(crate) mod mapped;
 pub(crate) mod membarrier;
 pub(crate) mod prefault;
+pub(crate) mod prefetch;
 pub(crate) mod snapshot;
 pub(crate) mod unload;

@@ -93,8 +93,8 @@ impl Taken {
     }
 }
 
-/// How many actors ahead a pass over them starts reading the next one's
-/// cell ([`ActorCell::touch`]).
+/// How many actors ahead a pass over them asks for the next one's cell
+/// ([`ActorCell::prefetch`]).
 const AHEAD: usize = 8;
 
 /// Actors per reading of the clock while suspending and resuming. A clock
@@ -223,11 +223,11 @@ impl HostShared {
         let targets: Vec<Arc<Version>> = steps.iter().map(|s| Arc::clone(&s.target)).collect();
         let tags: Vec<Arc<SnapshotTag>> = sources.iter().map(|v| SnapshotTag::of(v)).collect();
         let deadline = Instant::now() + opts.migrate_timeout;
-        let migrations =
+        let mut migrations =
             run_until(jobs, (&sources, &targets), &opts.extra, deadline, opts.progress.clone());
         // 4./6. Abort on any failure: old instances untouched, resume all.
         if !migrations.all_ok() {
-            return Err(self.abort_migration(held, steps, &migrations, opts));
+            return Err(self.abort_migration(held, steps, &mut migrations, opts));
         }
         // 5. Commit the slots, swap the instances, resume.
         let steps_names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
@@ -255,7 +255,12 @@ impl HostShared {
         // The migrations in the held actors' order (each job's `k`), so
         // each actor finds its own, if any, at the front: no table by actor.
         let mut finished = migrations.finished().peekable();
+        // The same cells as `held`, in its order, `AHEAD` of it.
+        let mut ahead = first.iter().chain(&late).skip(AHEAD).map(|(_, c)| c);
         for (k, h) in held.into_iter().enumerate() {
+            if let Some(c) = ahead.next() {
+                c.prefetch();
+            }
             let Held { step: i, cell, mut body, since, recorded } = h;
             // The instance replaced, dropped once the actor runs again.
             let mut replaced = None;
@@ -267,7 +272,7 @@ impl HostShared {
                 index.moved(cell, targets[i].serial(), in_whole);
                 *body = Body::Module(new);
                 replaced = Some(old);
-                snapshots[i].push((cell.id, Kept { tag: Arc::clone(&tags[f.from]), bytes }));
+                snapshots[i].push((cell.id, Kept { tag: f.from, bytes }));
                 moved[i].push(cell.id.get());
                 report.migrated += 1;
             }
@@ -287,7 +292,7 @@ impl HostShared {
             .into_iter()
             .zip(snapshots)
             .filter(|(_, s)| !s.is_empty())
-            .map(|(name, kept)| (name, KeptStates::new(kept)))
+            .map(|(name, kept)| (name, KeptStates::new(tags.clone(), kept)))
             .collect();
         // The snapshots of this upgrade replace those of the previous one.
         self.upgrades.snapshots.lock().extend(snapshots);
@@ -303,7 +308,7 @@ impl HostShared {
         &self,
         mut held: Vec<Held<'_>>,
         steps: Vec<Step>,
-        migrations: &Migrations,
+        migrations: &mut Migrations,
         opts: &UpgradeOptions,
     ) -> UpgradeError {
         let mut failed: Vec<ActorFailure> = Vec::new();
@@ -371,7 +376,7 @@ impl HostShared {
     ) -> Result<(), UpgradeError> {
         for (n, (i, cell)) in cells.iter().enumerate() {
             if let Some((_, ahead)) = cells.get(n + AHEAD) {
-                ahead.touch();
+                ahead.prefetch();
             }
             let Some(mut body) = cell.suspend_until(deadline) else {
                 return Err(UpgradeError::SuspendTimeout {

@@ -66,8 +66,7 @@ impl HostShared {
     /// Keep `cell`'s upgrade-time snapshot for a rollback without `downgrade`.
     pub(super) fn remember(&self, cell: &ActorCell, snap: relive_codec::StateSnapshot) {
         let module = cell.module.as_deref().unwrap_or("").to_owned();
-        let kept = super::state::Kept::from_snapshot(snap);
-        self.upgrades.snapshots.lock().entry(module).or_default().insert(cell.id, kept);
+        self.upgrades.snapshots.lock().entry(module).or_default().insert(cell.id, snap);
     }
 }
 
@@ -134,11 +133,23 @@ impl Migrations {
     /// How each job ended, in the order given, each taken out as it is
     /// reached (a job still running past the deadline shows as far as it
     /// got; what it produces later is dropped with the jobs).
-    pub(super) fn finished(&self) -> impl Iterator<Item = Finished> + '_ {
-        self.jobs.iter().map(|job| {
-            let mut s = job.0.lock();
+    ///
+    /// Once every thread has let the jobs go — as they have, or are about
+    /// to, when all of them ended — their locks are not taken: a lock and
+    /// an unlock per job are two locked instructions, full barriers in the
+    /// commit's pass over the actors.
+    pub(super) fn finished(&mut self) -> impl Iterator<Item = Finished> + '_ {
+        fn take(s: &mut Slot) -> Finished {
             Finished { k: s.k, from: s.from, old: s.old.take(), result: s.result.take() }
-        })
+        }
+        let alone = Arc::get_mut(&mut self.jobs).is_some();
+        let (mine, shared) = if alone {
+            let jobs = Arc::get_mut(&mut self.jobs).expect("checked above");
+            (Some(jobs.iter_mut().map(|job| take(job.0.get_mut()))), None)
+        } else {
+            (None, Some(self.jobs.iter().map(|job| take(&mut job.0.lock()))))
+        };
+        mine.into_iter().flatten().chain(shared.into_iter().flatten())
     }
 }
 
@@ -182,13 +193,19 @@ pub(super) fn run_until(
         );
         let (targets, sources) = (Arc::clone(&targets), Arc::clone(&sources));
         let spawned = std::thread::Builder::new().name("relive-migrate".into()).spawn(move || {
+            // The jobs, let go before the last chunk is counted: once the
+            // caller sees every job counted, no thread that ran one holds
+            // them any more (`Migrations::finished` then takes no lock).
+            let mut holding = Some(slots);
+            // ORDERING: only the partition of indexes matters.
+            let mut start = next.fetch_add(CHUNK, Ordering::Relaxed);
             loop {
-                // ORDERING: only the partition of indexes matters.
-                let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                if start >= slots.len() {
+                let Some(slots) = holding.as_deref() else { return };
+                let len = slots.len();
+                if start >= len {
                     return;
                 }
-                let end = (start + CHUNK).min(slots.len());
+                let end = (start + CHUNK).min(len);
                 let mut failed = 0;
                 for job in &slots[start..end] {
                     let (old, to, from) = {
@@ -213,11 +230,17 @@ pub(super) fn run_until(
                         p.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                let ran = end - start;
+                // ORDERING: as above.
+                start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                if start >= len {
+                    holding = None;
+                }
                 let (count, all_done) = &*done;
                 let mut c = count.lock();
-                c.0 += end - start;
+                c.0 += ran;
                 c.1 += failed;
-                if c.0 == slots.len() {
+                if c.0 == n {
                     all_done.notify_all();
                 }
             }

@@ -111,7 +111,7 @@ impl HostShared {
             .snapshots
             .lock()
             .get(cell.module.as_deref().unwrap_or(""))
-            .and_then(|m| m.get(cell.id).map(super::state::Kept::to_snapshot));
+            .and_then(|m| m.snapshot(cell.id));
         // The newer version writes the older state (`downgrade`), or the
         // older version reads the newer state as it is (equal schemas, or
         // listed in its `READS`); only when neither works does the actor

@@ -5,6 +5,7 @@ use crate::actor::ActorId;
 use parking_lot::Mutex;
 use relive_codec::StateSnapshot;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A gradual upgrade in progress: the canaries that went first.
 #[derive(Debug)]
@@ -19,8 +20,8 @@ pub(crate) struct Gradual {
 /// handler when the rollback ran).
 #[derive(Debug)]
 pub(crate) struct Deferred {
-    pub(crate) newer: std::sync::Arc<crate::code_server::Version>,
-    pub(crate) older: std::sync::Arc<crate::code_server::Version>,
+    pub(crate) newer: Arc<crate::code_server::Version>,
+    pub(crate) older: Arc<crate::code_server::Version>,
 }
 
 /// Per-module snapshots taken when actors migrated, for rollbacks.
@@ -30,9 +31,14 @@ pub(crate) type Snapshots = HashMap<String, KeptStates>;
 /// kept as it collected them (a list in id order, searched by halving: no
 /// map to build — building one for 100 k actors was 6 ms of the upgrade),
 /// and the ones kept one at a time since (a gradual upgrade's moves).
-/// An actor's snapshot is in one of the two.
+/// An actor's snapshot is in one of the two. Each names the version that
+/// wrote it by its place in `tags`: no reference count per actor (an
+/// `Arc` clone is a locked instruction, a full barrier in the middle of
+/// the commit's pass over the actors).
 #[derive(Debug, Default)]
 pub(crate) struct KeptStates {
+    /// The versions the states were written by: a few.
+    tags: Vec<Arc<SnapshotTag>>,
     sorted: Vec<(ActorId, Kept)>,
     later: BTreeMap<ActorId, Kept>,
 }
@@ -41,23 +47,46 @@ impl KeptStates {
     /// The snapshots of one upgrade, one per actor (sorted here unless they
     /// come in id order already, as they do but for actors that restarted
     /// while the upgrade suspended the rest).
-    pub(crate) fn new(mut all: Vec<(ActorId, Kept)>) -> Self {
+    /// with each [`Kept::tag`] an index into `tags`.
+    pub(crate) fn new(tags: Vec<Arc<SnapshotTag>>, mut all: Vec<(ActorId, Kept)>) -> Self {
         if !all.is_sorted_by_key(|(id, _)| *id) {
             all.sort_by_key(|(id, _)| *id);
         }
-        KeptStates { sorted: all, later: BTreeMap::new() }
+        debug_assert!(all.iter().all(|(_, k)| k.tag < tags.len()), "a tag out of the list");
+        KeptStates { tags, sorted: all, later: BTreeMap::new() }
     }
 
-    /// `actor`'s snapshot.
-    pub(crate) fn get(&self, actor: ActorId) -> Option<&Kept> {
-        match self.sorted.binary_search_by_key(&actor, |(id, _)| *id) {
-            Ok(i) => Some(&self.sorted[i].1),
-            Err(_) => self.later.get(&actor),
-        }
+    /// `actor`'s snapshot, as a rollback restores it.
+    pub(crate) fn snapshot(&self, actor: ActorId) -> Option<StateSnapshot> {
+        let kept = match self.sorted.binary_search_by_key(&actor, |(id, _)| *id) {
+            Ok(i) => &self.sorted[i].1,
+            Err(_) => self.later.get(&actor)?,
+        };
+        let tag = &self.tags[kept.tag];
+        Some(StateSnapshot {
+            module: tag.module.clone(),
+            version: tag.version.clone(),
+            schema: tag.schema,
+            bytes: kept.bytes.clone(),
+        })
     }
 
-    /// Keep `kept` as `actor`'s snapshot, in place of any before.
-    pub(crate) fn insert(&mut self, actor: ActorId, kept: Kept) {
+    /// Keep `snapshot`, taken on its own (one actor's move), as `actor`'s,
+    /// in place of any before.
+    pub(crate) fn insert(&mut self, actor: ActorId, snapshot: StateSnapshot) {
+        let StateSnapshot { module, version, schema, bytes } = snapshot;
+        let tag = match self
+            .tags
+            .iter()
+            .position(|t| t.module == module && t.version == version && t.schema == schema)
+        {
+            Some(tag) => tag,
+            None => {
+                self.tags.push(Arc::new(SnapshotTag { module, version, schema }));
+                self.tags.len() - 1
+            }
+        };
+        let kept = Kept { tag, bytes };
         match self.sorted.binary_search_by_key(&actor, |(id, _)| *id) {
             Ok(i) => self.sorted[i].1 = kept,
             Err(_) => {
@@ -79,8 +108,8 @@ pub(crate) struct SnapshotTag {
 
 impl SnapshotTag {
     /// The tag of the states `version` writes.
-    pub(crate) fn of(version: &crate::code_server::Version) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(SnapshotTag {
+    pub(crate) fn of(version: &crate::code_server::Version) -> Arc<Self> {
+        Arc::new(SnapshotTag {
             module: version.name().to_owned(),
             version: version.version_str().to_owned(),
             schema: version.schemas().state,
@@ -89,29 +118,12 @@ impl SnapshotTag {
 }
 
 /// One actor's upgrade-time snapshot, kept for a rollback: its state's
-/// bytes and the shared tag of the version that wrote them.
+/// bytes and which of its [`KeptStates`]' tags names the version that
+/// wrote them.
 #[derive(Debug)]
 pub(crate) struct Kept {
-    pub(crate) tag: std::sync::Arc<SnapshotTag>,
+    pub(crate) tag: usize,
     pub(crate) bytes: Vec<u8>,
-}
-
-impl Kept {
-    /// Keep a snapshot taken on its own (one actor's move).
-    pub(crate) fn from_snapshot(s: StateSnapshot) -> Self {
-        let StateSnapshot { module, version, schema, bytes } = s;
-        Kept { tag: std::sync::Arc::new(SnapshotTag { module, version, schema }), bytes }
-    }
-
-    /// The snapshot as a rollback restores it.
-    pub(crate) fn to_snapshot(&self) -> StateSnapshot {
-        StateSnapshot {
-            module: self.tag.module.clone(),
-            version: self.tag.version.clone(),
-            schema: self.tag.schema,
-            bytes: self.bytes.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -175,31 +187,44 @@ impl Drop for Suspending<'_> {
 mod tests {
     use super::*;
 
-    fn kept(byte: u8) -> Kept {
-        let tag = SnapshotTag {
+    fn tag(version: &str) -> SnapshotTag {
+        SnapshotTag {
             module: "m".into(),
-            version: "1.0.0".into(),
+            version: version.into(),
             schema: relive_codec::Fingerprint([0; 8]),
-        };
-        Kept { tag: std::sync::Arc::new(tag), bytes: vec![byte] }
+        }
     }
 
-    fn bytes(states: &KeptStates, id: u64) -> Option<Vec<u8>> {
-        states.get(ActorId(id)).map(|k| k.bytes.clone())
+    fn snapshot(version: &str, byte: u8) -> StateSnapshot {
+        let SnapshotTag { module, version, schema } = tag(version);
+        StateSnapshot { module, version, schema, bytes: vec![byte] }
+    }
+
+    fn kept(byte: u8) -> Kept {
+        Kept { tag: 0, bytes: vec![byte] }
+    }
+
+    fn found(states: &KeptStates, id: u64) -> Option<(String, Vec<u8>)> {
+        states.snapshot(ActorId(id)).map(|s| (s.version, s.bytes))
     }
 
     /// An upgrade's list, out of order when actors restarted meanwhile,
     /// is found by id; a later snapshot replaces an actor's, or is added.
     #[test]
     fn kept_states_find_each_actor_and_take_later_ones() {
-        let mut states = KeptStates::new(vec![(ActorId(5), kept(5)), (ActorId(2), kept(2))]);
-        assert_eq!(bytes(&states, 2), Some(vec![2]));
-        assert_eq!(bytes(&states, 5), Some(vec![5]));
-        assert_eq!(bytes(&states, 3), None);
-        states.insert(ActorId(5), kept(50));
-        states.insert(ActorId(3), kept(3));
-        assert_eq!(bytes(&states, 5), Some(vec![50]));
-        assert_eq!(bytes(&states, 3), Some(vec![3]));
-        assert_eq!(bytes(&states, 2), Some(vec![2]));
+        let tags = vec![Arc::new(tag("1.0.0"))];
+        let mut states = KeptStates::new(tags, vec![(ActorId(5), kept(5)), (ActorId(2), kept(2))]);
+        let v1 = |b: u8| Some(("1.0.0".to_owned(), vec![b]));
+        assert_eq!(found(&states, 2), v1(2));
+        assert_eq!(found(&states, 5), v1(5));
+        assert_eq!(found(&states, 3), None);
+        states.insert(ActorId(5), snapshot("1.0.0", 50));
+        states.insert(ActorId(3), snapshot("2.0.0", 3));
+        states.insert(ActorId(7), snapshot("2.0.0", 7));
+        assert_eq!(found(&states, 5), v1(50));
+        assert_eq!(found(&states, 3), Some(("2.0.0".to_owned(), vec![3])));
+        assert_eq!(found(&states, 7), Some(("2.0.0".to_owned(), vec![7])));
+        assert_eq!(found(&states, 2), v1(2));
+        assert_eq!(states.tags.len(), 2, "a version's tag is kept once");
     }
 }
