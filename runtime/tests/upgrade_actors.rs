@@ -37,6 +37,19 @@ fn atomic_upgrade_migrates_every_actor_with_its_state() {
     assert_eq!(host.code_server().old("counter").unwrap().instances(), 0);
 }
 
+// issue 19: the migration threads count the new instances a chunk at a
+// time (`Ticket`); once the upgrade returns, each version's count is exact.
+#[test]
+fn an_upgrade_of_many_actors_counts_each_new_instance_once() {
+    let n = 64 * 20 + 37;
+    let (host, counters) = host_with_v1(n);
+    let report = host.code_server().upgrade("counter", fixtures().path("counter_v2")).unwrap();
+    assert_eq!(report.migrated, n);
+    assert_eq!(host.code_server().current("counter").unwrap().instances(), n);
+    assert_eq!(host.code_server().old("counter").unwrap().instances(), 0);
+    drop(counters);
+}
+
 #[test]
 fn panicking_code_change_aborts_and_restores_every_actor() {
     let (host, counters) = host_with_v1(20);

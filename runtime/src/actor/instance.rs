@@ -6,7 +6,7 @@
 //! also be run on its own (tests, debuggers), without any actor.
 
 use crate::code_server::{Interface, ModuleCallError, Part, UnknownVariant, Version};
-use crate::ffi::calls::LiveState;
+use crate::ffi::calls::{LiveState, Ticket};
 use relive_codec::{Fingerprint, Schema, StateSnapshot};
 use relive_sdk::abi::status;
 use serde::{Serialize, de::DeserializeOwned};
@@ -436,8 +436,21 @@ impl Instance {
         bytes: &[u8],
         extra: &[u8],
     ) -> Result<Instance, ModuleCallError> {
+        Self::restore_with(to, Ticket::one(to), from, bytes, extra)
+    }
+
+    /// [`restore_bytes`](Self::restore_bytes) with a ticket taken for `to`
+    /// beforehand (many at once: [`Ticket::take`]).
+    pub(crate) fn restore_with(
+        to: &Arc<Version>,
+        ticket: Ticket<Version>,
+        from: (&str, Fingerprint),
+        bytes: &[u8],
+        extra: &[u8],
+    ) -> Result<Instance, ModuleCallError> {
+        debug_assert!(ticket.is_for(to), "a ticket for another version");
         let mut buf = Vec::new();
-        match LiveState::code_change(to, from.0, from.1, bytes, extra, &mut buf) {
+        match LiveState::code_change(ticket, from.0, from.1, bytes, extra, &mut buf) {
             Ok(state) => Ok(Instance { state, buf, msg: Vec::new() }),
             Err(code) => Err(ModuleCallError::from_status(to, "code_change", code, &buf)),
         }

@@ -295,9 +295,9 @@ impl crate::ffi::calls::Code for Version {
         &self.table
     }
 
-    fn instance_started(&self) {
+    fn instances_started(&self, n: usize) {
         // ORDERING: see `instances`.
-        self.instances.fetch_add(1, Ordering::Relaxed);
+        self.instances.fetch_add(n, Ordering::Relaxed);
     }
 
     fn instance_ended(&self) {

@@ -5,6 +5,7 @@
 use super::report::{ActorFailure, MigrateError};
 use crate::actor::{ActorCell, Body, Instance, release};
 use crate::code_server::{ModuleCallError, Version};
+use crate::ffi::calls::Ticket;
 use crate::host::HostShared;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,6 +198,10 @@ pub(super) fn run_until(
             // caller sees every job counted, no thread that ran one holds
             // them any more (`Migrations::finished` then takes no lock).
             let mut holding = Some(slots);
+            // Tickets for the instances this thread makes, per target,
+            // taken a chunk's worth at a time ([`Ticket`]).
+            let mut tickets: Vec<Vec<Ticket<Version>>> =
+                targets.iter().map(|_| Vec::new()).collect();
             // ORDERING: only the partition of indexes matters.
             let mut start = next.fetch_add(CHUNK, Ordering::Relaxed);
             loop {
@@ -208,10 +213,10 @@ pub(super) fn run_until(
                 let end = (start + CHUNK).min(len);
                 let mut failed = 0;
                 for job in &slots[start..end] {
-                    let (old, to, from) = {
+                    let (old, t, from) = {
                         let mut s = job.0.lock();
                         let old = s.old.take().expect("each job is taken once");
-                        (old, &targets[s.to], &sources[s.from])
+                        (old, s.to, &sources[s.from])
                     };
                     let bytes = old.export_bytes();
                     // The old instance goes back before the new version's
@@ -220,7 +225,12 @@ pub(super) fn run_until(
                     job.0.lock().old = Some(old);
                     let written_by = (from.version_str(), from.schemas().state);
                     let result = bytes.and_then(|bytes| {
-                        Instance::restore_bytes(to, written_by, &bytes, &extra)
+                        let to = &targets[t];
+                        if tickets[t].is_empty() {
+                            tickets[t] = Ticket::take(to, CHUNK);
+                        }
+                        let ticket = tickets[t].pop().expect("just taken");
+                        Instance::restore_with(to, ticket, written_by, &bytes, &extra)
                             .map(|new| (new, bytes))
                     });
                     failed += usize::from(result.is_err());
@@ -235,6 +245,9 @@ pub(super) fn run_until(
                 start = next.fetch_add(CHUNK, Ordering::Relaxed);
                 if start >= len {
                     holding = None;
+                    // Un-counted before the last chunk is: once every job
+                    // is, each version's count is exact.
+                    tickets.clear();
                 }
                 let (count, all_done) = &*done;
                 let mut c = count.lock();
