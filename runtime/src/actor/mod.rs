@@ -86,6 +86,7 @@ pub use encoded_ref::{EncodedCallFuture, EncodedCastFuture, EncodedRef};
 pub(crate) use envelope::{Envelope, Payload, ReplyError, ReplyTo};
 pub use exit::ExitReason;
 pub use id::ActorId;
+pub(crate) use instance::NewState;
 pub use instance::{Instance, MigrateFailed};
 pub use mailbox::DEFAULT_CAPACITY;
 // issue 15: port

@@ -4,24 +4,16 @@
 //! An atomic upgrade of 100 k actors writes ~28 MB of fresh buffers while
 //! the actors are suspended (a job per actor, the held actors, the kept
 //! snapshots). Written as they come, that is one page fault per 4 KiB, ~7 k
-//! faults, about 1.4 µs each on the benchmark VM: half of the suspension.
-//! [`prefault`] asks the kernel, before the pause, to back the buffer's
-//! spare capacity with transparent huge pages where it can
-//! (`MADV_HUGEPAGE`; honoured when the system's THP mode is `madvise` or
-//! `always`) and to fault it in at once (`MADV_POPULATE_WRITE`, Linux 5.14):
-//! one call, no fault left for the pause. Both are hints: refused (another
-//! kernel, THP `never`, no memory at hand), the buffer only faults as it is
+//! faults, about 1.3 µs each on the benchmark VM: half of the suspension.
+//! [`prefault`] asks the kernel, before the pause, to fault the buffer's
+//! spare capacity in at once (`MADV_POPULATE_WRITE`, Linux 5.14), which an
+//! upgrade does on another core while it lists the actors. A hint: refused
+//! (an older kernel, no memory at hand), the buffer only faults as it is
 //! written, as before.
 
-/// Below this, no huge page fits in the buffer, and its few faults cost less
-/// than splitting the allocator's mapping.
-#[cfg(target_os = "linux")]
-const HUGE_PAGE: usize = 2 << 20;
-
-/// Make the memory of `buf`'s spare capacity present (huge pages where the
-/// kernel gives them), so that filling it up to its capacity takes no page
-/// fault. Contents are unchanged: the spare capacity stays uninitialised to
-/// Rust, as before.
+/// Make the memory of `buf`'s spare capacity present, so that filling it up
+/// to its capacity takes no page fault. Contents are unchanged: the spare
+/// capacity stays uninitialised to Rust, as before.
 pub(crate) fn prefault<T>(buf: &mut Vec<T>) {
     #[cfg(target_os = "linux")]
     {
@@ -34,19 +26,13 @@ pub(crate) fn prefault<T>(buf: &mut Vec<T>) {
         if end <= first {
             return;
         }
-        if end - first >= HUGE_PAGE {
-            // SAFETY: `first..end` is whole pages inside the spare capacity
-            // of `buf`, memory this `&mut` borrow owns and nothing reads
-            // (it is uninitialised to Rust). `MADV_HUGEPAGE` changes only
-            // how the kernel backs the range, never its contents or its
-            // validity; a refusal is an error return, ignored (a hint).
-            unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
-        }
-        // SAFETY: the same range. `MADV_POPULATE_WRITE` faults the pages in
+        // SAFETY: `first..end` is whole pages inside the spare capacity of
+        // `buf`, memory this `&mut` borrow owns and nothing reads (it is
+        // uninitialised to Rust). `MADV_POPULATE_WRITE` faults the pages in
         // as a write would, without writing: present pages keep their
-        // bytes, absent ones come in zeroed. A refusal (`EINVAL` before
-        // Linux 5.14, `ENOMEM`) is an error return, ignored: the pages then
-        // fault as they are written.
+        // bytes, absent ones come in zeroed; the mapping is unchanged. A
+        // refusal (`EINVAL` before Linux 5.14, `ENOMEM`) is an error
+        // return, ignored: the pages then fault as they are written.
         unsafe {
             libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_POPULATE_WRITE)
         };

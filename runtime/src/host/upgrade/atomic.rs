@@ -30,15 +30,13 @@ struct Step {
 }
 
 /// An actor held at a message boundary: which step, its body (emptied
-/// when its instance was taken out to migrate), since when its group of
-/// [`STAMP_EVERY`] was held (read when the group's first actor was, so no
-/// actor's pause is understated), and the version serial the registry had
-/// recorded for it (whose index set it leaves).
+/// when its instance was taken out to migrate), and the version serial the
+/// registry had recorded for it (whose index set it leaves). 32 bytes: 100 k
+/// of them are faulted in before the pause.
 struct Held<'a> {
     step: usize,
     cell: &'a Arc<ActorCell>,
     body: MutexGuard<'a, Body>,
-    since: Instant,
     recorded: u64,
 }
 
@@ -50,6 +48,10 @@ struct Held<'a> {
 #[derive(Default)]
 struct Taken {
     jobs: Vec<Job>,
+    /// Since when each group of [`STAMP_EVERY`] held actors was held (read
+    /// when the group's first actor was, so no actor's pause is
+    /// understated).
+    since: Vec<Instant>,
     sources: Vec<Arc<Version>>,
     leaving: Vec<((usize, u64), usize)>,
 }
@@ -90,6 +92,18 @@ impl Taken {
             (k, Some(old)) => Some((k, old)),
             (_, None) => None,
         })
+    }
+}
+
+/// Make the memory of an upgrade's buffers present ([`prefault`]), as a
+/// task that can run on another thread.
+fn prefault_buffers<'b>(
+    jobs: &'b mut Vec<Job>,
+    snapshots: &'b mut [Vec<(crate::actor::ActorId, Kept)>],
+) -> impl FnOnce() + Send + 'b {
+    move || {
+        prefault(jobs);
+        snapshots.iter_mut().for_each(prefault);
     }
 }
 
@@ -172,27 +186,37 @@ impl HostShared {
         //    taking out the instance of each that moves (it comes back if
         //    the upgrade aborts).
         let inserts = self.registry.inserts();
-        let first: Vec<(usize, Arc<ActorCell>)> = self.to_move(&steps, &HashSet::new());
-        let late: Vec<(usize, Arc<ActorCell>)>;
-        // The buffers the pause fills, their memory made present before it
-        // starts: faulted in as they were written, they were half of the
-        // suspension at 100 k actors (`ffi::prefault`).
-        let mut held: Vec<Held<'_>> = Vec::with_capacity(first.len());
-        let mut taken = Taken { jobs: Vec::with_capacity(first.len()), ..Taken::default() };
-        let mut per_step = vec![0; steps.len()];
-        for (i, _) in &first {
-            per_step[*i] += 1;
-        }
+        // The buffers the pause fills, sized by the index's counts, their
+        // memory made present (`ffi::prefault`) on another core while this
+        // one lists the actors: faulted in as they were written, they were
+        // half of the suspension at 100 k actors.
+        let per_step: Vec<usize> = steps.iter().map(|s| self.registry.count_of(&s.name)).collect();
+        let mut taken =
+            Taken { jobs: Vec::with_capacity(per_step.iter().sum()), ..Taken::default() };
         // Kept for a rollback, in the held actors' order (id order, the
         // late ones after), kept as collected (`KeptStates`).
         let mut snapshots: Vec<Vec<(crate::actor::ActorId, Kept)>> =
             per_step.iter().map(|&n| Vec::with_capacity(n)).collect();
-        // issue 15: lifecycle — who moved where, for the event stream.
-        let mut moved: Vec<Vec<u64>> = per_step.iter().map(|&n| Vec::with_capacity(n)).collect();
+        let (first, beside) = std::thread::scope(|s| {
+            let made_present = prefault_buffers(&mut taken.jobs, &mut snapshots);
+            let beside = std::thread::Builder::new()
+                .name("relive-prefault".into())
+                .spawn_scoped(s, || {
+                    // One of relive's threads, which runs no library's code:
+                    // the unloader need not inspect it.
+                    let _ours = crate::ffi::unload::OurThread::enter();
+                    made_present();
+                })
+                .is_ok();
+            (self.to_move(&steps, &HashSet::new()), beside)
+        });
+        if !beside {
+            prefault_buffers(&mut taken.jobs, &mut snapshots)();
+        }
+        let first: Vec<(usize, Arc<ActorCell>)> = first;
+        let late: Vec<(usize, Arc<ActorCell>)>;
+        let mut held: Vec<Held<'_>> = Vec::with_capacity(first.len());
         prefault(&mut held);
-        prefault(&mut taken.jobs);
-        snapshots.iter_mut().for_each(prefault);
-        moved.iter_mut().for_each(prefault);
         if let Err(e) = self.suspend_all(&first, &steps, deadline, opts, &mut held, &mut taken) {
             return Err(self.restore_all(held, taken.olds(), steps, e));
         }
@@ -219,7 +243,7 @@ impl HostShared {
         }
         // 3. Migrate on every core, with a deadline, keeping every old
         //    instance (each comes back with its job).
-        let Taken { jobs, sources, leaving } = taken;
+        let Taken { jobs, since, sources, leaving } = taken;
         let targets: Vec<Arc<Version>> = steps.iter().map(|s| Arc::clone(&s.target)).collect();
         let tags: Vec<Arc<SnapshotTag>> = sources.iter().map(|v| SnapshotTag::of(v)).collect();
         let deadline = Instant::now() + opts.migrate_timeout;
@@ -261,7 +285,7 @@ impl HostShared {
             if let Some(c) = ahead.next() {
                 c.prefetch();
             }
-            let Held { step: i, cell, mut body, since, recorded } = h;
+            let Held { step: i, cell, mut body, recorded } = h;
             // The instance replaced, dropped once the actor runs again.
             let mut replaced = None;
             if let Some(f) = finished.next_if(|f| f.k == k) {
@@ -270,23 +294,23 @@ impl HostShared {
                 };
                 let in_whole = whole.iter().any(|&(key, w)| w && key == (i, recorded));
                 index.moved(cell, targets[i].serial(), in_whole);
-                *body = Body::Module(new);
+                *body = Body::Module(Instance::from_new(new));
                 replaced = Some(old);
                 snapshots[i].push((cell.id, Kept { tag: f.from, bytes }));
-                moved[i].push(cell.id.get());
                 report.migrated += 1;
             }
             release(self, cell, body);
             drop(replaced);
             // The last of its group: the group's pause, the longest in it.
             if k % STAMP_EVERY == STAMP_EVERY - 1 || k + 1 == count {
-                report.longest_pause = report.longest_pause.max(since.elapsed());
+                report.longest_pause = report.longest_pause.max(since[k / STAMP_EVERY].elapsed());
             }
         }
         drop(index);
-        // issue 15: lifecycle
-        for ((name, target), actors) in steps_names.iter().zip(&targets).zip(moved) {
-            self.emit_migrated(name, target, actors);
+        // issue 15: lifecycle — who moved where, for the event stream (the
+        // actors whose snapshots were kept, once they all run again).
+        for ((name, target), kept) in steps_names.iter().zip(&targets).zip(&snapshots) {
+            self.emit_migrated(name, target, kept.iter().map(|(id, _)| id.get()).collect());
         }
         let snapshots: Snapshots = steps_names
             .into_iter()
@@ -321,7 +345,7 @@ impl HostShared {
             }
             match f.result {
                 Some(Ok(_)) => {}
-                Some(Err(e)) => failed.push(module_failure(h.cell, e)),
+                Some(Err(e)) => failed.push(module_failure(h.cell, *e)),
                 None => failed.push(failure(h.cell, MigrateError::Deadline(opts.migrate_timeout))),
             }
         }
@@ -386,14 +410,13 @@ impl HostShared {
                 });
             };
             // The group's first actor reads the clock once it is held; the
-            // others, held later, reuse its reading.
-            let since = match held.last() {
-                Some(h) if !held.len().is_multiple_of(STAMP_EVERY) => h.since,
-                _ => Instant::now(),
-            };
+            // others, held later, share its reading.
+            if held.len().is_multiple_of(STAMP_EVERY) {
+                taken.since.push(Instant::now());
+            }
             let recorded = cell.version_serial();
             taken.take(held.len(), *i, recorded, &mut body, &steps[*i].target);
-            held.push(Held { step: *i, cell, body, since, recorded });
+            held.push(Held { step: *i, cell, body, recorded });
         }
         Ok(())
     }
