@@ -100,10 +100,12 @@ impl Taken {
 fn prefault_buffers<'b>(
     jobs: &'b mut Vec<Job>,
     snapshots: &'b mut [Vec<(crate::actor::ActorId, Kept)>],
+    moved: &'b mut [Vec<u64>],
 ) -> impl FnOnce() + Send + 'b {
     move || {
         prefault(jobs);
         snapshots.iter_mut().for_each(prefault);
+        moved.iter_mut().for_each(prefault);
     }
 }
 
@@ -197,8 +199,10 @@ impl HostShared {
         // late ones after), kept as collected (`KeptStates`).
         let mut snapshots: Vec<Vec<(crate::actor::ActorId, Kept)>> =
             per_step.iter().map(|&n| Vec::with_capacity(n)).collect();
+        // issue 15: lifecycle — who moved where, for the event stream.
+        let mut moved: Vec<Vec<u64>> = per_step.iter().map(|&n| Vec::with_capacity(n)).collect();
         let (first, beside) = std::thread::scope(|s| {
-            let made_present = prefault_buffers(&mut taken.jobs, &mut snapshots);
+            let made_present = prefault_buffers(&mut taken.jobs, &mut snapshots, &mut moved);
             let beside = std::thread::Builder::new()
                 .name("relive-prefault".into())
                 .spawn_scoped(s, || {
@@ -211,7 +215,7 @@ impl HostShared {
             (self.to_move(&steps, &HashSet::new()), beside)
         });
         if !beside {
-            prefault_buffers(&mut taken.jobs, &mut snapshots)();
+            prefault_buffers(&mut taken.jobs, &mut snapshots, &mut moved)();
         }
         let first: Vec<(usize, Arc<ActorCell>)> = first;
         let late: Vec<(usize, Arc<ActorCell>)>;
@@ -297,6 +301,7 @@ impl HostShared {
                 *body = Body::Module(Instance::from_new(new));
                 replaced = Some(old);
                 snapshots[i].push((cell.id, Kept { tag: f.from, bytes }));
+                moved[i].push(cell.id.get());
                 report.migrated += 1;
             }
             release(self, cell, body);
@@ -307,10 +312,9 @@ impl HostShared {
             }
         }
         drop(index);
-        // issue 15: lifecycle — who moved where, for the event stream (the
-        // actors whose snapshots were kept, once they all run again).
-        for ((name, target), kept) in steps_names.iter().zip(&targets).zip(&snapshots) {
-            self.emit_migrated(name, target, kept.iter().map(|(id, _)| id.get()).collect());
+        // issue 15: lifecycle
+        for ((name, target), actors) in steps_names.iter().zip(&targets).zip(moved) {
+            self.emit_migrated(name, target, actors);
         }
         let snapshots: Snapshots = steps_names
             .into_iter()
