@@ -104,8 +104,12 @@ fn prefault_buffers<'b>(
 ) -> impl FnOnce() + Send + 'b {
     move || {
         prefault(jobs);
-        snapshots.iter_mut().for_each(prefault);
-        moved.iter_mut().for_each(prefault);
+        for s in snapshots.iter_mut() {
+            prefault(s);
+        }
+        for m in moved.iter_mut() {
+            prefault(m);
+        }
     }
 }
 
