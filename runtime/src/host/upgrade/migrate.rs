@@ -109,7 +109,7 @@ pub(super) struct Finished {
     /// time; `None` when it overran the deadline inside the old version's
     /// code (the instance is lost to the caller: the actor cannot resume).
     pub(super) old: Option<Instance>,
-    /// The new instance and the bytes it was made from; `None` when the
+    /// The new state and the bytes it was made from; `None` when the
     /// deadline passed first.
     pub(super) result: Option<Result<Migrated, Box<ModuleCallError>>>,
 }
