@@ -430,9 +430,8 @@ impl HostShared {
     }
 
     /// Step 6: put each of `olds` back in the body of the held actor it
-    /// names, resume every held actor
-    /// on what it had, record the refusal, unload the new versions
-    /// (dropping them); hand `e` back.
+    /// names, resume every held actor on what it had, record the refusal,
+    /// unload the new versions (dropping them); hand `e` back.
     fn restore_all(
         &self,
         mut held: Vec<Held<'_>>,

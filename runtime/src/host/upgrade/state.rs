@@ -44,10 +44,10 @@ pub(crate) struct KeptStates {
 }
 
 impl KeptStates {
-    /// The snapshots of one upgrade, one per actor (sorted here unless they
-    /// come in id order already, as they do but for actors that restarted
-    /// while the upgrade suspended the rest).
-    /// with each [`Kept::tag`] an index into `tags`.
+    /// The snapshots of one upgrade, one per actor, each [`Kept::tag`] an
+    /// index into `tags` (sorted here unless they come in id order already,
+    /// as they do but for actors that restarted while the upgrade suspended
+    /// the rest).
     pub(crate) fn new(tags: Vec<Arc<SnapshotTag>>, mut all: Vec<(ActorId, Kept)>) -> Self {
         if !all.is_sorted_by_key(|(id, _)| *id) {
             all.sort_by_key(|(id, _)| *id);
